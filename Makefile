@@ -1,0 +1,62 @@
+# greenknobs — set-up, build, test, run. Every target installs what is missing first (idempotent).
+# Build: clang++ + lld + ccache, one precompiled torch header (see docs/decisions/0001-build.md).
+
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+CXX_COMPILER ?= clang++
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_DIR ?= $(HOME)/.cache/ccache
+export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_file_ctime
+
+# Debian packages the project needs (Debian 12). libopenblas0-openmp replaces the 16x slower reference BLAS.
+APT_PACKAGES := cmake make clang lld ccache pkg-config libtorch-dev libopenblas0-openmp nlohmann-json3-dev \
+  libcli11-dev libtomlplusplus-dev libutf8proc-dev libsqlite3-dev libssl-dev libgtest-dev libbenchmark-dev \
+  gnuplot-nox
+
+.PHONY: all deps configure build test run quick bench asan tsan clean format
+
+all: build
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=$(CXX_COMPILER) \
+	  -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld $(CMAKE_FLAGS)
+
+configure: deps $(BUILD)/CMakeCache.txt
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+# The README's test command: everything CI checks.
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
+
+# The README's main job: train the default CPU preset on the bundled Juliet data, then a quick study.
+run: build
+	./scripts/run_main_job.sh $(BUILD)
+
+bench: build
+	./scripts/run_benches.sh $(BUILD)
+
+asan:
+	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DGK_SANITIZE=address,undefined -DGK_WITH_TORCH=OFF -DGK_BUILD_BENCH=OFF"
+
+tsan:
+	$(MAKE) build BUILD=build-tsan CMAKE_FLAGS="-DGK_SANITIZE=thread -DGK_WITH_TORCH=OFF -DGK_BUILD_BENCH=OFF"
+	cd build-tsan && ctest --output-on-failure -L energy
+
+clean:
+	rm -rf $(BUILD) build-asan build-tsan
+
+format:
+	clang-format -i $$(git ls-files '*.h' '*.cpp')

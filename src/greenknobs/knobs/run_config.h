@@ -1,0 +1,135 @@
+// RunConfig: everything one pipeline run does, fully resolved. It is the contract between the CLI, the
+// knobs, the pipeline and the study runner: TOML in, `--set key=value` overrides, canonical JSON out, and a
+// SHA-256 of that JSON as the run's identity (two runs with equal hashes did exactly the same thing).
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace gk::knobs {
+
+struct DataConfig {
+    std::string path = "data/juliet/juliet_functions.csv";  // CSV (MSR layout) or JSON Lines
+    std::string format = "auto";     // auto | csv | jsonl (auto: by extension)
+    std::string mode = "natural";    // natural: func_before+vul | paired: before→1, after→0
+    double validation_fraction = 0.1;  // used only when the data has no `split` column
+    double test_fraction = 0.1;
+    int64_t max_train_samples = 0;  // 0 = all; otherwise a seeded, class-stratified sample
+    int64_t max_eval_samples = 0;   // caps validation and test alike
+    std::string dedup = "exact";    // none | exact | near (whitespace-normalised exact / MinHash near-dup)
+    double near_dup_threshold = 0.9;  // Jaccard similarity for dedup = near
+};
+
+struct TokenizerConfig {
+    std::string path = "data/modernbert/tokenizer.json";
+    int max_length = 256;      // truncation, incl. [CLS]/[SEP]
+    int threads = 0;           // 0 = all hardware threads
+    bool cache = false;        // content-addressed on-disk cache of encoded splits
+    std::string cache_dir = ".cache/greenknobs/tokens";
+};
+
+struct ModelConfig {
+    std::string preset = "cpu-small";  // base | cpu-small | cpu-tiny | test-tiny (all but test keep 22 layers)
+    std::string init_from;              // HF checkpoint directory; empty = from scratch
+    std::string pooling = "mean";       // mean | cls
+    int prune_layers = 0;               // remove n encoder layers before training
+    std::string prune_from = "top";     // top = the last n (nearest the output) | bottom = the first n
+    std::string attention = "eager";    // eager | sdpa (fused kernel where LibTorch has one)
+    bool unpad = false;                 // drop pad tokens before the encoder (ModernBERT's unpadding)
+};
+
+struct LoraConfig {
+    bool enabled = false;
+    int r = 8;
+    double alpha = 16.0;
+    double dropout = 0.05;
+    std::vector<std::string> targets = {"attn.Wqkv", "attn.Wo", "mlp.Wi", "mlp.Wo"};
+};
+
+struct QuantizationConfig {
+    int bits = 0;  // 0 = off | 8 = int8 per-channel | 4 = NF4 block-wise; base weights frozen (QLoRA)
+    int block_size = 64;
+};
+
+struct TrainConfig {
+    int epochs = 2;
+    int batch_size = 16;
+    int grad_accum = 1;  // micro-batches per optimizer step; effective batch = batch_size × grad_accum
+    double lr = 3e-4;
+    double weight_decay = 0.01;
+    double warmup_ratio = 0.1;
+    double max_grad_norm = 1.0;
+    std::string optimizer = "adamw";  // adamw | adamw8bit | adamw_foreach
+    std::string precision = "fp32";   // fp32 | bf16 (autocast) | fp16 (autocast + loss scaling, CUDA)
+    bool grad_checkpointing = false;
+    int loader_workers = 0;  // background collation threads (0 = collate on the training thread)
+    bool pin_memory = false;
+    bool group_by_length = false;
+    int early_stopping_patience = 0;  // epochs without validation-F1 gain before stopping (0 = off)
+    std::string compile = "none";     // none | torchscript
+    uint64_t seed = 42;
+};
+
+struct InferenceConfig {
+    std::string engine = "plain";  // plain (the training model, no_grad) | packed (frozen, pre-packed)
+    std::string dtype = "fp32";    // fp32 | bf16 | int8 (packed engine only for int8)
+    int batch_size = 32;
+    bool bucket_by_length = false;
+};
+
+struct SystemConfig {
+    std::string device = "cpu";  // cpu | cuda
+    int threads = 0;             // intra-op threads; 0 = all hardware threads
+    double power_limit_w = 0;    // 0 = leave as is; else GPU (NVML) or CPU (RAPL powercap) limit
+};
+
+struct EnergyConfig {
+    double sample_period_s = 0.1;
+    double idle_baseline_s = 0;  // idle power measured for this long before the run (0 = skip)
+    std::string country = "";    // ISO 3166 alpha-3; empty = world average
+    double carbon_g_per_kwh = 0;  // override (0 = from country / world average)
+    double pue = 1.0;
+    double cpu_tdp_w = 0;         // override the TDP table (0 = look up, else default)
+};
+
+struct RunConfig {
+    std::string name = "run";     // variant id or user label
+    std::vector<std::string> knobs;  // knobs applied (informational; the fields above are the truth)
+    DataConfig data;
+    TokenizerConfig tokenizer;
+    ModelConfig model;
+    LoraConfig lora;
+    QuantizationConfig quantization;
+    TrainConfig train;
+    InferenceConfig inference;
+    SystemConfig system;
+    EnergyConfig energy;
+};
+
+nlohmann::json to_json(const RunConfig& c);
+// Strict: every key must be known and of the right type; `origin` names the file for errors.
+RunConfig from_json(const nlohmann::json& j, const std::string& origin);
+
+// Merges a TOML file over `base` (keys as in to_json, tables as sections).
+RunConfig load_toml(const std::string& path, const RunConfig& base = RunConfig{});
+// Parses a TOML string (origin names it in errors).
+nlohmann::json toml_to_json(const std::string& text, const std::string& origin);
+// Applies "section.key=value"; the value is parsed as the type the key already has.
+void apply_set(RunConfig& c, const std::string& assignment);
+// Deep-merges `overlay` into `base` with strict key/type checks.
+void merge_json(nlohmann::json& base, const nlohmann::json& overlay, const std::string& origin,
+                const std::string& prefix = "");
+
+// Range and consistency checks; throws InputError naming `origin` and the key.
+void validate(const RunConfig& c, const std::string& origin);
+
+// Canonical JSON (sorted keys, compact) and its SHA-256: the run's identity.
+std::string canonical_json(const RunConfig& c);
+std::string config_hash(const RunConfig& c);
+
+// The same config rendered as TOML (what `greenknobs train --config` reads back).
+std::string to_toml(const RunConfig& c);
+
+}  // namespace gk::knobs
