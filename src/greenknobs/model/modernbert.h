@@ -1,0 +1,191 @@
+// ModernBERT for sequence classification, computed as HF's modeling_modernbert.py does (eager path) and with
+// HF's parameter names, so HF checkpoints load and ours load in HF. Also the knobs that live inside the model:
+// attention kernel (eager | sdpa), unpadding, per-layer gradient checkpointing and layer pruning.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+#include <torch/torch.h>
+
+#include "greenknobs/model/config.h"
+#include "greenknobs/model/linear.h"
+
+namespace gk::model {
+
+// LayerNorm with an optional bias (LibTorch 1.13's LayerNorm always has one). Casts its input to the weight's
+// dtype: under 1.13 CPU bf16 autocast layer_norm would otherwise get bf16 input with fp32 weight and throw.
+class NormImpl : public torch::nn::Module {
+public:
+    NormImpl(int64_t dim, double eps, bool with_bias);
+    torch::Tensor forward(const torch::Tensor& x);  // [..., dim] -> [..., dim] in the weight's dtype
+    torch::Tensor weight;  // [dim]
+    torch::Tensor bias;    // [dim] or undefined
+    double eps;
+};
+TORCH_MODULE(Norm);
+
+// cos and sin of the rotary embedding, HF layout: [..., S, head_dim] with the head_dim/2 frequencies
+// θ^(-2i/d) repeated twice (rotate_half convention). position_ids: [B or 1, S] int64.
+std::pair<torch::Tensor, torch::Tensor> rotary_cos_sin(const torch::Tensor& position_ids,
+                                                       int64_t head_dim, double theta);
+// q*cos + rotate_half(q)*sin. x: [B, heads, S, d]; cos/sin: [B or 1, S, d].
+torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
+
+// Additive attention bias [B, 1, S, S] (0 = visible, dtype's lowest = hidden) from a [B, S] 0/1 padding
+// mask; window > 0 also hides key j from query i when |i - j| > window / 2 (HF's sliding window).
+torch::Tensor attention_bias(const torch::Tensor& attention_mask, int64_t window, torch::ScalarType dtype);
+// The same for a packed (unpadded) sequence: tokens t, u see each other iff seq_ids match (and, with
+// window > 0, |pos_t - pos_u| <= window / 2). seq_ids, positions: [T] int64 -> [1, 1, T, T].
+torch::Tensor packed_attention_bias(const torch::Tensor& seq_ids, const torch::Tensor& positions,
+                                    int64_t window, torch::ScalarType dtype);
+
+// Per-forward inputs each layer needs, built once per forward.
+struct LayerInputs {
+    torch::Tensor cos_global, sin_global;  // [B or 1, S, head_dim]
+    torch::Tensor cos_local, sin_local;
+    torch::Tensor bias_global;  // [B or 1, 1, S, S] additive, or undefined = no mask
+    torch::Tensor bias_local;
+    bool sdpa = false;
+};
+
+class ModernBertEmbeddingsImpl : public torch::nn::Module {
+public:
+    explicit ModernBertEmbeddingsImpl(const ModernBertConfig& c);
+    torch::Tensor forward(const torch::Tensor& input_ids);  // [B, S] int64 -> [B, S, H]
+    torch::nn::Embedding tok_embeddings{nullptr};
+    Norm norm{nullptr};
+};
+TORCH_MODULE(ModernBertEmbeddings);
+
+class ModernBertAttentionImpl : public torch::nn::Module {
+public:
+    explicit ModernBertAttentionImpl(const ModernBertConfig& c);
+    // x: [B, S, H]; cos/sin: [B or 1, S, d]; bias: additive [B or 1, 1, S, S] or undefined -> [B, S, H]
+    torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                          const torch::Tensor& bias, bool sdpa);
+    Linear Wqkv{nullptr};
+    Linear Wo{nullptr};
+    int64_t num_heads;
+    int64_t head_dim;
+};
+TORCH_MODULE(ModernBertAttention);
+
+// GeGLU: Wi -> chunk(2) -> act(input) * gate -> Wo.
+class ModernBertMLPImpl : public torch::nn::Module {
+public:
+    explicit ModernBertMLPImpl(const ModernBertConfig& c);
+    torch::Tensor forward(const torch::Tensor& x);  // [..., H] -> [..., H]
+    Linear Wi{nullptr};
+    Linear Wo{nullptr};
+    std::string activation;
+};
+TORCH_MODULE(ModernBertMLP);
+
+class ModernBertEncoderLayerImpl : public torch::nn::Module {
+public:
+    // original_id: the layer's id in the unpruned model (0 = no attn_norm, global iff id % n == 0).
+    ModernBertEncoderLayerImpl(const ModernBertConfig& c, int64_t original_id, bool is_global);
+    torch::Tensor forward(const torch::Tensor& x, const LayerInputs& in);  // [B, S, H] -> [B, S, H]
+    // Gives the layer an attn_norm (for checkpoints that carry one on layer 0).
+    void add_attn_norm(const ModernBertConfig& c);
+    bool has_attn_norm() const { return !attn_norm.is_empty(); }
+
+    Norm attn_norm{nullptr};  // registered as "attn_norm" only when present (HF: Identity on layer 0)
+    ModernBertAttention attn{nullptr};
+    Norm mlp_norm{nullptr};
+    ModernBertMLP mlp{nullptr};
+    int64_t original_id;
+    bool is_global;
+};
+TORCH_MODULE(ModernBertEncoderLayer);
+
+class ModernBertModelImpl : public torch::nn::Module {
+public:
+    explicit ModernBertModelImpl(const ModernBertConfig& c);
+    ModernBertEmbeddings embeddings{nullptr};
+    torch::nn::ModuleList layers{nullptr};
+    Norm final_norm{nullptr};
+};
+TORCH_MODULE(ModernBertModel);
+
+// dense -> act -> norm.
+class ModernBertPredictionHeadImpl : public torch::nn::Module {
+public:
+    explicit ModernBertPredictionHeadImpl(const ModernBertConfig& c);
+    torch::Tensor forward(const torch::Tensor& x);  // [B, H] -> [B, H]
+    Linear dense{nullptr};
+    Norm norm{nullptr};
+    std::string activation;
+};
+TORCH_MODULE(ModernBertPredictionHead);
+
+class ModernBertForSequenceClassificationImpl : public torch::nn::Module {
+public:
+    // Weights follow HF's _init_weights (truncated normal, per-module std) for training from scratch.
+    explicit ModernBertForSequenceClassificationImpl(const ModernBertConfig& c);
+
+    // input_ids [B, S] int64, attention_mask [B, S] int64 (1 = real token) -> logits [B, num_labels] float.
+    torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask);
+    // The pooled encoder output before the head: [B, H].
+    torch::Tensor pooled(const torch::Tensor& input_ids, const torch::Tensor& attention_mask);
+
+    // "eager" (HF's eager path) | "sdpa" (LibTorch's scaled-dot-product kernel); equal within tolerance.
+    void set_attention(const std::string& kind);
+    const std::string& attention() const { return attention_; }
+    // Drop pad tokens before the encoder: all real tokens of the batch packed into one [1, T, H] sequence
+    // with per-sequence positions and a block-diagonal mask. Same logits as padded within tolerance.
+    void set_unpad(bool on) { unpad_ = on; }
+    bool unpad() const { return unpad_; }
+    // Recompute each encoder layer's activations in backward (custom autograd Function).
+    void set_grad_checkpointing(bool on) { grad_checkpointing_ = on; }
+    bool grad_checkpointing() const { return grad_checkpointing_; }
+
+    // Every projection by HF module name: model.layers.<i>.attn.Wqkv, .attn.Wo, .mlp.Wi, .mlp.Wo,
+    // head.dense, classifier.
+    std::vector<std::pair<std::string, Linear>> named_linears();
+    int64_t num_layers() const;
+    const ModernBertConfig& config() const { return config_; }
+    ModernBertConfig& mutable_config() { return config_; }
+    ModernBertEncoderLayer layer(int64_t i) const;
+    // Re-draws every weight with HF's _init_weights rules (the constructor already does this).
+    void init_weights();
+    // Replaces the classifier with a fresh [num_labels, H] one (HF init) and updates the config.
+    void reset_classifier(int64_t num_labels);
+
+    ModernBertModel model{nullptr};
+    ModernBertPredictionHead head{nullptr};
+    Linear classifier{nullptr};
+
+private:
+    torch::Tensor encode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask);
+    torch::Tensor run_layers(torch::Tensor x, const LayerInputs& in);
+
+    ModernBertConfig config_;
+    std::string attention_ = "eager";
+    bool unpad_ = false;
+    bool grad_checkpointing_ = false;
+};
+TORCH_MODULE(ModernBertForSequenceClassification);
+
+// Removes n encoder layers: from = "top" drops the last n (nearest the output), "bottom" the first n. Kept
+// layers keep their original global/local type and attn_norm-ness; the config is updated. n >= layers or a
+// bad `from` -> InputError. Rebuild the optimizer afterwards.
+void prune_layers(ModernBertForSequenceClassification& m, int n, const std::string& from);
+
+// Loads an HF checkpoint directory (config.json + model.safetensors). ModernBertModel checkpoints (no head or
+// classifier) get fresh ones. Missing tensor, wrong shape or dtype, or a config that contradicts the weights
+// -> InputError naming the file and tensor.
+ModernBertForSequenceClassification load_hf_checkpoint(const std::string& dir);
+// Writes dir/model.safetensors (contiguous fp32, HF names) and dir/config.json. Merge adapters first.
+void save_hf(const std::string& dir, ModernBertForSequenceClassification& m);
+
+struct ParamCounts {
+    int64_t total = 0;
+    int64_t trainable = 0;
+    int64_t weights_bytes = 0;  // parameters and buffers, at their stored dtype
+};
+ParamCounts count_params(torch::nn::Module& m);
+
+}  // namespace gk::model
