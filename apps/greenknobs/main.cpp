@@ -50,8 +50,9 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "greenknobs: error: %s\n", e.what());
         return 2;
     } catch (const gk::UnsupportedError& e) {
-        std::fprintf(stderr, "greenknobs: unsupported: %s\n", e.what());
-        return 2;
+        // Not bad input: this machine or build cannot do it (e.g. a power limit without NVML or RAPL).
+        std::fprintf(stderr, "greenknobs: unsupported here: %s\n", e.what());
+        return 3;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "greenknobs: internal error: %s\n", e.what());
         return 1;
