@@ -47,6 +47,11 @@ struct LayerInputs {
     torch::Tensor cos_local, sin_local;
     torch::Tensor bias_global;  // [B or 1, 1, S, S] additive, or undefined = no mask
     torch::Tensor bias_local;
+    // Unpadded mode: indices [T] of the real tokens in the flattened [B*S] batch (undefined = padded mode);
+    // hidden states are then [T, H] and attention re-pads to [B, S] for its score matrix.
+    torch::Tensor indices;
+    int64_t batch = 0;
+    int64_t seq = 0;
     bool sdpa = false;
 };
 
@@ -56,19 +61,21 @@ public:
     torch::Tensor forward(const torch::Tensor& input_ids);  // [B, S] int64 -> [B, S, H]
     torch::nn::Embedding tok_embeddings{nullptr};
     Norm norm{nullptr};
+    double dropout_p;
 };
 TORCH_MODULE(ModernBertEmbeddings);
 
 class ModernBertAttentionImpl : public torch::nn::Module {
 public:
     explicit ModernBertAttentionImpl(const ModernBertConfig& c);
-    // x: [B, S, H]; cos/sin: [B or 1, S, d]; bias: additive [B or 1, 1, S, S] or undefined -> [B, S, H]
-    torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                          const torch::Tensor& bias, bool sdpa);
+    // x: [B, S, H] (or [T, H] unpadded) -> same shape. Global layers use the global θ and mask, local
+    // layers the local θ and the sliding-window mask.
+    torch::Tensor forward(const torch::Tensor& x, const LayerInputs& in, bool is_global);
     Linear Wqkv{nullptr};
     Linear Wo{nullptr};
     int64_t num_heads;
     int64_t head_dim;
+    double dropout_p;
 };
 TORCH_MODULE(ModernBertAttention);
 
@@ -80,6 +87,7 @@ public:
     Linear Wi{nullptr};
     Linear Wo{nullptr};
     std::string activation;
+    double dropout_p;
 };
 TORCH_MODULE(ModernBertMLP);
 
@@ -87,7 +95,7 @@ class ModernBertEncoderLayerImpl : public torch::nn::Module {
 public:
     // original_id: the layer's id in the unpruned model (0 = no attn_norm, global iff id % n == 0).
     ModernBertEncoderLayerImpl(const ModernBertConfig& c, int64_t original_id, bool is_global);
-    torch::Tensor forward(const torch::Tensor& x, const LayerInputs& in);  // [B, S, H] -> [B, S, H]
+    torch::Tensor forward(const torch::Tensor& x, const LayerInputs& in);  // [B, S, H] or [T, H]
     // Gives the layer an attn_norm (for checkpoints that carry one on layer 0).
     void add_attn_norm(const ModernBertConfig& c);
     bool has_attn_norm() const { return !attn_norm.is_empty(); }

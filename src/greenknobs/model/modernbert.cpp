@@ -1,0 +1,797 @@
+// See modernbert.h. Follows HF modeling_modernbert.py's eager path op for op (fp32 softmax, additive masks
+// with the dtype's lowest value, rotate_half rotary, GeGLU), so logits match HF within float tolerance.
+#include "greenknobs/model/modernbert.h"
+
+#include <ATen/autocast_mode.h>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <set>
+
+#include "greenknobs/model/safetensors.h"
+#include "greenknobs/util/error.h"
+#include "greenknobs/util/fs.h"
+#include "greenknobs/util/log.h"
+
+namespace gk::model {
+namespace {
+
+torch::Tensor activate(const torch::Tensor& x, const std::string& act) {
+    namespace F = torch::nn::functional;
+    if (act == "gelu" || act == "gelu_python") {
+        return F::gelu(x);  // exact (erf) GELU: HF's "gelu"
+    }
+    if (act == "gelu_pytorch_tanh" || act == "gelu_new") {
+        return torch::gelu(x, "tanh");
+    }
+    if (act == "relu") {
+        return torch::relu(x);
+    }
+    if (act == "silu") {
+        return torch::silu(x);
+    }
+    GK_CHECK(false, "unknown activation " + act);
+}
+
+torch::Tensor maybe_dropout(const torch::Tensor& x, double p, bool training) {
+    if (p <= 0.0 || !training) {
+        return x;
+    }
+    return torch::dropout(x, p, training);
+}
+
+// Truncated normal in place, as torch.nn.init.trunc_normal_ draws it: inverse-CDF of a uniform over
+// [Φ(a), Φ(b)], then clamped to [a, b] against rounding.
+void trunc_normal_(torch::Tensor t, double std, double cutoff) {
+    torch::NoGradGuard no_grad;
+    const double a = -cutoff * std;
+    const double b = cutoff * std;
+    auto norm_cdf = [](double v) { return (1.0 + std::erf(v / std::sqrt(2.0))) / 2.0; };
+    const double l = norm_cdf(a / std);
+    const double u = norm_cdf(b / std);
+    t.uniform_(2 * l - 1, 2 * u - 1);
+    t.erfinv_();
+    t.mul_(std * std::sqrt(2.0));
+    t.clamp_(a, b);
+}
+
+void init_linear(Linear& lin, double std, double cutoff) {
+    trunc_normal_(lin->weight, std, cutoff);
+    if (lin->bias.defined()) {
+        torch::NoGradGuard no_grad;
+        lin->bias.zero_();
+    }
+}
+
+// Autocast state of this thread, saved at a checkpointed layer's forward and replayed in its recompute.
+struct AutocastState {
+    bool cpu_enabled = false;
+    at::ScalarType cpu_dtype = at::kBFloat16;
+    bool gpu_enabled = false;
+    at::ScalarType gpu_dtype = at::kHalf;
+
+    static AutocastState current() {
+        AutocastState s;
+        s.cpu_enabled = at::autocast::is_cpu_enabled();
+        s.cpu_dtype = at::autocast::get_autocast_cpu_dtype();
+        s.gpu_enabled = at::autocast::is_enabled();
+        s.gpu_dtype = at::autocast::get_autocast_gpu_dtype();
+        return s;
+    }
+    void apply() const {
+        at::autocast::set_cpu_enabled(cpu_enabled);
+        at::autocast::set_autocast_cpu_dtype(cpu_dtype);
+        at::autocast::set_enabled(gpu_enabled);
+        at::autocast::set_autocast_gpu_dtype(gpu_dtype);
+    }
+};
+
+// Runs with the autocast weight-cast cache off: a cast cached while grad is off (the checkpointed forward)
+// would carry no grad_fn and silently cut the weight gradients of the recompute.
+struct NoAutocastCache {
+    bool was = at::autocast::is_autocast_cache_enabled();
+    NoAutocastCache() { at::autocast::set_autocast_cache_enabled(false); }
+    ~NoAutocastCache() { at::autocast::set_autocast_cache_enabled(was); }
+};
+
+void put_tensor(torch::autograd::AutogradContext* ctx, const std::string& key, const torch::Tensor& t) {
+    if (t.defined()) {
+        ctx->saved_data[key] = t;
+    }
+}
+
+torch::Tensor get_tensor(torch::autograd::AutogradContext* ctx, const std::string& key) {
+    auto it = ctx->saved_data.find(key);
+    return it == ctx->saved_data.end() ? torch::Tensor() : it->second.toTensor();
+}
+
+std::vector<torch::Tensor> trainable_params(torch::nn::Module& m) {
+    std::vector<torch::Tensor> out;
+    for (auto& p : m.parameters(/*recurse=*/true)) {
+        if (p.requires_grad()) {
+            out.push_back(p);
+        }
+    }
+    return out;
+}
+
+bool any_dropout(const ModernBertConfig& c) {
+    return c.attention_dropout > 0 || c.mlp_dropout > 0 || c.embedding_dropout > 0;
+}
+
+// One encoder layer whose activations are recomputed in backward: forward keeps only its input.
+struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
+    static torch::Tensor forward(torch::autograd::AutogradContext* ctx, int64_t layer_addr,
+                                 const torch::Tensor& x, at::TensorList params, const LayerInputs* in,
+                                 bool save_rng) {
+        auto* layer = reinterpret_cast<ModernBertEncoderLayerImpl*>(layer_addr);
+        ctx->saved_data["layer"] = layer_addr;
+        ctx->saved_data["n_params"] = static_cast<int64_t>(params.size());
+        ctx->saved_data["x_requires_grad"] = x.requires_grad();
+        put_tensor(ctx, "cos_global", in->cos_global);
+        put_tensor(ctx, "sin_global", in->sin_global);
+        put_tensor(ctx, "cos_local", in->cos_local);
+        put_tensor(ctx, "sin_local", in->sin_local);
+        put_tensor(ctx, "bias_global", in->bias_global);
+        put_tensor(ctx, "bias_local", in->bias_local);
+        put_tensor(ctx, "indices", in->indices);
+        ctx->saved_data["batch"] = in->batch;
+        ctx->saved_data["seq"] = in->seq;
+        ctx->saved_data["sdpa"] = in->sdpa;
+        AutocastState ac = AutocastState::current();
+        ctx->saved_data["ac_cpu"] = ac.cpu_enabled;
+        ctx->saved_data["ac_cpu_dtype"] = static_cast<int64_t>(ac.cpu_dtype);
+        ctx->saved_data["ac_gpu"] = ac.gpu_enabled;
+        ctx->saved_data["ac_gpu_dtype"] = static_cast<int64_t>(ac.gpu_dtype);
+        if (save_rng) {
+            auto gen = at::detail::getDefaultCPUGenerator();
+            std::lock_guard<std::mutex> lock(gen.mutex());
+            ctx->saved_data["rng"] = gen.get_state();
+        }
+        ctx->save_for_backward({x});
+        NoAutocastCache no_cache;
+        return layer->forward(x, *in);
+    }
+
+    static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                   torch::autograd::variable_list grad_out) {
+        auto* layer = reinterpret_cast<ModernBertEncoderLayerImpl*>(ctx->saved_data["layer"].toInt());
+        const int64_t n_params = ctx->saved_data["n_params"].toInt();
+        LayerInputs in;
+        in.cos_global = get_tensor(ctx, "cos_global");
+        in.sin_global = get_tensor(ctx, "sin_global");
+        in.cos_local = get_tensor(ctx, "cos_local");
+        in.sin_local = get_tensor(ctx, "sin_local");
+        in.bias_global = get_tensor(ctx, "bias_global");
+        in.bias_local = get_tensor(ctx, "bias_local");
+        in.indices = get_tensor(ctx, "indices");
+        in.batch = ctx->saved_data["batch"].toInt();
+        in.seq = ctx->saved_data["seq"].toInt();
+        in.sdpa = ctx->saved_data["sdpa"].toBool();
+        AutocastState replay;
+        replay.cpu_enabled = ctx->saved_data["ac_cpu"].toBool();
+        replay.cpu_dtype = static_cast<at::ScalarType>(ctx->saved_data["ac_cpu_dtype"].toInt());
+        replay.gpu_enabled = ctx->saved_data["ac_gpu"].toBool();
+        replay.gpu_dtype = static_cast<at::ScalarType>(ctx->saved_data["ac_gpu_dtype"].toInt());
+
+        torch::Tensor x = ctx->get_saved_variables()[0].detach();
+        const bool x_grad = ctx->saved_data["x_requires_grad"].toBool();
+        x.requires_grad_(x_grad);
+        std::vector<torch::Tensor> params = trainable_params(*layer);
+        GK_CHECK(static_cast<int64_t>(params.size()) == n_params,
+                 "checkpointed layer's trainable parameters changed between forward and backward");
+
+        torch::Tensor y;
+        {
+            torch::AutoGradMode grad_on(true);
+            AutocastState outer = AutocastState::current();
+            at::autocast::increment_nesting();
+            replay.apply();
+            NoAutocastCache no_cache;
+            torch::Tensor rng_now;
+            auto rng_it = ctx->saved_data.find("rng");
+            auto gen = at::detail::getDefaultCPUGenerator();
+            if (rng_it != ctx->saved_data.end()) {
+                std::lock_guard<std::mutex> lock(gen.mutex());
+                rng_now = gen.get_state();
+                gen.set_state(rng_it->second.toTensor());
+            }
+            try {
+                y = layer->forward(x, in);
+            } catch (...) {
+                outer.apply();
+                at::autocast::decrement_nesting();
+                throw;
+            }
+            if (rng_now.defined()) {
+                std::lock_guard<std::mutex> lock(gen.mutex());
+                gen.set_state(rng_now);
+            }
+            outer.apply();
+            if (at::autocast::decrement_nesting() == 0) {
+                at::autocast::clear_cache();
+            }
+        }
+        std::vector<torch::Tensor> inputs;
+        if (x_grad) {
+            inputs.push_back(x);
+        }
+        inputs.insert(inputs.end(), params.begin(), params.end());
+        std::vector<torch::Tensor> grads;
+        if (!inputs.empty()) {
+            grads = torch::autograd::grad({y}, inputs, {grad_out[0]}, /*retain_graph=*/false,
+                                          /*create_graph=*/false, /*allow_unused=*/true);
+        }
+        torch::autograd::variable_list out;
+        out.emplace_back();  // layer_addr
+        size_t g = 0;
+        out.push_back(x_grad ? grads[g++] : torch::Tensor());
+        for (int64_t i = 0; i < n_params; ++i) {
+            out.push_back(grads[g++]);
+        }
+        out.emplace_back();  // in
+        out.emplace_back();  // save_rng
+        return out;
+    }
+};
+
+}  // namespace
+
+// ---- Norm -------------------------------------------------------------------------------------------------
+
+NormImpl::NormImpl(int64_t dim, double eps_in, bool with_bias) : eps(eps_in) {
+    weight = register_parameter("weight", torch::ones({dim}));
+    if (with_bias) {
+        bias = register_parameter("bias", torch::zeros({dim}));
+    }
+}
+
+torch::Tensor NormImpl::forward(const torch::Tensor& x) {
+    const torch::Tensor& in = x.scalar_type() == weight.scalar_type() ? x : x.to(weight.scalar_type());
+    return torch::layer_norm(in, {weight.size(0)}, weight, bias, eps);
+}
+
+// ---- rotary embeddings and masks ----------------------------------------------------------------------------
+
+std::pair<torch::Tensor, torch::Tensor> rotary_cos_sin(const torch::Tensor& position_ids, int64_t head_dim,
+                                                       double theta) {
+    torch::NoGradGuard no_grad;
+    auto fopt = torch::TensorOptions().dtype(torch::kFloat).device(position_ids.device());
+    auto exponents = torch::arange(0, head_dim, 2, fopt.dtype(torch::kLong)).to(torch::kFloat) /
+                     static_cast<double>(head_dim);
+    auto inv_freq = 1.0 / torch::pow(theta, exponents);                            // [d/2]
+    auto freqs = position_ids.to(torch::kFloat).unsqueeze(-1) * inv_freq;         // [B, S, d/2]
+    auto emb = torch::cat({freqs, freqs}, -1);                                     // [B, S, d]
+    return {emb.cos(), emb.sin()};
+}
+
+torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+    const int64_t half = x.size(-1) / 2;
+    auto x1 = x.narrow(-1, 0, half);
+    auto x2 = x.narrow(-1, half, half);
+    auto rotated = torch::cat({-x2, x1}, -1);
+    return x * cos.unsqueeze(1) + rotated * sin.unsqueeze(1);
+}
+
+torch::Tensor attention_bias(const torch::Tensor& attention_mask, int64_t window, torch::ScalarType dtype) {
+    torch::NoGradGuard no_grad;
+    const int64_t s = attention_mask.size(1);
+    const double lowest = dtype == torch::kFloat64 ? std::numeric_limits<double>::lowest()
+                          : dtype == torch::kBFloat16 ? -3.3895313892515355e38
+                          : dtype == torch::kHalf     ? -65504.0
+                                                      : static_cast<double>(std::numeric_limits<float>::lowest());
+    auto opts = torch::TensorOptions().dtype(dtype).device(attention_mask.device());
+    auto key_hidden = (attention_mask == 0).unsqueeze(1).unsqueeze(1);  // [B, 1, 1, S]
+    auto hidden = key_hidden.expand({attention_mask.size(0), 1, s, s});  // [B, 1, S, S]
+    if (window > 0) {
+        auto rows = torch::arange(s, opts.dtype(torch::kLong));
+        auto distance = (rows.unsqueeze(0) - rows.unsqueeze(1)).abs();  // [S, S]
+        hidden = torch::logical_or(hidden, (distance > window / 2).unsqueeze(0).unsqueeze(0));
+    }
+    return torch::zeros(hidden.sizes(), opts).masked_fill(hidden, lowest);
+}
+
+torch::Tensor packed_attention_bias(const torch::Tensor& seq_ids, const torch::Tensor& positions, int64_t window,
+                                    torch::ScalarType dtype) {
+    torch::NoGradGuard no_grad;
+    const double lowest = static_cast<double>(std::numeric_limits<float>::lowest());
+    auto hidden = seq_ids.unsqueeze(0) != seq_ids.unsqueeze(1);  // [T, T]
+    if (window > 0) {
+        auto distance = (positions.unsqueeze(0) - positions.unsqueeze(1)).abs();
+        hidden = torch::logical_or(hidden, distance > window / 2);
+    }
+    auto opts = torch::TensorOptions().dtype(dtype).device(seq_ids.device());
+    return torch::zeros(hidden.sizes(), opts).masked_fill(hidden, lowest).unsqueeze(0).unsqueeze(0);
+}
+
+// ---- modules --------------------------------------------------------------------------------------------------
+
+ModernBertEmbeddingsImpl::ModernBertEmbeddingsImpl(const ModernBertConfig& c) : dropout_p(c.embedding_dropout) {
+    // padding_idx keeps the pad row's gradient at zero, as HF's nn.Embedding(padding_idx=pad_token_id) does.
+    tok_embeddings = register_module(
+        "tok_embeddings",
+        torch::nn::Embedding(torch::nn::EmbeddingOptions(c.vocab_size, c.hidden_size).padding_idx(c.pad_token_id)));
+    norm = register_module("norm", Norm(c.hidden_size, c.norm_eps, c.norm_bias));
+}
+
+torch::Tensor ModernBertEmbeddingsImpl::forward(const torch::Tensor& input_ids) {
+    return maybe_dropout(norm(tok_embeddings(input_ids)), dropout_p, is_training());
+}
+
+ModernBertAttentionImpl::ModernBertAttentionImpl(const ModernBertConfig& c)
+    : num_heads(c.num_attention_heads), head_dim(c.head_dim()), dropout_p(c.attention_dropout) {
+    Wqkv = register_module("Wqkv", Linear(c.hidden_size, 3 * c.hidden_size, c.attention_bias));
+    Wo = register_module("Wo", Linear(c.hidden_size, c.hidden_size, c.attention_bias));
+}
+
+torch::Tensor ModernBertAttentionImpl::forward(const torch::Tensor& x, const LayerInputs& in, bool is_global) {
+    const torch::Tensor& cos = is_global ? in.cos_global : in.cos_local;
+    const torch::Tensor& sin = is_global ? in.sin_global : in.sin_local;
+    const torch::Tensor& bias = is_global ? in.bias_global : in.bias_local;
+    const int64_t hidden = num_heads * head_dim;
+    torch::Tensor qkv = Wqkv(x);  // [B, S, 3H] or, unpadded, [T, 3H]
+    const bool packed = in.indices.defined();
+    if (packed) {
+        // Attention needs each sequence on its own row: scatter the real tokens into a zero-padded [B, S]
+        // layout (pad rows are masked out as keys and dropped again below).
+        qkv = torch::zeros({in.batch * in.seq, qkv.size(-1)}, qkv.options()).index_copy(0, in.indices, qkv);
+    }
+    const int64_t b = packed ? in.batch : x.size(0);
+    auto parts = qkv.view({b, -1, 3, num_heads, head_dim}).transpose(3, 1).unbind(2);
+    torch::Tensor q = apply_rotary(parts[0], cos, sin);  // [B, heads, S, d]
+    torch::Tensor k = apply_rotary(parts[1], cos, sin);
+    torch::Tensor v = parts[2];
+    torch::Tensor out;
+    if (in.sdpa) {
+        if (v.scalar_type() != q.scalar_type()) {
+            v = v.to(q.scalar_type());
+        }
+        c10::optional<torch::Tensor> mask;
+        if (bias.defined()) {
+            mask = bias.scalar_type() == q.scalar_type() ? bias : bias.to(q.scalar_type());
+        }
+        const double p = is_training() ? dropout_p : 0.0;
+#if TORCH_VERSION_MAJOR >= 2
+        out = at::scaled_dot_product_attention(q, k, v, mask, p, /*is_causal=*/false);
+#else
+        out = std::get<0>(at::_scaled_dot_product_attention(q, k, v, mask, p, /*need_attn_weights=*/false,
+                                                             /*is_causal=*/false));
+#endif
+    } else {
+        const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
+        torch::Tensor scores = torch::matmul(q, k.transpose(2, 3)) * scale;  // [B, heads, S, S]
+        if (bias.defined()) {
+            scores = scores + bias;
+        }
+        // Softmax in fp32 as HF does, back to the query's dtype.
+        torch::Tensor probs = torch::softmax(scores, -1, torch::kFloat).to(q.scalar_type());
+        probs = maybe_dropout(probs, dropout_p, is_training());
+        out = torch::matmul(probs, v);  // [B, heads, S, d]
+    }
+    out = out.transpose(1, 2).contiguous().view({b, -1, hidden});  // [B, S, H]
+    if (packed) {
+        out = out.view({in.batch * in.seq, hidden}).index_select(0, in.indices);  // [T, H]
+    }
+    return maybe_dropout(Wo(out), dropout_p, is_training());
+}
+
+ModernBertMLPImpl::ModernBertMLPImpl(const ModernBertConfig& c)
+    : activation(c.hidden_activation), dropout_p(c.mlp_dropout) {
+    Wi = register_module("Wi", Linear(c.hidden_size, 2 * c.intermediate_size, c.mlp_bias));
+    Wo = register_module("Wo", Linear(c.intermediate_size, c.hidden_size, c.mlp_bias));
+}
+
+torch::Tensor ModernBertMLPImpl::forward(const torch::Tensor& x) {
+    auto halves = Wi(x).chunk(2, -1);  // input, gate: [..., I] each
+    return Wo(maybe_dropout(activate(halves[0], activation) * halves[1], dropout_p, is_training()));
+}
+
+ModernBertEncoderLayerImpl::ModernBertEncoderLayerImpl(const ModernBertConfig& c, int64_t original_id_in,
+                                                       bool is_global_in)
+    : original_id(original_id_in), is_global(is_global_in) {
+    if (original_id != 0) {
+        attn_norm = register_module("attn_norm", Norm(c.hidden_size, c.norm_eps, c.norm_bias));
+    }
+    attn = register_module("attn", ModernBertAttention(c));
+    mlp_norm = register_module("mlp_norm", Norm(c.hidden_size, c.norm_eps, c.norm_bias));
+    mlp = register_module("mlp", ModernBertMLP(c));
+}
+
+void ModernBertEncoderLayerImpl::add_attn_norm(const ModernBertConfig& c) {
+    if (!has_attn_norm()) {
+        attn_norm = register_module("attn_norm", Norm(c.hidden_size, c.norm_eps, c.norm_bias));
+    }
+}
+
+torch::Tensor ModernBertEncoderLayerImpl::forward(const torch::Tensor& x, const LayerInputs& in) {
+    torch::Tensor normed = has_attn_norm() ? attn_norm(x) : x;
+    torch::Tensor h = x + attn(normed, in, is_global);
+    return h + mlp(mlp_norm(h));
+}
+
+ModernBertModelImpl::ModernBertModelImpl(const ModernBertConfig& c) {
+    embeddings = register_module("embeddings", ModernBertEmbeddings(c));
+    layers = register_module("layers", torch::nn::ModuleList());
+    for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+        layers->push_back(ModernBertEncoderLayer(c, c.original_layer_id(i), c.is_global_layer(i)));
+    }
+    final_norm = register_module("final_norm", Norm(c.hidden_size, c.norm_eps, c.norm_bias));
+}
+
+ModernBertPredictionHeadImpl::ModernBertPredictionHeadImpl(const ModernBertConfig& c)
+    : activation(c.classifier_activation) {
+    dense = register_module("dense", Linear(c.hidden_size, c.hidden_size, c.classifier_bias));
+    norm = register_module("norm", Norm(c.hidden_size, c.norm_eps, c.norm_bias));
+}
+
+torch::Tensor ModernBertPredictionHeadImpl::forward(const torch::Tensor& x) {
+    return norm(activate(dense(x), activation));
+}
+
+// ---- the classifier ------------------------------------------------------------------------------------------
+
+ModernBertForSequenceClassificationImpl::ModernBertForSequenceClassificationImpl(const ModernBertConfig& c)
+    : config_(c) {
+    config_.finalize("model config");
+    model = register_module("model", ModernBertModel(config_));
+    head = register_module("head", ModernBertPredictionHead(config_));
+    classifier = register_module("classifier", Linear(config_.hidden_size, config_.num_labels, /*with_bias=*/true));
+    init_weights();
+}
+
+void ModernBertForSequenceClassificationImpl::init_weights() {
+    const double cutoff = config_.initializer_cutoff_factor > 0 ? config_.initializer_cutoff_factor : 3.0;
+    const double std_in = config_.initializer_range;
+    const double std_out = config_.initializer_range / std::sqrt(2.0 * static_cast<double>(config_.num_hidden_layers));
+    const double std_final = 1.0 / std::sqrt(static_cast<double>(config_.hidden_size));
+    trunc_normal_(model->embeddings->tok_embeddings->weight, config_.initializer_range, cutoff);
+    for (int64_t i = 0; i < num_layers(); ++i) {
+        auto l = layer(i);
+        init_linear(l->attn->Wqkv, std_in, cutoff);
+        init_linear(l->attn->Wo, std_out, cutoff);
+        init_linear(l->mlp->Wi, std_in, cutoff);
+        init_linear(l->mlp->Wo, std_out, cutoff);
+    }
+    init_linear(head->dense, std_out, cutoff);
+    init_linear(classifier, std_final, cutoff);
+    torch::NoGradGuard no_grad;
+    for (auto& m : modules(/*include_self=*/false)) {
+        if (auto* n = m->as<NormImpl>()) {
+            n->weight.fill_(1.0);
+            if (n->bias.defined()) {
+                n->bias.zero_();
+            }
+        }
+    }
+}
+
+void ModernBertForSequenceClassificationImpl::reset_classifier(int64_t num_labels) {
+    if (num_labels <= 0) {
+        throw InputError("num_labels", std::to_string(num_labels), "must be > 0");
+    }
+    config_.num_labels = num_labels;
+    config_.id2label.clear();
+    classifier = replace_module("classifier", Linear(config_.hidden_size, num_labels, /*with_bias=*/true));
+    const double cutoff = config_.initializer_cutoff_factor > 0 ? config_.initializer_cutoff_factor : 3.0;
+    init_linear(classifier, 1.0 / std::sqrt(static_cast<double>(config_.hidden_size)), cutoff);
+}
+
+void ModernBertForSequenceClassificationImpl::set_attention(const std::string& kind) {
+    if (kind != "eager" && kind != "sdpa") {
+        throw InputError("model.attention", kind, "expected eager or sdpa");
+    }
+    attention_ = kind;
+}
+
+int64_t ModernBertForSequenceClassificationImpl::num_layers() const {
+    return static_cast<int64_t>(model->layers->size());
+}
+
+ModernBertEncoderLayer ModernBertForSequenceClassificationImpl::layer(int64_t i) const {
+    return ModernBertEncoderLayer(model->layers->ptr<ModernBertEncoderLayerImpl>(static_cast<size_t>(i)));
+}
+
+std::vector<std::pair<std::string, Linear>> ModernBertForSequenceClassificationImpl::named_linears() {
+    std::vector<std::pair<std::string, Linear>> out;
+    for (int64_t i = 0; i < num_layers(); ++i) {
+        auto l = layer(i);
+        const std::string p = "model.layers." + std::to_string(i) + ".";
+        out.emplace_back(p + "attn.Wqkv", l->attn->Wqkv);
+        out.emplace_back(p + "attn.Wo", l->attn->Wo);
+        out.emplace_back(p + "mlp.Wi", l->mlp->Wi);
+        out.emplace_back(p + "mlp.Wo", l->mlp->Wo);
+    }
+    out.emplace_back("head.dense", head->dense);
+    out.emplace_back("classifier", classifier);
+    return out;
+}
+
+torch::Tensor ModernBertForSequenceClassificationImpl::run_layers(torch::Tensor x, const LayerInputs& in) {
+    const bool ckpt = grad_checkpointing_ && torch::GradMode::is_enabled();
+    const bool save_rng = is_training() && any_dropout(config_);
+    for (int64_t i = 0; i < num_layers(); ++i) {
+        auto l = layer(i);
+        if (ckpt) {
+            std::vector<torch::Tensor> params = trainable_params(*l);
+            x = LayerCheckpoint::apply(reinterpret_cast<int64_t>(l.get()), x, at::TensorList(params), &in,
+                                       save_rng);
+        } else {
+            x = l->forward(x, in);
+        }
+    }
+    return x;
+}
+
+torch::Tensor ModernBertForSequenceClassificationImpl::pooled(const torch::Tensor& input_ids,
+                                                              const torch::Tensor& attention_mask_in) {
+    GK_CHECK(input_ids.dim() == 2, "input_ids must be [batch, seq]");
+    torch::Tensor attention_mask =
+        attention_mask_in.defined() ? attention_mask_in : torch::ones_like(input_ids);
+    GK_CHECK(attention_mask.sizes() == input_ids.sizes(), "attention_mask must match input_ids' shape");
+    const int64_t b = input_ids.size(0);
+    const int64_t s = input_ids.size(1);
+    const int64_t d = config_.head_dim();
+    const int64_t window = config_.local_attention;
+
+    LayerInputs in;
+    in.sdpa = attention_ == "sdpa";
+    in.batch = b;
+    in.seq = s;
+    auto positions = torch::arange(s, input_ids.options().dtype(torch::kLong)).unsqueeze(0);  // [1, S]
+    std::tie(in.cos_global, in.sin_global) = rotary_cos_sin(positions, d, config_.global_rope_theta);
+    std::tie(in.cos_local, in.sin_local) = rotary_cos_sin(positions, d, config_.local_rope_theta);
+    const auto dtype = model->final_norm->weight.scalar_type();
+    const bool has_padding = (attention_mask == 0).any().item<bool>();
+    if (has_padding) {
+        in.bias_global = attention_bias(attention_mask, 0, dtype);       // [B, 1, S, S]
+        in.bias_local = attention_bias(attention_mask, window, dtype);   // [B, 1, S, S]
+    } else {
+        // No padding: the global mask is all zeros (skipped) and the window mask is the same for every row.
+        in.bias_local = attention_bias(torch::ones({1, s}, attention_mask.options()), window, dtype);
+    }
+
+    torch::Tensor hidden;
+    if (unpad_) {
+        torch::NoGradGuard no_grad;
+        in.indices = torch::nonzero(attention_mask.reshape({-1})).reshape({-1});  // [T]
+    }
+    if (in.indices.defined()) {
+        auto ids = input_ids.reshape({-1}).index_select(0, in.indices);  // [T]
+        hidden = model->embeddings(ids);                                 // [T, H]
+    } else {
+        hidden = model->embeddings(input_ids);  // [B, S, H]
+    }
+    hidden = run_layers(hidden, in);
+    hidden = model->final_norm(hidden);
+
+    torch::Tensor mask_f = attention_mask.to(hidden.scalar_type());
+    if (in.indices.defined()) {
+        auto rows = torch::arange(b, input_ids.options().dtype(torch::kLong)).unsqueeze(1).expand({b, s});
+        auto seq_of_token = rows.reshape({-1}).index_select(0, in.indices);  // [T]
+        if (config_.classifier_pooling == "cls") {
+            // Position 0 of each row, as the padded path takes it (sequences are right-padded).
+            auto first = torch::arange(b, rows.options()) * s;
+            auto where = torch::full({b * s}, -1, rows.options());
+            where.index_copy_(0, in.indices, torch::arange(in.indices.size(0), rows.options()));
+            auto pos = where.index_select(0, first);
+            GK_CHECK((pos >= 0).all().item<bool>(), "cls pooling with unpadding needs a real token at position 0");
+            return hidden.index_select(0, pos);  // [B, H]
+        }
+        auto sums = torch::zeros({b, hidden.size(-1)}, hidden.options()).index_add(0, seq_of_token, hidden);
+        return sums / mask_f.sum(1, /*keepdim=*/true);  // [B, H]
+    }
+    if (config_.classifier_pooling == "cls") {
+        return hidden.select(1, 0);  // [B, H]
+    }
+    return (hidden * mask_f.unsqueeze(-1)).sum(1) / mask_f.sum(1, /*keepdim=*/true);  // [B, H]
+}
+
+torch::Tensor ModernBertForSequenceClassificationImpl::forward(const torch::Tensor& input_ids,
+                                                               const torch::Tensor& attention_mask) {
+    torch::Tensor p = pooled(input_ids, attention_mask);
+    p = maybe_dropout(head(p), config_.classifier_dropout, is_training());
+    torch::Tensor logits = classifier(p);  // [B, num_labels]
+    return logits.scalar_type() == torch::kFloat ? logits : logits.to(torch::kFloat);
+}
+
+// ---- pruning -----------------------------------------------------------------------------------------------
+
+void prune_layers(ModernBertForSequenceClassification& m, int n, const std::string& from) {
+    const int64_t depth = m->num_layers();
+    if (from != "top" && from != "bottom") {
+        throw InputError("model.prune_from", from, "expected top or bottom");
+    }
+    if (n < 0 || n >= depth) {
+        throw InputError("model.prune_layers", std::to_string(n),
+                         "must be >= 0 and below the model's " + std::to_string(depth) + " layers");
+    }
+    if (n == 0) {
+        return;
+    }
+    const int64_t first = from == "bottom" ? n : 0;
+    const int64_t last = from == "bottom" ? depth : depth - n;  // exclusive
+    torch::nn::ModuleList kept;
+    ModernBertConfig& c = m->mutable_config();
+    std::vector<int64_t> ids;
+    std::vector<std::string> types;
+    for (int64_t i = first; i < last; ++i) {
+        kept->push_back(m->layer(i));
+        ids.push_back(c.layer_ids[i]);
+        types.push_back(c.layer_types[i]);
+    }
+    m->model->layers = m->model->replace_module("layers", kept);
+    c.num_hidden_layers = last - first;
+    c.layer_ids = ids;
+    c.layer_types = types;
+}
+
+// ---- checkpoints -------------------------------------------------------------------------------------------
+
+namespace {
+
+std::string shape_str(const std::vector<int64_t>& s) {
+    std::string out = "[";
+    for (size_t i = 0; i < s.size(); ++i) {
+        out += (i ? "," : "") + std::to_string(s[i]);
+    }
+    return out + "]";
+}
+
+torch::Tensor tensor_from(const SafetensorsFile& f, const StTensorInfo& t) {
+    torch::ScalarType st;
+    switch (t.dtype) {
+        case StDtype::kF32: st = torch::kFloat; break;
+        case StDtype::kF16: st = torch::kHalf; break;
+        case StDtype::kBF16: st = torch::kBFloat16; break;
+        case StDtype::kF64: st = torch::kDouble; break;
+        default:
+            throw InputError(f.origin(), t.name,
+                             "dtype " + st_dtype_name(t.dtype) + " is not a floating-point weight (expected F32, "
+                             "BF16, F16 or F64)");
+    }
+    // from_blob does not own the bytes: clone, then widen to the model's fp32.
+    auto raw = torch::from_blob(const_cast<char*>(f.data(t)), t.shape, torch::TensorOptions().dtype(st));
+    return raw.to(torch::kFloat, /*non_blocking=*/false, /*copy=*/true);
+}
+
+}  // namespace
+
+ModernBertForSequenceClassification load_hf_checkpoint(const std::string& dir) {
+    const std::string config_path = fs::join(dir, "config.json");
+    const std::string weights_path = fs::join(dir, "model.safetensors");
+    ModernBertConfig c = load_config(config_path);
+    SafetensorsFile f = SafetensorsFile::read(weights_path);
+
+    // HF's bare ModernBertModel.save_pretrained writes names without the "model." prefix.
+    std::string prefix = "model.";
+    if (!f.find("model.embeddings.tok_embeddings.weight") && f.find("embeddings.tok_embeddings.weight")) {
+        prefix = "";
+    }
+    auto file_name = [&](const std::string& ours) {
+        return ours.rfind("model.", 0) == 0 ? prefix + ours.substr(6) : ours;
+    };
+
+    // Layers in the file beyond the config's depth: the config contradicts the weights.
+    std::set<int64_t> file_layers;
+    for (const auto& t : f.tensors()) {
+        const std::string lp = prefix + "layers.";
+        if (t.name.rfind(lp, 0) == 0) {
+            file_layers.insert(std::stoll(t.name.substr(lp.size())));
+        }
+    }
+    if (!file_layers.empty() && *file_layers.rbegin() >= c.num_hidden_layers) {
+        throw InputError(weights_path, prefix + "layers." + std::to_string(*file_layers.rbegin()),
+                         "the file has layer " + std::to_string(*file_layers.rbegin()) + " but " + config_path +
+                             " says num_hidden_layers = " + std::to_string(c.num_hidden_layers));
+    }
+    if (!f.find("classifier.weight") && c.architectures.size() == 1 &&
+        c.architectures[0] == "ModernBertForSequenceClassification") {
+        log::warn(weights_path + ": no classifier in a ModernBertForSequenceClassification checkpoint; "
+                                 "a fresh one is initialised");
+    }
+    if (const StTensorInfo* cls = f.find("classifier.weight")) {
+        if (!cls->shape.empty() && cls->shape[0] != c.num_labels) {
+            throw InputError(weights_path, "classifier.weight",
+                             "has " + std::to_string(cls->shape[0]) + " labels but " + config_path +
+                                 " says num_labels = " + std::to_string(c.num_labels));
+        }
+    }
+
+    ModernBertForSequenceClassification m(c);
+    for (int64_t i = 0; i < m->num_layers(); ++i) {
+        auto l = m->layer(i);
+        if (!l->has_attn_norm() &&
+            f.find(file_name("model.layers." + std::to_string(i) + ".attn_norm.weight"))) {
+            l->add_attn_norm(c);  // e.g. data/tiny-modernbert-random: layer 0 carries an attn_norm
+        }
+    }
+
+    auto group_present = [&](const std::string& group) {
+        for (const auto& t : f.tensors()) {
+            if (t.name.rfind(group, 0) == 0) {
+                return true;
+            }
+        }
+        return false;
+    };
+    const bool have_head = group_present("head.");
+    const bool have_classifier = group_present("classifier.");
+
+    std::set<std::string> used;
+    torch::NoGradGuard no_grad;
+    for (auto& item : m->named_parameters(/*recurse=*/true)) {
+        const std::string& ours = item.key();
+        const bool in_head = ours.rfind("head.", 0) == 0;
+        const bool in_classifier = ours.rfind("classifier.", 0) == 0;
+        if ((in_head && !have_head) || (in_classifier && !have_classifier)) {
+            continue;  // a ModernBertModel checkpoint: keep the freshly initialised head/classifier
+        }
+        const std::string name = file_name(ours);
+        const StTensorInfo* t = f.find(name);
+        if (!t) {
+            throw InputError(weights_path, name, "missing tensor (" + config_path + " implies it)");
+        }
+        std::vector<int64_t> want(item.value().sizes().begin(), item.value().sizes().end());
+        if (t->shape != want) {
+            throw InputError(weights_path, name,
+                             "shape " + shape_str(t->shape) + " but " + config_path + " implies " +
+                                 shape_str(want));
+        }
+        item.value().copy_(tensor_from(f, *t));
+        used.insert(name);
+    }
+    for (const auto& t : f.tensors()) {
+        if (used.count(t.name)) {
+            continue;
+        }
+        const bool encoder = prefix.empty() ? t.name.rfind("embeddings.", 0) == 0 ||
+                                                  t.name.rfind("layers.", 0) == 0 ||
+                                                  t.name.rfind("final_norm.", 0) == 0
+                                            : t.name.rfind(prefix, 0) == 0;
+        if (encoder || t.name.rfind("head.", 0) == 0 || t.name.rfind("classifier.", 0) == 0) {
+            throw InputError(weights_path, t.name,
+                             "tensor not used by the model " + config_path + " describes (e.g. a bias where "
+                             "the config says none)");
+        }
+        log::info(weights_path + ": ignoring " + t.name);  // e.g. an MLM checkpoint's decoder.*
+    }
+    return m;
+}
+
+void save_hf(const std::string& dir, ModernBertForSequenceClassification& m) {
+    fs::make_dirs(dir);
+    std::vector<torch::Tensor> keep;  // owns the fp32 contiguous copies while writing
+    std::vector<StTensorView> views;
+    for (auto& item : m->named_parameters(/*recurse=*/true)) {
+        torch::Tensor t = item.value().detach().to(torch::kCPU).to(torch::kFloat).contiguous();
+        keep.push_back(t);
+        StTensorView v;
+        v.name = item.key();
+        v.dtype = StDtype::kF32;
+        v.shape.assign(t.sizes().begin(), t.sizes().end());
+        v.data = t.data_ptr();
+        v.nbytes = static_cast<size_t>(t.numel()) * sizeof(float);
+        views.push_back(v);
+    }
+    write_safetensors(fs::join(dir, "model.safetensors"), views, {{"format", "pt"}});
+    ModernBertConfig c = m->config();
+    c.architectures = {"ModernBertForSequenceClassification"};
+    fs::write_file_atomic(fs::join(dir, "config.json"), to_hf_json(c).dump(2) + "\n");
+}
+
+ParamCounts count_params(torch::nn::Module& m) {
+    ParamCounts c;
+    for (const auto& p : m.parameters(/*recurse=*/true)) {
+        c.total += p.numel();
+        if (p.requires_grad()) {
+            c.trainable += p.numel();
+        }
+        c.weights_bytes += p.numel() * static_cast<int64_t>(p.element_size());
+    }
+    for (const auto& b : m.buffers(/*recurse=*/true)) {
+        c.weights_bytes += b.numel() * static_cast<int64_t>(b.element_size());
+    }
+    return c;
+}
+
+}  // namespace gk::model
