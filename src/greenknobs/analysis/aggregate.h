@@ -1,0 +1,84 @@
+// Per-variant aggregates of a study: mean and 95 % CI of every stage's energy and time, totals, evaluation
+// cost and quality, each Δ vs the baseline with its CI and Welch test, and the provenance of every energy
+// number (counter / integrated / modelled; "mixed" when runs disagree).
+#pragma once
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "greenknobs/analysis/run_record.h"
+#include "greenknobs/analysis/stats.h"
+
+namespace gk::analysis {
+
+// The six pipeline stages of docs/design.md, in pipeline order, and the nested validation stage.
+const std::vector<std::string>& pipeline_stages();
+inline constexpr const char* kValidateStage = "train/validate";
+
+struct Sample {
+    std::vector<double> values;  // one per run that has the value (missing values are skipped)
+    Summary summary;
+    bool empty() const { return values.empty(); }
+    double mean() const { return summary.mean; }
+};
+
+// A difference vs the baseline: absolute (scaled, e.g. ×100 for F1 points) and relative to the baseline
+// mean, with the Welch CI; `available` false for the baseline itself or when either side has no values.
+struct Delta {
+    bool available = false;
+    double abs = 0.0;
+    Interval abs_ci;
+    double pct = 0.0;
+    Interval pct_ci;  // the Welch CI of the difference over the baseline mean (its own noise ignored)
+    WelchResult test;
+    std::string verdict;  // "significant (p = 0.003)" / "not significant (p = 0.41)" / "not tested (n = 1)"
+};
+
+struct StageAggregate {
+    std::string path;  // "train", "train/validate"
+    Sample energy_j;
+    Sample duration_s;
+    std::string provenance;  // "modelled", "cpu counter, ram modelled", "mixed (…)"
+    Delta d_energy;
+};
+
+struct VariantAggregate {
+    std::string variant;
+    std::string name;
+    std::string phase;
+    std::vector<std::string> combines;
+    std::vector<std::string> knobs;  // union of run.json knobs.applied[].name over its runs
+    int n_runs = 0;
+    std::vector<StageAggregate> stages;  // pipeline order, nested after its parent; only stages seen
+    Sample total_energy_j, total_duration_s, eval_energy_j, eval_duration_s;
+    Sample f1_vul, f1_weighted, mcc, accuracy;
+    std::string total_provenance, eval_provenance;
+    Delta d_total_energy, d_total_time, d_eval_energy, d_eval_time;
+    Delta d_f1_vul_points, d_f1_weighted_points, d_mcc;
+    const StageAggregate* stage(const std::string& path) const;
+};
+
+struct StudyAggregate {
+    std::string baseline;
+    bool has_baseline = false;
+    int runs = 0;
+    std::vector<VariantAggregate> variants;  // natural id order, baseline first
+    nlohmann::json machine;                  // the first run's machine block
+    std::vector<std::string> machine_notes;  // e.g. "runs come from 2 different hosts"
+    // Energy sources used across all runs: "rapl:package-0 (cpu, counter)".
+    std::vector<std::string> sources_used;
+    std::map<std::string, std::string> component_provenance;  // "cpu" → "modelled" ("mixed" if it varies)
+    const VariantAggregate* find(const std::string& variant) const;
+};
+
+// Groups the runs by variant and computes everything above. `infos` (may be empty) supplies names, phases
+// and combination lists; unknown variants get their id as name.
+StudyAggregate aggregate(const std::vector<RunRecord>& runs, const std::string& baseline,
+                         const std::vector<VariantInfo>& infos = {});
+
+// A run's stage provenance object {"cpu": "modelled", "ram": "modelled", "gpu": "n/a"} as a short label.
+std::string provenance_label(const nlohmann::json& provenance);
+
+}  // namespace gk::analysis

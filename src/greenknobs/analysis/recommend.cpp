@@ -1,0 +1,246 @@
+// Recommendation rules. Conservative on quality (CI upper bound of the F1 drop), point estimates on time
+// ratios (a latency budget is usually soft); both stated in Recommendation::rule so the page says it.
+#include "greenknobs/analysis/recommend.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <set>
+
+#include "greenknobs/analysis/interactions.h"
+
+namespace gk::analysis {
+
+namespace {
+
+std::string fmt(const char* f, double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, f, v);
+    return buf;
+}
+
+bool has_term(const VariantAggregate& v, const std::string& term) {
+    return v.variant == term ||
+           std::find(v.knobs.begin(), v.knobs.end(), term) != v.knobs.end() ||
+           std::find(v.combines.begin(), v.combines.end(), term) != v.combines.end();
+}
+
+// The knobs a single-knob variant stands for: its run.json knob names, or its id when it has none.
+std::set<std::string> knob_set(const VariantAggregate& v) {
+    std::set<std::string> s(v.knobs.begin(), v.knobs.end());
+    if (s.empty()) {
+        s.insert(v.variant);
+    }
+    return s;
+}
+
+}  // namespace
+
+Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
+    Recommendation rec;
+    rec.rule = "a variant qualifies when the upper end of the 95 % CI of its vulnerable-class F1 drop vs " +
+               study.baseline + " is at most " + fmt("%.2g", budget.max_f1_drop_points) +
+               " points (the point estimate when a variant has a single run, flagged)";
+    if (budget.max_eval_time_ratio > 0.0) {
+        rec.rule += ", its mean evaluation time is at most " + fmt("%.3g", budget.max_eval_time_ratio) +
+                    "× the baseline's";
+    }
+    if (budget.max_total_time_ratio > 0.0) {
+        rec.rule += ", its mean total time is at most " + fmt("%.3g", budget.max_total_time_ratio) +
+                    "× the baseline's";
+    }
+    rec.rule += "; among those, the lowest mean total energy wins";
+    const VariantAggregate* base = study.find(study.baseline);
+    if (base == nullptr || base->total_energy_j.empty()) {
+        rec.explanation = "No recommendation: the baseline " + study.baseline + " has no measured runs.";
+        return rec;
+    }
+    const double e0 = base->total_energy_j.mean();
+    std::vector<Candidate> qualified;
+    std::vector<Candidate> all;
+    for (const auto& v : study.variants) {
+        Candidate c;
+        c.variant = v.variant;
+        c.name = v.name;
+        if (v.total_energy_j.empty()) {
+            c.reason = "no energy values";
+            rec.rejected.push_back(c);
+            continue;
+        }
+        c.total_energy_j = v.total_energy_j.mean();
+        c.saving_pct = 100.0 * (1.0 - c.total_energy_j / e0);
+        if (v.variant == study.baseline) {
+            c.f1_drop_has_ci = true;
+        } else if (!v.d_f1_vul_points.available) {
+            c.reason = "no F1 values";
+            rec.rejected.push_back(c);
+            continue;
+        } else {
+            c.f1_drop_points = -v.d_f1_vul_points.abs;
+            c.f1_drop_has_ci = v.d_f1_vul_points.abs_ci.valid;
+            c.f1_drop_upper_points =
+                c.f1_drop_has_ci ? -v.d_f1_vul_points.abs_ci.low : c.f1_drop_points;
+        }
+        c.eval_time_ratio = (!v.eval_duration_s.empty() && !base->eval_duration_s.empty() &&
+                             base->eval_duration_s.mean() > 0.0)
+                                ? v.eval_duration_s.mean() / base->eval_duration_s.mean()
+                                : NAN;
+        c.total_time_ratio = (!v.total_duration_s.empty() && !base->total_duration_s.empty() &&
+                              base->total_duration_s.mean() > 0.0)
+                                 ? v.total_duration_s.mean() / base->total_duration_s.mean()
+                                 : NAN;
+        std::string reason;
+        for (const auto& f : budget.forbidden) {
+            if (has_term(v, f)) {
+                reason = "uses forbidden " + f;
+            }
+        }
+        for (const auto& m : budget.must_have) {
+            if (reason.empty() && !has_term(v, m)) {
+                reason = "lacks required " + m;
+            }
+        }
+        if (reason.empty() && c.f1_drop_upper_points > budget.max_f1_drop_points) {
+            reason = "F1 drop up to " + fmt("%.2f", c.f1_drop_upper_points) + " points" +
+                     (c.f1_drop_has_ci ? " (CI upper bound)" : " (n = 1)") + " > budget " +
+                     fmt("%.2g", budget.max_f1_drop_points);
+        }
+        if (reason.empty() && budget.max_eval_time_ratio > 0.0) {
+            if (!std::isfinite(c.eval_time_ratio)) {
+                reason = "no evaluation time";
+            } else if (c.eval_time_ratio > budget.max_eval_time_ratio) {
+                reason = "evaluation time ×" + fmt("%.2f", c.eval_time_ratio) + " > budget ×" +
+                         fmt("%.3g", budget.max_eval_time_ratio);
+            }
+        }
+        if (reason.empty() && budget.max_total_time_ratio > 0.0) {
+            if (!std::isfinite(c.total_time_ratio)) {
+                reason = "no total time";
+            } else if (c.total_time_ratio > budget.max_total_time_ratio) {
+                reason = "total time ×" + fmt("%.2f", c.total_time_ratio) + " > budget ×" +
+                         fmt("%.3g", budget.max_total_time_ratio);
+            }
+        }
+        c.reason = reason;
+        c.qualifies = reason.empty();
+        (c.qualifies ? qualified : rec.rejected).push_back(c);
+        all.push_back(c);
+    }
+    std::stable_sort(qualified.begin(), qualified.end(), [](const Candidate& a, const Candidate& b) {
+        return a.total_energy_j < b.total_energy_j;
+    });
+    if (qualified.empty()) {
+        rec.explanation = "No measured variant meets the budgets; see the rejections below.";
+    } else {
+        rec.found = true;
+        rec.chosen = qualified.front();
+        for (size_t i = 1; i < qualified.size() && i <= 3; ++i) {
+            rec.runners_up.push_back(qualified[i]);
+        }
+        const Candidate& c = rec.chosen;
+        if (c.variant == study.baseline) {
+            rec.explanation = "Keep the baseline " + c.variant +
+                              ": no other measured variant uses less energy within the budgets.";
+        } else {
+            rec.explanation = c.variant + " (" + c.name + ") uses " +
+                              fmt("%.1f", std::fabs(c.saving_pct)) + " % " +
+                              (c.saving_pct >= 0 ? "less" : "more") + " total energy than " +
+                              study.baseline + "; its F1 drop is " + fmt("%.2f", c.f1_drop_points) +
+                              " points (at most " + fmt("%.2f", c.f1_drop_upper_points) +
+                              (c.f1_drop_has_ci ? ", 95 % CI upper bound" : ", single run: no CI") +
+                              ") within the " + fmt("%.2g", budget.max_f1_drop_points) +
+                              "-point budget";
+            if (std::isfinite(c.eval_time_ratio)) {
+                rec.explanation += "; evaluation time ×" + fmt("%.2f", c.eval_time_ratio);
+            }
+            rec.explanation += ".";
+        }
+    }
+
+    // Suggestion: the untested combination of 2–3 qualifying single-knob variants with disjoint knobs and
+    // the largest predicted saving whose summed F1 drop still fits the budget.
+    std::vector<const VariantAggregate*> singles;
+    for (const auto& c : all) {
+        const VariantAggregate* v = study.find(c.variant);
+        if (c.qualifies && v->variant != study.baseline && v->combines.empty() && c.saving_pct > 0.0) {
+            singles.push_back(v);
+        }
+    }
+    std::vector<std::set<std::string>> measured_sets;
+    for (const auto& v : study.variants) {
+        if (!v.combines.empty()) {
+            measured_sets.emplace_back(v.combines.begin(), v.combines.end());
+        }
+    }
+    auto saving_of = [&](const VariantAggregate* v) { return 1.0 - v->total_energy_j.mean() / e0; };
+    auto drop_of = [&](const VariantAggregate* v) { return -v->d_f1_vul_points.abs; };
+    PredictedCombination best;
+    std::vector<size_t> idx;
+    // Recursive enumeration over combinations of size 2..3 (singles are few: tens at most).
+    std::function<void(size_t)> visit = [&](size_t start) {
+        if (idx.size() >= 2) {
+            std::set<std::string> ids;
+            std::set<std::string> knobs;
+            size_t knob_count = 0;
+            std::vector<double> savings;
+            double drop = 0.0;
+            for (size_t i : idx) {
+                ids.insert(singles[i]->variant);
+                const auto ks = knob_set(*singles[i]);
+                knobs.insert(ks.begin(), ks.end());
+                knob_count += ks.size();
+                savings.push_back(saving_of(singles[i]));
+                drop += drop_of(singles[i]);
+            }
+            const bool disjoint = knobs.size() == knob_count;
+            const bool measured =
+                std::find(measured_sets.begin(), measured_sets.end(), ids) != measured_sets.end();
+            bool has_required = true;
+            for (const auto& m : budget.must_have) {
+                bool any = false;
+                for (size_t i : idx) {
+                    any = any || has_term(*singles[i], m);
+                }
+                has_required = has_required && any;
+            }
+            const double predicted = 100.0 * multiplicative_saving(savings);
+            if (disjoint && !measured && has_required && drop <= budget.max_f1_drop_points &&
+                (!best.found || predicted > best.predicted_saving_pct + 1e-9)) {
+                best.found = true;
+                best.components.clear();
+                for (size_t i : idx) {
+                    best.components.push_back(singles[i]->variant);
+                }
+                best.predicted_saving_pct = predicted;
+                best.predicted_f1_drop_points = drop;
+            }
+        }
+        if (idx.size() == 3) {
+            return;
+        }
+        for (size_t i = start; i < singles.size(); ++i) {
+            idx.push_back(i);
+            visit(i + 1);
+            idx.pop_back();
+        }
+    };
+    visit(0);
+    if (best.found) {
+        std::string names;
+        for (size_t i = 0; i < best.components.size(); ++i) {
+            names += (i ? " + " : "") + best.components[i];
+        }
+        best.note = "predicted, not measured: " + names + " would save about " +
+                    fmt("%.1f", best.predicted_saving_pct) +
+                    " % of total energy under the multiplicative model (F1 drop ≈ " +
+                    fmt("%.2f", best.predicted_f1_drop_points) +
+                    " points if drops add up); run it before relying on it";
+    } else {
+        best.note = "no untested combination of qualifying single-knob variants to suggest";
+    }
+    rec.suggestion = best;
+    return rec;
+}
+
+}  // namespace gk::analysis
