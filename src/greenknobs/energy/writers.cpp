@@ -1,0 +1,205 @@
+// Writers over the report JSON: the human summary, emissions.csv (CodeCarbon's column names and units
+// where the meaning matches, plus ours) and power.csv. Pure functions of the report, so golden tests can
+// feed them a fixed report.
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <set>
+#include <sstream>
+
+#include "greenknobs/energy/tracker.h"
+
+namespace gk::energy {
+
+namespace {
+
+const char* kComponents[] = {"cpu", "gpu", "ram"};
+
+std::string num(const nlohmann::json& v, const char* f = "%.10g", double scale = 1.0) {
+    if (!v.is_number()) {
+        return "";
+    }
+    char buf[64];
+    std::snprintf(buf, sizeof buf, f, v.get<double>() * scale);
+    return buf;
+}
+
+std::string csv_field(const std::string& s) {
+    if (s.find_first_of(",\"\n") == std::string::npos) {
+        return s;
+    }
+    std::string out = "\"";
+    for (char c : s) {
+        out += c;
+        if (c == '"') {
+            out += '"';
+        }
+    }
+    return out + "\"";
+}
+
+// CodeCarbon writes "YYYY-MM-DDTHH:MM:SS" at the end of the measured interval.
+std::string iso_end(double unix_s) {
+    std::time_t t = static_cast<std::time_t>(std::floor(unix_s));
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    return buf;
+}
+
+std::string fixed(const nlohmann::json& v, const char* f, int width) {
+    std::string s = v.is_number() ? num(v, f) : "n/a";
+    if (static_cast<int>(s.size()) < width) {
+        s = std::string(static_cast<size_t>(width) - s.size(), ' ') + s;
+    }
+    return s;
+}
+
+}  // namespace
+
+std::string emissions_csv(const nlohmann::json& report) {
+    std::set<std::string> units;
+    std::vector<nlohmann::json> rows;
+    for (const auto& s : report.at("stages")) {
+        rows.push_back(s);
+    }
+    rows.push_back(report.at("total"));
+    for (const auto& r : rows) {
+        for (auto it = r.at("work").begin(); it != r.at("work").end(); ++it) {
+            units.insert(it.key());
+        }
+    }
+    std::ostringstream out;
+    out << "timestamp,project_name,run_id,duration,emissions,emissions_rate,cpu_power,gpu_power,"
+           "ram_power,cpu_energy,gpu_energy,ram_energy,energy_consumed,country_iso_code,pue,"
+           "stage,path,parent,cpu_provenance,gpu_provenance,ram_provenance,static_energy,"
+           "dynamic_energy,warnings";
+    for (const auto& u : units) {
+        out << ",work_" << csv_field(u);
+    }
+    out << "\n";
+    const double kj_per_kwh = 1.0 / 3.6e6;
+    double started = report.at("started_at_unix_s").get<double>();
+    const auto& carbon = report.at("carbon");
+    for (const auto& r : rows) {
+        double end_s = started + r.at("start_s").get<double>() + r.at("duration_s").get<double>();
+        const auto& e = r.at("energy_j");
+        const auto& p = r.at("mean_power_w");
+        double duration = r.at("duration_s").get<double>();
+        out << iso_end(end_s) << "," << csv_field(report.value("project_name", "")) << ","
+            << csv_field(report.value("run_id", "")) << "," << num(r.at("duration_s")) << ","
+            << num(r.at("emissions_g"), "%.10g", 1e-3) << ",";
+        if (r.at("emissions_g").is_number() && duration > 0) {
+            out << num(nlohmann::json(r.at("emissions_g").get<double>() * 1e-3 / duration));
+        }
+        for (const char* c : kComponents) {
+            out << "," << num(p.at(c));
+        }
+        for (const char* c : kComponents) {
+            out << "," << num(e.at(c), "%.10g", kj_per_kwh);
+        }
+        out << "," << num(e.at("total"), "%.10g", kj_per_kwh) << ","
+            << csv_field(carbon.at("country_iso_code").get<std::string>()) << ","
+            << num(carbon.at("pue")) << "," << csv_field(r.at("name").get<std::string>()) << ","
+            << csv_field(r.at("path").get<std::string>()) << ","
+            << csv_field(r.at("parent").is_string() ? r.at("parent").get<std::string>() : "");
+        for (const char* c : kComponents) {
+            out << "," << r.at("provenance").at(c).get<std::string>();
+        }
+        out << "," << num(r.at("static_energy_j").at("total"), "%.10g", kj_per_kwh) << ","
+            << num(r.at("dynamic_energy_j").at("total"), "%.10g", kj_per_kwh) << ",";
+        std::string warnings;
+        for (const auto& w : r.at("warnings")) {
+            warnings += (warnings.empty() ? "" : "; ") + w.get<std::string>();
+        }
+        out << csv_field(warnings);
+        for (const auto& u : units) {
+            out << ",";
+            if (r.at("work").contains(u)) {
+                out << num(r.at("work").at(u));
+            }
+        }
+        out << "\n";
+    }
+    return out.str();
+}
+
+std::string power_csv(const nlohmann::json& report) {
+    std::ostringstream out;
+    out << "t_s,source,component,power_w\n";
+    for (const auto& s : report.at("timeseries")) {
+        const auto& t = s.at("t_s");
+        const auto& p = s.at("power_w");
+        std::string src = csv_field(s.at("source").get<std::string>());
+        std::string comp = s.at("component").get<std::string>();
+        for (size_t i = 0; i < t.size(); ++i) {
+            if (!p[i].is_number()) {
+                continue;
+            }
+            out << num(t[i], "%.6f") << "," << src << "," << comp << "," << num(p[i], "%.6g") << "\n";
+        }
+    }
+    return out.str();
+}
+
+std::string format_summary(const nlohmann::json& report) {
+    std::ostringstream out;
+    const auto& carbon = report.at("carbon");
+    char head[256];
+    std::snprintf(head, sizeof head, "energy (carbon %.0f g CO2e/kWh, %s, PUE %.2f)\n",
+                  carbon.at("intensity_g_per_kwh").get<double>(),
+                  carbon.at("country_iso_code").get<std::string>().c_str(),
+                  carbon.at("pue").get<double>());
+    out << head;
+    char line[512];
+    std::snprintf(line, sizeof line, "%-22s %9s %22s %22s %22s %11s %9s %10s\n", "stage", "time_s",
+                  "cpu_J", "ram_J", "gpu_J", "total_J", "mean_W", "CO2e_g");
+    out << line;
+    std::vector<nlohmann::json> rows;
+    for (const auto& s : report.at("stages")) {
+        rows.push_back(s);
+    }
+    rows.push_back(report.at("total"));
+    std::vector<std::string> warnings;
+    for (const auto& r : rows) {
+        std::string path = r.at("path").get<std::string>();
+        size_t depth = 0;
+        for (char ch : path) {
+            depth += ch == '/' ? 1 : 0;
+        }
+        std::string label = std::string(depth * 2, ' ') + r.at("name").get<std::string>();
+        std::string cells;
+        for (const char* c : {"cpu", "ram", "gpu"}) {
+            const auto& e = r.at("energy_j").at(c);
+            std::string prov = r.at("provenance").at(c).get<std::string>();
+            std::string cell = e.is_number() ? num(e, "%.2f") + " " + prov : "n/a";
+            char buf[64];
+            std::snprintf(buf, sizeof buf, " %22s", cell.c_str());
+            cells += buf;
+        }
+        std::snprintf(line, sizeof line, "%-22s %9s%s %11s %9s %10s\n", label.c_str(),
+                      fixed(r.at("duration_s"), "%.3f", 9).c_str(), cells.c_str(),
+                      fixed(r.at("energy_j").at("total"), "%.2f", 11).c_str(),
+                      fixed(r.at("mean_power_w").at("total"), "%.2f", 9).c_str(),
+                      fixed(r.at("emissions_g"), "%.4g", 10).c_str());
+        out << line;
+        for (const auto& w : r.at("warnings")) {
+            warnings.push_back(path + ": " + w.get<std::string>());
+        }
+    }
+    const auto& idle = report.at("idle_power_w");
+    if (idle.contains("baseline_s")) {
+        out << "idle power:";
+        for (const char* c : {"cpu", "ram", "gpu"}) {
+            out << " " << c << " " << (idle.at(c).is_number() ? num(idle.at(c), "%.2f") + " W" : "n/a");
+        }
+        out << " (baseline " << num(idle.at("baseline_s"), "%.1f") << " s)\n";
+    }
+    for (const auto& w : warnings) {
+        out << "warning: " << w << "\n";
+    }
+    return out.str();
+}
+
+}  // namespace gk::energy
