@@ -1,0 +1,373 @@
+// See optim.h. All three AdamW variants compute PyTorch's AdamW step (decoupled decay p ← p·(1 − lr·wd),
+// bias-corrected moments, denom = √v̂ + eps); they differ only in how the moments are stored and launched.
+#include "greenknobs/train/optim.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+
+#include "greenknobs/util/error.h"
+
+namespace gk::train {
+namespace {
+
+bool contains_norm(const std::string& name) {
+    std::string lower = name;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return lower.find("norm") != std::string::npos;
+}
+
+void add_param(ParamGroups& g, const std::string& module_path, bool module_is_norm, const std::string& pname,
+               const torch::Tensor& p) {
+    if (!p.requires_grad()) {
+        return;
+    }
+    std::string full = module_path.empty() ? pname : module_path + "." + pname;
+    if (pname == "bias" || module_is_norm) {
+        g.no_decay.push_back(p);
+        g.no_decay_names.push_back(full);
+    } else {
+        g.decay.push_back(p);
+        g.decay_names.push_back(full);
+    }
+}
+
+std::vector<torch::Tensor> concat(const ParamGroups& g) {
+    std::vector<torch::Tensor> all = g.decay;
+    all.insert(all.end(), g.no_decay.begin(), g.no_decay.end());
+    return all;
+}
+
+int64_t tensor_bytes(const torch::Tensor& t) {
+    return t.defined() ? t.numel() * static_cast<int64_t>(t.element_size()) : 0;
+}
+
+// ---- adamw: LibTorch's own ----------------------------------------------------------------------------
+class TorchAdamW : public Optimizer {
+public:
+    TorchAdamW(const ParamGroups& g, const AdamWHyper& h) {
+        params_ = concat(g);
+        std::vector<torch::optim::OptimizerParamGroup> groups;
+        auto make_opts = [&](double wd) {
+            return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(h.lr)
+                                                                    .betas({h.beta1, h.beta2})
+                                                                    .eps(h.eps)
+                                                                    .weight_decay(wd));
+        };
+        if (!g.decay.empty()) {
+            groups.emplace_back(g.decay, make_opts(h.weight_decay));
+        }
+        if (!g.no_decay.empty()) {
+            groups.emplace_back(g.no_decay, make_opts(0.0));
+        }
+        opt_ = std::make_unique<torch::optim::AdamW>(
+            groups, torch::optim::AdamWOptions(h.lr).betas({h.beta1, h.beta2}).eps(h.eps).weight_decay(h.weight_decay));
+    }
+    void step() override { opt_->step(); }
+    void set_lr(double lr) override {
+        for (auto& group : opt_->param_groups()) {
+            group.options().set_lr(lr);
+        }
+    }
+    int64_t state_bytes() const override {
+        int64_t bytes = 0;
+        for (const auto& kv : opt_->state()) {
+            const auto& s = static_cast<const torch::optim::AdamWParamState&>(*kv.second);
+            bytes += tensor_bytes(s.exp_avg()) + tensor_bytes(s.exp_avg_sq()) + tensor_bytes(s.max_exp_avg_sq());
+        }
+        return bytes;
+    }
+    std::string name() const override { return "adamw"; }
+
+private:
+    std::unique_ptr<torch::optim::AdamW> opt_;
+};
+
+// ---- adamw_foreach: multi-tensor ops --------------------------------------------------------------------
+class ForeachAdamW : public Optimizer {
+public:
+    ForeachAdamW(const ParamGroups& g, const AdamWHyper& h) : h_(h), lr_(h.lr) {
+        params_ = concat(g);
+        decays_.assign(g.decay.size(), true);
+        decays_.resize(params_.size(), false);
+        steps_.assign(params_.size(), 0);
+        m_.resize(params_.size());
+        v_.resize(params_.size());
+    }
+    void step() override {
+        torch::NoGradGuard no_grad;
+        // Parameters without a gradient this step are skipped and keep their step count, as torch does.
+        std::vector<torch::Tensor> p_decay, p_all, g_all, m_all, v_all;
+        std::vector<at::Scalar> neg_step_size, sqrt_bc2;
+        for (size_t i = 0; i < params_.size(); ++i) {
+            const auto& p = params_[i];
+            if (!p.grad().defined()) {
+                continue;
+            }
+            if (!m_[i].defined()) {
+                m_[i] = torch::zeros_like(p, torch::MemoryFormat::Preserve);
+                v_[i] = torch::zeros_like(p, torch::MemoryFormat::Preserve);
+            }
+            const int64_t step = ++steps_[i];
+            const double bc1 = 1 - std::pow(h_.beta1, static_cast<double>(step));
+            const double bc2 = 1 - std::pow(h_.beta2, static_cast<double>(step));
+            neg_step_size.emplace_back(-lr_ / bc1);
+            sqrt_bc2.emplace_back(std::sqrt(bc2));
+            if (decays_[i]) {
+                p_decay.push_back(p);
+            }
+            p_all.push_back(p);
+            g_all.push_back(p.grad());
+            m_all.push_back(m_[i]);
+            v_all.push_back(v_[i]);
+        }
+        if (p_all.empty()) {
+            return;
+        }
+        if (!p_decay.empty() && h_.weight_decay != 0) {
+            at::_foreach_mul_(p_decay, 1 - lr_ * h_.weight_decay);
+        }
+        at::_foreach_mul_(m_all, h_.beta1);
+        at::_foreach_add_(m_all, g_all, 1 - h_.beta1);
+        at::_foreach_mul_(v_all, h_.beta2);
+        at::_foreach_addcmul_(v_all, g_all, g_all, 1 - h_.beta2);
+        std::vector<torch::Tensor> denom = at::_foreach_sqrt(v_all);
+        at::_foreach_div_(denom, sqrt_bc2);
+        at::_foreach_add_(denom, h_.eps);
+        at::_foreach_addcdiv_(p_all, m_all, denom, neg_step_size);
+    }
+    void set_lr(double lr) override { lr_ = lr; }
+    int64_t state_bytes() const override {
+        int64_t bytes = 0;
+        for (size_t i = 0; i < m_.size(); ++i) {
+            bytes += tensor_bytes(m_[i]) + tensor_bytes(v_[i]);
+        }
+        return bytes;
+    }
+    std::string name() const override { return "adamw_foreach"; }
+
+private:
+    AdamWHyper h_;
+    double lr_;
+    std::vector<bool> decays_;
+    std::vector<int64_t> steps_;
+    std::vector<torch::Tensor> m_, v_;
+};
+
+// ---- adamw8bit: block-wise dynamic quantization of both moments -----------------------------------------
+class AdamW8bit : public Optimizer {
+public:
+    // bitsandbytes keeps 32-bit state for tensors under 4096 elements (biases, norms): quantizing them saves
+    // almost nothing and costs accuracy.
+    static constexpr int64_t kMin8bitNumel = 4096;
+
+    AdamW8bit(const ParamGroups& g, const AdamWHyper& h, int block_size)
+        : h_(h), lr_(h.lr), block_size_(block_size) {
+        GK_CHECK(block_size > 0, "adamw8bit: block size must be positive");
+        params_ = concat(g);
+        decays_.assign(g.decay.size(), true);
+        decays_.resize(params_.size(), false);
+        states_.resize(params_.size());
+        signed_map_ = q8::dynamic_map(/*is_signed=*/true);
+        unsigned_map_ = q8::dynamic_map(/*is_signed=*/false);
+    }
+    void step() override {
+        torch::NoGradGuard no_grad;
+        for (size_t i = 0; i < params_.size(); ++i) {
+            auto& p = params_[i];
+            if (!p.grad().defined()) {
+                continue;
+            }
+            State& s = states_[i];
+            const bool quantized = p.numel() >= kMin8bitNumel;
+            torch::Tensor grad = p.grad().to(torch::kFloat);
+            torch::Tensor m, v;
+            if (s.step == 0) {
+                m = torch::zeros_like(p, torch::kFloat);
+                v = torch::zeros_like(p, torch::kFloat);
+            } else if (quantized) {
+                m = q8::dequantize(s.m8, signed_map_.to(p.device()), p.sizes());
+                v = q8::dequantize(s.v8, unsigned_map_.to(p.device()), p.sizes());
+            } else {
+                m = s.m32;
+                v = s.v32;
+            }
+            s.step += 1;
+            const double bc1 = 1 - std::pow(h_.beta1, static_cast<double>(s.step));
+            const double bc2 = 1 - std::pow(h_.beta2, static_cast<double>(s.step));
+            if (decays_[i] && h_.weight_decay != 0) {
+                p.mul_(1 - lr_ * h_.weight_decay);
+            }
+            m.mul_(h_.beta1).add_(grad, 1 - h_.beta1);
+            v.mul_(h_.beta2).addcmul_(grad, grad, 1 - h_.beta2);
+            torch::Tensor denom = (v.sqrt() / std::sqrt(bc2)).add_(h_.eps);
+            p.addcdiv_(m, denom, -lr_ / bc1);
+            if (quantized) {
+                s.m8 = q8::quantize(m, signed_map_.to(p.device()), block_size_);
+                s.v8 = q8::quantize(v, unsigned_map_.to(p.device()), block_size_);
+            } else {
+                s.m32 = m;
+                s.v32 = v;
+            }
+        }
+    }
+    void set_lr(double lr) override { lr_ = lr; }
+    int64_t state_bytes() const override {
+        int64_t bytes = 0;
+        for (const auto& s : states_) {
+            bytes += s.m8.bytes() + s.v8.bytes() + tensor_bytes(s.m32) + tensor_bytes(s.v32);
+        }
+        return bytes;
+    }
+    std::string name() const override { return "adamw8bit"; }
+
+private:
+    struct State {
+        int64_t step = 0;
+        q8::Blockwise m8, v8;       // quantized moments (tensors >= kMin8bitNumel)
+        torch::Tensor m32, v32;     // fp32 moments (small tensors)
+    };
+    AdamWHyper h_;
+    double lr_;
+    int block_size_;
+    std::vector<bool> decays_;
+    std::vector<State> states_;
+    torch::Tensor signed_map_, unsigned_map_;
+};
+
+}  // namespace
+
+ParamGroups group_parameters(const torch::nn::Module& module) {
+    ParamGroups g;
+    for (const auto& kv : module.named_parameters(/*recurse=*/false)) {
+        add_param(g, "", contains_norm(module.name()), kv.key(), kv.value());
+    }
+    for (const auto& item : module.named_modules(/*name_prefix=*/"", /*include_self=*/false)) {
+        const std::string& path = item.key();
+        const auto& sub = item.value();
+        std::string last = path.substr(path.rfind('.') == std::string::npos ? 0 : path.rfind('.') + 1);
+        bool is_norm = dynamic_cast<const torch::nn::LayerNormImpl*>(sub.get()) != nullptr || contains_norm(last);
+        for (const auto& kv : sub->named_parameters(/*recurse=*/false)) {
+            add_param(g, path, is_norm, kv.key(), kv.value());
+        }
+    }
+    return g;
+}
+
+void Optimizer::zero_grad() {
+    for (auto& p : params_) {
+        if (p.grad().defined()) {
+            p.mutable_grad().reset();
+        }
+    }
+}
+
+std::unique_ptr<Optimizer> make_optimizer(const std::string& kind, const ParamGroups& groups,
+                                          const AdamWHyper& hyper, int block_size) {
+    if (kind == "adamw") {
+        return std::make_unique<TorchAdamW>(groups, hyper);
+    }
+    if (kind == "adamw_foreach") {
+        return std::make_unique<ForeachAdamW>(groups, hyper);
+    }
+    if (kind == "adamw8bit") {
+        return std::make_unique<AdamW8bit>(groups, hyper, block_size);
+    }
+    throw InputError("train.optimizer", "", "unknown optimizer '" + kind + "' (expected adamw, adamw_foreach or adamw8bit)");
+}
+
+LinearSchedule::LinearSchedule(double peak_lr, int64_t warmup_steps, int64_t total_steps)
+    : peak_lr_(peak_lr), warmup_steps_(std::max<int64_t>(0, warmup_steps)), total_steps_(total_steps) {}
+
+double LinearSchedule::lr_at(int64_t step) const {
+    if (step < warmup_steps_) {
+        return peak_lr_ * static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup_steps_));
+    }
+    double left = static_cast<double>(total_steps_ - step) /
+                  static_cast<double>(std::max<int64_t>(1, total_steps_ - warmup_steps_));
+    return peak_lr_ * std::max(0.0, left);
+}
+
+int64_t warmup_steps_for(double warmup_ratio, int64_t total_steps) {
+    return static_cast<int64_t>(std::ceil(warmup_ratio * static_cast<double>(total_steps)));
+}
+
+double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> norms;
+    for (const auto& p : params) {
+        if (p.grad().defined()) {
+            norms.push_back(p.grad().detach().to(torch::kFloat).norm(2));
+        }
+    }
+    if (norms.empty()) {
+        return 0.0;
+    }
+    double total = torch::stack(norms).norm(2).item<double>();
+    if (max_norm > 0 && std::isfinite(total)) {
+        double coef = max_norm / (total + 1e-6);  // torch's clip_grad_norm_ epsilon
+        if (coef < 1.0) {
+            for (const auto& p : params) {
+                if (p.grad().defined()) {
+                    p.grad().mul_(coef);
+                }
+            }
+        }
+    }
+    return total;
+}
+
+namespace q8 {
+
+torch::Tensor dynamic_map(bool is_signed) {
+    std::vector<float> codes;
+    const int decades = 7;  // 1e-6 … 1
+    for (int i = 0; i < decades; ++i) {
+        const int bins = is_signed ? (1 << i) : (1 << (i + 1));
+        const double scale = std::pow(10.0, i - (decades - 1));
+        for (int k = 0; k < bins; ++k) {
+            // Mid-points of `bins` equal slices of [0.1, 1] within this decade.
+            double fraction = 0.1 + (k + 0.5) * 0.9 / bins;
+            codes.push_back(static_cast<float>(scale * fraction));
+            if (is_signed) {
+                codes.push_back(static_cast<float>(-scale * fraction));
+            }
+        }
+    }
+    codes.push_back(0.0f);
+    codes.push_back(1.0f);
+    GK_CHECK(codes.size() == 256, "dynamic map must have 256 codes");
+    std::sort(codes.begin(), codes.end());
+    return torch::tensor(codes, torch::kFloat);
+}
+
+int64_t Blockwise::bytes() const { return tensor_bytes(codes) + tensor_bytes(absmax); }
+
+Blockwise quantize(const torch::Tensor& x, const torch::Tensor& map, int block_size) {
+    Blockwise q;
+    q.numel = x.numel();
+    const int64_t blocks = (q.numel + block_size - 1) / block_size;
+    torch::Tensor flat = x.detach().to(torch::kFloat).reshape({-1});
+    if (blocks * block_size != q.numel) {
+        flat = torch::cat({flat, torch::zeros({blocks * block_size - q.numel}, flat.options())});
+    }
+    torch::Tensor view = flat.view({blocks, block_size});                 // [blocks, block]
+    q.absmax = std::get<0>(view.abs().max(/*dim=*/1));                     // [blocks]
+    torch::Tensor normed = view / q.absmax.clamp_min(1e-30f).unsqueeze(1);  // [blocks, block] in [-1, 1]
+    // Nearest code: bucketize against the mid-points between consecutive codes.
+    torch::Tensor mids = (map.slice(0, 0, 255) + map.slice(0, 1, 256)) * 0.5;  // [255]
+    q.codes = torch::bucketize(normed, mids).to(torch::kUInt8).reshape({-1});
+    return q;
+}
+
+torch::Tensor dequantize(const Blockwise& q, const torch::Tensor& map, at::IntArrayRef shape) {
+    const int64_t blocks = q.absmax.numel();
+    torch::Tensor values = map.index_select(0, q.codes.to(torch::kLong)).view({blocks, -1});  // [blocks, block]
+    values.mul_(q.absmax.unsqueeze(1));
+    return values.reshape({-1}).slice(0, 0, q.numel).reshape(shape).contiguous();
+}
+
+}  // namespace q8
+
+}  // namespace gk::train
