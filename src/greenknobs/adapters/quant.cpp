@@ -163,11 +163,12 @@ QuantStoreImpl::QuantStoreImpl(QuantizedTensor qt) : q(std::move(qt)) {
 
 namespace {
 
-// y = x·dequant(W)ᵀ (+ b) with nothing of W saved for backward but the packed tensors (held by the module
-// anyway); backward dequantizes again. W and b are frozen: only x receives a gradient.
+// y = x·dequant(W)ᵀ with nothing of W saved for backward but the packed tensors (held by the module
+// anyway); backward dequantizes again. W is frozen: only x receives a gradient. The (frozen) bias is added
+// outside: an undefined tensor cannot be a Function input.
 struct DequantLinearFn : public torch::autograd::Function<DequantLinearFn> {
     static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x,
-                                 const QuantizedTensor* q, torch::Tensor bias) {
+                                 const QuantizedTensor* q) {
         auto w = dequantize(*q);
         // Keep the quantized tensors (no copy: they are the module's buffers) and the few scalars.
         ctx->saved_data["bits"] = static_cast<int64_t>(q->bits);
@@ -181,7 +182,7 @@ struct DequantLinearFn : public torch::autograd::Function<DequantLinearFn> {
         ctx->saved_data["absmax_scale"] = q->absmax_scale.defined() ? q->absmax_scale : torch::Tensor();
         ctx->saved_data["x_dtype"] = static_cast<int64_t>(x.scalar_type());
         // Under autocast, linear casts to the autocast dtype itself.
-        return torch::nn::functional::linear(x, w, bias);
+        return torch::nn::functional::linear(x, w);
     }
 
     static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -200,14 +201,15 @@ struct DequantLinearFn : public torch::autograd::Function<DequantLinearFn> {
         const auto& gy = grad_out[0];  // [..., out]
         auto w = dequantize(q).to(gy.scalar_type());
         auto gx = torch::matmul(gy, w).to(x_dtype);  // [..., in]
-        return {gx, torch::Tensor(), torch::Tensor()};
+        return {gx, torch::Tensor()};
     }
 };
 
 }  // namespace
 
 torch::Tensor QuantAdapter::forward(model::LinearImpl& base, const torch::Tensor& x) {
-    return DequantLinearFn::apply(x, &store_->q, base.bias);
+    auto y = DequantLinearFn::apply(x, &store_->q);  // [..., out]
+    return base.bias.defined() ? y + base.bias : y;
 }
 
 torch::Tensor QuantAdapter::effective_weight(model::LinearImpl& /*base*/) { return dequantize(store_->q); }
