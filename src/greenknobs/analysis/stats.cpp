@@ -168,7 +168,9 @@ WelchResult welch_t_test(const std::vector<double>& a, const std::vector<double>
     const double sb = sample_sd(b);
     const double va = sa * sa / na;
     const double vb = sb * sb / nb;
-    if (va + vb <= 0.0) {
+    // Identical values leave rounding residue in the sd (~1e-17 relative): treat that as no spread.
+    const double scale = std::max({std::fabs(mean(a)), std::fabs(mean(b)), 1e-300});
+    if (std::sqrt(va + vb) <= 1e-12 * scale) {
         w.why_invalid = "no spread in either group";
         w.diff_ci.why_invalid = w.why_invalid;
         return w;
