@@ -1,0 +1,104 @@
+// `greenknobs tokenize` end to end through the built binary: ids per JSON line, options, and bad input.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "greenknobs/util/fs.h"
+#include "test_support.h"
+
+namespace gk::text {
+namespace {
+
+struct Run {
+    int exit_code;
+    std::string out;
+    std::string err;
+};
+
+class TokenizeCli : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = (std::filesystem::temp_directory_path() /
+                ("gk_text_cli_" + std::to_string(::getpid()) + "_" +
+                 ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+                   .string();
+        std::filesystem::create_directories(dir_);
+    }
+    void TearDown() override { std::filesystem::remove_all(dir_); }
+
+    Run run(const std::string& input, const std::string& args) {
+        fs::write_file_atomic(dir_ + "/in.jsonl", input);
+        std::string cmd = std::string(GK_BINARY_DIR) + "/bin/greenknobs tokenize --tokenizer " +
+                          testing::modernbert_path() + " " + args + " < " + dir_ + "/in.jsonl > " + dir_ +
+                          "/out.txt 2> " + dir_ + "/err.txt";
+        int status = std::system(cmd.c_str());
+        return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, fs::read_file(dir_ + "/out.txt"),
+                fs::read_file(dir_ + "/err.txt")};
+    }
+    static std::vector<std::vector<int32_t>> ids_of(const std::string& out) {
+        std::vector<std::vector<int32_t>> rows;
+        size_t pos = 0;
+        while (pos < out.size()) {
+            size_t eol = out.find('\n', pos);
+            rows.push_back(nlohmann::json::parse(out.substr(pos, eol - pos)).at("ids").get<std::vector<int32_t>>());
+            pos = eol + 1;
+        }
+        return rows;
+    }
+    std::string dir_;
+};
+
+TEST_F(TokenizeCli, EncodesEachLineLikeTheGoldens) {
+    std::string input;
+    for (const auto& g : testing::goldens()) {
+        input += nlohmann::json{{"text", g.text}, {"id", g.id}}.dump() + "\n";
+    }
+    Run r = run(input, "--threads 2");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto rows = ids_of(r.out);
+    ASSERT_EQ(rows.size(), testing::goldens().size());
+    for (size_t i = 0; i < rows.size(); ++i) {
+        EXPECT_EQ(rows[i], testing::goldens()[i].ids) << testing::goldens()[i].id;
+    }
+    EXPECT_EQ(r.out.substr(0, r.out.find('\n')), "{\"ids\":[50281,12092,1533,2,50282]}");
+}
+
+TEST_F(TokenizeCli, NoSpecialAndMaxLength) {
+    Run r = run("{\"text\": \"Hello world!\"}\n\n{\"text\": \"int main(void) { return 0; }\"}\n",
+                "--no-special --max-length 3");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto rows = ids_of(r.out);
+    ASSERT_EQ(rows.size(), 2u);  // the blank line is skipped
+    EXPECT_EQ(rows[0], (std::vector<int32_t>{12092, 1533, 2}));
+    EXPECT_EQ(rows[1].size(), 3u);
+    EXPECT_EQ(rows[1], std::vector<int32_t>(testing::goldens()[4].ids_no_special.begin(),
+                                            testing::goldens()[4].ids_no_special.begin() + 3));
+}
+
+TEST_F(TokenizeCli, BadJsonLineNamesStdinAndLine) {
+    Run r = run("{\"text\": \"ok\"}\n{\"text\": oops}\n", "");
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("<stdin>:2"), std::string::npos) << r.err;
+    EXPECT_TRUE(r.out.empty());  // nothing is written before the whole input is known to be good
+
+    r = run("{\"txt\": \"no text field\"}\n", "");
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("<stdin>:1"), std::string::npos) << r.err;
+}
+
+TEST_F(TokenizeCli, MissingTokenizerFileExitsTwo) {
+    fs::write_file_atomic(dir_ + "/in.jsonl", "{\"text\": \"x\"}\n");
+    std::string cmd = std::string(GK_BINARY_DIR) + "/bin/greenknobs tokenize --tokenizer " + dir_ +
+                      "/missing.json < " + dir_ + "/in.jsonl > /dev/null 2> " + dir_ + "/err.txt";
+    int status = std::system(cmd.c_str());
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 2);
+    EXPECT_NE(fs::read_file(dir_ + "/err.txt").find("missing.json"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gk::text
