@@ -13,7 +13,7 @@
 namespace gk::text {
 namespace {
 
-struct Run {
+struct CliRun {
     int exit_code;
     std::string out;
     std::string err;
@@ -30,7 +30,7 @@ protected:
     }
     void TearDown() override { std::filesystem::remove_all(dir_); }
 
-    Run run(const std::string& input, const std::string& args) {
+    CliRun run(const std::string& input, const std::string& args) {
         fs::write_file_atomic(dir_ + "/in.jsonl", input);
         std::string cmd = std::string(GK_BINARY_DIR) + "/bin/greenknobs tokenize --tokenizer " +
                           testing::modernbert_path() + " " + args + " < " + dir_ + "/in.jsonl > " + dir_ +
@@ -57,7 +57,7 @@ TEST_F(TokenizeCli, EncodesEachLineLikeTheGoldens) {
     for (const auto& g : testing::goldens()) {
         input += nlohmann::json{{"text", g.text}, {"id", g.id}}.dump() + "\n";
     }
-    Run r = run(input, "--threads 2");
+    CliRun r = run(input, "--threads 2");
     ASSERT_EQ(r.exit_code, 0) << r.err;
     auto rows = ids_of(r.out);
     ASSERT_EQ(rows.size(), testing::goldens().size());
@@ -68,7 +68,7 @@ TEST_F(TokenizeCli, EncodesEachLineLikeTheGoldens) {
 }
 
 TEST_F(TokenizeCli, NoSpecialAndMaxLength) {
-    Run r = run("{\"text\": \"Hello world!\"}\n\n{\"text\": \"int main(void) { return 0; }\"}\n",
+    CliRun r = run("{\"text\": \"Hello world!\"}\n\n{\"text\": \"int main(void) { return 0; }\"}\n",
                 "--no-special --max-length 3");
     ASSERT_EQ(r.exit_code, 0) << r.err;
     auto rows = ids_of(r.out);
@@ -80,7 +80,7 @@ TEST_F(TokenizeCli, NoSpecialAndMaxLength) {
 }
 
 TEST_F(TokenizeCli, BadJsonLineNamesStdinAndLine) {
-    Run r = run("{\"text\": \"ok\"}\n{\"text\": oops}\n", "");
+    CliRun r = run("{\"text\": \"ok\"}\n{\"text\": oops}\n", "");
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.err.find("<stdin>:2"), std::string::npos) << r.err;
     EXPECT_TRUE(r.out.empty());  // nothing is written before the whole input is known to be good
