@@ -1,5 +1,6 @@
-// See batch.h. Batch plans are pure functions of (split lengths, options, epoch): that is what lets the
-// worker threads collate ahead and still hand out the very batches the single-threaded path builds.
+// See batch.h. Batch plans are pure functions of (split lengths, options, epoch): that is what lets
+// the worker threads collate ahead and still hand out the very batches the single-threaded path
+// builds.
 #include "greenknobs/train/batch.h"
 
 #include <algorithm>
@@ -49,13 +50,16 @@ std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int epoch) {
     return order;
 }
 
-Batch collate(const TokenizedSplit& split, const std::vector<int64_t>& indices, int32_t pad_id, bool pinned) {
+Batch collate(const TokenizedSplit& split, const std::vector<int64_t>& indices, int32_t pad_id,
+              bool pinned) {
     GK_CHECK(!indices.empty(), "collate: empty batch");
     const int64_t batch = static_cast<int64_t>(indices.size());
     int64_t seq = 0;
     for (int64_t i : indices) {
-        GK_CHECK(i >= 0 && i < static_cast<int64_t>(split.ids.size()), "collate: sample index out of range");
-        seq = std::max<int64_t>(seq, static_cast<int64_t>(split.ids[static_cast<size_t>(i)].size()));
+        GK_CHECK(i >= 0 && i < static_cast<int64_t>(split.ids.size()),
+                 "collate: sample index out of range");
+        seq =
+            std::max<int64_t>(seq, static_cast<int64_t>(split.ids[static_cast<size_t>(i)].size()));
     }
     GK_CHECK(seq > 0, "collate: every sequence in the batch is empty");
     auto opts = torch::TensorOptions().dtype(torch::kInt64).pinned_memory(pinned);
@@ -73,7 +77,9 @@ Batch collate(const TokenizedSplit& split, const std::vector<int64_t>& indices, 
             mask[r * seq + static_cast<int64_t>(t)] = 1;
         }
         b.real_tokens += static_cast<int64_t>(row.size());
-        labels[r] = split.labels.empty() ? 0 : split.labels[static_cast<size_t>(indices[static_cast<size_t>(r)])];
+        labels[r] = split.labels.empty()
+                        ? 0
+                        : split.labels[static_cast<size_t>(indices[static_cast<size_t>(r)])];
     }
     b.padded_tokens = batch * seq;
     b.indices = indices;
@@ -105,8 +111,11 @@ BatchLoader::BatchLoader(const TokenizedSplit& split, LoaderOptions options, tor
         if (device.is_cuda()) {
             pin_effective_ = true;
         } else {
-            // Pinned (page-locked) host memory only speeds host->GPU copies; on a CPU device there is no copy.
-            pin_note_ = "pin_memory has no effect on a CPU device: pinned host memory only speeds host-to-GPU copies";
+            // Pinned (page-locked) host memory only speeds host->GPU copies; on a CPU device there
+            // is no copy.
+            pin_note_ =
+                "pin_memory has no effect on a CPU device: pinned host memory only speeds "
+                "host-to-GPU copies";
         }
     }
 }
@@ -133,12 +142,15 @@ BatchPlan BatchLoader::plan(int epoch) const {
         return cut(order, options_.batch_size);
     }
     // HF LengthGroupedSampler: random mega-batches, each sorted longest-first, so each batch holds
-    // sequences of similar length; then the batch order is shuffled so epochs do not run long-to-short.
-    const size_t mega = static_cast<size_t>(options_.mega_batch_mult) * static_cast<size_t>(options_.batch_size);
+    // sequences of similar length; then the batch order is shuffled so epochs do not run
+    // long-to-short.
+    const size_t mega =
+        static_cast<size_t>(options_.mega_batch_mult) * static_cast<size_t>(options_.batch_size);
     auto length = [&](int64_t i) { return split_.ids[static_cast<size_t>(i)].size(); };
     for (size_t start = 0; start < order.size(); start += mega) {
         auto first = order.begin() + static_cast<std::ptrdiff_t>(start);
-        auto last = order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), start + mega));
+        auto last =
+            order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), start + mega));
         std::stable_sort(first, last, [&](int64_t a, int64_t b) { return length(a) > length(b); });
     }
     BatchPlan plan = cut(order, options_.batch_size);
@@ -167,23 +179,28 @@ void BatchLoader::start_epoch(int epoch) {
 
 void BatchLoader::worker_loop() {
     const int64_t total = static_cast<int64_t>(current_.size());
-    const int64_t capacity = static_cast<int64_t>(options_.workers) * std::max(1, options_.prefetch_per_worker);
+    const int64_t capacity =
+        static_cast<int64_t>(options_.workers) * std::max(1, options_.prefetch_per_worker);
     for (;;) {
         int64_t k = 0;
         {
             std::unique_lock<std::mutex> lock(mutex_);
-            consumed_cv_.wait(lock, [&] { return stop_ || next_claim_ >= total || next_claim_ < consumed_ + capacity; });
+            consumed_cv_.wait(lock, [&] {
+                return stop_ || next_claim_ >= total || next_claim_ < consumed_ + capacity;
+            });
             if (stop_ || next_claim_ >= total) {
                 return;
             }
             k = next_claim_++;
         }
         try {
-            Batch b = collate(split_, current_[static_cast<size_t>(k)], options_.pad_id, pin_effective_);
+            Batch b =
+                collate(split_, current_[static_cast<size_t>(k)], options_.pad_id, pin_effective_);
             std::lock_guard<std::mutex> lock(mutex_);
             ready_.emplace(k, std::move(b));
         } catch (...) {
-            // Never throw across threads: keep the error for next() to rethrow on the training thread.
+            // Never throw across threads: keep the error for next() to rethrow on the training
+            // thread.
             std::lock_guard<std::mutex> lock(mutex_);
             if (!worker_error_) {
                 worker_error_ = std::current_exception();
@@ -199,13 +216,15 @@ bool BatchLoader::next(Batch& out) {
         return false;
     }
     if (options_.workers == 0) {
-        out = collate(split_, current_[static_cast<size_t>(consumed_)], options_.pad_id, pin_effective_);
+        out = collate(split_, current_[static_cast<size_t>(consumed_)], options_.pad_id,
+                      pin_effective_);
         ++consumed_;
         return true;
     }
     {
         std::unique_lock<std::mutex> lock(mutex_);
-        produced_cv_.wait(lock, [&] { return worker_error_ != nullptr || ready_.count(consumed_) > 0; });
+        produced_cv_.wait(lock,
+                          [&] { return worker_error_ != nullptr || ready_.count(consumed_) > 0; });
         if (worker_error_) {
             std::rethrow_exception(worker_error_);
         }

@@ -1,6 +1,7 @@
-// Batching of tokenized splits: dynamic padding to the longest sequence of each batch, a per-epoch seeded
-// shuffle, HF-style length grouping (group_by_length), and background collation threads (loader_workers)
-// that produce exactly the batches, in exactly the order, that the training thread would have built itself.
+// Batching of tokenized splits: dynamic padding to the longest sequence of each batch, a per-epoch
+// seeded shuffle, HF-style length grouping (group_by_length), and background collation threads
+// (loader_workers) that produce exactly the batches, in exactly the order, that the training thread
+// would have built itself.
 #pragma once
 
 #include <condition_variable>
@@ -10,8 +11,9 @@
 #include <mutex>
 #include <string>
 #include <thread>
-#include <torch/torch.h>
 #include <vector>
+
+#include <torch/torch.h>
 
 namespace gk::train {
 
@@ -31,8 +33,9 @@ struct Batch {
     int64_t size() const { return static_cast<int64_t>(indices.size()); }
 };
 
-// Builds one batch from the samples `indices` of `split`, padded with `pad_id` to the longest of them.
-// pinned: allocate page-locked host memory (only meaningful, and only allowed, with a CUDA build).
+// Builds one batch from the samples `indices` of `split`, padded with `pad_id` to the longest of
+// them. pinned: allocate page-locked host memory (only meaningful, and only allowed, with a CUDA
+// build).
 Batch collate(const TokenizedSplit& split, const std::vector<int64_t>& indices, int32_t pad_id,
               bool pinned = false);
 
@@ -41,9 +44,9 @@ struct LoaderOptions {
     bool shuffle = true;           // per-epoch permutation from (seed, epoch)
     bool group_by_length = false;  // length-grouped mega-batches (HF LengthGroupedSampler)
     int mega_batch_mult = 50;      // mega-batch = mega_batch_mult × batch_size samples
-    int workers = 0;               // background collation threads (0 = collate on the caller's thread)
-    int prefetch_per_worker = 2;   // bound of the ready queue: workers × this many batches ahead
-    bool pin_memory = false;       // requested; effective only when `device` is CUDA
+    int workers = 0;  // background collation threads (0 = collate on the caller's thread)
+    int prefetch_per_worker = 2;  // bound of the ready queue: workers × this many batches ahead
+    bool pin_memory = false;      // requested; effective only when `device` is CUDA
     uint64_t seed = 42;
     int32_t pad_id = 0;
 };
@@ -52,8 +55,9 @@ struct PaddingStats {
     int64_t real_tokens = 0;
     int64_t padded_tokens = 0;  // Σ B_i × S_i
     double padding_share() const {
-        return padded_tokens == 0 ? 0.0
-                                  : 1.0 - static_cast<double>(real_tokens) / static_cast<double>(padded_tokens);
+        return padded_tokens == 0
+                   ? 0.0
+                   : 1.0 - static_cast<double>(real_tokens) / static_cast<double>(padded_tokens);
     }
 };
 
@@ -63,12 +67,12 @@ using BatchPlan = std::vector<std::vector<int64_t>>;
 // Padding that `plan` costs on `split` (no tensors built).
 PaddingStats plan_padding(const TokenizedSplit& split, const BatchPlan& plan);
 
-// The deterministic Fisher–Yates permutation of 0..n-1 for (seed, epoch); the same for every batch size,
-// so N micro-batches of b are exactly the samples of one batch of N·b.
+// The deterministic Fisher–Yates permutation of 0..n-1 for (seed, epoch); the same for every batch
+// size, so N micro-batches of b are exactly the samples of one batch of N·b.
 std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int epoch);
 
 class BatchLoader {
-public:
+  public:
     BatchLoader(const TokenizedSplit& split, LoaderOptions options,
                 torch::Device device = torch::Device(torch::kCPU));
     ~BatchLoader();
@@ -88,7 +92,7 @@ public:
     const std::string& pin_memory_note() const { return pin_note_; }
     const LoaderOptions& options() const { return options_; }
 
-private:
+  private:
     void stop_workers();
     void worker_loop();
 

@@ -1,5 +1,6 @@
 // See metrics.h. Definitions follow scikit-learn 1.x: precision_recall_fscore_support with
-// zero_division=0, f1 averaged over unique_labels(y_true, y_pred), matthews_corrcoef's 0 for an empty marginal.
+// zero_division=0, f1 averaged over unique_labels(y_true, y_pred), matthews_corrcoef's 0 for an
+// empty marginal.
 #include "greenknobs/train/metrics.h"
 
 #include <cmath>
@@ -52,7 +53,8 @@ Metrics compute_metrics(const std::vector<int>& labels, const std::vector<int>& 
     const bool has_neg = support_neg + fn > 0;
     const int present = (has_pos ? 1 : 0) + (has_neg ? 1 : 0);
     m.f1_macro = safe_div((has_pos ? m.f1_vul : 0.0) + (has_neg ? f1_neg : 0.0), present);
-    m.f1_weighted = safe_div(support_pos * m.f1_vul + support_neg * f1_neg, support_pos + support_neg);
+    m.f1_weighted =
+        safe_div(support_pos * m.f1_vul + support_neg * f1_neg, support_pos + support_neg);
     const double den = (tp + fp) * (tp + fn) * (tn + fp) * (tn + fn);
     m.mcc = den == 0 ? 0.0 : (tp * tn - fp * fn) / std::sqrt(den);
     return m;
@@ -68,7 +70,10 @@ nlohmann::json to_json(const Metrics& m) {
         {"f1_weighted", m.f1_weighted},
         {"mcc", m.mcc},
         {"confusion",
-         {{"tn", m.confusion.tn}, {"fp", m.confusion.fp}, {"fn", m.confusion.fn}, {"tp", m.confusion.tp}}},
+         {{"tn", m.confusion.tn},
+          {"fp", m.confusion.fp},
+          {"fn", m.confusion.fn},
+          {"tp", m.confusion.tp}}},
         {"samples", m.samples},
         {"samples_per_s", optional_json(m.samples_per_s)},
         {"latency_ms_per_batch", optional_json(m.latency_ms_per_batch)},

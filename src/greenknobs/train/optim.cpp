@@ -1,5 +1,6 @@
-// See optim.h. All three AdamW variants compute PyTorch's AdamW step (decoupled decay p ← p·(1 − lr·wd),
-// bias-corrected moments, denom = √v̂ + eps); they differ only in how the moments are stored and launched.
+// See optim.h. All three AdamW variants compute PyTorch's AdamW step (decoupled decay p ← p·(1 −
+// lr·wd), bias-corrected moments, denom = √v̂ + eps); they differ only in how the moments are stored
+// and launched.
 #include "greenknobs/train/optim.h"
 
 #include <algorithm>
@@ -18,13 +19,13 @@ bool contains_norm(const std::string& name) {
     return lower.find("norm") != std::string::npos;
 }
 
-void add_param(ParamGroups& g, const std::string& module_path, bool module_is_norm, const std::string& pname,
-               const torch::Tensor& p) {
+void add_param(ParamGroups& g, const std::string& module_path, bool module_is_norm,
+               const std::string& pname, const torch::Tensor& p) {
     if (!p.requires_grad()) {
         return;
     }
     std::string full = module_path.empty() ? pname : module_path + "." + pname;
-    if (pname == "bias" || module_is_norm) {
+    if (pname == "bias" || module_is_norm || contains_norm(pname)) {
         g.no_decay.push_back(p);
         g.no_decay_names.push_back(full);
     } else {
@@ -43,9 +44,10 @@ int64_t tensor_bytes(const torch::Tensor& t) {
     return t.defined() ? t.numel() * static_cast<int64_t>(t.element_size()) : 0;
 }
 
-// ---- adamw: LibTorch's own ----------------------------------------------------------------------------
+// ---- adamw: LibTorch's own
+// ----------------------------------------------------------------------------
 class TorchAdamW : public Optimizer {
-public:
+  public:
     TorchAdamW(const ParamGroups& g, const AdamWHyper& h) {
         params_ = concat(g);
         std::vector<torch::optim::OptimizerParamGroup> groups;
@@ -61,8 +63,10 @@ public:
         if (!g.no_decay.empty()) {
             groups.emplace_back(g.no_decay, make_opts(0.0));
         }
-        opt_ = std::make_unique<torch::optim::AdamW>(
-            groups, torch::optim::AdamWOptions(h.lr).betas({h.beta1, h.beta2}).eps(h.eps).weight_decay(h.weight_decay));
+        opt_ = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(h.lr)
+                                                                 .betas({h.beta1, h.beta2})
+                                                                 .eps(h.eps)
+                                                                 .weight_decay(h.weight_decay));
     }
     void step() override { opt_->step(); }
     void set_lr(double lr) override {
@@ -74,19 +78,21 @@ public:
         int64_t bytes = 0;
         for (const auto& kv : opt_->state()) {
             const auto& s = static_cast<const torch::optim::AdamWParamState&>(*kv.second);
-            bytes += tensor_bytes(s.exp_avg()) + tensor_bytes(s.exp_avg_sq()) + tensor_bytes(s.max_exp_avg_sq());
+            bytes += tensor_bytes(s.exp_avg()) + tensor_bytes(s.exp_avg_sq()) +
+                     tensor_bytes(s.max_exp_avg_sq());
         }
         return bytes;
     }
     std::string name() const override { return "adamw"; }
 
-private:
+  private:
     std::unique_ptr<torch::optim::AdamW> opt_;
 };
 
-// ---- adamw_foreach: multi-tensor ops --------------------------------------------------------------------
+// ---- adamw_foreach: multi-tensor ops
+// --------------------------------------------------------------------
 class ForeachAdamW : public Optimizer {
-public:
+  public:
     ForeachAdamW(const ParamGroups& g, const AdamWHyper& h) : h_(h), lr_(h.lr) {
         params_ = concat(g);
         decays_.assign(g.decay.size(), true);
@@ -97,7 +103,8 @@ public:
     }
     void step() override {
         torch::NoGradGuard no_grad;
-        // Parameters without a gradient this step are skipped and keep their step count, as torch does.
+        // Parameters without a gradient this step are skipped and keep their step count, as torch
+        // does.
         std::vector<torch::Tensor> p_decay, p_all, g_all, m_all, v_all;
         std::vector<at::Scalar> neg_step_size, sqrt_bc2;
         for (size_t i = 0; i < params_.size(); ++i) {
@@ -147,7 +154,7 @@ public:
     }
     std::string name() const override { return "adamw_foreach"; }
 
-private:
+  private:
     AdamWHyper h_;
     double lr_;
     std::vector<bool> decays_;
@@ -155,11 +162,12 @@ private:
     std::vector<torch::Tensor> m_, v_;
 };
 
-// ---- adamw8bit: block-wise dynamic quantization of both moments -----------------------------------------
+// ---- adamw8bit: block-wise dynamic quantization of both moments
+// -----------------------------------------
 class AdamW8bit : public Optimizer {
-public:
-    // bitsandbytes keeps 32-bit state for tensors under 4096 elements (biases, norms): quantizing them saves
-    // almost nothing and costs accuracy.
+  public:
+    // bitsandbytes keeps 32-bit state for tensors under 4096 elements (biases, norms): quantizing
+    // them saves almost nothing and costs accuracy.
     static constexpr int64_t kMin8bitNumel = 4096;
 
     AdamW8bit(const ParamGroups& g, const AdamWHyper& h, int block_size)
@@ -222,11 +230,11 @@ public:
     }
     std::string name() const override { return "adamw8bit"; }
 
-private:
+  private:
     struct State {
         int64_t step = 0;
-        q8::Blockwise m8, v8;       // quantized moments (tensors >= kMin8bitNumel)
-        torch::Tensor m32, v32;     // fp32 moments (small tensors)
+        q8::Blockwise m8, v8;    // quantized moments (tensors >= kMin8bitNumel)
+        torch::Tensor m32, v32;  // fp32 moments (small tensors)
     };
     AdamWHyper h_;
     double lr_;
@@ -241,13 +249,15 @@ private:
 ParamGroups group_parameters(const torch::nn::Module& module) {
     ParamGroups g;
     for (const auto& kv : module.named_parameters(/*recurse=*/false)) {
-        add_param(g, "", contains_norm(module.name()), kv.key(), kv.value());
+        add_param(g, "", /*module_is_norm=*/false, kv.key(), kv.value());
     }
     for (const auto& item : module.named_modules(/*name_prefix=*/"", /*include_self=*/false)) {
         const std::string& path = item.key();
         const auto& sub = item.value();
-        std::string last = path.substr(path.rfind('.') == std::string::npos ? 0 : path.rfind('.') + 1);
-        bool is_norm = dynamic_cast<const torch::nn::LayerNormImpl*>(sub.get()) != nullptr || contains_norm(last);
+        std::string last =
+            path.substr(path.rfind('.') == std::string::npos ? 0 : path.rfind('.') + 1);
+        bool is_norm = dynamic_cast<const torch::nn::LayerNormImpl*>(sub.get()) != nullptr ||
+                       contains_norm(last);
         for (const auto& kv : sub->named_parameters(/*recurse=*/false)) {
             add_param(g, path, is_norm, kv.key(), kv.value());
         }
@@ -274,15 +284,20 @@ std::unique_ptr<Optimizer> make_optimizer(const std::string& kind, const ParamGr
     if (kind == "adamw8bit") {
         return std::make_unique<AdamW8bit>(groups, hyper, block_size);
     }
-    throw InputError("train.optimizer", "", "unknown optimizer '" + kind + "' (expected adamw, adamw_foreach or adamw8bit)");
+    throw InputError(
+        "train.optimizer", "",
+        "unknown optimizer '" + kind + "' (expected adamw, adamw_foreach or adamw8bit)");
 }
 
 LinearSchedule::LinearSchedule(double peak_lr, int64_t warmup_steps, int64_t total_steps)
-    : peak_lr_(peak_lr), warmup_steps_(std::max<int64_t>(0, warmup_steps)), total_steps_(total_steps) {}
+    : peak_lr_(peak_lr),
+      warmup_steps_(std::max<int64_t>(0, warmup_steps)),
+      total_steps_(total_steps) {}
 
 double LinearSchedule::lr_at(int64_t step) const {
     if (step < warmup_steps_) {
-        return peak_lr_ * static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup_steps_));
+        return peak_lr_ * static_cast<double>(step) /
+               static_cast<double>(std::max<int64_t>(1, warmup_steps_));
     }
     double left = static_cast<double>(total_steps_ - step) /
                   static_cast<double>(std::max<int64_t>(1, total_steps_ - warmup_steps_));
@@ -352,9 +367,10 @@ Blockwise quantize(const torch::Tensor& x, const torch::Tensor& map, int block_s
     if (blocks * block_size != q.numel) {
         flat = torch::cat({flat, torch::zeros({blocks * block_size - q.numel}, flat.options())});
     }
-    torch::Tensor view = flat.view({blocks, block_size});                 // [blocks, block]
-    q.absmax = std::get<0>(view.abs().max(/*dim=*/1));                     // [blocks]
-    torch::Tensor normed = view / q.absmax.clamp_min(1e-30f).unsqueeze(1);  // [blocks, block] in [-1, 1]
+    torch::Tensor view = flat.view({blocks, block_size});  // [blocks, block]
+    q.absmax = std::get<0>(view.abs().max(/*dim=*/1));     // [blocks]
+    torch::Tensor normed =
+        view / q.absmax.clamp_min(1e-30f).unsqueeze(1);  // [blocks, block] in [-1, 1]
     // Nearest code: bucketize against the mid-points between consecutive codes.
     torch::Tensor mids = (map.slice(0, 0, 255) + map.slice(0, 1, 256)) * 0.5;  // [255]
     q.codes = torch::bucketize(normed, mids).to(torch::kUInt8).reshape({-1});
@@ -363,7 +379,8 @@ Blockwise quantize(const torch::Tensor& x, const torch::Tensor& map, int block_s
 
 torch::Tensor dequantize(const Blockwise& q, const torch::Tensor& map, at::IntArrayRef shape) {
     const int64_t blocks = q.absmax.numel();
-    torch::Tensor values = map.index_select(0, q.codes.to(torch::kLong)).view({blocks, -1});  // [blocks, block]
+    torch::Tensor values =
+        map.index_select(0, q.codes.to(torch::kLong)).view({blocks, -1});  // [blocks, block]
     values.mul_(q.absmax.unsqueeze(1));
     return values.reshape({-1}).slice(0, 0, q.numel).reshape(shape).contiguous();
 }

@@ -1,17 +1,20 @@
-// Optimizers of the `optimizer` knob (V6) behind one small interface, plus the pieces of the update rule
-// every one of them shares: HF's weight-decay grouping, the linear warm-up/decay schedule and global-norm
-// gradient clipping. Each optimizer reports the bytes its state really holds.
+// Optimizers of the `optimizer` knob (V6) behind one small interface, plus the pieces of the update
+// rule every one of them shares: HF's weight-decay grouping, the linear warm-up/decay schedule and
+// global-norm gradient clipping. Each optimizer reports the bytes its state really holds.
 //   adamw         torch::optim::AdamW (decoupled weight decay), the baseline
-//   adamw_foreach the same update with at::_foreach_* multi-tensor ops (one kernel launch per op per list)
-//   adamw8bit     bitsandbytes' recipe: moments stored as uint8 codes of a dynamic (log-spaced) map with
-//                 one fp32 absmax per block, dequantized -> updated -> requantized every step; fp32 weights
+//   adamw_foreach the same update with at::_foreach_* multi-tensor ops (one kernel launch per op
+//   per list) adamw8bit     bitsandbytes' recipe: moments stored as uint8 codes of a dynamic
+//   (log-spaced) map with
+//                 one fp32 absmax per block, dequantized -> updated -> requantized every step; fp32
+//                 weights
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <torch/torch.h>
 #include <vector>
+
+#include <torch/torch.h>
 
 namespace gk::train {
 
@@ -22,9 +25,10 @@ struct ParamGroups {
     std::vector<std::string> decay_names;
     std::vector<std::string> no_decay_names;
 };
-// Trainable (requires_grad) parameters only. A parameter is "no decay" when its name is `bias` or its module
-// is a torch LayerNorm or has "norm" in its name (ModernBERT: embeddings.norm, attn_norm, mlp_norm,
-// final_norm, head.norm) — the module-type rule of HF, by name because our norms are our own modules.
+// Trainable (requires_grad) parameters only. A parameter is "no decay" when its name is `bias` or
+// contains "norm", or its module is a torch LayerNorm or has "norm" in its name (ModernBERT:
+// embeddings.norm, attn_norm, mlp_norm, final_norm, head.norm) — the module-type rule of HF, by
+// name because our norms are our own modules.
 ParamGroups group_parameters(const torch::nn::Module& module);
 
 struct AdamWHyper {
@@ -36,34 +40,36 @@ struct AdamWHyper {
 };
 
 class Optimizer {
-public:
+  public:
     virtual ~Optimizer() = default;
-    virtual void step() = 0;                    // one update from the current .grad of every parameter
-    virtual void set_lr(double lr) = 0;         // the schedule's value for the next step
-    virtual int64_t state_bytes() const = 0;    // bytes of optimizer state held now (0 before the 1st step)
+    virtual void step() = 0;             // one update from the current .grad of every parameter
+    virtual void set_lr(double lr) = 0;  // the schedule's value for the next step
+    virtual int64_t state_bytes()
+        const = 0;  // bytes of optimizer state held now (0 before the 1st step)
     virtual std::string name() const = 0;
-    void zero_grad();                           // grads set to undefined ("set_to_none")
+    void zero_grad();  // grads set to undefined ("set_to_none")
     const std::vector<torch::Tensor>& params() const { return params_; }
 
-protected:
+  protected:
     std::vector<torch::Tensor> params_;  // decay group first, then no-decay
 };
 
-// kind: adamw | adamw_foreach | adamw8bit. block_size (8-bit only): 2048 (bitsandbytes' optimizer default)
-// or 256. Unknown kinds throw InputError naming `train.optimizer`.
+// kind: adamw | adamw_foreach | adamw8bit. block_size (8-bit only): 2048 (bitsandbytes' optimizer
+// default) or 256. Unknown kinds throw InputError naming `train.optimizer`.
 std::unique_ptr<Optimizer> make_optimizer(const std::string& kind, const ParamGroups& groups,
                                           const AdamWHyper& hyper, int block_size = 2048);
 
-// HF get_linear_schedule_with_warmup: lr·step/warmup while warming up, then linearly to 0 at total_steps.
-// As in HF the scheduler advances after each optimizer step, so step 0 runs at lr 0 when warmup > 0.
+// HF get_linear_schedule_with_warmup: lr·step/warmup while warming up, then linearly to 0 at
+// total_steps. As in HF the scheduler advances after each optimizer step, so step 0 runs at lr 0
+// when warmup > 0.
 class LinearSchedule {
-public:
+  public:
     LinearSchedule(double peak_lr, int64_t warmup_steps, int64_t total_steps);
     double lr_at(int64_t step) const;
     int64_t warmup_steps() const { return warmup_steps_; }
     int64_t total_steps() const { return total_steps_; }
 
-private:
+  private:
     double peak_lr_;
     int64_t warmup_steps_;
     int64_t total_steps_;
@@ -77,9 +83,10 @@ double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm)
 
 // The 8-bit state codec, exposed for tests and benches.
 namespace q8 {
-// The 256 sorted code values: signed (first moment, in [-1, 1]) or unsigned (second moment, in [0, 1]).
-// Dynamic map: 7 decades 1e-6…1 with 2^i (signed) or 2^(i+1) (unsigned) linear bins in decade i, plus 0 and 1
-// — bitsandbytes' "dynamic tree" idea: relative precision is what Adam's moments need, across magnitudes.
+// The 256 sorted code values: signed (first moment, in [-1, 1]) or unsigned (second moment, in [0,
+// 1]). Dynamic map: 7 decades 1e-6…1 with 2^i (signed) or 2^(i+1) (unsigned) linear bins in decade
+// i, plus 0 and 1 — bitsandbytes' "dynamic tree" idea: relative precision is what Adam's moments
+// need, across magnitudes.
 torch::Tensor dynamic_map(bool is_signed);  // [256] float
 struct Blockwise {
     torch::Tensor codes;   // [blocks × block_size] uint8 (the tail of the last block is padding)

@@ -1,10 +1,11 @@
 // See precision.h. LibTorch renamed the autocast state functions in 2.x (device-generic
-// is_autocast_enabled(device_type) / set_autocast_dtype since 2.4); each version keeps one code path.
+// is_autocast_enabled(device_type) / set_autocast_dtype since 2.4); each version keeps one code
+// path.
 #include "greenknobs/train/precision.h"
 
-#include <ATen/autocast_mode.h>
-
 #include <cmath>
+
+#include <ATen/autocast_mode.h>
 
 #include "greenknobs/util/error.h"
 
@@ -12,12 +13,22 @@ namespace gk::train {
 namespace {
 
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-bool autocast_enabled(bool cuda) { return at::autocast::is_autocast_enabled(cuda ? at::kCUDA : at::kCPU); }
-void set_autocast_enabled(bool cuda, bool on) { at::autocast::set_autocast_enabled(cuda ? at::kCUDA : at::kCPU, on); }
-at::ScalarType autocast_dtype(bool cuda) { return at::autocast::get_autocast_dtype(cuda ? at::kCUDA : at::kCPU); }
-void set_autocast_dtype(bool cuda, at::ScalarType t) { at::autocast::set_autocast_dtype(cuda ? at::kCUDA : at::kCPU, t); }
+bool autocast_enabled(bool cuda) {
+    return at::autocast::is_autocast_enabled(cuda ? at::kCUDA : at::kCPU);
+}
+void set_autocast_enabled(bool cuda, bool on) {
+    at::autocast::set_autocast_enabled(cuda ? at::kCUDA : at::kCPU, on);
+}
+at::ScalarType autocast_dtype(bool cuda) {
+    return at::autocast::get_autocast_dtype(cuda ? at::kCUDA : at::kCPU);
+}
+void set_autocast_dtype(bool cuda, at::ScalarType t) {
+    at::autocast::set_autocast_dtype(cuda ? at::kCUDA : at::kCPU, t);
+}
 #else
-bool autocast_enabled(bool cuda) { return cuda ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled(); }
+bool autocast_enabled(bool cuda) {
+    return cuda ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+}
 void set_autocast_enabled(bool cuda, bool on) {
     if (cuda) {
         at::autocast::set_enabled(on);
@@ -49,7 +60,8 @@ Precision parse_precision(const std::string& name) {
     if (name == "fp16") {
         return Precision::kFp16;
     }
-    throw InputError("train.precision", "", "unknown precision '" + name + "' (expected fp32, bf16 or fp16)");
+    throw InputError("train.precision", "",
+                     "unknown precision '" + name + "' (expected fp32, bf16 or fp16)");
 }
 
 std::string precision_name(Precision p) {
@@ -67,8 +79,10 @@ std::string precision_name(Precision p) {
 void check_precision_supported(Precision p, const torch::Device& device) {
     if (p == Precision::kFp16 && !device.is_cuda()) {
         throw UnsupportedError(
-            "precision fp16 needs a CUDA device: CPU autocast has no fp16 path and fp16 loss scaling exists to "
-            "protect GPU fp16 gradients; use precision bf16 on CPU (the knob catalog maps the paper's fp16 to bf16)");
+            "precision fp16 needs a CUDA device: CPU autocast has no fp16 path and fp16 loss "
+            "scaling exists to "
+            "protect GPU fp16 gradients; use precision bf16 on CPU (the knob catalog maps the "
+            "paper's fp16 to bf16)");
     }
 }
 
@@ -90,7 +104,8 @@ AutocastGuard::~AutocastGuard() {
     if (!active_) {
         return;
     }
-    // The cast cache holds low-precision copies of the weights; it must not outlive the outermost scope.
+    // The cast cache holds low-precision copies of the weights; it must not outlive the outermost
+    // scope.
     if (at::autocast::decrement_nesting() == 0) {
         at::autocast::clear_cache();
     }

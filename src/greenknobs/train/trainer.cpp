@@ -1,6 +1,7 @@
-// See trainer.h. One optimizer step = `grad_accum` micro-batches of `batch_size` (the last group of an epoch
-// may be shorter and still steps); each micro-batch's mean loss is divided by its group's size, so a group
-// computes the gradient of the mean loss over the group — the same as one big batch of the same samples.
+// See trainer.h. One optimizer step = `grad_accum` micro-batches of `batch_size` (the last group of
+// an epoch may be shorter and still steps); each micro-batch's mean loss is divided by its group's
+// size, so a group computes the gradient of the mean loss over the group — the same as one big
+// batch of the same samples.
 #include "greenknobs/train/trainer.h"
 
 #include <chrono>
@@ -19,7 +20,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double seconds_since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 std::string human_rate(double per_s) {
     char buf[32];
@@ -111,8 +114,9 @@ nlohmann::json TrainReport::to_json() const {
                           {"skipped_steps", skipped_steps}};
 }
 
-EvalResult evaluate(torch::nn::Module& module, const ForwardFn& forward, const TokenizedSplit& split,
-                    int batch_size, const torch::Device& device, Precision precision, int32_t pad_id) {
+EvalResult evaluate(torch::nn::Module& module, const ForwardFn& forward,
+                    const TokenizedSplit& split, int batch_size, const torch::Device& device,
+                    Precision precision, int32_t pad_id) {
     GK_CHECK(batch_size > 0, "evaluate: batch_size must be positive");
     check_precision_supported(precision, device);
     EvalResult r;
@@ -135,13 +139,16 @@ EvalResult evaluate(torch::nn::Module& module, const ForwardFn& forward, const T
             torch::Tensor logits;
             {
                 AutocastGuard autocast(precision, device);
-                logits = forward(to_device(b.input_ids, device, false), to_device(b.attention_mask, device, false));
+                logits = forward(to_device(b.input_ids, device, false),
+                                 to_device(b.attention_mask, device, false));
             }
             logits = logits.to(torch::kCPU, torch::kFloat);  // [B, 2]
             if (has_labels) {
-                loss_sum += torch::nn::functional::cross_entropy(
-                                logits, b.labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                                .item<double>();
+                loss_sum +=
+                    torch::nn::functional::cross_entropy(
+                        logits, b.labels,
+                        torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                        .item<double>();
             }
             logits_parts.push_back(logits);
             r.tokens += b.real_tokens;
@@ -152,7 +159,8 @@ EvalResult evaluate(torch::nn::Module& module, const ForwardFn& forward, const T
     module.train(was_training);
     r.logits = logits_parts.empty() ? torch::zeros({0, 2}) : torch::cat(logits_parts, 0);  // [N, 2]
     torch::Tensor pred = r.logits.argmax(1);
-    torch::Tensor p1 = n > 0 ? torch::softmax(r.logits, 1).select(1, 1).contiguous() : torch::zeros({0});
+    torch::Tensor p1 =
+        n > 0 ? torch::softmax(r.logits, 1).select(1, 1).contiguous() : torch::zeros({0});
     r.predictions.resize(static_cast<size_t>(n));
     r.p_vul.resize(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) {
@@ -172,17 +180,23 @@ EvalResult evaluate(torch::nn::Module& module, const ForwardFn& forward, const T
     return r;
 }
 
-Trainer::Trainer(torch::nn::Module& module, ForwardFn forward, knobs::TrainConfig config, torch::Device device,
-                 TrainerOptions options)
-    : module_(module), forward_(std::move(forward)), config_(std::move(config)), device_(device), options_(options) {
+Trainer::Trainer(torch::nn::Module& module, ForwardFn forward, knobs::TrainConfig config,
+                 torch::Device device, TrainerOptions options)
+    : module_(module),
+      forward_(std::move(forward)),
+      config_(std::move(config)),
+      device_(device),
+      options_(options) {
     GK_CHECK(config_.epochs > 0, "train.epochs must be positive");
     GK_CHECK(config_.batch_size > 0, "train.batch_size must be positive");
     GK_CHECK(config_.grad_accum > 0, "train.grad_accum must be positive");
 }
 
-TrainReport Trainer::fit(const TokenizedSplit& train, const TokenizedSplit& validation, const TrainHooks& hooks) {
+TrainReport Trainer::fit(const TokenizedSplit& train, const TokenizedSplit& validation,
+                         const TrainHooks& hooks) {
     GK_CHECK(!train.ids.empty(), "fit: the training split is empty");
-    GK_CHECK(train.labels.size() == train.ids.size(), "fit: training ids and labels differ in length");
+    GK_CHECK(train.labels.size() == train.ids.size(),
+             "fit: training ids and labels differ in length");
     const Precision precision = parse_precision(config_.precision);
     check_precision_supported(precision, device_);
     torch::manual_seed(config_.seed);
@@ -206,12 +220,14 @@ TrainReport Trainer::fit(const TokenizedSplit& train, const TokenizedSplit& vali
     const int64_t accum = config_.grad_accum;
     const int64_t steps_per_epoch = (batches + accum - 1) / accum;
     const int64_t total_steps = steps_per_epoch * config_.epochs;
-    LinearSchedule schedule(config_.lr, warmup_steps_for(config_.warmup_ratio, total_steps), total_steps);
+    LinearSchedule schedule(config_.lr, warmup_steps_for(config_.warmup_ratio, total_steps),
+                            total_steps);
 
     AdamWHyper hyper;
     hyper.lr = config_.lr;
     hyper.weight_decay = config_.weight_decay;
-    auto optimizer = make_optimizer(config_.optimizer, group_parameters(module_), hyper, options_.optimizer_block_size);
+    auto optimizer = make_optimizer(config_.optimizer, group_parameters(module_), hyper,
+                                    options_.optimizer_block_size);
     GradScaler scaler(precision == Precision::kFp16);
     const bool non_blocking = loader.pin_memory_effective();
 
@@ -240,11 +256,13 @@ TrainReport Trainer::fit(const TokenizedSplit& train, const TokenizedSplit& vali
             torch::Tensor logits;
             {
                 AutocastGuard autocast(precision, device_);
-                logits = forward_(to_device(batch.input_ids, device_, non_blocking),
-                                  to_device(batch.attention_mask, device_, non_blocking));  // [B, 2]
+                logits =
+                    forward_(to_device(batch.input_ids, device_, non_blocking),
+                             to_device(batch.attention_mask, device_, non_blocking));  // [B, 2]
             }
             // The loss in fp32 whatever the autocast dtype of the logits.
-            torch::Tensor loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat), labels);
+            torch::Tensor loss =
+                torch::nn::functional::cross_entropy(logits.to(torch::kFloat), labels);
             scaler.scale_loss(loss / static_cast<double>(group_size)).backward();
             epoch_loss_sum += loss.item<double>() * static_cast<double>(batch.size());
             epoch_samples += batch.size();
@@ -264,17 +282,21 @@ TrainReport Trainer::fit(const TokenizedSplit& train, const TokenizedSplit& vali
                 if (progress) {
                     double elapsed = train_s + seconds_since(t_epoch);
                     char status[128];
-                    std::snprintf(status, sizeof status, "epoch %d · loss %.4f · %s tok/s · lr %.2e", epoch + 1,
-                                  epoch_loss_sum / static_cast<double>(std::max<int64_t>(1, epoch_samples)),
-                                  human_rate(static_cast<double>(report.tokens) / std::max(elapsed, 1e-9)).c_str(),
-                                  schedule.lr_at(report.steps - 1));
+                    std::snprintf(
+                        status, sizeof status, "epoch %d · loss %.4f · %s tok/s · lr %.2e",
+                        epoch + 1,
+                        epoch_loss_sum / static_cast<double>(std::max<int64_t>(1, epoch_samples)),
+                        human_rate(static_cast<double>(report.tokens) / std::max(elapsed, 1e-9))
+                            .c_str(),
+                        schedule.lr_at(report.steps - 1));
                     progress->update(report.steps, status);
                 }
             }
         }
         train_s += seconds_since(t_epoch);
         report.epochs_run = epoch + 1;
-        report.final_loss = epoch_loss_sum / static_cast<double>(std::max<int64_t>(1, epoch_samples));
+        report.final_loss =
+            epoch_loss_sum / static_cast<double>(std::max<int64_t>(1, epoch_samples));
 
         if (validation.ids.empty()) {
             report.best_epoch = epoch + 1;  // nothing to choose by: keep the last
@@ -283,8 +305,8 @@ TrainReport Trainer::fit(const TokenizedSplit& train, const TokenizedSplit& vali
         if (hooks.stage_begin) {
             hooks.stage_begin("validate");
         }
-        EvalResult r = evaluate(module_, forward_, validation, options_.eval_batch_size, device_, precision,
-                                options_.pad_id);
+        EvalResult r = evaluate(module_, forward_, validation, options_.eval_batch_size, device_,
+                                precision, options_.pad_id);
         if (hooks.stage_end) {
             hooks.stage_end("validate", r.metrics.samples, r.tokens);
         }
@@ -295,8 +317,9 @@ TrainReport Trainer::fit(const TokenizedSplit& train, const TokenizedSplit& vali
         ev.metrics = r.metrics;
         ev.duration_s = r.duration_s;
         report.validation.push_back(ev);
-        log::info("epoch " + std::to_string(epoch + 1) + ": train loss " + std::to_string(report.final_loss) +
-                  ", validation loss " + std::to_string(r.loss) + ", f1_vul " + std::to_string(r.metrics.f1_vul));
+        log::info("epoch " + std::to_string(epoch + 1) + ": train loss " +
+                  std::to_string(report.final_loss) + ", validation loss " +
+                  std::to_string(r.loss) + ", f1_vul " + std::to_string(r.metrics.f1_vul));
         if (r.metrics.f1_vul > best_f1) {
             best_f1 = r.metrics.f1_vul;
             report.best_epoch = epoch + 1;
@@ -304,7 +327,8 @@ TrainReport Trainer::fit(const TokenizedSplit& train, const TokenizedSplit& vali
             epochs_without_gain = 0;
         } else {
             ++epochs_without_gain;
-            if (config_.early_stopping_patience > 0 && epochs_without_gain >= config_.early_stopping_patience) {
+            if (config_.early_stopping_patience > 0 &&
+                epochs_without_gain >= config_.early_stopping_patience) {
                 report.early_stopped = true;
                 break;
             }

@@ -1,16 +1,18 @@
 // The training loop of the `train` stage and the plain evaluation path. It knows a model only as a
-// torch::nn::Module (for its parameters and train/eval mode) plus a forward function, so any encoder —
-// ModernBERT or a test model — trains through the same code. Energy metering stays outside: the caller's
-// hooks open and close the nested `train/validate` stage.
+// torch::nn::Module (for its parameters and train/eval mode) plus a forward function, so any
+// encoder — ModernBERT or a test model — trains through the same code. Energy metering stays
+// outside: the caller's hooks open and close the nested `train/validate` stage.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
-#include <torch/torch.h>
 #include <vector>
+
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
 
 #include "greenknobs/knobs/run_config.h"
 #include "greenknobs/train/batch.h"
@@ -21,46 +23,50 @@
 namespace gk::train {
 
 // logits [B, 2] from input_ids [B, S] int64 and attention_mask [B, S] int64 (1 = token).
-using ForwardFn = std::function<torch::Tensor(const torch::Tensor& input_ids, const torch::Tensor& attention_mask)>;
+using ForwardFn = std::function<torch::Tensor(const torch::Tensor& input_ids,
+                                              const torch::Tensor& attention_mask)>;
 
 struct TrainHooks {
-    // Called around each epoch's validation with stage "validate" (the pipeline opens `train/validate`).
+    // Called around each epoch's validation with stage "validate" (the pipeline opens
+    // `train/validate`).
     std::function<void(const std::string& stage)> stage_begin;
     std::function<void(const std::string& stage, int64_t samples, int64_t tokens)> stage_end;
 };
 
 // What the Trainer needs beyond knobs::TrainConfig.
 struct TrainerOptions {
-    int32_t pad_id = 0;           // the tokenizer's [PAD]
-    int eval_batch_size = 32;     // validation batch size
+    int32_t pad_id = 0;               // the tokenizer's [PAD]
+    int eval_batch_size = 32;         // validation batch size
     int optimizer_block_size = 2048;  // adamw8bit block (2048 or 256)
-    bool progress = true;         // a Progress bar (plain lines when stderr is piped)
+    bool progress = true;             // a Progress bar (plain lines when stderr is piped)
 };
 
 struct EpochValidation {
-    int epoch = 0;            // 1-based
-    double train_loss = 0;    // mean training loss of the epoch
-    double loss = 0;          // mean validation loss
+    int epoch = 0;          // 1-based
+    double train_loss = 0;  // mean training loss of the epoch
+    double loss = 0;        // mean validation loss
     Metrics metrics;
-    double duration_s = 0;    // of the validation pass
+    double duration_s = 0;  // of the validation pass
 };
 
 struct TrainReport {
-    int64_t steps = 0;            // optimizer steps (skipped fp16 overflow steps included)
+    int64_t steps = 0;  // optimizer steps (skipped fp16 overflow steps included)
     int epochs_run = 0;
-    double final_loss = 0;        // mean training loss of the last epoch run
-    double tokens_per_s = 0;      // real (non-pad) training tokens per second of training, validation excluded
+    double final_loss = 0;  // mean training loss of the last epoch run
+    double tokens_per_s =
+        0;  // real (non-pad) training tokens per second of training, validation excluded
     int64_t tokens = 0;           // real tokens seen in training
     int64_t padded_tokens = 0;    // tokens computed on, pads included
     double train_duration_s = 0;  // training time without validation
     double peak_rss_mb = 0;       // VmHWM of the process
-    int best_epoch = 0;           // 1-based; the weights of this epoch are in the module after fit()
+    int best_epoch = 0;  // 1-based; the weights of this epoch are in the module after fit()
     bool early_stopped = false;
-    int64_t skipped_steps = 0;    // fp16 steps skipped on inf/nan gradients
+    int64_t skipped_steps = 0;  // fp16 steps skipped on inf/nan gradients
     int64_t optimizer_state_bytes = 0;
     std::string pin_memory_note;  // non-empty when pin_memory was asked for but has no effect here
     std::vector<EpochValidation> validation;
-    // run.json's `train` object (docs/design.md), plus early_stopped, tokens, padded_tokens, skipped_steps.
+    // run.json's `train` object (docs/design.md), plus early_stopped, tokens, padded_tokens,
+    // skipped_steps.
     nlohmann::json to_json() const;
 };
 
@@ -71,23 +77,25 @@ struct EvalResult {
     Metrics metrics;               // samples_per_s and latency_ms_per_batch filled
     double loss = 0;               // mean cross-entropy (0 when the split has no labels)
     double duration_s = 0;
-    int64_t tokens = 0;            // real tokens
+    int64_t tokens = 0;  // real tokens
 };
 
-// The plain evaluation path: eval mode, inference mode, the split in order, dynamic padding per batch.
-// The module's train/eval mode is restored afterwards.
-EvalResult evaluate(torch::nn::Module& module, const ForwardFn& forward, const TokenizedSplit& split,
-                    int batch_size, const torch::Device& device, Precision precision, int32_t pad_id = 0);
+// The plain evaluation path: eval mode, inference mode, the split in order, dynamic padding per
+// batch. The module's train/eval mode is restored afterwards.
+EvalResult evaluate(torch::nn::Module& module, const ForwardFn& forward,
+                    const TokenizedSplit& split, int batch_size, const torch::Device& device,
+                    Precision precision, int32_t pad_id = 0);
 
 class Trainer {
-public:
-    Trainer(torch::nn::Module& module, ForwardFn forward, knobs::TrainConfig config, torch::Device device,
-            TrainerOptions options = {});
-    // Trains for config.epochs (or until early stopping), validating after each epoch, and leaves the module
-    // holding the weights of the best epoch by validation F1 of the vulnerable class.
-    TrainReport fit(const TokenizedSplit& train, const TokenizedSplit& validation, const TrainHooks& hooks = {});
+  public:
+    Trainer(torch::nn::Module& module, ForwardFn forward, knobs::TrainConfig config,
+            torch::Device device, TrainerOptions options = {});
+    // Trains for config.epochs (or until early stopping), validating after each epoch, and leaves
+    // the module holding the weights of the best epoch by validation F1 of the vulnerable class.
+    TrainReport fit(const TokenizedSplit& train, const TokenizedSplit& validation,
+                    const TrainHooks& hooks = {});
 
-private:
+  private:
     torch::nn::Module& module_;
     ForwardFn forward_;
     knobs::TrainConfig config_;
