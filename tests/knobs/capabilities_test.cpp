@@ -1,0 +1,79 @@
+// Capability probes against fake powercap trees (fakes over mocks): a writable RAPL limit makes the CPU power
+// limit supported; a missing tree or missing constraints say why not; no CUDA or no NVML says why for the GPU.
+#include "greenknobs/knobs/capabilities.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+using namespace gk::knobs;
+namespace stdfs = std::filesystem;
+
+namespace {
+
+std::string fresh_dir(const std::string& name) {
+    std::string dir = testing::TempDir() + "gk_caps_" + name + "_" + std::to_string(::getpid());
+    stdfs::remove_all(dir);
+    stdfs::create_directories(dir);
+    return dir;
+}
+
+bool has(const std::string& msg, const std::string& part) { return msg.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST(Capabilities, WritableRaplLimitIsSupported) {
+    std::string root = fresh_dir("writable");
+    stdfs::create_directories(root + "/intel-rapl:0");
+    std::ofstream(root + "/intel-rapl:0/constraint_0_power_limit_uw") << "65000000\n";
+    ProbePaths paths;
+    paths.powercap_root = root;
+    paths.nvml_library = "/nonexistent/libnvidia-ml.so.1";
+    Capabilities caps = detect_capabilities("cpu", /*cuda=*/false, paths);
+    EXPECT_TRUE(caps.cpu_power_limit);
+    EXPECT_FALSE(caps.gpu_power_limit);
+    EXPECT_TRUE(caps.power_limit_reason.empty()) << caps.power_limit_reason;
+    EXPECT_EQ(caps.device, "cpu");
+    std::string why;
+    EXPECT_EQ(find_writable_rapl_limit(root, &why), root + "/intel-rapl:0/constraint_0_power_limit_uw");
+}
+
+TEST(Capabilities, NoPowercapSaysWhy) {
+    ProbePaths paths;
+    paths.powercap_root = "/nonexistent/powercap";
+    paths.nvml_library = "/nonexistent/libnvidia-ml.so.1";
+    Capabilities caps = detect_capabilities("cpu", /*cuda=*/false, paths);
+    EXPECT_FALSE(caps.cpu_power_limit);
+    EXPECT_FALSE(caps.gpu_power_limit);
+    EXPECT_TRUE(has(caps.power_limit_reason, "/nonexistent/powercap does not exist")) << caps.power_limit_reason;
+    EXPECT_TRUE(has(caps.power_limit_reason, "no CUDA device")) << caps.power_limit_reason;
+
+    std::string root = fresh_dir("empty");
+    stdfs::create_directories(root + "/intel-rapl:0");  // a zone without a limit constraint
+    paths.powercap_root = root;
+    caps = detect_capabilities("cuda", /*cuda=*/true, paths);
+    EXPECT_FALSE(caps.cpu_power_limit);
+    EXPECT_FALSE(caps.gpu_power_limit);
+    EXPECT_TRUE(caps.cuda);
+    EXPECT_TRUE(has(caps.power_limit_reason, "no RAPL power-limit constraint")) << caps.power_limit_reason;
+    EXPECT_TRUE(has(caps.power_limit_reason, "cannot load /nonexistent/libnvidia-ml.so.1"))
+        << caps.power_limit_reason;
+}
+
+TEST(Capabilities, ReadOnlyRaplLimitIsNotSupported) {
+    if (::geteuid() == 0) {
+        GTEST_SKIP() << "root bypasses file permissions, so a read-only fake cannot be made here";
+    }
+    std::string root = fresh_dir("readonly");
+    stdfs::create_directories(root + "/intel-rapl:0");
+    std::string limit = root + "/intel-rapl:0/constraint_0_power_limit_uw";
+    std::ofstream(limit) << "65000000\n";
+    stdfs::permissions(limit, stdfs::perms::owner_read | stdfs::perms::group_read | stdfs::perms::others_read);
+    ProbePaths paths;
+    paths.powercap_root = root;
+    Capabilities caps = detect_capabilities("cpu", /*cuda=*/false, paths);
+    EXPECT_FALSE(caps.cpu_power_limit);
+    EXPECT_TRUE(has(caps.power_limit_reason, "not writable")) << caps.power_limit_reason;
+}
