@@ -103,3 +103,56 @@ TEST(Csv, EmptyInputHasNoHeader) {
     EXPECT_EQ(input_error_of([] { read_all(""); }),
               "t.csv:1: empty file: expected a CSV header row");
 }
+
+namespace {
+
+std::vector<std::vector<std::string>> read_file_all(const std::string& path, size_t chunk_bytes,
+                                                    std::vector<int64_t>* lines) {
+    CsvReader r = CsvReader::open_file(path, chunk_bytes);
+    std::vector<std::vector<std::string>> rows;
+    rows.push_back(r.header());
+    while (r.next()) {
+        rows.push_back(r.fields());
+        lines->push_back(r.record_line());
+    }
+    return rows;
+}
+
+}  // namespace
+
+// Streaming cuts records at every possible byte: the rows and line numbers must not change.
+TEST(Csv, StreamingFromFileMatchesInMemoryAtEveryChunkSize) {
+    const std::string text =
+        "\xEF\xBB\xBF"
+        "func_before,vul,note\r\n"
+        "\"int f()\r\n{\n  return \"\"x\"\";\n}\",1,\"\"\"\"\r\n"
+        "\r\n"
+        "plain,0,\"a,b\"\n"
+        "\"\",1,\n"
+        "last,0,\"end\"";
+    const std::string path = gk::data::testing_util::write_tmp("stream.csv", text);
+    std::vector<int64_t> want_lines;
+    const auto want = read_all(text, &want_lines);
+    ASSERT_EQ(want.size(), 5u);
+    EXPECT_EQ(want[0][0], "func_before");
+    EXPECT_EQ(want[1][0], "int f()\r\n{\n  return \"x\";\n}");
+    EXPECT_EQ(want[1][2], "\"");
+    EXPECT_EQ(want_lines, (std::vector<int64_t>{2, 7, 8, 9}));
+    for (size_t chunk = 1; chunk <= text.size() + 1; ++chunk) {
+        std::vector<int64_t> lines;
+        EXPECT_EQ(read_file_all(path, chunk, &lines), want) << "chunk " << chunk;
+        EXPECT_EQ(lines, want_lines) << "chunk " << chunk;
+    }
+}
+
+TEST(Csv, StreamingReportsTheSameErrors) {
+    const std::string path =
+        gk::data::testing_util::write_tmp("stream_bad.csv", "a,b\n1,\"x\ny\"\n2,\"open\nmore\n");
+    for (size_t chunk : {1, 2, 3, 5, 64}) {
+        std::vector<int64_t> lines;
+        EXPECT_EQ(input_error_of([&] { read_file_all(path, chunk, &lines); }),
+                  path + ":4: unterminated quoted field");
+    }
+    EXPECT_EQ(input_error_of([] { CsvReader::open_file("/nonexistent.csv"); }),
+              "/nonexistent.csv: cannot open file for reading");
+}

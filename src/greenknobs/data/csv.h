@@ -1,9 +1,12 @@
-// RFC 4180 CSV reader over an in-memory buffer: quoted fields with embedded commas, `""` escapes
-// and line breaks, CRLF or LF row ends, a UTF-8 BOM, a header row. One pass, no regex; a bad file
-// throws InputError naming the file and the line where the bad record or field started.
+// RFC 4180 CSV reader: quoted fields with embedded commas, `""` escapes and line breaks, CRLF or LF
+// row ends, a UTF-8 BOM, a header row. One pass, no regex, over a buffer or streamed from a file in
+// chunks (MSR's full BigVul CSV is gigabytes). A bad file throws InputError naming the file and the
+// line where the bad record or field started.
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,9 +15,17 @@ namespace gk::data {
 
 class CsvReader {
   public:
-    // `text` must outlive the reader; `path` only names the file in errors. Reads the header row at
-    // once (an empty input is an InputError).
+    // Over `text`, which must outlive the reader; `path` only names it in errors.
     CsvReader(std::string_view text, std::string path);
+    // Streams the file at `path` in chunks of `chunk_bytes` (InputError if it cannot be opened).
+    static constexpr size_t kDefaultChunkBytes = size_t{4} << 20;
+    static CsvReader open_file(const std::string& path, size_t chunk_bytes = kDefaultChunkBytes);
+    // text_ may point into buffer_: never copied or moved (C++17 elision makes open_file work
+    // regardless).
+    CsvReader(const CsvReader&) = delete;
+    CsvReader& operator=(const CsvReader&) = delete;
+    CsvReader(CsvReader&&) = delete;
+    CsvReader& operator=(CsvReader&&) = delete;
 
     const std::vector<std::string>& header() const { return header_; }
     // Index of a header column, or -1 when absent.
@@ -31,10 +42,26 @@ class CsvReader {
     int64_t record_line() const { return record_line_; }
 
   private:
-    // Parses one record into `out`; returns the number of fields, 0 at the end of input.
+    enum class Status { kRecord, kEnd, kNeedMore };
+    struct FileCloser {
+        void operator()(std::FILE* f) const { std::fclose(f); }
+    };
+
+    CsvReader(std::string path, std::FILE* file, size_t chunk_bytes);
+    void read_header();
+    // Reads one record (retrying from its start whenever a streamed buffer runs dry); returns its
+    // field count, 0 at the end of input.
     size_t read_record(std::vector<std::string>& out);
+    Status parse_record(std::vector<std::string>& out, size_t& n);
+    // Drops the consumed prefix [0, keep_from) of the buffer and appends the next chunk of the
+    // file.
+    void refill(size_t keep_from);
 
     std::string_view text_;
+    std::string buffer_;  // owns text_ when streaming
+    std::unique_ptr<std::FILE, FileCloser> file_;
+    bool at_eof_ = true;  // no more bytes beyond text_
+    size_t chunk_bytes_ = kDefaultChunkBytes;
     std::string path_;
     size_t pos_ = 0;
     int64_t line_ = 1;  // line of text_[pos_]

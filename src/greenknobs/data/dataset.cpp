@@ -13,7 +13,6 @@
 #include "greenknobs/data/sampling.h"
 #include "greenknobs/data/split.h"
 #include "greenknobs/util/error.h"
-#include "greenknobs/util/fs.h"
 #include "greenknobs/util/hash.h"
 
 namespace gk::data {
@@ -120,26 +119,10 @@ Dataset load_dataset(const gk::knobs::DataConfig& cfg, uint64_t seed) {
     }
     const bool paired = cfg.mode == "paired";
 
-    const std::string bytes = fs::read_file(cfg.path);
-    rep.data_hash = sha256_hex(bytes);
     RowRequirements req;
     req.func_after = paired;
-    RowTable table = rep.format == "csv" ? read_csv_rows(bytes, cfg.path, req)
-                                         : read_jsonl_rows(bytes, cfg.path, req);
-    rep.rows_read = static_cast<int64_t>(table.rows.size());
-    if (table.rows.empty()) {
-        throw InputError(cfg.path, "", "no data rows");
-    }
-
-    // The split group: a commit (a fix and its vulnerable version, and every function it touched),
-    // else the CVE, else the file. Rows without any of these are their own group.
-    const char* group_key = table.has_commit_id ? "commit_id"
-                            : table.has_cve     ? "CVE ID"
-                                                : "project+file_name";
-    rep.split_source = table.has_split ? "column" : std::string("hash:") + group_key;
-
+    RowColumns columns;
     std::vector<Entry> entries;
-    entries.reserve(table.rows.size() * (paired ? 2 : 1));
     std::unordered_set<std::string> groups;
     std::array<int64_t, kSplitCount> rows_in{};
     std::array<int64_t, kSplitCount> built_in{};
@@ -159,7 +142,11 @@ Dataset load_dataset(const gk::knobs::DataConfig& cfg, uint64_t seed) {
         ++built_in[static_cast<size_t>(split)];
         entries.push_back(std::move(e));
     };
-    for (RawRow& row : table.rows) {
+    // Rows become samples as they stream in: only the texts a mode keeps are held.
+    auto on_row = [&](RawRow&& row, const RowColumns& cols) {
+        columns = cols;
+        // The split group: a commit (a fix and its vulnerable version, and every function it
+        // touched), else the CVE, else the file. Rows without any of these are their own group.
         std::string group;
         if (!row.commit_id.empty()) {
             group = row.commit_id;
@@ -171,7 +158,7 @@ Dataset load_dataset(const gk::knobs::DataConfig& cfg, uint64_t seed) {
             group = "line:" + std::to_string(row.line);
         }
         Split split = Split::kTrain;
-        if (table.has_split) {
+        if (cols.split) {
             auto s = parse_split(row.split);
             if (!s) {
                 throw InputError(
@@ -191,15 +178,24 @@ Dataset load_dataset(const gk::knobs::DataConfig& cfg, uint64_t seed) {
             // A "fix" that changes nothing gives no negative; its positive would be unpaired.
             if (row.func_before == row.func_after) {
                 ++rep.identical_pairs_dropped;
-                continue;
+                return;
             }
             add(std::move(row.func_before), 1, row, group, split);
             add(std::move(row.func_after), 0, row, group, split);
         } else {
             add(std::move(row.func_before), 0, row, group, split);
         }
+    };
+    rep.rows_read = rep.format == "csv" ? read_csv_rows(cfg.path, req, on_row)
+                                        : read_jsonl_rows(cfg.path, req, on_row);
+    if (rep.rows_read == 0) {
+        throw InputError(cfg.path, "", "no data rows");
     }
-    table.rows.clear();
+    rep.data_hash = sha256_file_hex(cfg.path);
+    const char* group_key = columns.commit_id ? "commit_id"
+                            : columns.cve     ? "CVE ID"
+                                              : "project+file_name";
+    rep.split_source = columns.split ? "column" : std::string("hash:") + group_key;
     rep.groups = static_cast<int64_t>(groups.size());
     rep.samples_built = static_cast<int64_t>(entries.size());
 
@@ -235,11 +231,11 @@ Dataset load_dataset(const gk::knobs::DataConfig& cfg, uint64_t seed) {
             continue;
         }
         const std::string name = split_name(split);
-        if (split == Split::kValidation && !table.has_split && cfg.validation_fraction == 0) {
+        if (split == Split::kValidation && !columns.split && cfg.validation_fraction == 0) {
             continue;
         }
         std::string why;
-        if (rows_in[static_cast<size_t>(s)] == 0 && table.has_split) {
+        if (rows_in[static_cast<size_t>(s)] == 0 && columns.split) {
             why = "the file's split column has no " + name + " rows";
         } else if (rows_in[static_cast<size_t>(s)] == 0) {
             const double fraction = split == Split::kTest ? cfg.test_fraction

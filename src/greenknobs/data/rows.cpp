@@ -2,6 +2,8 @@
 // strings (ints for ids, null for missing) are turned into text so both formats give the same rows.
 #include "greenknobs/data/rows.h"
 
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 
 #include "greenknobs/data/csv.h"
@@ -23,21 +25,8 @@ std::string header_list(const std::vector<std::string>& header) {
     return s;
 }
 
-}  // namespace
-
-int parse_label(const std::string& value, const std::string& path, const std::string& place) {
-    if (value == "0") {
-        return 0;
-    }
-    if (value == "1") {
-        return 1;
-    }
-    throw InputError(path, place, "label `vul` must be 0 or 1, found " + quoted_value(value));
-}
-
-RowTable read_csv_rows(const std::string& text, const std::string& path,
-                       const RowRequirements& req) {
-    CsvReader csv(text, path);
+int64_t read_csv(CsvReader& csv, const std::string& path, const RowRequirements& req,
+                 const RowSink& sink) {
     auto require = [&](const char* name, const char* why) {
         int i = csv.column(name);
         if (i < 0) {
@@ -59,11 +48,12 @@ RowTable read_csv_rows(const std::string& text, const std::string& path,
     const int c_file = csv.column("file_name");
     const int c_split = csv.column("split");
 
-    RowTable table;
-    table.has_split = c_split >= 0;
-    table.has_func_after = c_after >= 0;
-    table.has_commit_id = c_commit >= 0;
-    table.has_cve = c_cve >= 0;
+    RowColumns columns;
+    columns.split = c_split >= 0;
+    columns.func_after = c_after >= 0;
+    columns.commit_id = c_commit >= 0;
+    columns.cve = c_cve >= 0;
+    int64_t count = 0;
     while (csv.next()) {
         auto& f = csv.fields();
         RawRow row;
@@ -82,12 +72,11 @@ RowTable read_csv_rows(const std::string& text, const std::string& path,
         take(c_commit, row.commit_id);
         take(c_file, row.file_name);
         take(c_split, row.split);
-        table.rows.push_back(std::move(row));
+        sink(std::move(row), columns);
+        ++count;
     }
-    return table;
+    return count;
 }
-
-namespace {
 
 // A JSON scalar as text: strings as they are, numbers as written, null as empty.
 std::string as_text(const nlohmann::json& v, const std::string& path, const std::string& place,
@@ -98,15 +87,16 @@ std::string as_text(const nlohmann::json& v, const std::string& path, const std:
     if (v.is_null()) {
         return "";
     }
-    if (v.is_number_integer() || v.is_number_unsigned() || v.is_number_float()) {
+    if (v.is_number()) {
         return v.dump();
     }
     throw InputError(path, place,
                      std::string("field '") + key + "' must be a string, found " + v.dump());
 }
 
+// Turns one JSON record into a row; the first record fixes `columns`.
 RawRow row_from_object(const nlohmann::json& obj, int64_t line, const std::string& path,
-                       const std::string& place, const RowRequirements& req, RowTable& table,
+                       const std::string& place, const RowRequirements& req, RowColumns& columns,
                        bool first) {
     if (!obj.is_object()) {
         throw InputError(path, place, "expected a JSON object per record");
@@ -133,11 +123,8 @@ RawRow row_from_object(const nlohmann::json& obj, int64_t line, const std::strin
     } else {
         throw InputError(path, place, "label `vul` must be 0 or 1, found " + vul.dump());
     }
-    if (req.func_after) {
-        row.func_after = as_text(need("func_after"), path, place, "func_after");
-    } else {
-        row.func_after = opt("func_after");
-    }
+    row.func_after =
+        req.func_after ? as_text(need("func_after"), path, place, "func_after") : opt("func_after");
     row.cwe = opt("CWE ID");
     row.cve = opt("CVE ID");
     row.project = opt("project");
@@ -146,11 +133,11 @@ RawRow row_from_object(const nlohmann::json& obj, int64_t line, const std::strin
     // The split is all-or-nothing: the first record decides whether the file carries one.
     const bool has_split = obj.contains("split");
     if (first) {
-        table.has_split = has_split;
-        table.has_func_after = obj.contains("func_after");
-        table.has_commit_id = obj.contains("commit_id");
-        table.has_cve = obj.contains("CVE ID");
-    } else if (has_split != table.has_split) {
+        columns.split = has_split;
+        columns.func_after = obj.contains("func_after");
+        columns.commit_id = obj.contains("commit_id");
+        columns.cve = obj.contains("CVE ID");
+    } else if (has_split != columns.split) {
         throw InputError(path, place,
                          has_split ? "record has a 'split' field but the first record has none"
                                    : "record has no 'split' field but the first record has one");
@@ -163,53 +150,80 @@ RawRow row_from_object(const nlohmann::json& obj, int64_t line, const std::strin
 
 }  // namespace
 
-RowTable read_jsonl_rows(const std::string& text, const std::string& path,
-                         const RowRequirements& req) {
-    RowTable table;
-    size_t start = 0;
-    if (text.size() >= 3 && text.compare(0, 3, "\xEF\xBB\xBF") == 0) {
-        start = 3;
+int parse_label(const std::string& value, const std::string& path, const std::string& place) {
+    if (value == "0") {
+        return 0;
     }
-    size_t first_char = text.find_first_not_of(" \t\r\n", start);
-    if (first_char != std::string::npos && text[first_char] == '[') {
-        nlohmann::json arr;
-        try {
-            arr = nlohmann::json::parse(text.begin() + static_cast<std::ptrdiff_t>(start),
-                                        text.end());
-        } catch (const nlohmann::json::exception& e) {
-            throw InputError(path, "", std::string("invalid JSON: ") + e.what());
-        }
-        for (size_t i = 0; i < arr.size(); ++i) {
-            table.rows.push_back(row_from_object(arr[i], static_cast<int64_t>(i + 1), path,
-                                                 "record " + std::to_string(i + 1), req, table,
-                                                 i == 0));
-        }
-        return table;
+    if (value == "1") {
+        return 1;
     }
+    throw InputError(path, place, "label `vul` must be 0 or 1, found " + quoted_value(value));
+}
+
+int64_t read_csv_rows(const std::string& path, const RowRequirements& req, const RowSink& sink) {
+    CsvReader csv = CsvReader::open_file(path);
+    return read_csv(csv, path, req, sink);
+}
+
+int64_t read_csv_rows_from(std::string_view text, const std::string& path,
+                           const RowRequirements& req, const RowSink& sink) {
+    CsvReader csv(text, path);
+    return read_csv(csv, path, req, sink);
+}
+
+int64_t read_jsonl_rows(const std::string& path, const RowRequirements& req, const RowSink& sink) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        throw InputError(path, "", "cannot open file for reading");
+    }
+    RowColumns columns;
+    int64_t count = 0;
     int64_t line = 0;
-    size_t pos = start;
-    while (pos < text.size()) {
-        size_t end = text.find('\n', pos);
-        if (end == std::string::npos) {
-            end = text.size();
-        }
+    std::string text;
+    while (std::getline(in, text)) {
         ++line;
-        std::string_view s(text.data() + pos, end - pos);
-        pos = end + 1;
-        if (s.find_first_not_of(" \t\r") == std::string_view::npos) {
+        if (line == 1 && text.compare(0, 3, "\xEF\xBB\xBF") == 0) {
+            text.erase(0, 3);
+        }
+        const size_t first = text.find_first_not_of(" \t\r");
+        if (first == std::string::npos) {
             continue;
+        }
+        if (count == 0 && text[first] == '[') {
+            // One JSON array: the whole file is one document.
+            std::string rest = text.substr(first);
+            std::string more((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
+            rest += '\n';
+            rest += more;
+            nlohmann::json arr;
+            try {
+                arr = nlohmann::json::parse(rest);
+            } catch (const nlohmann::json::exception& e) {
+                throw InputError(path, "", std::string("invalid JSON: ") + e.what());
+            }
+            for (size_t i = 0; i < arr.size(); ++i) {
+                sink(row_from_object(arr[i], static_cast<int64_t>(i + 1), path,
+                                     "record " + std::to_string(i + 1), req, columns, i == 0),
+                     columns);
+                ++count;
+            }
+            return count;
         }
         const std::string place = std::to_string(line);
         nlohmann::json obj;
         try {
-            obj = nlohmann::json::parse(s.begin(), s.end());
+            obj = nlohmann::json::parse(text);
         } catch (const nlohmann::json::exception& e) {
             throw InputError(path, place, std::string("invalid JSON: ") + e.what());
         }
-        table.rows.push_back(
-            row_from_object(obj, line, path, place, req, table, table.rows.empty()));
+        sink(row_from_object(obj, line, path, place, req, columns, count == 0), columns);
+        ++count;
     }
-    return table;
+    if (in.bad()) {
+        throw InputError(path, "", "read error");
+    }
+    return count;
 }
 
 }  // namespace gk::data

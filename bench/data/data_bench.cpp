@@ -1,0 +1,80 @@
+// Load time of the bundled data sets: CSV parsing alone, and load_dataset end to end (read,
+// SHA-256, rows, mode, split, dedup) for Juliet natural and BigVul paired, with exact and near
+// dedup. Numbers go to docs/perf/data.md.
+#include <string>
+
+#include <benchmark/benchmark.h>
+
+#include "greenknobs/data/csv.h"
+#include "greenknobs/data/dataset.h"
+#include "greenknobs/util/fs.h"
+#include "greenknobs/util/hash.h"
+
+namespace {
+
+const std::string kJuliet = std::string(GK_SOURCE_DIR) + "/data/juliet/juliet_functions.csv";
+const std::string kBigVul = std::string(GK_SOURCE_DIR) + "/data/bigvul/bigvul_subset.csv";
+
+void csv_parse(benchmark::State& state, const std::string& path) {
+    const std::string text = gk::fs::read_file(path);
+    for (auto _ : state) {
+        gk::data::CsvReader reader(text, path);
+        int64_t rows = 0;
+        while (reader.next()) {
+            ++rows;
+        }
+        benchmark::DoNotOptimize(rows);
+    }
+    state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                            static_cast<int64_t>(text.size()));
+}
+
+// The data_hash in the report: part of every load.
+void sha256(benchmark::State& state, const std::string& path) {
+    const std::string text = gk::fs::read_file(path);
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(gk::sha256_hex(text));
+    }
+    state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(text.size()));
+}
+
+void read(benchmark::State& state, const std::string& path) {
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(gk::fs::read_file(path).size());
+    }
+}
+
+void load(benchmark::State& state, const std::string& path, const std::string& mode,
+          const std::string& dedup) {
+    gk::knobs::DataConfig cfg;
+    cfg.path = path;
+    cfg.mode = mode;
+    cfg.dedup = dedup;
+    int64_t samples = 0;
+    for (auto _ : state) {
+        gk::data::Dataset ds = gk::data::load_dataset(cfg, /*seed=*/42);
+        samples = ds.report.train.samples + ds.report.validation.samples + ds.report.test.samples;
+        benchmark::DoNotOptimize(ds.train.data());
+    }
+    state.counters["samples"] = static_cast<double>(samples);
+    state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * samples);
+}
+
+}  // namespace
+
+BENCHMARK_CAPTURE(csv_parse, juliet, kJuliet)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(csv_parse, bigvul, kBigVul)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(read, juliet, kJuliet)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(sha256, juliet, kJuliet)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(load, juliet_natural_exact, kJuliet, "natural", "exact")
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(load, juliet_natural_none, kJuliet, "natural", "none")
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(load, juliet_natural_near, kJuliet, "natural", "near")
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(load, bigvul_paired_exact, kBigVul, "paired", "exact")
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(load, bigvul_paired_near, kBigVul, "paired", "near")
+    ->Unit(benchmark::kMillisecond);
+
+BENCHMARK_MAIN();
