@@ -1,0 +1,148 @@
+// Train-step speed of the cpu-small preset (batch 16 x seq 256): forward + backward per step, tokens/s,
+// model FLOP/s against the machine's measured fp32 sgemm peak (MFU), fp32 vs bf16 autocast, with and without
+// gradient checkpointing, and peak RSS. Run one configuration per process for a per-config peak RSS, e.g.
+//   model_bench --benchmark_filter='TrainStep/fp32/plain'
+#include <benchmark/benchmark.h>
+#include <sys/resource.h>
+
+#include <ATen/autocast_mode.h>
+#include <chrono>
+#include <torch/torch.h>
+
+#include "greenknobs/model/modernbert.h"
+#include "greenknobs/model/runtime.h"
+
+namespace {
+
+using gk::model::ModernBertConfig;
+using gk::model::ModernBertForSequenceClassification;
+
+constexpr int64_t kBatch = 16;
+constexpr int64_t kSeq = 256;
+
+double peak_rss_mb() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return static_cast<double>(ru.ru_maxrss) / 1024.0;
+}
+
+// bf16 CPU autocast for one scope (the training helper owns the real guard).
+struct Autocast {
+    bool on;
+    explicit Autocast(bool enable) : on(enable) {
+        if (on) {
+            at::autocast::set_cpu_enabled(true);
+            at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+            at::autocast::increment_nesting();
+        }
+    }
+    ~Autocast() {
+        if (on) {
+            if (at::autocast::decrement_nesting() == 0) {
+                at::autocast::clear_cache();
+            }
+            at::autocast::set_cpu_enabled(false);
+        }
+    }
+};
+
+// Best of a few 1024^3 sgemms, in GFLOP/s: the fp32 peak that MFU divides by.
+double sgemm_peak_gflops() {
+    static double peak = [] {
+        auto a = torch::randn({1024, 1024});
+        auto b = torch::randn({1024, 1024});
+        (void)torch::mm(a, b);
+        double best_s = 1e9;
+        for (int i = 0; i < 10; ++i) {
+            auto t0 = std::chrono::steady_clock::now();
+            auto c = torch::mm(a, b);
+            double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            best_s = std::min(best_s, s);
+            benchmark::DoNotOptimize(c.data_ptr());
+        }
+        return 2.0 * 1024 * 1024 * 1024 / best_s / 1e9;
+    }();
+    return peak;
+}
+
+// Model FLOPs of one train step (forward + backward = 3x forward; a recompute is not counted, as MFU does):
+// 2 FLOPs per MAC of every projection, plus QK^T and PV (full S^2 per layer, as the eager path computes).
+double train_flops(const ModernBertConfig& c, int64_t tokens, int64_t seq) {
+    const double h = static_cast<double>(c.hidden_size);
+    const double i = static_cast<double>(c.intermediate_size);
+    const double per_token_layer = 2.0 * (3 * h * h + h * h + h * 2 * i + i * h);
+    const double attn_per_token_layer = 2.0 * 2.0 * static_cast<double>(seq) * h;
+    const double head = 2.0 * (h * h + h * static_cast<double>(c.num_labels)) / static_cast<double>(seq);
+    const double fwd = static_cast<double>(tokens) *
+                       (static_cast<double>(c.num_hidden_layers) * (per_token_layer + attn_per_token_layer) + head);
+    return 3.0 * fwd;
+}
+
+void BM_Sgemm1024(benchmark::State& state) {
+    auto a = torch::randn({1024, 1024});
+    auto b = torch::randn({1024, 1024});
+    for (auto _ : state) {
+        auto c = torch::mm(a, b);
+        benchmark::DoNotOptimize(c.data_ptr());
+    }
+    state.counters["GFLOP/s"] = benchmark::Counter(2.0 * 1024 * 1024 * 1024 * static_cast<double>(state.iterations()),
+                                                   benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_Sgemm1024)->Unit(benchmark::kMillisecond)->MinTime(1.0);
+
+void train_step(benchmark::State& state, bool bf16, bool ckpt) {
+    ModernBertConfig c = gk::model::preset("cpu-small");
+    torch::manual_seed(0);
+    ModernBertForSequenceClassification m(c);
+    m->train();
+    m->set_grad_checkpointing(ckpt);
+    torch::optim::AdamW opt(m->parameters(), torch::optim::AdamWOptions(1e-4));
+    auto ids = torch::randint(0, 50000, {kBatch, kSeq}, torch::kLong);
+    auto mask = torch::ones_like(ids);
+    auto labels = torch::randint(0, 2, {kBatch}, torch::kLong);
+    auto step = [&] {
+        opt.zero_grad();
+        torch::Tensor loss;
+        {
+            Autocast ac(bf16);
+            loss = torch::cross_entropy_loss(m->forward(ids, mask), labels);
+        }
+        loss.backward();
+        opt.step();
+        benchmark::DoNotOptimize(loss.data_ptr());
+    };
+    step();  // warm-up: allocator and oneDNN primitive caches
+    for (auto _ : state) {
+        step();
+    }
+    const double tokens = static_cast<double>(kBatch * kSeq);
+    const double flops = train_flops(c, kBatch * kSeq, kSeq);
+    state.counters["tokens/s"] = benchmark::Counter(tokens * static_cast<double>(state.iterations()),
+                                                    benchmark::Counter::kIsRate);
+    state.counters["model_GFLOP/s"] = benchmark::Counter(flops / 1e9 * static_cast<double>(state.iterations()),
+                                                         benchmark::Counter::kIsRate);
+    state.counters["sgemm_peak_GFLOP/s"] = sgemm_peak_gflops();
+    state.counters["peak_rss_MB"] = peak_rss_mb();
+}
+
+void BM_TrainStep_fp32_plain(benchmark::State& s) { train_step(s, false, false); }
+void BM_TrainStep_fp32_ckpt(benchmark::State& s) { train_step(s, false, true); }
+void BM_TrainStep_bf16_plain(benchmark::State& s) { train_step(s, true, false); }
+void BM_TrainStep_bf16_ckpt(benchmark::State& s) { train_step(s, true, true); }
+BENCHMARK(BM_TrainStep_fp32_plain)->Name("TrainStep/fp32/plain")->Unit(benchmark::kMillisecond)->Iterations(5);
+BENCHMARK(BM_TrainStep_fp32_ckpt)->Name("TrainStep/fp32/ckpt")->Unit(benchmark::kMillisecond)->Iterations(5);
+BENCHMARK(BM_TrainStep_bf16_plain)->Name("TrainStep/bf16/plain")->Unit(benchmark::kMillisecond)->Iterations(5);
+BENCHMARK(BM_TrainStep_bf16_ckpt)->Name("TrainStep/bf16/ckpt")->Unit(benchmark::kMillisecond)->Iterations(5);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    gk::model::init_runtime("cpu", 0);
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
+        return 1;
+    }
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}
