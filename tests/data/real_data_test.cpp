@@ -8,6 +8,7 @@
 
 #include "greenknobs/data/dataset.h"
 #include "greenknobs/data/dedup.h"
+#include "greenknobs/data/rows.h"
 
 using gk::data::Dataset;
 using gk::data::load_dataset;
@@ -99,5 +100,28 @@ TEST(RealData, JulietSampledIsStratifiedAndDeterministic) {
     EXPECT_NEAR(a.report.test.positives, 250, 1);
     for (size_t i = 0; i < a.train.size(); ++i) {
         ASSERT_EQ(a.train[i].text, b.train[i].text);
+    }
+}
+
+// The full 35-column MSR schema (plus pandas' unnamed index column) as upstream files carry it.
+TEST(RealData, FullMsrSchemaRowsParse) {
+    for (const char* name : {"dbSplit_CWE-1021.csv", "dbSplitPrime_CWE-16.csv"}) {
+        std::vector<gk::data::RawRow> rows;
+        gk::data::RowRequirements req;
+        req.func_after = true;
+        gk::data::read_csv_rows(
+            data_path(std::string("bigvul/original_schema_examples/") + name), req,
+            [&](gk::data::RawRow&& r, const gk::data::RowColumns& cols) {
+                EXPECT_TRUE(cols.commit_id && cols.cve && cols.func_after && !cols.split);
+                rows.push_back(std::move(r));
+            });
+        ASSERT_EQ(rows.size(), 1u) << name;
+        EXPECT_EQ(rows[0].vul, 1);
+        EXPECT_EQ(rows[0].line, 2);
+        EXPECT_EQ(rows[0].cwe,
+                  std::string(name).find("1021") != std::string::npos ? "CWE-1021" : "CWE-16");
+        EXPECT_FALSE(rows[0].commit_id.empty());
+        EXPECT_FALSE(rows[0].func_before.empty());
+        EXPECT_NE(rows[0].func_before, rows[0].func_after);
     }
 }
