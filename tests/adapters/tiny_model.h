@@ -53,8 +53,8 @@ struct TinyLayerImpl : torch::nn::Module {
         mlp_norm = register_module("mlp_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({kHidden})));
     }
     torch::Tensor forward(torch::Tensor h, const torch::Tensor& mask_add) {
-        h = h + attn->forward(attn_norm(h), mask_add);
-        return h + mlp->forward(mlp_norm(h));
+        h = h + attn->forward(attn_norm(h.to(torch::kFloat)), mask_add);
+        return h + mlp->forward(mlp_norm(h.to(torch::kFloat)));
     }
     TinyAttn attn = nullptr;
     TinyMlp mlp = nullptr;
@@ -108,10 +108,10 @@ struct TinyModelImpl : torch::nn::Module {
         for (const auto& layer : *model->layers) {
             h = layer->as<TinyLayerImpl>()->forward(h, mask_add);
         }
-        h = model->final_norm(h);
+        h = model->final_norm(h.to(torch::kFloat));  // 1.13 CPU autocast: layer_norm wants fp32 input
         auto pooled = (h * maskf.unsqueeze(-1)).sum(1) / maskf.sum(1, true).clamp_min(1);  // [B, D]
-        auto z = head->norm(torch::gelu(head->dense(pooled)));
-        return classifier(z);                                                            // [B, 2]
+        auto z = head->norm(torch::gelu(head->dense(pooled)).to(torch::kFloat));
+        return classifier(z).to(torch::kFloat);                                          // [B, 2]
     }
     TinyEncoder model = nullptr;
     TinyHead head = nullptr;
