@@ -1,0 +1,295 @@
+// Table I writers. One column list drives Markdown and LaTeX so the two never disagree; the CSV carries
+// full-precision means, CI half-widths and p-values in separate columns for machines.
+#include "greenknobs/report/table.h"
+
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <sstream>
+
+#include "greenknobs/report/format.h"
+
+namespace gk::report {
+
+namespace {
+
+using analysis::Delta;
+using analysis::Summary;
+using analysis::VariantAggregate;
+
+const analysis::PaperRow* paper_row(const TableInput& in, const std::string& id) {
+    const auto it = in.paper_ids.find(id);
+    const std::string pid = it == in.paper_ids.end() ? id : it->second;
+    for (const auto& r : in.paper) {
+        if (r.variant == pid) {
+            return &r;
+        }
+    }
+    return nullptr;
+}
+
+const char* stage_header(const std::string& s) {
+    if (s == "load_dataset") return "Load data";
+    if (s == "tokenize") return "Tokenize";
+    if (s == "load_model") return "Load model";
+    if (s == "train") return "Train";
+    if (s == "save") return "Save";
+    if (s == "evaluate") return "Evaluate";
+    return "?";
+}
+
+Summary stage_energy(const VariantAggregate& v, const std::string& path) {
+    const auto* st = v.stage(path);
+    return st == nullptr ? Summary{} : st->energy_j.summary;
+}
+
+struct Column {
+    std::string header_text;   // Markdown
+    std::string header_latex;  // LaTeX
+    bool numeric = true;
+    std::function<std::string(const VariantAggregate&, Style)> cell;
+};
+
+std::vector<Column> columns(const TableInput& in) {
+    std::vector<Column> cols;
+    cols.push_back({"Variant", "Variant", false,
+                    [](const VariantAggregate& v, Style) { return v.variant; }});
+    cols.push_back({"Name", "Name", false, [](const VariantAggregate& v, Style s) {
+                        return s == Style::kLatex ? latex_escape(v.name) : v.name;
+                    }});
+    cols.push_back({"n", "$n$", true,
+                    [](const VariantAggregate& v, Style) { return std::to_string(v.n_runs); }});
+    for (const auto& st : analysis::pipeline_stages()) {
+        const std::string h = stage_header(st);
+        cols.push_back({h + " (Wh)", h + " (Wh)", true, [st](const VariantAggregate& v, Style s) {
+                            return mean_ci(stage_energy(v, st), 1.0 / kJoulesPerWh, s);
+                        }});
+    }
+    cols.push_back({"Total (Wh)", "Total (Wh)", true, [](const VariantAggregate& v, Style s) {
+                        return mean_ci(v.total_energy_j.summary, 1.0 / kJoulesPerWh, s);
+                    }});
+    cols.push_back({"\u0394Total (%)", "$\\Delta$Total (\\%)", true,
+                    [](const VariantAggregate& v, Style s) {
+                        return delta_cell(v.d_total_energy, true, 1, s);
+                    }});
+    cols.push_back({"\u0394F1 vul (pts)", "$\\Delta$F1$_\\mathrm{vul}$ (pts)", true,
+                    [](const VariantAggregate& v, Style s) {
+                        return delta_cell(v.d_f1_vul_points, false, 2, s);
+                    }});
+    cols.push_back({"\u0394F1 w (pts)", "$\\Delta$F1$_\\mathrm{w}$ (pts)", true,
+                    [](const VariantAggregate& v, Style s) {
+                        return delta_cell(v.d_f1_weighted_points, false, 2, s);
+                    }});
+    cols.push_back({"Total time (s)", "Total time (s)", true, [](const VariantAggregate& v, Style s) {
+                        return mean_ci(v.total_duration_s.summary, 1.0, s);
+                    }});
+    cols.push_back({"Eval time (s)", "Eval time (s)", true, [](const VariantAggregate& v, Style s) {
+                        return mean_ci(v.eval_duration_s.summary, 1.0, s);
+                    }});
+    cols.push_back({"\u0394Eval (%)", "$\\Delta$Eval (\\%)", true,
+                    [](const VariantAggregate& v, Style s) {
+                        return delta_cell(v.d_eval_time, true, 1, s);
+                    }});
+    cols.push_back({"Energy provenance", "Provenance", false,
+                    [](const VariantAggregate& v, Style s) {
+                        return s == Style::kLatex ? latex_escape(v.total_provenance)
+                                                  : v.total_provenance;
+                    }});
+    cols.push_back({"Paper total (kWh)", "Paper total (kWh)", true,
+                    [&in](const VariantAggregate& v, Style s) {
+                        const auto* p = paper_row(in, v.variant);
+                        return p == nullptr ? std::string("n/a") : sig(p->total_kwh, 3, s);
+                    }});
+    cols.push_back({"Paper \u0394Total (%)", "Paper $\\Delta$Total (\\%)", true,
+                    [&in](const VariantAggregate& v, Style s) {
+                        const auto* p = paper_row(in, v.variant);
+                        return p == nullptr ? std::string("n/a") : fixed(p->delta_total_pct, 1, s);
+                    }});
+    return cols;
+}
+
+std::string md_escape(const std::string& s) {
+    std::string out;
+    for (char c : s) {
+        if (c == '|') {
+            out += "\\|";
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+std::string num(double v) {
+    if (!std::isfinite(v)) {
+        return "";
+    }
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%.6g", v);
+    return buf;
+}
+
+std::string ci_half(const analysis::Interval& ci, double scale = 1.0) {
+    return ci.valid ? num(ci.half_width() * scale) : "";
+}
+
+std::string md_table(const TableInput& in, const std::vector<Column>& cols, int max_rows) {
+    std::ostringstream out;
+    out << "|";
+    for (const auto& c : cols) {
+        out << " " << c.header_text << " |";
+    }
+    out << "\n|";
+    for (const auto& c : cols) {
+        out << (c.numeric ? " ---: |" : " :--- |");
+    }
+    out << "\n";
+    int rows = 0;
+    for (const auto& v : in.study->variants) {
+        if (max_rows > 0 && rows++ >= max_rows) {
+            break;
+        }
+        out << "|";
+        for (const auto& c : cols) {
+            out << " " << md_escape(c.cell(v, Style::kText)) << " |";
+        }
+        out << "\n";
+    }
+    return out.str();
+}
+
+}  // namespace
+
+std::string table1_markdown(const TableInput& in) {
+    std::ostringstream out;
+    out << "Table I. Mean \u00b1 95 % CI half-width (Student t) over n runs; energy in Wh (paper: kWh). "
+           "\u0394 vs "
+        << in.study->baseline
+        << " with a Welch CI; \"ns\" = not significant (Welch p \u2265 0.05); \"(n = 1)\" / \"(n/a)\" = a "
+           "single run, no interval. F1 vul = F1 of the vulnerable class; F1 w = weighted F1 (the "
+           "paper's metric).\n\n";
+    out << md_table(in, columns(in), 0);
+    return out.str();
+}
+
+std::string table1_excerpt(const TableInput& in, int max_rows) {
+    auto all = columns(in);
+    std::vector<Column> cols;
+    for (const auto& c : all) {
+        const std::string& h = c.header_text;
+        if (h == "Variant" || h == "n" || h == "Total (Wh)" || h == "\u0394Total (%)" ||
+            h == "\u0394F1 vul (pts)" || h == "Eval time (s)" || h == "\u0394Eval (%)" ||
+            h == "Paper \u0394Total (%)") {
+            cols.push_back(c);
+        }
+    }
+    std::string out = md_table(in, cols, max_rows);
+    const int n = static_cast<int>(in.study->variants.size());
+    if (max_rows > 0 && n > max_rows) {
+        out += "(" + std::to_string(n - max_rows) + " more variants in the full table)\n";
+    }
+    return out;
+}
+
+std::string table1_html(const TableInput& in) {
+    const auto cols = columns(in);
+    std::ostringstream out;
+    out << "<div class=\"scroll\"><table class=\"t1\">\n<thead><tr>";
+    for (const auto& c : cols) {
+        out << "<th" << (c.numeric ? " class=\"num\"" : "") << ">" << html_escape(c.header_text)
+            << "</th>";
+    }
+    out << "</tr></thead>\n<tbody>\n";
+    for (const auto& v : in.study->variants) {
+        out << "<tr" << (v.variant == in.study->baseline ? " class=\"base\"" : "") << ">";
+        for (const auto& c : cols) {
+            std::string cell = c.cell(v, Style::kText);
+            std::string tail;
+            if (cell.size() > 3 && cell.compare(cell.size() - 3, 3, " ns") == 0) {
+                cell.resize(cell.size() - 3);
+                tail = " <span class=\"ns\" title=\"not significant: Welch p \u2265 0.05\">ns</span>";
+            }
+            if (c.header_text == "Energy provenance") {
+                out << "<td><span class=\"prov\">" << html_escape(cell) << "</span></td>";
+            } else {
+                out << "<td" << (c.numeric ? " class=\"num\"" : "") << ">" << html_escape(cell) << tail
+                    << "</td>";
+            }
+        }
+        out << "</tr>\n";
+    }
+    out << "</tbody></table></div>\n";
+    return out.str();
+}
+
+std::string table1_csv(const TableInput& in) {
+    std::ostringstream out;
+    out << "variant,name,n_runs,energy_provenance";
+    for (const auto& st : analysis::pipeline_stages()) {
+        out << ",energy_" << st << "_wh,energy_" << st << "_wh_ci95";
+    }
+    out << ",energy_total_wh,energy_total_wh_ci95,delta_total_pct,delta_total_pct_ci95,delta_total_p"
+           ",delta_f1_vul_points,delta_f1_vul_points_ci95,delta_f1_vul_p"
+           ",delta_f1_weighted_points,delta_f1_weighted_points_ci95,delta_f1_weighted_p"
+           ",time_total_s,time_total_s_ci95,time_eval_s,time_eval_s_ci95"
+           ",delta_eval_time_pct,delta_eval_time_pct_ci95,delta_eval_time_p"
+           ",paper_total_kwh,paper_delta_total_pct\n";
+    auto summary = [](const Summary& s, double scale) {
+        return (s.n > 0 ? num(s.mean * scale) : "") + "," + ci_half(s.ci, scale);
+    };
+    auto delta = [](const Delta& d, bool pct) {
+        if (!d.available) {
+            return std::string(",,");
+        }
+        return num(pct ? d.pct : d.abs) + "," + ci_half(pct ? d.pct_ci : d.abs_ci) + "," +
+               (d.test.valid ? num(d.test.p) : "");
+    };
+    const double wh = 1.0 / kJoulesPerWh;
+    for (const auto& v : in.study->variants) {
+        out << csv_field(v.variant) << "," << csv_field(v.name) << "," << v.n_runs << ","
+            << csv_field(v.total_provenance);
+        for (const auto& st : analysis::pipeline_stages()) {
+            out << "," << summary(stage_energy(v, st), wh);
+        }
+        out << "," << summary(v.total_energy_j.summary, wh) << "," << delta(v.d_total_energy, true)
+            << "," << delta(v.d_f1_vul_points, false) << "," << delta(v.d_f1_weighted_points, false)
+            << "," << summary(v.total_duration_s.summary, 1.0) << ","
+            << summary(v.eval_duration_s.summary, 1.0) << "," << delta(v.d_eval_time, true);
+        const auto* p = paper_row(in, v.variant);
+        out << "," << (p ? num(p->total_kwh) : "") << "," << (p ? num(p->delta_total_pct) : "")
+            << "\n";
+    }
+    return out.str();
+}
+
+std::string table1_latex(const TableInput& in) {
+    const auto cols = columns(in);
+    std::ostringstream out;
+    out << "% Table I (greenknobs). Requires \\usepackage{booktabs}; wide: use a landscape page or "
+           "\\resizebox.\n";
+    out << "\\begin{table*}[t]\n\\centering\n\\scriptsize\n\\setlength{\\tabcolsep}{3pt}\n";
+    out << "\\caption{Energy per stage and in total (Wh), quality and time per variant: mean $\\pm$ 95\\,\\% "
+           "CI half-width over $n$ runs. $\\Delta$ vs "
+        << latex_escape(in.study->baseline)
+        << " with Welch CIs; ns: not significant ($p \\ge 0.05$). The paper's values (kWh, single "
+           "runs) for comparison.}\n";
+    out << "\\begin{tabular}{";
+    for (const auto& c : cols) {
+        out << (c.numeric ? "r" : "l");
+    }
+    out << "}\n\\toprule\n";
+    for (size_t i = 0; i < cols.size(); ++i) {
+        out << (i ? " & " : "") << cols[i].header_latex;
+    }
+    out << " \\\\\n\\midrule\n";
+    for (const auto& v : in.study->variants) {
+        for (size_t i = 0; i < cols.size(); ++i) {
+            out << (i ? " & " : "") << cols[i].cell(v, Style::kLatex);
+        }
+        out << " \\\\\n";
+    }
+    out << "\\bottomrule\n\\end{tabular}\n\\end{table*}\n";
+    return out.str();
+}
+
+}  // namespace gk::report
