@@ -1,18 +1,20 @@
-// `greenknobs tokenize`: JSON Lines {"text": ...} on stdin → {"ids": [...]} per line on stdout, with the
-// HF-compatible tokenizer. The whole input is read and checked before anything is written.
+// `greenknobs tokenize`: JSON Lines {"text": ...} on stdin → {"ids": [...]} per line on stdout,
+// with the HF-compatible tokenizer. The whole input is read and checked before anything is written.
 #ifdef GK_HAVE_TEXT
 
 #include <charconv>
 #include <cstdio>
 #include <iostream>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "command.h"
+#include <nlohmann/json.hpp>
+
 #include "greenknobs/text/tokenizer.h"
 #include "greenknobs/util/error.h"
+
+#include "command.h"
 
 namespace {
 
@@ -41,7 +43,8 @@ int run_tokenize(const TokenizeOptions& opt) {
         try {
             j = nlohmann::json::parse(line);
         } catch (const nlohmann::json::parse_error& e) {
-            throw gk::InputError("<stdin>", std::to_string(line_no), std::string("not valid JSON: ") + e.what());
+            throw gk::InputError("<stdin>", std::to_string(line_no),
+                                 std::string("not valid JSON: ") + e.what());
         }
         auto it = j.is_object() ? j.find("text") : j.end();
         if (!j.is_object() || it == j.end() || !it->is_string()) {
@@ -75,10 +78,13 @@ int run_tokenize(const TokenizeOptions& opt) {
 
 gk::app::Registrar reg("tokenize", 40, [](CLI::App& app) -> gk::app::RunFn {
     auto* sub = app.add_subcommand(
-        "tokenize", "Encode JSON Lines {\"text\": ...} from stdin to {\"ids\": [...]} lines on stdout");
+        "tokenize",
+        "Encode JSON Lines {\"text\": ...} from stdin to {\"ids\": [...]} lines on stdout");
     auto opt = std::make_shared<TokenizeOptions>();
-    sub->add_option("--tokenizer", opt->tokenizer, "HF tokenizer.json (byte-level BPE)")->required();
-    sub->add_option("--max-length", opt->max_length, "truncate to N ids, specials included (0 = off)")
+    sub->add_option("--tokenizer", opt->tokenizer, "HF tokenizer.json (byte-level BPE)")
+        ->required();
+    sub->add_option("--max-length", opt->max_length,
+                    "truncate to N ids, specials included (0 = off)")
         ->check(CLI::NonNegativeNumber);
     sub->add_flag("--no-special", opt->no_special, "no [CLS]/[SEP]");
     sub->add_option("--threads", opt->threads, "encoding threads (0 = all hardware threads)")

@@ -1,10 +1,10 @@
-// Tokenizer throughput on the bundled Juliet functions (func_before): functions/s and bytes/s with 1 and 2
-// threads, with a cold word cache (a fresh tokenizer, as the pipeline's single pass sees it) and a warm
-// one; plus the tokenizer.json load time. Numbers go to docs/perf/text.md.
-#include <benchmark/benchmark.h>
-
+// Tokenizer throughput on the bundled Juliet functions (func_before): functions/s and bytes/s with
+// 1 and 2 threads, with a cold word cache (a fresh tokenizer, as the pipeline's single pass sees
+// it) and a warm one; plus the tokenizer.json load time. Numbers go to docs/perf/text.md.
 #include <string>
 #include <vector>
+
+#include <benchmark/benchmark.h>
 
 #include "greenknobs/text/tokenizer.h"
 #include "greenknobs/util/fs.h"
@@ -16,7 +16,8 @@ const std::string kTokenizerPath = std::string(GK_SOURCE_DIR) + "/data/modernber
 // Minimal RFC 4180 reader: just the first column (func_before) of each record after the header.
 std::vector<std::string> juliet_functions() {
     static const std::vector<std::string> texts = [] {
-        std::string csv = gk::fs::read_file(std::string(GK_SOURCE_DIR) + "/data/juliet/juliet_functions.csv");
+        std::string csv =
+            gk::fs::read_file(std::string(GK_SOURCE_DIR) + "/data/juliet/juliet_functions.csv");
         std::vector<std::string> out;
         std::string field;
         size_t col = 0;
@@ -70,8 +71,8 @@ void set_counters(benchmark::State& state, const std::vector<std::string>& texts
         static_cast<double>(tokens) / static_cast<double>(std::max<size_t>(1, texts.size()));
 }
 
-// Cold: every iteration encodes with a freshly loaded tokenizer (load time excluded), so the word cache
-// starts empty, as in a pipeline run that tokenises each split once.
+// Cold: every iteration encodes with a freshly loaded tokenizer (load time excluded), so the word
+// cache starts empty, as in a pipeline run that tokenises each split once.
 void BM_EncodeJulietCold(benchmark::State& state) {
     const auto& texts = juliet_functions();
     int threads = static_cast<int>(state.range(0));
@@ -95,7 +96,8 @@ void BM_EncodeJulietCold(benchmark::State& state) {
 }
 BENCHMARK(BM_EncodeJulietCold)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// Warm: the same tokenizer across iterations (a second epoch of tokenising, or the CLI on similar input).
+// Warm: the same tokenizer across iterations (a second epoch of tokenising, or the CLI on similar
+// input).
 void BM_EncodeJulietWarm(benchmark::State& state) {
     static const auto tok = gk::text::Tokenizer::from_file(kTokenizerPath);
     const auto& texts = juliet_functions();

@@ -1,13 +1,15 @@
-// `greenknobs tokenize` end to end through the built binary: ids per JSON line, options, and bad input.
+// `greenknobs tokenize` end to end through the built binary: ids per JSON line, options, and bad
+// input.
+#include <cstdlib>
+#include <filesystem>
+
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdlib>
-#include <filesystem>
-#include <nlohmann/json.hpp>
-
 #include "greenknobs/util/fs.h"
+
 #include "test_support.h"
 
 namespace gk::text {
@@ -20,7 +22,7 @@ struct CliRun {
 };
 
 class TokenizeCli : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         dir_ = (std::filesystem::temp_directory_path() /
                 ("gk_text_cli_" + std::to_string(::getpid()) + "_" +
@@ -33,8 +35,8 @@ protected:
     CliRun run(const std::string& input, const std::string& args) {
         fs::write_file_atomic(dir_ + "/in.jsonl", input);
         std::string cmd = std::string(GK_BINARY_DIR) + "/bin/greenknobs tokenize --tokenizer " +
-                          testing::modernbert_path() + " " + args + " < " + dir_ + "/in.jsonl > " + dir_ +
-                          "/out.txt 2> " + dir_ + "/err.txt";
+                          testing::modernbert_path() + " " + args + " < " + dir_ + "/in.jsonl > " +
+                          dir_ + "/out.txt 2> " + dir_ + "/err.txt";
         int status = std::system(cmd.c_str());
         return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, fs::read_file(dir_ + "/out.txt"),
                 fs::read_file(dir_ + "/err.txt")};
@@ -44,7 +46,9 @@ protected:
         size_t pos = 0;
         while (pos < out.size()) {
             size_t eol = out.find('\n', pos);
-            rows.push_back(nlohmann::json::parse(out.substr(pos, eol - pos)).at("ids").get<std::vector<int32_t>>());
+            rows.push_back(nlohmann::json::parse(out.substr(pos, eol - pos))
+                               .at("ids")
+                               .get<std::vector<int32_t>>());
             pos = eol + 1;
         }
         return rows;
@@ -69,7 +73,7 @@ TEST_F(TokenizeCli, EncodesEachLineLikeTheGoldens) {
 
 TEST_F(TokenizeCli, NoSpecialAndMaxLength) {
     CliRun r = run("{\"text\": \"Hello world!\"}\n\n{\"text\": \"int main(void) { return 0; }\"}\n",
-                "--no-special --max-length 3");
+                   "--no-special --max-length 3");
     ASSERT_EQ(r.exit_code, 0) << r.err;
     auto rows = ids_of(r.out);
     ASSERT_EQ(rows.size(), 2u);  // the blank line is skipped

@@ -1,4 +1,5 @@
-// The hand-written GPT-2 split against what the pattern matches (worked out from its alternation order).
+// The hand-written GPT-2 split against what the pattern matches (worked out from its alternation
+// order).
 #include "greenknobs/text/pre_tokenizer.h"
 
 #include <gtest/gtest.h>
@@ -41,11 +42,16 @@ TEST(SplitGpt2, ContractionsAreCaseSensitive) {
 
 TEST(SplitGpt2, ClassesFollowUnicodeCategories) {
     EXPECT_EQ(split("abc123def"), (V{"abc", "123", "def"}));
-    EXPECT_EQ(split("\xC3\xA9t\xC3\xA9 \xE2\x85\xA7"), (V{"\xC3\xA9t\xC3\xA9", " \xE2\x85\xA7"}));  // Ⅷ is Nl
+    EXPECT_EQ(split("\xC3\xA9t\xC3\xA9 \xE2\x85\xA7"),
+              (V{"\xC3\xA9t\xC3\xA9", " \xE2\x85\xA7"}));  // Ⅷ is Nl
     EXPECT_EQ(split("ptr->x"), (V{"ptr", "->", "x"}));
     // U+3000 (ideographic space) is whitespace; U+00A0 too.
-    EXPECT_EQ(split("a\xE3\x80\x80" "b"), (V{"a", "\xE3\x80\x80", "b"}));
-    EXPECT_EQ(split("a \xC2\xA0" "b"), (V{"a", " ", "\xC2\xA0", "b"}));  // ` ?` is U+0020 only
+    EXPECT_EQ(split("a\xE3\x80\x80"
+                    "b"),
+              (V{"a", "\xE3\x80\x80", "b"}));
+    EXPECT_EQ(split("a \xC2\xA0"
+                    "b"),
+              (V{"a", " ", "\xC2\xA0", "b"}));  // ` ?` is U+0020 only
 }
 
 TEST(ByteToUnicode, IsGpt2sTable) {
@@ -54,7 +60,9 @@ TEST(ByteToUnicode, IsGpt2sTable) {
     EXPECT_EQ(t[' '], 0x120);   // 'Ġ'
     EXPECT_EQ(t['\n'], 0x10A);  // 'Ċ'
     EXPECT_EQ(t[0xAD], 0x143);
-    EXPECT_EQ(byte_level_spelling(" a", 2), "\xC4\xA0" "a");
+    EXPECT_EQ(byte_level_spelling(" a", 2),
+              "\xC4\xA0"
+              "a");
 }
 
 }  // namespace

@@ -1,10 +1,12 @@
-// Shared fixtures for the text tests: the real ModernBERT tokenizer (loaded once), its golden encodings,
-// and a tiny hand-made byte-level tokenizer.json for the options ModernBERT's file does not exercise.
+// Shared fixtures for the text tests: the real ModernBERT tokenizer (loaded once), its golden
+// encodings, and a tiny hand-made byte-level tokenizer.json for the options ModernBERT's file does
+// not exercise.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "greenknobs/text/pre_tokenizer.h"
 #include "greenknobs/text/tokenizer.h"
@@ -12,7 +14,9 @@
 
 namespace gk::text::testing {
 
-inline std::string modernbert_path() { return std::string(GK_SOURCE_DIR) + "/data/modernbert/tokenizer.json"; }
+inline std::string modernbert_path() {
+    return std::string(GK_SOURCE_DIR) + "/data/modernbert/tokenizer.json";
+}
 
 inline const Tokenizer& modernbert() {
     static const Tokenizer tok = Tokenizer::from_file(modernbert_path());
@@ -29,7 +33,8 @@ struct Golden {
 inline const std::vector<Golden>& goldens() {
     static const std::vector<Golden> all = [] {
         std::vector<Golden> out;
-        std::string bytes = fs::read_file(std::string(GK_SOURCE_DIR) + "/data/modernbert/golden_encodings.jsonl");
+        std::string bytes =
+            fs::read_file(std::string(GK_SOURCE_DIR) + "/data/modernbert/golden_encodings.jsonl");
         size_t pos = 0;
         while (pos < bytes.size()) {
             size_t eol = bytes.find('\n', pos);
@@ -63,44 +68,55 @@ inline nlohmann::json tiny_tokenizer_json() {
     vocab["ab"] = 256;
     vocab["abc"] = 257;
     json added = json::array();
-    added.push_back({{"id", 300}, {"content", "[CLS]"}, {"single_word", false}, {"lstrip", false},
-                     {"rstrip", false}, {"normalized", false}, {"special", true}});
-    added.push_back({{"id", 301}, {"content", "[SEP]"}, {"single_word", false}, {"lstrip", false},
-                     {"rstrip", false}, {"normalized", false}, {"special", true}});
-    return json{
-        {"version", "1.0"},
-        {"truncation", nullptr},
-        {"padding", nullptr},
-        {"added_tokens", added},
-        {"normalizer", {{"type", "NFC"}}},
-        {"pre_tokenizer",
-         {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}}},
-        {"post_processor",
-         {{"type", "TemplateProcessing"},
-          {"single",
-           json::array({{{"SpecialToken", {{"id", "[CLS]"}, {"type_id", 0}}}},
-                        {{"Sequence", {{"id", "A"}, {"type_id", 0}}}},
-                        {{"SpecialToken", {{"id", "[SEP]"}, {"type_id", 0}}}}})},
-          {"special_tokens",
-           {{"[CLS]", {{"id", "[CLS]"}, {"ids", {300}}, {"tokens", {"[CLS]"}}}},
-            {"[SEP]", {{"id", "[SEP]"}, {"ids", {301}}, {"tokens", {"[SEP]"}}}}}}}},
-        {"decoder", {{"type", "ByteLevel"}}},
-        {"model",
-         {{"type", "BPE"},
-          {"dropout", nullptr},
-          {"unk_token", nullptr},
-          {"continuing_subword_prefix", nullptr},
-          {"end_of_word_suffix", nullptr},
-          {"fuse_unk", false},
-          {"byte_fallback", false},
-          {"ignore_merges", false},
-          {"vocab", vocab},
-          {"merges", json::array({"a b", "ab c"})}}}};
+    added.push_back({{"id", 300},
+                     {"content", "[CLS]"},
+                     {"single_word", false},
+                     {"lstrip", false},
+                     {"rstrip", false},
+                     {"normalized", false},
+                     {"special", true}});
+    added.push_back({{"id", 301},
+                     {"content", "[SEP]"},
+                     {"single_word", false},
+                     {"lstrip", false},
+                     {"rstrip", false},
+                     {"normalized", false},
+                     {"special", true}});
+    return json{{"version", "1.0"},
+                {"truncation", nullptr},
+                {"padding", nullptr},
+                {"added_tokens", added},
+                {"normalizer", {{"type", "NFC"}}},
+                {"pre_tokenizer",
+                 {{"type", "ByteLevel"},
+                  {"add_prefix_space", false},
+                  {"trim_offsets", true},
+                  {"use_regex", true}}},
+                {"post_processor",
+                 {{"type", "TemplateProcessing"},
+                  {"single", json::array({{{"SpecialToken", {{"id", "[CLS]"}, {"type_id", 0}}}},
+                                          {{"Sequence", {{"id", "A"}, {"type_id", 0}}}},
+                                          {{"SpecialToken", {{"id", "[SEP]"}, {"type_id", 0}}}}})},
+                  {"special_tokens",
+                   {{"[CLS]", {{"id", "[CLS]"}, {"ids", {300}}, {"tokens", {"[CLS]"}}}},
+                    {"[SEP]", {{"id", "[SEP]"}, {"ids", {301}}, {"tokens", {"[SEP]"}}}}}}}},
+                {"decoder", {{"type", "ByteLevel"}}},
+                {"model",
+                 {{"type", "BPE"},
+                  {"dropout", nullptr},
+                  {"unk_token", nullptr},
+                  {"continuing_subword_prefix", nullptr},
+                  {"end_of_word_suffix", nullptr},
+                  {"fuse_unk", false},
+                  {"byte_fallback", false},
+                  {"ignore_merges", false},
+                  {"vocab", vocab},
+                  {"merges", json::array({"a b", "ab c"})}}}};
 }
 
 // Appends an added token to a tokenizer json.
-inline void add_token(nlohmann::json* tok, int id, const std::string& content, bool lstrip, bool rstrip,
-                      bool single_word, bool normalized, bool special) {
+inline void add_token(nlohmann::json* tok, int id, const std::string& content, bool lstrip,
+                      bool rstrip, bool single_word, bool normalized, bool special) {
     (*tok)["added_tokens"].push_back({{"id", id},
                                       {"content", content},
                                       {"single_word", single_word},

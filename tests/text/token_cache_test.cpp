@@ -1,22 +1,23 @@
-// The token cache: verified hits, corruption detected (then rewritten), and a key that moves with every
-// input it depends on.
+// The token cache: verified hits, corruption detected (then rewritten), and a key that moves with
+// every input it depends on.
 #include "greenknobs/text/token_cache.h"
-
-#include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 
+#include <gtest/gtest.h>
+#include <unistd.h>
+
 #include "greenknobs/util/fs.h"
 #include "greenknobs/util/hash.h"
+
 #include "test_support.h"
 
 namespace gk::text {
 namespace {
 
 class TokenCacheTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         dir_ = (std::filesystem::temp_directory_path() /
                 ("gk_text_cache_" + std::to_string(::getpid()) + "_" +
@@ -51,7 +52,8 @@ TEST_F(TokenCacheTest, HitIsIdenticalToWhatWasStored) {
     std::vector<Encoding> got;
     EXPECT_FALSE(cache.load(key, &got));  // nothing there yet
     auto encs = sample();
-    ASSERT_TRUE(std::any_of(encs.begin(), encs.end(), [](const Encoding& e) { return e.truncated; }));
+    ASSERT_TRUE(
+        std::any_of(encs.begin(), encs.end(), [](const Encoding& e) { return e.truncated; }));
     cache.store(key, encs);
     ASSERT_TRUE(cache.load(key, &got));
     expect_same(got, encs);

@@ -1,11 +1,13 @@
-// Parity with HF tokenizers on ModernBERT's tokenizer.json (49 golden encodings), truncation, added-token
-// flags, NFC, batch vs serial, decoding, and the errors for tokenizer.json files we do not support.
+// Parity with HF tokenizers on ModernBERT's tokenizer.json (49 golden encodings), truncation,
+// added-token flags, NFC, batch vs serial, decoding, and the errors for tokenizer.json files we do
+// not support.
 #include "greenknobs/text/tokenizer.h"
 
 #include <gtest/gtest.h>
 
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/hash.h"
+
 #include "test_support.h"
 
 namespace gk::text {
@@ -36,7 +38,8 @@ TEST(Tokenizer, GoldenEncodingsWithSpecialTokens) {
 
 TEST(Tokenizer, GoldenEncodingsWithoutSpecialTokens) {
     for (const auto& g : goldens()) {
-        EXPECT_EQ(modernbert().encode(g.text, /*add_special_tokens=*/false).ids, g.ids_no_special) << g.id;
+        EXPECT_EQ(modernbert().encode(g.text, /*add_special_tokens=*/false).ids, g.ids_no_special)
+            << g.id;
     }
 }
 
@@ -65,7 +68,8 @@ TEST(Tokenizer, TruncationKeepsClsHeadAndSep) {
               std::vector<int32_t>(g.ids_no_special.begin(), g.ids_no_special.begin() + 14));
 
     Encoding plain = modernbert().encode(g.text, false, 16);
-    EXPECT_EQ(plain.ids, std::vector<int32_t>(g.ids_no_special.begin(), g.ids_no_special.begin() + 16));
+    EXPECT_EQ(plain.ids,
+              std::vector<int32_t>(g.ids_no_special.begin(), g.ids_no_special.begin() + 16));
     EXPECT_TRUE(plain.truncated);
     EXPECT_EQ(plain.full_length, static_cast<int64_t>(g.ids_no_special.size()));
 
@@ -96,7 +100,8 @@ TEST(Tokenizer, RunsOfSpacesAreAddedTokensLongestFirst) {
     // ids 50254..50276 are runs of 24..2 spaces; the longest run that fits is taken first.
     EXPECT_EQ(body("a    b"), (std::vector<int32_t>{id_of("a"), 50274, id_of("b")}));
     EXPECT_EQ(body("  x"), (std::vector<int32_t>{50276, id_of("x")}));
-    // 25 spaces: 24 as one token, then " x" as a normal word (a single space is not an added token).
+    // 25 spaces: 24 as one token, then " x" as a normal word (a single space is not an added
+    // token).
     EXPECT_EQ(body(std::string(25, ' ') + "x"), (std::vector<int32_t>{50254, id_of("Ġx")}));
     // 50 spaces: 24 + 24 + 2.
     EXPECT_EQ(body(std::string(50, ' ')), (std::vector<int32_t>{50254, 50254, 50276}));
@@ -115,7 +120,7 @@ TEST(Tokenizer, LiteralSpecialStringsInTextAreSpecialIds) {
 }
 
 TEST(Tokenizer, NfcMakesDecomposedAndComposedEqual) {
-    std::string composed = "caf\xC3\xA9 r\xC3\xA9sum\xC3\xA9";     // é as U+00E9
+    std::string composed = "caf\xC3\xA9 r\xC3\xA9sum\xC3\xA9";       // é as U+00E9
     std::string decomposed = "cafe\xCC\x81 re\xCC\x81sume\xCC\x81";  // e + U+0301
     EXPECT_EQ(body(composed), body(decomposed));
     EXPECT_EQ(modernbert().encode(decomposed).ids, modernbert().encode(composed).ids);
@@ -124,8 +129,11 @@ TEST(Tokenizer, NfcMakesDecomposedAndComposedEqual) {
 }
 
 TEST(Tokenizer, InvalidUtf8IsDecodedLossily) {
-    EXPECT_EQ(body("a\xFF" "b"), body("a\xEF\xBF\xBD" "b"));       // 0xFF → U+FFFD
-    EXPECT_EQ(body("x\xC3"), body("x\xEF\xBF\xBD"));              // truncated sequence at the end
+    EXPECT_EQ(body("a\xFF"
+                   "b"),
+              body("a\xEF\xBF\xBD"
+                   "b"));                             // 0xFF → U+FFFD
+    EXPECT_EQ(body("x\xC3"), body("x\xEF\xBF\xBD"));  // truncated sequence at the end
 }
 
 TEST(Tokenizer, BatchEqualsSerialForAnyThreadCount) {
@@ -171,7 +179,8 @@ TEST(Tokenizer, DecodeRoundTripsText) {
     EXPECT_THROW(modernbert().decode({99999}), InputError);
 }
 
-// --- the tiny hand-made tokenizer: flags ModernBERT's file does not use --------------------------------
+// --- the tiny hand-made tokenizer: flags ModernBERT's file does not use
+// --------------------------------
 
 Tokenizer tiny(const nlohmann::json& j) { return Tokenizer::from_json(j.dump(), "tiny.json"); }
 
@@ -185,7 +194,8 @@ TEST(TinyTokenizer, MergesApplyByRank) {
 
 TEST(TinyTokenizer, RstripTakesTheSpacesOnItsRight) {
     auto j = tiny_tokenizer_json();
-    add_token(&j, 310, "<r>", /*lstrip=*/false, /*rstrip=*/true, /*single_word=*/false, /*normalized=*/true,
+    add_token(&j, 310, "<r>", /*lstrip=*/false, /*rstrip=*/true, /*single_word=*/false,
+              /*normalized=*/true,
               /*special=*/false);
     Tokenizer tok = tiny(j);
     std::vector<int32_t> expected = byte_ids("x ");
@@ -218,7 +228,8 @@ TEST(TinyTokenizer, LstripDoesNotRetakeSpacesOfThePreviousMatch) {
 
 TEST(TinyTokenizer, NormalizedTokensMatchAfterNfc) {
     auto j = tiny_tokenizer_json();
-    // The token is written decomposed; normalized = true matches its NFC form (and so both spellings).
+    // The token is written decomposed; normalized = true matches its NFC form (and so both
+    // spellings).
     add_token(&j, 313, "e\xCC\x81!", false, false, false, /*normalized=*/true, false);
     add_token(&j, 314, "o\xCC\x81?", false, false, false, /*normalized=*/false, false);
     Tokenizer tok = tiny(j);
@@ -245,7 +256,8 @@ TEST(TinyTokenizer, MergesInPairForm) {
     EXPECT_EQ(tiny(j).encode("abc", false).ids, (std::vector<int32_t>{256, 'c'}));
 }
 
-// --- unsupported or broken files ----------------------------------------------------------------------
+// --- unsupported or broken files
+// ----------------------------------------------------------------------
 
 std::string error_of(const nlohmann::json& j) {
     try {
@@ -259,7 +271,9 @@ std::string error_of(const nlohmann::json& j) {
 TEST(TokenizerErrors, UnsupportedPartsNameFileAndJsonPath) {
     auto j = tiny_tokenizer_json();
     j["model"]["type"] = "WordPiece";
-    EXPECT_EQ(error_of(j).rfind("bad_tokenizer.json:model.type: unsupported model type \"WordPiece\"", 0), 0u)
+    EXPECT_EQ(
+        error_of(j).rfind("bad_tokenizer.json:model.type: unsupported model type \"WordPiece\"", 0),
+        0u)
         << error_of(j);
 
     j = tiny_tokenizer_json();
@@ -302,7 +316,8 @@ TEST(TokenizerErrors, MissingOrMalformedFields) {
 
     j = tiny_tokenizer_json();
     j["post_processor"]["special_tokens"].erase("[SEP]");
-    EXPECT_NE(error_of(j).find("post_processor.special_tokens.[SEP]: missing field"), std::string::npos);
+    EXPECT_NE(error_of(j).find("post_processor.special_tokens.[SEP]: missing field"),
+              std::string::npos);
 
     try {
         Tokenizer::from_json("{not json", "broken.json");

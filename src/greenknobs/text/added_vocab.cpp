@@ -1,4 +1,5 @@
-// A byte trie is enough for ~100 short patterns; the first-byte table rejects most positions at once.
+// A byte trie is enough for ~100 short patterns; the first-byte table rejects most positions at
+// once.
 #include "greenknobs/text/added_vocab.h"
 
 #include <algorithm>
@@ -128,7 +129,8 @@ void AddedTokenMatcher::split(const char* s, size_t n, std::vector<AddedSplit>* 
         out->push_back({0, n, -1});
         return;
     }
-    // 1. Non-overlapping leftmost-longest matches (the aho-corasick MatchKind::LeftmostLongest iterator).
+    // 1. Non-overlapping leftmost-longest matches (the aho-corasick MatchKind::LeftmostLongest
+    // iterator).
     struct Match {
         size_t begin;
         size_t end;

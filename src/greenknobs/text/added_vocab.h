@@ -1,6 +1,6 @@
 // Added tokens (HF `added_tokens`): found in the text before normalisation/pre-tokenisation by a
-// leftmost-longest trie search, then widened or discarded by each token's lstrip/rstrip/single_word flags
-// exactly as HF's AddedVocabulary::find_matches does.
+// leftmost-longest trie search, then widened or discarded by each token's lstrip/rstrip/single_word
+// flags exactly as HF's AddedVocabulary::find_matches does.
 #pragma once
 
 #include <array>
@@ -28,17 +28,17 @@ struct AddedSplit {
     int32_t id = -1;
 };
 
-// Matches one set of added tokens (HF keeps two: those matched on the raw text, normalized = false, and
-// those matched on the normalised text, whose patterns are normalised too).
+// Matches one set of added tokens (HF keeps two: those matched on the raw text, normalized = false,
+// and those matched on the normalised text, whose patterns are normalised too).
 class AddedTokenMatcher {
-public:
+  public:
     // patterns[i] is what to search for (the content, normalised for the second set) for tokens[i].
     void build(const std::vector<AddedToken>& tokens, const std::vector<std::string>& patterns);
     bool empty() const { return tokens_.empty(); }
     // Appends non-empty splits tiling s[0..n) (s is valid UTF-8).
     void split(const char* s, size_t n, std::vector<AddedSplit>* out) const;
 
-private:
+  private:
     struct Node {
         std::vector<std::pair<unsigned char, int32_t>> children;
         int32_t token = -1;  // index into tokens_ of the pattern ending here

@@ -1,5 +1,5 @@
-// BPE merge loop in the manner of HF's `Word::merge_all`: repeatedly apply the lowest-ranked adjacent pair
-// (leftmost on ties), skipping queue entries made stale by earlier merges.
+// BPE merge loop in the manner of HF's `Word::merge_all`: repeatedly apply the lowest-ranked
+// adjacent pair (leftmost on ties), skipping queue entries made stale by earlier merges.
 #include "greenknobs/text/bpe.h"
 
 #include <functional>
@@ -12,10 +12,10 @@
 
 namespace gk::text {
 
-// Sharded map word bytes → ids. Readers share a shard lock; a full shard stops taking entries (HF's cache
-// does the same) so memory stays bounded on huge corpora.
+// Sharded map word bytes → ids. Readers share a shard lock; a full shard stops taking entries (HF's
+// cache does the same) so memory stays bounded on huge corpora.
 class WordCache {
-public:
+  public:
     static constexpr size_t kShards = 64;
     static constexpr size_t kMaxEntriesPerShard = 4096;
     static constexpr size_t kMaxWordBytes = 256;  // longer words are rare and not worth caching
@@ -39,12 +39,14 @@ public:
         shard.map.emplace(word, std::vector<int32_t>(ids, ids + n));
     }
 
-private:
+  private:
     struct Shard {
         mutable std::shared_mutex mutex;
         std::unordered_map<std::string, std::vector<int32_t>> map;
     };
-    static size_t shard_of(const std::string& word) { return std::hash<std::string>{}(word) % kShards; }
+    static size_t shard_of(const std::string& word) {
+        return std::hash<std::string>{}(word) % kShards;
+    }
     std::array<Shard, kShards> shards_;
 };
 
@@ -65,7 +67,8 @@ Bpe::Bpe(const std::unordered_map<std::string, int32_t>& vocab,
         auto ib = vocab.find(b);
         auto iab = vocab.find(a + b);
         if (ia == vocab.end() || ib == vocab.end()) {
-            throw InputError(file, place, "merge \"" + a + " " + b + "\" names a token not in model.vocab");
+            throw InputError(file, place,
+                             "merge \"" + a + " " + b + "\" names a token not in model.vocab");
         }
         if (iab == vocab.end()) {
             throw InputError(file, place, "merged token \"" + a + b + "\" is not in model.vocab");

@@ -1,5 +1,5 @@
-// The GPT-2 split as a small hand-written matcher: at each position try the pattern's alternatives in
-// order, exactly as a backtracking engine would, and take the first that matches.
+// The GPT-2 split as a small hand-written matcher: at each position try the pattern's alternatives
+// in order, exactly as a backtracking engine would, and take the first that matches.
 #include "greenknobs/text/pre_tokenizer.h"
 
 #include "greenknobs/text/unicode.h"
@@ -91,7 +91,8 @@ void split_gpt2(const char* s, size_t n, std::vector<Span>* out) {
             continue;
         }
         Char c0 = char_at(s, n, i);
-        // ` ?\p{L}+`, ` ?\p{N}+`, ` ?[^\s\p{L}\p{N}]+`: an optional ASCII space, then a run of one class.
+        // ` ?\p{L}+`, ` ?\p{N}+`, ` ?[^\s\p{L}\p{N}]+`: an optional ASCII space, then a run of one
+        // class.
         size_t j = i;
         Char cj = c0;
         if (c0.cp == ' ' && i + 1 < n) {
@@ -105,8 +106,9 @@ void split_gpt2(const char* s, size_t n, std::vector<Span>* out) {
             continue;
         }
         // Here c0 is whitespace (a lone space followed by whitespace, or another space character).
-        // `\s+(?!\S)`: the whole run when it reaches the end; otherwise the engine backtracks one character
-        // so the match is followed by whitespace (that last space then prefixes the next word).
+        // `\s+(?!\S)`: the whole run when it reaches the end; otherwise the engine backtracks one
+        // character so the match is followed by whitespace (that last space then prefixes the next
+        // word).
         size_t end = run_end(s, n, i, CharClass::kSpace);
         if (end < n) {
             // Start of the run's last character: the run minus it, if non-empty, is the match.
@@ -119,7 +121,8 @@ void split_gpt2(const char* s, size_t n, std::vector<Span>* out) {
             if (last > i) {
                 end = last;
             }
-            // else: a single whitespace character before non-space; `\s+` takes it (end stays i + len).
+            // else: a single whitespace character before non-space; `\s+` takes it (end stays i +
+            // len).
         }
         out->push_back({i, end});
         i = end;
@@ -131,7 +134,8 @@ const std::array<int32_t, 256>& byte_to_unicode() {
         std::array<int32_t, 256> t{};
         int32_t next = 256;
         for (int b = 0; b < 256; ++b) {
-            bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+            bool printable =
+                (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
             t[static_cast<size_t>(b)] = printable ? b : next++;
         }
         return t;

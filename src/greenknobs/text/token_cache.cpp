@@ -30,7 +30,7 @@ void put_u32(std::string* out, uint32_t v) {
 
 // Bounds-checked little-endian reader over the payload.
 class PayloadReader {
-public:
+  public:
     PayloadReader(const char* p, size_t n) : p_(p), n_(n) {}
     bool u64(uint64_t* v) {
         if (n_ - pos_ < 8) {
@@ -63,7 +63,7 @@ public:
     }
     size_t remaining() const { return n_ - pos_; }
 
-private:
+  private:
     const char* p_;
     size_t n_;
     size_t pos_ = 0;
@@ -97,7 +97,8 @@ std::string TokenCache::key(const std::string& data_hash, const Tokenizer& tok, 
 }
 
 std::string TokenCache::path_for(const std::string& key) const {
-    GK_CHECK(is_hex_key(key), "token cache key must be 64 lower-case hex digits, got \"" + key + "\"");
+    GK_CHECK(is_hex_key(key),
+             "token cache key must be 64 lower-case hex digits, got \"" + key + "\"");
     return fs::join(dir_, key + ".tokens");
 }
 
@@ -130,7 +131,8 @@ bool TokenCache::load(const std::string& key, std::vector<Encoding>* out) const 
         return false;
     }
     auto reject = [&](const std::string& why) {
-        log::warn("token cache: " + path + ": " + why + "; treating as a miss (it will be rewritten)");
+        log::warn("token cache: " + path + ": " + why +
+                  "; treating as a miss (it will be rewritten)");
         return false;
     };
     std::string file;

@@ -1,13 +1,15 @@
-// tokenizer.json parsing (strict: every field we rely on is checked and named in errors), the encode
-// pipeline, truncation + post-processing, a chunked thread pool for batches, and byte-level decoding.
+// tokenizer.json parsing (strict: every field we rely on is checked and named in errors), the
+// encode pipeline, truncation + post-processing, a chunked thread pool for batches, and byte-level
+// decoding.
 #include "greenknobs/text/tokenizer.h"
 
 #include <algorithm>
 #include <atomic>
 #include <exception>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include "greenknobs/text/pre_tokenizer.h"
 #include "greenknobs/text/unicode.h"
@@ -27,7 +29,7 @@ constexpr uint8_t kKindAddedSpecial = 3;
 
 // Field access that names the JSON path of whatever is wrong.
 class Reader {
-public:
+  public:
     explicit Reader(std::string file) : file_(std::move(file)) {}
 
     [[noreturn]] void fail(const std::string& path, const std::string& what) const {
@@ -58,7 +60,8 @@ public:
         return static_cast<int32_t>(v.get<int64_t>());
     }
     // An optional boolean (absent or null → fallback).
-    bool flag_at(const json& obj, const std::string& key, const std::string& path, bool fallback) const {
+    bool flag_at(const json& obj, const std::string& key, const std::string& path,
+                 bool fallback) const {
         auto it = obj.find(key);
         if (it == obj.end() || it->is_null()) {
             return fallback;
@@ -72,7 +75,7 @@ public:
         return path.empty() ? key : path + "." + key;
     }
 
-private:
+  private:
     std::string file_;
 };
 
@@ -89,8 +92,8 @@ void read_post_processor(const Reader& r, const json& root, std::vector<int32_t>
         return;  // only adjusts offsets; ids are unchanged
     }
     if (type != "TemplateProcessing") {
-        r.fail("post_processor.type",
-               "unsupported post-processor \"" + type + "\" (supported: TemplateProcessing, ByteLevel)");
+        r.fail("post_processor.type", "unsupported post-processor \"" + type +
+                                          "\" (supported: TemplateProcessing, ByteLevel)");
     }
     const json& single = r.require(pp, "single", "post_processor");
     const json& specials = r.require(pp, "special_tokens", "post_processor");
@@ -156,7 +159,8 @@ Tokenizer Tokenizer::from_json(const std::string& json_bytes, const std::string&
     if (norm != root.end() && !norm->is_null()) {
         std::string type = r.string_at(*norm, "type", "normalizer");
         if (type != "NFC") {
-            r.fail("normalizer.type", "unsupported normalizer \"" + type + "\" (supported: NFC or null)");
+            r.fail("normalizer.type",
+                   "unsupported normalizer \"" + type + "\" (supported: NFC or null)");
         }
         tok.nfc_ = true;
     }
@@ -183,13 +187,15 @@ Tokenizer Tokenizer::from_json(const std::string& json_bytes, const std::string&
     auto dropout = model.find("dropout");
     if (dropout != model.end() && !dropout->is_null() &&
         !(dropout->is_number() && dropout->get<double>() == 0.0)) {
-        r.fail("model.dropout", "BPE dropout is not supported (it makes encoding random), got " +
-                                    dropout->dump());
+        r.fail("model.dropout",
+               "BPE dropout is not supported (it makes encoding random), got " + dropout->dump());
     }
     for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
         auto it = model.find(key);
-        if (it != model.end() && !it->is_null() && !(it->is_string() && it->get<std::string>().empty())) {
-            r.fail(std::string("model.") + key, "not supported by byte-level BPE, got " + it->dump());
+        if (it != model.end() && !it->is_null() &&
+            !(it->is_string() && it->get<std::string>().empty())) {
+            r.fail(std::string("model.") + key,
+                   "not supported by byte-level BPE, got " + it->dump());
         }
     }
     if (r.flag_at(model, "byte_fallback", "model", false)) {
@@ -207,7 +213,8 @@ Tokenizer Tokenizer::from_json(const std::string& json_bytes, const std::string&
     for (auto it = vocab_json.begin(); it != vocab_json.end(); ++it) {
         if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 ||
             it.value().get<int64_t>() > INT32_MAX) {
-            r.fail("model.vocab." + it.key(), "expected a non-negative integer id, got " + it.value().dump());
+            r.fail("model.vocab." + it.key(),
+                   "expected a non-negative integer id, got " + it.value().dump());
         }
         auto id = static_cast<int32_t>(it.value().get<int64_t>());
         vocab.emplace(it.key(), id);
@@ -269,8 +276,8 @@ Tokenizer Tokenizer::from_json(const std::string& json_bytes, const std::string&
     std::vector<std::string> raw_patterns;
     std::vector<AddedToken> norm_tokens;
     std::vector<std::string> norm_patterns;
-    // HF matches special tokens first in its trie order; with leftmost-longest matching only identical
-    // patterns could tie, so list specials first too.
+    // HF matches special tokens first in its trie order; with leftmost-longest matching only
+    // identical patterns could tie, so list specials first too.
     for (int pass = 0; pass < 2; ++pass) {
         for (const AddedToken& t : added) {
             if (t.special != (pass == 0)) {
@@ -307,12 +314,14 @@ Tokenizer Tokenizer::from_json(const std::string& json_bytes, const std::string&
     }
     for (int32_t id : tok.prefix_ids_) {
         if (id >= tok.vocab_size_) {
-            r.fail("post_processor.special_tokens", "id " + std::to_string(id) + " is not in the vocabulary");
+            r.fail("post_processor.special_tokens",
+                   "id " + std::to_string(id) + " is not in the vocabulary");
         }
     }
     for (int32_t id : tok.suffix_ids_) {
         if (id >= tok.vocab_size_) {
-            r.fail("post_processor.special_tokens", "id " + std::to_string(id) + " is not in the vocabulary");
+            r.fail("post_processor.special_tokens",
+                   "id " + std::to_string(id) + " is not in the vocabulary");
         }
     }
     auto first_of = [&](std::initializer_list<const char*> names) {
@@ -399,7 +408,8 @@ void Tokenizer::encode_unmatched(const char* s, size_t n, std::vector<int32_t>* 
 }
 
 void Tokenizer::encode_body(const std::string& text, std::vector<int32_t>* ids) const {
-    // Rust strings are valid UTF-8 by construction; ours may not be (C sources in Latin-1): decode lossily.
+    // Rust strings are valid UTF-8 by construction; ours may not be (C sources in Latin-1): decode
+    // lossily.
     std::string repaired;
     const std::string* src = &text;
     if (!unicode::is_ascii(text)) {
@@ -425,7 +435,8 @@ void Tokenizer::encode_body(const std::string& text, std::vector<int32_t>* ids) 
 Encoding Tokenizer::encode(const std::string& text, bool add_special_tokens, int max_length) const {
     size_t n_special = add_special_tokens ? prefix_ids_.size() + suffix_ids_.size() : 0;
     if (max_length < 0) {
-        throw InputError("max_length must be >= 0 (0 = no truncation), got " + std::to_string(max_length));
+        throw InputError("max_length must be >= 0 (0 = no truncation), got " +
+                         std::to_string(max_length));
     }
     if (max_length > 0 && static_cast<size_t>(max_length) < n_special) {
         throw InputError("max_length " + std::to_string(max_length) + " leaves no room for the " +
@@ -451,7 +462,8 @@ Encoding Tokenizer::encode(const std::string& text, bool add_special_tokens, int
 }
 
 std::vector<Encoding> Tokenizer::encode_batch(const std::vector<std::string>& texts,
-                                              bool add_special_tokens, int max_length, int threads) const {
+                                              bool add_special_tokens, int max_length,
+                                              int threads) const {
     std::vector<Encoding> out(texts.size());
     if (threads <= 0) {
         threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -463,8 +475,8 @@ std::vector<Encoding> Tokenizer::encode_batch(const std::vector<std::string>& te
         }
         return out;
     }
-    // Small chunks taken from a shared counter balance uneven text lengths; each result lands at its own
-    // index, so the output order never depends on scheduling.
+    // Small chunks taken from a shared counter balance uneven text lengths; each result lands at
+    // its own index, so the output order never depends on scheduling.
     const size_t chunk = std::max<size_t>(1, std::min<size_t>(64, texts.size() / (n_threads * 8)));
     std::atomic<size_t> next{0};
     std::atomic<bool> failed{false};
@@ -538,7 +550,8 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special
             if (b >= 0) {
                 bytes.push_back(static_cast<char>(b));
             } else {
-                bytes.append(token, i, len);  // not a byte-level character: keep it as is, as HF does
+                bytes.append(token, i,
+                             len);  // not a byte-level character: keep it as is, as HF does
             }
             i += len;
         }

@@ -1,10 +1,10 @@
-// utf8proc does the Unicode tables and NFC; ASCII, by far the most common case in source code, never
-// reaches it.
+// utf8proc does the Unicode tables and NFC; ASCII, by far the most common case in source code,
+// never reaches it.
 #include "greenknobs/text/unicode.h"
 
-#include <utf8proc.h>
-
 #include <cstdlib>
+
+#include <utf8proc.h>
 
 #include "greenknobs/util/error.h"
 
@@ -52,8 +52,9 @@ std::string to_valid_utf8(const std::string& s) {
             continue;
         }
         utf8proc_int32_t cp = -1;
-        utf8proc_ssize_t got = utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(s.data() + i),
-                                                static_cast<utf8proc_ssize_t>(s.size() - i), &cp);
+        utf8proc_ssize_t got =
+            utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(s.data() + i),
+                             static_cast<utf8proc_ssize_t>(s.size() - i), &cp);
         if (got <= 0) {
             valid = false;
             break;
@@ -73,8 +74,9 @@ std::string to_valid_utf8(const std::string& s) {
             continue;
         }
         utf8proc_int32_t cp = -1;
-        utf8proc_ssize_t got = utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(s.data() + i),
-                                                static_cast<utf8proc_ssize_t>(s.size() - i), &cp);
+        utf8proc_ssize_t got =
+            utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(s.data() + i),
+                             static_cast<utf8proc_ssize_t>(s.size() - i), &cp);
         if (got <= 0) {
             append_utf8(&out, 0xFFFD);
             ++i;
@@ -91,9 +93,10 @@ std::string nfc(const std::string& s) {
         return s;  // ASCII is always in NFC
     }
     utf8proc_uint8_t* dst = nullptr;
-    utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),
-                                      static_cast<utf8proc_ssize_t>(s.size()), &dst,
-                                      static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
+    utf8proc_ssize_t n =
+        utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),
+                     static_cast<utf8proc_ssize_t>(s.size()), &dst,
+                     static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
     if (n < 0) {
         std::free(dst);
         throw InputError(std::string("text is not valid UTF-8 (") + utf8proc_errmsg(n) + ")");
