@@ -113,6 +113,32 @@ TEST(CpuModel, ProcessTreeUtilisation) {
     EXPECT_NEAR(p, 10 * (kCpuIdleShare + kCpuDynamicShare * (20.0 / hz / 2.0)), 1e-9);
 }
 
+TEST(Proc, TreeFromChildrenFilesMatchesTheFullScan) {
+    TempDir proc;
+    write(proc / "100/stat", pid_stat(100, "root", 1, 1, 0, 1));
+    write(proc / "100/task/100/children", "101 ");
+    write(proc / "100/task/105/children", "103 ");  // a child forked by a second thread
+    write(proc / "101/stat", pid_stat(101, "kid", 100, 2, 0, 1));
+    write(proc / "101/task/101/children", "102");
+    write(proc / "102/stat", pid_stat(102, "grandkid", 101, 3, 0, 1));
+    write(proc / "102/task/102/children", "");
+    write(proc / "103/stat", pid_stat(103, "kid2", 100, 4, 0, 1));
+    write(proc / "200/stat", pid_stat(200, "other", 1, 5, 0, 1));
+    auto tree = read_process_tree(proc.path(), 100);
+    uint64_t ticks = 0;
+    for (const auto& p : tree) {
+        ticks += p.cpu_ticks;
+    }
+    EXPECT_EQ(tree.size(), 4u);
+    EXPECT_EQ(ticks, 1u + 2 + 3 + 4);
+    uint64_t scan_ticks = 0;
+    for (const auto& p : process_tree(read_all_processes(proc.path()), 100)) {
+        scan_ticks += p.cpu_ticks;
+    }
+    EXPECT_EQ(scan_ticks, ticks);  // the fallback scan (by ppid) finds the same tree
+    EXPECT_TRUE(read_process_tree(proc.path(), 999).empty());
+}
+
 TEST(RamModel, WattsPerGbOfMemTotalOrTreeRss) {
     TempDir proc;
     write(proc / "meminfo", "MemTotal:        8000000 kB\nMemFree: 1 kB\n");

@@ -132,6 +132,54 @@ std::vector<ProcessStat> process_tree(const std::vector<ProcessStat>& all, int r
     return out;
 }
 
+std::vector<ProcessStat> read_process_tree(const std::string& proc_root, int root_pid) {
+    std::string root_dir = proc_root + "/" + std::to_string(root_pid);
+    std::string probe = root_dir + "/task/" + std::to_string(root_pid) + "/children";
+    if (::access(probe.c_str(), R_OK) != 0) {
+        if (::access((root_dir + "/stat").c_str(), R_OK) != 0) {
+            return {};  // the root is gone
+        }
+        return process_tree(read_all_processes(proc_root), root_pid);
+    }
+    std::vector<ProcessStat> out;
+    std::vector<int> queue{root_pid};
+    std::set<int> seen;
+    std::string text;
+    while (!queue.empty()) {
+        int pid = queue.back();
+        queue.pop_back();
+        if (!seen.insert(pid).second) {
+            continue;
+        }
+        std::string dir = proc_root + "/" + std::to_string(pid);
+        ProcessStat s;
+        if (!slurp(dir + "/stat", &text) || !parse_process_stat(text, &s)) {
+            continue;  // exited meanwhile
+        }
+        out.push_back(s);
+        DIR* tasks = ::opendir((dir + "/task").c_str());
+        if (tasks == nullptr) {
+            continue;
+        }
+        while (dirent* e = ::readdir(tasks)) {
+            if (e->d_name[0] < '0' || e->d_name[0] > '9') {
+                continue;
+            }
+            if (!slurp(dir + "/task/" + e->d_name + "/children", &text)) {
+                continue;
+            }
+            const char* p = text.c_str();
+            char* end = nullptr;
+            for (long child = std::strtol(p, &end, 10); end != p; child = std::strtol(p, &end, 10)) {
+                queue.push_back(static_cast<int>(child));
+                p = end;
+            }
+        }
+        ::closedir(tasks);
+    }
+    return out;
+}
+
 CpuInfo read_cpuinfo(const std::string& proc_root) {
     CpuInfo info;
     std::string text;
@@ -189,7 +237,7 @@ ProcessTreeMeter::ProcessTreeMeter(std::string proc_root, int root_pid)
     : proc_root_(std::move(proc_root)), root_pid_(root_pid) {}
 
 ProcessTreeMeter::Delta ProcessTreeMeter::sample() {
-    auto tree = process_tree(read_all_processes(proc_root_), root_pid_);
+    auto tree = read_process_tree(proc_root_, root_pid_);
     Delta d;
     std::map<int, std::pair<uint64_t, uint64_t>> now;
     for (const auto& p : tree) {

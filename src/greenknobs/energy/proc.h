@@ -28,8 +28,11 @@ struct ProcessStat {
 bool parse_process_stat(const std::string& line, ProcessStat* out);
 // Every process under <proc_root> (those that vanish while reading are skipped).
 std::vector<ProcessStat> read_all_processes(const std::string& proc_root);
-// The process `root_pid` and all its descendants.
+// The process `root_pid` and all its descendants, from a full list.
 std::vector<ProcessStat> process_tree(const std::vector<ProcessStat>& all, int root_pid);
+// The same, reading only the tree: walks /proc/<pid>/task/<tid>/children (CONFIG_PROC_CHILDREN, on in
+// Debian kernels) and falls back to a scan of every process when that file does not exist.
+std::vector<ProcessStat> read_process_tree(const std::string& proc_root, int root_pid);
 
 struct CpuInfo {
     std::string model_name;  // first "model name" line; "" when absent
