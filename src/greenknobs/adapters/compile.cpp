@@ -27,7 +27,8 @@ std::string attr_name(const std::string& dotted) {
 
 }  // namespace
 
-CompiledModel::CompiledModel(Classifier model, bool bf16) : model_(std::move(model)), bf16_(bf16) {
+CompiledModel::CompiledModel(Classifier model, bool bf16, Objects objects)
+    : model_(std::move(model)), bf16_(bf16), objects_(std::move(objects)) {
     GK_CHECK(model_.module && model_.forward, "CompiledModel needs a module and its forward");
     auto* mb = dynamic_cast<model::ModernBertForSequenceClassificationImpl*>(model_.module.get());
     if (mb != nullptr && mb->unpad()) {
@@ -51,6 +52,9 @@ std::shared_ptr<torch::jit::Module> CompiledModel::trace_shape(int64_t batch, in
     }
     for (const auto& b : model_.module->named_buffers()) {
         jm->register_buffer(attr_name(b.key()), b.value());
+    }
+    for (const auto& [name, obj] : objects_) {
+        jm->register_attribute(attr_name(name), obj.type(), obj);
     }
     // Example inputs: any ids, and a mask with one padded position so the model's padded-mask branch is
     // the one recorded (valid for unpadded rows too; a no-padding trace would drop the mask entirely).

@@ -30,8 +30,11 @@ class CompiledModel {
 public:
     static constexpr int64_t kSeqMultiple = 32;
 
+    // Objects the forward uses besides the module's tensors (the engine's prepacked int8 weights): the
+    // tracer only accepts script objects that are attributes of the module being traced.
+    using Objects = std::vector<std::pair<std::string, c10::IValue>>;
     // bf16: trace and run under bf16 autocast (the graph records autocast's casts).
-    explicit CompiledModel(Classifier model, bool bf16 = false);
+    explicit CompiledModel(Classifier model, bool bf16 = false, Objects objects = {});
     ~CompiledModel();
     CompiledModel(const CompiledModel&) = delete;
     CompiledModel& operator=(const CompiledModel&) = delete;
@@ -49,6 +52,7 @@ private:
 
     Classifier model_;
     bool bf16_;
+    Objects objects_;
     std::map<std::pair<int64_t, int64_t>, std::shared_ptr<torch::jit::Module>> cache_;
     std::vector<std::string> steps_;
     double trace_s_ = 0;

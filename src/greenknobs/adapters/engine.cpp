@@ -118,6 +118,7 @@ public:
     }
     void merge(model::LinearImpl& /*base*/) override { GK_CHECK(false, "engine adapters are never merged"); }
     std::string kind() const override { return "packed-int8"; }
+    const c10::IValue& packed() const { return packed_; }
 
 private:
     c10::IValue packed_;  // LinearPackedParamsBase
@@ -217,7 +218,13 @@ InferenceEngine::InferenceEngine(Classifier model, EngineOptions opts)
         pack();
     }
     if (opts_.compile) {
-        compiled_ = std::make_unique<CompiledModel>(model_, dtype_ == "bf16");
+        CompiledModel::Objects objects;
+        for (const auto& [lin, old] : restore_) {
+            if (auto* p = dynamic_cast<PackedInt8*>(lin->adapter.get())) {
+                objects.emplace_back("packed_int8_" + std::to_string(objects.size()), p->packed());
+            }
+        }
+        compiled_ = std::make_unique<CompiledModel>(model_, dtype_ == "bf16", std::move(objects));
     }
     pack_s_ = seconds_since(t0);
 }
