@@ -146,8 +146,10 @@ Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
             rec.explanation = c.variant + " (" + c.name + ") uses " +
                               fmt("%.1f", std::fabs(c.saving_pct)) + " % " +
                               (c.saving_pct >= 0 ? "less" : "more") + " total energy than " +
-                              study.baseline + "; its F1 drop is " + fmt("%.2f", c.f1_drop_points) +
-                              " points (at most " + fmt("%.2f", c.f1_drop_upper_points) +
+                              study.baseline + "; its vulnerable-class F1 " +
+                              (c.f1_drop_points > 0 ? "drops by " + fmt("%.2f", c.f1_drop_points)
+                                                    : "changes by +" + fmt("%.2f", -c.f1_drop_points)) +
+                              " points (drop at most " + fmt("%.2f", c.f1_drop_upper_points) +
                               (c.f1_drop_has_ci ? ", 95 % CI upper bound" : ", single run: no CI") +
                               ") within the " + fmt("%.2g", budget.max_f1_drop_points) +
                               "-point budget";

@@ -202,14 +202,18 @@ void scatter_files(const Scatter& sc, std::string& data, std::string& script) {
         s << "set object 4 rect from 0," << n(yr.lo) << " to " << n(xr.hi) << ",0 fc rgb \"#f3f3f3\" "
           << "fs solid 1.0 noborder behind\n";
     }
-    // Star legend on the line under the key.
-    double legend_x = 0.5 - 0.17 * (static_cast<double>(sc.star_legend.size()) - 1.0) / 2.0;
+    // Star legend on the line under the key, centred: each entry is a star, a space and its text.
+    double legend_w = 0.0;
+    for (const auto& entry : sc.star_legend) {
+        legend_w += (3.0 + static_cast<double>(entry.second.size())) * kCharPx / kWidthPx + 0.03;
+    }
+    double legend_x = 0.5 - legend_w / 2.0;
     for (const auto& [colour, text] : sc.star_legend) {
-        s << "set label " << q("\u2605") << " at screen " << n(legend_x - 0.01) << ", screen "
-          << n(kTop + 0.012) << " right tc rgb " << q(colour) << " font \",17\" front\n";
-        s << "set label " << q(text) << " at screen " << n(legend_x - 0.005) << ", screen "
-          << n(kTop + 0.012) << " left front\n";
-        legend_x += 0.17 + 0.006 * static_cast<double>(text.size()) - 0.1;
+        s << "set label " << q("\u2605") << " at screen " << n(legend_x) << ", screen "
+          << n(kTop + 0.012) << " left tc rgb " << q(colour) << " font \",17\" front\n";
+        s << "set label " << q(text) << " at screen " << n(legend_x + 2.5 * kCharPx / kWidthPx)
+          << ", screen " << n(kTop + 0.012) << " left front\n";
+        legend_x += (3.0 + static_cast<double>(text.size())) * kCharPx / kWidthPx + 0.03;
     }
     for (const auto& st : sc.stars) {
         s << "set label " << q("\u2605") << " at " << n(st.x) << "," << n(st.y) << " center tc rgb "
@@ -407,15 +411,16 @@ FigureFile stage_bars(const analysis::StudyAggregate& st, std::string& data, std
     data = d.str();
     std::ostringstream s;
     s << header("stage_energy");
+    s << "set rmargin at screen 0.83\n";
     s << "set title \"Energy per stage and variant (mean of the runs; error bar: 95 % CI of the total)\" "
-         "font \",15\" offset 0,1.6\n";
+         "font \",15\" offset 0,0.5\n";
     s << "set ylabel \"Energy per run (Wh)\"\nset xlabel \"Variant\"\n";
     s << "set yrange [0:" << n(ymax > 0 ? ymax * 1.08 : 1.0) << "]\n";
     s << "set style data histograms\nset style histogram rowstacked\n"
          "set style fill solid 0.92 border rgb \"white\"\nset boxwidth 0.72\nset grid noxtics ytics\n";
     s << "set xtics " << (st.variants.size() > 12 ? "rotate by 90 right" : "nomirror") << "\n";
-    s << "set key at screen 0.5, screen " << n(kTop + 0.045)
-      << " center center horizontal samplen 1.2 width 1\n";
+    s << "set key at screen 0.99, screen " << n(kTop) << " right top vertical reverse Left samplen 1.2 "
+         "title \"Stage\"\n";
     s << "plot ";
     int col = 2;
     for (const auto& [seg, colour] : segments) {

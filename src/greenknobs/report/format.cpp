@@ -63,7 +63,9 @@ std::string mean_ci(const analysis::Summary& s, double scale, Style style) {
         return m + " (n = 1)";
     }
     const std::string pm = style == Style::kLatex ? " $\\pm$ " : " \u00b1 ";
-    return m + (style == Style::kAscii ? " +/- " : pm) + fixed(s.ci.half_width() * scale, d, style);
+    const double half = s.ci.half_width() * scale;
+    // Identical runs: an exact zero, not a rounded one ("± 0.0000" would suggest a measured precision).
+    return m + (style == Style::kAscii ? " +/- " : pm) + (half == 0.0 ? "0" : fixed(half, d, style));
 }
 
 std::string delta_cell(const analysis::Delta& d, bool pct, int decimals, Style style) {

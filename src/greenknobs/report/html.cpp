@@ -47,11 +47,17 @@ th { background: var(--soft); text-align:left; font-weight:600; white-space: now
 td.num, th.num { text-align: right; white-space: nowrap; }
 tbody tr:nth-child(even) { background: #fbfcfd; }
 tr.base td { background: #fff9e6; }
+table.t1 { font-size: 12.5px; }
+table.t1 th { white-space: normal; min-width: 4em; vertical-align: bottom; }
+table.t1 td { padding: 4px 7px; }
+table.t1 td:nth-child(2) { min-width: 9.5em; }
+.ci { display:block; font-size: 10.5px; color: var(--muted); line-height: 1.2; }
 table.plain { border:1px solid var(--line); border-radius: 8px; }
 .ns { display:inline-block; font-size:10.5px; color:var(--muted); border:1px solid var(--line);
       border-radius:4px; padding:0 3px; margin-left:2px; }
 .prov { display:inline-block; font-size:11.5px; color:#4a5560; background:#eef1f4; border-radius:4px;
         padding:0 5px; white-space:nowrap; }
+table.inter td:nth-child(2) { min-width: 12em; }
 .lab-synergistic { color: var(--good); font-weight:600; }
 .lab-antagonistic { color: var(--bad); font-weight:600; }
 figure { margin: 18px 0 28px; }
@@ -212,7 +218,7 @@ void interactions_section(std::ostringstream& o, const HtmlInput& in) {
         o << "<p class=\"muted\">No combination variants were measured.</p>\n";
         return;
     }
-    o << "<div class=\"scroll\"><table><thead><tr><th>Variant</th><th>Combines</th>"
+    o << "<div class=\"scroll\"><table class=\"inter\"><thead><tr><th>Variant</th><th>Combines</th>"
          "<th class=\"num\">Single-knob savings (%)</th><th class=\"num\">Predicted (%)</th>"
          "<th class=\"num\">Observed (%)</th><th class=\"num\">Predicted \u2212 observed (pts, 95 % CI)</th>"
          "<th>Label</th></tr></thead><tbody>\n";
@@ -272,11 +278,12 @@ void variant_details(std::ostringstream& o, const HtmlInput& in) {
       << " with the Welch 95 % CI in brackets and Welch's t-test (unequal variances; suited to small n). "
          "Energies in Wh; every energy value carries its provenance.</p>\n";
     for (const auto& v : st.variants) {
-        o << "<details><summary><b>" << esc(v.variant) << "</b> \u2014 " << esc(v.name) << " \u00b7 n = "
+        // The baseline opens by default: it shows what every other entry holds.
+        o << "<details" << (v.variant == st.baseline ? " open" : "") << "><summary><b>" << esc(v.variant) << "</b> \u2014 " << esc(v.name) << " \u00b7 n = "
           << v.n_runs << " \u00b7 total " << esc(wh(v.total_energy_j)) << " Wh " << prov_tag(v.total_provenance);
         if (v.d_total_energy.available) {
-            o << " \u00b7 \u0394 " << esc(fixed(v.d_total_energy.pct, 1)) << " % ("
-              << esc(v.d_total_energy.verdict) << ")";
+            o << " \u00b7 \u0394 " << esc(fixed(v.d_total_energy.pct, 1)) << " %, "
+              << esc(v.d_total_energy.verdict);
         }
         if (!v.f1_vul.empty()) {
             o << " \u00b7 F1 vul " << esc(mean_ci(v.f1_vul.summary));

@@ -212,8 +212,21 @@ std::string table1_html(const TableInput& in) {
             if (c.header_text == "Energy provenance") {
                 out << "<td><span class=\"prov\">" << html_escape(cell) << "</span></td>";
             } else {
-                out << "<td" << (c.numeric ? " class=\"num\"" : "") << ">" << html_escape(cell) << tail
-                    << "</td>";
+                // "mean ± half" → the mean, with the interval as a small second line: keeps the wide
+                // table narrow enough that the Δ columns stay on screen.
+                const std::string pm = " \u00b1 ";
+                const size_t at = cell.find(pm);
+                std::string body = html_escape(cell);
+                if (at != std::string::npos) {
+                    body = html_escape(cell.substr(0, at)) + "<span class=\"ci\">\u00b1 " +
+                           html_escape(cell.substr(at + pm.size())) + tail + "</span>";
+                    tail.clear();
+                } else if (cell.size() > 8 && cell.compare(cell.size() - 8, 8, " (n = 1)") == 0) {
+                    body = html_escape(cell.substr(0, cell.size() - 8)) + "<span class=\"ci\">n = 1</span>";
+                } else if (cell.size() > 6 && cell.compare(cell.size() - 6, 6, " (n/a)") == 0) {
+                    body = html_escape(cell.substr(0, cell.size() - 6)) + "<span class=\"ci\">no CI</span>";
+                }
+                out << "<td" << (c.numeric ? " class=\"num\"" : "") << ">" << body << tail << "</td>";
             }
         }
         out << "</tr>\n";
