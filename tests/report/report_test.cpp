@@ -287,6 +287,30 @@ TEST(Report, MissingGnuplotStillWritesTablesAndSaysWhy) {
               std::string::npos);
 }
 
+TEST(Report, DegenerateStudiesStillRender) {
+    // One baseline run only, and a study without its baseline: pages and figures without nan or errors.
+    SyntheticRun one;
+    one.variant = "V0";
+    SyntheticRun other;
+    other.variant = "V7";
+    for (const auto& [name, runs] : std::vector<std::pair<std::string, std::vector<analysis::RunRecord>>>{
+             {"only_v0", {make_record(one)}}, {"no_baseline", {make_record(other)}}}) {
+        ReportOptions opt;
+        opt.out_dir = out_dir(name);
+        const ReportPaths p = write_report(runs, opt);
+        const std::string html = fs::read_file(p.html);
+        EXPECT_FALSE(has_non_finite_token(html)) << name;
+        EXPECT_FALSE(has_non_finite_token(fs::read_file(p.table_md))) << name;
+        if (!find_executable("gnuplot").empty()) {
+            EXPECT_EQ(p.figures_svg.size(), 4u) << name << ": " << html.substr(0, 0);
+            EXPECT_EQ(html.find("gnuplot exited"), std::string::npos) << name;
+        }
+        if (name == "no_baseline") {
+            EXPECT_NE(html.find("has no completed runs"), std::string::npos);
+        }
+    }
+}
+
 TEST(Report, ExcerptAndErrors) {
     ReportOptions opt;
     opt.out_dir = out_dir("excerpt");
