@@ -102,6 +102,7 @@ TEST(Trainer, LearnsASeparableToyTaskAndReportsEveryField) {
     EXPECT_GT(r.peak_rss_mb, 1.0);
     EXPECT_GT(r.optimizer_state_bytes, 0);
     EXPECT_FALSE(r.early_stopped);
+    EXPECT_EQ(r.effective_batch_size, 16);
 
     EvalResult e =
         evaluate(*model, forward_of(model), val, 32, torch::Device(torch::kCPU), Precision::kFp32);
@@ -145,6 +146,12 @@ TEST(Trainer, Bf16AutocastAndOtherOptimizersAndWorkersAlsoLearn) {
         TrainReport r = trainer.fit(train, val);
         EXPECT_GT(r.validation[static_cast<size_t>(r.best_epoch - 1)].metrics.f1_vul, 0.9)
             << c.precision << c.optimizer;
+        if (c.group) {
+            EXPECT_LT(r.padded_tokens,
+                      r.padded_tokens_without_grouping);  // the padding the knob saved
+        } else {
+            EXPECT_EQ(r.padded_tokens, r.padded_tokens_without_grouping);
+        }
     }
 }
 

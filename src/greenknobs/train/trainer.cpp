@@ -111,6 +111,8 @@ nlohmann::json TrainReport::to_json() const {
                           {"early_stopped", early_stopped},
                           {"tokens", tokens},
                           {"padded_tokens", padded_tokens},
+                          {"padded_tokens_without_grouping", padded_tokens_without_grouping},
+                          {"effective_batch_size", effective_batch_size},
                           {"skipped_steps", skipped_steps}};
 }
 
@@ -244,6 +246,13 @@ TrainReport Trainer::fit(const TokenizedSplit& train, const TokenizedSplit& vali
     for (int epoch = 0; epoch < config_.epochs; ++epoch) {
         module_.train();
         loader.start_epoch(epoch);
+        if (config_.group_by_length) {
+            LoaderOptions ungrouped = lo;
+            ungrouped.group_by_length = false;
+            ungrouped.workers = 0;
+            report.padded_tokens_without_grouping +=
+                plan_padding(train, BatchLoader(train, ungrouped).plan(epoch)).padded_tokens;
+        }
         auto t_epoch = Clock::now();
         double epoch_loss_sum = 0;
         int64_t epoch_samples = 0;
@@ -340,6 +349,14 @@ TrainReport Trainer::fit(const TokenizedSplit& train, const TokenizedSplit& vali
     if (!best.targets.empty() && report.best_epoch != report.epochs_run) {
         best.restore();
     }
+    if (!config_.group_by_length) {
+        report.padded_tokens_without_grouping = report.padded_tokens;
+    } else if (report.padded_tokens_without_grouping > 0) {
+        log::info("group_by_length: " + std::to_string(report.padded_tokens) +
+                  " padded tokens instead of " +
+                  std::to_string(report.padded_tokens_without_grouping));
+    }
+    report.effective_batch_size = static_cast<int64_t>(config_.batch_size) * config_.grad_accum;
     report.train_duration_s = train_s;
     report.tokens_per_s = train_s > 0 ? static_cast<double>(report.tokens) / train_s : 0.0;
     report.skipped_steps = scaler.skipped_steps();

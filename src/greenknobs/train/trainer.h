@@ -55,10 +55,14 @@ struct TrainReport {
     double final_loss = 0;  // mean training loss of the last epoch run
     double tokens_per_s =
         0;  // real (non-pad) training tokens per second of training, validation excluded
-    int64_t tokens = 0;           // real tokens seen in training
-    int64_t padded_tokens = 0;    // tokens computed on, pads included
-    double train_duration_s = 0;  // training time without validation
-    double peak_rss_mb = 0;       // VmHWM of the process
+    int64_t tokens = 0;         // real tokens seen in training
+    int64_t padded_tokens = 0;  // tokens computed on, pads included
+    // What the same epochs would have padded to without group_by_length (equal to padded_tokens
+    // when off): the padding the knob saved is the difference.
+    int64_t padded_tokens_without_grouping = 0;
+    int64_t effective_batch_size = 0;  // batch_size × grad_accum: samples per optimizer step
+    double train_duration_s = 0;       // training time without validation
+    double peak_rss_mb = 0;            // VmHWM of the process
     int best_epoch = 0;  // 1-based; the weights of this epoch are in the module after fit()
     bool early_stopped = false;
     int64_t skipped_steps = 0;  // fp16 steps skipped on inf/nan gradients
@@ -66,7 +70,7 @@ struct TrainReport {
     std::string pin_memory_note;  // non-empty when pin_memory was asked for but has no effect here
     std::vector<EpochValidation> validation;
     // run.json's `train` object (docs/design.md), plus early_stopped, tokens, padded_tokens,
-    // skipped_steps.
+    // padded_tokens_without_grouping, effective_batch_size and skipped_steps.
     nlohmann::json to_json() const;
 };
 
@@ -92,6 +96,9 @@ class Trainer {
             torch::Device device, TrainerOptions options = {});
     // Trains for config.epochs (or until early stopping), validating after each epoch, and leaves
     // the module holding the weights of the best epoch by validation F1 of the vulnerable class.
+    // The module must already be on `device`; seed before building it for a reproducible
+    // initialisation (fit seeds torch and the shuffle from config.seed at its start). An empty
+    // validation split skips validation.
     TrainReport fit(const TokenizedSplit& train, const TokenizedSplit& validation,
                     const TrainHooks& hooks = {});
 
