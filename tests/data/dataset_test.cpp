@@ -141,6 +141,8 @@ TEST(Dataset, ReportJsonCarriesCountsAndBalance) {
     EXPECT_EQ(j.at("mode"), "paired");
     EXPECT_EQ(j.at("rows_read"), 10);
     EXPECT_EQ(j.at("conflicting_dropped"), 2);
+    EXPECT_EQ(j.at("removed_by_dedup"), 5);
+    EXPECT_EQ(ds.report.removed_by_dedup(), 5);
     EXPECT_EQ(j.at("splits").at("test").at("positives"), 2);
     EXPECT_EQ(j.at("splits").at("test").at("negatives"), 2);
     EXPECT_DOUBLE_EQ(j.at("splits").at("train").at("positive_share").get<double>(), 0.25);

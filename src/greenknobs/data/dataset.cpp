@@ -91,6 +91,7 @@ nlohmann::json DataReport::to_json() const {
             {"conflicting_dropped", conflicting_dropped},
             {"cross_split_removed", cross_split_removed},
             {"near_duplicates_removed", near_duplicates_removed},
+            {"removed_by_dedup", removed_by_dedup()},
             {"sampled_out", sampled_out},
             {"split_source", split_source},
             {"groups", groups},

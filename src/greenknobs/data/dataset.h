@@ -52,6 +52,11 @@ struct DataReport {
     int64_t sampled_out = 0;              // removed by max_train_samples / max_eval_samples
     double load_duration_s = 0;
     nlohmann::json to_json() const;
+    // Every sample de-duplication took out (what run.json's data.duplicates_removed reports).
+    int64_t removed_by_dedup() const {
+        return duplicates_removed + conflicting_dropped + near_duplicates_removed +
+               cross_split_removed;
+    }
 };
 
 struct Dataset {
