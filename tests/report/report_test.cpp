@@ -264,7 +264,7 @@ TEST(Report, ThirtyOneVariantsEndToEnd) {
     EXPECT_NE(html.find("<svg"), std::string::npos);
     EXPECT_NE(fs::read_file(dir + "/figures/stage_energy.svg").find("Energy per run (Wh)"),
               std::string::npos);
-    EXPECT_NE(fs::read_file(dir + "/figures/energy_vs_f1.svg").find("F1, vulnerable class"),
+    EXPECT_NE(fs::read_file(dir + "/figures/energy_vs_f1.svg").find("F1, vulnerable class (0\u20131)"),
               std::string::npos);
     EXPECT_NE(fs::read_file(dir + "/figures/energy_vs_time.svg").find("Total time per run (s)"),
               std::string::npos);

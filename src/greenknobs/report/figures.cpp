@@ -363,7 +363,7 @@ FigureFile pareto_fig(const analysis::StudyAggregate& st, bool vs_f1, std::strin
     if (vs_f1) {
         sc.title = "Total energy vs F1 of the vulnerable class (mean \u00b1 95 % CI)";
         sc.xlabel = "Total energy per run (Wh)";
-        sc.ylabel = "F1, vulnerable class";
+        sc.ylabel = "F1, vulnerable class (0\u20131)";
     } else {
         sc.title = "Total energy vs total time (mean \u00b1 95 % CI)";
         sc.xlabel = "Total time per run (s)";

@@ -95,6 +95,22 @@ std::string delta_text(const Delta& d, bool pct, int decimals, const std::string
     return s;
 }
 
+// An absolute energy Δ in Wh, to the precision of its interval.
+std::string delta_wh(const Delta& d) {
+    if (!d.available) {
+        return "\u2014";
+    }
+    const double v = d.abs / kJoulesPerWh;
+    const int dec = d.abs_ci.valid && d.abs_ci.half_width() > 0
+                        ? decimals_for(d.abs_ci.half_width() / kJoulesPerWh, 2)
+                        : decimals_for(v, 3);
+    std::string s = fixed(v, dec);
+    if (d.abs_ci.valid) {
+        s += " \u00b1 " + fixed(d.abs_ci.half_width() / kJoulesPerWh, dec);
+    }
+    return s;
+}
+
 std::string quality_row(const std::string& label, const Sample& s, const Delta& d, bool points) {
     std::ostringstream o;
     o << "<tr><td>" << esc(label) << "</td>" << num_td(s.empty() ? "n/a" : mean_ci(s.summary))
@@ -297,19 +313,22 @@ void variant_details(std::ostringstream& o, const HtmlInput& in) {
             o << (v.phase.empty() ? "" : " \u00b7 phase: " + esc(v.phase)) << "</p>\n";
         }
         o << "<table class=\"plain\"><thead><tr><th>Stage</th><th class=\"num\">Energy (Wh)</th>"
-             "<th>Provenance</th><th class=\"num\">Time (s)</th><th class=\"num\">\u0394 energy vs "
+             "<th>Provenance</th><th class=\"num\">Time (s)</th><th class=\"num\">\u0394 energy (Wh)</th>"
+             "<th class=\"num\">\u0394 energy vs "
           << esc(st.baseline) << " (%)</th><th>Significance</th></tr></thead><tbody>\n";
         for (const auto& s : v.stages) {
             const bool nested = s.path.find('/') != std::string::npos;
             o << "<tr><td>" << (nested ? "&nbsp;&nbsp;\u21b3 " : "") << esc(s.path) << "</td>"
               << num_td(wh(s.energy_j)) << "<td>" << prov_tag(s.provenance) << "</td>"
-              << num_td(mean_ci(s.duration_s.summary)) << num_td(delta_text(s.d_energy, true, 1, ""))
+              << num_td(mean_ci(s.duration_s.summary)) << num_td(delta_wh(s.d_energy))
+              << num_td(delta_text(s.d_energy, true, 1, ""))
               << "<td>" << esc(s.d_energy.verdict.empty() ? "\u2014" : s.d_energy.verdict)
               << "</td></tr>\n";
         }
         o << "<tr><td><b>total</b></td>" << num_td(wh(v.total_energy_j)) << "<td>"
           << prov_tag(v.total_provenance) << "</td>" << num_td(mean_ci(v.total_duration_s.summary))
-          << num_td(delta_text(v.d_total_energy, true, 1, "")) << "<td>"
+          << num_td(delta_wh(v.d_total_energy)) << num_td(delta_text(v.d_total_energy, true, 1, ""))
+          << "<td>"
           << esc(v.d_total_energy.verdict.empty() ? "\u2014" : v.d_total_energy.verdict) << "</td></tr>\n";
         o << "</tbody></table>\n";
         o << "<h3>Quality and evaluation</h3><table class=\"plain\"><thead><tr><th>Metric</th>"
