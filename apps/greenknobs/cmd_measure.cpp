@@ -1,11 +1,7 @@
-// `greenknobs measure [options] -- CMD [ARGS...]`: runs a command without a shell, measures its process
-// tree until it exits, forwards SIGINT/SIGTERM, prints a short summary on stderr, exits with its exit code.
+// `greenknobs measure [options] -- CMD [ARGS...]`: runs a command without a shell, measures its
+// process tree until it exits, forwards SIGINT/SIGTERM, prints a short summary on stderr, exits
+// with its exit code.
 #ifdef GK_HAVE_ENERGY
-
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -14,9 +10,15 @@
 #include <string>
 #include <vector>
 
-#include "command.h"
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "greenknobs/energy/tracker.h"
 #include "greenknobs/util/error.h"
+
+#include "command.h"
 
 namespace {
 
@@ -35,8 +37,9 @@ struct MeasureOptions {
 
 std::atomic<pid_t> g_child{0};
 
-// A terminal's ^C reaches the whole foreground process group (the child too): the kernel sends it with
-// si_code SI_KERNEL, and forwarding it would deliver it twice. Signals sent with kill(2) reach only us.
+// A terminal's ^C reaches the whole foreground process group (the child too): the kernel sends it
+// with si_code SI_KERNEL, and forwarding it would deliver it twice. Signals sent with kill(2) reach
+// only us.
 void forward_signal(int sig, siginfo_t* info, void*) {
     pid_t child = g_child.load();
     if (child > 0 && (info == nullptr || info->si_code != SI_KERNEL)) {
@@ -51,10 +54,12 @@ std::string basename_of(const std::string& path) {
 
 int run_measure(const MeasureOptions& opt) {
     if (opt.command.empty()) {
-        throw gk::InputError("measure", "CMD", "no command given (greenknobs measure -- CMD [ARGS...])");
+        throw gk::InputError("measure", "CMD",
+                             "no command given (greenknobs measure -- CMD [ARGS...])");
     }
     if (opt.period_ms < 10) {
-        throw gk::InputError("measure", "--period-ms", std::to_string(opt.period_ms) + ": must be >= 10");
+        throw gk::InputError("measure", "--period-ms",
+                             std::to_string(opt.period_ms) + ": must be >= 10");
     }
     int go[2], err[2];
     if (::pipe2(go, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
@@ -77,7 +82,8 @@ int run_measure(const MeasureOptions& opt) {
         }
         ::execvp(argv[0], argv.data());
         int e = errno;
-        ssize_t ignored = ::write(err[1], &e, sizeof e);  // the pipe is CLOEXEC: EOF means exec worked
+        ssize_t ignored =
+            ::write(err[1], &e, sizeof e);  // the pipe is CLOEXEC: EOF means exec worked
         (void)ignored;
         ::_exit(127);
     }
@@ -129,8 +135,8 @@ int run_measure(const MeasureOptions& opt) {
                          std::strerror(exec_errno));
             return 2;
         }
-        // Wait for the exit without reaping: the zombie's /proc/<pid>/stat still holds its final CPU
-        // time for the last sample.
+        // Wait for the exit without reaping: the zombie's /proc/<pid>/stat still holds its final
+        // CPU time for the last sample.
         siginfo_t info;
         std::memset(&info, 0, sizeof info);
         while (::waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOWAIT) != 0) {
@@ -168,20 +174,25 @@ int run_measure(const MeasureOptions& opt) {
 
 gk::app::Registrar reg("measure", 80, [](CLI::App& app) -> gk::app::RunFn {
     auto opt = std::make_shared<MeasureOptions>();
-    auto* sub = app.add_subcommand(
-        "measure", "Run a command (no shell) and measure its energy until it exits: greenknobs measure -- CMD");
+    auto* sub = app.add_subcommand("measure",
+                                   "Run a command (no shell) and measure its energy until it "
+                                   "exits: greenknobs measure -- CMD");
     sub->add_option("--json", opt->json_path, "write the energy report (JSON) here");
     sub->add_option("--csv", opt->csv_path, "write emissions.csv (CodeCarbon columns + ours) here");
     sub->add_option("--power-csv", opt->power_csv_path, "write the power time series here");
     sub->add_option("--period-ms", opt->period_ms, "sampling period in ms (default 100)");
-    sub->add_option("--tdp-w", opt->tdp_w, "CPU TDP in W for the CPU model (default: table lookup)");
-    sub->add_option("--country", opt->country, "ISO 3166 alpha-3 code for carbon intensity (default: world)");
+    sub->add_option("--tdp-w", opt->tdp_w,
+                    "CPU TDP in W for the CPU model (default: table lookup)");
+    sub->add_option("--country", opt->country,
+                    "ISO 3166 alpha-3 code for carbon intensity (default: world)");
     sub->add_option("--carbon-g-per-kwh", opt->carbon_g_per_kwh, "carbon intensity override");
     sub->add_option("--pue", opt->pue, "power usage effectiveness (default 1.0)");
-    sub->add_option("--idle-s", opt->idle_s, "measure idle power this long before starting the command");
+    sub->add_option("--idle-s", opt->idle_s,
+                    "measure idle power this long before starting the command");
     sub->add_option("--powercap-root", opt->powercap_root, "powercap sysfs root")->group("");
     sub->add_option("--nvml-library", opt->nvml_library, "NVML library path")->group("");
-    sub->add_option("command", opt->command, "the command and its arguments (after --)")->required();
+    sub->add_option("command", opt->command, "the command and its arguments (after --)")
+        ->required();
     return [opt]() { return run_measure(*opt); };
 });
 

@@ -1,12 +1,14 @@
-// `greenknobs sources`: every energy source on this machine, available or not and why, and which are used.
+// `greenknobs sources`: every energy source on this machine, available or not and why, and which
+// are used.
 #ifdef GK_HAVE_ENERGY
 
 #include <cstdio>
 #include <string>
 
-#include "command.h"
 #include "greenknobs/energy/power_limit.h"
 #include "greenknobs/energy/sources.h"
+
+#include "command.h"
 
 namespace {
 
@@ -28,19 +30,22 @@ int run_sources(const SourcesOptions& opt) {
     plo.restore_on_signal = false;
     gk::energy::PowerLimiter limiter(plo);
     auto support = limiter.supported();
-    std::printf("power limits: %s\n",
-                support.supported ? ("supported: " + support.reason).c_str()
-                                  : ("unsupported: " + support.reason).c_str());
+    std::printf("power limits: %s\n", support.supported
+                                          ? ("supported: " + support.reason).c_str()
+                                          : ("unsupported: " + support.reason).c_str());
     return 0;
 }
 
 gk::app::Registrar reg("sources", 81, [](CLI::App& app) -> gk::app::RunFn {
     auto opt = std::make_shared<SourcesOptions>();
-    auto* sub = app.add_subcommand("sources", "List energy sources: available or not, why, and which are used");
+    auto* sub = app.add_subcommand(
+        "sources", "List energy sources: available or not, why, and which are used");
     sub->add_flag("--json", opt->json, "print the sources as JSON");
     sub->add_option("--tdp-w", opt->so.cpu_tdp_w, "CPU TDP override in W");
-    sub->add_option("--powercap-root", opt->so.powercap_root, "powercap sysfs root (default /sys/class/powercap)");
-    sub->add_option("--nvml-library", opt->so.nvml_library, "NVML library (default libnvidia-ml.so.1)");
+    sub->add_option("--powercap-root", opt->so.powercap_root,
+                    "powercap sysfs root (default /sys/class/powercap)");
+    sub->add_option("--nvml-library", opt->so.nvml_library,
+                    "NVML library (default libnvidia-ml.so.1)");
     return [opt]() { return run_sources(*opt); };
 });
 

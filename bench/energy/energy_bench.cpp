@@ -1,14 +1,15 @@
-// Energy benches: the cost of a stage begin/end pair (goal ≤ 20 µs) and the sampler thread's CPU cost at
-// 10 Hz and 100 Hz over 10 s (goal ≤ 0.2 % of one core at 10 Hz). Results: docs/perf/energy.md.
-#include <benchmark/benchmark.h>
-#include <stdlib.h>
-#include <time.h>
-#include <unistd.h>
-
+// Energy benches: the cost of a stage begin/end pair (goal ≤ 20 µs) and the sampler thread's CPU
+// cost at 10 Hz and 100 Hz over 10 s (goal ≤ 0.2 % of one core at 10 Hz). Results:
+// docs/perf/energy.md.
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <thread>
+
+#include <benchmark/benchmark.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "greenknobs/energy/rapl.h"
 #include "greenknobs/energy/tracker.h"
@@ -24,8 +25,9 @@ double process_cpu_s() {
     return static_cast<double>(ts.tv_sec) + ts.tv_nsec * 1e-9;
 }
 
-// A fake powercap tree (2 packages + 2 dram) so boundaries read counters the way they would on a RAPL
-// machine (pread of a kept descriptor; on real sysfs each read also costs an MSR read in the kernel).
+// A fake powercap tree (2 packages + 2 dram) so boundaries read counters the way they would on a
+// RAPL machine (pread of a kept descriptor; on real sysfs each read also costs an MSR read in the
+// kernel).
 std::string fake_powercap() {
     static std::string root;
     if (root.empty()) {
@@ -35,7 +37,8 @@ std::string fake_powercap() {
             std::string d = root + "/" + z;
             std::filesystem::create_directories(d);
             std::string id = z;
-            std::ofstream(d + "/name") << (id.size() > 12 ? "dram" : "package-" + id.substr(11, 1)) << "\n";
+            std::ofstream(d + "/name")
+                << (id.size() > 12 ? "dram" : "package-" + id.substr(11, 1)) << "\n";
             std::ofstream(d + "/energy_uj") << "123456789\n";
             std::ofstream(d + "/max_energy_range_uj") << "262143328850\n";
         }
@@ -85,10 +88,12 @@ void BM_SamplerCpuCost(benchmark::State& state) {
         tracker.start();
         std::this_thread::sleep_for(std::chrono::seconds(10));
         tracker.stop();
-        double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        double wall_s =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         double cpu_s = process_cpu_s() - cpu0;
         state.counters["core_pct"] = 100.0 * cpu_s / wall_s;
-        state.counters["samples"] = static_cast<double>(tracker.report_json()["timeseries"][0]["t_s"].size());
+        state.counters["samples"] =
+            static_cast<double>(tracker.report_json()["timeseries"][0]["t_s"].size());
         state.SetIterationTime(wall_s);
     }
 }

@@ -1,8 +1,8 @@
-// Test helper: spins until it has used the given CPU seconds (default 1), then exits 0. CPU time rather
-// than wall time, so a loaded machine makes it slower, not lighter.
-#include <time.h>
-
+// Test helper: spins until it has used the given CPU seconds (default 1), then exits 0. CPU time
+// rather than wall time, so a loaded machine makes it slower, not lighter.
 #include <cstdlib>
+
+#include <time.h>
 
 int main(int argc, char** argv) {
     double cpu_s = argc > 1 ? std::atof(argv[1]) : 1.0;

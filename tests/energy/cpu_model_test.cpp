@@ -1,8 +1,11 @@
-// The CPU and RAM models over a fake /proc: TDP choice, utilisation of the machine and of a process tree.
+// The CPU and RAM models over a fake /proc: TDP choice, utilisation of the machine and of a process
+// tree.
+#include "greenknobs/energy/cpu_model.h"
+
 #include <gtest/gtest.h>
 
-#include "greenknobs/energy/cpu_model.h"
 #include "greenknobs/energy/proc.h"
+
 #include "test_util.h"
 
 namespace gk::energy {
@@ -14,19 +17,20 @@ using testing::write;
 std::string cpuinfo(const std::string& model, int logical, int sockets) {
     std::string s;
     for (int i = 0; i < logical; ++i) {
-        s += "processor\t: " + std::to_string(i) + "\nmodel name\t: " + model + "\nphysical id\t: " +
-             std::to_string(i % sockets) + "\n\n";
+        s += "processor\t: " + std::to_string(i) + "\nmodel name\t: " + model +
+             "\nphysical id\t: " + std::to_string(i % sockets) + "\n\n";
     }
     return s;
 }
 
 std::string pid_stat(int pid, const std::string& comm, int ppid, uint64_t utime, uint64_t stime,
                      uint64_t rss_pages, uint64_t start = 1000) {
-    // Fields 3.. : state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
-    // cutime cstime priority nice num_threads itrealvalue starttime vsize rss
-    return std::to_string(pid) + " (" + comm + ") S " + std::to_string(ppid) + " 0 0 0 0 0 0 0 0 0 " +
-           std::to_string(utime) + " " + std::to_string(stime) + " 0 0 20 0 1 0 " +
-           std::to_string(start) + " 1000000 " + std::to_string(rss_pages) + " 0 0\n";
+    // Fields 3.. : state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime
+    // stime cutime cstime priority nice num_threads itrealvalue starttime vsize rss
+    return std::to_string(pid) + " (" + comm + ") S " + std::to_string(ppid) +
+           " 0 0 0 0 0 0 0 0 0 " + std::to_string(utime) + " " + std::to_string(stime) +
+           " 0 0 20 0 1 0 " + std::to_string(start) + " 1000000 " + std::to_string(rss_pages) +
+           " 0 0\n";
 }
 
 TEST(Tdp, TableScalesTheSocketToTheVisibleCpus) {
@@ -98,13 +102,15 @@ TEST(CpuModel, ProcessTreeUtilisation) {
     o.pid = 100;
     CpuModelSource src(o);
     src.prime(0);
-    // Over 1 s the tree uses 60 + 40 ticks = 1 CPU-second of 2 CPUs; the other process does not count.
+    // Over 1 s the tree uses 60 + 40 ticks = 1 CPU-second of 2 CPUs; the other process does not
+    // count.
     write(proc / "100/stat", pid_stat(100, "root", 1, 50, 20, 100));
     write(proc / "101/stat", pid_stat(101, "kid", 100, 30, 10, 100));
     write(proc / "200/stat", pid_stat(200, "other", 1, 500, 500, 100));
     long hz = clock_ticks_per_s();
     double util = 100.0 / hz / 2.0;
-    EXPECT_NEAR(src.read_power_w(1), 10 * (kCpuIdleShare + kCpuDynamicShare * std::min(1.0, util)), 1e-9);
+    EXPECT_NEAR(src.read_power_w(1), 10 * (kCpuIdleShare + kCpuDynamicShare * std::min(1.0, util)),
+                1e-9);
     // A new grandchild counts from zero; a pid reused by a new process is not a negative delta.
     write(proc / "102/stat", pid_stat(102, "grandkid", 101, 20, 0, 100));
     write(proc / "101/stat", pid_stat(101, "kid", 100, 0, 0, 100, /*start=*/2000));

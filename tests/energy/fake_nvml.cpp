@@ -1,7 +1,8 @@
-// A fake NVML shared library for tests: the real entry points (C ABI), scripted through the file named by
-// $GK_FAKE_NVML_SCRIPT, read at nvmlInit_v2. Directives, one per line:
+// A fake NVML shared library for tests: the real entry points (C ABI), scripted through the file
+// named by $GK_FAKE_NVML_SCRIPT, read at nvmlInit_v2. Directives, one per line:
 //   gpus N | name I TEXT | init_error CODE
-//   energy I V1 V2 ...   successive nvmlDeviceGetTotalEnergyConsumption results (mJ); "err:N" returns
+//   energy I V1 V2 ...   successive nvmlDeviceGetTotalEnergyConsumption results (mJ); "err:N"
+//   returns
 //                        error N, "ns" NOT_SUPPORTED; the last token repeats
 //   power I V1 V2 ...    successive nvmlDeviceGetPowerUsage results (mW), same tokens
 //   limits I MIN MAX CURRENT (mW) | set_error I CODE | enforce_offset I MW

@@ -1,16 +1,16 @@
-// `greenknobs measure` end to end: JSON shape, a busy loop against sleep (modelled energy clearly higher),
-// exit-code propagation, signals, and an unstartable command (exit code 2).
-#include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
+// `greenknobs measure` end to end: JSON shape, a busy loop against sleep (modelled energy clearly
+// higher), exit-code propagation, signals, and an unstartable command (exit code 2).
 #include <chrono>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "test_util.h"
 
@@ -49,7 +49,9 @@ Result run_cli(std::vector<std::string> args, const TempDir& dir, int signal_aft
     return {code, gk::energy::testing::read(err_path)};
 }
 
-nlohmann::json load(const std::string& path) { return nlohmann::json::parse(gk::energy::testing::read(path)); }
+nlohmann::json load(const std::string& path) {
+    return nlohmann::json::parse(gk::energy::testing::read(path));
+}
 
 TEST(Measure, SleepWritesTheReportSchema) {
     TempDir dir;
@@ -70,16 +72,20 @@ TEST(Measure, SleepWritesTheReportSchema) {
     EXPECT_TRUE(s["provenance"].contains("cpu"));
     EXPECT_FALSE(j["timeseries"].empty());
     EXPECT_NE(r.err.find("total"), std::string::npos);  // the summary
-    EXPECT_EQ(gk::energy::testing::read(dir / "e.csv").rfind("timestamp,project_name,run_id,", 0), 0u);
-    EXPECT_EQ(gk::energy::testing::read(dir / "p.csv").rfind("t_s,source,component,power_w\n", 0), 0u);
+    EXPECT_EQ(gk::energy::testing::read(dir / "e.csv").rfind("timestamp,project_name,run_id,", 0),
+              0u);
+    EXPECT_EQ(gk::energy::testing::read(dir / "p.csv").rfind("t_s,source,component,power_w\n", 0),
+              0u);
 }
 
 TEST(Measure, BusyLoopUsesClearlyMoreModelledEnergyThanSleep) {
     TempDir dir;
     // A fixed TDP so the comparison does not depend on the machine's table entry.
-    auto busy = run_cli({"measure", "--tdp-w", "100", "--json", dir / "busy.json", "--", GK_BUSY_PATH, "1"}, dir);
+    auto busy = run_cli(
+        {"measure", "--tdp-w", "100", "--json", dir / "busy.json", "--", GK_BUSY_PATH, "1"}, dir);
     ASSERT_EQ(busy.exit_code, 0) << busy.err;
-    auto idle = run_cli({"measure", "--tdp-w", "100", "--json", dir / "sleep.json", "--", "sleep", "1"}, dir);
+    auto idle = run_cli(
+        {"measure", "--tdp-w", "100", "--json", dir / "sleep.json", "--", "sleep", "1"}, dir);
     ASSERT_EQ(idle.exit_code, 0) << idle.err;
     auto b = load(dir / "busy.json");
     auto s = load(dir / "sleep.json");
@@ -87,11 +93,12 @@ TEST(Measure, BusyLoopUsesClearlyMoreModelledEnergyThanSleep) {
     double busy_j = b["stages"][0]["energy_j"]["cpu"].get<double>();
     double sleep_j = s["stages"][0]["energy_j"]["cpu"].get<double>();
     if (b["stages"][0]["provenance"]["cpu"] == "modelled") {
-        // Sleep: the idle share only (12 W × 1 s). Busy: at least 1 CPU-second on top, i.e. the dynamic
-        // share (90 W) × 1 s / logical CPUs, however loaded the machine is.
+        // Sleep: the idle share only (12 W × 1 s). Busy: at least 1 CPU-second on top, i.e. the
+        // dynamic share (90 W) × 1 s / logical CPUs, however loaded the machine is.
         EXPECT_NEAR(sleep_j, 12.0, 1.5);
         unsigned cpus = std::thread::hardware_concurrency();
-        EXPECT_GT(busy_j, sleep_j + 0.5 * 90.0 / cpus) << "busy " << busy_j << " J, sleep " << sleep_j;
+        EXPECT_GT(busy_j, sleep_j + 0.5 * 90.0 / cpus)
+            << "busy " << busy_j << " J, sleep " << sleep_j;
     } else {
         EXPECT_GT(busy_j, sleep_j);
     }
@@ -102,13 +109,15 @@ TEST(Measure, ExitCodeIsTheCommands) {
     EXPECT_EQ(run_cli({"measure", "--", "sh", "-c", "exit 7"}, dir).exit_code, 7);
     EXPECT_EQ(run_cli({"measure", "--", "true"}, dir).exit_code, 0);
     // Killed by a signal: 128 + signal.
-    EXPECT_EQ(run_cli({"measure", "--", "sh", "-c", "kill -KILL $$"}, dir).exit_code, 128 + SIGKILL);
+    EXPECT_EQ(run_cli({"measure", "--", "sh", "-c", "kill -KILL $$"}, dir).exit_code,
+              128 + SIGKILL);
 }
 
 TEST(Measure, SigtermIsForwardedToTheCommand) {
     TempDir dir;
     auto start = std::chrono::steady_clock::now();
-    auto r = run_cli({"measure", "--json", dir / "out.json", "--", "sleep", "30"}, dir, /*signal_after_ms=*/500);
+    auto r = run_cli({"measure", "--json", dir / "out.json", "--", "sleep", "30"}, dir,
+                     /*signal_after_ms=*/500);
     double took_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     EXPECT_EQ(r.exit_code, 128 + SIGTERM) << r.err;
     EXPECT_LT(took_s, 20.0);
@@ -120,7 +129,8 @@ TEST(Measure, UnstartableCommandExitsWith2AndSaysWhy) {
     TempDir dir;
     auto r = run_cli({"measure", "--", "/nonexistent/command", "x"}, dir);
     EXPECT_EQ(r.exit_code, 2);
-    EXPECT_NE(r.err.find("cannot run '/nonexistent/command': No such file or directory"), std::string::npos)
+    EXPECT_NE(r.err.find("cannot run '/nonexistent/command': No such file or directory"),
+              std::string::npos)
         << r.err;
 }
 

@@ -1,11 +1,13 @@
-// NVML through the fake library built by the tests: energy counter, power fallback, counter reset, errors
-// mid-run, missing library.
+// NVML through the fake library built by the tests: energy counter, power fallback, counter reset,
+// errors mid-run, missing library.
+#include "greenknobs/energy/nvml.h"
+
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
-#include "greenknobs/energy/nvml.h"
 #include "greenknobs/energy/sources.h"
 #include "greenknobs/energy/tracker.h"
+
 #include "test_util.h"
 
 namespace gk::energy {
@@ -15,7 +17,7 @@ using testing::TempDir;
 using testing::write;
 
 class Nvml : public ::testing::Test {
-protected:
+  protected:
     void script(const std::string& text) {
         write(dir_ / "script", text);
         ::setenv("GK_FAKE_NVML_SCRIPT", (dir_ / "script").c_str(), 1);
@@ -36,13 +38,15 @@ TEST_F(Nvml, InitFailureIsUnavailableWithTheReason) {
     auto s = discover_nvml(GK_FAKE_NVML_PATH, 0.1);
     ASSERT_EQ(s.size(), 1u);
     EXPECT_FALSE(s[0]->available());
-    EXPECT_NE(s[0]->why_unavailable().find("nvmlInit_v2 failed: Driver Not Loaded"), std::string::npos);
+    EXPECT_NE(s[0]->why_unavailable().find("nvmlInit_v2 failed: Driver Not Loaded"),
+              std::string::npos);
 }
 
 TEST_F(Nvml, EveryGpuWithCounterOrPowerFallback) {
     // GPU 0 has the energy counter; GPU 1 has none (pre-Volta) and falls back to power.
-    script("gpus 3\nname 0 Fake A100\nenergy 0 1000\nenergy 1 ns\npower 1 100000\n"
-           "energy 2 ns\npower 2 ns\n");
+    script(
+        "gpus 3\nname 0 Fake A100\nenergy 0 1000\nenergy 1 ns\npower 1 100000\n"
+        "energy 2 ns\npower 2 ns\n");
     auto s = discover_nvml(GK_FAKE_NVML_PATH, 0.1);
     ASSERT_EQ(s.size(), 3u);
     EXPECT_EQ(s[0]->name(), "nvml:gpu-0");
@@ -94,8 +98,8 @@ TEST_F(Nvml, StageEnergyFromTheCounterAndWarningsInTheReport) {
     }
     tracker.stop();
     auto r = tracker.report_json();
-    // Reads in order: probe 0; sampler anchor 0; total start 10000; stage start 10000; tick 500 (reset:
-    // +500); stage end 500; total end 500; final tick 500. Stage: 10.5 J - 10 J = 0.5 J.
+    // Reads in order: probe 0; sampler anchor 0; total start 10000; stage start 10000; tick 500
+    // (reset: +500); stage end 500; total end 500; final tick 500. Stage: 10.5 J - 10 J = 0.5 J.
     EXPECT_DOUBLE_EQ(r["stages"][0]["energy_j"]["gpu"].get<double>(), 0.5);
     EXPECT_EQ(r["stages"][0]["provenance"]["gpu"], "counter");
     bool flagged = false;

@@ -1,13 +1,16 @@
-// Power limits: GPU through the fake NVML (set, verify, restore, errors) and CPU through a fake writable
-// RAPL tree (set, restore, restore on SIGTERM); unsupported with both reasons when neither exists.
-#include <gtest/gtest.h>
-#include <dlfcn.h>
-#include <stdlib.h>
+// Power limits: GPU through the fake NVML (set, verify, restore, errors) and CPU through a fake
+// writable RAPL tree (set, restore, restore on SIGTERM); unsupported with both reasons when neither
+// exists.
+#include "greenknobs/energy/power_limit.h"
 
 #include <csignal>
 
-#include "greenknobs/energy/power_limit.h"
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
 #include "greenknobs/util/error.h"
+
 #include "test_util.h"
 
 namespace gk::energy {
@@ -23,7 +26,7 @@ unsigned fake_limit_mw(unsigned gpu) {
 }
 
 class PowerLimit : public ::testing::Test {
-protected:
+  protected:
     void script(const std::string& text) {
         write(dir_ / "script", text);
         ::setenv("GK_FAKE_NVML_SCRIPT", (dir_ / "script").c_str(), 1);

@@ -1,15 +1,17 @@
-// RAPL over a fake powercap tree: discovery and de-duplication, wraparound inside a stage, unreadable
-// counters reported as unavailable with the reason.
+// RAPL over a fake powercap tree: discovery and de-duplication, wraparound inside a stage,
+// unreadable counters reported as unavailable with the reason.
+#include "greenknobs/energy/rapl.h"
+
+#include <map>
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <map>
-
 #include "greenknobs/energy/cpu_model.h"
-#include "greenknobs/energy/rapl.h"
 #include "greenknobs/energy/sources.h"
 #include "greenknobs/energy/tracker.h"
+
 #include "test_util.h"
 
 namespace gk::energy {
@@ -64,7 +66,8 @@ TEST(Rapl, DiscoversPackagesAndDramAndCountsEachEnergyOnce) {
     EXPECT_FALSE(m["rapl:psys"].used);
     EXPECT_NE(m["rapl:psys"].why_not_used.find("psys covers"), std::string::npos);
     EXPECT_FALSE(m["rapl-mmio:package-0"].used);
-    EXPECT_NE(m["rapl-mmio:package-0"].why_not_used.find("duplicate of intel-rapl:0"), std::string::npos);
+    EXPECT_NE(m["rapl-mmio:package-0"].why_not_used.find("duplicate of intel-rapl:0"),
+              std::string::npos);
 }
 
 TEST(Rapl, MmioCopyIsUsedWhenTheMsrZoneIsUnreadable) {
@@ -153,8 +156,8 @@ TEST(Rapl, UnreadableCounterFileIsUnavailableWithTheReason) {
     EXPECT_FALSE(m["rapl:package-0"].used);
 }
 
-// The real case: energy_uj is mode 0400 root since Linux 5.10. Run as an unprivileged user (in a forked
-// child when the tests run as root, since root reads anything).
+// The real case: energy_uj is mode 0400 root since Linux 5.10. Run as an unprivileged user (in a
+// forked child when the tests run as root, since root reads anything).
 TEST(Rapl, PermissionDeniedIsUnavailableWithTheReason) {
     TempDir root;
     zone(root, "intel-rapl:0", "package-0", 1);

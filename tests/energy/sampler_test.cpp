@@ -1,12 +1,13 @@
-// The sampler: integration arithmetic, the thread (run under TSan with `make tsan`), error propagation.
-#include <gtest/gtest.h>
+// The sampler: integration arithmetic, the thread (run under TSan with `make tsan`), error
+// propagation.
+#include "greenknobs/energy/sampler.h"
 
 #include <atomic>
 #include <chrono>
 #include <stdexcept>
 #include <thread>
 
-#include "greenknobs/energy/sampler.h"
+#include <gtest/gtest.h>
 
 namespace gk::energy {
 namespace {
@@ -38,7 +39,8 @@ TEST(Integrate, InstantSeriesInterpolatesLinearly) {
 
 TEST(SamplerThread, SamplesConcurrentlyWithBoundaryReads) {
     std::atomic<int> reads{0};
-    auto power = ScriptedSource::power("p", Component::kCpu, Provenance::kModelled, [](double) { return 10.0; });
+    auto power = ScriptedSource::power("p", Component::kCpu, Provenance::kModelled,
+                                       [](double) { return 10.0; });
     auto clock = steady_clock_s();
     auto counter = ScriptedSource::counter(
         "c", Component::kGpu,
@@ -75,12 +77,13 @@ TEST(SamplerThread, SamplesConcurrentlyWithBoundaryReads) {
 
 TEST(SamplerThread, AnErrorInTheThreadIsRethrownByStop) {
     std::atomic<int> calls{0};
-    auto bad = ScriptedSource::power("bad", Component::kCpu, Provenance::kModelled, [&](double) -> double {
-        if (++calls >= 2) {
-            throw std::runtime_error("sensor exploded");
-        }
-        return 1.0;
-    });
+    auto bad =
+        ScriptedSource::power("bad", Component::kCpu, Provenance::kModelled, [&](double) -> double {
+            if (++calls >= 2) {
+                throw std::runtime_error("sensor exploded");
+            }
+            return 1.0;
+        });
     Sampler sampler({bad}, 0.001, steady_clock_s());
     sampler.start();
     while (calls.load() < 2) {

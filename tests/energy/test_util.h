@@ -1,18 +1,18 @@
 // Helpers for the energy tests: temporary directories and small file writers.
 #pragma once
 
-#include <stdlib.h>
-#include <sys/stat.h>
-
 #include <filesystem>
 #include <fstream>
 #include <string>
+
+#include <stdlib.h>
+#include <sys/stat.h>
 
 namespace gk::energy::testing {
 
 // A fresh directory under /tmp, removed when the object goes away.
 class TempDir {
-public:
+  public:
     TempDir() {
         char tmpl[] = "/tmp/gk_energy_test_XXXXXX";
         path_ = ::mkdtemp(tmpl);
@@ -25,7 +25,7 @@ public:
     const std::string& path() const { return path_; }
     std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
 
-private:
+  private:
     std::string path_;
 };
 

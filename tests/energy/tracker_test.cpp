@@ -1,13 +1,15 @@
 // The tracker's arithmetic on scripted sources and a fake clock: nesting, counters vs integrated vs
-// modelled, idle baseline (static/dynamic), short-stage warnings, work units, carbon; golden files for the
-// JSON report, emissions.csv and power.csv (GK_UPDATE_GOLDEN=1 rewrites them).
-#include <gtest/gtest.h>
+// modelled, idle baseline (static/dynamic), short-stage warnings, work units, carbon; golden files
+// for the JSON report, emissions.csv and power.csv (GK_UPDATE_GOLDEN=1 rewrites them).
+#include "greenknobs/energy/tracker.h"
 
 #include <cstdlib>
 
+#include <gtest/gtest.h>
+
 #include "greenknobs/energy/carbon.h"
-#include "greenknobs/energy/tracker.h"
 #include "greenknobs/util/error.h"
+
 #include "test_util.h"
 
 namespace gk::energy {
@@ -32,8 +34,8 @@ struct Scripted {
         o.project_name = "golden";
         o.sources.push_back(ScriptedSource::counter(
             "cpu-counter", Component::kCpu, [](double t) { return 50.0 * t; }, o.clock));
-        o.sources.push_back(
-            ScriptedSource::power("ram-model", Component::kRam, Provenance::kModelled, [](double) { return 5.0; }));
+        o.sources.push_back(ScriptedSource::power(
+            "ram-model", Component::kRam, Provenance::kModelled, [](double) { return 5.0; }));
         auto gpu = ScriptedSource::power("gpu-power", Component::kGpu, Provenance::kIntegrated,
                                          [](double t) { return 100.0 + 10.0 * t; });
         gpu->set_interval_mean(false);
@@ -49,7 +51,8 @@ struct Scripted {
     }
 };
 
-// Baseline [0,1]; train [1,10] with train/validate [6,8.5]; a 50 ms stage "tiny" at [10,10.05]; stop at 10.05.
+// Baseline [0,1]; train [1,10] with train/validate [6,8.5]; a 50 ms stage "tiny" at [10,10.05];
+// stop at 10.05.
 nlohmann::json run_scripted(Scripted& sc) {
     Tracker tracker(sc.options(1.0));
     sc.tracker = &tracker;
@@ -132,7 +135,10 @@ TEST(Tracker, WithoutBaselineStaticAndDynamicAreNull) {
     Tracker tracker(sc.options(0));
     sc.tracker = &tracker;
     tracker.start();
-    { auto s = tracker.stage("a"); sc.advance_to(2); }
+    {
+        auto s = tracker.stage("a");
+        sc.advance_to(2);
+    }
     tracker.stop();
     auto r = tracker.report_json();
     EXPECT_TRUE(r["idle_power_w"]["cpu"].is_null());
@@ -171,11 +177,14 @@ TEST(Tracker, AbsentComponentsAreNullNeverZero) {
     TrackerOptions o;
     o.sample_period_s = 0;
     o.clock = [&] { return now; };
-    o.sources.push_back(
-        ScriptedSource::power("cpu-model", Component::kCpu, Provenance::kModelled, [](double) { return 7.0; }));
+    o.sources.push_back(ScriptedSource::power("cpu-model", Component::kCpu, Provenance::kModelled,
+                                              [](double) { return 7.0; }));
     Tracker tracker(o);
     tracker.start();
-    { auto s = tracker.stage("x"); now = 1; }
+    {
+        auto s = tracker.stage("x");
+        now = 1;
+    }
     tracker.stop();
     auto r = tracker.report_json();
     EXPECT_TRUE(r["stages"][0]["energy_j"]["gpu"].is_null());
@@ -209,7 +218,10 @@ TEST(Tracker, EmissionsUseCountryAndPue) {
     Tracker tracker(o);
     sc.tracker = &tracker;
     tracker.start();
-    { auto s = tracker.stage("a"); sc.advance_to(2); }
+    {
+        auto s = tracker.stage("a");
+        sc.advance_to(2);
+    }
     tracker.stop();
     auto r = tracker.report_json();
     double e = r["stages"][0]["energy_j"]["total"].get<double>();
@@ -224,8 +236,8 @@ void check_golden(const std::string& name, const std::string& actual) {
     if (update != nullptr && std::string(update) == "1") {
         testing::write(path, actual);
     }
-    EXPECT_EQ(testing::read(path), actual) << "golden file " << path
-                                           << " differs (GK_UPDATE_GOLDEN=1 rewrites it)";
+    EXPECT_EQ(testing::read(path), actual)
+        << "golden file " << path << " differs (GK_UPDATE_GOLDEN=1 rewrites it)";
 }
 
 TEST(Writers, GoldenJsonReport) {

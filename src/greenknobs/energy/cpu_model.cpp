@@ -10,26 +10,53 @@
 namespace gk::energy {
 
 const std::vector<TdpEntry>& tdp_table() {
-    // Vendor specifications (AMD product pages, Intel ARK): default TDP per socket, threads per socket.
+    // Vendor specifications (AMD product pages, Intel ARK): default TDP per socket, threads per
+    // socket.
     static const std::vector<TdpEntry> table = {
         // AMD EPYC 7002 (Rome), 7003 (Milan), 9004 (Genoa/Bergamo)
-        {"EPYC 7302", 155, 32},  {"EPYC 7402", 180, 48},   {"EPYC 7502", 180, 64},
-        {"EPYC 7542", 225, 64},  {"EPYC 7702", 200, 128},  {"EPYC 7742", 225, 128},
-        {"EPYC 7313", 155, 32},  {"EPYC 7413", 180, 48},   {"EPYC 7513", 200, 64},
-        {"EPYC 7543", 225, 64},  {"EPYC 7713", 225, 128},  {"EPYC 7763", 280, 128},
-        {"EPYC 9124", 200, 32},  {"EPYC 9354", 280, 64},   {"EPYC 9454", 290, 96},
-        {"EPYC 9554", 360, 128}, {"EPYC 9654", 360, 192},  {"EPYC 9754", 360, 256},
+        {"EPYC 7302", 155, 32},
+        {"EPYC 7402", 180, 48},
+        {"EPYC 7502", 180, 64},
+        {"EPYC 7542", 225, 64},
+        {"EPYC 7702", 200, 128},
+        {"EPYC 7742", 225, 128},
+        {"EPYC 7313", 155, 32},
+        {"EPYC 7413", 180, 48},
+        {"EPYC 7513", 200, 64},
+        {"EPYC 7543", 225, 64},
+        {"EPYC 7713", 225, 128},
+        {"EPYC 7763", 280, 128},
+        {"EPYC 9124", 200, 32},
+        {"EPYC 9354", 280, 64},
+        {"EPYC 9454", 290, 96},
+        {"EPYC 9554", 360, 128},
+        {"EPYC 9654", 360, 192},
+        {"EPYC 9754", 360, 256},
         // Intel Xeon Scalable: Skylake, Cascade Lake, Ice Lake, Sapphire Rapids
-        {"Gold 6148", 150, 40},      {"Platinum 8160", 150, 48},  {"Platinum 8180", 205, 56},
-        {"Gold 6230", 125, 40},      {"Gold 6248", 150, 40},      {"Platinum 8280", 205, 56},
-        {"Gold 5218", 125, 32},      {"Silver 4214", 85, 24},     {"Gold 6338", 205, 64},
-        {"Platinum 8358", 250, 64},  {"Platinum 8380", 270, 80},  {"Platinum 8480+", 350, 112},
+        {"Gold 6148", 150, 40},
+        {"Platinum 8160", 150, 48},
+        {"Platinum 8180", 205, 56},
+        {"Gold 6230", 125, 40},
+        {"Gold 6248", 150, 40},
+        {"Gold 6248R", 205, 48},
+        {"Platinum 8280", 205, 56},
+        {"Gold 5218", 125, 32},
+        {"Silver 4214", 85, 24},
+        {"Gold 6338", 205, 64},
+        {"Platinum 8358", 250, 64},
+        {"Platinum 8380", 270, 80},
+        {"Platinum 8480+", 350, 112},
         {"Gold 6430", 270, 64},
-        {"E5-2680 v4", 120, 28},     {"E5-2690 v4", 135, 28},     {"E5-2699 v4", 145, 44},
+        {"E5-2680 v4", 120, 28},
+        {"E5-2690 v4", 135, 28},
+        {"E5-2699 v4", 145, 44},
         // Desktop
-        {"Ryzen 9 5950X", 105, 32},  {"Ryzen 9 7950X", 170, 32},  {"i9-13900K", 125, 32},
+        {"Ryzen 9 5950X", 105, 32},
+        {"Ryzen 9 7950X", 170, 32},
+        {"i9-13900K", 125, 32},
         {"i7-12700K", 125, 20},
-        // Family fallbacks for VMs that hide the exact part (e.g. "AMD EPYC"): a representative part.
+        // Family fallbacks for VMs that hide the exact part (e.g. "AMD EPYC"): a representative
+        // part.
         {"AMD EPYC", 280, 128},  // as EPYC 7763 (Milan), the common cloud part
         {"Xeon", 270, 80},       // as Platinum 8380 (Ice Lake)
     };

@@ -1,8 +1,8 @@
 // Modelled CPU power for machines without energy counters:
 //   power_w = tdp_w × (idle_share + dynamic_share × utilisation)
-// with utilisation from /proc/stat (whole machine) or a process tree's CPU time. Provenance `modelled`.
-// The TDP comes from an override, a small table matched against /proc/cpuinfo, or a per-thread default;
-// see docs/measurement.md for the numbers and their sources.
+// with utilisation from /proc/stat (whole machine) or a process tree's CPU time. Provenance
+// `modelled`. The TDP comes from an override, a small table matched against /proc/cpuinfo, or a
+// per-thread default; see docs/measurement.md for the numbers and their sources.
 #pragma once
 
 #include <memory>
@@ -30,11 +30,11 @@ const std::vector<TdpEntry>& tdp_table();
 
 // The TDP this machine is modelled with, and where it came from.
 struct TdpChoice {
-    double tdp_w = 0;        // for the logical CPUs this OS sees
-    std::string origin;      // "override", "table: <pattern> (...)", "default: ..."
+    double tdp_w = 0;    // for the logical CPUs this OS sees
+    std::string origin;  // "override", "table: <pattern> (...)", "default: ..."
 };
-// A table TDP is scaled to the logical CPUs this OS sees (a 2-vCPU VM on a 128-thread EPYC gets 2/128 of
-// the socket's TDP), capped at sockets × TDP.
+// A table TDP is scaled to the logical CPUs this OS sees (a 2-vCPU VM on a 128-thread EPYC gets
+// 2/128 of the socket's TDP), capped at sockets × TDP.
 TdpChoice choose_tdp(const CpuInfo& cpu, double override_tdp_w);
 
 struct CpuModelOptions {
@@ -47,7 +47,7 @@ struct CpuModelOptions {
 };
 
 class CpuModelSource : public Source {
-public:
+  public:
     explicit CpuModelSource(const CpuModelOptions& opts);
     void prime(double t_s) override;
     double read_power_w(double t_s) override;
@@ -56,7 +56,7 @@ public:
     // Utilisation (0..1) of the last interval, for tests.
     double last_utilisation() const { return last_util_; }
 
-private:
+  private:
     double utilisation(double t_s);
 
     CpuModelOptions opts_;
@@ -68,8 +68,8 @@ private:
     double last_util_ = 0;
 };
 
-// Modelled DRAM power, used only where no DRAM counter exists: W per GB of installed memory (whole machine)
-// or of the tree's resident set (process mode). Provenance `modelled`.
+// Modelled DRAM power, used only where no DRAM counter exists: W per GB of installed memory (whole
+// machine) or of the tree's resident set (process mode). Provenance `modelled`.
 constexpr double kRamWPerGb = 3.0 / 8.0;  // CodeCarbon ≤ 2.x and eco2AI: 3 W per 8 GB
 
 struct RamModelOptions {
@@ -80,11 +80,11 @@ struct RamModelOptions {
 };
 
 class RamModelSource : public Source {
-public:
+  public:
     explicit RamModelSource(const RamModelOptions& opts);
     double read_power_w(double t_s) override;
 
-private:
+  private:
     RamModelOptions opts_;
     double mem_total_gb_ = 0;
     std::unique_ptr<ProcessTreeMeter> tree_;

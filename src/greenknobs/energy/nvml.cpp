@@ -1,10 +1,10 @@
 // NVML through dlopen; energy counter first, power polling as the fallback.
 #include "greenknobs/energy/nvml.h"
 
-#include <dlfcn.h>
-
 #include <cmath>
 #include <limits>
+
+#include <dlfcn.h>
 
 namespace gk::energy {
 
@@ -24,7 +24,8 @@ std::shared_ptr<NvmlLibrary> NvmlLibrary::open(const std::string& path) {
                     "): no NVIDIA driver on this machine";
         return lib;
     }
-    bool all = lib->load(&lib->init_, "nvmlInit_v2") && lib->load(&lib->shutdown_, "nvmlShutdown") &&
+    bool all = lib->load(&lib->init_, "nvmlInit_v2") &&
+               lib->load(&lib->shutdown_, "nvmlShutdown") &&
                lib->load(&lib->error_string_, "nvmlErrorString") &&
                lib->load(&lib->count_, "nvmlDeviceGetCount_v2") &&
                lib->load(&lib->handle_by_index_, "nvmlDeviceGetHandleByIndex_v2") &&
@@ -54,13 +55,14 @@ NvmlLibrary::~NvmlLibrary() {
     if (initialised_ && shutdown_ != nullptr) {
         shutdown_();
     }
-    // The library stays loaded: NVML may keep threads alive after nvmlShutdown, so dlclose is unsafe.
+    // The library stays loaded: NVML may keep threads alive after nvmlShutdown, so dlclose is
+    // unsafe.
 }
 
 std::string NvmlLibrary::error_string(int code) const {
     const char* s = error_string_ != nullptr ? error_string_(code) : nullptr;
-    return (s != nullptr ? std::string(s) : std::string("NVML error")) + " (" + std::to_string(code) +
-           ")";
+    return (s != nullptr ? std::string(s) : std::string("NVML error")) + " (" +
+           std::to_string(code) + ")";
 }
 
 int NvmlLibrary::device_count(unsigned* count) const { return count_(count); }
@@ -73,7 +75,9 @@ int NvmlLibrary::device_name(Device dev, std::string* name) const {
     *name = buf;
     return rc;
 }
-int NvmlLibrary::total_energy_mj(Device dev, unsigned long long* mj) const { return energy_(dev, mj); }
+int NvmlLibrary::total_energy_mj(Device dev, unsigned long long* mj) const {
+    return energy_(dev, mj);
+}
 int NvmlLibrary::power_mw(Device dev, unsigned* mw) const { return power_(dev, mw); }
 int NvmlLibrary::power_limit_constraints_mw(Device dev, unsigned* min_mw, unsigned* max_mw) const {
     return constraints_ != nullptr ? constraints_(dev, min_mw, max_mw) : kErrorNotSupported;
@@ -134,8 +138,9 @@ double NvmlGpuSource::read_energy_j() {
     int rc = lib_->total_energy_mj(dev_, &raw);
     if (rc != NvmlLibrary::kSuccess) {
         if (rc != last_error_) {
-            add_warning("nvmlDeviceGetTotalEnergyConsumption failed: " + lib_->error_string(rc) +
-                        "; the counter is cumulative, so energy is recovered at the next good read");
+            add_warning(
+                "nvmlDeviceGetTotalEnergyConsumption failed: " + lib_->error_string(rc) +
+                "; the counter is cumulative, so energy is recovered at the next good read");
         }
         last_error_ = rc;
         return total_mj_ * 1e-3;
@@ -144,8 +149,8 @@ double NvmlGpuSource::read_energy_j() {
     if (raw >= last_raw_mj_) {
         total_mj_ += static_cast<double>(raw - last_raw_mj_);
     } else {
-        // The counter restarts at 0 when the driver reloads: count what it holds now; the energy between
-        // the last read and the reset is lost.
+        // The counter restarts at 0 when the driver reloads: count what it holds now; the energy
+        // between the last read and the reset is lost.
         add_warning("energy counter went backwards (" + std::to_string(last_raw_mj_) + " mJ -> " +
                     std::to_string(raw) +
                     " mJ): driver reload or reset; energy between the last read and the reset is "

@@ -1,5 +1,5 @@
-// NVIDIA GPUs through NVML loaded with dlopen at run time (no build dependency; library path injectable,
-// default libnvidia-ml.so.1). Only the few entry points we call are declared here.
+// NVIDIA GPUs through NVML loaded with dlopen at run time (no build dependency; library path
+// injectable, default libnvidia-ml.so.1). Only the few entry points we call are declared here.
 #pragma once
 
 #include <memory>
@@ -13,7 +13,7 @@ namespace gk::energy {
 
 // The subset of NVML we use. nvmlReturn_t is an int (0 = success); nvmlDevice_t an opaque pointer.
 class NvmlLibrary {
-public:
+  public:
     using Device = void*;
     static constexpr int kSuccess = 0;
     static constexpr int kErrorNotSupported = 3;
@@ -37,7 +37,7 @@ public:
     int enforced_power_limit_mw(Device dev, unsigned* mw) const;
     int set_power_limit_mw(Device dev, unsigned mw) const;
 
-private:
+  private:
     NvmlLibrary() = default;
     template <typename F>
     bool load(F* fn, const char* symbol);
@@ -62,17 +62,18 @@ private:
     int (*set_limit_)(Device, unsigned) = nullptr;
 };
 
-// One GPU: the total-energy counter (mJ since driver load, Volta+) when supported → `counter`; otherwise
-// nvmlDeviceGetPowerUsage polled by the sampler (≥ 10 Hz) and integrated → `integrated`.
+// One GPU: the total-energy counter (mJ since driver load, Volta+) when supported → `counter`;
+// otherwise nvmlDeviceGetPowerUsage polled by the sampler (≥ 10 Hz) and integrated → `integrated`.
 class NvmlGpuSource : public Source {
-public:
+  public:
     NvmlGpuSource(std::shared_ptr<NvmlLibrary> lib, unsigned index);
     double read_energy_j() override;
     double read_power_w(double t_s) override;
-    // nvmlDeviceGetPowerUsage is itself an average (1 s on Ampere+ except GA100): interpolate linearly.
+    // nvmlDeviceGetPowerUsage is itself an average (1 s on Ampere+ except GA100): interpolate
+    // linearly.
     bool power_is_interval_mean() const override { return false; }
 
-private:
+  private:
     std::shared_ptr<NvmlLibrary> lib_;
     NvmlLibrary::Device dev_ = nullptr;
     std::mutex mu_;

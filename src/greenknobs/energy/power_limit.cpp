@@ -1,10 +1,6 @@
 // Power-limit mechanism and its restore paths.
 #include "greenknobs/energy/power_limit.h"
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <cerrno>
 #include <csignal>
@@ -12,6 +8,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "greenknobs/energy/nvml.h"
 #include "greenknobs/util/error.h"
@@ -89,7 +89,8 @@ bool read_text(const std::string& path, std::string* out) {
 }
 
 bool write_text(const char* path, const char* text, size_t len) {
-    int fd = ::open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);  // O_TRUNC: sysfs ignores it; regular files need it
+    int fd = ::open(
+        path, O_WRONLY | O_TRUNC | O_CLOEXEC);  // O_TRUNC: sysfs ignores it; regular files need it
     if (fd < 0) {
         return false;
     }
@@ -115,7 +116,8 @@ PowerLimiter::PowerLimiter(PowerLimitOptions opts) : opts_(std::move(opts)) {
         unsigned count = 0;
         int rc = nvml_->device_count(&count);
         if (rc != NvmlLibrary::kSuccess || count == 0) {
-            gpu_why = rc != NvmlLibrary::kSuccess ? nvml_->error_string(rc) : "NVML reports no GPUs";
+            gpu_why =
+                rc != NvmlLibrary::kSuccess ? nvml_->error_string(rc) : "NVML reports no GPUs";
         } else {
             for (unsigned i = 0; i < count; ++i) {
                 void* dev = nullptr;
@@ -124,7 +126,8 @@ PowerLimiter::PowerLimiter(PowerLimitOptions opts) : opts_(std::move(opts)) {
                     rc = nvml_->power_limit_constraints_mw(dev, &lo, &hi);
                     if (rc != NvmlLibrary::kSuccess) {
                         gpu_why = "gpu-" + std::to_string(i) +
-                                  ": nvmlDeviceGetPowerManagementLimitConstraints: " + nvml_->error_string(rc);
+                                  ": nvmlDeviceGetPowerManagementLimitConstraints: " +
+                                  nvml_->error_string(rc);
                         gpus_.clear();
                         break;
                     }
@@ -166,7 +169,8 @@ PowerLimiter::PowerLimiter(PowerLimitOptions opts) : opts_(std::move(opts)) {
         }
     }
     if (!rapl_zones_.empty()) {
-        support_ = {true, "rapl", std::to_string(rapl_zones_.size()) + " CPU package(s) through RAPL"};
+        support_ = {true, "rapl",
+                    std::to_string(rapl_zones_.size()) + " CPU package(s) through RAPL"};
         return;
     }
     support_ = {false, "", "GPU: " + gpu_why + "; CPU: " + cpu_why};
@@ -197,8 +201,8 @@ std::vector<AppliedLimit> PowerLimiter::apply(double limit_w) {
             if (want_mw < lo || want_mw > hi) {
                 restore();
                 throw InputError("system.power_limit_w", watts(limit_w),
-                                 "gpu-" + std::to_string(i) + " accepts " + watts(lo / 1000.0) + " to " +
-                                     watts(hi / 1000.0));
+                                 "gpu-" + std::to_string(i) + " accepts " + watts(lo / 1000.0) +
+                                     " to " + watts(hi / 1000.0));
             }
         }
         for (size_t i = 0; i < gpus_.size(); ++i) {
@@ -209,7 +213,8 @@ std::vector<AppliedLimit> PowerLimiter::apply(double limit_w) {
             int rc = nvml_->power_limit_mw(gpus_[i], &prev);
             if (rc != NvmlLibrary::kSuccess) {
                 restore();
-                throw UnsupportedError(a.device + ": nvmlDeviceGetPowerManagementLimit: " + nvml_->error_string(rc));
+                throw UnsupportedError(
+                    a.device + ": nvmlDeviceGetPowerManagementLimit: " + nvml_->error_string(rc));
             }
             rc = nvml_->set_power_limit_mw(gpus_[i], want_mw);
             if (rc != NvmlLibrary::kSuccess) {

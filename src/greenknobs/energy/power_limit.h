@@ -1,6 +1,7 @@
-// Power limits (the V5 knob's mechanism): GPUs through NVML (set, verify with the enforced limit, restore),
-// or CPU packages through a writable RAPL constraint_0_power_limit_uw. The previous limits are restored by
-// restore(), by the destructor, and on SIGINT/SIGTERM (then the signal goes on to its previous handler).
+// Power limits (the V5 knob's mechanism): GPUs through NVML (set, verify with the enforced limit,
+// restore), or CPU packages through a writable RAPL constraint_0_power_limit_uw. The previous
+// limits are restored by restore(), by the destructor, and on SIGINT/SIGTERM (then the signal goes
+// on to its previous handler).
 #pragma once
 
 #include <memory>
@@ -31,22 +32,22 @@ struct AppliedLimit {
 };
 
 class PowerLimiter {
-public:
+  public:
     explicit PowerLimiter(PowerLimitOptions opts = {});
     ~PowerLimiter();
     PowerLimiter(const PowerLimiter&) = delete;
     PowerLimiter& operator=(const PowerLimiter&) = delete;
 
     PowerLimitSupport supported() const { return support_; }
-    // Sets every GPU (NVML) or else every CPU package (RAPL) to limit_w. Throws UnsupportedError with the
-    // reason when neither works, InputError when limit_w is outside a GPU's allowed range.
+    // Sets every GPU (NVML) or else every CPU package (RAPL) to limit_w. Throws UnsupportedError
+    // with the reason when neither works, InputError when limit_w is outside a GPU's allowed range.
     std::vector<AppliedLimit> apply(double limit_w);
     // Puts back the limits that were in force before apply(); idempotent.
     void restore();
     // For the signal handler only: no locks, no allocation on the RAPL path.
     void restore_from_signal() noexcept;
 
-private:
+  private:
     struct GpuSaved {
         void* device;
         unsigned previous_mw;

@@ -1,14 +1,14 @@
 // /proc parsing with plain file reads; nothing here throws on a vanished process.
 #include "greenknobs/energy/proc.h"
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cstdlib>
 #include <cstring>
 #include <set>
 #include <sstream>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace gk::energy {
 
@@ -60,7 +60,8 @@ bool read_machine_cpu_ticks(const std::string& proc_root, MachineCpuTicks* out, 
         }
         p = end;
     }
-    // user nice system idle iowait irq softirq steal guest guest_nice; guest time is already in user.
+    // user nice system idle iowait irq softirq steal guest guest_nice; guest time is already in
+    // user.
     out->busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
     out->total = out->busy + v[3] + v[4];
     return true;
@@ -83,7 +84,8 @@ bool parse_process_stat(const std::string& line, ProcessStat* out) {
     }
     // f[0] = field 3 (state); field k is f[k-3].
     out->ppid = std::atoi(f[1].c_str());
-    out->cpu_ticks = std::strtoull(f[11].c_str(), nullptr, 10) + std::strtoull(f[12].c_str(), nullptr, 10);
+    out->cpu_ticks =
+        std::strtoull(f[11].c_str(), nullptr, 10) + std::strtoull(f[12].c_str(), nullptr, 10);
     out->start_ticks = std::strtoull(f[19].c_str(), nullptr, 10);
     out->rss_pages = std::strtoull(f[21].c_str(), nullptr, 10);
     return true;
@@ -170,7 +172,8 @@ std::vector<ProcessStat> read_process_tree(const std::string& proc_root, int roo
             }
             const char* p = text.c_str();
             char* end = nullptr;
-            for (long child = std::strtol(p, &end, 10); end != p; child = std::strtol(p, &end, 10)) {
+            for (long child = std::strtol(p, &end, 10); end != p;
+                 child = std::strtol(p, &end, 10)) {
                 queue.push_back(static_cast<int>(child));
                 p = end;
             }

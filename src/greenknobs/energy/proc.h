@@ -1,5 +1,6 @@
-// Readers for /proc (root injectable for tests): machine CPU time (/proc/stat), per-process CPU time and
-// RSS summed over a process tree (/proc/<pid>/stat), memory size (/proc/meminfo), CPU model (/proc/cpuinfo).
+// Readers for /proc (root injectable for tests): machine CPU time (/proc/stat), per-process CPU
+// time and RSS summed over a process tree (/proc/<pid>/stat), memory size (/proc/meminfo), CPU
+// model (/proc/cpuinfo).
 #pragma once
 
 #include <cstdint>
@@ -30,8 +31,8 @@ bool parse_process_stat(const std::string& line, ProcessStat* out);
 std::vector<ProcessStat> read_all_processes(const std::string& proc_root);
 // The process `root_pid` and all its descendants, from a full list.
 std::vector<ProcessStat> process_tree(const std::vector<ProcessStat>& all, int root_pid);
-// The same, reading only the tree: walks /proc/<pid>/task/<tid>/children (CONFIG_PROC_CHILDREN, on in
-// Debian kernels) and falls back to a scan of every process when that file does not exist.
+// The same, reading only the tree: walks /proc/<pid>/task/<tid>/children (CONFIG_PROC_CHILDREN, on
+// in Debian kernels) and falls back to a scan of every process when that file does not exist.
 std::vector<ProcessStat> read_process_tree(const std::string& proc_root, int root_pid);
 
 struct CpuInfo {
@@ -45,14 +46,15 @@ double read_mem_total_bytes(const std::string& proc_root);
 long clock_ticks_per_s();
 long page_size_bytes();
 
-// CPU time of a process tree between successive calls: per-pid deltas, so processes that start or exit in
-// between do not make the sum jump. A process that exits between two samples loses its last partial interval
-// (its ticks vanish with it); a reaped child's time is not re-added through its parent's cutime, which would
-// count it twice.
+// CPU time of a process tree between successive calls: per-pid deltas, so processes that start or
+// exit in between do not make the sum jump. A process that exits between two samples loses its last
+// partial interval (its ticks vanish with it); a reaped child's time is not re-added through its
+// parent's cutime, which would count it twice.
 class ProcessTreeMeter {
-public:
+  public:
     ProcessTreeMeter(std::string proc_root, int root_pid);
-    // CPU ticks used by the tree since the previous call (0 on the first call), and its current RSS.
+    // CPU ticks used by the tree since the previous call (0 on the first call), and its current
+    // RSS.
     struct Delta {
         uint64_t cpu_ticks = 0;
         double rss_bytes = 0;
@@ -60,7 +62,7 @@ public:
     };
     Delta sample();
 
-private:
+  private:
     std::string proc_root_;
     int root_pid_;
     bool first_ = true;

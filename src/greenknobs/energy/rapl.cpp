@@ -1,16 +1,16 @@
 // RAPL powercap reader and zone discovery.
 #include "greenknobs/energy/rapl.h"
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <map>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace gk::energy {
 
@@ -40,8 +40,9 @@ bool read_small(const std::string& path, std::string* out, int* err_no) {
 std::string describe_errno(const std::string& path, int err_no) {
     std::string why = "cannot read " + path + ": " + std::strerror(err_no);
     if (err_no == EACCES || err_no == EPERM) {
-        why += " (energy_uj is root-only since Linux 5.10, CVE-2020-8694; run as root or grant read "
-               "access to the file)";
+        why +=
+            " (energy_uj is root-only since Linux 5.10, CVE-2020-8694; run as root or grant read "
+            "access to the file)";
     }
     return why;
 }
@@ -119,7 +120,7 @@ double RaplSource::read_energy_j() {
         total_uj_ += static_cast<double>(raw - last_raw_uj_);
     } else if (max_range_uj_ > 0) {
         // One wrap since the last read: the sampler reads far more often than the counter can wrap
-        // (about 60 s at 4 kW for a 2^32 uJ range; hours for the usual 2^38 range).
+        // (a 2^32 uJ range lasts about 60 s at 70 W; the usual 2^38 uJ range, hours).
         total_uj_ += static_cast<double>(max_range_uj_ - last_raw_uj_) + static_cast<double>(raw);
     }
     last_raw_uj_ = raw;
@@ -186,13 +187,15 @@ std::vector<std::shared_ptr<Source>> discover_rapl(const std::string& root) {
         std::string base = z.domain.rfind("package-", 0) == 0 ? "package" : z.domain;
         z.key = pkg.empty() || base == "psys" ? base : base + "-" + pkg;
         Component c = base == "dram" ? Component::kRam : Component::kCpu;
-        std::string label = (z.mmio ? "rapl-mmio:" : (z.prefix == "amd-rapl" ? "amd-rapl:" : "rapl:")) + z.key;
+        std::string label =
+            (z.mmio ? "rapl-mmio:" : (z.prefix == "amd-rapl" ? "amd-rapl:" : "rapl:")) + z.key;
         z.source = std::make_shared<RaplSource>(dir_path, label, c);
         all.push_back(z);
     }
 
-    // Exclusions: one copy per domain key (MSR zone preferred, MMIO copy used only if the MSR one is not
-    // readable); core/uncore inside an available package; psys when any package is available.
+    // Exclusions: one copy per domain key (MSR zone preferred, MMIO copy used only if the MSR one
+    // is not readable); core/uncore inside an available package; psys when any package is
+    // available.
     std::map<std::string, std::string> chosen;  // key -> zone id
     for (auto& z : all) {
         if (!z.source->available()) {

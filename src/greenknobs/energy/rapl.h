@@ -1,7 +1,8 @@
-// RAPL energy counters through the powercap sysfs tree (root injectable; default /sys/class/powercap).
-// Zones: intel-rapl:N (package-N or psys), intel-rapl:N:M (core, uncore, dram), intel-rapl-mmio:N (MMIO copies
-// of a package), amd-rapl:N. Counters are read with pread on a kept file descriptor and corrected for
-// wraparound with max_energy_range_uj. Provenance `counter`.
+// RAPL energy counters through the powercap sysfs tree (root injectable; default
+// /sys/class/powercap). Zones: intel-rapl:N (package-N or psys), intel-rapl:N:M (core, uncore,
+// dram), intel-rapl-mmio:N (MMIO copies of a package), amd-rapl:N. Counters are read with pread on
+// a kept file descriptor and corrected for wraparound with max_energy_range_uj. Provenance
+// `counter`.
 #pragma once
 
 #include <memory>
@@ -14,7 +15,7 @@
 namespace gk::energy {
 
 class RaplSource : public Source {
-public:
+  public:
     // zone_dir: e.g. <root>/intel-rapl:0; label: e.g. "rapl:package-0".
     RaplSource(const std::string& zone_dir, const std::string& label, Component component);
     ~RaplSource() override;
@@ -22,7 +23,7 @@ public:
     const std::string& zone_dir() const { return zone_dir_; }
     const std::string& domain() const { return domain_; }
 
-private:
+  private:
     bool read_raw_uj(uint64_t* out);
 
     std::string zone_dir_;

@@ -149,7 +149,8 @@ void Sampler::tick_locked(double t) {
 
 void Sampler::run() {
     using steady = std::chrono::steady_clock;
-    auto period = std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(period_s_));
+    auto period =
+        std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(period_s_));
     auto next = steady::now() + period;
     std::unique_lock<std::mutex> lock(mu_);
     while (!stop_requested_) {

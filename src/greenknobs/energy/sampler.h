@@ -1,6 +1,7 @@
-// The sampler: one thread that reads every used source each period (default 100 ms) and keeps a power
-// time series per source. Counters are read too, so wraparound is caught and their power (ΔE/Δt) is kept.
-// The thread never throws: it keeps the first error, stops sampling, and stop() rethrows it.
+// The sampler: one thread that reads every used source each period (default 100 ms) and keeps a
+// power time series per source. Counters are read too, so wraparound is caught and their power
+// (ΔE/Δt) is kept. The thread never throws: it keeps the first error, stops sampling, and stop()
+// rethrows it.
 #pragma once
 
 #include <condition_variable>
@@ -22,13 +23,13 @@ struct Series {
     // true: power_w[i] is the mean over (t_s[i-1], t_s[i]] (power_w[0] copies power_w[1]);
     // false: power_w[i] is a reading at t_s[i], interpolated linearly in between.
     bool interval_mean = true;
-    std::vector<double> t_s;      // sampler clock
+    std::vector<double> t_s;  // sampler clock
     std::vector<double> power_w;
     std::vector<double> energy_j;  // counters only: cumulative energy at t_s
 };
 
-// Energy in J of a power series over [a_s, b_s], interpolating at the edges; beyond the series' ends the
-// nearest value is held.
+// Energy in J of a power series over [a_s, b_s], interpolating at the edges; beyond the series'
+// ends the nearest value is held.
 double integrate_j(const Series& s, double a_s, double b_s);
 
 struct TimedWarning {
@@ -37,7 +38,7 @@ struct TimedWarning {
 };
 
 class Sampler {
-public:
+  public:
     // period_s <= 0: no thread; the owner calls tick() (deterministic tests).
     Sampler(std::vector<std::shared_ptr<Source>> sources, double period_s, Clock clock);
     ~Sampler();
@@ -54,7 +55,7 @@ public:
     std::vector<TimedWarning> warnings() const;
     size_t ticks() const;
 
-private:
+  private:
     void run();
     void tick_locked(double t);
 

@@ -1,6 +1,7 @@
-// Energy sources: one reader per (device, component) behind a small interface. A source either exposes a
-// cumulative energy counter (RAPL, NVML total energy) or a power reading (NVML power, the CPU/RAM models).
-// Missing hardware is not an error: a source says available() == false and why_unavailable().
+// Energy sources: one reader per (device, component) behind a small interface. A source either
+// exposes a cumulative energy counter (RAPL, NVML total energy) or a power reading (NVML power, the
+// CPU/RAM models). Missing hardware is not an error: a source says available() == false and
+// why_unavailable().
 #pragma once
 
 #include <functional>
@@ -15,17 +16,18 @@ enum class Component { kCpu = 0, kRam = 1, kGpu = 2 };
 constexpr int kNumComponents = 3;
 const char* to_string(Component c);
 
-// How a number was obtained, weakest last: a hardware energy counter, power samples integrated over time,
-// or a model estimated from utilisation.
+// How a number was obtained, weakest last: a hardware energy counter, power samples integrated over
+// time, or a model estimated from utilisation.
 enum class Provenance { kCounter = 0, kIntegrated = 1, kModelled = 2 };
 const char* to_string(Provenance p);
 
-// Seconds on a monotonic clock with an arbitrary origin (steady_clock by default; tests inject a fake).
+// Seconds on a monotonic clock with an arbitrary origin (steady_clock by default; tests inject a
+// fake).
 using Clock = std::function<double()>;
 Clock steady_clock_s();
 
 class Source {
-public:
+  public:
     virtual ~Source() = default;
 
     const std::string& name() const { return name_; }
@@ -33,7 +35,8 @@ public:
     Provenance provenance() const { return provenance_; }
     bool available() const { return available_; }
     const std::string& why_unavailable() const { return why_unavailable_; }
-    // Why an available source must not be summed (e.g. "contained in package-0"); empty = may be used.
+    // Why an available source must not be summed (e.g. "contained in package-0"); empty = may be
+    // used.
     const std::string& excluded_reason() const { return excluded_reason_; }
     void set_excluded_reason(const std::string& why) { excluded_reason_ = why; }
     // How often the underlying value changes; a stage shorter than this is flagged.
@@ -42,22 +45,24 @@ public:
     const std::string& note() const { return note_; }
     bool is_counter() const { return provenance_ == Provenance::kCounter; }
 
-    // Called once by the sampler before the first reading (models take their utilisation baseline here).
+    // Called once by the sampler before the first reading (models take their utilisation baseline
+    // here).
     virtual void prime(double t_s) { (void)t_s; }
-    // Counter sources: energy in J since the source was opened, corrected for wraparound and resets.
-    // Thread-safe (the sampler and stage boundaries both read). On a failed read, the last good value.
+    // Counter sources: energy in J since the source was opened, corrected for wraparound and
+    // resets. Thread-safe (the sampler and stage boundaries both read). On a failed read, the last
+    // good value.
     virtual double read_energy_j();
-    // Power sources: power in W at t_s; for interval models, the mean since the previous call. NaN on a
-    // failed read (the sample is skipped). Called only from the sampler.
+    // Power sources: power in W at t_s; for interval models, the mean since the previous call. NaN
+    // on a failed read (the sample is skipped). Called only from the sampler.
     virtual double read_power_w(double t_s);
-    // True when read_power_w() is a mean over the interval since the previous reading (step integration);
-    // false for an instantaneous reading (linear interpolation between samples).
+    // True when read_power_w() is a mean over the interval since the previous reading (step
+    // integration); false for an instantaneous reading (linear interpolation between samples).
     virtual bool power_is_interval_mean() const { return true; }
 
     // Warnings raised while reading (counter reset, read errors); drained by the sampler.
     std::vector<std::string> take_warnings();
 
-protected:
+  protected:
     void add_warning(const std::string& w);
 
     std::string name_;
@@ -69,20 +74,22 @@ protected:
     double update_period_s_ = 0.1;
     std::string note_;
 
-private:
+  private:
     std::mutex warn_mu_;
     std::vector<std::string> warnings_;
 };
 
-// A source that does not exist on this machine (no powercap tree, no NVML library): listed, never used.
+// A source that does not exist on this machine (no powercap tree, no NVML library): listed, never
+// used.
 class MissingSource : public Source {
-public:
+  public:
     MissingSource(std::string name, Component component, Provenance provenance, std::string why);
 };
 
-// Scripted source for tests and benches: counter values or power values given by a function of time.
+// Scripted source for tests and benches: counter values or power values given by a function of
+// time.
 class ScriptedSource : public Source {
-public:
+  public:
     // Counter source: energy_j(t) cumulative. Power source: power_w(t) (interval mean ending at t).
     static std::shared_ptr<ScriptedSource> counter(std::string name, Component c,
                                                    std::function<double(double)> energy_j_at,
@@ -99,7 +106,7 @@ public:
         why_unavailable_ = why;
     }
 
-private:
+  private:
     std::function<double(double)> fn_;
     Clock clock_;
     bool interval_mean_ = true;

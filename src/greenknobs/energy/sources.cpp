@@ -63,10 +63,12 @@ nlohmann::json sources_json(const std::vector<SourceEntry>& entries) {
         j["name"] = s.name();
         j["component"] = to_string(s.component());
         j["available"] = s.available();
-        j["why_unavailable"] = s.available() ? nlohmann::json(nullptr) : nlohmann::json(s.why_unavailable());
+        j["why_unavailable"] =
+            s.available() ? nlohmann::json(nullptr) : nlohmann::json(s.why_unavailable());
         j["provenance"] = to_string(s.provenance());
         j["used"] = e.used;
-        j["why_not_used"] = e.used || !s.available() ? nlohmann::json(nullptr) : nlohmann::json(e.why_not_used);
+        j["why_not_used"] =
+            e.used || !s.available() ? nlohmann::json(nullptr) : nlohmann::json(e.why_not_used);
         j["update_period_s"] = s.update_period_s();
         j["note"] = s.note();
         list.push_back(j);
@@ -80,8 +82,8 @@ std::string describe_sources(const std::vector<SourceEntry>& entries) {
     bool counters_readable = false;
     for (const auto& e : entries) {
         const Source& s = *e.source;
-        out << (e.used ? "[used]   " : (s.available() ? "[unused] " : "[n/a]    ")) << s.name() << " ("
-            << to_string(s.component()) << ", " << to_string(s.provenance()) << ")";
+        out << (e.used ? "[used]   " : (s.available() ? "[unused] " : "[n/a]    ")) << s.name()
+            << " (" << to_string(s.component()) << ", " << to_string(s.provenance()) << ")";
         if (!s.available()) {
             out << ": unavailable: " << s.why_unavailable();
         } else if (!e.used) {
@@ -100,7 +102,8 @@ std::string describe_sources(const std::vector<SourceEntry>& entries) {
     }
     out << "\n";
     if (!counters_readable) {
-        out << "No energy counters are readable on this machine: every number greenknobs reports here "
+        out << "No energy counters are readable on this machine: every number greenknobs reports "
+               "here "
                "is modelled (provenance 'modelled'), not measured.\n";
     }
     for (int c = 0; c < kNumComponents; ++c) {

@@ -1,5 +1,5 @@
-// Discovering every source on this machine and choosing which to use: counters first, a model only for a
-// component no counter covers, never two sources for the same energy.
+// Discovering every source on this machine and choosing which to use: counters first, a model only
+// for a component no counter covers, never two sources for the same energy.
 #pragma once
 
 #include <memory>
@@ -29,8 +29,8 @@ struct SourceEntry {
 
 // RAPL zones, NVML GPUs, the CPU model and the RAM model, available or not.
 std::vector<std::shared_ptr<Source>> discover_sources(const SourceOptions& opts);
-// Per component: every available, non-excluded measured source (counter or integrated); the models only
-// where no measured source covers the component.
+// Per component: every available, non-excluded measured source (counter or integrated); the models
+// only where no measured source covers the component.
 std::vector<SourceEntry> select_sources(const std::vector<std::shared_ptr<Source>>& sources);
 // The report's "sources" list.
 nlohmann::json sources_json(const std::vector<SourceEntry>& entries);

@@ -109,7 +109,8 @@ void Tracker::start() {
     started_at_unix_s_ =
         opts_.started_at_unix_s >= 0
             ? opts_.started_at_unix_s
-            : std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+            : std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+                  .count();
     sampler_ = std::make_unique<Sampler>(used_, opts_.sample_period_s, clock_);
     origin_s_ = clock_();
     sampler_->start();
@@ -252,7 +253,8 @@ nlohmann::json Tracker::record_json(const Record& r, const std::vector<Series>& 
         const char* cname = to_string(static_cast<Component>(c));
         ej[cname] = num_or_null(present[c], energy[c]);
         pj[cname] = present[c] ? to_string(static_cast<Provenance>(prov[c])) : "n/a";
-        mj[cname] = num_or_null(present[c] && duration_s > 0, duration_s > 0 ? energy[c] / duration_s : 0);
+        mj[cname] =
+            num_or_null(present[c] && duration_s > 0, duration_s > 0 ? energy[c] / duration_s : 0);
         bool has_static = present[c] && idle_w != nullptr;
         double st = has_static ? idle_w[c] * duration_s : 0;
         sj[cname] = num_or_null(has_static, st);
@@ -264,8 +266,8 @@ nlohmann::json Tracker::record_json(const Record& r, const std::vector<Series>& 
         }
         if (present[c] && duration_s < period[c]) {
             char buf[160];
-            std::snprintf(buf, sizeof buf, "shorter than the %s source's update period (%g s)", cname,
-                          period[c]);
+            std::snprintf(buf, sizeof buf, "shorter than the %s source's update period (%g s)",
+                          cname, period[c]);
             warn.push_back(buf);
         }
     }

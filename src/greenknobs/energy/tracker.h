@@ -1,7 +1,7 @@
-// The stage tracker: RAII scopes around pipeline stages, nestable ("train/validate"), with energy per
-// component from counter differences at the boundaries or from the sampler's power series integrated over
-// exactly [start, end]. An idle baseline splits energy into static and dynamic. Stages are opened and closed
-// from one thread; the sampler runs on its own.
+// The stage tracker: RAII scopes around pipeline stages, nestable ("train/validate"), with energy
+// per component from counter differences at the boundaries or from the sampler's power series
+// integrated over exactly [start, end]. An idle baseline splits energy into static and dynamic.
+// Stages are opened and closed from one thread; the sampler runs on its own.
 #pragma once
 
 #include <functional>
@@ -29,7 +29,8 @@ struct TrackerOptions {
     double carbon_g_per_kwh = 0;   // > 0 overrides the country
     double pue = 1.0;
     int pid = 0;  // 0 = whole machine; else the models follow this process tree
-    // Non-empty: these sources instead of discovering the machine's (the selection rules still apply).
+    // Non-empty: these sources instead of discovering the machine's (the selection rules still
+    // apply).
     std::vector<std::shared_ptr<Source>> sources;
     // Determinism for tests and golden files.
     Clock clock;                        // empty = steady_clock
@@ -43,7 +44,7 @@ class Tracker;
 
 // An open stage; ends when destroyed (or at end()). Movable, not copyable.
 class Stage {
-public:
+  public:
     Stage(Stage&& other) noexcept;
     Stage& operator=(Stage&&) = delete;
     Stage(const Stage&) = delete;
@@ -53,7 +54,7 @@ public:
     void add_work(const std::string& unit, double amount);
     void end();
 
-private:
+  private:
     friend class Tracker;
     Stage(Tracker* tracker, size_t index) : tracker_(tracker), index_(index) {}
     Tracker* tracker_;
@@ -61,7 +62,7 @@ private:
 };
 
 class Tracker {
-public:
+  public:
     explicit Tracker(TrackerOptions opts);
     ~Tracker();
     Tracker(const Tracker&) = delete;
@@ -73,7 +74,8 @@ public:
     void stop();
     // A stage nested in the innermost open one: path "parent/name".
     Stage stage(const std::string& name);
-    // Called at every stage boundary (e.g. cudaDeviceSynchronize) so queued work lands in its stage.
+    // Called at every stage boundary (e.g. cudaDeviceSynchronize) so queued work lands in its
+    // stage.
     void set_sync(std::function<void()> fn) { sync_ = std::move(fn); }
     // One sampler reading now (tests with sample_period_s <= 0).
     void sample_now();
@@ -88,7 +90,7 @@ public:
     bool started() const { return started_; }
     bool stopped() const { return stopped_; }
 
-private:
+  private:
     friend class Stage;
     struct Record {
         std::string name, path, parent;
@@ -98,7 +100,8 @@ private:
         std::vector<double> e0, e1;  // counter readings at the boundaries (one per used counter)
         std::map<std::string, double> work;
     };
-    size_t begin_record(const std::string& name, const std::string& path, const std::string& parent);
+    size_t begin_record(const std::string& name, const std::string& path,
+                        const std::string& parent);
     void end_record(size_t index);
     void end_stage(size_t index);
     void read_counters(std::vector<double>* out);
@@ -127,7 +130,8 @@ private:
 
 // Human table: stage, time, energy by component with provenance, mean power, CO2e; n/a for absent.
 std::string format_summary(const nlohmann::json& report);
-// emissions.csv: one row per stage, then the total; CodeCarbon's names and units where the meaning matches.
+// emissions.csv: one row per stage, then the total; CodeCarbon's names and units where the meaning
+// matches.
 std::string emissions_csv(const nlohmann::json& report);
 // power.csv: t_s,source,component,power_w.
 std::string power_csv(const nlohmann::json& report);

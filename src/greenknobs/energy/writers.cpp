@@ -1,6 +1,6 @@
-// Writers over the report JSON: the human summary, emissions.csv (CodeCarbon's column names and units
-// where the meaning matches, plus ours) and power.csv. Pure functions of the report, so golden tests can
-// feed them a fixed report.
+// Writers over the report JSON: the human summary, emissions.csv (CodeCarbon's column names and
+// units where the meaning matches, plus ours) and power.csv. Pure functions of the report, so
+// golden tests can feed them a fixed report.
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -137,7 +137,8 @@ std::string power_csv(const nlohmann::json& report) {
             if (!p[i].is_number()) {
                 continue;
             }
-            out << num(t[i], "%.6f") << "," << src << "," << comp << "," << num(p[i], "%.6g") << "\n";
+            out << num(t[i], "%.6f") << "," << src << "," << comp << "," << num(p[i], "%.6g")
+                << "\n";
         }
     }
     return out.str();
@@ -192,7 +193,8 @@ std::string format_summary(const nlohmann::json& report) {
     if (idle.contains("baseline_s")) {
         out << "idle power:";
         for (const char* c : {"cpu", "ram", "gpu"}) {
-            out << " " << c << " " << (idle.at(c).is_number() ? num(idle.at(c), "%.2f") + " W" : "n/a");
+            out << " " << c << " "
+                << (idle.at(c).is_number() ? num(idle.at(c), "%.2f") + " W" : "n/a");
         }
         out << " (baseline " << num(idle.at("baseline_s"), "%.1f") << " s)\n";
     }
