@@ -1,7 +1,6 @@
-// RFC 4180 CSV reader: quoted fields with embedded commas, `""` escapes and line breaks, CRLF or LF
-// row ends, a UTF-8 BOM, a header row. One pass, no regex, over a buffer or streamed from a file in
-// chunks (MSR's full BigVul CSV is gigabytes). A bad file throws InputError naming the file and the
-// line where the bad record or field started.
+// RFC 4180 CSV reader: quoted fields with commas, `""` escapes and line breaks, CRLF/LF row ends, a
+// BOM, a header row. One pass, no regex, over a buffer or streamed in chunks from a file (MSR's full
+// BigVul CSV is gigabytes). Errors name the file and the line where the bad record or field started.
 #pragma once
 
 #include <cstdint>

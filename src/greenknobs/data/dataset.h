@@ -1,7 +1,6 @@
-// The data stage's public API: load a BigVul-layout file (CSV or JSON Lines) as
-// train/validation/test samples, in natural or paired mode, de-duplicated, split without leaks,
-// optionally subsampled, with a report of every count (what `run.json`'s "data" section is built
-// from). No torch here.
+// The data stage's public API: a BigVul-layout file (CSV or JSON Lines) → train/validation/test
+// samples (natural or paired), de-duplicated, split without leaks, optionally subsampled, with a report
+// of every count (what run.json's "data" section is built from). No torch here.
 #pragma once
 
 #include <cstdint>

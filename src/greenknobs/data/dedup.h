@@ -1,7 +1,6 @@
-// De-duplication of labelled samples: exact (after whitespace normalisation) and near (MinHash over
-// token 5-shingles with LSH banding, verified by exact Jaccard). When copies sit in several splits
-// the copy in the highest-priority split (test, then validation, then train) is kept, so evaluation
-// sets never lose rows to train rows and no text is in two splits.
+// De-duplication: exact (after whitespace normalisation) and near (MinHash over token 5-shingles, LSH
+// banding, exact Jaccard check). Copies in several splits keep the one in test, else validation, else
+// train: evaluation sets never lose rows to train rows, and no text is in two splits.
 #pragma once
 
 #include <cstdint>
