@@ -1,6 +1,6 @@
-// CSV parsing: memchr to the next quote inside quoted fields (long multi-line function bodies), a byte
-// loop elsewhere, field strings reused. Streaming keeps a chunk plus the record in progress; a record cut
-// by the chunk end is parsed again from its start after the refill.
+// CSV parsing: memchr to the next quote inside quoted fields (long multi-line function bodies), a
+// byte loop elsewhere, field strings reused. Streaming keeps a chunk plus the record in progress; a
+// record cut by the chunk end is parsed again from its start after the refill.
 #include "greenknobs/data/csv.h"
 
 #include <algorithm>

@@ -1,6 +1,7 @@
 // RFC 4180 CSV reader: quoted fields with commas, `""` escapes and line breaks, CRLF/LF row ends, a
-// BOM, a header row. One pass, no regex, over a buffer or streamed in chunks from a file (MSR's full
-// BigVul CSV is gigabytes). Errors name the file and the line where the bad record or field started.
+// BOM, a header row. One pass, no regex, over a buffer or streamed in chunks from a file (MSR's
+// full BigVul CSV is gigabytes). Errors name the file and the line where the bad record or field
+// started.
 #pragma once
 
 #include <cstdint>

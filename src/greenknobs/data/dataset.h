@@ -1,6 +1,6 @@
 // The data stage's public API: a BigVul-layout file (CSV or JSON Lines) → train/validation/test
-// samples (natural or paired), de-duplicated, split without leaks, optionally subsampled, with a report
-// of every count (what run.json's "data" section is built from). No torch here.
+// samples (natural or paired), de-duplicated, split without leaks, optionally subsampled, with a
+// report of every count (what run.json's "data" section is built from). No torch here.
 #pragma once
 
 #include <cstdint>

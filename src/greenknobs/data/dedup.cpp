@@ -1,6 +1,6 @@
-// Exact and near de-duplication. Near: MinHash signatures of 5-shingle sets, cut into bands hashed into
-// buckets; only texts sharing a bucket are compared, by exact Jaccard of their shingle sets (so no false
-// positives; recall >= 0.99 at the threshold).
+// Exact and near de-duplication. Near: MinHash signatures of 5-shingle sets, cut into bands hashed
+// into buckets; only texts sharing a bucket are compared, by exact Jaccard of their shingle sets
+// (so no false positives; recall >= 0.99 at the threshold).
 #include "greenknobs/data/dedup.h"
 
 #include <algorithm>

@@ -1,6 +1,7 @@
-// De-duplication: exact (after whitespace normalisation) and near (MinHash over token 5-shingles, LSH
-// banding, exact Jaccard check). Copies in several splits keep the one in test, else validation, else
-// train: evaluation sets never lose rows to train rows, and no text is in two splits.
+// De-duplication: exact (after whitespace normalisation) and near (MinHash over token 5-shingles,
+// LSH banding, exact Jaccard check). Copies in several splits keep the one in test, else
+// validation, else train: evaluation sets never lose rows to train rows, and no text is in two
+// splits.
 #pragma once
 
 #include <cstdint>
