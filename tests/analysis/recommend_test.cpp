@@ -77,6 +77,18 @@ TEST(Recommend, TimeBudgetAndKnobConstraints) {
     EXPECT_EQ(recommend(study(), m).chosen.variant, "V3");
 }
 
+TEST(Recommend, LatencyBudget) {
+    // The synthetic runs all record 10 ms per batch.
+    Budget b;
+    b.max_f1_drop_points = 1.0;
+    b.max_latency_ms_per_batch = 5.0;
+    const Recommendation r = recommend(study(), b);
+    EXPECT_FALSE(r.found);
+    EXPECT_NE(r.rule.find("5 ms per batch"), std::string::npos);
+    b.max_latency_ms_per_batch = 12.0;
+    EXPECT_EQ(recommend(study(), b).chosen.variant, "V2");
+}
+
 TEST(Recommend, SuggestsAnUntestedCombinationClearlyLabelled) {
     Budget b;
     b.max_f1_drop_points = 1.0;

@@ -234,6 +234,7 @@ StudyAggregate aggregate(const std::vector<RunRecord>& runs, const std::string& 
             push_if_finite(v.f1_weighted, json_number(doc, "/metrics/f1_weighted"));
             push_if_finite(v.mcc, json_number(doc, "/metrics/mcc"));
             push_if_finite(v.accuracy, json_number(doc, "/metrics/accuracy"));
+            push_if_finite(v.latency_ms_per_batch, json_number(doc, "/metrics/latency_ms_per_batch"));
         }
         for (const auto& p : paths) {
             auto it = stage_map.find(p);
@@ -246,7 +247,7 @@ StudyAggregate aggregate(const std::vector<RunRecord>& runs, const std::string& 
             v.stages.push_back(it->second);
         }
         for (Sample* s : {&v.total_energy_j, &v.total_duration_s, &v.eval_energy_j, &v.eval_duration_s,
-                          &v.f1_vul, &v.f1_weighted, &v.mcc, &v.accuracy}) {
+                          &v.f1_vul, &v.f1_weighted, &v.mcc, &v.accuracy, &v.latency_ms_per_batch}) {
             finish(*s);
         }
         v.total_provenance = merge_labels(total_prov);

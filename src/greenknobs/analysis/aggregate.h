@@ -54,6 +54,7 @@ struct VariantAggregate {
     std::vector<StageAggregate> stages;  // pipeline order, nested after its parent; only stages seen
     Sample total_energy_j, total_duration_s, eval_energy_j, eval_duration_s;
     Sample f1_vul, f1_weighted, mcc, accuracy;
+    Sample latency_ms_per_batch;  // metrics.latency_ms_per_batch (evaluation)
     std::string total_provenance, eval_provenance;
     Delta d_total_energy, d_total_time, d_eval_energy, d_eval_time;
     Delta d_f1_vul_points, d_f1_weighted_points, d_mcc;

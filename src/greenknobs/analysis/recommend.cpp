@@ -50,7 +50,12 @@ Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
         rec.rule += ", its mean total time is at most " + fmt("%.3g", budget.max_total_time_ratio) +
                     "× the baseline's";
     }
-    rec.rule += "; among those, the lowest mean total energy wins";
+    if (budget.max_latency_ms_per_batch > 0.0) {
+        rec.rule += ", its mean evaluation latency is at most " +
+                    fmt("%.3g", budget.max_latency_ms_per_batch) + " ms per batch";
+    }
+    rec.rule += "; time and latency budgets use means; among the qualifying variants the lowest mean "
+                "total energy wins";
     const VariantAggregate* base = study.find(study.baseline);
     if (base == nullptr || base->total_energy_j.empty()) {
         rec.explanation = "No recommendation: the baseline " + study.baseline + " has no measured runs.";
@@ -90,6 +95,8 @@ Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
                               base->total_duration_s.mean() > 0.0)
                                  ? v.total_duration_s.mean() / base->total_duration_s.mean()
                                  : NAN;
+        c.latency_ms_per_batch =
+            v.latency_ms_per_batch.empty() ? NAN : v.latency_ms_per_batch.mean();
         std::string reason;
         for (const auto& f : budget.forbidden) {
             if (has_term(v, f)) {
@@ -120,6 +127,14 @@ Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
             } else if (c.total_time_ratio > budget.max_total_time_ratio) {
                 reason = "total time ×" + fmt("%.2f", c.total_time_ratio) + " > budget ×" +
                          fmt("%.3g", budget.max_total_time_ratio);
+            }
+        }
+        if (reason.empty() && budget.max_latency_ms_per_batch > 0.0) {
+            if (!std::isfinite(c.latency_ms_per_batch)) {
+                reason = "no evaluation latency recorded";
+            } else if (c.latency_ms_per_batch > budget.max_latency_ms_per_batch) {
+                reason = "evaluation latency " + fmt("%.3g", c.latency_ms_per_batch) + " ms/batch > budget " +
+                         fmt("%.3g", budget.max_latency_ms_per_batch);
             }
         }
         c.reason = reason;

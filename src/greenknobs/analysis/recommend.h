@@ -15,6 +15,7 @@ struct Budget {
     double max_f1_drop_points = 1.0;  // vulnerable-class F1 vs the baseline, in points (0–100 scale)
     double max_eval_time_ratio = 0.0;   // mean evaluation time / baseline's; 0 = no limit
     double max_total_time_ratio = 0.0;  // mean total time / baseline's; 0 = no limit
+    double max_latency_ms_per_batch = 0.0;  // mean evaluation latency per batch; 0 = no limit
     std::vector<std::string> must_have;  // knob names (run.json knobs.applied) or variant ids
     std::vector<std::string> forbidden;
 };
@@ -29,6 +30,7 @@ struct Candidate {
     bool f1_drop_has_ci = false;
     double eval_time_ratio = 0.0;
     double total_time_ratio = 0.0;
+    double latency_ms_per_batch = 0.0;  // NaN when not recorded
     bool qualifies = false;
     std::string reason;  // why it failed (empty when it qualifies)
 };
