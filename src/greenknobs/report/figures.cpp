@@ -25,7 +25,7 @@ constexpr double kWidthPx = 1000.0;
 constexpr double kHeightPx = 680.0;
 constexpr double kLeft = 0.085, kRight = 0.975, kBottom = 0.115, kTop = 0.865;
 constexpr int kFontPx = 13;
-constexpr double kCharPx = 8.0;  // DejaVu Sans digits and capitals at 13 px, with a little slack
+constexpr double kCharPx = 8.4;  // DejaVu Sans digits and capitals at 13 px (8.3), with a little slack
 constexpr double kLinePx = 16.0;
 
 const char* kGreen = "#2e7d32";
@@ -224,7 +224,7 @@ void scatter_files(const Scatter& sc, std::string& data, std::string& script) {
     std::vector<std::pair<double, double>> pts_px, sizes;
     for (const auto& p : sc.points) {
         pts_px.push_back(to_px(p.x, p.y));
-        sizes.emplace_back(kCharPx * static_cast<double>(p.id.size()) + 4.0, kLinePx);
+        sizes.emplace_back(kCharPx * static_cast<double>(p.id.size()) + 8.0, kLinePx);
     }
     std::vector<std::pair<double, double>> obstacles = pts_px;
     for (const auto& st : sc.stars) {
@@ -237,7 +237,7 @@ void scatter_files(const Scatter& sc, std::string& data, std::string& script) {
     const auto placed = place_labels(obstacles, sizes_all, bounds, 7.0);
     for (size_t i = 0; i < sc.points.size(); ++i) {
         const auto& pl = placed[i];
-        const auto at = to_data(pl.box.x + 2.0, pl.box.y + pl.box.h / 2.0);
+        const auto at = to_data(pl.box.x + 4.0, pl.box.y + pl.box.h / 2.0);
         s << "set label " << q(sc.points[i].id) << " at " << n(at.first) << "," << n(at.second)
           << " left front tc rgb \"#222222\"\n";
         if (pl.leader) {
@@ -247,7 +247,7 @@ void scatter_files(const Scatter& sc, std::string& data, std::string& script) {
             const auto from = to_data(pl.anchor_x, pl.anchor_y);
             const auto to = to_data(cx, cy);
             s << "set arrow from " << n(from.first) << "," << n(from.second) << " to " << n(to.first)
-              << "," << n(to.second) << " nohead lc rgb \"#9e9e9e\" lw 0.8 back\n";
+              << "," << n(to.second) << " nohead lc rgb \"#616161\" lw 0.9 front\n";
         }
     }
 
@@ -450,6 +450,14 @@ double overlap_area(const LabelBox& a, const LabelBox& b) {
     return (w > 0 && h > 0) ? w * h : 0.0;
 }
 
+namespace {
+double box_distance(const LabelBox& b, double x, double y) {
+    const double dx = std::max({b.x - x, 0.0, x - (b.x + b.w)});
+    const double dy = std::max({b.y - y, 0.0, y - (b.y + b.h)});
+    return std::hypot(dx, dy);
+}
+}  // namespace
+
 std::vector<PlacedLabel> place_labels(const std::vector<std::pair<double, double>>& points_px,
                                       const std::vector<std::pair<double, double>>& sizes_px,
                                       const LabelBox& bounds, double marker_px) {
@@ -510,6 +518,13 @@ std::vector<PlacedLabel> place_labels(const std::vector<std::pair<double, double
                 }
                 for (size_t m = 0; m < markers.size(); ++m) {
                     score += 6.0 * overlap_area(b, markers[m]);
+                }
+                // Ambiguity: a label nearer to another marker than to its own reads as that marker's.
+                const double own = box_distance(b, px, py);
+                for (size_t m = 0; m < points_px.size(); ++m) {
+                    if (m != i && box_distance(b, points_px[m].first, points_px[m].second) < own + 3.0) {
+                        score += 400.0;
+                    }
                 }
                 const double inside = overlap_area(b, bounds);
                 score += 20.0 * (b.w * b.h - inside);
