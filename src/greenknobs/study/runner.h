@@ -1,0 +1,58 @@
+// `greenknobs study` as a library call: plan, store, one child process per (variant, repeat) in the seeded
+// order, crash recovery and resume, progress, and the report at the end. Resume rules are in
+// docs/decisions/0003-study-store.md.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "greenknobs/knobs/capabilities.h"
+#include "greenknobs/study/plan.h"
+
+namespace gk::study {
+
+struct StudyOptions {
+    PlanOptions plan;
+    std::string out_dir;
+    double cooldown_s = 0;    // sleep between runs (lets the machine cool down to its idle state)
+    int max_retries = 2;      // a failed run is tried at most 1 + max_retries times in all
+    std::string train_bin;    // "" = this executable (/proc/self/exe); called as `<bin> train --config --out`
+    bool report = true;       // write DIR/report at the end
+    std::string paper_table_csv;  // "" = found beside the catalog (../data/reference/paper_table1.csv)
+    knobs::ProbePaths probe;  // where capabilities are probed (tests pass a fake powercap tree)
+    double grace_s = 10.0;    // after a forwarded SIGINT/SIGTERM, how long the run gets before SIGKILL
+    double progress_every_s = 10.0;  // plain progress line period when stderr is not a terminal
+};
+
+struct SkippedRun {
+    std::string key;
+    std::string reason;
+};
+
+struct StudyResult {
+    int total = 0;     // (variant, repeat) pairs in the plan
+    int complete = 0;
+    int failed = 0;    // failed with no attempt left (or bad input)
+    int skipped = 0;
+    int ingested = 0;  // complete run directories found on resume that the store had missed
+    int recovered = 0;  // runs found `running` at start (the study had died) and recorded failed
+    int interrupted_signal = 0;  // SIGINT/SIGTERM that stopped this invocation (0 = none)
+    std::vector<SkippedRun> skipped_runs;
+    std::vector<std::string> failed_runs;  // "V7-r1: <error>"
+    std::string report_html;
+    std::string table1_excerpt;
+    std::string report_skipped_why;  // why no report was written ("" when written or not asked for)
+
+    // 128 + signal when interrupted, 1 when a run failed for good, else 0 (skipped runs are not failures).
+    int exit_code() const;
+};
+
+// Runs (or resumes) the study in opt.out_dir. InputError for bad input, a study directory that holds another
+// study, or a planned config whose hash differs from the one stored for the same (variant, repeat).
+StudyResult run_study(const StudyOptions& opt);
+
+// A best guess at the stage a run is in from one line of its output ("" = no hint): the explicit
+// "stage: <path>" form, or the pipeline's known log lines.
+std::string stage_hint(const std::string& line);
+
+}  // namespace gk::study

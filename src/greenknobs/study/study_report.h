@@ -1,0 +1,42 @@
+// The report of a study directory: complete runs from DIR/study.sqlite (or, without a store, the run
+// directories under DIR/runs), written by report::write_report into DIR/report/. Used by `greenknobs report`
+// and at the end of `greenknobs study`.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "greenknobs/analysis/run_record.h"
+#include "greenknobs/report/report.h"
+
+namespace gk::study {
+
+// Complete runs of the study in `dir`, sorted by (variant, repeat); *failed_count: (variant, repeat) pairs
+// whose last attempt failed. *catalog_path: the catalog the study was run with ("" without a store).
+std::vector<analysis::RunRecord> load_study_records(const std::string& dir, int* failed_count = nullptr,
+                                                    std::string* catalog_path = nullptr);
+
+struct StudyReportOptions {
+    std::string dir;
+    std::string baseline;         // "" = the catalog's baseline, else V0
+    std::string catalog_path;     // "" = the one the study used, when it still exists
+    std::string paper_table_csv;  // "" = looked up beside the catalog, then data/reference/
+    bool render_figures = true;
+};
+
+struct StudyReport {
+    report::ReportPaths paths;
+    std::string table1_excerpt;
+    int runs = 0;
+    int failed = 0;
+    std::string source;  // "store" | "run directories"
+};
+
+// InputError when there is nothing to report on.
+StudyReport write_study_report(const StudyReportOptions& opt);
+
+// The paper's Table I CSV for a catalog: <catalog dir>/../data/reference/paper_table1.csv, else
+// data/reference/paper_table1.csv under the working directory; "" when neither exists.
+std::string find_paper_table(const std::string& catalog_path);
+
+}  // namespace gk::study
