@@ -582,3 +582,38 @@ TEST(ModernBert, LearnsASeparableToyTask) {
     double accuracy = (pred == labels).to(torch::kDouble).mean().item<double>();
     EXPECT_GT(accuracy, 0.95);
 }
+
+TEST(ModernBert, MatchesTheIndependentPythonReference) {
+    // Goldens from tests/model/hf_reference.py (a second implementation of HF's eager forward, in Python):
+    // a random 3-layer checkpoint it wrote (global, local, local with window 4, mean pooling, padding) and
+    // the bundled tiny classifier (cls pooling, layer-0 attn_norm).
+    const std::string fixtures = std::string(GK_SOURCE_DIR) + "/tests/model/fixtures/";
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {fixtures + "ref-3layer", fixtures + "ref-3layer/golden.json"},
+        {kTiny + "classifier", fixtures + "tiny-classifier-golden.json"}};
+    for (const auto& [dir, golden_path] : cases) {
+        auto golden = nlohmann::json::parse(gk::fs::read_file(golden_path));
+        auto to_tensor = [](const nlohmann::json& rows, torch::ScalarType t) {
+            std::vector<torch::Tensor> out;
+            for (const auto& r : rows) {
+                out.push_back(torch::tensor(r.get<std::vector<double>>(), torch::kDouble).to(t));
+            }
+            return torch::stack(out);
+        };
+        auto ids = to_tensor(golden["input_ids"], torch::kLong);
+        auto mask = to_tensor(golden["attention_mask"], torch::kLong);
+        auto want = to_tensor(golden["logits"], torch::kFloat);
+        auto m = load_hf_checkpoint(dir);
+        m->eval();
+        torch::NoGradGuard ng;
+        for (const std::string attention : {"eager", "sdpa"}) {
+            for (bool unpad : {false, true}) {
+                m->set_attention(attention);
+                m->set_unpad(unpad);
+                auto got = m->forward(ids, mask);
+                EXPECT_TRUE(torch::allclose(got, want, 1e-5, 2e-5))
+                    << dir << " " << attention << " unpad=" << unpad << "\n" << got << "\n" << want;
+            }
+        }
+    }
+}
