@@ -189,6 +189,28 @@ TEST(Quant8, BlockwiseRoundTripHasSmallRelativeErrorPerBlock) {
     EXPECT_LT((yq - pos).abs().max().item<double>(), 0.02);
 }
 
+TEST(Quant8, FastCodecIsBitIdenticalToTheReference) {
+    torch::manual_seed(6);
+    for (bool is_signed : {true, false}) {
+        q8::Codec codec(is_signed);
+        for (int block : {256, 2048}) {
+            // 7 decades of magnitudes, exact zeros, and a ragged tail block.
+            auto x = torch::randn({10007}) *
+                     torch::pow(10.0, torch::randint(-8, 1, {10007}).to(torch::kFloat));
+            x.index_put_({torch::randint(0, 10007, {50})}, 0.0f);
+            if (!is_signed) {
+                x = x.abs();
+            }
+            auto ref = q8::quantize(x, codec.map(), block);
+            auto fast = codec.quantize(x, block);
+            EXPECT_TRUE(torch::equal(ref.absmax, fast.absmax));
+            EXPECT_TRUE(torch::equal(ref.codes, fast.codes)) << is_signed << " " << block;
+            EXPECT_TRUE(torch::equal(q8::dequantize(ref, codec.map(), {10007}),
+                                     codec.dequantize(fast, {10007})));
+        }
+    }
+}
+
 TEST(Optimizers, AdamW8bitConvergesLikeAdamWWithAQuarterOfTheState) {
     torch::manual_seed(2);
     Net init;

@@ -4,8 +4,13 @@
 #include "greenknobs/train/optim.h"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cmath>
+#include <cstring>
+#include <limits>
+
+#include <ATen/Parallel.h>
 
 #include "greenknobs/util/error.h"
 
@@ -177,8 +182,6 @@ class AdamW8bit : public Optimizer {
         decays_.assign(g.decay.size(), true);
         decays_.resize(params_.size(), false);
         states_.resize(params_.size());
-        signed_map_ = q8::dynamic_map(/*is_signed=*/true);
-        unsigned_map_ = q8::dynamic_map(/*is_signed=*/false);
     }
     void step() override {
         torch::NoGradGuard no_grad;
@@ -195,8 +198,8 @@ class AdamW8bit : public Optimizer {
                 m = torch::zeros_like(p, torch::kFloat);
                 v = torch::zeros_like(p, torch::kFloat);
             } else if (quantized) {
-                m = q8::dequantize(s.m8, signed_map_.to(p.device()), p.sizes());
-                v = q8::dequantize(s.v8, unsigned_map_.to(p.device()), p.sizes());
+                m = signed_.dequantize(s.m8, p.sizes());
+                v = unsigned_.dequantize(s.v8, p.sizes());
             } else {
                 m = s.m32;
                 v = s.v32;
@@ -212,8 +215,8 @@ class AdamW8bit : public Optimizer {
             torch::Tensor denom = (v.sqrt() / std::sqrt(bc2)).add_(h_.eps);
             p.addcdiv_(m, denom, -lr_ / bc1);
             if (quantized) {
-                s.m8 = q8::quantize(m, signed_map_.to(p.device()), block_size_);
-                s.v8 = q8::quantize(v, unsigned_map_.to(p.device()), block_size_);
+                s.m8 = signed_.quantize(m, block_size_);
+                s.v8 = unsigned_.quantize(v, block_size_);
             } else {
                 s.m32 = m;
                 s.v32 = v;
@@ -241,7 +244,8 @@ class AdamW8bit : public Optimizer {
     int block_size_;
     std::vector<bool> decays_;
     std::vector<State> states_;
-    torch::Tensor signed_map_, unsigned_map_;
+    q8::Codec signed_{/*is_signed=*/true};     // first moment
+    q8::Codec unsigned_{/*is_signed=*/false};  // second moment
 };
 
 }  // namespace
@@ -371,18 +375,106 @@ Blockwise quantize(const torch::Tensor& x, const torch::Tensor& map, int block_s
     q.absmax = std::get<0>(view.abs().max(/*dim=*/1));     // [blocks]
     torch::Tensor normed =
         view / q.absmax.clamp_min(1e-30f).unsqueeze(1);  // [blocks, block] in [-1, 1]
-    // Nearest code: bucketize against the mid-points between consecutive codes.
+    // Nearest code: the number of mid-points between consecutive codes that lie below the value.
     torch::Tensor mids = (map.slice(0, 0, 255) + map.slice(0, 1, 256)) * 0.5;  // [255]
-    q.codes = torch::bucketize(normed, mids).to(torch::kUInt8).reshape({-1});
+    q.codes = torch::bucketize(normed, mids.to(flat.device())).to(torch::kUInt8).reshape({-1});
     return q;
 }
 
 torch::Tensor dequantize(const Blockwise& q, const torch::Tensor& map, at::IntArrayRef shape) {
     const int64_t blocks = q.absmax.numel();
-    torch::Tensor values =
-        map.index_select(0, q.codes.to(torch::kLong)).view({blocks, -1});  // [blocks, block]
+    torch::Tensor values = map.to(q.codes.device())
+                               .index_select(0, q.codes.to(torch::kLong))
+                               .view({blocks, -1});  // [blocks, block]
     values.mul_(q.absmax.unsqueeze(1));
     return values.reshape({-1}).slice(0, 0, q.numel).reshape(shape).contiguous();
+}
+
+Codec::Codec(bool is_signed) : map_(dynamic_map(is_signed)) {
+    const float* codes = map_.data_ptr<float>();
+    for (size_t i = 0; i < 255; ++i) {
+        mids_[i] =
+            0.5f * (codes[i] + codes[i + 1]);  // the same float expression as quantize()'s mids
+    }
+    mids_[255] = std::numeric_limits<float>::infinity();
+    // Cell = sign, exponent and the top 11 mantissa bits of a float (2^20 cells, relative width
+    // 2^-11). The closest two mid-points sit 0.7 % apart (relative), so a cell holds at most one:
+    // the count of mid-points below the cell's lowest value, plus one comparison, is the exact
+    // count below any value in the cell.
+    lut_.resize(size_t{1} << 20);
+    for (uint32_t key = 0; key < (1u << 20); ++key) {
+        uint32_t bits = key << 12;
+        if (key & (1u << 19)) {
+            bits |= 0xFFFu;  // negative cell: its lowest value has the largest magnitude
+        }
+        float lowest = 0;
+        std::memcpy(&lowest, &bits, sizeof lowest);
+        size_t below =
+            std::isnan(lowest)
+                ? 255
+                : static_cast<size_t>(std::lower_bound(mids_.begin(), mids_.begin() + 255, lowest) -
+                                      mids_.begin());
+        lut_[key] = static_cast<uint8_t>(below);
+    }
+}
+
+Blockwise Codec::quantize(const torch::Tensor& x, int block_size) const {
+    if (!x.is_cpu()) {
+        return q8::quantize(x, map_, block_size);
+    }
+    Blockwise q;
+    q.numel = x.numel();
+    const int64_t blocks = (q.numel + block_size - 1) / block_size;
+    torch::Tensor flat = x.detach().to(torch::kFloat).contiguous().reshape({-1});
+    q.codes = torch::empty({blocks * block_size}, torch::kUInt8);
+    q.absmax = torch::empty({blocks}, torch::kFloat);
+    const float* src = flat.data_ptr<float>();
+    uint8_t* out = q.codes.data_ptr<uint8_t>();
+    float* absmax = q.absmax.data_ptr<float>();
+    const int64_t n = q.numel;
+    const uint8_t zero_code = code_of(0.0f);
+    at::parallel_for(0, blocks, /*grain_size=*/16, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+            const int64_t lo = b * block_size;
+            const int64_t hi = std::min(n, lo + block_size);
+            float amax = 0.0f;
+            for (int64_t i = lo; i < hi; ++i) {
+                amax = std::max(amax, std::fabs(src[i]));
+            }
+            absmax[b] = amax;
+            const float denom = std::max(amax, 1e-30f);
+            for (int64_t i = lo; i < hi; ++i) {
+                out[i] = code_of(src[i] / denom);  // a division, as the reference does
+            }
+            for (int64_t i = hi; i < lo + block_size; ++i) {
+                out[i] = zero_code;  // padding of the last block
+            }
+        }
+    });
+    return q;
+}
+
+torch::Tensor Codec::dequantize(const Blockwise& q, at::IntArrayRef shape) const {
+    if (!q.codes.is_cpu()) {
+        return q8::dequantize(q, map_, shape);
+    }
+    const int64_t blocks = q.absmax.numel();
+    const int64_t block_size = blocks > 0 ? q.codes.numel() / blocks : 1;
+    torch::Tensor out = torch::empty({q.numel}, torch::kFloat);
+    const float* table = map_.data_ptr<float>();
+    const uint8_t* codes = q.codes.data_ptr<uint8_t>();
+    const float* absmax = q.absmax.data_ptr<float>();
+    float* dst = out.data_ptr<float>();
+    const int64_t n = q.numel;
+    at::parallel_for(0, blocks, /*grain_size=*/16, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+            const int64_t hi = std::min(n, (b + 1) * block_size);
+            for (int64_t i = b * block_size; i < hi; ++i) {
+                dst[i] = table[codes[i]] * absmax[b];
+            }
+        }
+    });
+    return out.reshape(shape);
 }
 
 }  // namespace q8

@@ -9,7 +9,9 @@
 //                 weights
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -94,8 +96,31 @@ struct Blockwise {
     int64_t numel = 0;
     int64_t bytes() const;
 };
+// Reference codec in tensor ops (any device): block absmax, x / absmax, nearest code by bucketize.
 Blockwise quantize(const torch::Tensor& x, const torch::Tensor& map, int block_size);
 torch::Tensor dequantize(const Blockwise& q, const torch::Tensor& map, at::IntArrayRef shape);
+
+// The codec the optimizer uses: bit-identical to the reference, ~10x faster on CPU through a
+// 2^20-entry table indexed by a float's sign, exponent and top mantissa bits (other devices use the
+// reference).
+class Codec {
+  public:
+    explicit Codec(bool is_signed);
+    const torch::Tensor& map() const { return map_; }
+    Blockwise quantize(const torch::Tensor& x, int block_size) const;
+    torch::Tensor dequantize(const Blockwise& q, at::IntArrayRef shape) const;
+
+  private:
+    uint8_t code_of(float v) const {
+        uint32_t bits = 0;
+        std::memcpy(&bits, &v, sizeof bits);
+        uint8_t c = lut_[bits >> 12];
+        return static_cast<uint8_t>(c + (mids_[c] < v ? 1 : 0));
+    }
+    torch::Tensor map_;              // [256]
+    std::array<float, 256> mids_{};  // mid-points between codes; [255] = +inf
+    std::vector<uint8_t> lut_;       // per cell: mid-points below the cell's lowest value
+};
 }  // namespace q8
 
 }  // namespace gk::train
