@@ -64,6 +64,10 @@ void init_linear(Linear& lin, double std, double cutoff) {
 }
 
 // Autocast state of this thread, saved at a checkpointed layer's forward and replayed in its recompute.
+// LibTorch >= 2.4 takes the device as an argument (the per-device functions of 1.13 are deprecated there).
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#define GK_AUTOCAST_DEVICE_API 1
+#endif
 struct AutocastState {
     bool cpu_enabled = false;
     at::ScalarType cpu_dtype = at::kBFloat16;
@@ -72,17 +76,31 @@ struct AutocastState {
 
     static AutocastState current() {
         AutocastState s;
+#ifdef GK_AUTOCAST_DEVICE_API
+        s.cpu_enabled = at::autocast::is_autocast_enabled(at::kCPU);
+        s.cpu_dtype = at::autocast::get_autocast_dtype(at::kCPU);
+        s.gpu_enabled = at::autocast::is_autocast_enabled(at::kCUDA);
+        s.gpu_dtype = at::autocast::get_autocast_dtype(at::kCUDA);
+#else
         s.cpu_enabled = at::autocast::is_cpu_enabled();
         s.cpu_dtype = at::autocast::get_autocast_cpu_dtype();
         s.gpu_enabled = at::autocast::is_enabled();
         s.gpu_dtype = at::autocast::get_autocast_gpu_dtype();
+#endif
         return s;
     }
     void apply() const {
+#ifdef GK_AUTOCAST_DEVICE_API
+        at::autocast::set_autocast_enabled(at::kCPU, cpu_enabled);
+        at::autocast::set_autocast_dtype(at::kCPU, cpu_dtype);
+        at::autocast::set_autocast_enabled(at::kCUDA, gpu_enabled);
+        at::autocast::set_autocast_dtype(at::kCUDA, gpu_dtype);
+#else
         at::autocast::set_cpu_enabled(cpu_enabled);
         at::autocast::set_autocast_cpu_dtype(cpu_dtype);
         at::autocast::set_enabled(gpu_enabled);
         at::autocast::set_autocast_gpu_dtype(gpu_dtype);
+#endif
     }
 };
 
