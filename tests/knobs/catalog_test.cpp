@@ -370,7 +370,7 @@ TEST(Catalog, MalformedCatalogsNameFileAndVariant) {
               "[[variant]]\nid = \"C\"\nname = \"C\"\nphase = \"system\"\ndiffers_from_paper = \"-\"\n"
               "knobs = { threads = 1 }\ncombines = [\"V0\"]\n",
          "C.combines", "not a single-knob variant"},
-        {v1 + "knobs = { compile = \"torchscript\", inference_engine = {} }\n", "V1", "cannot be combined"},
+        {v1 + "knobs = { compile = \"torchscript\", attention = { unpad = true } }\n", "V1", "cannot be combined"},
     };
     for (const auto& tc : cases) {
         std::string path = write_tmp("bad_catalog.toml", std::string(kMiniHead) + tc.body);

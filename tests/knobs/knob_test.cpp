@@ -71,8 +71,17 @@ TEST(Knobs, RegistryIsCompleteAndWellFormed) {
         for (const auto& p : k.params) {
             EXPECT_EQ(config_leaves.count(p.config_key), 1u) << k.name << "." << p.name << " -> " << p.config_key;
         }
-        for (const auto& other : k.conflicts) {
-            EXPECT_NO_THROW(find_knob(other)) << k.name << " conflicts with unknown " << other;
+        for (const auto& other : k.conflicts) {  // "knob" or "knob.param=value"
+            const std::string name = other.substr(0, other.find('.'));
+            EXPECT_NO_THROW(find_knob(name)) << k.name << " conflicts with unknown " << other;
+            if (other.find('.') != std::string::npos) {
+                const std::string param = other.substr(other.find('.') + 1, other.find('=') - other.find('.') - 1);
+                bool found = false;
+                for (const auto& p : find_knob(name).params) {
+                    found = found || p.name == param;
+                }
+                EXPECT_TRUE(found) << k.name << " conflicts with unknown parameter " << other;
+            }
         }
     }
     EXPECT_EQ(names, expected);
@@ -287,19 +296,33 @@ TEST(Knobs, QuantizationRequiresLora) {
 }
 
 TEST(Knobs, ConflictsRejectedInEitherOrder) {
+    // A TorchScript trace cannot follow unpadding's data-dependent shapes.
     RunConfig a;
     apply_knob(a, "compile", "torchscript", "o");
-    std::string msg = error_of([&] { apply_knob(a, "inference_engine", nullptr, "o"); });
-    EXPECT_TRUE(has(msg, "cannot be combined with knob 'compile'")) << msg;
-    EXPECT_EQ(a.inference.engine, "plain");
+    std::string msg = error_of([&] { apply_knob(a, "attention", {{"impl", "sdpa"}, {"unpad", true}}, "o"); });
+    EXPECT_TRUE(has(msg, "o:attention")) << msg;
+    EXPECT_TRUE(has(msg, "cannot be combined with attention unpad = true")) << msg;
+    EXPECT_FALSE(a.model.unpad);
+    EXPECT_EQ(a.model.attention, "eager");
 
     RunConfig b;
-    apply_knob(b, "inference_engine", nullptr, "o");
+    apply_knob(b, "attention", {{"unpad", true}}, "o");
     msg = error_of([&] { apply_knob(b, "compile", "torchscript", "o"); });
-    EXPECT_TRUE(has(msg, "cannot be combined with knob 'inference_engine'")) << msg;
+    EXPECT_TRUE(has(msg, "o:compile")) << msg;
     EXPECT_EQ(b.train.compile, "none");
 
-    // Knobs that do combine (the paper's combinations) are not conflicts.
+    RunConfig from_base;  // the rule is over fields, so a base that unpads counts too
+    from_base.model.unpad = true;
+    EXPECT_TRUE(has(error_of([&] { apply_knob(from_base, "compile", nullptr, "o"); }), "cannot be combined"));
+
+    // The same knobs with values that do combine.
+    RunConfig ok;
+    apply_knob(ok, "compile", "torchscript", "o");
+    apply_knob(ok, "attention", {{"impl", "sdpa"}, {"unpad", false}}, "o");
+    apply_knob(ok, "inference_engine", nullptr, "o");  // the engine traces its packed weights
+    EXPECT_EQ(ok.knobs.size(), 3u);
+
+    // Knobs of the paper's combinations are not conflicts.
     RunConfig c;
     apply_knob(c, "attention", {{"impl", "sdpa"}, {"unpad", true}}, "o");
     apply_knob(c, "lora", nullptr, "o");
@@ -307,7 +330,8 @@ TEST(Knobs, ConflictsRejectedInEitherOrder) {
     apply_knob(c, "grad_checkpointing", true, "o");
     apply_knob(c, "precision", "bf16", "o");
     apply_knob(c, "prune_layers", {{"n", 20}}, "o");
-    EXPECT_EQ(c.knobs.size(), 6u);
+    apply_knob(c, "inference_engine", nullptr, "o");
+    EXPECT_EQ(c.knobs.size(), 7u);
 }
 
 TEST(Knobs, AppliedTwiceRejected) {
@@ -384,4 +408,5 @@ TEST(Knobs, Descriptions) {
 TEST(Knobs, CompileNotesSayEvaluationOnly) {
     EXPECT_TRUE(has(find_knob("compile").notes, "evaluation only")) << find_knob("compile").notes;
     EXPECT_TRUE(has(find_knob("loader").notes, "only matters on CUDA"));
+    EXPECT_EQ(find_knob("compile").conflicts, std::vector<std::string>{"attention.unpad=true"});
 }

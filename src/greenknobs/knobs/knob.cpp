@@ -114,7 +114,7 @@ std::vector<Knob> build_registry() {
         "fused scaled-dot-product attention kernel instead of eager matmul-softmax-matmul; optional unpadding",
         {p_str("impl", "sdpa", {"eager", "sdpa"}, "model.attention", "attention implementation"),
          p_bool("unpad", false, "model.unpad", "drop pad tokens before the encoder (ModernBERT's unpadding)")},
-        {},
+        {"compile.mode=torchscript"},
         [](const RunConfig&, const Capabilities&) { return ok(); },
         "Paper V12: attn_implementation sdpa. Unpadding is ours (ModernBERT does it with flash-attention): "
         "no compute is spent on pad tokens.",
@@ -302,10 +302,11 @@ std::vector<Knob> build_registry() {
         "compile", Phase::kSystem, "compute",
         "graph-level optimisation of the model: TorchScript trace, freeze and optimize_for_inference",
         {p_str("mode", "torchscript", {"none", "torchscript"}, "train.compile", "graph compiler")},
-        {"inference_engine"},
+        {"attention.unpad=true"},
         [](const RunConfig&, const Capabilities&) { return ok(); },
         "evaluation only: LibTorch 1.13 on Debian has no NNC/LLVM fuser, so training stays eager and "
-        "TorchScript gives no CPU speed-up here. Paper V11 used torch.compile (inductor) for training.",
+        "TorchScript gives no CPU speed-up here. Paper V11 used torch.compile (inductor) for training. Works "
+        "with the packed inference engine (its int8/bf16 weights are traced in).",
         [](RunConfig& c, const json& p, const std::string&) {
             c.train.compile = p["mode"].get<std::string>();
         }});
@@ -340,7 +341,7 @@ std::vector<Knob> build_registry() {
                "packed weight type; auto = int8 on CPU, bf16 on CUDA"),
          p_int("batch_size", 64, 1, 4096, "inference.batch_size", "samples per evaluate batch"),
          p_bool("bucket_by_length", true, "inference.bucket_by_length", "batch samples of similar length")},
-        {"compile"},
+        {},
         [](const RunConfig& c, const Capabilities&) {
             if (c.inference.engine == "packed" && c.inference.dtype == "int8" && c.system.device == "cuda") {
                 return no("dynamic int8 quantization runs on CPU only in LibTorch; use dtype bf16 or auto");
@@ -483,13 +484,14 @@ json check_param(const ParamSpec& spec, const json& v, const std::string& origin
     return v;
 }
 
-// Why two knobs cannot combine (the registry's `conflicts` lists say which).
-std::string conflict_reason(const std::string& a, const std::string& b) {
-    if ((a == "compile" && b == "inference_engine") || (a == "inference_engine" && b == "compile")) {
-        return "both replace the evaluate path (TorchScript module vs packed engine) and a run evaluates "
-               "through exactly one";
+// Conflicts that depend on parameter values are rules over the resulting fields (the fields are the truth,
+// whichever knob or base set them). `knob` is the one being applied, for the message.
+void check_field_conflicts(const RunConfig& c, const std::string& knob, const std::string& origin) {
+    if (c.train.compile == "torchscript" && c.model.unpad) {
+        throw InputError(origin, knob,
+                         "compile (torchscript) cannot be combined with attention unpad = true: a trace records "
+                         "one batch's shapes and unpadding gathers the real tokens with data-dependent shapes");
     }
-    return "the registry marks them as conflicting";
 }
 
 std::vector<std::string> param_names(const Knob& k) {
@@ -575,9 +577,7 @@ void apply_knob(RunConfig& c, const std::string& knob, const nlohmann::json& par
     for (const auto& applied : c.knobs) {
         const Knob* other = lookup(applied);
         if (contains(k->conflicts, applied) || (other != nullptr && contains(other->conflicts, knob))) {
-            throw InputError(origin, knob,
-                             "cannot be combined with knob '" + applied + "' (already applied): " +
-                                 conflict_reason(knob, applied));
+            throw InputError(origin, knob, "cannot be combined with knob '" + applied + "' (already applied)");
         }
     }
 
@@ -585,6 +585,7 @@ void apply_knob(RunConfig& c, const std::string& knob, const nlohmann::json& par
 
     RunConfig next = c;  // all or nothing: c is untouched when anything throws
     k->apply(next, full, origin);
+    check_field_conflicts(next, knob, origin);
     validate(next, origin);
     next.knobs.push_back(knob);
     c = next;

@@ -49,7 +49,9 @@ struct Knob {
     std::string targets;  // compute | memory traffic | precision | I/O | idle power
     std::string summary;
     std::vector<ParamSpec> params;
-    std::vector<std::string> conflicts;  // knobs that cannot be applied together with this one
+    // What this knob cannot be combined with: "knob" (any use of it) or "knob.param=value" (that setting,
+    // enforced as a rule over the resulting fields, so it also holds for values a base config set).
+    std::vector<std::string> conflicts;
     // Whether the config's use of this knob can run here (ok when the config does not use it).
     std::function<Support(const RunConfig&, const Capabilities&)> supported;
     std::string notes;
