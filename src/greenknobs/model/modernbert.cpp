@@ -559,14 +559,10 @@ torch::Tensor ModernBertForSequenceClassificationImpl::pooled(const torch::Tenso
     std::tie(in.cos_global, in.sin_global) = rotary_cos_sin(positions, d, config_.global_rope_theta);
     std::tie(in.cos_local, in.sin_local) = rotary_cos_sin(positions, d, config_.local_rope_theta);
     const auto dtype = model->final_norm->weight.scalar_type();
-    const bool has_padding = (attention_mask == 0).any().item<bool>();
-    if (has_padding) {
-        in.bias_global = attention_bias(attention_mask, 0, dtype);       // [B, 1, S, S]
-        in.bias_local = attention_bias(attention_mask, window, dtype);   // [B, 1, S, S]
-    } else {
-        // No padding: the global mask is all zeros (skipped) and the window mask is the same for every row.
-        in.bias_local = attention_bias(torch::ones({1, s}, attention_mask.options()), window, dtype);
-    }
+    // Built from the mask every time, as HF does (no data-dependent branch, so a traced forward stays valid
+    // for batches with and without padding).
+    in.bias_global = attention_bias(attention_mask, 0, dtype);      // [B, 1, S, S]
+    in.bias_local = attention_bias(attention_mask, window, dtype);  // [B, 1, S, S]
 
     torch::Tensor hidden;
     if (unpad_) {
