@@ -1,12 +1,14 @@
-// Aggregation of synthetic run records: means and CIs per stage, Δ vs the baseline in % and F1 points,
-// provenance labels (incl. mixed), single-run variants, and loading run directories with failed runs.
+// Aggregation of synthetic run records: means and CIs per stage, Δ vs the baseline in % and F1
+// points, provenance labels (incl. mixed), single-run variants, and loading run directories with
+// failed runs.
 #include "greenknobs/analysis/aggregate.h"
-
-#include <gtest/gtest.h>
 
 #include <filesystem>
 
+#include <gtest/gtest.h>
+
 #include "greenknobs/util/fs.h"
+
 #include "synthetic_run.h"
 
 namespace gk::analysis {
@@ -29,7 +31,8 @@ std::vector<RunRecord> two_variants() {
 }
 
 TEST(Aggregate, MeansCisAndDeltas) {
-    const StudyAggregate s = aggregate(two_variants(), "V0", {{"V7", "FP16 training", "training", {}}});
+    const StudyAggregate s =
+        aggregate(two_variants(), "V0", {{"V7", "FP16 training", "training", {}}});
     ASSERT_EQ(s.variants.size(), 2u);
     EXPECT_EQ(s.variants[0].variant, "V0");
     const VariantAggregate* v = s.find("V7");
@@ -89,7 +92,8 @@ TEST(Aggregate, SingleRunVariantHasNoIntervalAndNoTest) {
 }
 
 TEST(Aggregate, ProvenanceLabel) {
-    EXPECT_EQ(provenance_label({{"cpu", "counter"}, {"ram", "counter"}, {"gpu", "n/a"}}), "counter");
+    EXPECT_EQ(provenance_label({{"cpu", "counter"}, {"ram", "counter"}, {"gpu", "n/a"}}),
+              "counter");
     EXPECT_EQ(provenance_label({{"cpu", "counter"}, {"gpu", "integrated"}}),
               "cpu counter, gpu integrated");
     EXPECT_EQ(provenance_label({{"gpu", "n/a"}}), "n/a");
@@ -130,7 +134,8 @@ TEST(VariantIdLess, NaturalOrder) {
 }
 
 TEST(PaperTable, LoadsTheReferenceCsv) {
-    const auto rows = load_paper_table(std::string(GK_SOURCE_DIR) + "/data/reference/paper_table1.csv");
+    const auto rows =
+        load_paper_table(std::string(GK_SOURCE_DIR) + "/data/reference/paper_table1.csv");
     ASSERT_EQ(rows.size(), 31u);
     EXPECT_EQ(rows[11].variant, "V11");
     EXPECT_NEAR(rows[11].delta_total_pct, -38.4, 1e-12);

@@ -1,5 +1,5 @@
-// The multiplicative model's arithmetic and the interaction labels on synthetic data with known truth:
-// A saves 20 %, B saves 50 %, so A+B is predicted to save 1 − 0.8 · 0.5 = 60 %.
+// The multiplicative model's arithmetic and the interaction labels on synthetic data with known
+// truth: A saves 20 %, B saves 50 %, so A+B is predicted to save 1 − 0.8 · 0.5 = 60 %.
 #include "greenknobs/analysis/interactions.h"
 
 #include <gtest/gtest.h>
@@ -28,7 +28,8 @@ std::vector<RunRecord> study_with_combo(const std::string& id, double combo_ener
 }
 
 std::vector<VariantInfo> infos(const std::string& id) {
-    return {{"A", "knob a", "model", {}}, {"B", "knob b", "training", {}}, {id, "a+b", "", {"A", "B"}}};
+    return {
+        {"A", "knob a", "model", {}}, {"B", "knob b", "training", {}}, {id, "a+b", "", {"A", "B"}}};
 }
 
 TEST(Multiplicative, Arithmetic) {

@@ -1,9 +1,9 @@
 // Pareto fronts with known answers, including exact ties and both axis directions.
 #include "greenknobs/analysis/pareto.h"
 
-#include <gtest/gtest.h>
-
 #include <cmath>
+
+#include <gtest/gtest.h>
 
 namespace gk::analysis {
 namespace {
@@ -12,9 +12,9 @@ using Ids = std::vector<std::string>;
 
 TEST(Pareto, EnergyVsF1) {
     // minimise energy (x), maximise F1 (y)
-    const std::vector<ParetoPoint> pts = {
-        {"V0", 100, 0.80}, {"V1", 130, 0.81}, {"V2", 20, 0.50}, {"V3", 60, 0.80},
-        {"V4", 60, 0.79},  {"V5", 90, 0.70},  {"V6", 140, 0.80}};
+    const std::vector<ParetoPoint> pts = {{"V0", 100, 0.80}, {"V1", 130, 0.81}, {"V2", 20, 0.50},
+                                          {"V3", 60, 0.80},  {"V4", 60, 0.79},  {"V5", 90, 0.70},
+                                          {"V6", 140, 0.80}};
     EXPECT_EQ(pareto_front(pts, true, false), (Ids{"V2", "V3", "V1"}));
 }
 

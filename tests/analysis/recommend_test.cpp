@@ -1,5 +1,5 @@
-// Recommender choices on synthetic data: the conservative F1 rule, time budgets, required and forbidden
-// knobs, runners-up order, and the "predicted, not measured" suggestion.
+// Recommender choices on synthetic data: the conservative F1 rule, time budgets, required and
+// forbidden knobs, runners-up order, and the "predicted, not measured" suggestion.
 #include "greenknobs/analysis/recommend.h"
 
 #include <gtest/gtest.h>
@@ -29,10 +29,10 @@ void add(std::vector<RunRecord>& runs, const std::string& v, double e, std::vect
 StudyAggregate study() {
     std::vector<RunRecord> runs;
     add(runs, "V0", 1000, {0.800, 0.801, 0.799}, {});
-    add(runs, "V1", 500, {0.700, 0.701, 0.699}, {"lora"});            // 10-point drop
-    add(runs, "V2", 600, {0.796, 0.797, 0.795}, {"prune"}, 7.0);      // −0.4 points
-    add(runs, "V3", 700, {0.800, 0.801, 0.799}, {"precision"}, 30.0); // slower eval
-    add(runs, "V4", 550, {0.700, 0.900, 0.800}, {"compile"});         // mean equal, huge spread
+    add(runs, "V1", 500, {0.700, 0.701, 0.699}, {"lora"});             // 10-point drop
+    add(runs, "V2", 600, {0.796, 0.797, 0.795}, {"prune"}, 7.0);       // −0.4 points
+    add(runs, "V3", 700, {0.800, 0.801, 0.799}, {"precision"}, 30.0);  // slower eval
+    add(runs, "V4", 550, {0.700, 0.900, 0.800}, {"compile"});          // mean equal, huge spread
     return aggregate(runs, "V0", {});
 }
 
@@ -95,7 +95,8 @@ TEST(Recommend, SuggestsAnUntestedCombinationClearlyLabelled) {
     const Recommendation r = recommend(study(), b);
     ASSERT_TRUE(r.suggestion.found);
     EXPECT_EQ(r.suggestion.components, (std::vector<std::string>{"V2", "V3"}));
-    // 1 − (0.6 · 1.01) · (0.7 · 1.01)… with the 1 % repeat drift: means 606 and 707 → savings 0.394, 0.293
+    // 1 − (0.6 · 1.01) · (0.7 · 1.01)… with the 1 % repeat drift: means 606 and 707 → savings
+    // 0.394, 0.293
     const double e0 = 1010.0;
     const double expect = 100.0 * (1.0 - (606.0 / e0) * (707.0 / e0));
     EXPECT_NEAR(r.suggestion.predicted_saving_pct, expect, 1e-9);

@@ -1,10 +1,11 @@
 // Statistics against known answers: t quantiles (tables), the incomplete beta's closed forms, R's
-// t.test on the `sleep` data (Welch and one-sample), and the bootstrap's seeding and n = 1 handling.
+// t.test on the `sleep` data (Welch and one-sample), and the bootstrap's seeding and n = 1
+// handling.
 #include "greenknobs/analysis/stats.h"
 
-#include <gtest/gtest.h>
-
 #include <cmath>
+
+#include <gtest/gtest.h>
 
 namespace gk::analysis {
 namespace {
@@ -110,8 +111,8 @@ TEST(Bootstrap, SeededAndSensible) {
 }
 
 TEST(Bootstrap, SingleRunGroupsGiveNoInterval) {
-    const Interval i =
-        bootstrap_means_ci({{1.0, 2.0}, {3.0}}, [](const std::vector<double>& m) { return m[0]; }, 1);
+    const Interval i = bootstrap_means_ci(
+        {{1.0, 2.0}, {3.0}}, [](const std::vector<double>& m) { return m[0]; }, 1);
     EXPECT_FALSE(i.valid);
     EXPECT_EQ(i.why_invalid, "n = 1");
 }

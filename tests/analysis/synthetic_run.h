@@ -1,10 +1,12 @@
-// Builds run.json documents (schema greenknobs.run/1, docs/design.md) from a few numbers, so analysis and
-// report tests do not wait for the pipeline. Shared by tests/analysis and tests/report.
+// Builds run.json documents (schema greenknobs.run/1, docs/design.md) from a few numbers, so
+// analysis and report tests do not wait for the pipeline. Shared by tests/analysis and
+// tests/report.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "greenknobs/analysis/run_record.h"
 
@@ -35,9 +37,11 @@ inline nlohmann::json make_run_json(const SyntheticRun& s) {
     const double rest_e = s.total_energy_j - eval_e;
     const double rest_t = s.total_time_s - eval_t;
     // shares of the non-evaluate part
-    const std::vector<std::pair<std::string, double>> shares = {
-        {"load_dataset", 0.02}, {"tokenize", 0.03}, {"load_model", 0.02}, {"train", 0.91},
-        {"save", 0.02}};
+    const std::vector<std::pair<std::string, double>> shares = {{"load_dataset", 0.02},
+                                                                {"tokenize", 0.03},
+                                                                {"load_model", 0.02},
+                                                                {"train", 0.91},
+                                                                {"save", 0.02}};
     json prov = {{"cpu", s.cpu_provenance}, {"ram", s.ram_provenance}, {"gpu", "n/a"}};
     auto stage = [&](const std::string& name, const std::string& path, const json& parent, double e,
                      double t, double start) {
@@ -77,87 +81,85 @@ inline nlohmann::json make_run_json(const SyntheticRun& s) {
     for (const auto& k : s.knobs) {
         applied.push_back({{"name", k}, {"params", json::object()}});
     }
-    return json{
-        {"schema", "greenknobs.run/1"},
-        {"status", s.status},
-        {"error", s.status == "complete" ? json(nullptr) : json("synthetic failure")},
-        {"name", s.variant},
-        {"config", json::object()},
-        {"config_hash", std::string(64, 'a')},
-        {"greenknobs_version", "0.1.0"},
-        {"git_commit", "unknown"},
-        {"started_at", "2026-11-28T05:00:00Z"},
-        {"finished_at", "2026-11-28T05:10:00Z"},
-        {"machine",
-         {{"hostname", "testhost"},
-          {"cpu_model", "Synthetic CPU @ 2.0GHz"},
-          {"logical_cpus", 2},
-          {"ram_gb", 23.4},
-          {"os", "Debian 12"},
-          {"torch_version", "1.13.1"},
-          {"blas", "OpenBLAS"},
-          {"device", "cpu"},
-          {"threads", 2}}},
-        {"knobs", {{"applied", applied}, {"skipped", json::array()}}},
-        {"data",
-         {{"train", 800},
-          {"validation", 100},
-          {"test", 100},
-          {"duplicates_removed", 0},
-          {"positives", {{"train", 80}, {"validation", 10}, {"test", 10}}},
-          {"truncated_share", 0.1}}},
-        {"model",
-         {{"layers", 22},
-          {"total_params", 1000000},
-          {"trainable_params", 1000000},
-          {"weights_bytes", 4000000},
-          {"optimizer_state_bytes", 8000000}}},
-        {"train",
-         {{"steps", 100},
-          {"epochs_run", 2},
-          {"final_loss", 0.3},
-          {"tokens_per_s", 5000.0},
-          {"peak_rss_mb", 900.0},
-          {"best_epoch", 2},
-          {"validation", json::array({{{"epoch", 1}, {"loss", 0.4}, {"f1_vul", 0.7}}})}}},
-        {"metrics",
-         {{"f1_vul", s.f1_vul},
-          {"precision_vul", s.f1_vul},
-          {"recall_vul", s.f1_vul},
-          {"accuracy", s.accuracy},
-          {"f1_macro", 0.85},
-          {"f1_weighted", s.f1_weighted},
-          {"mcc", s.mcc},
-          {"confusion", {{"tn", 85}, {"fp", 5}, {"fn", 2}, {"tp", 8}}},
-          {"samples", 100},
-          {"samples_per_s", 100.0 / eval_t},
-          {"latency_ms_per_batch", 10.0},
-          {"j_per_sample", eval_e / 100.0}}},
-        {"energy",
-         {{"schema", "greenknobs.energy/1"},
-          {"sample_period_s", 0.1},
-          {"sources",
-           json::array({{{"name", "cpu-model"},
-                         {"component", "cpu"},
-                         {"available", true},
-                         {"why_unavailable", ""},
-                         {"provenance", s.cpu_provenance},
-                         {"used", true}},
-                        {{"name", "ram-model"},
-                         {"component", "ram"},
-                         {"available", true},
-                         {"why_unavailable", ""},
-                         {"provenance", s.ram_provenance},
-                         {"used", true}}})},
-          {"idle_power_w", {{"cpu", nullptr}, {"ram", nullptr}, {"gpu", nullptr}}},
-          {"carbon",
-           {{"intensity_g_per_kwh", 475.0},
-            {"source", "IEA world average"},
-            {"country_iso_code", "WORLD"},
-            {"pue", 1.0}}},
-          {"stages", stages},
-          {"total", total},
-          {"timeseries", json::array()}}}};
+    return json{{"schema", "greenknobs.run/1"},
+                {"status", s.status},
+                {"error", s.status == "complete" ? json(nullptr) : json("synthetic failure")},
+                {"name", s.variant},
+                {"config", json::object()},
+                {"config_hash", std::string(64, 'a')},
+                {"greenknobs_version", "0.1.0"},
+                {"git_commit", "unknown"},
+                {"started_at", "2026-11-28T05:00:00Z"},
+                {"finished_at", "2026-11-28T05:10:00Z"},
+                {"machine",
+                 {{"hostname", "testhost"},
+                  {"cpu_model", "Synthetic CPU @ 2.0GHz"},
+                  {"logical_cpus", 2},
+                  {"ram_gb", 23.4},
+                  {"os", "Debian 12"},
+                  {"torch_version", "1.13.1"},
+                  {"blas", "OpenBLAS"},
+                  {"device", "cpu"},
+                  {"threads", 2}}},
+                {"knobs", {{"applied", applied}, {"skipped", json::array()}}},
+                {"data",
+                 {{"train", 800},
+                  {"validation", 100},
+                  {"test", 100},
+                  {"duplicates_removed", 0},
+                  {"positives", {{"train", 80}, {"validation", 10}, {"test", 10}}},
+                  {"truncated_share", 0.1}}},
+                {"model",
+                 {{"layers", 22},
+                  {"total_params", 1000000},
+                  {"trainable_params", 1000000},
+                  {"weights_bytes", 4000000},
+                  {"optimizer_state_bytes", 8000000}}},
+                {"train",
+                 {{"steps", 100},
+                  {"epochs_run", 2},
+                  {"final_loss", 0.3},
+                  {"tokens_per_s", 5000.0},
+                  {"peak_rss_mb", 900.0},
+                  {"best_epoch", 2},
+                  {"validation", json::array({{{"epoch", 1}, {"loss", 0.4}, {"f1_vul", 0.7}}})}}},
+                {"metrics",
+                 {{"f1_vul", s.f1_vul},
+                  {"precision_vul", s.f1_vul},
+                  {"recall_vul", s.f1_vul},
+                  {"accuracy", s.accuracy},
+                  {"f1_macro", 0.85},
+                  {"f1_weighted", s.f1_weighted},
+                  {"mcc", s.mcc},
+                  {"confusion", {{"tn", 85}, {"fp", 5}, {"fn", 2}, {"tp", 8}}},
+                  {"samples", 100},
+                  {"samples_per_s", 100.0 / eval_t},
+                  {"latency_ms_per_batch", 10.0},
+                  {"j_per_sample", eval_e / 100.0}}},
+                {"energy",
+                 {{"schema", "greenknobs.energy/1"},
+                  {"sample_period_s", 0.1},
+                  {"sources", json::array({{{"name", "cpu-model"},
+                                            {"component", "cpu"},
+                                            {"available", true},
+                                            {"why_unavailable", ""},
+                                            {"provenance", s.cpu_provenance},
+                                            {"used", true}},
+                                           {{"name", "ram-model"},
+                                            {"component", "ram"},
+                                            {"available", true},
+                                            {"why_unavailable", ""},
+                                            {"provenance", s.ram_provenance},
+                                            {"used", true}}})},
+                  {"idle_power_w", {{"cpu", nullptr}, {"ram", nullptr}, {"gpu", nullptr}}},
+                  {"carbon",
+                   {{"intensity_g_per_kwh", 475.0},
+                    {"source", "IEA world average"},
+                    {"country_iso_code", "WORLD"},
+                    {"pue", 1.0}}},
+                  {"stages", stages},
+                  {"total", total},
+                  {"timeseries", json::array()}}}};
 }
 
 inline analysis::RunRecord make_record(const SyntheticRun& s) {
@@ -165,7 +167,8 @@ inline analysis::RunRecord make_record(const SyntheticRun& s) {
 }
 
 // n runs of one variant with the given per-run total energies (other values from `proto`).
-inline std::vector<analysis::RunRecord> make_runs(SyntheticRun proto, const std::vector<double>& energies_j) {
+inline std::vector<analysis::RunRecord> make_runs(SyntheticRun proto,
+                                                  const std::vector<double>& energies_j) {
     std::vector<analysis::RunRecord> out;
     for (size_t i = 0; i < energies_j.size(); ++i) {
         proto.repeat = static_cast<int>(i);

@@ -1,9 +1,7 @@
-// The report end to end on synthetic studies: Table I golden files (md/csv/tex), figure scripts and SVGs
-// (axis labels present), the missing-gnuplot path, the HTML page (every variant, no nan/inf, no scripts or
-// external fetches), label placement without overlaps, and number formatting.
+// The report end to end on synthetic studies: Table I golden files (md/csv/tex), figure scripts and
+// SVGs (axis labels present), the missing-gnuplot path, the HTML page (every variant, no nan/inf,
+// no scripts or external fetches), label placement without overlaps, and number formatting.
 #include "greenknobs/report/report.h"
-
-#include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -12,13 +10,16 @@
 #include <random>
 #include <regex>
 
-#include "../analysis/synthetic_run.h"
+#include <gtest/gtest.h>
+
 #include "greenknobs/report/figures.h"
 #include "greenknobs/report/format.h"
 #include "greenknobs/report/html.h"
 #include "greenknobs/report/table.h"
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/fs.h"
+
+#include "../analysis/synthetic_run.h"
 
 namespace gk::report {
 namespace {
@@ -38,8 +39,9 @@ std::string out_dir(const std::string& name) {
 // A small fixed study: V0 and V7 with 3 runs, V11 with one run, V27 = V11 + V7 (2 runs).
 std::vector<analysis::RunRecord> small_study() {
     std::vector<analysis::RunRecord> runs;
-    auto add = [&](const std::string& v, const std::vector<double>& e, const std::vector<double>& f1,
-                   double time_s, double eval_s, std::vector<std::string> knobs) {
+    auto add = [&](const std::string& v, const std::vector<double>& e,
+                   const std::vector<double>& f1, double time_s, double eval_s,
+                   std::vector<std::string> knobs) {
         for (size_t i = 0; i < e.size(); ++i) {
             SyntheticRun s;
             s.variant = v;
@@ -67,7 +69,8 @@ std::vector<analysis::VariantInfo> small_infos() {
             {"V27", "Torch Compile + FP16", "system+training", {"V11", "V7"}}};
 }
 
-// "nan", "-nan", "inf" as printf writes them, as words (not "provenance"; the paper name "Inf+..." is fine).
+// "nan", "-nan", "inf" as printf writes them, as words (not "provenance"; the paper name "Inf+..."
+// is fine).
 bool has_non_finite_token(const std::string& text) {
     static const std::regex kBad("(^|[^A-Za-z])(nan|NaN|inf|infinity)([^A-Za-z]|$)");
     return std::regex_search(text, kBad);
@@ -123,7 +126,8 @@ TEST(TableOne, ContentIsRight) {
 TEST(Format, SignificantFiguresFollowTheInterval) {
     analysis::Summary s = analysis::summarize({0.851, 0.840, 0.862});
     EXPECT_EQ(mean_ci(s), "0.851 \u00b1 0.027");
-    EXPECT_EQ(mean_ci(analysis::summarize({1234.4})), "1234 (n = 1)");  // no rounding left of the point
+    EXPECT_EQ(mean_ci(analysis::summarize({1234.4})),
+              "1234 (n = 1)");  // no rounding left of the point
     EXPECT_EQ(mean_ci(analysis::summarize({-2.0, -2.2}), 1.0, Style::kAscii), "-2.1 +/- 1.3");
     EXPECT_EQ(mean_ci(analysis::summarize({0.95, 0.95})), "0.950 \u00b1 0");  // identical runs
     EXPECT_EQ(fixed(-0.0001, 2), "0.00");
@@ -156,8 +160,9 @@ TEST(Labels, PlacementAvoidsOverlapsInACrowd) {
 }
 
 TEST(Html, InlineSvgPrefixesIds) {
-    const std::string svg = "<?xml version=\"1.0\"?>\n<svg><g id=\"gnuplot_canvas\"><use xlink:href='#gpPt7'/>"
-                            "</g></svg>";
+    const std::string svg =
+        "<?xml version=\"1.0\"?>\n<svg><g id=\"gnuplot_canvas\"><use xlink:href='#gpPt7'/>"
+        "</g></svg>";
     const std::string s = inline_svg(svg, "f2_");
     EXPECT_EQ(s.rfind("<svg", 0), 0u);
     EXPECT_NE(s.find("id=\"f2_gnuplot_canvas\""), std::string::npos);
@@ -196,13 +201,16 @@ std::vector<analysis::RunRecord> paper_like_study(int repeats) {
     return runs;
 }
 
-// A catalog like variants/paper.toml: names and phases from the paper, the combinations' component lists
-// (X1, a variant not in this study, makes V23 and V25 "components not measured").
+// A catalog like variants/paper.toml: names and phases from the paper, the combinations' component
+// lists (X1, a variant not in this study, makes V23 and V25 "components not measured").
 gk::knobs::Catalog paper_like_catalog() {
     const std::map<std::string, std::vector<std::string>> combines = {
-        {"V23", {"V12", "V10", "V6", "X1"}}, {"V24", {"V9", "V1", "V2", "V7"}},
-        {"V25", {"X1", "V7", "V1"}},         {"V26", {"V18", "V8", "V11"}},
-        {"V27", {"V11", "V7"}},              {"V28", {"V18", "V11", "V7"}},
+        {"V23", {"V12", "V10", "V6", "X1"}},
+        {"V24", {"V9", "V1", "V2", "V7"}},
+        {"V25", {"X1", "V7", "V1"}},
+        {"V26", {"V18", "V8", "V11"}},
+        {"V27", {"V11", "V7"}},
+        {"V28", {"V18", "V11", "V7"}},
         {"V29", {"V12", "V10", "V6"}},
         {"V30", {"V1", "V2", "V4", "V6", "V7", "V8", "V9", "V10", "V12", "V21"}}};
     gk::knobs::Catalog cat;
@@ -264,8 +272,9 @@ TEST(Report, ThirtyOneVariantsEndToEnd) {
     EXPECT_NE(html.find("<svg"), std::string::npos);
     EXPECT_NE(fs::read_file(dir + "/figures/stage_energy.svg").find("Energy per run (Wh)"),
               std::string::npos);
-    EXPECT_NE(fs::read_file(dir + "/figures/energy_vs_f1.svg").find("F1, vulnerable class (0\u20131)"),
-              std::string::npos);
+    EXPECT_NE(
+        fs::read_file(dir + "/figures/energy_vs_f1.svg").find("F1, vulnerable class (0\u20131)"),
+        std::string::npos);
     EXPECT_NE(fs::read_file(dir + "/figures/energy_vs_time.svg").find("Total time per run (s)"),
               std::string::npos);
 }
@@ -279,7 +288,8 @@ TEST(Report, MissingGnuplotStillWritesTablesAndSaysWhy) {
     EXPECT_TRUE(p.figures_svg.empty());
     EXPECT_NE(p.figures_skipped_why.find("gnuplot not found"), std::string::npos);
     EXPECT_TRUE(fs::exists(p.table_md));
-    EXPECT_TRUE(fs::exists(dir + "/figures/fig2_eval_tradeoff.gp"));  // scripts still there to rerun
+    EXPECT_TRUE(
+        fs::exists(dir + "/figures/fig2_eval_tradeoff.gp"));  // scripts still there to rerun
     const std::string script = fs::read_file(dir + "/figures/fig2_eval_tradeoff.gp");
     EXPECT_NE(script.find("set xlabel \"\u0394 evaluation time vs V0 (%)\""), std::string::npos);
     EXPECT_NE(script.find("set ylabel \"\u0394 evaluation energy vs V0 (%)\""), std::string::npos);
@@ -288,12 +298,14 @@ TEST(Report, MissingGnuplotStillWritesTablesAndSaysWhy) {
 }
 
 TEST(Report, DegenerateStudiesStillRender) {
-    // One baseline run only, and a study without its baseline: pages and figures without nan or errors.
+    // One baseline run only, and a study without its baseline: pages and figures without nan or
+    // errors.
     SyntheticRun one;
     one.variant = "V0";
     SyntheticRun other;
     other.variant = "V7";
-    for (const auto& [name, runs] : std::vector<std::pair<std::string, std::vector<analysis::RunRecord>>>{
+    for (const auto& [name, runs] :
+         std::vector<std::pair<std::string, std::vector<analysis::RunRecord>>>{
              {"only_v0", {make_record(one)}}, {"no_baseline", {make_record(other)}}}) {
         ReportOptions opt;
         opt.out_dir = out_dir(name);

@@ -1,5 +1,6 @@
-// Aggregation over run records. Values come straight from run.json; a missing or null number is skipped
-// (and so lowers n) rather than read as zero, so "n/a" in a run never becomes a fake measurement.
+// Aggregation over run records. Values come straight from run.json; a missing or null number is
+// skipped (and so lowers n) rather than read as zero, so "n/a" in a run never becomes a fake
+// measurement.
 #include "greenknobs/analysis/aggregate.h"
 
 #include <algorithm>
@@ -66,9 +67,7 @@ void push_if_finite(Sample& s, double v) {
     }
 }
 
-void finish(Sample& s) {
-    s.summary = summarize(s.values);
-}
+void finish(Sample& s) { s.summary = summarize(s.values); }
 
 std::string merge_labels(const std::set<std::string>& labels) {
     if (labels.empty()) {
@@ -159,7 +158,8 @@ StudyAggregate aggregate(const std::vector<RunRecord>& runs, const std::string& 
                 v.combines = info.combines;
             }
         }
-        // Stage order: the pipeline's, nested validation right after train, then anything else seen.
+        // Stage order: the pipeline's, nested validation right after train, then anything else
+        // seen.
         std::vector<std::string> paths = {"load_dataset", "tokenize", "load_model", "train",
                                           kValidateStage, "save",     "evaluate"};
         std::map<std::string, StageAggregate> stage_map;
@@ -191,8 +191,8 @@ StudyAggregate aggregate(const std::vector<RunRecord>& runs, const std::string& 
             if (energy.contains("sources") && energy["sources"].is_array()) {
                 for (const auto& s : energy["sources"]) {
                     if (s.value("used", false)) {
-                        sources.insert(s.value("name", "?") + " (" + s.value("component", "?") + ", " +
-                                       s.value("provenance", "?") + ")");
+                        sources.insert(s.value("name", "?") + " (" + s.value("component", "?") +
+                                       ", " + s.value("provenance", "?") + ")");
                     }
                 }
             }
@@ -234,7 +234,8 @@ StudyAggregate aggregate(const std::vector<RunRecord>& runs, const std::string& 
             push_if_finite(v.f1_weighted, json_number(doc, "/metrics/f1_weighted"));
             push_if_finite(v.mcc, json_number(doc, "/metrics/mcc"));
             push_if_finite(v.accuracy, json_number(doc, "/metrics/accuracy"));
-            push_if_finite(v.latency_ms_per_batch, json_number(doc, "/metrics/latency_ms_per_batch"));
+            push_if_finite(v.latency_ms_per_batch,
+                           json_number(doc, "/metrics/latency_ms_per_batch"));
         }
         for (const auto& p : paths) {
             auto it = stage_map.find(p);
@@ -246,12 +247,14 @@ StudyAggregate aggregate(const std::vector<RunRecord>& runs, const std::string& 
             it->second.provenance = merge_labels(stage_prov[p]);
             v.stages.push_back(it->second);
         }
-        for (Sample* s : {&v.total_energy_j, &v.total_duration_s, &v.eval_energy_j, &v.eval_duration_s,
-                          &v.f1_vul, &v.f1_weighted, &v.mcc, &v.accuracy, &v.latency_ms_per_batch}) {
+        for (Sample* s :
+             {&v.total_energy_j, &v.total_duration_s, &v.eval_energy_j, &v.eval_duration_s,
+              &v.f1_vul, &v.f1_weighted, &v.mcc, &v.accuracy, &v.latency_ms_per_batch}) {
             finish(*s);
         }
         v.total_provenance = merge_labels(total_prov);
-        v.eval_provenance = stage_prov.count("evaluate") ? merge_labels(stage_prov["evaluate"]) : "n/a";
+        v.eval_provenance =
+            stage_prov.count("evaluate") ? merge_labels(stage_prov["evaluate"]) : "n/a";
         v.knobs.assign(knobs.begin(), knobs.end());
         study.variants.push_back(std::move(v));
     }
@@ -262,8 +265,9 @@ StudyAggregate aggregate(const std::vector<RunRecord>& runs, const std::string& 
         const VariantAggregate base_copy = *base;  // variants is modified below
         for (auto& v : study.variants) {
             if (v.variant == baseline) {
-                for (Delta* d : {&v.d_total_energy, &v.d_total_time, &v.d_eval_energy, &v.d_eval_time,
-                                 &v.d_f1_vul_points, &v.d_f1_weighted_points, &v.d_mcc}) {
+                for (Delta* d :
+                     {&v.d_total_energy, &v.d_total_time, &v.d_eval_energy, &v.d_eval_time,
+                      &v.d_f1_vul_points, &v.d_f1_weighted_points, &v.d_mcc}) {
                     d->verdict = "baseline";
                 }
                 continue;
@@ -284,11 +288,13 @@ StudyAggregate aggregate(const std::vector<RunRecord>& runs, const std::string& 
     }
 
     if (hosts.size() > 1) {
-        study.machine_notes.push_back("runs come from " + std::to_string(hosts.size()) +
-                                      " different hosts: comparisons across hosts are not like for like");
+        study.machine_notes.push_back(
+            "runs come from " + std::to_string(hosts.size()) +
+            " different hosts: comparisons across hosts are not like for like");
     }
     if (cpus.size() > 1) {
-        study.machine_notes.push_back("runs come from " + std::to_string(cpus.size()) + " CPU models");
+        study.machine_notes.push_back("runs come from " + std::to_string(cpus.size()) +
+                                      " CPU models");
     }
     study.sources_used.assign(sources.begin(), sources.end());
     for (const auto& [component, kinds] : component_kinds) {

@@ -1,12 +1,13 @@
-// Per-variant aggregates of a study: mean and 95 % CI of every stage's energy and time, totals, evaluation
-// cost and quality, each Δ vs the baseline with its CI and Welch test, and the provenance of every energy
-// number (counter / integrated / modelled; "mixed" when runs disagree).
+// Per-variant aggregates of a study: mean and 95 % CI of every stage's energy and time, totals,
+// evaluation cost and quality, each Δ vs the baseline with its CI and Welch test, and the
+// provenance of every energy number (counter / integrated / modelled; "mixed" when runs disagree).
 #pragma once
 
 #include <map>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "greenknobs/analysis/run_record.h"
 #include "greenknobs/analysis/stats.h"
@@ -24,16 +25,19 @@ struct Sample {
     double mean() const { return summary.mean; }
 };
 
-// A difference vs the baseline: absolute (scaled, e.g. ×100 for F1 points) and relative to the baseline
-// mean, with the Welch CI; `available` false for the baseline itself or when either side has no values.
+// A difference vs the baseline: absolute (scaled, e.g. ×100 for F1 points) and relative to the
+// baseline mean, with the Welch CI; `available` false for the baseline itself or when either side
+// has no values.
 struct Delta {
     bool available = false;
     double abs = 0.0;
     Interval abs_ci;
     double pct = 0.0;
-    Interval pct_ci;  // the Welch CI of the difference over the baseline mean (its own noise ignored)
+    Interval
+        pct_ci;  // the Welch CI of the difference over the baseline mean (its own noise ignored)
     WelchResult test;
-    std::string verdict;  // "significant (p = 0.003)" / "not significant (p = 0.41)" / "not tested (n = 1)"
+    std::string
+        verdict;  // "significant (p = 0.003)" / "not significant (p = 0.41)" / "not tested (n = 1)"
 };
 
 struct StageAggregate {
@@ -51,7 +55,8 @@ struct VariantAggregate {
     std::vector<std::string> combines;
     std::vector<std::string> knobs;  // union of run.json knobs.applied[].name over its runs
     int n_runs = 0;
-    std::vector<StageAggregate> stages;  // pipeline order, nested after its parent; only stages seen
+    std::vector<StageAggregate>
+        stages;  // pipeline order, nested after its parent; only stages seen
     Sample total_energy_j, total_duration_s, eval_energy_j, eval_duration_s;
     Sample f1_vul, f1_weighted, mcc, accuracy;
     Sample latency_ms_per_batch;  // metrics.latency_ms_per_batch (evaluation)
@@ -70,16 +75,18 @@ struct StudyAggregate {
     std::vector<std::string> machine_notes;  // e.g. "runs come from 2 different hosts"
     // Energy sources used across all runs: "rapl:package-0 (cpu, counter)".
     std::vector<std::string> sources_used;
-    std::map<std::string, std::string> component_provenance;  // "cpu" → "modelled" ("mixed" if it varies)
+    std::map<std::string, std::string>
+        component_provenance;  // "cpu" → "modelled" ("mixed" if it varies)
     const VariantAggregate* find(const std::string& variant) const;
 };
 
-// Groups the runs by variant and computes everything above. `infos` (may be empty) supplies names, phases
-// and combination lists; unknown variants get their id as name.
+// Groups the runs by variant and computes everything above. `infos` (may be empty) supplies names,
+// phases and combination lists; unknown variants get their id as name.
 StudyAggregate aggregate(const std::vector<RunRecord>& runs, const std::string& baseline,
                          const std::vector<VariantInfo>& infos = {});
 
-// A run's stage provenance object {"cpu": "modelled", "ram": "modelled", "gpu": "n/a"} as a short label.
+// A run's stage provenance object {"cpu": "modelled", "ram": "modelled", "gpu": "n/a"} as a short
+// label.
 std::string provenance_label(const nlohmann::json& provenance);
 
 }  // namespace gk::analysis

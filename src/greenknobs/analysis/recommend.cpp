@@ -1,5 +1,6 @@
-// Recommendation rules. Conservative on quality (CI upper bound of the F1 drop), point estimates on time
-// ratios (a latency budget is usually soft); both stated in Recommendation::rule so the page says it.
+// Recommendation rules. Conservative on quality (CI upper bound of the F1 drop), point estimates on
+// time ratios (a latency budget is usually soft); both stated in Recommendation::rule so the page
+// says it.
 #include "greenknobs/analysis/recommend.h"
 
 #include <algorithm>
@@ -21,8 +22,7 @@ std::string fmt(const char* f, double v) {
 }
 
 bool has_term(const VariantAggregate& v, const std::string& term) {
-    return v.variant == term ||
-           std::find(v.knobs.begin(), v.knobs.end(), term) != v.knobs.end() ||
+    return v.variant == term || std::find(v.knobs.begin(), v.knobs.end(), term) != v.knobs.end() ||
            std::find(v.combines.begin(), v.combines.end(), term) != v.combines.end();
 }
 
@@ -39,12 +39,14 @@ std::set<std::string> knob_set(const VariantAggregate& v) {
 
 Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
     Recommendation rec;
-    rec.rule = "a variant qualifies when the upper end of the 95 % CI of its vulnerable-class F1 drop vs " +
-               study.baseline + " is at most " + fmt("%.2g", budget.max_f1_drop_points) +
-               " points (the point estimate when a variant has a single run, flagged)";
+    rec.rule =
+        "a variant qualifies when the upper end of the 95 % CI of its vulnerable-class F1 drop "
+        "vs " +
+        study.baseline + " is at most " + fmt("%.2g", budget.max_f1_drop_points) +
+        " points (the point estimate when a variant has a single run, flagged)";
     if (budget.max_eval_time_ratio > 0.0) {
-        rec.rule += ", its mean evaluation time is at most " + fmt("%.3g", budget.max_eval_time_ratio) +
-                    "× the baseline's";
+        rec.rule += ", its mean evaluation time is at most " +
+                    fmt("%.3g", budget.max_eval_time_ratio) + "× the baseline's";
     }
     if (budget.max_total_time_ratio > 0.0) {
         rec.rule += ", its mean total time is at most " + fmt("%.3g", budget.max_total_time_ratio) +
@@ -54,11 +56,13 @@ Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
         rec.rule += ", its mean evaluation latency is at most " +
                     fmt("%.3g", budget.max_latency_ms_per_batch) + " ms per batch";
     }
-    rec.rule += "; time and latency budgets use means; among the qualifying variants the lowest mean "
-                "total energy wins";
+    rec.rule +=
+        "; time and latency budgets use means; among the qualifying variants the lowest mean "
+        "total energy wins";
     const VariantAggregate* base = study.find(study.baseline);
     if (base == nullptr || base->total_energy_j.empty()) {
-        rec.explanation = "No recommendation: the baseline " + study.baseline + " has no measured runs.";
+        rec.explanation =
+            "No recommendation: the baseline " + study.baseline + " has no measured runs.";
         return rec;
     }
     const double e0 = base->total_energy_j.mean();
@@ -133,8 +137,8 @@ Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
             if (!std::isfinite(c.latency_ms_per_batch)) {
                 reason = "no evaluation latency recorded";
             } else if (c.latency_ms_per_batch > budget.max_latency_ms_per_batch) {
-                reason = "evaluation latency " + fmt("%.3g", c.latency_ms_per_batch) + " ms/batch > budget " +
-                         fmt("%.3g", budget.max_latency_ms_per_batch);
+                reason = "evaluation latency " + fmt("%.3g", c.latency_ms_per_batch) +
+                         " ms/batch > budget " + fmt("%.3g", budget.max_latency_ms_per_batch);
             }
         }
         c.reason = reason;
@@ -142,9 +146,9 @@ Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
         (c.qualifies ? qualified : rec.rejected).push_back(c);
         all.push_back(c);
     }
-    std::stable_sort(qualified.begin(), qualified.end(), [](const Candidate& a, const Candidate& b) {
-        return a.total_energy_j < b.total_energy_j;
-    });
+    std::stable_sort(
+        qualified.begin(), qualified.end(),
+        [](const Candidate& a, const Candidate& b) { return a.total_energy_j < b.total_energy_j; });
     if (qualified.empty()) {
         rec.explanation = "No measured variant meets the budgets; see the rejections below.";
     } else {
@@ -158,16 +162,15 @@ Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
             rec.explanation = "Keep the baseline " + c.variant +
                               ": no other measured variant uses less energy within the budgets.";
         } else {
-            rec.explanation = c.variant + " (" + c.name + ") uses " +
-                              fmt("%.1f", std::fabs(c.saving_pct)) + " % " +
-                              (c.saving_pct >= 0 ? "less" : "more") + " total energy than " +
-                              study.baseline + "; its vulnerable-class F1 " +
-                              (c.f1_drop_points > 0 ? "drops by " + fmt("%.2f", c.f1_drop_points)
-                                                    : "changes by +" + fmt("%.2f", -c.f1_drop_points)) +
-                              " points (drop at most " + fmt("%.2f", c.f1_drop_upper_points) +
-                              (c.f1_drop_has_ci ? ", 95 % CI upper bound" : ", single run: no CI") +
-                              ") within the " + fmt("%.2g", budget.max_f1_drop_points) +
-                              "-point budget";
+            rec.explanation =
+                c.variant + " (" + c.name + ") uses " + fmt("%.1f", std::fabs(c.saving_pct)) +
+                " % " + (c.saving_pct >= 0 ? "less" : "more") + " total energy than " +
+                study.baseline + "; its vulnerable-class F1 " +
+                (c.f1_drop_points > 0 ? "drops by " + fmt("%.2f", c.f1_drop_points)
+                                      : "changes by +" + fmt("%.2f", -c.f1_drop_points)) +
+                " points (drop at most " + fmt("%.2f", c.f1_drop_upper_points) +
+                (c.f1_drop_has_ci ? ", 95 % CI upper bound" : ", single run: no CI") +
+                ") within the " + fmt("%.2g", budget.max_f1_drop_points) + "-point budget";
             if (std::isfinite(c.eval_time_ratio)) {
                 rec.explanation += "; evaluation time ×" + fmt("%.2f", c.eval_time_ratio);
             }
@@ -175,12 +178,13 @@ Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
         }
     }
 
-    // Suggestion: the untested combination of 2–3 qualifying single-knob variants with disjoint knobs and
-    // the largest predicted saving whose summed F1 drop still fits the budget.
+    // Suggestion: the untested combination of 2–3 qualifying single-knob variants with disjoint
+    // knobs and the largest predicted saving whose summed F1 drop still fits the budget.
     std::vector<const VariantAggregate*> singles;
     for (const auto& c : all) {
         const VariantAggregate* v = study.find(c.variant);
-        if (c.qualifies && v->variant != study.baseline && v->combines.empty() && c.saving_pct > 0.0) {
+        if (c.qualifies && v->variant != study.baseline && v->combines.empty() &&
+            c.saving_pct > 0.0) {
             singles.push_back(v);
         }
     }

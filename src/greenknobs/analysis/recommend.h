@@ -1,7 +1,8 @@
-// The recommender: under a user's budgets (F1 drop, latency / time ratios, knobs required or forbidden) pick
-// the measured variant with the lowest mean total energy, conservatively (the 95 % CI upper bound of the F1
-// drop must fit the budget), explain the choice, list runners-up and rejections, and suggest one untested
-// combination from the single-knob results under the multiplicative model ("predicted, not measured").
+// The recommender: under a user's budgets (F1 drop, latency / time ratios, knobs required or
+// forbidden) pick the measured variant with the lowest mean total energy, conservatively (the 95 %
+// CI upper bound of the F1 drop must fit the budget), explain the choice, list runners-up and
+// rejections, and suggest one untested combination from the single-knob results under the
+// multiplicative model ("predicted, not measured").
 #pragma once
 
 #include <string>
@@ -12,11 +13,12 @@
 namespace gk::analysis {
 
 struct Budget {
-    double max_f1_drop_points = 1.0;  // vulnerable-class F1 vs the baseline, in points (0–100 scale)
-    double max_eval_time_ratio = 0.0;   // mean evaluation time / baseline's; 0 = no limit
-    double max_total_time_ratio = 0.0;  // mean total time / baseline's; 0 = no limit
+    double max_f1_drop_points =
+        1.0;  // vulnerable-class F1 vs the baseline, in points (0–100 scale)
+    double max_eval_time_ratio = 0.0;       // mean evaluation time / baseline's; 0 = no limit
+    double max_total_time_ratio = 0.0;      // mean total time / baseline's; 0 = no limit
     double max_latency_ms_per_batch = 0.0;  // mean evaluation latency per batch; 0 = no limit
-    std::vector<std::string> must_have;  // knob names (run.json knobs.applied) or variant ids
+    std::vector<std::string> must_have;     // knob names (run.json knobs.applied) or variant ids
     std::vector<std::string> forbidden;
 };
 
@@ -37,10 +39,10 @@ struct Candidate {
 
 struct PredictedCombination {
     bool found = false;
-    std::vector<std::string> components;  // single-knob variant ids
-    double predicted_saving_pct = 0.0;    // 1 − ∏(1 − s_i), in %
+    std::vector<std::string> components;    // single-knob variant ids
+    double predicted_saving_pct = 0.0;      // 1 − ∏(1 − s_i), in %
     double predicted_f1_drop_points = 0.0;  // sum of the components' drops (additive assumption)
-    std::string note;  // always says "predicted, not measured"
+    std::string note;                       // always says "predicted, not measured"
 };
 
 struct Recommendation {

@@ -1,5 +1,5 @@
-// Loading run directories and the paper's reference table. Bad JSON in one run directory is counted as a
-// failed run, not fatal: a study with one corrupt record still reports the others.
+// Loading run directories and the paper's reference table. Bad JSON in one run directory is counted
+// as a failed run, not fatal: a study with one corrupt record still reports the others.
 #include "greenknobs/analysis/run_record.h"
 
 #include <algorithm>
@@ -113,7 +113,8 @@ bool variant_id_less(const std::string& a, const std::string& b) {
 
 namespace {
 
-// Splits one CSV line; the reference table has no quoted commas except in descriptions, handled here.
+// Splits one CSV line; the reference table has no quoted commas except in descriptions, handled
+// here.
 std::vector<std::string> split_csv_line(const std::string& line) {
     std::vector<std::string> out;
     std::string cur;

@@ -1,10 +1,12 @@
-// The analysis input: one record per completed run (its run.json, schema greenknobs.run/1), plus what a
-// variant catalog says about each variant (name, phase, the single-knob variants a combination is built from).
+// The analysis input: one record per completed run (its run.json, schema greenknobs.run/1), plus
+// what a variant catalog says about each variant (name, phase, the single-knob variants a
+// combination is built from).
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace gk::analysis {
 
@@ -16,15 +18,17 @@ struct RunRecord {
 
 // What the report needs from a variant catalog (knobs/catalog.h holds the full one).
 struct VariantInfo {
-    std::string id;                     // "V7"
-    std::string name;                   // "FP16 training"
-    std::string phase;                  // data | model | training | system | inference | "a+b"
-    std::vector<std::string> combines;  // ids of the single-knob variants it combines; empty = single
+    std::string id;     // "V7"
+    std::string name;   // "FP16 training"
+    std::string phase;  // data | model | training | system | inference | "a+b"
+    std::vector<std::string>
+        combines;  // ids of the single-knob variants it combines; empty = single
 };
 
-// Reads DIR/runs/*/run.json. Only status "complete" records are returned; failed or unreadable ones are
-// counted in *failed_count. `repeat` is the run.json "repeat" field when present, else the 0-based order of
-// the run directories of that variant. Records come sorted by (variant id, repeat).
+// Reads DIR/runs/*/run.json. Only status "complete" records are returned; failed or unreadable ones
+// are counted in *failed_count. `repeat` is the run.json "repeat" field when present, else the
+// 0-based order of the run directories of that variant. Records come sorted by (variant id,
+// repeat).
 std::vector<RunRecord> load_run_dirs(const std::string& dir, int* failed_count = nullptr);
 
 // The numeric value at a JSON pointer ("/energy/total/duration_s"); NaN when missing or null.

@@ -1,5 +1,6 @@
-// Student-t via the regularized incomplete beta function (modified Lentz continued fraction), so the
-// quantiles for df = 1..30 and fractional Welch df come from one routine rather than a lookup table.
+// Student-t via the regularized incomplete beta function (modified Lentz continued fraction), so
+// the quantiles for df = 1..30 and fractional Welch df come from one routine rather than a lookup
+// table.
 #include "greenknobs/analysis/stats.h"
 
 #include <algorithm>
@@ -70,8 +71,8 @@ double regularized_incomplete_beta(double a, double b, double x) {
     if (x >= 1.0) {
         return 1.0;
     }
-    const double log_front = std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) + a * std::log(x) +
-                             b * std::log1p(-x);
+    const double log_front =
+        std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) + a * std::log(x) + b * std::log1p(-x);
     if (x < (a + 1.0) / (a + b + 2.0)) {
         return std::exp(log_front) * beta_continued_fraction(a, b, x) / a;
     }
@@ -142,8 +143,8 @@ Summary summarize(const std::vector<double>& xs, double level) {
         return s;
     }
     s.sd = sample_sd(xs);
-    const double half =
-        student_t_quantile(0.5 + level / 2.0, s.n - 1.0) * s.sd / std::sqrt(static_cast<double>(s.n));
+    const double half = student_t_quantile(0.5 + level / 2.0, s.n - 1.0) * s.sd /
+                        std::sqrt(static_cast<double>(s.n));
     s.ci.valid = true;
     s.ci.low = s.mean - half;
     s.ci.high = s.mean + half;

@@ -1,5 +1,6 @@
-// Small-sample statistics for studies with a handful of repeats: mean, sample sd, Student-t confidence
-// intervals, Welch's t-test and a seeded percentile bootstrap. No dependencies; quantiles computed here.
+// Small-sample statistics for studies with a handful of repeats: mean, sample sd, Student-t
+// confidence intervals, Welch's t-test and a seeded percentile bootstrap. No dependencies;
+// quantiles computed here.
 #pragma once
 
 #include <cstdint>
@@ -9,7 +10,8 @@
 
 namespace gk::analysis {
 
-// Regularized incomplete beta I_x(a, b) (continued fraction; |error| < 1e-14 for a, b in our range).
+// Regularized incomplete beta I_x(a, b) (continued fraction; |error| < 1e-14 for a, b in our
+// range).
 double regularized_incomplete_beta(double a, double b, double x);
 // Student's t distribution with `df` degrees of freedom (df > 0, not necessarily an integer).
 double student_t_cdf(double t, double df);
@@ -20,7 +22,8 @@ double mean(const std::vector<double>& xs);
 // Sample standard deviation (n − 1); NaN when n < 2.
 double sample_sd(const std::vector<double>& xs);
 
-// An interval that may not exist (n = 1, or no spread to resample): `valid` false means "n/a", never ±0.
+// An interval that may not exist (n = 1, or no spread to resample): `valid` false means "n/a",
+// never ±0.
 struct Interval {
     bool valid = false;
     double low = 0.0;
@@ -39,8 +42,8 @@ struct Summary {
 };
 Summary summarize(const std::vector<double>& xs, double level = 0.95);
 
-// Welch's unequal-variance t-test of mean(a) − mean(b): t, Welch–Satterthwaite df, two-sided p, and the
-// CI of the difference. Invalid (with why) when a group has n < 2 or both have zero spread.
+// Welch's unequal-variance t-test of mean(a) − mean(b): t, Welch–Satterthwaite df, two-sided p, and
+// the CI of the difference. Invalid (with why) when a group has n < 2 or both have zero spread.
 struct WelchResult {
     bool valid = false;
     std::string why_invalid;
@@ -50,11 +53,12 @@ struct WelchResult {
     double p = 1.0;
     Interval diff_ci;
 };
-WelchResult welch_t_test(const std::vector<double>& a, const std::vector<double>& b, double level = 0.95);
+WelchResult welch_t_test(const std::vector<double>& a, const std::vector<double>& b,
+                         double level = 0.95);
 
 // Percentile bootstrap of a statistic of group means: each replicate resamples every group (with
-// replacement, within the group) and calls stat(means). Seeded, so reports are reproducible. Invalid when
-// any group has fewer than 2 values (a resample of one value carries no spread).
+// replacement, within the group) and calls stat(means). Seeded, so reports are reproducible.
+// Invalid when any group has fewer than 2 values (a resample of one value carries no spread).
 Interval bootstrap_means_ci(const std::vector<std::vector<double>>& groups,
                             const std::function<double(const std::vector<double>&)>& stat,
                             uint64_t seed, int replicates = 4000, double level = 0.95);

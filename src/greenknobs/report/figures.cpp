@@ -1,16 +1,17 @@
-// Figure data and gnuplot scripts. The plot area is pinned with screen margins so that data coordinates map
-// to pixels exactly; that is what lets place_labels() keep labels off each other and off the markers.
+// Figure data and gnuplot scripts. The plot area is pinned with screen margins so that data
+// coordinates map to pixels exactly; that is what lets place_labels() keep labels off each other
+// and off the markers.
 #include "greenknobs/report/figures.h"
-
-#include <fcntl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "greenknobs/analysis/pareto.h"
 #include "greenknobs/report/format.h"
@@ -25,7 +26,8 @@ constexpr double kWidthPx = 1000.0;
 constexpr double kHeightPx = 680.0;
 constexpr double kLeft = 0.085, kRight = 0.975, kBottom = 0.115, kTop = 0.865;
 constexpr int kFontPx = 13;
-constexpr double kCharPx = 8.4;  // DejaVu Sans digits and capitals at 13 px (8.3), with a little slack
+constexpr double kCharPx =
+    8.4;  // DejaVu Sans digits and capitals at 13 px (8.3), with a little slack
 constexpr double kLinePx = 16.0;
 
 const char* kGreen = "#2e7d32";
@@ -192,14 +194,19 @@ void scatter_files(const Scatter& sc, std::string& data, std::string& script) {
     s << "set key at screen 0.5, screen " << n(kTop + 0.045) << " center center horizontal "
       << "samplen 1.5 spacing 1 width 2\n";
     if (sc.quadrants) {
-        s << "set xzeroaxis lt 1 lc rgb \"#555555\" lw 1\nset yzeroaxis lt 1 lc rgb \"#555555\" lw 1\n";
-        s << "set object 1 rect from " << n(xr.lo) << "," << n(yr.lo) << " to 0,0 fc rgb \"#e8f5e9\" "
+        s << "set xzeroaxis lt 1 lc rgb \"#555555\" lw 1\nset yzeroaxis lt 1 lc rgb \"#555555\" lw "
+             "1\n";
+        s << "set object 1 rect from " << n(xr.lo) << "," << n(yr.lo)
+          << " to 0,0 fc rgb \"#e8f5e9\" "
           << "fs solid 1.0 noborder behind\n";
-        s << "set object 2 rect from 0,0 to " << n(xr.hi) << "," << n(yr.hi) << " fc rgb \"#fdecea\" "
+        s << "set object 2 rect from 0,0 to " << n(xr.hi) << "," << n(yr.hi)
+          << " fc rgb \"#fdecea\" "
           << "fs solid 1.0 noborder behind\n";
-        s << "set object 3 rect from " << n(xr.lo) << ",0 to 0," << n(yr.hi) << " fc rgb \"#f3f3f3\" "
+        s << "set object 3 rect from " << n(xr.lo) << ",0 to 0," << n(yr.hi)
+          << " fc rgb \"#f3f3f3\" "
           << "fs solid 1.0 noborder behind\n";
-        s << "set object 4 rect from 0," << n(yr.lo) << " to " << n(xr.hi) << ",0 fc rgb \"#f3f3f3\" "
+        s << "set object 4 rect from 0," << n(yr.lo) << " to " << n(xr.hi)
+          << ",0 fc rgb \"#f3f3f3\" "
           << "fs solid 1.0 noborder behind\n";
     }
     // Star legend on the line under the key, centred: each entry is a star, a space and its text.
@@ -246,8 +253,8 @@ void scatter_files(const Scatter& sc, std::string& data, std::string& script) {
             const double cy = std::clamp(pl.anchor_y, pl.box.y, pl.box.y + pl.box.h);
             const auto from = to_data(pl.anchor_x, pl.anchor_y);
             const auto to = to_data(cx, cy);
-            s << "set arrow from " << n(from.first) << "," << n(from.second) << " to " << n(to.first)
-              << "," << n(to.second) << " nohead lc rgb \"#616161\" lw 0.9 front\n";
+            s << "set arrow from " << n(from.first) << "," << n(from.second) << " to "
+              << n(to.first) << "," << n(to.second) << " nohead lc rgb \"#616161\" lw 0.9 front\n";
         }
     }
 
@@ -283,7 +290,8 @@ double half(const analysis::Interval& ci) { return ci.valid ? ci.half_width() : 
 FigureFile fig2(const analysis::StudyAggregate& st, std::string& data, std::string& script) {
     Scatter sc;
     sc.name = "fig2_eval_tradeoff";
-    sc.title = "Evaluation energy vs evaluation time, change vs " + st.baseline + " (mean \u00b1 95 % CI)";
+    sc.title =
+        "Evaluation energy vs evaluation time, change vs " + st.baseline + " (mean \u00b1 95 % CI)";
     sc.xlabel = "\u0394 evaluation time vs " + st.baseline + " (%)";
     sc.ylabel = "\u0394 evaluation energy vs " + st.baseline + " (%)";
     sc.quadrants = true;
@@ -318,11 +326,12 @@ FigureFile fig2(const analysis::StudyAggregate& st, std::string& data, std::stri
     scatter_files(sc, data, script);
     FigureFile f;
     f.name = sc.name;
-    f.title = "Figure 2. \u0394 evaluation energy vs \u0394 evaluation time per variant, relative to " +
-              st.baseline +
-              ". Green: both better; red: both worse; grey: mixed. Error bars: 95 % CIs (none for single "
-              "runs). Red star: the baseline; yellow star: the empirical lower bound (lowest mean "
-              "evaluation energy).";
+    f.title =
+        "Figure 2. \u0394 evaluation energy vs \u0394 evaluation time per variant, relative to " +
+        st.baseline +
+        ". Green: both better; red: both worse; grey: mixed. Error bars: 95 % CIs (none for single "
+        "runs). Red star: the baseline; yellow star: the empirical lower bound (lowest mean "
+        "evaluation energy).";
     return f;
 }
 
@@ -372,10 +381,11 @@ FigureFile pareto_fig(const analysis::StudyAggregate& st, bool vs_f1, std::strin
     scatter_files(sc, data, script);
     FigureFile f;
     f.name = sc.name;
-    f.title = vs_f1 ? "Energy vs F1 (vulnerable class): the dashed line joins the Pareto front (lowest "
-                      "energy for its F1; strict dominance on variant means)."
-                    : "Energy vs time: the dashed line joins the Pareto front (no variant is both faster "
-                      "and cheaper; strict dominance on variant means).";
+    f.title =
+        vs_f1 ? "Energy vs F1 (vulnerable class): the dashed line joins the Pareto front (lowest "
+                "energy for its F1; strict dominance on variant means)."
+              : "Energy vs time: the dashed line joins the Pareto front (no variant is both faster "
+                "and cheaper; strict dominance on variant means).";
     return f;
 }
 
@@ -387,7 +397,11 @@ FigureFile stage_bars(const analysis::StudyAggregate& st, std::string& data, std
     std::ostringstream d;
     d << "# variant";
     for (const auto& [seg, colour] : segments) {
-        d << " " << (seg == "train" ? "train_steps" : seg == "train/validate" ? "validate" : seg) << "_wh";
+        d << " "
+          << (seg == "train"            ? "train_steps"
+              : seg == "train/validate" ? "validate"
+                                        : seg)
+          << "_wh";
     }
     d << " total_wh total_ci95_wh\n";
     double ymax = 0.0;
@@ -399,7 +413,8 @@ FigureFile stage_bars(const analysis::StudyAggregate& st, std::string& data, std
             const auto* sa = v.stage(seg);
             double e = sa ? sa->energy_j.mean() : 0.0;
             if (seg == "train") {
-                e = std::max(0.0, e - validate_j);  // validation is nested inside train: shown apart
+                e = std::max(0.0,
+                             e - validate_j);  // validation is nested inside train: shown apart
             }
             d << " " << n(e / kJoulesPerWh);
         }
@@ -412,21 +427,24 @@ FigureFile stage_bars(const analysis::StudyAggregate& st, std::string& data, std
     std::ostringstream s;
     s << header("stage_energy");
     s << "set rmargin at screen 0.83\n";
-    s << "set title \"Energy per stage and variant (mean of the runs; error bar: 95 % CI of the total)\" "
+    s << "set title \"Energy per stage and variant (mean of the runs; error bar: 95 % CI of the "
+         "total)\" "
          "font \",15\" offset 0,0.5\n";
     s << "set ylabel \"Energy per run (Wh)\"\nset xlabel \"Variant\"\n";
     s << "set yrange [0:" << n(ymax > 0 ? ymax * 1.08 : 1.0) << "]\n";
     s << "set style data histograms\nset style histogram rowstacked\n"
-         "set style fill solid 0.92 border rgb \"white\"\nset boxwidth 0.72\nset grid noxtics ytics\n";
+         "set style fill solid 0.92 border rgb \"white\"\nset boxwidth 0.72\nset grid noxtics "
+         "ytics\n";
     s << "set xtics " << (st.variants.size() > 12 ? "rotate by 90 right" : "nomirror") << "\n";
-    s << "set key at screen 0.99, screen " << n(kTop) << " right top vertical reverse Left samplen 1.2 "
+    s << "set key at screen 0.99, screen " << n(kTop)
+      << " right top vertical reverse Left samplen 1.2 "
          "title \"Stage\"\n";
     s << "plot ";
     int col = 2;
     for (const auto& [seg, colour] : segments) {
-        const std::string title = seg == "train" ? "train (steps)" : seg == "train/validate"
-                                                                         ? "validate (in train)"
-                                                                         : seg;
+        const std::string title = seg == "train"            ? "train (steps)"
+                                  : seg == "train/validate" ? "validate (in train)"
+                                                            : seg;
         s << (col > 2 ? ", \\\n     " : "") << "\"stage_energy.dat\" using " << col
           << (col == 2 ? ":xtic(1)" : "") << " lc rgb " << q(colour) << " title " << q(title);
         ++col;
@@ -437,8 +455,10 @@ FigureFile stage_bars(const analysis::StudyAggregate& st, std::string& data, std
     script = s.str();
     FigureFile f;
     f.name = "stage_energy";
-    f.title = "Energy per pipeline stage (stacked, Wh per run). Validation runs inside the train stage and "
-              "is shown as its own segment; the error bar is the 95 % CI of the total.";
+    f.title =
+        "Energy per pipeline stage (stacked, Wh per run). Validation runs inside the train stage "
+        "and "
+        "is shown as its own segment; the error bar is the 95 % CI of the total.";
     return f;
 }
 
@@ -512,17 +532,20 @@ std::vector<PlacedLabel> place_labels(const std::vector<std::pair<double, double
                 } else {
                     b.y = dy > 0 ? py + dy : py + dy - h;  // straight below / above
                 }
-                double score = r * 0.6 + (k % 2) * 0.5;  // nearer first; prefer the 8 main directions
+                double score =
+                    r * 0.6 + (k % 2) * 0.5;  // nearer first; prefer the 8 main directions
                 for (const auto& o : placed) {
                     score += 10.0 * overlap_area(b, o);
                 }
                 for (size_t m = 0; m < markers.size(); ++m) {
                     score += 6.0 * overlap_area(b, markers[m]);
                 }
-                // Ambiguity: a label nearer to another marker than to its own reads as that marker's.
+                // Ambiguity: a label nearer to another marker than to its own reads as that
+                // marker's.
                 const double own = box_distance(b, px, py);
                 for (size_t m = 0; m < points_px.size(); ++m) {
-                    if (m != i && box_distance(b, points_px[m].first, points_px[m].second) < own + 3.0) {
+                    if (m != i &&
+                        box_distance(b, points_px[m].first, points_px[m].second) < own + 3.0) {
                         score += 400.0;
                     }
                 }
@@ -646,9 +669,10 @@ FigureSet write_figures(const analysis::StudyAggregate& study, const std::string
     }
     const std::string gnuplot = find_executable(opt.gnuplot);
     if (gnuplot.empty()) {
-        set.skipped_why = "gnuplot not found (looked for '" + opt.gnuplot +
-                          "'; on Debian: apt-get install gnuplot-nox); the data files and scripts are "
-                          "in the figures directory";
+        set.skipped_why =
+            "gnuplot not found (looked for '" + opt.gnuplot +
+            "'; on Debian: apt-get install gnuplot-nox); the data files and scripts are "
+            "in the figures directory";
         return set;
     }
     set.gnuplot_found = true;

@@ -1,6 +1,7 @@
-// Figures drawn by gnuplot (a real plotting tool, run as a child process without a shell): for each figure a
-// data file and a script are written, then rendered to SVG (inlined in the HTML) and PNG. Labels are placed
-// here, greedily, against the other labels and the markers, so 31 variants stay readable.
+// Figures drawn by gnuplot (a real plotting tool, run as a child process without a shell): for each
+// figure a data file and a script are written, then rendered to SVG (inlined in the HTML) and PNG.
+// Labels are placed here, greedily, against the other labels and the markers, so 31 variants stay
+// readable.
 #pragma once
 
 #include <string>
@@ -32,8 +33,8 @@ struct FigureOptions {
     bool render = true;               // false: write data and scripts only
 };
 
-// Writes every figure's data and script into `dir` and renders them when gnuplot is available. Never
-// throws for a missing or failing gnuplot: the result says what happened.
+// Writes every figure's data and script into `dir` and renders them when gnuplot is available.
+// Never throws for a missing or failing gnuplot: the result says what happened.
 FigureSet write_figures(const analysis::StudyAggregate& study, const std::string& dir,
                         const FigureOptions& opt = {});
 
@@ -56,8 +57,8 @@ struct PlacedLabel {
     double anchor_x = 0, anchor_y = 0;  // the point it belongs to
     bool leader = false;                // drawn far from its point: connect with a thin line
 };
-// Places one label per point (sizes in `sizes`), avoiding earlier labels, all markers (± marker_px) and the
-// area outside `bounds`. Deterministic.
+// Places one label per point (sizes in `sizes`), avoiding earlier labels, all markers (± marker_px)
+// and the area outside `bounds`. Deterministic.
 std::vector<PlacedLabel> place_labels(const std::vector<std::pair<double, double>>& points_px,
                                       const std::vector<std::pair<double, double>>& sizes_px,
                                       const LabelBox& bounds, double marker_px = 6.0);

@@ -1,5 +1,5 @@
-// Formatting rules. Means are rounded to the CI's second significant figure so that "0.85123 ± 0.02"
-// never suggests more precision than the runs support.
+// Formatting rules. Means are rounded to the CI's second significant figure so that "0.85123 ±
+// 0.02" never suggests more precision than the runs support.
 #include "greenknobs/report/format.h"
 
 #include <algorithm>
@@ -37,7 +37,9 @@ std::string fixed(double v, int decimals, Style style) {
     return s;
 }
 
-std::string sig(double v, int sig_figs, Style style) { return fixed(v, decimals_for(v, sig_figs), style); }
+std::string sig(double v, int sig_figs, Style style) {
+    return fixed(v, decimals_for(v, sig_figs), style);
+}
 
 int mean_ci_decimals(const analysis::Summary& s, double scale) {
     const double m = s.mean * scale;
@@ -49,7 +51,8 @@ int mean_ci_decimals(const analysis::Summary& s, double scale) {
     if (half <= 0.0) {
         return d_mean;
     }
-    // Two significant figures of the half-width, but never more than one digit past the mean's third.
+    // Two significant figures of the half-width, but never more than one digit past the mean's
+    // third.
     return std::min(decimals_for(half, 2), d_mean + 1);
 }
 
@@ -64,8 +67,10 @@ std::string mean_ci(const analysis::Summary& s, double scale, Style style) {
     }
     const std::string pm = style == Style::kLatex ? " $\\pm$ " : " \u00b1 ";
     const double half = s.ci.half_width() * scale;
-    // Identical runs: an exact zero, not a rounded one ("± 0.0000" would suggest a measured precision).
-    return m + (style == Style::kAscii ? " +/- " : pm) + (half == 0.0 ? "0" : fixed(half, d, style));
+    // Identical runs: an exact zero, not a rounded one ("± 0.0000" would suggest a measured
+    // precision).
+    return m + (style == Style::kAscii ? " +/- " : pm) +
+           (half == 0.0 ? "0" : fixed(half, d, style));
 }
 
 std::string delta_cell(const analysis::Delta& d, bool pct, int decimals, Style style) {
@@ -93,11 +98,20 @@ std::string html_escape(const std::string& s) {
     out.reserve(s.size());
     for (char c : s) {
         switch (c) {
-            case '&': out += "&amp;"; break;
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '"': out += "&quot;"; break;
-            default: out += c;
+            case '&':
+                out += "&amp;";
+                break;
+            case '<':
+                out += "&lt;";
+                break;
+            case '>':
+                out += "&gt;";
+                break;
+            case '"':
+                out += "&quot;";
+                break;
+            default:
+                out += c;
         }
     }
     return out;
@@ -107,17 +121,38 @@ std::string latex_escape(const std::string& s) {
     std::string out;
     for (char c : s) {
         switch (c) {
-            case '&': out += "\\&"; break;
-            case '%': out += "\\%"; break;
-            case '$': out += "\\$"; break;
-            case '#': out += "\\#"; break;
-            case '_': out += "\\_"; break;
-            case '{': out += "\\{"; break;
-            case '}': out += "\\}"; break;
-            case '~': out += "\\textasciitilde{}"; break;
-            case '^': out += "\\textasciicircum{}"; break;
-            case '\\': out += "\\textbackslash{}"; break;
-            default: out += c;
+            case '&':
+                out += "\\&";
+                break;
+            case '%':
+                out += "\\%";
+                break;
+            case '$':
+                out += "\\$";
+                break;
+            case '#':
+                out += "\\#";
+                break;
+            case '_':
+                out += "\\_";
+                break;
+            case '{':
+                out += "\\{";
+                break;
+            case '}':
+                out += "\\}";
+                break;
+            case '~':
+                out += "\\textasciitilde{}";
+                break;
+            case '^':
+                out += "\\textasciicircum{}";
+                break;
+            case '\\':
+                out += "\\textbackslash{}";
+                break;
+            default:
+                out += c;
         }
     }
     return out;

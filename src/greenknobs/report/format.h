@@ -1,5 +1,6 @@
-// Number formatting shared by the tables, figures and HTML: consistent significant figures (the mean is
-// shown to the precision of its CI), "n/a" instead of ±0 for single runs, Unicode or ASCII minus signs.
+// Number formatting shared by the tables, figures and HTML: consistent significant figures (the
+// mean is shown to the precision of its CI), "n/a" instead of ±0 for single runs, Unicode or ASCII
+// minus signs.
 #pragma once
 
 #include <string>
@@ -8,7 +9,11 @@
 
 namespace gk::report {
 
-enum class Style { kText, kAscii, kLatex };  // kText: Unicode minus (md, HTML); kAscii: CSV; kLatex: $-$
+enum class Style {
+    kText,
+    kAscii,
+    kLatex
+};  // kText: Unicode minus (md, HTML); kAscii: CSV; kLatex: $-$
 
 inline constexpr double kJoulesPerWh = 3600.0;
 
@@ -19,14 +24,17 @@ std::string fixed(double v, int decimals, Style style = Style::kText);
 // `v` to `sig` significant figures, no exponent for the range we meet (1e-6 … 1e9).
 std::string sig(double v, int sig_figs, Style style = Style::kText);
 
-// "0.851 ± 0.021" (decimals from the CI's 2 significant figures) or "0.851 (n = 1)"; values × scale.
+// "0.851 ± 0.021" (decimals from the CI's 2 significant figures) or "0.851 (n = 1)"; values ×
+// scale.
 std::string mean_ci(const analysis::Summary& s, double scale = 1.0, Style style = Style::kText);
 // The decimals mean_ci() would use, so CSV and other formats round identically.
 int mean_ci_decimals(const analysis::Summary& s, double scale = 1.0);
 
 // A Δ: "−38.2 ± 2.9" with fixed decimals, "−38.2 (n = 1)" without a CI, and " ns" appended when the
-// Welch test is valid and not significant. Empty Δ (baseline) → "—" (kText) / "" (kAscii) / "--" (kLatex).
-std::string delta_cell(const analysis::Delta& d, bool pct, int decimals, Style style = Style::kText);
+// Welch test is valid and not significant. Empty Δ (baseline) → "—" (kText) / "" (kAscii) / "--"
+// (kLatex).
+std::string delta_cell(const analysis::Delta& d, bool pct, int decimals,
+                       Style style = Style::kText);
 
 // HTML text escaping (&, <, >, ").
 std::string html_escape(const std::string& s);

@@ -1,5 +1,5 @@
-// HTML rendering. Plain string building: the page is static, every value escaped, and numbers go through
-// format.h so the page, the Markdown and the LaTeX tables round identically.
+// HTML rendering. Plain string building: the page is static, every value escaped, and numbers go
+// through format.h so the page, the Markdown and the LaTeX tables round identically.
 #include "greenknobs/report/html.h"
 
 #include <cmath>
@@ -114,8 +114,8 @@ std::string delta_wh(const Delta& d) {
 std::string quality_row(const std::string& label, const Sample& s, const Delta& d, bool points) {
     std::ostringstream o;
     o << "<tr><td>" << esc(label) << "</td>" << num_td(s.empty() ? "n/a" : mean_ci(s.summary))
-      << num_td(delta_text(d, false, points ? 2 : 3, points ? " pts" : ""))
-      << "<td>" << esc(d.verdict.empty() ? "\u2014" : d.verdict) << "</td></tr>\n";
+      << num_td(delta_text(d, false, points ? 2 : 3, points ? " pts" : "")) << "<td>"
+      << esc(d.verdict.empty() ? "\u2014" : d.verdict) << "</td></tr>\n";
     return o.str();
 }
 
@@ -138,7 +138,8 @@ void machine_section(std::ostringstream& o, const HtmlInput& in) {
     for (const auto& note : st.machine_notes) {
         o << "<p class=\"warn\">" << esc(note) << "</p>\n";
     }
-    o << "<h3>Where the energy numbers come from</h3>\n<table class=\"plain\"><thead><tr><th>Component"
+    o << "<h3>Where the energy numbers come from</h3>\n<table "
+         "class=\"plain\"><thead><tr><th>Component"
          "</th><th>Provenance</th></tr></thead><tbody>\n";
     if (st.component_provenance.empty()) {
         o << "<tr><td colspan=\"2\">no provenance recorded</td></tr>\n";
@@ -155,12 +156,16 @@ void machine_section(std::ostringstream& o, const HtmlInput& in) {
         o << ".</p>\n";
     }
     o << "<ul>"
-         "<li><b>counter</b>: read from a hardware energy counter (RAPL, NVML total energy): the best "
+         "<li><b>counter</b>: read from a hardware energy counter (RAPL, NVML total energy): the "
+         "best "
          "this machine offers.</li>"
-         "<li><b>integrated</b>: power samples integrated over time (e.g. NVML power polled at &ge; 10 Hz); "
+         "<li><b>integrated</b>: power samples integrated over time (e.g. NVML power polled at "
+         "&ge; 10 Hz); "
          "accurate to the sampling period.</li>"
-         "<li><b>modelled</b>: estimated from utilisation with a power model (TDP share, W per GB of RAM) "
-         "where no counter exists. Differences between variants are meaningful only as far as the model "
+         "<li><b>modelled</b>: estimated from utilisation with a power model (TDP share, W per GB "
+         "of RAM) "
+         "where no counter exists. Differences between variants are meaningful only as far as the "
+         "model "
          "tracks the work; absolute values are estimates.</li></ul>\n";
 }
 
@@ -182,7 +187,8 @@ void recommendation_section(std::ostringstream& o, const HtmlInput& in) {
         }
         o << ".</p>";
     }
-    o << "<p><b>Untested combination</b> (" << esc(r.suggestion.found ? "predicted, not measured" : "none")
+    o << "<p><b>Untested combination</b> ("
+      << esc(r.suggestion.found ? "predicted, not measured" : "none")
       << "): " << esc(r.suggestion.note) << ".</p></div>\n";
     if (!r.rejected.empty()) {
         o << "<details><summary>Variants that did not qualify (" << r.rejected.size()
@@ -215,8 +221,9 @@ void figures_section(std::ostringstream& o, const HtmlInput& in) {
         } catch (const std::exception&) {
             continue;
         }
-        o << "<figure id=\"" << esc(f.name) << "\">" << inline_svg(svg, "f" + std::to_string(k) + "_")
-          << "<figcaption>" << esc(f.title) << " <a href=\"" << esc(in.figures_rel_dir + "/" + f.png)
+        o << "<figure id=\"" << esc(f.name) << "\">"
+          << inline_svg(svg, "f" + std::to_string(k) + "_") << "<figcaption>" << esc(f.title)
+          << " <a href=\"" << esc(in.figures_rel_dir + "/" + f.png)
           << "\">PNG</a> \u00b7 <a href=\"" << esc(in.figures_rel_dir + "/" + f.script)
           << "\">gnuplot script</a></figcaption></figure>\n";
     }
@@ -224,19 +231,24 @@ void figures_section(std::ostringstream& o, const HtmlInput& in) {
 
 void interactions_section(std::ostringstream& o, const HtmlInput& in) {
     o << "<h2 id=\"interactions\">Knob interactions</h2>\n";
-    o << "<p>For each combination, the single-knob savings s<sub>i</sub> = 1 \u2212 E<sub>i</sub>/E<sub>0</sub> "
-         "(total energy, means) predict a saving of 1 \u2212 \u220f(1 \u2212 s<sub>i</sub>) if the knobs act "
-         "independently and multiplicatively (the paper's model). The interval is a seeded percentile "
+    o << "<p>For each combination, the single-knob savings s<sub>i</sub> = 1 \u2212 "
+         "E<sub>i</sub>/E<sub>0</sub> "
+         "(total energy, means) predict a saving of 1 \u2212 \u220f(1 \u2212 s<sub>i</sub>) if the "
+         "knobs act "
+         "independently and multiplicatively (the paper's model). The interval is a seeded "
+         "percentile "
          "bootstrap (4000 resamples of runs within each variant) of predicted \u2212 observed. "
          "<b>Synergistic</b>: the combination saved significantly more than predicted; "
-         "<b>antagonistic</b>: significantly less; <b>as predicted</b>: the interval spans 0.</p>\n";
+         "<b>antagonistic</b>: significantly less; <b>as predicted</b>: the interval spans "
+         "0.</p>\n";
     if (in.interactions.empty()) {
         o << "<p class=\"muted\">No combination variants were measured.</p>\n";
         return;
     }
     o << "<div class=\"scroll\"><table class=\"inter\"><thead><tr><th>Variant</th><th>Combines</th>"
          "<th class=\"num\">Single-knob savings (%)</th><th class=\"num\">Predicted (%)</th>"
-         "<th class=\"num\">Observed (%)</th><th class=\"num\">Predicted \u2212 observed (pts, 95 % CI)</th>"
+         "<th class=\"num\">Observed (%)</th><th class=\"num\">Predicted \u2212 observed (pts, 95 "
+         "% CI)</th>"
          "<th>Label</th></tr></thead><tbody>\n";
     for (const auto& x : in.interactions) {
         std::string comps;
@@ -252,26 +264,29 @@ void interactions_section(std::ostringstream& o, const HtmlInput& in) {
             const double diff = 100.0 * (x.predicted - x.observed);
             std::string diff_s = fixed(diff, 1);
             if (x.diff_ci.valid) {
-                diff_s += " [" + fixed(100.0 * x.diff_ci.low, 1) + ", " + fixed(100.0 * x.diff_ci.high, 1) +
-                          "]";
+                diff_s += " [" + fixed(100.0 * x.diff_ci.low, 1) + ", " +
+                          fixed(100.0 * x.diff_ci.high, 1) + "]";
             }
             o << num_td(singles) << num_td(fixed(100.0 * x.predicted, 1))
               << num_td(fixed(100.0 * x.observed, 1)) << num_td(diff_s);
         } else {
-            o << "<td class=\"num\">\u2014</td><td class=\"num\">\u2014</td><td class=\"num\">\u2014</td>"
+            o << "<td class=\"num\">\u2014</td><td class=\"num\">\u2014</td><td "
+                 "class=\"num\">\u2014</td>"
                  "<td class=\"num\">\u2014</td>";
         }
-        std::string cls = x.label == "synergistic" ? "lab-synergistic"
+        std::string cls = x.label == "synergistic"    ? "lab-synergistic"
                           : x.label == "antagonistic" ? "lab-antagonistic"
-                                                       : "";
+                                                      : "";
         o << "<td class=\"" << cls << "\">" << esc(x.label) << "</td></tr>\n";
     }
     o << "</tbody></table></div>\n";
 }
 
 void pareto_section(std::ostringstream& o, const HtmlInput& in) {
-    o << "<h2 id=\"pareto\">Pareto sets</h2>\n<p>Strict dominance on variant means: a variant is dropped "
-         "only if another is at least as good on both axes and strictly better on one (exact ties stay).</p>"
+    o << "<h2 id=\"pareto\">Pareto sets</h2>\n<p>Strict dominance on variant means: a variant is "
+         "dropped "
+         "only if another is at least as good on both axes and strictly better on one (exact ties "
+         "stay).</p>"
          "<ul>";
     auto list = [&](const std::vector<std::string>& ids) {
         std::string s;
@@ -288,15 +303,19 @@ void pareto_section(std::ostringstream& o, const HtmlInput& in) {
 
 void variant_details(std::ostringstream& o, const HtmlInput& in) {
     const auto& st = *in.study;
-    o << "<h2 id=\"variants\">Per-variant detail</h2>\n<p class=\"muted\">Mean \u00b1 95 % CI half-width "
+    o << "<h2 id=\"variants\">Per-variant detail</h2>\n<p class=\"muted\">Mean \u00b1 95 % CI "
+         "half-width "
          "(Student t) over the runs; \u0394 columns are vs "
       << esc(st.baseline)
-      << " with the Welch 95 % CI in brackets and Welch's t-test (unequal variances; suited to small n). "
+      << " with the Welch 95 % CI in brackets and Welch's t-test (unequal variances; suited to "
+         "small n). "
          "Energies in Wh; every energy value carries its provenance.</p>\n";
     for (const auto& v : st.variants) {
         // The baseline opens by default: it shows what every other entry holds.
-        o << "<details" << (v.variant == st.baseline ? " open" : "") << "><summary><b>" << esc(v.variant) << "</b> \u2014 " << esc(v.name) << " \u00b7 n = "
-          << v.n_runs << " \u00b7 total " << esc(wh(v.total_energy_j)) << " Wh " << prov_tag(v.total_provenance);
+        o << "<details" << (v.variant == st.baseline ? " open" : "") << "><summary><b>"
+          << esc(v.variant) << "</b> \u2014 " << esc(v.name) << " \u00b7 n = " << v.n_runs
+          << " \u00b7 total " << esc(wh(v.total_energy_j)) << " Wh "
+          << prov_tag(v.total_provenance);
         if (v.d_total_energy.available) {
             o << " \u00b7 \u0394 " << esc(fixed(v.d_total_energy.pct, 1)) << " %, "
               << esc(v.d_total_energy.verdict);
@@ -313,7 +332,8 @@ void variant_details(std::ostringstream& o, const HtmlInput& in) {
             o << (v.phase.empty() ? "" : " \u00b7 phase: " + esc(v.phase)) << "</p>\n";
         }
         o << "<table class=\"plain\"><thead><tr><th>Stage</th><th class=\"num\">Energy (Wh)</th>"
-             "<th>Provenance</th><th class=\"num\">Time (s)</th><th class=\"num\">\u0394 energy (Wh)</th>"
+             "<th>Provenance</th><th class=\"num\">Time (s)</th><th class=\"num\">\u0394 energy "
+             "(Wh)</th>"
              "<th class=\"num\">\u0394 energy vs "
           << esc(st.baseline) << " (%)</th><th>Significance</th></tr></thead><tbody>\n";
         for (const auto& s : v.stages) {
@@ -321,29 +341,31 @@ void variant_details(std::ostringstream& o, const HtmlInput& in) {
             o << "<tr><td>" << (nested ? "&nbsp;&nbsp;\u21b3 " : "") << esc(s.path) << "</td>"
               << num_td(wh(s.energy_j)) << "<td>" << prov_tag(s.provenance) << "</td>"
               << num_td(mean_ci(s.duration_s.summary)) << num_td(delta_wh(s.d_energy))
-              << num_td(delta_text(s.d_energy, true, 1, ""))
-              << "<td>" << esc(s.d_energy.verdict.empty() ? "\u2014" : s.d_energy.verdict)
-              << "</td></tr>\n";
+              << num_td(delta_text(s.d_energy, true, 1, "")) << "<td>"
+              << esc(s.d_energy.verdict.empty() ? "\u2014" : s.d_energy.verdict) << "</td></tr>\n";
         }
         o << "<tr><td><b>total</b></td>" << num_td(wh(v.total_energy_j)) << "<td>"
           << prov_tag(v.total_provenance) << "</td>" << num_td(mean_ci(v.total_duration_s.summary))
           << num_td(delta_wh(v.d_total_energy)) << num_td(delta_text(v.d_total_energy, true, 1, ""))
-          << "<td>"
-          << esc(v.d_total_energy.verdict.empty() ? "\u2014" : v.d_total_energy.verdict) << "</td></tr>\n";
+          << "<td>" << esc(v.d_total_energy.verdict.empty() ? "\u2014" : v.d_total_energy.verdict)
+          << "</td></tr>\n";
         o << "</tbody></table>\n";
         o << "<h3>Quality and evaluation</h3><table class=\"plain\"><thead><tr><th>Metric</th>"
              "<th class=\"num\">Mean \u00b1 CI</th><th class=\"num\">\u0394 vs "
           << esc(st.baseline) << " [95 % CI]</th><th>Significance</th></tr></thead><tbody>\n";
         o << quality_row("F1, vulnerable class (primary)", v.f1_vul, v.d_f1_vul_points, true);
-        o << quality_row("F1, weighted (the paper's metric)", v.f1_weighted, v.d_f1_weighted_points, true);
+        o << quality_row("F1, weighted (the paper's metric)", v.f1_weighted, v.d_f1_weighted_points,
+                         true);
         o << quality_row("MCC", v.mcc, v.d_mcc, false);
         o << quality_row("Accuracy", v.accuracy, Delta{}, false);
         o << "<tr><td>Evaluation time (s)</td>" << num_td(mean_ci(v.eval_duration_s.summary))
           << num_td(delta_text(v.d_eval_time, true, 1, " %")) << "<td>"
-          << esc(v.d_eval_time.verdict.empty() ? "\u2014" : v.d_eval_time.verdict) << "</td></tr>\n";
+          << esc(v.d_eval_time.verdict.empty() ? "\u2014" : v.d_eval_time.verdict)
+          << "</td></tr>\n";
         o << "<tr><td>Evaluation energy (Wh) " << prov_tag(v.eval_provenance) << "</td>"
-          << num_td(wh(v.eval_energy_j)) << num_td(delta_text(v.d_eval_energy, true, 1, " %")) << "<td>"
-          << esc(v.d_eval_energy.verdict.empty() ? "\u2014" : v.d_eval_energy.verdict) << "</td></tr>\n";
+          << num_td(wh(v.eval_energy_j)) << num_td(delta_text(v.d_eval_energy, true, 1, " %"))
+          << "<td>" << esc(v.d_eval_energy.verdict.empty() ? "\u2014" : v.d_eval_energy.verdict)
+          << "</td></tr>\n";
         o << "</tbody></table>\n";
         for (const auto& [id, text] : in.paper_differences) {
             if (id == v.variant) {
@@ -356,26 +378,38 @@ void variant_details(std::ostringstream& o, const HtmlInput& in) {
 
 void paper_notes(std::ostringstream& o, const HtmlInput& in) {
     o << "<h2 id=\"paper\">How this study differs from the paper</h2>\n<ul>"
-         "<li><b>Repeats and intervals.</b> Every number is a mean over all completed runs with a 95 % "
-         "confidence interval; the paper's package compared single runs (\u00b10 everywhere) and took some "
+         "<li><b>Repeats and intervals.</b> Every number is a mean over all completed runs with a "
+         "95 % "
+         "confidence interval; the paper's package compared single runs (\u00b10 everywhere) and "
+         "took some "
          "values from the first run only.</li>"
-         "<li><b>Significance.</b> Welch's t-test (unequal variances) on each \u0394; the paper's Wilcoxon "
-         "signed-rank test with n \u2264 3 can never reach p &lt; 0.05. \"Not significant\" is said plainly.</li>"
-         "<li><b>Quality metric.</b> F1 of the vulnerable class is primary; weighted F1 (the paper's) is "
-         "shown for comparison only, because on imbalanced data it is dominated by the negative class.</li>"
-         "<li><b>Interactions.</b> Each combination is predicted from the single-knob variants it really "
-         "contains (from the catalog, checked against its knobs) with a bootstrap interval; the paper's "
+         "<li><b>Significance.</b> Welch's t-test (unequal variances) on each \u0394; the paper's "
+         "Wilcoxon "
+         "signed-rank test with n \u2264 3 can never reach p &lt; 0.05. \"Not significant\" is "
+         "said plainly.</li>"
+         "<li><b>Quality metric.</b> F1 of the vulnerable class is primary; weighted F1 (the "
+         "paper's) is "
+         "shown for comparison only, because on imbalanced data it is dominated by the negative "
+         "class.</li>"
+         "<li><b>Interactions.</b> Each combination is predicted from the single-knob variants it "
+         "really "
+         "contains (from the catalog, checked against its knobs) with a bootstrap interval; the "
+         "paper's "
          "hard-coded component lists did not match what the variants did.</li>"
-         "<li><b>Stages.</b> Identical stage boundaries in every variant; validation is a nested stage "
+         "<li><b>Stages.</b> Identical stage boundaries in every variant; validation is a nested "
+         "stage "
          "inside train, never counted twice.</li>"
-         "<li><b>Scale and units.</b> A CPU-scale study: energies are in Wh (the paper: kWh on a GPU). Compare "
-         "relative changes, not absolute values; the paper's columns are its published single-run numbers.</li>"
-         "<li><b>Provenance.</b> Each energy number says whether it was read from a counter, integrated "
+         "<li><b>Scale and units.</b> A CPU-scale study: energies are in Wh (the paper: kWh on a "
+         "GPU). Compare "
+         "relative changes, not absolute values; the paper's columns are its published single-run "
+         "numbers.</li>"
+         "<li><b>Provenance.</b> Each energy number says whether it was read from a counter, "
+         "integrated "
          "from power samples or modelled.</li>"
          "</ul>\n";
     if (!in.paper_differences.empty()) {
-        o << "<details><summary>Per-variant differences from the paper (" << in.paper_differences.size()
-          << ")</summary><div class=\"body\"><dl class=\"kv\">";
+        o << "<details><summary>Per-variant differences from the paper ("
+          << in.paper_differences.size() << ")</summary><div class=\"body\"><dl class=\"kv\">";
         for (const auto& [id, text] : in.paper_differences) {
             o << "<dt>" << esc(id) << "</dt><dd>" << esc(text) << "</dd>";
         }
@@ -389,9 +423,9 @@ std::string inline_svg(const std::string& svg_text, const std::string& id_prefix
     const size_t start = svg_text.find("<svg");
     std::string s = start == std::string::npos ? svg_text : svg_text.substr(start);
     // gnuplot names its defs identically in every file; prefix them so ids stay unique on one page.
-    for (const std::string& token : {std::string("gpPt"), std::string("gpDot"),
-                                     std::string("gnuplot_canvas"), std::string("gnuplot_plot_"),
-                                     std::string("gpPat")}) {
+    for (const std::string& token :
+         {std::string("gpPt"), std::string("gpDot"), std::string("gnuplot_canvas"),
+          std::string("gnuplot_plot_"), std::string("gpPat")}) {
         std::string out;
         size_t pos = 0;
         while (true) {
@@ -416,15 +450,17 @@ std::string render_html(const HtmlInput& in) {
          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
          "<title>"
       << esc(in.title) << "</title><style>" << kCss << "</style></head><body><main>\n";
-    o << "<h1>" << esc(in.title) << "</h1>\n<p class=\"sub\">" << st.variants.size() << " variants \u00b7 "
-      << st.runs << " completed runs"
-      << (in.failed_runs > 0 ? " \u00b7 " + std::to_string(in.failed_runs) + " failed (not used)" : "")
+    o << "<h1>" << esc(in.title) << "</h1>\n<p class=\"sub\">" << st.variants.size()
+      << " variants \u00b7 " << st.runs << " completed runs"
+      << (in.failed_runs > 0 ? " \u00b7 " + std::to_string(in.failed_runs) + " failed (not used)"
+                             : "")
       << " \u00b7 baseline " << esc(st.baseline) << " \u00b7 generated " << esc(in.generated_at)
       << " by greenknobs</p>\n";
     o << "<nav><a href=\"#recommendation\">Recommendation</a><a href=\"#table1\">Table I</a>"
          "<a href=\"#figures\">Figures</a><a href=\"#interactions\">Interactions</a>"
          "<a href=\"#pareto\">Pareto sets</a><a href=\"#variants\">Per-variant detail</a>"
-         "<a href=\"#machine\">Machine &amp; provenance</a><a href=\"#paper\">Differences from the paper</a>"
+         "<a href=\"#machine\">Machine &amp; provenance</a><a href=\"#paper\">Differences from the "
+         "paper</a>"
          "</nav>\n";
     if (!st.has_baseline) {
         o << "<p class=\"warn\">The baseline " << esc(st.baseline)
@@ -443,27 +479,33 @@ std::string render_html(const HtmlInput& in) {
         o << "<div class=\"card\"><div class=\"k\">Baseline " << esc(base->variant)
           << " total energy per run</div><div class=\"v\">" << esc(wh(base->total_energy_j))
           << " Wh</div>" << prov_tag(base->total_provenance) << "</div>";
-        o << "<div class=\"card\"><div class=\"k\">Baseline F1 (vulnerable class)</div><div class=\"v\">"
+        o << "<div class=\"card\"><div class=\"k\">Baseline F1 (vulnerable class)</div><div "
+             "class=\"v\">"
           << esc(base->f1_vul.empty() ? "n/a" : mean_ci(base->f1_vul.summary)) << "</div></div>";
         if (best != nullptr && best->variant != st.baseline) {
-            o << "<div class=\"card\"><div class=\"k\">Lowest energy: " << esc(best->variant) << " ("
-              << esc(best->name) << ")</div><div class=\"v\">" << esc(fixed(best->d_total_energy.pct, 1))
-              << " %</div><span class=\"muted\">" << esc(best->d_total_energy.verdict) << "</span></div>";
+            o << "<div class=\"card\"><div class=\"k\">Lowest energy: " << esc(best->variant)
+              << " (" << esc(best->name) << ")</div><div class=\"v\">"
+              << esc(fixed(best->d_total_energy.pct, 1)) << " %</div><span class=\"muted\">"
+              << esc(best->d_total_energy.verdict) << "</span></div>";
         }
         if (in.recommendation.found) {
             o << "<div class=\"card\"><div class=\"k\">Recommended (F1 budget "
               << esc(fixed(in.budget.max_f1_drop_points, 1)) << " pts)</div><div class=\"v\">"
               << esc(in.recommendation.chosen.variant) << "</div><span class=\"muted\">"
-              << esc(fixed(in.recommendation.chosen.saving_pct, 1)) << " % energy saving</span></div>";
+              << esc(fixed(in.recommendation.chosen.saving_pct, 1))
+              << " % energy saving</span></div>";
         }
         o << "</div>\n";
     }
     recommendation_section(o, in);
-    o << "<h2 id=\"table1\">Table I</h2>\n<p class=\"muted\">Mean \u00b1 95 % CI half-width over n runs "
-         "(\"(n = 1)\": a single run, no interval). Energies in Wh per run; the paper's columns are its "
+    o << "<h2 id=\"table1\">Table I</h2>\n<p class=\"muted\">Mean \u00b1 95 % CI half-width over n "
+         "runs "
+         "(\"(n = 1)\": a single run, no interval). Energies in Wh per run; the paper's columns "
+         "are its "
          "published single-run values in kWh. \u0394 vs "
       << esc(st.baseline)
-      << " with Welch CIs; <span class=\"ns\">ns</span> = not significant (p \u2265 0.05). F1 vul: F1 of the "
+      << " with Welch CIs; <span class=\"ns\">ns</span> = not significant (p \u2265 0.05). F1 vul: "
+         "F1 of the "
          "vulnerable class; F1 w: weighted F1 (the paper's metric). Downloads: ";
     for (size_t i = 0; i < in.downloads.size(); ++i) {
         o << (i ? " \u00b7 " : "") << "<a href=\"" << esc(in.downloads[i].second) << "\">"
@@ -476,7 +518,8 @@ std::string render_html(const HtmlInput& in) {
     variant_details(o, in);
     machine_section(o, in);
     paper_notes(o, in);
-    o << "<footer>greenknobs \u00b7 statistics: Student-t intervals, Welch's t-test, seeded percentile "
+    o << "<footer>greenknobs \u00b7 statistics: Student-t intervals, Welch's t-test, seeded "
+         "percentile "
          "bootstrap \u00b7 figures: gnuplot</footer>\n</main></body></html>\n";
     return o.str();
 }

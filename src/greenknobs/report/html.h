@@ -1,6 +1,6 @@
-// The report page: one self-contained HTML file (CSS inline, SVG figures inlined, no scripts, nothing
-// fetched) with the machine and provenance summary, the recommendation, Table I, figures, per-variant
-// detail, interactions, Pareto sets and how the study differs from the paper.
+// The report page: one self-contained HTML file (CSS inline, SVG figures inlined, no scripts,
+// nothing fetched) with the machine and provenance summary, the recommendation, Table I, figures,
+// per-variant detail, interactions, Pareto sets and how the study differs from the paper.
 #pragma once
 
 #include <string>

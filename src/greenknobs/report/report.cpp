@@ -1,5 +1,5 @@
-// write_report(): analysis → tables → figures → page. Output names are fixed so a study directory always
-// has report.html and table1.* at the same place.
+// write_report(): analysis → tables → figures → page. Output names are fixed so a study directory
+// always has report.html and table1.* at the same place.
 #include "greenknobs/report/report.h"
 
 #include <ctime>
@@ -45,7 +45,8 @@ Prepared prepare(const std::vector<analysis::RunRecord>& runs, const ReportOptio
     }
     p.infos = variant_infos(opt.catalog);
     if (p.infos.empty()) {
-        // Without a catalog, the paper's descriptions name the same ids (variants/paper.toml keeps them).
+        // Without a catalog, the paper's descriptions name the same ids (variants/paper.toml keeps
+        // them).
         for (const auto& r : paper) {
             p.infos.push_back({r.variant, r.description, r.stages, {}});
         }

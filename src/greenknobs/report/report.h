@@ -1,5 +1,5 @@
-// The report entry points used by the `report` and `study` commands: everything from run records to the
-// HTML page, Table I in three formats and the figures, plus a terminal excerpt of Table I.
+// The report entry points used by the `report` and `study` commands: everything from run records to
+// the HTML page, Table I in three formats and the figures, plus a terminal excerpt of Table I.
 #pragma once
 
 #include <string>
@@ -12,12 +12,13 @@
 namespace gk::report {
 
 struct ReportOptions {
-    std::string out_dir;         // created if missing; figures go in out_dir/figures
+    std::string out_dir;  // created if missing; figures go in out_dir/figures
     std::string baseline = "V0";
     std::string paper_table_csv;  // "" = no paper columns
-    const gk::knobs::Catalog* catalog = nullptr;  // names, phases, combination lists, paper differences
-    std::string title;           // "" = "greenknobs study report"
-    analysis::Budget budget;     // for the recommendation (default: at most 1 F1 point lost)
+    const gk::knobs::Catalog* catalog =
+        nullptr;              // names, phases, combination lists, paper differences
+    std::string title;        // "" = "greenknobs study report"
+    analysis::Budget budget;  // for the recommendation (default: at most 1 F1 point lost)
     std::string gnuplot = "gnuplot";
     bool render_figures = true;
     int failed_runs = 0;  // counted by the caller (study store or load_run_dirs), shown on the page
@@ -29,9 +30,10 @@ struct ReportPaths {
     std::string figures_skipped_why;  // non-empty when figures were not rendered
 };
 
-// Writes report.html, table1.{md,csv,tex} and figures/ into opt.out_dir. Throws InputError when there are
-// no runs or the paper table cannot be read.
-ReportPaths write_report(const std::vector<gk::analysis::RunRecord>& runs, const ReportOptions& opt);
+// Writes report.html, table1.{md,csv,tex} and figures/ into opt.out_dir. Throws InputError when
+// there are no runs or the paper table cannot be read.
+ReportPaths write_report(const std::vector<gk::analysis::RunRecord>& runs,
+                         const ReportOptions& opt);
 
 // A few columns of Table I as Markdown for the terminal (what `make run` prints).
 std::string table1_excerpt_markdown(const std::vector<gk::analysis::RunRecord>& runs,

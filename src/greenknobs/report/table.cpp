@@ -1,5 +1,5 @@
-// Table I writers. One column list drives Markdown and LaTeX so the two never disagree; the CSV carries
-// full-precision means, CI half-widths and p-values in separate columns for machines.
+// Table I writers. One column list drives Markdown and LaTeX so the two never disagree; the CSV
+// carries full-precision means, CI half-widths and p-values in separate columns for machines.
 #include "greenknobs/report/table.h"
 
 #include <cmath>
@@ -52,8 +52,8 @@ struct Column {
 
 std::vector<Column> columns(const TableInput& in) {
     std::vector<Column> cols;
-    cols.push_back({"Variant", "Variant", false,
-                    [](const VariantAggregate& v, Style) { return v.variant; }});
+    cols.push_back(
+        {"Variant", "Variant", false, [](const VariantAggregate& v, Style) { return v.variant; }});
     cols.push_back({"Name", "Name", false, [](const VariantAggregate& v, Style s) {
                         return s == Style::kLatex ? latex_escape(v.name) : v.name;
                     }});
@@ -68,10 +68,10 @@ std::vector<Column> columns(const TableInput& in) {
     cols.push_back({"Total (Wh)", "Total (Wh)", true, [](const VariantAggregate& v, Style s) {
                         return mean_ci(v.total_energy_j.summary, 1.0 / kJoulesPerWh, s);
                     }});
-    cols.push_back({"\u0394Total (%)", "$\\Delta$Total (\\%)", true,
-                    [](const VariantAggregate& v, Style s) {
-                        return delta_cell(v.d_total_energy, true, 1, s);
-                    }});
+    cols.push_back(
+        {"\u0394Total (%)", "$\\Delta$Total (\\%)", true, [](const VariantAggregate& v, Style s) {
+             return delta_cell(v.d_total_energy, true, 1, s);
+         }});
     cols.push_back({"\u0394F1 vul (pts)", "$\\Delta$F1$_\\mathrm{vul}$ (pts)", true,
                     [](const VariantAggregate& v, Style s) {
                         return delta_cell(v.d_f1_vul_points, false, 2, s);
@@ -80,26 +80,25 @@ std::vector<Column> columns(const TableInput& in) {
                     [](const VariantAggregate& v, Style s) {
                         return delta_cell(v.d_f1_weighted_points, false, 2, s);
                     }});
-    cols.push_back({"Total time (s)", "Total time (s)", true, [](const VariantAggregate& v, Style s) {
-                        return mean_ci(v.total_duration_s.summary, 1.0, s);
-                    }});
+    cols.push_back(
+        {"Total time (s)", "Total time (s)", true, [](const VariantAggregate& v, Style s) {
+             return mean_ci(v.total_duration_s.summary, 1.0, s);
+         }});
     cols.push_back({"Eval time (s)", "Eval time (s)", true, [](const VariantAggregate& v, Style s) {
                         return mean_ci(v.eval_duration_s.summary, 1.0, s);
                     }});
-    cols.push_back({"\u0394Eval (%)", "$\\Delta$Eval (\\%)", true,
-                    [](const VariantAggregate& v, Style s) {
-                        return delta_cell(v.d_eval_time, true, 1, s);
-                    }});
-    cols.push_back({"Energy provenance", "Provenance", false,
-                    [](const VariantAggregate& v, Style s) {
-                        return s == Style::kLatex ? latex_escape(v.total_provenance)
-                                                  : v.total_provenance;
-                    }});
-    cols.push_back({"Paper total (kWh)", "Paper total (kWh)", true,
-                    [&in](const VariantAggregate& v, Style s) {
-                        const auto* p = paper_row(in, v.variant);
-                        return p == nullptr ? std::string("n/a") : sig(p->total_kwh, 3, s);
-                    }});
+    cols.push_back(
+        {"\u0394Eval (%)", "$\\Delta$Eval (\\%)", true,
+         [](const VariantAggregate& v, Style s) { return delta_cell(v.d_eval_time, true, 1, s); }});
+    cols.push_back(
+        {"Energy provenance", "Provenance", false, [](const VariantAggregate& v, Style s) {
+             return s == Style::kLatex ? latex_escape(v.total_provenance) : v.total_provenance;
+         }});
+    cols.push_back(
+        {"Paper total (kWh)", "Paper total (kWh)", true, [&in](const VariantAggregate& v, Style s) {
+             const auto* p = paper_row(in, v.variant);
+             return p == nullptr ? std::string("n/a") : sig(p->total_kwh, 3, s);
+         }});
     cols.push_back({"Paper \u0394Total (%)", "Paper $\\Delta$Total (\\%)", true,
                     [&in](const VariantAggregate& v, Style s) {
                         const auto* p = paper_row(in, v.variant);
@@ -162,10 +161,12 @@ std::string md_table(const TableInput& in, const std::vector<Column>& cols, int 
 
 std::string table1_markdown(const TableInput& in) {
     std::ostringstream out;
-    out << "Table I. Mean \u00b1 95 % CI half-width (Student t) over n runs; energy in Wh (paper: kWh). "
+    out << "Table I. Mean \u00b1 95 % CI half-width (Student t) over n runs; energy in Wh (paper: "
+           "kWh). "
            "\u0394 vs "
         << in.study->baseline
-        << " with a Welch CI; \"ns\" = not significant (Welch p \u2265 0.05); \"(n = 1)\" / \"(n/a)\" = a "
+        << " with a Welch CI; \"ns\" = not significant (Welch p \u2265 0.05); \"(n = 1)\" / "
+           "\"(n/a)\" = a "
            "single run, no interval. F1 vul = F1 of the vulnerable class; F1 w = weighted F1 (the "
            "paper's metric).\n\n";
     out << md_table(in, columns(in), 0);
@@ -207,13 +208,14 @@ std::string table1_html(const TableInput& in) {
             std::string tail;
             if (cell.size() > 3 && cell.compare(cell.size() - 3, 3, " ns") == 0) {
                 cell.resize(cell.size() - 3);
-                tail = " <span class=\"ns\" title=\"not significant: Welch p \u2265 0.05\">ns</span>";
+                tail =
+                    " <span class=\"ns\" title=\"not significant: Welch p \u2265 0.05\">ns</span>";
             }
             if (c.header_text == "Energy provenance") {
                 out << "<td><span class=\"prov\">" << html_escape(cell) << "</span></td>";
             } else {
-                // "mean ± half" → the mean, with the interval as a small second line: keeps the wide
-                // table narrow enough that the Δ columns stay on screen.
+                // "mean ± half" → the mean, with the interval as a small second line: keeps the
+                // wide table narrow enough that the Δ columns stay on screen.
                 const std::string pm = " \u00b1 ";
                 const size_t at = cell.find(pm);
                 std::string body = html_escape(cell);
@@ -222,11 +224,14 @@ std::string table1_html(const TableInput& in) {
                            html_escape(cell.substr(at + pm.size())) + tail + "</span>";
                     tail.clear();
                 } else if (cell.size() > 8 && cell.compare(cell.size() - 8, 8, " (n = 1)") == 0) {
-                    body = html_escape(cell.substr(0, cell.size() - 8)) + "<span class=\"ci\">n = 1</span>";
+                    body = html_escape(cell.substr(0, cell.size() - 8)) +
+                           "<span class=\"ci\">n = 1</span>";
                 } else if (cell.size() > 6 && cell.compare(cell.size() - 6, 6, " (n/a)") == 0) {
-                    body = html_escape(cell.substr(0, cell.size() - 6)) + "<span class=\"ci\">no CI</span>";
+                    body = html_escape(cell.substr(0, cell.size() - 6)) +
+                           "<span class=\"ci\">no CI</span>";
                 }
-                out << "<td" << (c.numeric ? " class=\"num\"" : "") << ">" << body << tail << "</td>";
+                out << "<td" << (c.numeric ? " class=\"num\"" : "") << ">" << body << tail
+                    << "</td>";
             }
         }
         out << "</tr>\n";
@@ -241,7 +246,8 @@ std::string table1_csv(const TableInput& in) {
     for (const auto& st : analysis::pipeline_stages()) {
         out << ",energy_" << st << "_wh,energy_" << st << "_wh_ci95";
     }
-    out << ",energy_total_wh,energy_total_wh_ci95,delta_total_pct,delta_total_pct_ci95,delta_total_p"
+    out << ",energy_total_wh,energy_total_wh_ci95,delta_total_pct,delta_total_pct_ci95,delta_total_"
+           "p"
            ",delta_f1_vul_points,delta_f1_vul_points_ci95,delta_f1_vul_p"
            ",delta_f1_weighted_points,delta_f1_weighted_points_ci95,delta_f1_weighted_p"
            ",time_total_s,time_total_s_ci95,time_eval_s,time_eval_s_ci95"
@@ -281,7 +287,8 @@ std::string table1_latex(const TableInput& in) {
     out << "% Table I (greenknobs). Requires \\usepackage{booktabs}; wide: use a landscape page or "
            "\\resizebox.\n";
     out << "\\begin{table*}[t]\n\\centering\n\\scriptsize\n\\setlength{\\tabcolsep}{3pt}\n";
-    out << "\\caption{Energy per stage and in total (Wh), quality and time per variant: mean $\\pm$ 95\\,\\% "
+    out << "\\caption{Energy per stage and in total (Wh), quality and time per variant: mean "
+           "$\\pm$ 95\\,\\% "
            "CI half-width over $n$ runs. $\\Delta$ vs "
         << latex_escape(in.study->baseline)
         << " with Welch CIs; ns: not significant ($p \\ge 0.05$). The paper's values (kWh, single "

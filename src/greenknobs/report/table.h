@@ -1,7 +1,7 @@
-// Table I in the paper's layout (energy per stage, total, ΔTotal, ΔF1, times, ΔEval) with 95 % CIs and the
-// paper's own numbers beside ours, as Markdown, CSV and LaTeX (booktabs). Energies in Wh (our runs are
-// minutes on a CPU, so kWh would be all leading zeros and J would need thousands separators); the paper's
-// column stays in kWh as published.
+// Table I in the paper's layout (energy per stage, total, ΔTotal, ΔF1, times, ΔEval) with 95 % CIs
+// and the paper's own numbers beside ours, as Markdown, CSV and LaTeX (booktabs). Energies in Wh
+// (our runs are minutes on a CPU, so kWh would be all leading zeros and J would need thousands
+// separators); the paper's column stays in kWh as published.
 #pragma once
 
 #include <map>
@@ -15,7 +15,7 @@ namespace gk::report {
 
 struct TableInput {
     const analysis::StudyAggregate* study = nullptr;
-    std::vector<analysis::PaperRow> paper;          // may be empty (then the paper columns say n/a)
+    std::vector<analysis::PaperRow> paper;         // may be empty (then the paper columns say n/a)
     std::map<std::string, std::string> paper_ids;  // our id → the paper's id when they differ
 };
 
@@ -24,7 +24,8 @@ std::string table1_csv(const TableInput& in);
 std::string table1_latex(const TableInput& in);
 // The same table as an HTML <table> (numbers right-aligned, "ns" and provenance as small tags).
 std::string table1_html(const TableInput& in);
-// A narrow excerpt for a terminal: variant, total, ΔTotal, ΔF1, eval time, ΔEval, the paper's ΔTotal.
+// A narrow excerpt for a terminal: variant, total, ΔTotal, ΔF1, eval time, ΔEval, the paper's
+// ΔTotal.
 std::string table1_excerpt(const TableInput& in, int max_rows = 12);
 
 }  // namespace gk::report
