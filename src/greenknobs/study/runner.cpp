@@ -299,8 +299,9 @@ private:
     }
 
     void execute() {
-        caps_ = knobs::detect_capabilities(plan_.catalog.base.system.device,
-                                           plan_.catalog.base.system.device == "cuda", opt_.probe);
+        const std::string device = plan_.runs.front().config.system.device;
+        caps_ = opt_.capabilities ? *opt_.capabilities
+                                  : knobs::detect_capabilities(device, device == "cuda", opt_.probe);
         // The progress bar counts this invocation's runs, so its ETA comes from the runs measured now.
         auto count_open = [&] {
             int n = 0;

@@ -3,6 +3,7 @@
 // docs/decisions/0003-study-store.md.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,9 @@ struct StudyOptions {
     bool report = true;       // write DIR/report at the end
     std::string paper_table_csv;  // "" = found beside the catalog (../data/reference/paper_table1.csv)
     knobs::ProbePaths probe;  // where capabilities are probed (tests pass a fake powercap tree)
+    // What this machine can run (the CLI asks LibTorch and the energy module); unset = probed from `probe`,
+    // with CUDA assumed when the base config asks for it (a child that cannot run it exits 3: skipped).
+    std::optional<knobs::Capabilities> capabilities;
     double grace_s = 10.0;    // after a forwarded SIGINT/SIGTERM, how long the run gets before SIGKILL
     double progress_every_s = 10.0;  // plain progress line period when stderr is not a terminal
 };
