@@ -1,15 +1,16 @@
-// `greenknobs knobs`: every knob with its phase, parameters (defaults, ranges), targets, whether it runs on
-// this machine (or why not) and notes. Also defines detect_here(), which `variants` shares.
+// `greenknobs knobs`: every knob with its phase, parameters (defaults, ranges), targets, whether it
+// runs on this machine (or why not) and notes. Also defines detect_here(), which `variants` shares.
 #ifdef GK_HAVE_KNOBS
 
 #include <cstdio>
 #include <memory>
 #include <string>
 
-#include "command.h"
 #include "greenknobs/knobs/capabilities.h"
 #include "greenknobs/knobs/listing.h"
 #include "greenknobs/util/error.h"
+
+#include "command.h"
 #ifdef GK_HAVE_ENERGY
 #include "greenknobs/energy/power_limit.h"
 #endif
@@ -19,8 +20,8 @@
 
 namespace gk::app {
 
-// What this machine can do for the knobs: CUDA from LibTorch (when the model module is built), power limits
-// from the energy module's PowerLimiter probe (else the knobs module's own probe).
+// What this machine can do for the knobs: CUDA from LibTorch (when the model module is built),
+// power limits from the energy module's PowerLimiter probe (else the knobs module's own probe).
 gk::knobs::Capabilities detect_here(const std::string& device) {
     if (device != "cpu" && device != "cuda") {
         throw InputError("--device", device, "expected cpu or cuda");
@@ -60,9 +61,11 @@ struct KnobsOptions {
 
 gk::app::Registrar reg("knobs", 30, [](CLI::App& app) -> gk::app::RunFn {
     auto opt = std::make_shared<KnobsOptions>();
-    auto* sub = app.add_subcommand("knobs", "List the knobs: phase, parameters, targets, supported here or why not");
+    auto* sub = app.add_subcommand(
+        "knobs", "List the knobs: phase, parameters, targets, supported here or why not");
     sub->add_flag("--json", opt->json, "print the registry as JSON");
-    sub->add_option("--device", opt->device, "device to check support for: cpu | cuda (default cpu)");
+    sub->add_option("--device", opt->device,
+                    "device to check support for: cpu | cuda (default cpu)");
     return [opt]() {
         auto caps = gk::app::detect_here(opt->device);
         if (opt->json) {

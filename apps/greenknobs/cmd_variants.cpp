@@ -1,18 +1,19 @@
-// `greenknobs variants [--catalog FILE]`: the catalog's variants with their knobs, how each differs from the
-// paper, and whether it runs here or is skipped (and why).
+// `greenknobs variants [--catalog FILE]`: the catalog's variants with their knobs, how each differs
+// from the paper, and whether it runs here or is skipped (and why).
 #ifdef GK_HAVE_KNOBS
-
-#include <unistd.h>
 
 #include <climits>
 #include <cstdio>
 #include <memory>
 #include <string>
 
-#include "command.h"
+#include <unistd.h>
+
 #include "greenknobs/knobs/catalog.h"
 #include "greenknobs/knobs/listing.h"
 #include "greenknobs/util/fs.h"
+
+#include "command.h"
 
 namespace gk::app {
 gk::knobs::Capabilities detect_here(const std::string& device);  // cmd_knobs.cpp
@@ -26,7 +27,8 @@ struct VariantsOptions {
     std::string device;  // empty = the catalog's base device
 };
 
-// variants/paper.toml from the working directory, else beside an in-tree build (<repo>/build*/bin/greenknobs).
+// variants/paper.toml from the working directory, else beside an in-tree build
+// (<repo>/build*/bin/greenknobs).
 std::string default_catalog() {
     const std::string rel = "variants/paper.toml";
     if (gk::fs::exists(rel)) {
@@ -53,13 +55,16 @@ std::string default_catalog() {
 
 gk::app::Registrar reg("variants", 31, [](CLI::App& app) -> gk::app::RunFn {
     auto opt = std::make_shared<VariantsOptions>();
-    auto* sub = app.add_subcommand("variants", "List a variant catalog: knobs, differences from the paper, "
-                                               "run here or skipped and why");
+    auto* sub = app.add_subcommand("variants",
+                                   "List a variant catalog: knobs, differences from the paper, "
+                                   "run here or skipped and why");
     sub->add_option("--catalog", opt->catalog, "catalog TOML (default variants/paper.toml)");
     sub->add_flag("--json", opt->json, "print the catalog as JSON");
-    sub->add_option("--device", opt->device, "device to check support for: cpu | cuda (default: the catalog's)");
+    sub->add_option("--device", opt->device,
+                    "device to check support for: cpu | cuda (default: the catalog's)");
     return [opt]() {
-        gk::knobs::Catalog cat = gk::knobs::load_catalog(opt->catalog.empty() ? default_catalog() : opt->catalog);
+        gk::knobs::Catalog cat =
+            gk::knobs::load_catalog(opt->catalog.empty() ? default_catalog() : opt->catalog);
         if (!opt->device.empty()) {
             gk::knobs::apply_set(cat.base, "system.device=" + opt->device);
         }

@@ -1,12 +1,13 @@
-// Capability probes against fake powercap trees (fakes over mocks): a writable RAPL limit makes the CPU power
-// limit supported; a missing tree or missing constraints say why not; no CUDA or no NVML says why for the GPU.
+// Capability probes against fake powercap trees (fakes over mocks): a writable RAPL limit makes the
+// CPU power limit supported; a missing tree or missing constraints say why not; no CUDA or no NVML
+// says why for the GPU.
 #include "greenknobs/knobs/capabilities.h"
-
-#include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+
+#include <gtest/gtest.h>
+#include <unistd.h>
 
 using namespace gk::knobs;
 namespace stdfs = std::filesystem;
@@ -20,7 +21,9 @@ std::string fresh_dir(const std::string& name) {
     return dir;
 }
 
-bool has(const std::string& msg, const std::string& part) { return msg.find(part) != std::string::npos; }
+bool has(const std::string& msg, const std::string& part) {
+    return msg.find(part) != std::string::npos;
+}
 
 }  // namespace
 
@@ -37,7 +40,8 @@ TEST(Capabilities, WritableRaplLimitIsSupported) {
     EXPECT_TRUE(caps.power_limit_reason.empty()) << caps.power_limit_reason;
     EXPECT_EQ(caps.device, "cpu");
     std::string why;
-    EXPECT_EQ(find_writable_rapl_limit(root, &why), root + "/intel-rapl:0/constraint_0_power_limit_uw");
+    EXPECT_EQ(find_writable_rapl_limit(root, &why),
+              root + "/intel-rapl:0/constraint_0_power_limit_uw");
 }
 
 TEST(Capabilities, NoPowercapSaysWhy) {
@@ -47,7 +51,8 @@ TEST(Capabilities, NoPowercapSaysWhy) {
     Capabilities caps = detect_capabilities("cpu", /*cuda=*/false, paths);
     EXPECT_FALSE(caps.cpu_power_limit);
     EXPECT_FALSE(caps.gpu_power_limit);
-    EXPECT_TRUE(has(caps.power_limit_reason, "/nonexistent/powercap does not exist")) << caps.power_limit_reason;
+    EXPECT_TRUE(has(caps.power_limit_reason, "/nonexistent/powercap does not exist"))
+        << caps.power_limit_reason;
     EXPECT_TRUE(has(caps.power_limit_reason, "no CUDA device")) << caps.power_limit_reason;
 
     std::string root = fresh_dir("empty");
@@ -57,7 +62,8 @@ TEST(Capabilities, NoPowercapSaysWhy) {
     EXPECT_FALSE(caps.cpu_power_limit);
     EXPECT_FALSE(caps.gpu_power_limit);
     EXPECT_TRUE(caps.cuda);
-    EXPECT_TRUE(has(caps.power_limit_reason, "no RAPL power-limit constraint")) << caps.power_limit_reason;
+    EXPECT_TRUE(has(caps.power_limit_reason, "no RAPL power-limit constraint"))
+        << caps.power_limit_reason;
     EXPECT_TRUE(has(caps.power_limit_reason, "cannot load /nonexistent/libnvidia-ml.so.1"))
         << caps.power_limit_reason;
 }
@@ -70,7 +76,8 @@ TEST(Capabilities, ReadOnlyRaplLimitIsNotSupported) {
     stdfs::create_directories(root + "/intel-rapl:0");
     std::string limit = root + "/intel-rapl:0/constraint_0_power_limit_uw";
     std::ofstream(limit) << "65000000\n";
-    stdfs::permissions(limit, stdfs::perms::owner_read | stdfs::perms::group_read | stdfs::perms::others_read);
+    stdfs::permissions(
+        limit, stdfs::perms::owner_read | stdfs::perms::group_read | stdfs::perms::others_read);
     ProbePaths paths;
     paths.powercap_root = root;
     Capabilities caps = detect_capabilities("cpu", /*cuda=*/false, paths);

@@ -1,14 +1,15 @@
-// The variant catalogs: paper.toml has V0-V30 with the paper's names, every variant resolves, single-knob
-// variants change only their knob's fields, combinations equal the union of what they combine, the paper's
-// confounds are gone (V2 targets, V10 precision, V23 batch), and malformed catalogs name file and variant.
+// The variant catalogs: paper.toml has V0-V30 with the paper's names, every variant resolves,
+// single-knob variants change only their knob's fields, combinations equal the union of what they
+// combine, the paper's confounds are gone (V2 targets, V10 precision, V23 batch), and malformed
+// catalogs name file and variant.
 #include "greenknobs/knobs/catalog.h"
-
-#include <gtest/gtest.h>
 
 #include <fstream>
 #include <functional>
 #include <map>
 #include <set>
+
+#include <gtest/gtest.h>
 
 #include "greenknobs/knobs/capabilities.h"
 #include "greenknobs/knobs/knob.h"
@@ -24,18 +25,37 @@ const std::string kPaper = std::string(GK_SOURCE_DIR) + "/variants/paper.toml";
 const std::string kQuick = std::string(GK_SOURCE_DIR) + "/variants/quick.toml";
 
 // Table I's descriptions (the paper's names), V0..V30.
-const std::vector<std::string> kPaperNames = {
-    "Baseline (ModernBERT)",     "Gradient Checkpointing",    "LoRA PEFT",
-    "Quantization",              "Tokenizer Optimization",    "Power-Limit (100 W)",
-    "Optimizer Tuning",          "FP16 Training",             "Sequence-Length Trim",
-    "Inference Engine",          "Data-Loader Pin-Mem",       "Torch Compile",
-    "Attention Optimization",    "Layer Pruning (4 Top)",     "Layer Pruning (4 Bottom)",
-    "Layer Pruning (8 Top)",     "Layer Pruning (8 Bottom)",  "Layer Pruning (12 Top)",
-    "Layer Pruning (12 Bottom)", "Layer Pruning (16 Top)",    "Layer Pruning (16 Bottom)",
-    "Layer Pruning (20 Top)",    "Layer Pruning (20 Bottom)", "Attn+Pin-Mem+Opt8+GradAcc",
-    "Inf+GradCkpt+LoRA+FP16",    "GradAcc+FP16+Checkpoint",   "Prune12B+Seq-Len+Compile",
-    "Torch Compile + FP16",      "Prune12B + Compile + FP16", "Attn+Pin-Mem+Opt8",
-    "Optimal"};
+const std::vector<std::string> kPaperNames = {"Baseline (ModernBERT)",
+                                              "Gradient Checkpointing",
+                                              "LoRA PEFT",
+                                              "Quantization",
+                                              "Tokenizer Optimization",
+                                              "Power-Limit (100 W)",
+                                              "Optimizer Tuning",
+                                              "FP16 Training",
+                                              "Sequence-Length Trim",
+                                              "Inference Engine",
+                                              "Data-Loader Pin-Mem",
+                                              "Torch Compile",
+                                              "Attention Optimization",
+                                              "Layer Pruning (4 Top)",
+                                              "Layer Pruning (4 Bottom)",
+                                              "Layer Pruning (8 Top)",
+                                              "Layer Pruning (8 Bottom)",
+                                              "Layer Pruning (12 Top)",
+                                              "Layer Pruning (12 Bottom)",
+                                              "Layer Pruning (16 Top)",
+                                              "Layer Pruning (16 Bottom)",
+                                              "Layer Pruning (20 Top)",
+                                              "Layer Pruning (20 Bottom)",
+                                              "Attn+Pin-Mem+Opt8+GradAcc",
+                                              "Inf+GradCkpt+LoRA+FP16",
+                                              "GradAcc+FP16+Checkpoint",
+                                              "Prune12B+Seq-Len+Compile",
+                                              "Torch Compile + FP16",
+                                              "Prune12B + Compile + FP16",
+                                              "Attn+Pin-Mem+Opt8",
+                                              "Optimal"};
 
 std::string error_of(const std::function<void()>& f) {
     try {
@@ -46,7 +66,9 @@ std::string error_of(const std::function<void()>& f) {
     return "";
 }
 
-bool has(const std::string& msg, const std::string& part) { return msg.find(part) != std::string::npos; }
+bool has(const std::string& msg, const std::string& part) {
+    return msg.find(part) != std::string::npos;
+}
 
 void leaves(const json& j, const std::string& prefix, std::map<std::string, json>* out) {
     if (j.is_object()) {
@@ -190,14 +212,16 @@ TEST(Catalog, CombinesNameSingleKnobVariantsAndEqualTheirUnion) {
                     united.knobs[it.key()] = it.value();
                 }
             }
-            EXPECT_EQ(canonical_json(resolve(cat.base, united, "united")), canonical_json(resolve(cat, v.id)))
+            EXPECT_EQ(canonical_json(resolve(cat.base, united, "united")),
+                      canonical_json(resolve(cat, v.id)))
                 << v.id << " is not the union of " << v.combines.size() << " variants";
         }
         EXPECT_GT(combinations, 0) << path;
     }
     Catalog cat = load_catalog(kPaper);
-    EXPECT_EQ(cat.find("V30").combines,
-              (std::vector<std::string>{"V1", "V2", "V4", "V6", "V7", "V8", "V9", "V10", "V12", "V21"}));
+    EXPECT_EQ(
+        cat.find("V30").combines,
+        (std::vector<std::string>{"V1", "V2", "V4", "V6", "V7", "V8", "V9", "V10", "V12", "V21"}));
     EXPECT_EQ(cat.find("V23").combines, (std::vector<std::string>{"V12", "V10", "V6", "X1"}));
     EXPECT_EQ(cat.find("V26").combines, (std::vector<std::string>{"V18", "V8", "V11"}));
     for (int i = 23; i <= 30; ++i) {
@@ -212,7 +236,8 @@ TEST(Catalog, PaperConfoundsFixed) {
     // V2: LoRA on ModernBERT's real projections, nothing else.
     RunConfig v2 = resolve(cat, "V2");
     EXPECT_TRUE(v2.lora.enabled);
-    EXPECT_EQ(v2.lora.targets, (std::vector<std::string>{"attn.Wqkv", "attn.Wo", "mlp.Wi", "mlp.Wo"}));
+    EXPECT_EQ(v2.lora.targets,
+              (std::vector<std::string>{"attn.Wqkv", "attn.Wo", "mlp.Wi", "mlp.Wo"}));
     EXPECT_EQ(v2.train.precision, v0.train.precision);
     EXPECT_EQ(v2.model.attention, v0.model.attention);
     for (const char* id : {"V24", "V30"}) {
@@ -254,7 +279,8 @@ TEST(Catalog, PaperConfoundsFixed) {
     // V10: workers + pin memory only; precision unchanged (the paper's hid fp16).
     RunConfig v10 = resolve(cat, "V10");
     EXPECT_EQ(v10.train.precision, v0.train.precision);
-    EXPECT_EQ(changed_keys(v0, v10), (std::set<std::string>{"train.loader_workers", "train.pin_memory"}));
+    EXPECT_EQ(changed_keys(v0, v10),
+              (std::set<std::string>{"train.loader_workers", "train.pin_memory"}));
 
     // V11: TorchScript (evaluation only).
     EXPECT_EQ(resolve(cat, "V11").train.compile, "torchscript");
@@ -274,7 +300,9 @@ TEST(Catalog, PaperConfoundsFixed) {
     // V23/V25: honest accumulation, effective batch = V0's.
     for (const char* id : {"V23", "V25"}) {
         RunConfig ga = resolve(cat, id);
-        EXPECT_EQ(ga.train.batch_size * ga.train.grad_accum, v0.train.batch_size * v0.train.grad_accum) << id;
+        EXPECT_EQ(ga.train.batch_size * ga.train.grad_accum,
+                  v0.train.batch_size * v0.train.grad_accum)
+            << id;
         EXPECT_EQ(ga.train.grad_accum, 2) << id;
         EXPECT_EQ(ga.train.batch_size, v0.train.batch_size / 2) << id;
     }
@@ -336,14 +364,16 @@ TEST(Catalog, MalformedCatalogsNameFileAndVariant) {
     struct Case {
         std::string body, expect1, expect2;
     };
-    const std::string v1 = "[[variant]]\nid = \"V1\"\nname = \"One\"\nphase = \"training\"\n"
-                           "differs_from_paper = \"-\"\n";
+    const std::string v1 =
+        "[[variant]]\nid = \"V1\"\nname = \"One\"\nphase = \"training\"\n"
+        "differs_from_paper = \"-\"\n";
     const std::vector<Case> cases = {
         {v1 + "knobs = { turbo = true }\n", "V1", "unknown knob"},
         {v1 + "knobs = { lora = { r = 0 } }\n", "V1:lora.r", "[1, 1024]"},
         {v1 + "knobs = { quantization = 4 }\n", "V1", "add the lora knob"},
         {v1 + "knobs = { precision = \"bf16\" }\nextra = 1\n", "V1.extra", "unknown key"},
-        {"[[variant]]\nid = \"V1\"\nphase = \"training\"\ndiffers_from_paper = \"-\"\nknobs = { threads = 1 }\n",
+        {"[[variant]]\nid = \"V1\"\nphase = \"training\"\ndiffers_from_paper = \"-\"\nknobs = { "
+         "threads = 1 }\n",
          "V1.name", "missing"},
         {v1 + "knobs = { threads = 1 }\n" + v1 + "knobs = { threads = 2 }\n", "V1", "duplicate"},
         {"[[variant]]\nid = \"V1\"\nname = \"One\"\nphase = \"warp\"\ndiffers_from_paper = \"-\"\n"
@@ -351,26 +381,32 @@ TEST(Catalog, MalformedCatalogsNameFileAndVariant) {
          "V1.phase", "warp"},
         {v1 + "knobs = {}\n", "V1.knobs", "at least one knob"},
         {v1 + "knobs = { threads = 1 }\n"
-              "[[variant]]\nid = \"C\"\nname = \"C\"\nphase = \"system\"\ndiffers_from_paper = \"-\"\n"
+              "[[variant]]\nid = \"C\"\nname = \"C\"\nphase = \"system\"\ndiffers_from_paper = "
+              "\"-\"\n"
               "knobs = { threads = 1 }\ncombines = [\"V9\"]\n",
          "C.combines", "unknown variant 'V9'"},
         {v1 + "knobs = { threads = 1 }\n"
-              "[[variant]]\nid = \"C\"\nname = \"C\"\nphase = \"system\"\ndiffers_from_paper = \"-\"\n"
+              "[[variant]]\nid = \"C\"\nname = \"C\"\nphase = \"system\"\ndiffers_from_paper = "
+              "\"-\"\n"
               "knobs = { threads = 2 }\ncombines = [\"V1\"]\n",
          "C.knobs.threads", "differ from V1"},
         {v1 + "knobs = { threads = 1 }\n"
-              "[[variant]]\nid = \"C\"\nname = \"C\"\nphase = \"system\"\ndiffers_from_paper = \"-\"\n"
+              "[[variant]]\nid = \"C\"\nname = \"C\"\nphase = \"system\"\ndiffers_from_paper = "
+              "\"-\"\n"
               "knobs = { threads = 1, max_length = 64 }\ncombines = [\"V1\"]\n",
          "C.knobs.max_length", "no variant in combines"},
         {v1 + "knobs = { threads = 1, max_length = 64 }\n"
-              "[[variant]]\nid = \"C\"\nname = \"C\"\nphase = \"system\"\ndiffers_from_paper = \"-\"\n"
+              "[[variant]]\nid = \"C\"\nname = \"C\"\nphase = \"system\"\ndiffers_from_paper = "
+              "\"-\"\n"
               "knobs = { threads = 1 }\ncombines = [\"V1\"]\n",
          "C.knobs", "lacks knob max_length"},
         {v1 + "knobs = { threads = 1 }\n"
-              "[[variant]]\nid = \"C\"\nname = \"C\"\nphase = \"system\"\ndiffers_from_paper = \"-\"\n"
+              "[[variant]]\nid = \"C\"\nname = \"C\"\nphase = \"system\"\ndiffers_from_paper = "
+              "\"-\"\n"
               "knobs = { threads = 1 }\ncombines = [\"V0\"]\n",
          "C.combines", "not a single-knob variant"},
-        {v1 + "knobs = { compile = \"torchscript\", attention = { unpad = true } }\n", "V1", "cannot be combined"},
+        {v1 + "knobs = { compile = \"torchscript\", attention = { unpad = true } }\n", "V1",
+         "cannot be combined"},
     };
     for (const auto& tc : cases) {
         std::string path = write_tmp("bad_catalog.toml", std::string(kMiniHead) + tc.body);
@@ -383,7 +419,8 @@ TEST(Catalog, MalformedCatalogsNameFileAndVariant) {
 
 TEST(Catalog, MalformedCatalogStructure) {
     const std::string variant =
-        "[[variant]]\nid = \"V1\"\nname = \"One\"\nphase = \"training\"\ndiffers_from_paper = \"-\"\n"
+        "[[variant]]\nid = \"V1\"\nname = \"One\"\nphase = \"training\"\ndiffers_from_paper = "
+        "\"-\"\n"
         "knobs = { threads = 1 }\n";
     struct Case {
         std::string text, expect;
@@ -395,7 +432,8 @@ TEST(Catalog, MalformedCatalogStructure) {
         {std::string(kMiniHead) + "title = \"x\"\n", "unknown key"},
         {"description = \"nothing\"\n", "expected one or more [[variant]]"},
         {std::string(kMiniHead) + "[[variant]]\nid = \"V1\"\nname = 1\n", "V1.name"},
-        {"[[variant]]\nid = \"V0\"\nname = \"B\"\nphase = \"data\"\nbaseline = true\ndiffers_from_paper = \"-\"\n",
+        {"[[variant]]\nid = \"V0\"\nname = \"B\"\nphase = \"data\"\nbaseline = "
+         "true\ndiffers_from_paper = \"-\"\n",
          "V0.phase"},
         {std::string(kMiniHead) + "[[variant\n", "bad_structure.toml:"},
     };
@@ -411,9 +449,11 @@ TEST(Catalog, MalformedCatalogStructure) {
 
 TEST(Catalog, KnobOrderInTheFileDoesNotMatter) {
     const std::string head = std::string(kMiniHead);
-    auto a = write_tmp("order_a.toml", head + "[[variant]]\nid = \"Q\"\nname = \"Q\"\nphase = \"model\"\n"
-                                              "differs_from_paper = \"-\"\n[variant.knobs]\n"
-                                              "quantization = 8\nlora = { r = 4 }\n");
+    auto a =
+        write_tmp("order_a.toml", head +
+                                      "[[variant]]\nid = \"Q\"\nname = \"Q\"\nphase = \"model\"\n"
+                                      "differs_from_paper = \"-\"\n[variant.knobs]\n"
+                                      "quantization = 8\nlora = { r = 4 }\n");
     Catalog cat = load_catalog(a);
     RunConfig q = resolve(cat, "Q");
     EXPECT_EQ(q.quantization.bits, 8);

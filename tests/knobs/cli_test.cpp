@@ -1,12 +1,13 @@
-// `greenknobs knobs` and `greenknobs variants` end to end: the real binary, its output and exit codes.
-#include <gtest/gtest.h>
-#include <sys/wait.h>
-
+// `greenknobs knobs` and `greenknobs variants` end to end: the real binary, its output and exit
+// codes.
 #include <array>
 #include <cstdio>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <sys/wait.h>
 
 namespace {
 
@@ -34,17 +35,20 @@ Result run(const std::string& args) {
     return r;
 }
 
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool has(const std::string& s, const std::string& part) {
+    return s.find(part) != std::string::npos;
+}
 
 }  // namespace
 
 TEST(Cli, KnobsTable) {
     Result r = run("knobs");
     ASSERT_EQ(r.rc, 0) << r.out;
-    for (const char* k : {"grad_checkpointing", "lora", "quantization", "tokenizer_cache", "tokenizer_threads",
-                          "power_limit", "optimizer", "precision", "max_length", "inference_engine", "loader",
-                          "compile", "attention", "prune_layers", "dedup", "group_by_length", "early_stopping",
-                          "grad_accum", "threads"}) {
+    for (const char* k :
+         {"grad_checkpointing", "lora", "quantization", "tokenizer_cache", "tokenizer_threads",
+          "power_limit", "optimizer", "precision", "max_length", "inference_engine", "loader",
+          "compile", "attention", "prune_layers", "dedup", "group_by_length", "early_stopping",
+          "grad_accum", "threads"}) {
         EXPECT_TRUE(has(r.out, k)) << k;
     }
     EXPECT_TRUE(has(r.out, "supported here (cpu)"));
@@ -60,7 +64,8 @@ TEST(Cli, KnobsJson) {
 }
 
 TEST(Cli, VariantsPaperCatalog) {
-    Result r = run("variants --catalog " + std::string(GK_SOURCE_DIR) + "/variants/paper.toml --json");
+    Result r =
+        run("variants --catalog " + std::string(GK_SOURCE_DIR) + "/variants/paper.toml --json");
     ASSERT_EQ(r.rc, 0) << r.out;
     auto j = nlohmann::json::parse(r.out);
     int ids = 0;
@@ -83,16 +88,18 @@ TEST(Cli, VariantsPaperCatalog) {
 }
 
 TEST(Cli, VariantsOnCudaResolvesHalfToFp16) {
-    Result r = run("variants --catalog " + std::string(GK_SOURCE_DIR) + "/variants/quick.toml --device cuda");
+    Result r = run("variants --catalog " + std::string(GK_SOURCE_DIR) +
+                   "/variants/quick.toml --device cuda");
     ASSERT_EQ(r.rc, 0) << r.out;
     EXPECT_TRUE(has(r.out, "precision=half (fp16 here)")) << r.out;
 }
 
 TEST(Cli, BadCatalogExitsTwoNamingFileAndVariant) {
     std::string path = testing::TempDir() + "cli_bad.toml";
-    std::ofstream(path) << "[[variant]]\nid = \"V0\"\nname = \"B\"\nphase = \"baseline\"\nbaseline = true\n"
-                           "differs_from_paper = \"-\"\n[[variant]]\nid = \"V7\"\nname = \"F\"\n"
-                           "phase = \"training\"\ndiffers_from_paper = \"-\"\nknobs = { precision = \"fp8\" }\n";
+    std::ofstream(path)
+        << "[[variant]]\nid = \"V0\"\nname = \"B\"\nphase = \"baseline\"\nbaseline = true\n"
+           "differs_from_paper = \"-\"\n[[variant]]\nid = \"V7\"\nname = \"F\"\n"
+           "phase = \"training\"\ndiffers_from_paper = \"-\"\nknobs = { precision = \"fp8\" }\n";
     Result r = run("variants --catalog " + path);
     EXPECT_EQ(r.rc, 2) << r.out;
     EXPECT_TRUE(has(r.out, "cli_bad.toml:V7:precision.precision")) << r.out;

@@ -1,13 +1,13 @@
-// Knob registry: each knob sets exactly its RunConfig fields (JSON diff), parameters are type/range/choice
-// checked with messages naming the origin, conflicts and the QLoRA requirement are enforced, supported() says
-// why not.
+// Knob registry: each knob sets exactly its RunConfig fields (JSON diff), parameters are
+// type/range/choice checked with messages naming the origin, conflicts and the QLoRA requirement
+// are enforced, supported() says why not.
 #include "greenknobs/knobs/knob.h"
-
-#include <gtest/gtest.h>
 
 #include <functional>
 #include <map>
 #include <set>
+
+#include <gtest/gtest.h>
 
 #include "greenknobs/util/error.h"
 
@@ -50,16 +50,32 @@ std::set<std::string> changed_keys(const RunConfig& a, const RunConfig& b) {
     return out;
 }
 
-bool has(const std::string& msg, const std::string& part) { return msg.find(part) != std::string::npos; }
+bool has(const std::string& msg, const std::string& part) {
+    return msg.find(part) != std::string::npos;
+}
 
 }  // namespace
 
 TEST(Knobs, RegistryIsCompleteAndWellFormed) {
-    const std::set<std::string> expected = {
-        "grad_checkpointing", "lora",      "quantization",  "tokenizer_cache", "tokenizer_threads",
-        "power_limit",        "optimizer", "precision",     "max_length",      "inference_engine",
-        "loader",             "compile",   "attention",     "prune_layers",    "dedup",
-        "group_by_length",    "early_stopping", "grad_accum", "threads"};
+    const std::set<std::string> expected = {"grad_checkpointing",
+                                            "lora",
+                                            "quantization",
+                                            "tokenizer_cache",
+                                            "tokenizer_threads",
+                                            "power_limit",
+                                            "optimizer",
+                                            "precision",
+                                            "max_length",
+                                            "inference_engine",
+                                            "loader",
+                                            "compile",
+                                            "attention",
+                                            "prune_layers",
+                                            "dedup",
+                                            "group_by_length",
+                                            "early_stopping",
+                                            "grad_accum",
+                                            "threads"};
     std::set<std::string> names;
     std::map<std::string, json> config_leaves;
     leaves(to_json(RunConfig{}), "", &config_leaves);
@@ -69,13 +85,15 @@ TEST(Knobs, RegistryIsCompleteAndWellFormed) {
         EXPECT_FALSE(k.summary.empty()) << k.name;
         EXPECT_FALSE(k.targets.empty()) << k.name;
         for (const auto& p : k.params) {
-            EXPECT_EQ(config_leaves.count(p.config_key), 1u) << k.name << "." << p.name << " -> " << p.config_key;
+            EXPECT_EQ(config_leaves.count(p.config_key), 1u)
+                << k.name << "." << p.name << " -> " << p.config_key;
         }
         for (const auto& other : k.conflicts) {  // "knob" or "knob.param=value"
             const std::string name = other.substr(0, other.find('.'));
             EXPECT_NO_THROW(find_knob(name)) << k.name << " conflicts with unknown " << other;
             if (other.find('.') != std::string::npos) {
-                const std::string param = other.substr(other.find('.') + 1, other.find('=') - other.find('.') - 1);
+                const std::string param =
+                    other.substr(other.find('.') + 1, other.find('=') - other.find('.') - 1);
                 bool found = false;
                 for (const auto& p : find_knob(name).params) {
                     found = found || p.name == param;
@@ -108,13 +126,17 @@ TEST(Knobs, EachKnobChangesOnlyItsFields) {
         std::set<std::string> fields;
     };
     const std::vector<Case> cases = {
-        {"dedup", {{"mode", "near"}, {"threshold", 0.8}}, {"data.dedup", "data.near_dup_threshold"}},
+        {"dedup",
+         {{"mode", "near"}, {"threshold", 0.8}},
+         {"data.dedup", "data.near_dup_threshold"}},
         {"dedup", "none", {"data.dedup"}},  // the threshold is left alone unless mode = near
         {"tokenizer_cache", true, {"tokenizer.cache"}},
         {"tokenizer_threads", 3, {"tokenizer.threads"}},
         {"max_length", 128, {"tokenizer.max_length"}},
         {"attention", {{"impl", "sdpa"}, {"unpad", true}}, {"model.attention", "model.unpad"}},
-        {"prune_layers", {{"n", 4}, {"from", "bottom"}}, {"model.prune_layers", "model.prune_from"}},
+        {"prune_layers",
+         {{"n", 4}, {"from", "bottom"}},
+         {"model.prune_layers", "model.prune_from"}},
         {"lora",
          {{"r", 4}, {"alpha", 8.0}, {"dropout", 0.1}, {"targets", json::array({"attn.Wqkv"})}},
          {"lora.enabled", "lora.r", "lora.alpha", "lora.dropout", "lora.targets"}},
@@ -124,13 +146,16 @@ TEST(Knobs, EachKnobChangesOnlyItsFields) {
         {"grad_accum", 4, {"train.batch_size", "train.grad_accum"}},
         {"group_by_length", true, {"train.group_by_length"}},
         {"early_stopping", 3, {"train.early_stopping_patience"}},
-        {"loader", {{"workers", 2}, {"pin_memory", true}}, {"train.loader_workers", "train.pin_memory"}},
+        {"loader",
+         {{"workers", 2}, {"pin_memory", true}},
+         {"train.loader_workers", "train.pin_memory"}},
         {"threads", 1, {"system.threads"}},
         {"compile", "torchscript", {"train.compile"}},
         {"power_limit", 150.0, {"system.power_limit_w"}},
         {"inference_engine",
          {{"dtype", "int8"}, {"batch_size", 128}, {"bucket_by_length", true}},
-         {"inference.engine", "inference.dtype", "inference.batch_size", "inference.bucket_by_length"}},
+         {"inference.engine", "inference.dtype", "inference.batch_size",
+          "inference.bucket_by_length"}},
     };
     std::set<std::string> covered;
     for (const auto& tc : cases) {
@@ -185,7 +210,8 @@ TEST(Knobs, LoraDefaultsTargetRealProjections) {
     RunConfig c;
     apply_knob(c, "lora", json::object(), "test");
     EXPECT_TRUE(c.lora.enabled);
-    EXPECT_EQ(c.lora.targets, (std::vector<std::string>{"attn.Wqkv", "attn.Wo", "mlp.Wi", "mlp.Wo"}));
+    EXPECT_EQ(c.lora.targets,
+              (std::vector<std::string>{"attn.Wqkv", "attn.Wo", "mlp.Wi", "mlp.Wo"}));
     EXPECT_EQ(c.lora.r, 8);
     EXPECT_DOUBLE_EQ(c.lora.alpha, 16.0);
 }
@@ -243,14 +269,19 @@ TEST(Knobs, RejectsBadParametersNamingOrigin) {
     EXPECT_TRUE(has(msg, "lora.rank")) << msg;
     EXPECT_TRUE(has(msg, "r, alpha, dropout, targets")) << msg;
 
-    msg = error_of([&] { apply_knob(c, "lora", "eight", "o"); });  // a scalar is the primary parameter, r
+    msg = error_of(
+        [&] { apply_knob(c, "lora", "eight", "o"); });  // a scalar is the primary parameter, r
     EXPECT_TRUE(has(msg, "o:lora.r")) << msg;
 
-    msg = error_of([&] { apply_knob(c, "lora", {{"targets", json::array({"query", "value"})}}, "o"); });
+    msg = error_of([&] {
+        apply_knob(c, "lora", {{"targets", json::array({"query", "value"})}}, "o");
+    });
     EXPECT_TRUE(has(msg, "'query'")) << msg;
     EXPECT_TRUE(has(msg, "attn.Wqkv")) << msg;
 
-    msg = error_of([&] { apply_knob(c, "lora", {{"targets", json::array({"attn.Wo", "attn.Wo"})}}, "o"); });
+    msg = error_of([&] {
+        apply_knob(c, "lora", {{"targets", json::array({"attn.Wo", "attn.Wo"})}}, "o");
+    });
     EXPECT_TRUE(has(msg, "twice")) << msg;
 
     msg = error_of([&] { apply_knob(c, "lora", {{"targets", json::array()}}, "o"); });
@@ -299,7 +330,9 @@ TEST(Knobs, ConflictsRejectedInEitherOrder) {
     // A TorchScript trace cannot follow unpadding's data-dependent shapes.
     RunConfig a;
     apply_knob(a, "compile", "torchscript", "o");
-    std::string msg = error_of([&] { apply_knob(a, "attention", {{"impl", "sdpa"}, {"unpad", true}}, "o"); });
+    std::string msg = error_of([&] {
+        apply_knob(a, "attention", {{"impl", "sdpa"}, {"unpad", true}}, "o");
+    });
     EXPECT_TRUE(has(msg, "o:attention")) << msg;
     EXPECT_TRUE(has(msg, "cannot be combined with attention unpad = true")) << msg;
     EXPECT_FALSE(a.model.unpad);
@@ -313,7 +346,8 @@ TEST(Knobs, ConflictsRejectedInEitherOrder) {
 
     RunConfig from_base;  // the rule is over fields, so a base that unpads counts too
     from_base.model.unpad = true;
-    EXPECT_TRUE(has(error_of([&] { apply_knob(from_base, "compile", nullptr, "o"); }), "cannot be combined"));
+    EXPECT_TRUE(has(error_of([&] { apply_knob(from_base, "compile", nullptr, "o"); }),
+                    "cannot be combined"));
 
     // The same knobs with values that do combine.
     RunConfig ok;
@@ -382,7 +416,8 @@ TEST(Knobs, SupportedChecks) {
 
     Capabilities nvml = cuda;
     nvml.gpu_power_limit = true;
-    EXPECT_FALSE(unsupported_knobs(capped, nvml).empty());  // the config runs on the CPU: NVML can't cap it
+    EXPECT_FALSE(
+        unsupported_knobs(capped, nvml).empty());  // the config runs on the CPU: NVML can't cap it
     capped.system.device = "cuda";
     EXPECT_TRUE(unsupported_knobs(capped, nvml).empty());
 
@@ -397,9 +432,11 @@ TEST(Knobs, SupportedChecks) {
 TEST(Knobs, Descriptions) {
     const Knob& lora = find_knob("lora");
     EXPECT_EQ(describe_param(lora.params[0]), "r=8 [1..1024]");
-    EXPECT_EQ(describe_param(find_knob("precision").params[0]), "precision=bf16 {fp32|bf16|fp16|half}");
+    EXPECT_EQ(describe_param(find_knob("precision").params[0]),
+              "precision=bf16 {fp32|bf16|fp16|half}");
     EXPECT_EQ(describe_application("precision", "bf16"), "precision=bf16");
-    EXPECT_EQ(describe_application("prune_layers", {{"n", 4}, {"from", "top"}}), "prune_layers(from=top, n=4)");
+    EXPECT_EQ(describe_application("prune_layers", {{"n", 4}, {"from", "top"}}),
+              "prune_layers(from=top, n=4)");
     EXPECT_EQ(describe_application("grad_checkpointing", true), "grad_checkpointing=true");
     EXPECT_EQ(describe_application("lora", {{"targets", json::array({"attn.Wqkv", "mlp.Wi"})}}),
               "lora(targets=[attn.Wqkv,mlp.Wi])");

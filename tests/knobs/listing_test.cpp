@@ -1,5 +1,6 @@
-// The listings behind `greenknobs knobs` / `variants`: every knob and variant appears, support is reported
-// with the reason, device-dependent values show what they resolve to, and the table wraps cells.
+// The listings behind `greenknobs knobs` / `variants`: every knob and variant appears, support is
+// reported with the reason, device-dependent values show what they resolve to, and the table wraps
+// cells.
 #include "greenknobs/knobs/listing.h"
 
 #include <gtest/gtest.h>
@@ -10,7 +11,9 @@ namespace {
 
 const std::string kPaper = std::string(GK_SOURCE_DIR) + "/variants/paper.toml";
 
-bool has(const std::string& msg, const std::string& part) { return msg.find(part) != std::string::npos; }
+bool has(const std::string& msg, const std::string& part) {
+    return msg.find(part) != std::string::npos;
+}
 
 Capabilities cpu_without_limits() {
     Capabilities caps;
@@ -60,7 +63,8 @@ TEST(Listing, KnobsTableAndJsonListEveryKnob) {
     for (size_t i = 0; i < registry().size(); ++i) {
         EXPECT_TRUE(has(table, registry()[i].name)) << registry()[i].name;
         EXPECT_EQ(j["knobs"][i]["name"], registry()[i].name);
-        EXPECT_EQ(j["knobs"][i]["supported"], registry()[i].name != "power_limit") << registry()[i].name;
+        EXPECT_EQ(j["knobs"][i]["supported"], registry()[i].name != "power_limit")
+            << registry()[i].name;
     }
     EXPECT_TRUE(has(table, "evaluation only"));
     EXPECT_TRUE(has(table, "r=8 [1..1024]"));

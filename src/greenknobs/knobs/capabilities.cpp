@@ -1,13 +1,13 @@
-// Capability probes for the knobs' supported() checks. Probing never changes anything: it checks that a
-// power-limit file is writable (access(2)) and that NVML can be loaded, nothing more.
+// Capability probes for the knobs' supported() checks. Probing never changes anything: it checks
+// that a power-limit file is writable (access(2)) and that NVML can be loaded, nothing more.
 #include "greenknobs/knobs/capabilities.h"
-
-#include <dlfcn.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <vector>
+
+#include <dlfcn.h>
+#include <unistd.h>
 
 namespace gk::knobs {
 

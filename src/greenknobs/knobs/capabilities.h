@@ -1,6 +1,7 @@
-// What this machine can do for the knobs that depend on hardware: CUDA (given by the caller, since only
-// model/ may ask LibTorch) and whether a power limit can be set (NVML loadable with root for the GPU; a
-// writable RAPL powercap constraint for the CPU). The energy module owns the real power-limit code.
+// What this machine can do for the knobs that depend on hardware: CUDA (given by the caller, since
+// only model/ may ask LibTorch) and whether a power limit can be set (NVML loadable with root for
+// the GPU; a writable RAPL powercap constraint for the CPU). The energy module owns the real
+// power-limit code.
 #pragma once
 
 #include <string>
@@ -15,9 +16,11 @@ struct ProbePaths {
 };
 
 // device: the configured device ("cpu" | "cuda"); cuda: whether LibTorch here can run CUDA.
-Capabilities detect_capabilities(const std::string& device, bool cuda, const ProbePaths& paths = ProbePaths{});
+Capabilities detect_capabilities(const std::string& device, bool cuda,
+                                 const ProbePaths& paths = ProbePaths{});
 
-// The first writable `constraint_0_power_limit_uw` under the powercap root, or "" (why_not says why).
+// The first writable `constraint_0_power_limit_uw` under the powercap root, or "" (why_not says
+// why).
 std::string find_writable_rapl_limit(const std::string& powercap_root, std::string* why_not);
 
 }  // namespace gk::knobs

@@ -1,6 +1,7 @@
-// Catalog loading and variant resolution. The loader checks the catalog as a whole (one baseline, unique ids,
-// combinations that name real single-knob variants and carry exactly their knobs and parameters) and resolves
-// every variant once, so a bad catalog fails at load with the file and variant in the message.
+// Catalog loading and variant resolution. The loader checks the catalog as a whole (one baseline,
+// unique ids, combinations that name real single-knob variants and carry exactly their knobs and
+// parameters) and resolves every variant once, so a bad catalog fails at load with the file and
+// variant in the message.
 #include "greenknobs/knobs/catalog.h"
 
 #include <algorithm>
@@ -28,8 +29,8 @@ std::string join(const std::vector<std::string>& v, const std::string& sep) {
     return s;
 }
 
-std::string get_string(const json& t, const std::string& key, const std::string& path, const std::string& place,
-                       bool required, const std::string& fallback = "") {
+std::string get_string(const json& t, const std::string& key, const std::string& path,
+                       const std::string& place, bool required, const std::string& fallback = "") {
     if (!t.contains(key)) {
         if (required) {
             throw InputError(path, place + "." + key, "missing (required)");
@@ -46,7 +47,8 @@ void check_phase(const Variant& v, const std::string& path) {
     const std::string place = v.id + ".phase";
     if (v.baseline) {
         if (v.phase != "baseline") {
-            throw InputError(path, place, "the baseline's phase must be \"baseline\", got '" + v.phase + "'");
+            throw InputError(path, place,
+                             "the baseline's phase must be \"baseline\", got '" + v.phase + "'");
         }
         return;
     }
@@ -57,8 +59,9 @@ void check_phase(const Variant& v, const std::string& path) {
         ++n;
         if (kPhases.count(part) == 0) {
             throw InputError(path, place,
-                             "got '" + v.phase + "', expected data | model | training | system | inference "
-                             "(joined with '+' for combinations)");
+                             "got '" + v.phase +
+                                 "', expected data | model | training | system | inference "
+                                 "(joined with '+' for combinations)");
         }
     }
     if (n == 0) {
@@ -77,13 +80,14 @@ Variant parse_variant(const json& t, size_t index, const std::string& path) {
         throw InputError(path, where + ".id", "must not be empty");
     }
     const std::string place = v.id;
-    static const std::set<std::string> keys = {"id", "name", "phase", "knobs", "combines",
-                                               "paper_id", "differs_from_paper", "baseline"};
+    static const std::set<std::string> keys = {
+        "id", "name", "phase", "knobs", "combines", "paper_id", "differs_from_paper", "baseline"};
     for (auto it = t.begin(); it != t.end(); ++it) {
         if (keys.count(it.key()) == 0) {
-            throw InputError(path, place + "." + it.key(),
-                             "unknown key; a variant has id, name, phase, knobs, combines, paper_id, "
-                             "differs_from_paper, baseline");
+            throw InputError(
+                path, place + "." + it.key(),
+                "unknown key; a variant has id, name, phase, knobs, combines, paper_id, "
+                "differs_from_paper, baseline");
         }
     }
     v.name = get_string(t, "name", path, place, true);
@@ -92,13 +96,15 @@ Variant parse_variant(const json& t, size_t index, const std::string& path) {
     v.differs_from_paper = get_string(t, "differs_from_paper", path, place, true);
     if (t.contains("baseline")) {
         if (!t["baseline"].is_boolean()) {
-            throw InputError(path, place + ".baseline", "expected true or false, got " + t["baseline"].dump());
+            throw InputError(path, place + ".baseline",
+                             "expected true or false, got " + t["baseline"].dump());
         }
         v.baseline = t["baseline"].get<bool>();
     }
     v.knobs = t.contains("knobs") ? t["knobs"] : json::object();
     if (!v.knobs.is_object()) {
-        throw InputError(path, place + ".knobs", "expected a table {knob = params}, got " + v.knobs.dump());
+        throw InputError(path, place + ".knobs",
+                         "expected a table {knob = params}, got " + v.knobs.dump());
     }
     if (t.contains("combines")) {
         const json& c = t["combines"];
@@ -107,7 +113,8 @@ Variant parse_variant(const json& t, size_t index, const std::string& path) {
         }
         for (const auto& e : c) {
             if (!e.is_string()) {
-                throw InputError(path, place + ".combines", "expected an array of variant ids, got " + e.dump());
+                throw InputError(path, place + ".combines",
+                                 "expected an array of variant ids, got " + e.dump());
             }
             v.combines.push_back(e.get<std::string>());
         }
@@ -117,15 +124,18 @@ Variant parse_variant(const json& t, size_t index, const std::string& path) {
         throw InputError(path, place, "the baseline has no knobs and combines nothing");
     }
     if (!v.baseline && v.knobs.empty()) {
-        throw InputError(path, place + ".knobs", "a variant other than the baseline needs at least one knob");
+        throw InputError(path, place + ".knobs",
+                         "a variant other than the baseline needs at least one knob");
     }
     return v;
 }
 
-// A combination must carry exactly the knobs of the variants it is predicted from, with the same parameters;
-// otherwise the interaction analysis would compare it with something it is not (the paper's §4 mistake).
+// A combination must carry exactly the knobs of the variants it is predicted from, with the same
+// parameters; otherwise the interaction analysis would compare it with something it is not (the
+// paper's §4 mistake).
 void check_combination(const Catalog& cat, const Variant& v) {
-    std::map<std::string, std::pair<std::string, json>> from_parts;  // knob -> (variant id, normalized params)
+    std::map<std::string, std::pair<std::string, json>>
+        from_parts;  // knob -> (variant id, normalized params)
     for (const auto& id : v.combines) {
         auto it = std::find_if(cat.variants.begin(), cat.variants.end(),
                                [&](const Variant& x) { return x.id == id; });
@@ -133,16 +143,18 @@ void check_combination(const Catalog& cat, const Variant& v) {
             throw InputError(cat.path, v.id + ".combines", "unknown variant '" + id + "'");
         }
         if (it->id == v.id || it->baseline || it->is_combination()) {
-            throw InputError(cat.path, v.id + ".combines",
-                             "'" + id + "' is not a single-knob variant (the baseline and combinations are not)");
+            throw InputError(
+                cat.path, v.id + ".combines",
+                "'" + id +
+                    "' is not a single-knob variant (the baseline and combinations are not)");
         }
         for (auto k = it->knobs.begin(); k != it->knobs.end(); ++k) {
             json p = normalized_params(k.key(), k.value(), cat.path + ":" + it->id);
             auto seen = from_parts.find(k.key());
             if (seen != from_parts.end() && seen->second.second != p) {
                 throw InputError(cat.path, v.id + ".combines",
-                                 "'" + seen->second.first + "' and '" + id + "' both set knob " + k.key() +
-                                     " with different parameters");
+                                 "'" + seen->second.first + "' and '" + id + "' both set knob " +
+                                     k.key() + " with different parameters");
             }
             from_parts[k.key()] = {id, p};
         }
@@ -150,14 +162,15 @@ void check_combination(const Catalog& cat, const Variant& v) {
     for (auto k = v.knobs.begin(); k != v.knobs.end(); ++k) {
         auto part = from_parts.find(k.key());
         if (part == from_parts.end()) {
-            throw InputError(cat.path, v.id + ".knobs." + k.key(),
-                             "no variant in combines (" + join(v.combines, ", ") + ") has this knob");
+            throw InputError(
+                cat.path, v.id + ".knobs." + k.key(),
+                "no variant in combines (" + join(v.combines, ", ") + ") has this knob");
         }
         json p = normalized_params(k.key(), k.value(), cat.path + ":" + v.id);
         if (p != part->second.second) {
             throw InputError(cat.path, v.id + ".knobs." + k.key(),
-                             "parameters " + p.dump() + " differ from " + part->second.first + "'s " +
-                                 part->second.second.dump());
+                             "parameters " + p.dump() + " differ from " + part->second.first +
+                                 "'s " + part->second.second.dump());
         }
     }
     for (const auto& [knob, part] : from_parts) {
@@ -196,7 +209,8 @@ RunConfig resolve(const RunConfig& base, const Variant& v, const std::string& or
     RunConfig c = base;
     c.name = v.id;
     c.knobs.clear();
-    for (auto it = v.knobs.begin(); it != v.knobs.end(); ++it) {  // unknown names fail, not skipped below
+    for (auto it = v.knobs.begin(); it != v.knobs.end();
+         ++it) {  // unknown names fail, not skipped below
         auto known = std::find_if(registry().begin(), registry().end(),
                                   [&](const Knob& k) { return k.name == it.key(); });
         if (known == registry().end()) {
@@ -227,7 +241,8 @@ Catalog load_catalog(const std::string& path) {
     json doc = toml_to_json(fs::read_file(path), path);
     for (auto it = doc.begin(); it != doc.end(); ++it) {
         if (it.key() != "description" && it.key() != "base" && it.key() != "variant") {
-            throw InputError(path, it.key(), "unknown key; a catalog has description, [base] and [[variant]]");
+            throw InputError(path, it.key(),
+                             "unknown key; a catalog has description, [base] and [[variant]]");
         }
     }
     cat.description = get_string(doc, "description", path, "(top level)", false);
@@ -236,8 +251,9 @@ Catalog load_catalog(const std::string& path) {
     if (doc.contains("base")) {
         const json& b = doc["base"];
         if (b.is_object() && (b.contains("name") || b.contains("knobs"))) {
-            throw InputError(path, b.contains("name") ? "base.name" : "base.knobs",
-                             "the base is a plain configuration: variants name themselves and carry the knobs");
+            throw InputError(
+                path, b.contains("name") ? "base.name" : "base.knobs",
+                "the base is a plain configuration: variants name themselves and carry the knobs");
         }
         merge_json(base, b, path, "base");
     }

@@ -1,21 +1,27 @@
-// The variant catalog: a TOML file with a [base] RunConfig (the baseline, scaled to this hardware) and one
-// [[variant]] per paper variant (V0-V30): its knobs, the single-knob variants a combination is predicted from,
-// and how it differs from the paper. resolve() turns a variant into a validated RunConfig. Torch-free.
+// The variant catalog: a TOML file with a [base] RunConfig (the baseline, scaled to this hardware)
+// and one
+// [[variant]] per paper variant (V0-V30): its knobs, the single-knob variants a combination is
+// predicted from, and how it differs from the paper. resolve() turns a variant into a validated
+// RunConfig. Torch-free.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "greenknobs/knobs/run_config.h"
 
 namespace gk::knobs {
 
 struct Variant {
-    std::string id, name, phase;  // phase: the paper's stage column, e.g. "training" or "model+system+training"
-    nlohmann::json knobs;  // {knob: params}; applied in registry() order, so how the table is written is moot
-    std::vector<std::string> combines;  // single-knob variant ids whose savings this combination should be
-                                        // predicted from (interaction analysis); empty for single-knob variants
+    std::string id, name,
+        phase;  // phase: the paper's stage column, e.g. "training" or "model+system+training"
+    nlohmann::json
+        knobs;  // {knob: params}; applied in registry() order, so how the table is written is moot
+    std::vector<std::string>
+        combines;  // single-knob variant ids whose savings this combination should be
+                   // predicted from (interaction analysis); empty for single-knob variants
     std::string paper_id, differs_from_paper;
     bool baseline = false;
 
@@ -28,17 +34,19 @@ struct Catalog {
     RunConfig base;
     std::vector<Variant> variants;
 
-    const Variant& find(const std::string& id) const;  // InputError naming the catalog file if unknown
+    const Variant& find(
+        const std::string& id) const;  // InputError naming the catalog file if unknown
     const Variant& baseline() const;
 };
 
-// Strict: unknown keys, missing fields, unknown knobs, bad parameters, combinations whose knobs are not exactly
-// those of the variants they combine, and variants that do not resolve are InputErrors naming the file and the
-// variant/key.
+// Strict: unknown keys, missing fields, unknown knobs, bad parameters, combinations whose knobs are
+// not exactly those of the variants they combine, and variants that do not resolve are InputErrors
+// naming the file and the variant/key.
 Catalog load_catalog(const std::string& path);
 
 // base + the variant's knobs, validated; name = id. Device-dependent knob values (precision "half",
-// inference dtype "auto") follow cat.base.system.device, so apply --set overrides to cat.base first.
+// inference dtype "auto") follow cat.base.system.device, so apply --set overrides to cat.base
+// first.
 RunConfig resolve(const Catalog& cat, const std::string& variant_id);
 RunConfig resolve(const RunConfig& base, const Variant& v, const std::string& origin);
 

@@ -1,6 +1,7 @@
-// The knob registry and apply_knob. Each knob's apply function touches only the RunConfig fields its
-// parameters name (tests diff the JSON to prove it); the mechanisms themselves live in data/, text/, model/
-// and train/, which read those fields. The paper's confounds are documented per knob in docs/knobs.md.
+// The knob registry and apply_knob. Each knob's apply function touches only the RunConfig fields
+// its parameters name (tests diff the JSON to prove it); the mechanisms themselves live in data/,
+// text/, model/ and train/, which read those fields. The paper's confounds are documented per knob
+// in docs/knobs.md.
 #include "greenknobs/knobs/knob.h"
 
 #include <algorithm>
@@ -15,25 +16,27 @@ namespace {
 
 using nlohmann::json;
 
-ParamSpec p_int(std::string name, int64_t def, double min, double max, std::string key, std::string help,
-                std::vector<std::string> choices = {}) {
-    return ParamSpec{std::move(name), "int", def, min, max, std::move(choices), std::move(key),
-                     std::move(help)};
+ParamSpec p_int(std::string name, int64_t def, double min, double max, std::string key,
+                std::string help, std::vector<std::string> choices = {}) {
+    return ParamSpec{std::move(name), "int",          def, min, max, std::move(choices),
+                     std::move(key),  std::move(help)};
 }
-ParamSpec p_float(std::string name, double def, double min, double max, std::string key, std::string help) {
+ParamSpec p_float(std::string name, double def, double min, double max, std::string key,
+                  std::string help) {
     return ParamSpec{std::move(name), "float", def, min, max, {}, std::move(key), std::move(help)};
 }
 ParamSpec p_bool(std::string name, bool def, std::string key, std::string help) {
     return ParamSpec{std::move(name), "bool", def, 0, 0, {}, std::move(key), std::move(help)};
 }
-ParamSpec p_str(std::string name, std::string def, std::vector<std::string> choices, std::string key,
-                std::string help) {
-    return ParamSpec{std::move(name), "string", std::move(def), 0, 0, std::move(choices), std::move(key),
-                     std::move(help)};
+ParamSpec p_str(std::string name, std::string def, std::vector<std::string> choices,
+                std::string key, std::string help) {
+    return ParamSpec{std::move(name),    "string",       std::move(def), 0, 0,
+                     std::move(choices), std::move(key), std::move(help)};
 }
 ParamSpec p_list(std::string name, std::vector<std::string> def, std::vector<std::string> choices,
                  std::string key, std::string help) {
-    return ParamSpec{std::move(name), "list", def, 0, 0, std::move(choices), std::move(key), std::move(help)};
+    return ParamSpec{std::move(name), "list",         def, 0, 0, std::move(choices),
+                     std::move(key),  std::move(help)};
 }
 
 Support ok() { return Support{}; }
@@ -61,97 +64,130 @@ std::vector<Knob> build_registry() {
     std::vector<Knob> r;
 
     // ---- data ----
-    r.push_back(Knob{
-        "dedup", Phase::kData, "compute",
-        "remove exact (whitespace-normalised) or near (MinHash Jaccard) duplicate functions before the split",
-        {p_str("mode", "near", {"none", "exact", "near"}, "data.dedup", "which duplicates to remove"),
-         p_float("threshold", 0.9, 0.5, 1.0, "data.near_dup_threshold",
-                 "Jaccard similarity above which two functions are near-duplicates (mode = near only)")},
-        {},
-        [](const RunConfig&, const Capabilities&) { return ok(); },
-        "Not a numbered paper variant (Figure 1's data phase); the paper's pipeline never deduplicated. Fewer "
-        "training samples means less training compute, and removes leakage between splits.",
-        [](RunConfig& c, const json& p, const std::string&) {
-            c.data.dedup = p["mode"].get<std::string>();
-            if (c.data.dedup == "near") {
-                c.data.near_dup_threshold = p["threshold"].get<double>();
-            }
-        }});
-    r.push_back(Knob{
-        "tokenizer_cache", Phase::kData, "compute",
-        "content-addressed on-disk cache of the encoded splits (keyed by data, tokenizer and settings hashes)",
-        {p_bool("enabled", true, "tokenizer.cache", "read/write the token cache")},
-        {},
-        [](const RunConfig&, const Capabilities&) { return ok(); },
-        "The paper's V4 (use_fast=True) was a no-op: ModernBERT ships only tokenizer.json, so both settings "
-        "loaded the same fast tokenizer. The first run of a configuration fills the cache; later runs hit it.",
-        [](RunConfig& c, const json& p, const std::string&) { c.tokenizer.cache = p["enabled"].get<bool>(); }});
-    r.push_back(Knob{
-        "tokenizer_threads", Phase::kData, "idle power",
-        "encode the splits in parallel",
-        {p_int("threads", 0, 0, 256, "tokenizer.threads", "encoding threads (0 = all hardware threads)")},
-        {},
-        [](const RunConfig&, const Capabilities&) { return ok(); },
-        "The same encoding work on more cores: the saving is the static (idle) energy of a shorter stage.",
-        [](RunConfig& c, const json& p, const std::string&) {
-            c.tokenizer.threads = p["threads"].get<int>();
-        }});
-    r.push_back(Knob{
-        "max_length", Phase::kData, "compute",
-        "truncate every sample to at most this many tokens (incl. [CLS]/[SEP])",
-        {p_int("tokens", 512, 8, 8192, "tokenizer.max_length", "maximum tokens per sample")},
-        {},
-        [](const RunConfig&, const Capabilities&) { return ok(); },
-        "Paper V8: 2048 -> 512. Attention cost is quadratic and the rest linear in length; the run reports "
-        "the share of truncated samples.",
-        [](RunConfig& c, const json& p, const std::string&) {
-            c.tokenizer.max_length = p["tokens"].get<int>();
-        }});
+    r.push_back(
+        Knob{"dedup",
+             Phase::kData,
+             "compute",
+             "remove exact (whitespace-normalised) or near (MinHash Jaccard) duplicate functions "
+             "before the split",
+             {p_str("mode", "near", {"none", "exact", "near"}, "data.dedup",
+                    "which duplicates to remove"),
+              p_float("threshold", 0.9, 0.5, 1.0, "data.near_dup_threshold",
+                      "Jaccard similarity above which two functions are near-duplicates (mode = "
+                      "near only)")},
+             {},
+             [](const RunConfig&, const Capabilities&) { return ok(); },
+             "Not a numbered paper variant (Figure 1's data phase); the paper's pipeline never "
+             "deduplicated. Fewer "
+             "training samples means less training compute, and removes leakage between splits.",
+             [](RunConfig& c, const json& p, const std::string&) {
+                 c.data.dedup = p["mode"].get<std::string>();
+                 if (c.data.dedup == "near") {
+                     c.data.near_dup_threshold = p["threshold"].get<double>();
+                 }
+             }});
+    r.push_back(Knob{"tokenizer_cache",
+                     Phase::kData,
+                     "compute",
+                     "content-addressed on-disk cache of the encoded splits (keyed by data, "
+                     "tokenizer and settings hashes)",
+                     {p_bool("enabled", true, "tokenizer.cache", "read/write the token cache")},
+                     {},
+                     [](const RunConfig&, const Capabilities&) { return ok(); },
+                     "The paper's V4 (use_fast=True) was a no-op: ModernBERT ships only "
+                     "tokenizer.json, so both settings "
+                     "loaded the same fast tokenizer. The first run of a configuration fills the "
+                     "cache; later runs hit it.",
+                     [](RunConfig& c, const json& p, const std::string&) {
+                         c.tokenizer.cache = p["enabled"].get<bool>();
+                     }});
+    r.push_back(Knob{"tokenizer_threads",
+                     Phase::kData,
+                     "idle power",
+                     "encode the splits in parallel",
+                     {p_int("threads", 0, 0, 256, "tokenizer.threads",
+                            "encoding threads (0 = all hardware threads)")},
+                     {},
+                     [](const RunConfig&, const Capabilities&) { return ok(); },
+                     "The same encoding work on more cores: the saving is the static (idle) energy "
+                     "of a shorter stage.",
+                     [](RunConfig& c, const json& p, const std::string&) {
+                         c.tokenizer.threads = p["threads"].get<int>();
+                     }});
+    r.push_back(
+        Knob{"max_length",
+             Phase::kData,
+             "compute",
+             "truncate every sample to at most this many tokens (incl. [CLS]/[SEP])",
+             {p_int("tokens", 512, 8, 8192, "tokenizer.max_length", "maximum tokens per sample")},
+             {},
+             [](const RunConfig&, const Capabilities&) { return ok(); },
+             "Paper V8: 2048 -> 512. Attention cost is quadratic and the rest linear in length; "
+             "the run reports "
+             "the share of truncated samples.",
+             [](RunConfig& c, const json& p, const std::string&) {
+                 c.tokenizer.max_length = p["tokens"].get<int>();
+             }});
 
     // ---- model ----
     r.push_back(Knob{
-        "attention", Phase::kModel, "memory traffic",
-        "fused scaled-dot-product attention kernel instead of eager matmul-softmax-matmul; optional unpadding",
+        "attention",
+        Phase::kModel,
+        "memory traffic",
+        "fused scaled-dot-product attention kernel instead of eager matmul-softmax-matmul; "
+        "optional unpadding",
         {p_str("impl", "sdpa", {"eager", "sdpa"}, "model.attention", "attention implementation"),
-         p_bool("unpad", false, "model.unpad", "drop pad tokens before the encoder (ModernBERT's unpadding)")},
+         p_bool("unpad", false, "model.unpad",
+                "drop pad tokens before the encoder (ModernBERT's unpadding)")},
         {"compile.mode=torchscript"},
         [](const RunConfig&, const Capabilities&) { return ok(); },
-        "Paper V12: attn_implementation sdpa. Unpadding is ours (ModernBERT does it with flash-attention): "
+        "Paper V12: attn_implementation sdpa. Unpadding is ours (ModernBERT does it with "
+        "flash-attention): "
         "no compute is spent on pad tokens.",
         [](RunConfig& c, const json& p, const std::string&) {
             c.model.attention = p["impl"].get<std::string>();
             c.model.unpad = p["unpad"].get<bool>();
         }});
+    r.push_back(Knob{"prune_layers",
+                     Phase::kModel,
+                     "compute",
+                     "remove n encoder layers before training; each kept layer keeps its original "
+                     "global/local type",
+                     {p_int("n", 12, 1, 21, "model.prune_layers",
+                            "layers to remove (the 22-layer presets keep >= 1)"),
+                      p_str("from", "top", {"top", "bottom"}, "model.prune_from",
+                            "top = the last n (nearest the output), bottom = the first n")},
+                     {},
+                     [](const RunConfig&, const Capabilities&) { return ok(); },
+                     "Paper V13-V22. Unlike the paper, the saved config.json states the remaining "
+                     "depth and the original "
+                     "layer ids.",
+                     [](RunConfig& c, const json& p, const std::string&) {
+                         c.model.prune_layers = p["n"].get<int>();
+                         c.model.prune_from = p["from"].get<std::string>();
+                     }});
     r.push_back(Knob{
-        "prune_layers", Phase::kModel, "compute",
-        "remove n encoder layers before training; each kept layer keeps its original global/local type",
-        {p_int("n", 12, 1, 21, "model.prune_layers", "layers to remove (the 22-layer presets keep >= 1)"),
-         p_str("from", "top", {"top", "bottom"}, "model.prune_from",
-               "top = the last n (nearest the output), bottom = the first n")},
-        {},
-        [](const RunConfig&, const Capabilities&) { return ok(); },
-        "Paper V13-V22. Unlike the paper, the saved config.json states the remaining depth and the original "
-        "layer ids.",
-        [](RunConfig& c, const json& p, const std::string&) {
-            c.model.prune_layers = p["n"].get<int>();
-            c.model.prune_from = p["from"].get<std::string>();
-        }});
-    r.push_back(Knob{
-        "quantization", Phase::kModel, "memory traffic",
-        "store the frozen base weights quantized (int8 per channel or 4-bit NF4 block-wise), dequantized on "
+        "quantization",
+        Phase::kModel,
+        "memory traffic",
+        "store the frozen base weights quantized (int8 per channel or 4-bit NF4 block-wise), "
+        "dequantized on "
         "the fly; LoRA adapters train on top (QLoRA)",
-        {p_int("bits", 4, 4, 8, "quantization.bits", "4 = NF4 block-wise, 8 = int8 per output channel",
-               {"4", "8"}),
-         p_int("block_size", 64, 16, 4096, "quantization.block_size", "weights per NF4 scale (bits = 4 only)")},
+        {p_int("bits", 4, 4, 8, "quantization.bits",
+               "4 = NF4 block-wise, 8 = int8 per output channel", {"4", "8"}),
+         p_int("block_size", 64, 16, 4096, "quantization.block_size",
+               "weights per NF4 scale (bits = 4 only)")},
         {},
         [](const RunConfig&, const Capabilities&) { return ok(); },
         "Requires the lora knob. Paper V3 also enabled gradient checkpointing, a cosine schedule, "
-        "group_by_length, double quantization and bf16 compute; this knob changes only the weights' storage.",
+        "group_by_length, double quantization and bf16 compute; this knob changes only the "
+        "weights' storage.",
         [](RunConfig& c, const json& p, const std::string& origin) {
             if (!c.lora.enabled) {
-                throw InputError(origin, "quantization",
-                                 "quantized base weights are frozen, so nothing would train: add the lora "
-                                 "knob (applied before quantization) — the QLoRA recipe");
+                throw InputError(
+                    origin, "quantization",
+                    "quantized base weights are frozen, so nothing would train: add the lora "
+                    "knob (applied before quantization) — the QLoRA recipe");
             }
             c.quantization.bits = p["bits"].get<int>();
             if (c.quantization.bits == 4) {
@@ -161,8 +197,11 @@ std::vector<Knob> build_registry() {
 
     // ---- training ----
     r.push_back(Knob{
-        "lora", Phase::kTraining, "compute",
-        "low-rank adapters on the encoder's projections; base frozen, head and classifier trained, merged at "
+        "lora",
+        Phase::kTraining,
+        "compute",
+        "low-rank adapters on the encoder's projections; base frozen, head and classifier trained, "
+        "merged at "
         "save",
         {p_int("r", 8, 1, 1024, "lora.r", "adapter rank"),
          p_float("alpha", 16.0, 0.01, 4096, "lora.alpha", "scale = alpha / r"),
@@ -172,7 +211,8 @@ std::vector<Knob> build_registry() {
                 "ModernBERT modules that get adapters")},
         {},
         [](const RunConfig&, const Capabilities&) { return ok(); },
-        "Paper V2/V24/V30 targeted BERT names (query, key, value, dense...) that ModernBERT lacks: only "
+        "Paper V2/V24/V30 targeted BERT names (query, key, value, dense...) that ModernBERT lacks: "
+        "only "
         "head.dense matched and the encoder never trained. Ours targets the real projections.",
         [](RunConfig& c, const json& p, const std::string& origin) {
             auto targets = p["targets"].get<std::vector<std::string>>();
@@ -186,18 +226,24 @@ std::vector<Knob> build_registry() {
             c.lora.targets = targets;
         }});
     r.push_back(Knob{
-        "grad_checkpointing", Phase::kTraining, "memory traffic",
+        "grad_checkpointing",
+        Phase::kTraining,
+        "memory traffic",
         "recompute each encoder layer's activations in backward instead of storing them",
         {p_bool("enabled", true, "train.grad_checkpointing", "checkpoint every encoder layer")},
         {},
         [](const RunConfig&, const Capabilities&) { return ok(); },
-        "Paper V1: trades one extra forward per layer for lower peak memory; expect more energy, not less.",
+        "Paper V1: trades one extra forward per layer for lower peak memory; expect more energy, "
+        "not less.",
         [](RunConfig& c, const json& p, const std::string&) {
             c.train.grad_checkpointing = p["enabled"].get<bool>();
         }});
     r.push_back(Knob{
-        "optimizer", Phase::kTraining, "memory traffic",
-        "AdamW variant: plain, 8-bit block-wise quantized moments, or multi-tensor (foreach) updates",
+        "optimizer",
+        Phase::kTraining,
+        "memory traffic",
+        "AdamW variant: plain, 8-bit block-wise quantized moments, or multi-tensor (foreach) "
+        "updates",
         {p_str("name", "adamw8bit", {"adamw", "adamw8bit", "adamw_foreach"}, "train.optimizer",
                "optimizer implementation")},
         {},
@@ -207,19 +253,23 @@ std::vector<Knob> build_registry() {
             c.train.optimizer = p["name"].get<std::string>();
         }});
     r.push_back(Knob{
-        "precision", Phase::kTraining, "precision",
+        "precision",
+        Phase::kTraining,
+        "precision",
         "autocast the forward/backward to a 16-bit type (fp32 master weights)",
         {p_str("precision", "bf16", {"fp32", "bf16", "fp16", "half"}, "train.precision",
                "half = fp16 on CUDA (the paper's), bf16 on CPU")},
         {},
         [](const RunConfig& c, const Capabilities& caps) {
             if (c.train.precision == "fp16" && (c.system.device != "cuda" || !caps.cuda)) {
-                return no("fp16 needs CUDA: CPU autocast has no fp16 and loss scaling (GradScaler) needs "
-                          "CUDA; use bf16 or half");
+                return no(
+                    "fp16 needs CUDA: CPU autocast has no fp16 and loss scaling (GradScaler) needs "
+                    "CUDA; use bf16 or half");
             }
             return ok();
         },
-        "Paper V7: fp16 AMP with loss scaling. On CPU this catalog uses bf16 ('half' picks by device).",
+        "Paper V7: fp16 AMP with loss scaling. On CPU this catalog uses bf16 ('half' picks by "
+        "device).",
         [](RunConfig& c, const json& p, const std::string&) {
             std::string v = p["precision"].get<std::string>();
             if (v == "half") {
@@ -228,13 +278,17 @@ std::vector<Knob> build_registry() {
             c.train.precision = v;
         }});
     r.push_back(Knob{
-        "grad_accum", Phase::kTraining, "memory traffic",
+        "grad_accum",
+        Phase::kTraining,
+        "memory traffic",
         "split each optimizer step into `steps` micro-batches; the effective batch stays the same",
         {p_int("steps", 2, 1, 1024, "train.grad_accum",
-               "micro-batches per step; per-device batch = effective batch / steps (sets train.batch_size)")},
+               "micro-batches per step; per-device batch = effective batch / steps (sets "
+               "train.batch_size)")},
         {},
         [](const RunConfig&, const Capabilities&) { return ok(); },
-        "Paper V23/V25 called it gradient accumulation but went from 2x4 to 4x2, raising the padded batch. "
+        "Paper V23/V25 called it gradient accumulation but went from 2x4 to 4x2, raising the "
+        "padded batch. "
         "Ours keeps batch_size x grad_accum fixed, so only the micro-batch size changes.",
         [](RunConfig& c, const json& p, const std::string& origin) {
             const int steps = p["steps"].get<int>();
@@ -249,20 +303,25 @@ std::vector<Knob> build_registry() {
             c.train.batch_size = effective / steps;
             c.train.grad_accum = steps;
         }});
+    r.push_back(Knob{"group_by_length",
+                     Phase::kTraining,
+                     "compute",
+                     "batch samples of similar length together (less padding per batch)",
+                     {p_bool("enabled", true, "train.group_by_length", "length-grouped batching")},
+                     {},
+                     [](const RunConfig&, const Capabilities&) { return ok(); },
+                     "Not a numbered paper variant; the paper's V3 switched it on silently.",
+                     [](RunConfig& c, const json& p, const std::string&) {
+                         c.train.group_by_length = p["enabled"].get<bool>();
+                     }});
     r.push_back(Knob{
-        "group_by_length", Phase::kTraining, "compute",
-        "batch samples of similar length together (less padding per batch)",
-        {p_bool("enabled", true, "train.group_by_length", "length-grouped batching")},
-        {},
-        [](const RunConfig&, const Capabilities&) { return ok(); },
-        "Not a numbered paper variant; the paper's V3 switched it on silently.",
-        [](RunConfig& c, const json& p, const std::string&) {
-            c.train.group_by_length = p["enabled"].get<bool>();
-        }});
-    r.push_back(Knob{
-        "early_stopping", Phase::kTraining, "compute",
-        "stop training when validation F1 (vulnerable class) has not improved for `patience` epochs",
-        {p_int("patience", 1, 1, 100, "train.early_stopping_patience", "epochs without improvement")},
+        "early_stopping",
+        Phase::kTraining,
+        "compute",
+        "stop training when validation F1 (vulnerable class) has not improved for `patience` "
+        "epochs",
+        {p_int("patience", 1, 1, 100, "train.early_stopping_patience",
+               "epochs without improvement")},
         {},
         [](const RunConfig&, const Capabilities&) { return ok(); },
         "Not a numbered paper variant (the paper trained one epoch). Needs train.epochs >= 2.",
@@ -276,43 +335,59 @@ std::vector<Knob> build_registry() {
         }});
 
     // ---- system ----
+    r.push_back(
+        Knob{"loader",
+             Phase::kSystem,
+             "idle power",
+             "collate batches on background threads ahead of the step; pinned host memory",
+             {p_int("workers", 2, 0, 64, "train.loader_workers", "background collation threads"),
+              p_bool("pin_memory", true, "train.pin_memory", "page-locked batch memory")},
+             {},
+             [](const RunConfig&, const Capabilities&) { return ok(); },
+             "Paper V10 (4 workers + pin memory) also switched on fp16; ours changes nothing else. "
+             "Pin memory only "
+             "matters on CUDA (faster host-to-device copies).",
+             [](RunConfig& c, const json& p, const std::string&) {
+                 c.train.loader_workers = p["workers"].get<int>();
+                 c.train.pin_memory = p["pin_memory"].get<bool>();
+             }});
+    r.push_back(Knob{"threads",
+                     Phase::kSystem,
+                     "idle power",
+                     "intra-op threads for the model's kernels",
+                     {p_int("threads", 1, 0, 1024, "system.threads",
+                            "intra-op threads (0 = all hardware threads)")},
+                     {},
+                     [](const RunConfig&, const Capabilities&) { return ok(); },
+                     "Not a numbered paper variant. Fewer threads draw less power for longer; more "
+                     "threads finish sooner "
+                     "and cut the static share.",
+                     [](RunConfig& c, const json& p, const std::string&) {
+                         c.system.threads = p["threads"].get<int>();
+                     }});
     r.push_back(Knob{
-        "loader", Phase::kSystem, "idle power",
-        "collate batches on background threads ahead of the step; pinned host memory",
-        {p_int("workers", 2, 0, 64, "train.loader_workers", "background collation threads"),
-         p_bool("pin_memory", true, "train.pin_memory", "page-locked batch memory")},
-        {},
-        [](const RunConfig&, const Capabilities&) { return ok(); },
-        "Paper V10 (4 workers + pin memory) also switched on fp16; ours changes nothing else. Pin memory only "
-        "matters on CUDA (faster host-to-device copies).",
-        [](RunConfig& c, const json& p, const std::string&) {
-            c.train.loader_workers = p["workers"].get<int>();
-            c.train.pin_memory = p["pin_memory"].get<bool>();
-        }});
-    r.push_back(Knob{
-        "threads", Phase::kSystem, "idle power",
-        "intra-op threads for the model's kernels",
-        {p_int("threads", 1, 0, 1024, "system.threads", "intra-op threads (0 = all hardware threads)")},
-        {},
-        [](const RunConfig&, const Capabilities&) { return ok(); },
-        "Not a numbered paper variant. Fewer threads draw less power for longer; more threads finish sooner "
-        "and cut the static share.",
-        [](RunConfig& c, const json& p, const std::string&) { c.system.threads = p["threads"].get<int>(); }});
-    r.push_back(Knob{
-        "compile", Phase::kSystem, "compute",
-        "graph-level optimisation of the model: TorchScript trace, freeze and optimize_for_inference",
+        "compile",
+        Phase::kSystem,
+        "compute",
+        "graph-level optimisation of the model: TorchScript trace, freeze and "
+        "optimize_for_inference",
         {p_str("mode", "torchscript", {"none", "torchscript"}, "train.compile", "graph compiler")},
         {"attention.unpad=true"},
         [](const RunConfig&, const Capabilities&) { return ok(); },
-        "evaluation only: LibTorch 1.13 on Debian has no NNC/LLVM fuser, so training stays eager and "
-        "TorchScript gives no CPU speed-up here. Paper V11 used torch.compile (inductor) for training. Works "
+        "evaluation only: LibTorch 1.13 on Debian has no NNC/LLVM fuser, so training stays eager "
+        "and "
+        "TorchScript gives no CPU speed-up here. Paper V11 used torch.compile (inductor) for "
+        "training. Works "
         "with the packed inference engine (its int8/bf16 weights are traced in).",
         [](RunConfig& c, const json& p, const std::string&) {
             c.train.compile = p["mode"].get<std::string>();
         }});
     r.push_back(Knob{
-        "power_limit", Phase::kSystem, "power draw",
-        "cap the device's power: GPU through NVML, CPU through a RAPL powercap constraint; verified and "
+        "power_limit",
+        Phase::kSystem,
+        "power draw",
+        "cap the device's power: GPU through NVML, CPU through a RAPL powercap constraint; "
+        "verified and "
         "restored on exit",
         {p_float("watts", 100.0, 1.0, 2000.0, "system.power_limit_w", "the limit to enforce")},
         {},
@@ -320,35 +395,45 @@ std::vector<Knob> build_registry() {
             if (c.system.power_limit_w <= 0) {
                 return ok();
             }
-            if ((c.system.device == "cuda" && caps.cuda && caps.gpu_power_limit) || caps.cpu_power_limit) {
+            if ((c.system.device == "cuda" && caps.cuda && caps.gpu_power_limit) ||
+                caps.cpu_power_limit) {
                 return ok();
             }
             return no(caps.power_limit_reason.empty() ? "no settable power limit on this machine"
                                                       : caps.power_limit_reason);
         },
-        "Paper V5 set the cap by hand (nvidia-smi) and half its runs were uncapped. Where no limit can be set "
-        "the variant is skipped with the reason, never run as if capped. 100 W is the paper's GPU value.",
+        "Paper V5 set the cap by hand (nvidia-smi) and half its runs were uncapped. Where no limit "
+        "can be set "
+        "the variant is skipped with the reason, never run as if capped. 100 W is the paper's GPU "
+        "value.",
         [](RunConfig& c, const json& p, const std::string&) {
             c.system.power_limit_w = p["watts"].get<double>();
         }});
 
     // ---- inference ----
     r.push_back(Knob{
-        "inference_engine", Phase::kInference, "compute",
+        "inference_engine",
+        Phase::kInference,
+        "compute",
         "separate evaluate path: inference mode, frozen pre-packed weights (bf16 or dynamic int8), "
         "length-bucketed large batches",
         {p_str("dtype", "auto", {"fp32", "bf16", "int8", "auto"}, "inference.dtype",
                "packed weight type; auto = int8 on CPU, bf16 on CUDA"),
          p_int("batch_size", 64, 1, 4096, "inference.batch_size", "samples per evaluate batch"),
-         p_bool("bucket_by_length", true, "inference.bucket_by_length", "batch samples of similar length")},
+         p_bool("bucket_by_length", true, "inference.bucket_by_length",
+                "batch samples of similar length")},
         {},
         [](const RunConfig& c, const Capabilities&) {
-            if (c.inference.engine == "packed" && c.inference.dtype == "int8" && c.system.device == "cuda") {
-                return no("dynamic int8 quantization runs on CPU only in LibTorch; use dtype bf16 or auto");
+            if (c.inference.engine == "packed" && c.inference.dtype == "int8" &&
+                c.system.device == "cuda") {
+                return no(
+                    "dynamic int8 quantization runs on CPU only in LibTorch; use dtype bf16 or "
+                    "auto");
             }
             return ok();
         },
-        "Paper V9 used vLLM (and charged its start-up to the save stage). Ours charges everything to evaluate "
+        "Paper V9 used vLLM (and charged its start-up to the save stage). Ours charges everything "
+        "to evaluate "
         "and reports samples/s, latency and J/sample.",
         [](RunConfig& c, const json& p, const std::string&) {
             std::string dtype = p["dtype"].get<std::string>();
@@ -361,13 +446,28 @@ std::vector<Knob> build_registry() {
             c.inference.bucket_by_length = p["bucket_by_length"].get<bool>();
         }});
 
-    // Application order (resolve applies a variant's knobs in it): lora must precede quantization, and
-    // grad_accum reads the batch size no other knob changes. Phases then keep the table readable.
-    const std::vector<std::string> order = {
-        "dedup",        "tokenizer_cache", "tokenizer_threads", "max_length",  "attention",
-        "prune_layers", "lora",            "quantization",      "grad_checkpointing", "optimizer",
-        "precision",    "grad_accum",      "group_by_length",   "early_stopping", "loader",
-        "threads",      "compile",         "power_limit",       "inference_engine"};
+    // Application order (resolve applies a variant's knobs in it): lora must precede quantization,
+    // and grad_accum reads the batch size no other knob changes. Phases then keep the table
+    // readable.
+    const std::vector<std::string> order = {"dedup",
+                                            "tokenizer_cache",
+                                            "tokenizer_threads",
+                                            "max_length",
+                                            "attention",
+                                            "prune_layers",
+                                            "lora",
+                                            "quantization",
+                                            "grad_checkpointing",
+                                            "optimizer",
+                                            "precision",
+                                            "grad_accum",
+                                            "group_by_length",
+                                            "early_stopping",
+                                            "loader",
+                                            "threads",
+                                            "compile",
+                                            "power_limit",
+                                            "inference_engine"};
     std::vector<Knob> sorted;
     for (const auto& name : order) {
         for (auto& k : r) {
@@ -418,7 +518,8 @@ std::string value_text(const json& v) {
 }
 
 // Checks one parameter value against its spec; returns it in canonical form (floats as double).
-json check_param(const ParamSpec& spec, const json& v, const std::string& origin, const std::string& place) {
+json check_param(const ParamSpec& spec, const json& v, const std::string& origin,
+                 const std::string& place) {
     auto fail = [&](const std::string& expected) {
         throw InputError(origin, place, "got " + v.dump() + ", expected " + expected);
     };
@@ -484,13 +585,14 @@ json check_param(const ParamSpec& spec, const json& v, const std::string& origin
     return v;
 }
 
-// Conflicts that depend on parameter values are rules over the resulting fields (the fields are the truth,
-// whichever knob or base set them). `knob` is the one being applied, for the message.
+// Conflicts that depend on parameter values are rules over the resulting fields (the fields are the
+// truth, whichever knob or base set them). `knob` is the one being applied, for the message.
 void check_field_conflicts(const RunConfig& c, const std::string& knob, const std::string& origin) {
     if (c.train.compile == "torchscript" && c.model.unpad) {
-        throw InputError(origin, knob,
-                         "compile (torchscript) cannot be combined with attention unpad = true: a trace records "
-                         "one batch's shapes and unpadding gathers the real tokens with data-dependent shapes");
+        throw InputError(
+            origin, knob,
+            "compile (torchscript) cannot be combined with attention unpad = true: a trace records "
+            "one batch's shapes and unpadding gathers the real tokens with data-dependent shapes");
     }
 }
 
@@ -550,15 +652,19 @@ nlohmann::json normalized_params(const std::string& knob, const nlohmann::json& 
             auto spec = std::find_if(k->params.begin(), k->params.end(),
                                      [&](const ParamSpec& p) { return p.name == it.key(); });
             if (spec == k->params.end()) {
-                throw InputError(origin, knob + "." + it.key(),
-                                 "unknown parameter; " + knob + " takes " + join(param_names(*k), ", "));
+                throw InputError(
+                    origin, knob + "." + it.key(),
+                    "unknown parameter; " + knob + " takes " + join(param_names(*k), ", "));
             }
             full[it.key()] = check_param(*spec, it.value(), origin, knob + "." + it.key());
         }
-    } else if (!params.is_null()) {  // a scalar sets the primary (first) parameter; the rest keep defaults
-        full[k->params[0].name] = check_param(k->params[0], params, origin, knob + "." + k->params[0].name);
+    } else if (!params.is_null()) {  // a scalar sets the primary (first) parameter; the rest keep
+                                     // defaults
+        full[k->params[0].name] =
+            check_param(k->params[0], params, origin, knob + "." + k->params[0].name);
     }
-    for (const auto& p : k->params) {  // defaults pass the same checks (catches a bad registry entry)
+    for (const auto& p :
+         k->params) {  // defaults pass the same checks (catches a bad registry entry)
         check_param(p, full[p.name], "knob registry", knob + "." + p.name);
     }
 
@@ -576,8 +682,10 @@ void apply_knob(RunConfig& c, const std::string& knob, const nlohmann::json& par
     }
     for (const auto& applied : c.knobs) {
         const Knob* other = lookup(applied);
-        if (contains(k->conflicts, applied) || (other != nullptr && contains(other->conflicts, knob))) {
-            throw InputError(origin, knob, "cannot be combined with knob '" + applied + "' (already applied)");
+        if (contains(k->conflicts, applied) ||
+            (other != nullptr && contains(other->conflicts, knob))) {
+            throw InputError(origin, knob,
+                             "cannot be combined with knob '" + applied + "' (already applied)");
         }
     }
 
@@ -591,7 +699,8 @@ void apply_knob(RunConfig& c, const std::string& knob, const nlohmann::json& par
     c = next;
 }
 
-std::vector<std::pair<std::string, Support>> unsupported_knobs(const RunConfig& c, const Capabilities& caps) {
+std::vector<std::pair<std::string, Support>> unsupported_knobs(const RunConfig& c,
+                                                               const Capabilities& caps) {
     std::vector<std::pair<std::string, Support>> out;
     for (const auto& k : registry()) {
         Support s = k.supported(c, caps);

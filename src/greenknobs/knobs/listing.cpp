@@ -1,5 +1,6 @@
-// Tables and JSON for the knob registry and a variant catalog. "Supported here" is computed with the same
-// supported() checks the pipeline uses, so the listing never promises what a run would refuse.
+// Tables and JSON for the knob registry and a variant catalog. "Supported here" is computed with
+// the same supported() checks the pipeline uses, so the listing never promises what a run would
+// refuse.
 #include "greenknobs/knobs/listing.h"
 
 #include <algorithm>
@@ -74,7 +75,8 @@ std::string variant_knob_lines(const Catalog& cat, const Variant& v, const RunCo
         if (k.name == "grad_accum") {
             line += " (micro-batch " + std::to_string(resolved.train.batch_size) + " x " +
                     std::to_string(resolved.train.grad_accum) + " = " +
-                    std::to_string(resolved.train.batch_size * resolved.train.grad_accum) + ", baseline " +
+                    std::to_string(resolved.train.batch_size * resolved.train.grad_accum) +
+                    ", baseline " +
                     std::to_string(cat.base.train.batch_size * cat.base.train.grad_accum) + ")";
         }
         s += (s.empty() ? "" : "\n") + line;
@@ -171,7 +173,8 @@ Support knob_support_here(const Knob& k, const Capabilities& caps, std::string* 
             try {
                 apply_knob(c, k.name, json{{p.name, value}}, "probe");
             } catch (const std::exception&) {
-                continue;  // not applicable on its own (the listing is about the machine, not the config)
+                continue;  // not applicable on its own (the listing is about the machine, not the
+                           // config)
             }
             Support cs = k.supported(c, caps);
             if (!cs.ok) {
@@ -213,8 +216,12 @@ json knobs_json(const Capabilities& caps) {
     for (const auto& k : registry()) {
         json params = json::array();
         for (const auto& p : k.params) {
-            json jp = {{"name", p.name},          {"type", p.type},      {"default", p.default_value},
-                       {"choices", p.choices},    {"config_key", p.config_key}, {"help", p.help}};
+            json jp = {{"name", p.name},
+                       {"type", p.type},
+                       {"default", p.default_value},
+                       {"choices", p.choices},
+                       {"config_key", p.config_key},
+                       {"help", p.help}};
             if (p.min < p.max) {
                 jp["min"] = p.min;
                 jp["max"] = p.max;
@@ -253,13 +260,17 @@ std::string variants_table(const Catalog& cat, const Capabilities& caps) {
         } else {
             ++runnable;
         }
-        rows.push_back({v.id, v.name, v.phase, variant_knob_lines(cat, v, c), v.differs_from_paper, here});
+        rows.push_back(
+            {v.id, v.name, v.phase, variant_knob_lines(cat, v, c), v.differs_from_paper, here});
     }
     std::ostringstream out;
-    out << "catalog: " << cat.path << (cat.description.empty() ? "" : " (" + cat.description + ")") << "\n\n";
-    out << render_table({"id", "name", "phase", "knobs", "differs from the paper", "here (" + caps.device + ")"},
-                        {0, 26, 12, 44, 60, 30}, rows);
-    out << "\n" << cat.variants.size() << " variants: " << runnable << " run here"
+    out << "catalog: " << cat.path << (cat.description.empty() ? "" : " (" + cat.description + ")")
+        << "\n\n";
+    out << render_table(
+        {"id", "name", "phase", "knobs", "differs from the paper", "here (" + caps.device + ")"},
+        {0, 26, 12, 44, 60, 30}, rows);
+    out << "\n"
+        << cat.variants.size() << " variants: " << runnable << " run here"
         << (skipped_ids.empty() ? "" : ", skipped: " + skipped_ids) << "\n";
     return out.str();
 }
