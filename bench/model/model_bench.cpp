@@ -1,13 +1,15 @@
-// Train-step speed of the cpu-small preset (batch 16 x seq 256): forward + backward per step, tokens/s,
-// model FLOP/s against the machine's measured fp32 sgemm peak (MFU), fp32 vs bf16 autocast, with and without
-// gradient checkpointing, and peak RSS. Run one configuration per process for a per-config peak RSS, e.g.
+// Train-step speed of the cpu-small preset (batch 16 x seq 256): forward + backward per step,
+// tokens/s, model FLOP/s against the machine's measured fp32 sgemm peak (MFU), fp32 vs bf16
+// autocast, with and without gradient checkpointing, and peak RSS. Run one configuration per
+// process for a per-config peak RSS, e.g.
 //   model_bench --benchmark_filter='TrainStep/fp32/plain'
-#include <benchmark/benchmark.h>
-#include <sys/resource.h>
+#include <chrono>
 
 #include <ATen/autocast_mode.h>
-#include <chrono>
 #include <torch/torch.h>
+
+#include <benchmark/benchmark.h>
+#include <sys/resource.h>
 
 #include "greenknobs/model/modernbert.h"
 #include "greenknobs/model/runtime.h"
@@ -65,16 +67,19 @@ double sgemm_peak_gflops() {
     return peak;
 }
 
-// Model FLOPs of one train step (forward + backward = 3x forward; a recompute is not counted, as MFU does):
-// 2 FLOPs per MAC of every projection, plus QK^T and PV (full S^2 per layer, as the eager path computes).
+// Model FLOPs of one train step (forward + backward = 3x forward; a recompute is not counted, as
+// MFU does): 2 FLOPs per MAC of every projection, plus QK^T and PV (full S^2 per layer, as the
+// eager path computes).
 double train_flops(const ModernBertConfig& c, int64_t tokens, int64_t seq) {
     const double h = static_cast<double>(c.hidden_size);
     const double i = static_cast<double>(c.intermediate_size);
     const double per_token_layer = 2.0 * (3 * h * h + h * h + h * 2 * i + i * h);
     const double attn_per_token_layer = 2.0 * 2.0 * static_cast<double>(seq) * h;
-    const double head = 2.0 * (h * h + h * static_cast<double>(c.num_labels)) / static_cast<double>(seq);
-    const double fwd = static_cast<double>(tokens) *
-                       (static_cast<double>(c.num_hidden_layers) * (per_token_layer + attn_per_token_layer) + head);
+    const double head =
+        2.0 * (h * h + h * static_cast<double>(c.num_labels)) / static_cast<double>(seq);
+    const double fwd = static_cast<double>(tokens) * (static_cast<double>(c.num_hidden_layers) *
+                                                          (per_token_layer + attn_per_token_layer) +
+                                                      head);
     return 3.0 * fwd;
 }
 
@@ -85,10 +90,11 @@ void BM_Sgemm1024(benchmark::State& state) {
         auto c = torch::mm(a, b);
         benchmark::DoNotOptimize(c.data_ptr());
     }
-    state.counters["GFLOP/s"] = benchmark::Counter(2.0 * 1024 * 1024 * 1024 * static_cast<double>(state.iterations()),
-                                                   benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+    state.counters["GFLOP/s"] =
+        benchmark::Counter(2.0 * 1024 * 1024 * 1024 * static_cast<double>(state.iterations()),
+                           benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
 }
-BENCHMARK(BM_Sgemm1024)->Unit(benchmark::kMillisecond)->MinTime(1.0);
+BENCHMARK(BM_Sgemm1024)->Unit(benchmark::kMillisecond)->MinTime(1.0)->UseRealTime();
 
 void train_step(benchmark::State& state, bool bf16, bool ckpt) {
     ModernBertConfig c = gk::model::preset("cpu-small");
@@ -117,10 +123,10 @@ void train_step(benchmark::State& state, bool bf16, bool ckpt) {
     }
     const double tokens = static_cast<double>(kBatch * kSeq);
     const double flops = train_flops(c, kBatch * kSeq, kSeq);
-    state.counters["tokens/s"] = benchmark::Counter(tokens * static_cast<double>(state.iterations()),
-                                                    benchmark::Counter::kIsRate);
-    state.counters["model_GFLOP/s"] = benchmark::Counter(flops / 1e9 * static_cast<double>(state.iterations()),
-                                                         benchmark::Counter::kIsRate);
+    state.counters["tokens/s"] = benchmark::Counter(
+        tokens * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+    state.counters["model_GFLOP/s"] = benchmark::Counter(
+        flops / 1e9 * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
     state.counters["sgemm_peak_GFLOP/s"] = sgemm_peak_gflops();
     state.counters["peak_rss_MB"] = peak_rss_mb();
 }
@@ -129,10 +135,26 @@ void BM_TrainStep_fp32_plain(benchmark::State& s) { train_step(s, false, false);
 void BM_TrainStep_fp32_ckpt(benchmark::State& s) { train_step(s, false, true); }
 void BM_TrainStep_bf16_plain(benchmark::State& s) { train_step(s, true, false); }
 void BM_TrainStep_bf16_ckpt(benchmark::State& s) { train_step(s, true, true); }
-BENCHMARK(BM_TrainStep_fp32_plain)->Name("TrainStep/fp32/plain")->Unit(benchmark::kMillisecond)->Iterations(5);
-BENCHMARK(BM_TrainStep_fp32_ckpt)->Name("TrainStep/fp32/ckpt")->Unit(benchmark::kMillisecond)->Iterations(5);
-BENCHMARK(BM_TrainStep_bf16_plain)->Name("TrainStep/bf16/plain")->Unit(benchmark::kMillisecond)->Iterations(5);
-BENCHMARK(BM_TrainStep_bf16_ckpt)->Name("TrainStep/bf16/ckpt")->Unit(benchmark::kMillisecond)->Iterations(5);
+BENCHMARK(BM_TrainStep_fp32_plain)
+    ->Name("TrainStep/fp32/plain")
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3)
+    ->UseRealTime();
+BENCHMARK(BM_TrainStep_fp32_ckpt)
+    ->Name("TrainStep/fp32/ckpt")
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3)
+    ->UseRealTime();
+BENCHMARK(BM_TrainStep_bf16_plain)
+    ->Name("TrainStep/bf16/plain")
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3)
+    ->UseRealTime();
+BENCHMARK(BM_TrainStep_bf16_ckpt)
+    ->Name("TrainStep/bf16/ckpt")
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3)
+    ->UseRealTime();
 
 }  // namespace
 

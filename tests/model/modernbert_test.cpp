@@ -1,16 +1,18 @@
-// ModernBERT: HF names, rotary closed form, masks, attention/unpadding/checkpointing equivalences, pruning,
-// checkpoint loading (bundled tiny HF files and broken copies of them), save -> load identity, and learning.
+// ModernBERT: HF names, rotary closed form, masks, attention/unpadding/checkpointing equivalences,
+// pruning, checkpoint loading (bundled tiny HF files and broken copies of them), save -> load
+// identity, and learning.
 #include "greenknobs/model/modernbert.h"
 
-#include <gtest/gtest.h>
-
-#include <ATen/autocast_mode.h>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <functional>
-#include <nlohmann/json.hpp>
 #include <set>
+
+#include <ATen/autocast_mode.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "greenknobs/model/safetensors.h"
 #include "greenknobs/util/error.h"
@@ -39,8 +41,8 @@ std::string tmp_dir(const std::string& name) {
 }
 
 // Right-padded batch: row r has lengths[r] real tokens drawn from [lo, hi), then pad.
-std::pair<torch::Tensor, torch::Tensor> batch(const std::vector<int64_t>& lengths, int64_t seq, int64_t lo,
-                                              int64_t hi, int64_t pad, uint64_t seed) {
+std::pair<torch::Tensor, torch::Tensor> batch(const std::vector<int64_t>& lengths, int64_t seq,
+                                              int64_t lo, int64_t hi, int64_t pad, uint64_t seed) {
     torch::manual_seed(seed);
     auto ids = torch::randint(lo, hi, {static_cast<int64_t>(lengths.size()), seq}, torch::kLong);
     auto mask = torch::zeros_like(ids);
@@ -88,10 +90,12 @@ std::map<std::string, torch::Tensor> grads_of(ModernBertForSequenceClassificatio
     return g;
 }
 
-// Copies the tiny classifier checkpoint, letting `edit` change the tensor list and config before writing.
-std::string broken_copy(const std::string& name,
-                        const std::function<void(std::vector<StTensorView>&, nlohmann::json&)>& edit,
-                        std::vector<std::vector<char>>& store) {
+// Copies the tiny classifier checkpoint, letting `edit` change the tensor list and config before
+// writing.
+std::string broken_copy(
+    const std::string& name,
+    const std::function<void(std::vector<StTensorView>&, nlohmann::json&)>& edit,
+    std::vector<std::vector<char>>& store) {
     std::string dir = tmp_dir(name);
     SafetensorsFile f = SafetensorsFile::read(kTiny + "classifier/model.safetensors");
     std::vector<StTensorView> views;
@@ -114,23 +118,28 @@ TEST(ModernBert, ParameterNamesAreHfs) {
     for (auto& p : m->named_parameters()) {
         names.insert(p.key());
     }
-    std::set<std::string> want = {"model.embeddings.tok_embeddings.weight", "model.embeddings.norm.weight",
-                                  "model.final_norm.weight", "head.dense.weight", "head.norm.weight",
-                                  "classifier.weight", "classifier.bias"};
+    std::set<std::string> want = {"model.embeddings.tok_embeddings.weight",
+                                  "model.embeddings.norm.weight",
+                                  "model.final_norm.weight",
+                                  "head.dense.weight",
+                                  "head.norm.weight",
+                                  "classifier.weight",
+                                  "classifier.bias"};
     for (int i = 0; i < 3; ++i) {
         std::string p = "model.layers." + std::to_string(i) + ".";
         if (i > 0) {
             want.insert(p + "attn_norm.weight");  // layer 0: Identity, no parameter (HF)
         }
-        for (const char* s : {"attn.Wqkv.weight", "attn.Wo.weight", "mlp_norm.weight", "mlp.Wi.weight",
-                              "mlp.Wo.weight"}) {
+        for (const char* s : {"attn.Wqkv.weight", "attn.Wo.weight", "mlp_norm.weight",
+                              "mlp.Wi.weight", "mlp.Wo.weight"}) {
             want.insert(p + s);
         }
     }
     EXPECT_EQ(names, want);
     EXPECT_FALSE(m->layer(0)->has_attn_norm());
     EXPECT_TRUE(m->layer(1)->has_attn_norm());
-    EXPECT_EQ(m->named_parameters()["model.layers.0.mlp.Wi.weight"].sizes(), torch::IntArrayRef({128, 32}));
+    EXPECT_EQ(m->named_parameters()["model.layers.0.mlp.Wi.weight"].sizes(),
+              torch::IntArrayRef({128, 32}));
 
     auto linears = m->named_linears();
     ASSERT_EQ(linears.size(), 3u * 4 + 2);
@@ -147,7 +156,8 @@ TEST(ModernBert, InitFollowsHfStdRules) {
     const double std_out = 0.02 / std::sqrt(2.0 * 22);
     auto wo = m->layer(5)->mlp->Wo->weight;
     EXPECT_LE(wo.abs().max().item<double>(), 2.0 * std_out + 1e-7);  // truncated at 2 std
-    EXPECT_NEAR(wo.std().item<double>(), std_out * 0.88, std_out * 0.1);  // std of N(0,1) cut at ±2 is 0.88
+    EXPECT_NEAR(wo.std().item<double>(), std_out * 0.88,
+                std_out * 0.1);  // std of N(0,1) cut at ±2 is 0.88
     auto wqkv = m->layer(5)->attn->Wqkv->weight;
     EXPECT_LE(wqkv.abs().max().item<double>(), 0.04 + 1e-7);
     EXPECT_NEAR(wqkv.std().item<double>(), 0.02 * 0.88, 0.002);
@@ -199,7 +209,8 @@ TEST(ModernBert, SlidingWindowMask) {
     EXPECT_EQ((bias[0][0][150] == 0).sum().item<int64_t>(), 129);
 
     auto mask = torch::tensor({{1, 1, 1, 1, 1, 1, 0, 0}}, torch::kLong);
-    auto small = attention_bias(mask, 4, torch::kFloat)[0][0];  // window 4: |i-j| <= 2, and not padding
+    auto small =
+        attention_bias(mask, 4, torch::kFloat)[0][0];  // window 4: |i-j| <= 2, and not padding
     for (int64_t i = 0; i < 8; ++i) {
         for (int64_t j = 0; j < 8; ++j) {
             const bool visible = std::abs(i - j) <= 2 && j < 6;
@@ -221,8 +232,8 @@ TEST(ModernBert, SlidingWindowMask) {
 }
 
 TEST(ModernBert, LocalLayersUseTheWindowAndGlobalLayersDoNot) {
-    // One global layer: the first token's logits change when a far token changes; with only a local layer
-    // (window 4) they do not. Layer 1 of a 2-layer model with global every 2 is local.
+    // One global layer: the first token's logits change when a far token changes; with only a local
+    // layer (window 4) they do not. Layer 1 of a 2-layer model with global every 2 is local.
     ModernBertConfig c = small_config(1, 4);
     c.global_attn_every_n_layers = 1;
     c.classifier_pooling = "cls";
@@ -236,7 +247,8 @@ TEST(ModernBert, LocalLayersUseTheWindowAndGlobalLayersDoNot) {
     ids2[0][10] = 7;
     auto mask = torch::ones_like(ids);
     torch::NoGradGuard ng;
-    EXPECT_FALSE(torch::allclose(global_model->forward(ids, mask), global_model->forward(ids2, mask)));
+    EXPECT_FALSE(
+        torch::allclose(global_model->forward(ids, mask), global_model->forward(ids2, mask)));
 
     ModernBertConfig lc = small_config(2, 4);
     lc.global_attn_every_n_layers = 2;
@@ -277,7 +289,8 @@ TEST(ModernBert, SdpaEqualsEager) {
     m->set_attention("sdpa");
     auto sdpa = m->forward(ids, mask);
     EXPECT_TRUE(torch::allclose(eager, sdpa, 1e-5, 1e-6)) << eager << sdpa;
-    EXPECT_NE(error_of([&] { m->set_attention("flash"); }).find("model.attention:flash"), std::string::npos);
+    EXPECT_NE(error_of([&] { m->set_attention("flash"); }).find("model.attention:flash"),
+              std::string::npos);
 }
 
 TEST(ModernBert, UnpaddedEqualsPadded) {
@@ -339,7 +352,8 @@ TEST(ModernBert, CheckpointingReplaysAutocast) {
         {
             Bf16Autocast ac;
             loss = torch::cross_entropy_loss(m->forward(ids, mask), labels);
-            loss.backward();  // inside the autocast scope: the recompute must not reuse no-grad casts
+            loss.backward();  // inside the autocast scope: the recompute must not reuse no-grad
+                              // casts
         }
         return grads_of(m);
     };
@@ -399,7 +413,8 @@ TEST(ModernBert, PruningKeepsOriginalLayerTypes) {
     auto [ids, mask] = batch({20, 9}, 20, 1, 500, 0, 4);
     EXPECT_TRUE(torch::equal(bottom->forward(ids, mask), back->forward(ids, mask)));
 
-    EXPECT_NE(error_of([&] { prune_layers(bottom, 18, "top"); }).find("model.prune_layers:18"), std::string::npos);
+    EXPECT_NE(error_of([&] { prune_layers(bottom, 18, "top"); }).find("model.prune_layers:18"),
+              std::string::npos);
     EXPECT_NE(error_of([&] { prune_layers(bottom, 1, "middle"); }).find("model.prune_from:middle"),
               std::string::npos);
 }
@@ -448,8 +463,8 @@ TEST(ModernBert, BaseCheckpointGetsAFreshHead) {
 TEST(ModernBert, SaveLoadGivesBitIdenticalLogits) {
     for (const std::string src : {"preset", "tiny"}) {
         ModernBertForSequenceClassification m =
-            src == "tiny" ? load_hf_checkpoint(kTiny + "classifier") : ModernBertForSequenceClassification(
-                                                                           small_config(3, 4));
+            src == "tiny" ? load_hf_checkpoint(kTiny + "classifier")
+                          : ModernBertForSequenceClassification(small_config(3, 4));
         m->eval();
         std::string dir = tmp_dir("save_" + src);
         save_hf(dir, m);
@@ -471,65 +486,90 @@ TEST(ModernBert, SaveLoadGivesBitIdenticalLogits) {
 
 TEST(ModernBert, BrokenCheckpointsAreNamed) {
     std::vector<std::vector<char>> store;
-    std::string missing = broken_copy("missing", [](auto& v, auto&) {
-        v.erase(std::remove_if(v.begin(), v.end(),
-                               [](const StTensorView& t) { return t.name == "model.layers.0.mlp.Wo.weight"; }),
-                v.end());
-    }, store);
+    std::string missing = broken_copy(
+        "missing",
+        [](auto& v, auto&) {
+            v.erase(std::remove_if(v.begin(), v.end(),
+                                   [](const StTensorView& t) {
+                                       return t.name == "model.layers.0.mlp.Wo.weight";
+                                   }),
+                    v.end());
+        },
+        store);
     std::string e = error_of([&] { load_hf_checkpoint(missing); });
     EXPECT_NE(e.find(missing + "/model.safetensors:model.layers.0.mlp.Wo.weight: missing tensor"),
-              std::string::npos) << e;
+              std::string::npos)
+        << e;
 
-    std::string contradicting = broken_copy("contradicting", [](auto&, auto& cfg) { cfg["intermediate_size"] = 48; },
-                                            store);
+    std::string contradicting = broken_copy(
+        "contradicting", [](auto&, auto& cfg) { cfg["intermediate_size"] = 48; }, store);
     e = error_of([&] { load_hf_checkpoint(contradicting); });
-    EXPECT_NE(e.find("model.safetensors:model.layers.0.mlp.Wi.weight: shape [128,32] but"), std::string::npos) << e;
+    EXPECT_NE(e.find("model.safetensors:model.layers.0.mlp.Wi.weight: shape [128,32] but"),
+              std::string::npos)
+        << e;
     EXPECT_NE(e.find("config.json implies [96,32]"), std::string::npos) << e;
 
-    std::string deeper = broken_copy("deeper", [](auto&, auto& cfg) { cfg["num_hidden_layers"] = 2; }, store);
+    std::string deeper = broken_copy(
+        "deeper", [](auto&, auto& cfg) { cfg["num_hidden_layers"] = 2; }, store);
     e = error_of([&] { load_hf_checkpoint(deeper); });
     EXPECT_NE(e.find("model.layers.1.attn_norm.weight: missing tensor"), std::string::npos) << e;
 
-    std::string shallower = broken_copy("shallower", [](auto& v, auto& cfg) {
-        cfg["hidden_size"] = 32;
-        for (auto& t : v) {
-            if (t.name == "model.layers.0.attn.Wo.weight") {
-                t.name = "model.layers.3.attn.Wo.weight";
+    std::string shallower = broken_copy(
+        "shallower",
+        [](auto& v, auto& cfg) {
+            cfg["hidden_size"] = 32;
+            for (auto& t : v) {
+                if (t.name == "model.layers.0.attn.Wo.weight") {
+                    t.name = "model.layers.3.attn.Wo.weight";
+                }
             }
-        }
-    }, store);
+        },
+        store);
     e = error_of([&] { load_hf_checkpoint(shallower); });
     EXPECT_NE(e.find("model.layers.3: the file has layer 3"), std::string::npos) << e;
 
-    std::string labels = broken_copy("labels", [](auto&, auto& cfg) {
-        cfg.erase("id2label");
-        cfg["num_labels"] = 5;
-    }, store);
+    std::string labels = broken_copy(
+        "labels",
+        [](auto&, auto& cfg) {
+            cfg.erase("id2label");
+            cfg["num_labels"] = 5;
+        },
+        store);
     e = error_of([&] { load_hf_checkpoint(labels); });
     EXPECT_NE(e.find("classifier.weight: has 2 labels"), std::string::npos) << e;
 
-    std::string dtype = broken_copy("dtype", [](auto& v, auto&) {
-        for (auto& t : v) {
-            if (t.name == "model.final_norm.weight") {
-                t.dtype = StDtype::kI32;
+    std::string dtype = broken_copy(
+        "dtype",
+        [](auto& v, auto&) {
+            for (auto& t : v) {
+                if (t.name == "model.final_norm.weight") {
+                    t.dtype = StDtype::kI32;
+                }
             }
-        }
-    }, store);
+        },
+        store);
     e = error_of([&] { load_hf_checkpoint(dtype); });
-    EXPECT_NE(e.find("model.safetensors:model.final_norm.weight: dtype I32 is not a floating-point"),
-              std::string::npos) << e;
+    EXPECT_NE(
+        e.find("model.safetensors:model.final_norm.weight: dtype I32 is not a floating-point"),
+        std::string::npos)
+        << e;
 
-    std::string bias = broken_copy("bias", [&](auto& v, auto&) {
-        static std::vector<float> zeros(32, 0.0f);
-        v.push_back({"model.final_norm.bias", StDtype::kF32, {32}, zeros.data(), 32 * 4});
-    }, store);
+    std::string bias = broken_copy(
+        "bias",
+        [&](auto& v, auto&) {
+            static std::vector<float> zeros(32, 0.0f);
+            v.push_back({"model.final_norm.bias", StDtype::kF32, {32}, zeros.data(), 32 * 4});
+        },
+        store);
     e = error_of([&] { load_hf_checkpoint(bias); });
     EXPECT_NE(e.find("model.final_norm.bias: tensor not used"), std::string::npos) << e;
 
     std::string truncated = tmp_dir("truncated");
     std::string bytes = gk::fs::read_file(kTiny + "classifier/model.safetensors");
-    gk::fs::write_file_atomic(truncated + "/model.safetensors", bytes.substr(0, bytes.size() - 100));
-    gk::fs::write_file_atomic(truncated + "/config.json", gk::fs::read_file(kTiny + "classifier/config.json"));
+    gk::fs::write_file_atomic(truncated + "/model.safetensors",
+                              bytes.substr(0, bytes.size() - 100));
+    gk::fs::write_file_atomic(truncated + "/config.json",
+                              gk::fs::read_file(kTiny + "classifier/config.json"));
     e = error_of([&] { load_hf_checkpoint(truncated); });
     EXPECT_NE(e.find("out of range"), std::string::npos) << e;
 }
@@ -537,8 +577,8 @@ TEST(ModernBert, BrokenCheckpointsAreNamed) {
 TEST(ModernBert, CountsParameters) {
     ModernBertForSequenceClassification m(preset("test-tiny"));
     auto c = count_params(*m);
-    // embeddings 50368*32 + norm 32; per layer Wqkv 96*32 + Wo 32*32 + Wi 128*32 + Wo 32*64 + norms;
-    // final norm; head 32*32 + 32; classifier 2*32 + 2.
+    // embeddings 50368*32 + norm 32; per layer Wqkv 96*32 + Wo 32*32 + Wi 128*32 + Wo 32*64 +
+    // norms; final norm; head 32*32 + 32; classifier 2*32 + 2.
     const int64_t layer = 96 * 32 + 32 * 32 + 128 * 32 + 32 * 64 + 32;
     const int64_t want = 50368 * 32 + 32 + 3 * layer + 2 * 32 + 32 + 32 * 32 + 32 + 2 * 32 + 2;
     EXPECT_EQ(c.total, want);
@@ -584,9 +624,9 @@ TEST(ModernBert, LearnsASeparableToyTask) {
 }
 
 TEST(ModernBert, MatchesTheIndependentPythonReference) {
-    // Goldens from tests/model/hf_reference.py (a second implementation of HF's eager forward, in Python):
-    // a random 3-layer checkpoint it wrote (global, local, local with window 4, mean pooling, padding) and
-    // the bundled tiny classifier (cls pooling, layer-0 attn_norm).
+    // Goldens from tests/model/hf_reference.py (a second implementation of HF's eager forward, in
+    // Python): a random 3-layer checkpoint it wrote (global, local, local with window 4, mean
+    // pooling, padding) and the bundled tiny classifier (cls pooling, layer-0 attn_norm).
     const std::string fixtures = std::string(GK_SOURCE_DIR) + "/tests/model/fixtures/";
     const std::vector<std::pair<std::string, std::string>> cases = {
         {fixtures + "ref-3layer", fixtures + "ref-3layer/golden.json"},
@@ -612,7 +652,9 @@ TEST(ModernBert, MatchesTheIndependentPythonReference) {
                 m->set_unpad(unpad);
                 auto got = m->forward(ids, mask);
                 EXPECT_TRUE(torch::allclose(got, want, 1e-5, 2e-5))
-                    << dir << " " << attention << " unpad=" << unpad << "\n" << got << "\n" << want;
+                    << dir << " " << attention << " unpad=" << unpad << "\n"
+                    << got << "\n"
+                    << want;
             }
         }
     }

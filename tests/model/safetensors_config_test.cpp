@@ -1,10 +1,10 @@
-// safetensors reader/writer (round trip, every malformed input named) and ModernBertConfig (HF keys, presets,
-// layer ids and types, HF JSON round trip).
-#include <gtest/gtest.h>
-
+// safetensors reader/writer (round trip, every malformed input named) and ModernBertConfig (HF
+// keys, presets, layer ids and types, HF JSON round trip).
 #include <cstring>
 #include <fstream>
 #include <functional>
+
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "greenknobs/model/config.h"
@@ -89,13 +89,17 @@ TEST(Safetensors, ReadsTheBundledHfFile) {
 }
 
 TEST(Safetensors, TruncatedInputsAreNamed) {
-    EXPECT_NE(error_of([] { SafetensorsFile(std::string("\x10\0\0", 3), "t.safetensors"); })
-                  .find("t.safetensors:header: truncated"),
+    EXPECT_NE(error_of([] {
+                  SafetensorsFile(std::string("\x10\0\0", 3), "t.safetensors");
+              }).find("t.safetensors:header: truncated"),
               std::string::npos);
     // Header length larger than what follows.
-    std::string f = file_with_header(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", "abcd");
+    std::string f =
+        file_with_header(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", "abcd");
     std::string cut = f.substr(0, 20);
-    EXPECT_NE(error_of([&] { SafetensorsFile(cut, "t.safetensors"); }).find("t.safetensors:header: truncated"),
+    EXPECT_NE(error_of([&] {
+                  SafetensorsFile(cut, "t.safetensors");
+              }).find("t.safetensors:header: truncated"),
               std::string::npos);
     // Header fine, data cut short.
     std::string short_data = f.substr(0, f.size() - 2);
@@ -118,24 +122,29 @@ TEST(Safetensors, BadHeadersAreNamedByTensor) {
         R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}})",
         "abcdefgh");
     EXPECT_NE(overlap.find("bad.safetensors:b: data overlaps"), std::string::npos) << overlap;
-    std::string hole = parse_error(R"({"a":{"dtype":"U8","shape":[2],"data_offsets":[2,4]}})", "abcd");
+    std::string hole =
+        parse_error(R"({"a":{"dtype":"U8","shape":[2],"data_offsets":[2,4]}})", "abcd");
     EXPECT_NE(hole.find("bad.safetensors:a: a hole of 2 bytes"), std::string::npos) << hole;
     EXPECT_NE(parse_error(R"({"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}})", "abcd")
                   .find("2 trailing bytes"),
               std::string::npos);
-    EXPECT_NE(parse_error(R"({"a":{"dtype":"U8","shape":[2]}})", "ab").find("bad.safetensors:a: entry needs"),
+    EXPECT_NE(parse_error(R"({"a":{"dtype":"U8","shape":[2]}})", "ab")
+                  .find("bad.safetensors:a: entry needs"),
               std::string::npos);
     EXPECT_NE(parse_error(R"({"a":{"dtype":"U8","shape":[-2],"data_offsets":[0,2]}})", "ab")
                   .find("bad.safetensors:a: shape entries"),
               std::string::npos);
-    EXPECT_NE(parse_error("{not json", "").find("bad.safetensors:header: invalid JSON"), std::string::npos);
+    EXPECT_NE(parse_error("{not json", "").find("bad.safetensors:header: invalid JSON"),
+              std::string::npos);
 }
 
 TEST(ModernBertConfig, BasePresetEqualsTheBundledConfig) {
-    ModernBertConfig file = load_config(std::string(GK_SOURCE_DIR) + "/data/modernbert/config.json");
+    ModernBertConfig file =
+        load_config(std::string(GK_SOURCE_DIR) + "/data/modernbert/config.json");
     ModernBertConfig base = preset("base");
     EXPECT_EQ(file.architectures, std::vector<std::string>{"ModernBertModel"});
-    file.architectures = base.architectures;  // the file is the bare encoder; everything else must agree
+    file.architectures =
+        base.architectures;  // the file is the bare encoder; everything else must agree
     EXPECT_EQ(to_hf_json(file), to_hf_json(base));
     EXPECT_EQ(base.hidden_size, 768);
     EXPECT_EQ(base.num_hidden_layers, 22);
@@ -180,11 +189,12 @@ TEST(ModernBertConfig, GlobalLayersFollowTheOriginalIds) {
     EXPECT_FALSE(pruned.is_global_layer(0));  // original 4
     EXPECT_FALSE(pruned.is_global_layer(1));  // original 5
     EXPECT_TRUE(pruned.is_global_layer(2));   // original 6
-    EXPECT_EQ(pruned.layer_types, (std::vector<std::string>{"sliding_attention", "sliding_attention",
-                                                            "full_attention"}));
+    EXPECT_EQ(pruned.layer_types, (std::vector<std::string>{
+                                      "sliding_attention", "sliding_attention", "full_attention"}));
     j["greenknobs_layer_ids"] = {4, 5};
-    EXPECT_NE(error_of([&] { config_from_json(j, "pruned.json"); })
-                  .find("pruned.json:greenknobs_layer_ids: has 2 ids but num_hidden_layers is 3"),
+    EXPECT_NE(error_of([&] {
+                  config_from_json(j, "pruned.json");
+              }).find("pruned.json:greenknobs_layer_ids: has 2 ids but num_hidden_layers is 3"),
               std::string::npos);
 }
 
@@ -199,8 +209,8 @@ TEST(ModernBertConfig, HfJsonRoundTripsAndReadsHfVariants) {
     EXPECT_EQ(to_hf_json(back), j);
 
     // The bundled tiny config writes layer_norm_eps and derives num_labels from id2label.
-    ModernBertConfig tiny =
-        load_config(std::string(GK_SOURCE_DIR) + "/data/tiny-modernbert-random/classifier/config.json");
+    ModernBertConfig tiny = load_config(std::string(GK_SOURCE_DIR) +
+                                        "/data/tiny-modernbert-random/classifier/config.json");
     EXPECT_EQ(tiny.num_labels, 2);
     EXPECT_EQ(tiny.id2label.at(1), "biology");
     EXPECT_EQ(tiny.classifier_pooling, "cls");
@@ -208,10 +218,11 @@ TEST(ModernBertConfig, HfJsonRoundTripsAndReadsHfVariants) {
     EXPECT_TRUE(tiny.is_global_layer(0));
 
     // Newer HF puts the thetas under rope_parameters.
-    nlohmann::json newer = {{"model_type", "modernbert"},
-                            {"rope_parameters",
-                             {{"full_attention", {{"rope_theta", 1000.0}, {"rope_type", "default"}}},
-                              {"sliding_attention", {{"rope_theta", 50.0}, {"rope_type", "default"}}}}}};
+    nlohmann::json newer = {
+        {"model_type", "modernbert"},
+        {"rope_parameters",
+         {{"full_attention", {{"rope_theta", 1000.0}, {"rope_type", "default"}}},
+          {"sliding_attention", {{"rope_theta", 50.0}, {"rope_type", "default"}}}}}};
     ModernBertConfig n = config_from_json(newer, "new.json");
     EXPECT_DOUBLE_EQ(n.global_rope_theta, 1000.0);
     EXPECT_DOUBLE_EQ(n.local_rope_theta, 50.0);
@@ -220,11 +231,15 @@ TEST(ModernBertConfig, HfJsonRoundTripsAndReadsHfVariants) {
 TEST(ModernBertConfig, BadValuesAreNamed) {
     nlohmann::json j = to_hf_json(preset("test-tiny"));
     j["hidden_size"] = "big";
-    EXPECT_NE(error_of([&] { config_from_json(j, "c.json"); }).find("c.json:hidden_size: expected an integer"),
+    EXPECT_NE(error_of([&] {
+                  config_from_json(j, "c.json");
+              }).find("c.json:hidden_size: expected an integer"),
               std::string::npos);
     j = to_hf_json(preset("test-tiny"));
     j["num_attention_heads"] = 3;
-    EXPECT_NE(error_of([&] { config_from_json(j, "c.json"); }).find("not a multiple of num_attention_heads"),
+    EXPECT_NE(error_of([&] {
+                  config_from_json(j, "c.json");
+              }).find("not a multiple of num_attention_heads"),
               std::string::npos);
     j = to_hf_json(preset("test-tiny"));
     j["classifier_pooling"] = "max";
@@ -232,5 +247,6 @@ TEST(ModernBertConfig, BadValuesAreNamed) {
               std::string::npos);
     j = to_hf_json(preset("test-tiny"));
     j["model_type"] = "bert";
-    EXPECT_NE(error_of([&] { config_from_json(j, "c.json"); }).find("c.json:model_type"), std::string::npos);
+    EXPECT_NE(error_of([&] { config_from_json(j, "c.json"); }).find("c.json:model_type"),
+              std::string::npos);
 }

@@ -1,5 +1,5 @@
-// See config.h. Defaults are HF's ModernBertConfig defaults, so a config.json that omits a key means what it
-// means to HF.
+// See config.h. Defaults are HF's ModernBertConfig defaults, so a config.json that omits a key
+// means what it means to HF.
 #include "greenknobs/model/config.h"
 
 #include "greenknobs/util/error.h"
@@ -15,14 +15,16 @@ template <typename T>
 void read_key(const nlohmann::json& j, const char* key, T& out, const std::string& origin);
 
 template <>
-void read_key<int64_t>(const nlohmann::json& j, const char* key, int64_t& out, const std::string& origin) {
+void read_key<int64_t>(const nlohmann::json& j, const char* key, int64_t& out,
+                       const std::string& origin) {
     if (!j.contains(key) || j[key].is_null()) {
         return;
     }
     const auto& v = j[key];
     if (v.is_number_integer()) {
         out = v.get<int64_t>();
-    } else if (v.is_number_float() && v.get<double>() == static_cast<double>(static_cast<int64_t>(v.get<double>()))) {
+    } else if (v.is_number_float() &&
+               v.get<double>() == static_cast<double>(static_cast<int64_t>(v.get<double>()))) {
         out = static_cast<int64_t>(v.get<double>());
     } else {
         throw InputError(origin, key, "expected an integer, got " + v.dump());
@@ -30,7 +32,8 @@ void read_key<int64_t>(const nlohmann::json& j, const char* key, int64_t& out, c
 }
 
 template <>
-void read_key<double>(const nlohmann::json& j, const char* key, double& out, const std::string& origin) {
+void read_key<double>(const nlohmann::json& j, const char* key, double& out,
+                      const std::string& origin) {
     if (!j.contains(key) || j[key].is_null()) {
         return;
     }
@@ -41,7 +44,8 @@ void read_key<double>(const nlohmann::json& j, const char* key, double& out, con
 }
 
 template <>
-void read_key<bool>(const nlohmann::json& j, const char* key, bool& out, const std::string& origin) {
+void read_key<bool>(const nlohmann::json& j, const char* key, bool& out,
+                    const std::string& origin) {
     if (!j.contains(key) || j[key].is_null()) {
         return;
     }
@@ -64,11 +68,12 @@ void read_key<std::string>(const nlohmann::json& j, const char* key, std::string
 }
 
 void check_activation(const std::string& act, const std::string& origin, const char* key) {
-    if (act != "gelu" && act != "gelu_new" && act != "gelu_pytorch_tanh" && act != "relu" && act != "silu" &&
-        act != "gelu_python") {
+    if (act != "gelu" && act != "gelu_new" && act != "gelu_pytorch_tanh" && act != "relu" &&
+        act != "silu" && act != "gelu_python") {
         throw InputError(origin, key,
-                         "unsupported activation '" + act + "' (expected gelu, gelu_pytorch_tanh, gelu_new, "
-                         "relu or silu)");
+                         "unsupported activation '" + act +
+                             "' (expected gelu, gelu_pytorch_tanh, gelu_new, "
+                             "relu or silu)");
     }
 }
 
@@ -105,12 +110,14 @@ void ModernBertConfig::finalize(const std::string& origin) {
     positive(max_position_embeddings, "max_position_embeddings");
     if (hidden_size % num_attention_heads != 0) {
         throw InputError(origin, "hidden_size",
-                         std::to_string(hidden_size) + " is not a multiple of num_attention_heads " +
+                         std::to_string(hidden_size) +
+                             " is not a multiple of num_attention_heads " +
                              std::to_string(num_attention_heads));
     }
     if (head_dim() % 2 != 0) {
-        throw InputError(origin, "hidden_size", "head_dim " + std::to_string(head_dim()) +
-                                                    " must be even for rotary embeddings");
+        throw InputError(
+            origin, "hidden_size",
+            "head_dim " + std::to_string(head_dim()) + " must be even for rotary embeddings");
     }
     if (classifier_pooling != "cls" && classifier_pooling != "mean") {
         throw InputError(origin, "classifier_pooling",
@@ -126,7 +133,8 @@ void ModernBertConfig::finalize(const std::string& origin) {
     }
     if (pad_token_id >= vocab_size) {
         throw InputError(origin, "pad_token_id",
-                         std::to_string(pad_token_id) + " is not below vocab_size " + std::to_string(vocab_size));
+                         std::to_string(pad_token_id) + " is not below vocab_size " +
+                             std::to_string(vocab_size));
     }
     if (layer_ids.empty()) {
         for (int64_t i = 0; i < num_hidden_layers; ++i) {
@@ -135,12 +143,13 @@ void ModernBertConfig::finalize(const std::string& origin) {
     }
     if (static_cast<int64_t>(layer_ids.size()) != num_hidden_layers) {
         throw InputError(origin, "greenknobs_layer_ids",
-                         "has " + std::to_string(layer_ids.size()) + " ids but num_hidden_layers is " +
-                             std::to_string(num_hidden_layers));
+                         "has " + std::to_string(layer_ids.size()) +
+                             " ids but num_hidden_layers is " + std::to_string(num_hidden_layers));
     }
     for (size_t i = 0; i < layer_ids.size(); ++i) {
         if (layer_ids[i] < 0 || (i > 0 && layer_ids[i] <= layer_ids[i - 1])) {
-            throw InputError(origin, "greenknobs_layer_ids", "ids must be >= 0 and strictly increasing");
+            throw InputError(origin, "greenknobs_layer_ids",
+                             "ids must be >= 0 and strictly increasing");
         }
     }
     if (layer_types.empty()) {
@@ -150,13 +159,15 @@ void ModernBertConfig::finalize(const std::string& origin) {
     }
     if (static_cast<int64_t>(layer_types.size()) != num_hidden_layers) {
         throw InputError(origin, "layer_types",
-                         "has " + std::to_string(layer_types.size()) + " entries but num_hidden_layers is " +
+                         "has " + std::to_string(layer_types.size()) +
+                             " entries but num_hidden_layers is " +
                              std::to_string(num_hidden_layers));
     }
     for (const auto& t : layer_types) {
         if (t != kGlobal && t != kLocal) {
-            throw InputError(origin, "layer_types",
-                             "expected \"full_attention\" or \"sliding_attention\", got \"" + t + "\"");
+            throw InputError(
+                origin, "layer_types",
+                "expected \"full_attention\" or \"sliding_attention\", got \"" + t + "\"");
         }
     }
     if (!id2label.empty() && static_cast<int64_t>(id2label.size()) != num_labels) {
@@ -171,7 +182,8 @@ ModernBertConfig config_from_json(const nlohmann::json& j, const std::string& or
         throw InputError(origin, "", "expected a JSON object");
     }
     if (j.contains("model_type") && j["model_type"] != "modernbert") {
-        throw InputError(origin, "model_type", "expected \"modernbert\", got " + j["model_type"].dump());
+        throw InputError(origin, "model_type",
+                         "expected \"modernbert\", got " + j["model_type"].dump());
     }
     ModernBertConfig c;
     read_key(j, "vocab_size", c.vocab_size, origin);
@@ -183,7 +195,8 @@ ModernBertConfig config_from_json(const nlohmann::json& j, const std::string& or
     read_key(j, "max_position_embeddings", c.max_position_embeddings, origin);
     read_key(j, "initializer_range", c.initializer_range, origin);
     read_key(j, "initializer_cutoff_factor", c.initializer_cutoff_factor, origin);
-    // Some hand-written configs (the bundled tiny checkpoints) say layer_norm_eps; HF reads norm_eps.
+    // Some hand-written configs (the bundled tiny checkpoints) say layer_norm_eps; HF reads
+    // norm_eps.
     read_key(j, "layer_norm_eps", c.norm_eps, origin);
     read_key(j, "norm_eps", c.norm_eps, origin);
     read_key(j, "norm_bias", c.norm_bias, origin);
@@ -250,7 +263,8 @@ ModernBertConfig config_from_json(const nlohmann::json& j, const std::string& or
         }
         for (const auto& v : j["greenknobs_layer_ids"]) {
             if (!v.is_number_integer()) {
-                throw InputError(origin, "greenknobs_layer_ids", "expected integers, got " + v.dump());
+                throw InputError(origin, "greenknobs_layer_ids",
+                                 "expected integers, got " + v.dump());
             }
             c.layer_ids.push_back(v.get<int64_t>());
         }
@@ -325,8 +339,9 @@ nlohmann::json to_hf_json(const ModernBertConfig& c) {
     }
     j["id2label"] = id2label;
     j["label2id"] = label2id;
-    // HF >= 4.5x reads layer_types for the rotary θ of each layer; HF still picks the sliding window from the
-    // layer's position (i % global_attn_every_n_layers), so a bottom-pruned model computes as saved only here.
+    // HF >= 4.5x reads layer_types for the rotary θ of each layer; HF still picks the sliding
+    // window from the layer's position (i % global_attn_every_n_layers), so a bottom-pruned model
+    // computes as saved only here.
     j["layer_types"] = c.layer_types;
     j["greenknobs_layer_ids"] = c.layer_ids;
     j["torch_dtype"] = "float32";
@@ -357,7 +372,8 @@ ModernBertConfig preset(const std::string& name) {
         c.num_attention_heads = 2;
         c.intermediate_size = 64;
     } else {
-        throw InputError("model.preset", name, "unknown preset (expected base, cpu-small, cpu-tiny or test-tiny)");
+        throw InputError("model.preset", name,
+                         "unknown preset (expected base, cpu-small, cpu-tiny or test-tiny)");
     }
     c.finalize("preset " + name);
     return c;

@@ -1,12 +1,14 @@
-// See modernbert.h. Follows HF modeling_modernbert.py's eager path op for op (fp32 softmax, additive masks
-// with the dtype's lowest value, rotate_half rotary, GeGLU), so logits match HF within float tolerance.
+// See modernbert.h. Follows HF modeling_modernbert.py's eager path op for op (fp32 softmax,
+// additive masks with the dtype's lowest value, rotate_half rotary, GeGLU), so logits match HF
+// within float tolerance.
 #include "greenknobs/model/modernbert.h"
 
-#include <ATen/autocast_mode.h>
 #include <cmath>
 #include <limits>
 #include <map>
 #include <set>
+
+#include <ATen/autocast_mode.h>
 
 #include "greenknobs/model/safetensors.h"
 #include "greenknobs/util/error.h"
@@ -63,8 +65,9 @@ void init_linear(Linear& lin, double std, double cutoff) {
     }
 }
 
-// Autocast state of this thread, saved at a checkpointed layer's forward and replayed in its recompute.
-// LibTorch >= 2.4 takes the device as an argument (the per-device functions of 1.13 are deprecated there).
+// Autocast state of this thread, saved at a checkpointed layer's forward and replayed in its
+// recompute. LibTorch >= 2.4 takes the device as an argument (the per-device functions of 1.13 are
+// deprecated there).
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
 #define GK_AUTOCAST_DEVICE_API 1
 #endif
@@ -104,15 +107,16 @@ struct AutocastState {
     }
 };
 
-// Runs with the autocast weight-cast cache off: a cast cached while grad is off (the checkpointed forward)
-// would carry no grad_fn and silently cut the weight gradients of the recompute.
+// Runs with the autocast weight-cast cache off: a cast cached while grad is off (the checkpointed
+// forward) would carry no grad_fn and silently cut the weight gradients of the recompute.
 struct NoAutocastCache {
     bool was = at::autocast::is_autocast_cache_enabled();
     NoAutocastCache() { at::autocast::set_autocast_cache_enabled(false); }
     ~NoAutocastCache() { at::autocast::set_autocast_cache_enabled(was); }
 };
 
-void put_tensor(torch::autograd::AutogradContext* ctx, const std::string& key, const torch::Tensor& t) {
+void put_tensor(torch::autograd::AutogradContext* ctx, const std::string& key,
+                const torch::Tensor& t) {
     if (t.defined()) {
         ctx->saved_data[key] = t;
     }
@@ -140,8 +144,8 @@ bool any_dropout(const ModernBertConfig& c) {
 // One encoder layer whose activations are recomputed in backward: forward keeps only its input.
 struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
     static torch::Tensor forward(torch::autograd::AutogradContext* ctx, int64_t layer_addr,
-                                 const torch::Tensor& x, at::TensorList params, const LayerInputs* in,
-                                 bool save_rng) {
+                                 const torch::Tensor& x, at::TensorList params,
+                                 const LayerInputs* in, bool save_rng) {
         auto* layer = reinterpret_cast<ModernBertEncoderLayerImpl*>(layer_addr);
         ctx->saved_data["layer"] = layer_addr;
         ctx->saved_data["n_params"] = static_cast<int64_t>(params.size());
@@ -173,7 +177,8 @@ struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
 
     static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                    torch::autograd::variable_list grad_out) {
-        auto* layer = reinterpret_cast<ModernBertEncoderLayerImpl*>(ctx->saved_data["layer"].toInt());
+        auto* layer =
+            reinterpret_cast<ModernBertEncoderLayerImpl*>(ctx->saved_data["layer"].toInt());
         const int64_t n_params = ctx->saved_data["n_params"].toInt();
         LayerInputs in;
         in.cos_global = get_tensor(ctx, "cos_global");
@@ -255,7 +260,8 @@ struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
 
 }  // namespace
 
-// ---- Norm -------------------------------------------------------------------------------------------------
+// ---- Norm
+// -------------------------------------------------------------------------------------------------
 
 NormImpl::NormImpl(int64_t dim, double eps_in, bool with_bias) : eps(eps_in) {
     weight = register_parameter("weight", torch::ones({dim}));
@@ -265,25 +271,28 @@ NormImpl::NormImpl(int64_t dim, double eps_in, bool with_bias) : eps(eps_in) {
 }
 
 torch::Tensor NormImpl::forward(const torch::Tensor& x) {
-    const torch::Tensor& in = x.scalar_type() == weight.scalar_type() ? x : x.to(weight.scalar_type());
+    const torch::Tensor& in =
+        x.scalar_type() == weight.scalar_type() ? x : x.to(weight.scalar_type());
     return torch::layer_norm(in, {weight.size(0)}, weight, bias, eps);
 }
 
-// ---- rotary embeddings and masks ----------------------------------------------------------------------------
+// ---- rotary embeddings and masks
+// ----------------------------------------------------------------------------
 
-std::pair<torch::Tensor, torch::Tensor> rotary_cos_sin(const torch::Tensor& position_ids, int64_t head_dim,
-                                                       double theta) {
+std::pair<torch::Tensor, torch::Tensor> rotary_cos_sin(const torch::Tensor& position_ids,
+                                                       int64_t head_dim, double theta) {
     torch::NoGradGuard no_grad;
     auto fopt = torch::TensorOptions().dtype(torch::kFloat).device(position_ids.device());
     auto exponents = torch::arange(0, head_dim, 2, fopt.dtype(torch::kLong)).to(torch::kFloat) /
                      static_cast<double>(head_dim);
-    auto inv_freq = 1.0 / torch::pow(theta, exponents);                            // [d/2]
-    auto freqs = position_ids.to(torch::kFloat).unsqueeze(-1) * inv_freq;         // [B, S, d/2]
-    auto emb = torch::cat({freqs, freqs}, -1);                                     // [B, S, d]
+    auto inv_freq = 1.0 / torch::pow(theta, exponents);                    // [d/2]
+    auto freqs = position_ids.to(torch::kFloat).unsqueeze(-1) * inv_freq;  // [B, S, d/2]
+    auto emb = torch::cat({freqs, freqs}, -1);                             // [B, S, d]
     return {emb.cos(), emb.sin()};
 }
 
-torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos,
+                           const torch::Tensor& sin) {
     const int64_t half = x.size(-1) / 2;
     auto x1 = x.narrow(-1, 0, half);
     auto x2 = x.narrow(-1, half, half);
@@ -291,15 +300,17 @@ torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos, con
     return x * cos.unsqueeze(1) + rotated * sin.unsqueeze(1);
 }
 
-torch::Tensor attention_bias(const torch::Tensor& attention_mask, int64_t window, torch::ScalarType dtype) {
+torch::Tensor attention_bias(const torch::Tensor& attention_mask, int64_t window,
+                             torch::ScalarType dtype) {
     torch::NoGradGuard no_grad;
     const int64_t s = attention_mask.size(1);
-    const double lowest = dtype == torch::kFloat64 ? std::numeric_limits<double>::lowest()
+    const double lowest = dtype == torch::kFloat64    ? std::numeric_limits<double>::lowest()
                           : dtype == torch::kBFloat16 ? -3.3895313892515355e38
-                          : dtype == torch::kHalf     ? -65504.0
-                                                      : static_cast<double>(std::numeric_limits<float>::lowest());
+                          : dtype == torch::kHalf
+                              ? -65504.0
+                              : static_cast<double>(std::numeric_limits<float>::lowest());
     auto opts = torch::TensorOptions().dtype(dtype).device(attention_mask.device());
-    auto key_hidden = (attention_mask == 0).unsqueeze(1).unsqueeze(1);  // [B, 1, 1, S]
+    auto key_hidden = (attention_mask == 0).unsqueeze(1).unsqueeze(1);   // [B, 1, 1, S]
     auto hidden = key_hidden.expand({attention_mask.size(0), 1, s, s});  // [B, 1, S, S]
     if (window > 0) {
         auto rows = torch::arange(s, opts.dtype(torch::kLong));
@@ -309,8 +320,8 @@ torch::Tensor attention_bias(const torch::Tensor& attention_mask, int64_t window
     return torch::zeros(hidden.sizes(), opts).masked_fill(hidden, lowest);
 }
 
-torch::Tensor packed_attention_bias(const torch::Tensor& seq_ids, const torch::Tensor& positions, int64_t window,
-                                    torch::ScalarType dtype) {
+torch::Tensor packed_attention_bias(const torch::Tensor& seq_ids, const torch::Tensor& positions,
+                                    int64_t window, torch::ScalarType dtype) {
     torch::NoGradGuard no_grad;
     const double lowest = static_cast<double>(std::numeric_limits<float>::lowest());
     auto hidden = seq_ids.unsqueeze(0) != seq_ids.unsqueeze(1);  // [T, T]
@@ -322,13 +333,17 @@ torch::Tensor packed_attention_bias(const torch::Tensor& seq_ids, const torch::T
     return torch::zeros(hidden.sizes(), opts).masked_fill(hidden, lowest).unsqueeze(0).unsqueeze(0);
 }
 
-// ---- modules --------------------------------------------------------------------------------------------------
+// ---- modules
+// --------------------------------------------------------------------------------------------------
 
-ModernBertEmbeddingsImpl::ModernBertEmbeddingsImpl(const ModernBertConfig& c) : dropout_p(c.embedding_dropout) {
-    // padding_idx keeps the pad row's gradient at zero, as HF's nn.Embedding(padding_idx=pad_token_id) does.
+ModernBertEmbeddingsImpl::ModernBertEmbeddingsImpl(const ModernBertConfig& c)
+    : dropout_p(c.embedding_dropout) {
+    // padding_idx keeps the pad row's gradient at zero, as HF's
+    // nn.Embedding(padding_idx=pad_token_id) does.
     tok_embeddings = register_module(
         "tok_embeddings",
-        torch::nn::Embedding(torch::nn::EmbeddingOptions(c.vocab_size, c.hidden_size).padding_idx(c.pad_token_id)));
+        torch::nn::Embedding(
+            torch::nn::EmbeddingOptions(c.vocab_size, c.hidden_size).padding_idx(c.pad_token_id)));
     norm = register_module("norm", Norm(c.hidden_size, c.norm_eps, c.norm_bias));
 }
 
@@ -342,7 +357,8 @@ ModernBertAttentionImpl::ModernBertAttentionImpl(const ModernBertConfig& c)
     Wo = register_module("Wo", Linear(c.hidden_size, c.hidden_size, c.attention_bias));
 }
 
-torch::Tensor ModernBertAttentionImpl::forward(const torch::Tensor& x, const LayerInputs& in, bool is_global) {
+torch::Tensor ModernBertAttentionImpl::forward(const torch::Tensor& x, const LayerInputs& in,
+                                               bool is_global) {
     const torch::Tensor& cos = is_global ? in.cos_global : in.cos_local;
     const torch::Tensor& sin = is_global ? in.sin_global : in.sin_local;
     const torch::Tensor& bias = is_global ? in.bias_global : in.bias_local;
@@ -350,9 +366,10 @@ torch::Tensor ModernBertAttentionImpl::forward(const torch::Tensor& x, const Lay
     torch::Tensor qkv = Wqkv(x);  // [B, S, 3H] or, unpadded, [T, 3H]
     const bool packed = in.indices.defined();
     if (packed) {
-        // Attention needs each sequence on its own row: scatter the real tokens into a zero-padded [B, S]
-        // layout (pad rows are masked out as keys and dropped again below).
-        qkv = torch::zeros({in.batch * in.seq, qkv.size(-1)}, qkv.options()).index_copy(0, in.indices, qkv);
+        // Attention needs each sequence on its own row: scatter the real tokens into a zero-padded
+        // [B, S] layout (pad rows are masked out as keys and dropped again below).
+        qkv = torch::zeros({in.batch * in.seq, qkv.size(-1)}, qkv.options())
+                  .index_copy(0, in.indices, qkv);
     }
     const int64_t b = packed ? in.batch : x.size(0);
     auto parts = qkv.view({b, -1, 3, num_heads, head_dim}).transpose(3, 1).unbind(2);
@@ -372,8 +389,9 @@ torch::Tensor ModernBertAttentionImpl::forward(const torch::Tensor& x, const Lay
 #if TORCH_VERSION_MAJOR >= 2
         out = at::scaled_dot_product_attention(q, k, v, mask, p, /*is_causal=*/false);
 #else
-        out = std::get<0>(at::_scaled_dot_product_attention(q, k, v, mask, p, /*need_attn_weights=*/false,
-                                                             /*is_causal=*/false));
+        out = std::get<0>(at::_scaled_dot_product_attention(q, k, v, mask, p,
+                                                            /*need_attn_weights=*/false,
+                                                            /*is_causal=*/false));
 #endif
     } else {
         const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
@@ -404,8 +422,8 @@ torch::Tensor ModernBertMLPImpl::forward(const torch::Tensor& x) {
     return Wo(maybe_dropout(activate(halves[0], activation) * halves[1], dropout_p, is_training()));
 }
 
-ModernBertEncoderLayerImpl::ModernBertEncoderLayerImpl(const ModernBertConfig& c, int64_t original_id_in,
-                                                       bool is_global_in)
+ModernBertEncoderLayerImpl::ModernBertEncoderLayerImpl(const ModernBertConfig& c,
+                                                       int64_t original_id_in, bool is_global_in)
     : original_id(original_id_in), is_global(is_global_in) {
     if (original_id != 0) {
         attn_norm = register_module("attn_norm", Norm(c.hidden_size, c.norm_eps, c.norm_bias));
@@ -446,21 +464,26 @@ torch::Tensor ModernBertPredictionHeadImpl::forward(const torch::Tensor& x) {
     return norm(activate(dense(x), activation));
 }
 
-// ---- the classifier ------------------------------------------------------------------------------------------
+// ---- the classifier
+// ------------------------------------------------------------------------------------------
 
-ModernBertForSequenceClassificationImpl::ModernBertForSequenceClassificationImpl(const ModernBertConfig& c)
+ModernBertForSequenceClassificationImpl::ModernBertForSequenceClassificationImpl(
+    const ModernBertConfig& c)
     : config_(c) {
     config_.finalize("model config");
     model = register_module("model", ModernBertModel(config_));
     head = register_module("head", ModernBertPredictionHead(config_));
-    classifier = register_module("classifier", Linear(config_.hidden_size, config_.num_labels, /*with_bias=*/true));
+    classifier = register_module(
+        "classifier", Linear(config_.hidden_size, config_.num_labels, /*with_bias=*/true));
     init_weights();
 }
 
 void ModernBertForSequenceClassificationImpl::init_weights() {
-    const double cutoff = config_.initializer_cutoff_factor > 0 ? config_.initializer_cutoff_factor : 3.0;
+    const double cutoff =
+        config_.initializer_cutoff_factor > 0 ? config_.initializer_cutoff_factor : 3.0;
     const double std_in = config_.initializer_range;
-    const double std_out = config_.initializer_range / std::sqrt(2.0 * static_cast<double>(config_.num_hidden_layers));
+    const double std_out =
+        config_.initializer_range / std::sqrt(2.0 * static_cast<double>(config_.num_hidden_layers));
     const double std_final = 1.0 / std::sqrt(static_cast<double>(config_.hidden_size));
     trunc_normal_(model->embeddings->tok_embeddings->weight, config_.initializer_range, cutoff);
     for (int64_t i = 0; i < num_layers(); ++i) {
@@ -489,8 +512,10 @@ void ModernBertForSequenceClassificationImpl::reset_classifier(int64_t num_label
     }
     config_.num_labels = num_labels;
     config_.id2label.clear();
-    classifier = replace_module("classifier", Linear(config_.hidden_size, num_labels, /*with_bias=*/true));
-    const double cutoff = config_.initializer_cutoff_factor > 0 ? config_.initializer_cutoff_factor : 3.0;
+    classifier =
+        replace_module("classifier", Linear(config_.hidden_size, num_labels, /*with_bias=*/true));
+    const double cutoff =
+        config_.initializer_cutoff_factor > 0 ? config_.initializer_cutoff_factor : 3.0;
     init_linear(classifier, 1.0 / std::sqrt(static_cast<double>(config_.hidden_size)), cutoff);
 }
 
@@ -506,10 +531,12 @@ int64_t ModernBertForSequenceClassificationImpl::num_layers() const {
 }
 
 ModernBertEncoderLayer ModernBertForSequenceClassificationImpl::layer(int64_t i) const {
-    return ModernBertEncoderLayer(model->layers->ptr<ModernBertEncoderLayerImpl>(static_cast<size_t>(i)));
+    return ModernBertEncoderLayer(
+        model->layers->ptr<ModernBertEncoderLayerImpl>(static_cast<size_t>(i)));
 }
 
-std::vector<std::pair<std::string, Linear>> ModernBertForSequenceClassificationImpl::named_linears() {
+std::vector<std::pair<std::string, Linear>>
+ModernBertForSequenceClassificationImpl::named_linears() {
     std::vector<std::pair<std::string, Linear>> out;
     for (int64_t i = 0; i < num_layers(); ++i) {
         auto l = layer(i);
@@ -524,15 +551,16 @@ std::vector<std::pair<std::string, Linear>> ModernBertForSequenceClassificationI
     return out;
 }
 
-torch::Tensor ModernBertForSequenceClassificationImpl::run_layers(torch::Tensor x, const LayerInputs& in) {
+torch::Tensor ModernBertForSequenceClassificationImpl::run_layers(torch::Tensor x,
+                                                                  const LayerInputs& in) {
     const bool ckpt = grad_checkpointing_ && torch::GradMode::is_enabled();
     const bool save_rng = is_training() && any_dropout(config_);
     for (int64_t i = 0; i < num_layers(); ++i) {
         auto l = layer(i);
         if (ckpt) {
             std::vector<torch::Tensor> params = trainable_params(*l);
-            x = LayerCheckpoint::apply(reinterpret_cast<int64_t>(l.get()), x, at::TensorList(params), &in,
-                                       save_rng);
+            x = LayerCheckpoint::apply(reinterpret_cast<int64_t>(l.get()), x,
+                                       at::TensorList(params), &in, save_rng);
         } else {
             x = l->forward(x, in);
         }
@@ -540,12 +568,13 @@ torch::Tensor ModernBertForSequenceClassificationImpl::run_layers(torch::Tensor 
     return x;
 }
 
-torch::Tensor ModernBertForSequenceClassificationImpl::pooled(const torch::Tensor& input_ids,
-                                                              const torch::Tensor& attention_mask_in) {
+torch::Tensor ModernBertForSequenceClassificationImpl::pooled(
+    const torch::Tensor& input_ids, const torch::Tensor& attention_mask_in) {
     GK_CHECK(input_ids.dim() == 2, "input_ids must be [batch, seq]");
     torch::Tensor attention_mask =
         attention_mask_in.defined() ? attention_mask_in : torch::ones_like(input_ids);
-    GK_CHECK(attention_mask.sizes() == input_ids.sizes(), "attention_mask must match input_ids' shape");
+    GK_CHECK(attention_mask.sizes() == input_ids.sizes(),
+             "attention_mask must match input_ids' shape");
     const int64_t b = input_ids.size(0);
     const int64_t s = input_ids.size(1);
     const int64_t d = config_.head_dim();
@@ -555,12 +584,14 @@ torch::Tensor ModernBertForSequenceClassificationImpl::pooled(const torch::Tenso
     in.sdpa = attention_ == "sdpa";
     in.batch = b;
     in.seq = s;
-    auto positions = torch::arange(s, input_ids.options().dtype(torch::kLong)).unsqueeze(0);  // [1, S]
-    std::tie(in.cos_global, in.sin_global) = rotary_cos_sin(positions, d, config_.global_rope_theta);
+    auto positions =
+        torch::arange(s, input_ids.options().dtype(torch::kLong)).unsqueeze(0);  // [1, S]
+    std::tie(in.cos_global, in.sin_global) =
+        rotary_cos_sin(positions, d, config_.global_rope_theta);
     std::tie(in.cos_local, in.sin_local) = rotary_cos_sin(positions, d, config_.local_rope_theta);
     const auto dtype = model->final_norm->weight.scalar_type();
-    // Built from the mask every time, as HF does (no data-dependent branch, so a traced forward stays valid
-    // for batches with and without padding).
+    // Built from the mask every time, as HF does (no data-dependent branch, so a traced forward
+    // stays valid for batches with and without padding).
     in.bias_global = attention_bias(attention_mask, 0, dtype);      // [B, 1, S, S]
     in.bias_local = attention_bias(attention_mask, window, dtype);  // [B, 1, S, S]
 
@@ -580,7 +611,8 @@ torch::Tensor ModernBertForSequenceClassificationImpl::pooled(const torch::Tenso
 
     torch::Tensor mask_f = attention_mask.to(hidden.scalar_type());
     if (in.indices.defined()) {
-        auto rows = torch::arange(b, input_ids.options().dtype(torch::kLong)).unsqueeze(1).expand({b, s});
+        auto rows =
+            torch::arange(b, input_ids.options().dtype(torch::kLong)).unsqueeze(1).expand({b, s});
         auto seq_of_token = rows.reshape({-1}).index_select(0, in.indices);  // [T]
         if (config_.classifier_pooling == "cls") {
             // Position 0 of each row, as the padded path takes it (sequences are right-padded).
@@ -588,10 +620,12 @@ torch::Tensor ModernBertForSequenceClassificationImpl::pooled(const torch::Tenso
             auto where = torch::full({b * s}, -1, rows.options());
             where.index_copy_(0, in.indices, torch::arange(in.indices.size(0), rows.options()));
             auto pos = where.index_select(0, first);
-            GK_CHECK((pos >= 0).all().item<bool>(), "cls pooling with unpadding needs a real token at position 0");
+            GK_CHECK((pos >= 0).all().item<bool>(),
+                     "cls pooling with unpadding needs a real token at position 0");
             return hidden.index_select(0, pos);  // [B, H]
         }
-        auto sums = torch::zeros({b, hidden.size(-1)}, hidden.options()).index_add(0, seq_of_token, hidden);
+        auto sums =
+            torch::zeros({b, hidden.size(-1)}, hidden.options()).index_add(0, seq_of_token, hidden);
         return sums / mask_f.sum(1, /*keepdim=*/true);  // [B, H]
     }
     if (config_.classifier_pooling == "cls") {
@@ -600,15 +634,16 @@ torch::Tensor ModernBertForSequenceClassificationImpl::pooled(const torch::Tenso
     return (hidden * mask_f.unsqueeze(-1)).sum(1) / mask_f.sum(1, /*keepdim=*/true);  // [B, H]
 }
 
-torch::Tensor ModernBertForSequenceClassificationImpl::forward(const torch::Tensor& input_ids,
-                                                               const torch::Tensor& attention_mask) {
+torch::Tensor ModernBertForSequenceClassificationImpl::forward(
+    const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {
     torch::Tensor p = pooled(input_ids, attention_mask);
     p = maybe_dropout(head(p), config_.classifier_dropout, is_training());
     torch::Tensor logits = classifier(p);  // [B, num_labels]
     return logits.scalar_type() == torch::kFloat ? logits : logits.to(torch::kFloat);
 }
 
-// ---- pruning -----------------------------------------------------------------------------------------------
+// ---- pruning
+// -----------------------------------------------------------------------------------------------
 
 void prune_layers(ModernBertForSequenceClassification& m, int n, const std::string& from) {
     const int64_t depth = m->num_layers();
@@ -639,7 +674,8 @@ void prune_layers(ModernBertForSequenceClassification& m, int n, const std::stri
     c.layer_types = types;
 }
 
-// ---- checkpoints -------------------------------------------------------------------------------------------
+// ---- checkpoints
+// -------------------------------------------------------------------------------------------
 
 namespace {
 
@@ -654,17 +690,27 @@ std::string shape_str(const std::vector<int64_t>& s) {
 torch::Tensor tensor_from(const SafetensorsFile& f, const StTensorInfo& t) {
     torch::ScalarType st;
     switch (t.dtype) {
-        case StDtype::kF32: st = torch::kFloat; break;
-        case StDtype::kF16: st = torch::kHalf; break;
-        case StDtype::kBF16: st = torch::kBFloat16; break;
-        case StDtype::kF64: st = torch::kDouble; break;
+        case StDtype::kF32:
+            st = torch::kFloat;
+            break;
+        case StDtype::kF16:
+            st = torch::kHalf;
+            break;
+        case StDtype::kBF16:
+            st = torch::kBFloat16;
+            break;
+        case StDtype::kF64:
+            st = torch::kDouble;
+            break;
         default:
             throw InputError(f.origin(), t.name,
-                             "dtype " + st_dtype_name(t.dtype) + " is not a floating-point weight (expected F32, "
-                             "BF16, F16 or F64)");
+                             "dtype " + st_dtype_name(t.dtype) +
+                                 " is not a floating-point weight (expected F32, "
+                                 "BF16, F16 or F64)");
     }
     // from_blob does not own the bytes: clone, then widen to the model's fp32.
-    auto raw = torch::from_blob(const_cast<char*>(f.data(t)), t.shape, torch::TensorOptions().dtype(st));
+    auto raw =
+        torch::from_blob(const_cast<char*>(f.data(t)), t.shape, torch::TensorOptions().dtype(st));
     return raw.to(torch::kFloat, /*non_blocking=*/false, /*copy=*/true);
 }
 
@@ -678,7 +724,8 @@ ModernBertForSequenceClassification load_hf_checkpoint(const std::string& dir) {
 
     // HF's bare ModernBertModel.save_pretrained writes names without the "model." prefix.
     std::string prefix = "model.";
-    if (!f.find("model.embeddings.tok_embeddings.weight") && f.find("embeddings.tok_embeddings.weight")) {
+    if (!f.find("model.embeddings.tok_embeddings.weight") &&
+        f.find("embeddings.tok_embeddings.weight")) {
         prefix = "";
     }
     auto file_name = [&](const std::string& ours) {
@@ -695,13 +742,15 @@ ModernBertForSequenceClassification load_hf_checkpoint(const std::string& dir) {
     }
     if (!file_layers.empty() && *file_layers.rbegin() >= c.num_hidden_layers) {
         throw InputError(weights_path, prefix + "layers." + std::to_string(*file_layers.rbegin()),
-                         "the file has layer " + std::to_string(*file_layers.rbegin()) + " but " + config_path +
+                         "the file has layer " + std::to_string(*file_layers.rbegin()) + " but " +
+                             config_path +
                              " says num_hidden_layers = " + std::to_string(c.num_hidden_layers));
     }
     if (!f.find("classifier.weight") && c.architectures.size() == 1 &&
         c.architectures[0] == "ModernBertForSequenceClassification") {
-        log::warn(weights_path + ": no classifier in a ModernBertForSequenceClassification checkpoint; "
-                                 "a fresh one is initialised");
+        log::warn(weights_path +
+                  ": no classifier in a ModernBertForSequenceClassification checkpoint; "
+                  "a fresh one is initialised");
     }
     if (const StTensorInfo* cls = f.find("classifier.weight")) {
         if (!cls->shape.empty() && cls->shape[0] != c.num_labels) {
@@ -764,8 +813,9 @@ ModernBertForSequenceClassification load_hf_checkpoint(const std::string& dir) {
                                             : t.name.rfind(prefix, 0) == 0;
         if (encoder || t.name.rfind("head.", 0) == 0 || t.name.rfind("classifier.", 0) == 0) {
             throw InputError(weights_path, t.name,
-                             "tensor not used by the model " + config_path + " describes (e.g. a bias where "
-                             "the config says none)");
+                             "tensor not used by the model " + config_path +
+                                 " describes (e.g. a bias where "
+                                 "the config says none)");
         }
         log::info(weights_path + ": ignoring " + t.name);  // e.g. an MLM checkpoint's decoder.*
     }

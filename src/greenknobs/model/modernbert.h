@@ -1,12 +1,14 @@
-// ModernBERT for sequence classification, computed as HF's modeling_modernbert.py does (eager path) and with
-// HF's parameter names, so HF checkpoints load and ours load in HF. Also the knobs that live inside the model:
-// attention kernel (eager | sdpa), unpadding, per-layer gradient checkpointing and layer pruning.
+// ModernBERT for sequence classification, computed as HF's modeling_modernbert.py does (eager path)
+// and with HF's parameter names, so HF checkpoints load and ours load in HF. Also the knobs that
+// live inside the model: attention kernel (eager | sdpa), unpadding, per-layer gradient
+// checkpointing and layer pruning.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
+
 #include <torch/torch.h>
 
 #include "greenknobs/model/config.h"
@@ -14,30 +16,35 @@
 
 namespace gk::model {
 
-// LayerNorm with an optional bias (LibTorch 1.13's LayerNorm always has one). Casts its input to the weight's
-// dtype: under 1.13 CPU bf16 autocast layer_norm would otherwise get bf16 input with fp32 weight and throw.
+// LayerNorm with an optional bias (LibTorch 1.13's LayerNorm always has one). Casts its input to
+// the weight's dtype: under 1.13 CPU bf16 autocast layer_norm would otherwise get bf16 input with
+// fp32 weight and throw.
 class NormImpl : public torch::nn::Module {
-public:
+  public:
     NormImpl(int64_t dim, double eps, bool with_bias);
-    torch::Tensor forward(const torch::Tensor& x);  // [..., dim] -> [..., dim] in the weight's dtype
+    // [..., dim] -> [..., dim] in the weight's dtype
+    torch::Tensor forward(const torch::Tensor& x);
     torch::Tensor weight;  // [dim]
     torch::Tensor bias;    // [dim] or undefined
     double eps;
 };
 TORCH_MODULE(Norm);
 
-// cos and sin of the rotary embedding, HF layout: [..., S, head_dim] with the head_dim/2 frequencies
-// θ^(-2i/d) repeated twice (rotate_half convention). position_ids: [B or 1, S] int64.
+// cos and sin of the rotary embedding, HF layout: [..., S, head_dim] with the head_dim/2
+// frequencies θ^(-2i/d) repeated twice (rotate_half convention). position_ids: [B or 1, S] int64.
 std::pair<torch::Tensor, torch::Tensor> rotary_cos_sin(const torch::Tensor& position_ids,
                                                        int64_t head_dim, double theta);
 // q*cos + rotate_half(q)*sin. x: [B, heads, S, d]; cos/sin: [B or 1, S, d].
-torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
+torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos,
+                           const torch::Tensor& sin);
 
-// Additive attention bias [B, 1, S, S] (0 = visible, dtype's lowest = hidden) from a [B, S] 0/1 padding
-// mask; window > 0 also hides key j from query i when |i - j| > window / 2 (HF's sliding window).
-torch::Tensor attention_bias(const torch::Tensor& attention_mask, int64_t window, torch::ScalarType dtype);
-// The same for a packed (unpadded) sequence: tokens t, u see each other iff seq_ids match (and, with
-// window > 0, |pos_t - pos_u| <= window / 2). seq_ids, positions: [T] int64 -> [1, 1, T, T].
+// Additive attention bias [B, 1, S, S] (0 = visible, dtype's lowest = hidden) from a [B, S] 0/1
+// padding mask; window > 0 also hides key j from query i when |i - j| > window / 2 (HF's sliding
+// window).
+torch::Tensor attention_bias(const torch::Tensor& attention_mask, int64_t window,
+                             torch::ScalarType dtype);
+// The same for a packed (unpadded) sequence: tokens t, u see each other iff seq_ids match (and,
+// with window > 0, |pos_t - pos_u| <= window / 2). seq_ids, positions: [T] int64 -> [1, 1, T, T].
 torch::Tensor packed_attention_bias(const torch::Tensor& seq_ids, const torch::Tensor& positions,
                                     int64_t window, torch::ScalarType dtype);
 
@@ -47,8 +54,9 @@ struct LayerInputs {
     torch::Tensor cos_local, sin_local;
     torch::Tensor bias_global;  // [B or 1, 1, S, S] additive, or undefined = no mask
     torch::Tensor bias_local;
-    // Unpadded mode: indices [T] of the real tokens in the flattened [B*S] batch (undefined = padded mode);
-    // hidden states are then [T, H] and attention re-pads to [B, S] for its score matrix.
+    // Unpadded mode: indices [T] of the real tokens in the flattened [B*S] batch (undefined =
+    // padded mode); hidden states are then [T, H] and attention re-pads to [B, S] for its score
+    // matrix.
     torch::Tensor indices;
     int64_t batch = 0;
     int64_t seq = 0;
@@ -56,7 +64,7 @@ struct LayerInputs {
 };
 
 class ModernBertEmbeddingsImpl : public torch::nn::Module {
-public:
+  public:
     explicit ModernBertEmbeddingsImpl(const ModernBertConfig& c);
     torch::Tensor forward(const torch::Tensor& input_ids);  // [B, S] int64 -> [B, S, H]
     torch::nn::Embedding tok_embeddings{nullptr};
@@ -66,10 +74,10 @@ public:
 TORCH_MODULE(ModernBertEmbeddings);
 
 class ModernBertAttentionImpl : public torch::nn::Module {
-public:
+  public:
     explicit ModernBertAttentionImpl(const ModernBertConfig& c);
-    // x: [B, S, H] (or [T, H] unpadded) -> same shape. Global layers use the global θ and mask, local
-    // layers the local θ and the sliding-window mask.
+    // x: [B, S, H] (or [T, H] unpadded) -> same shape. Global layers use the global θ and mask,
+    // local layers the local θ and the sliding-window mask.
     torch::Tensor forward(const torch::Tensor& x, const LayerInputs& in, bool is_global);
     Linear Wqkv{nullptr};
     Linear Wo{nullptr};
@@ -81,7 +89,7 @@ TORCH_MODULE(ModernBertAttention);
 
 // GeGLU: Wi -> chunk(2) -> act(input) * gate -> Wo.
 class ModernBertMLPImpl : public torch::nn::Module {
-public:
+  public:
     explicit ModernBertMLPImpl(const ModernBertConfig& c);
     torch::Tensor forward(const torch::Tensor& x);  // [..., H] -> [..., H]
     Linear Wi{nullptr};
@@ -92,7 +100,7 @@ public:
 TORCH_MODULE(ModernBertMLP);
 
 class ModernBertEncoderLayerImpl : public torch::nn::Module {
-public:
+  public:
     // original_id: the layer's id in the unpruned model (0 = no attn_norm, global iff id % n == 0).
     ModernBertEncoderLayerImpl(const ModernBertConfig& c, int64_t original_id, bool is_global);
     torch::Tensor forward(const torch::Tensor& x, const LayerInputs& in);  // [B, S, H] or [T, H]
@@ -100,7 +108,8 @@ public:
     void add_attn_norm(const ModernBertConfig& c);
     bool has_attn_norm() const { return !attn_norm.is_empty(); }
 
-    Norm attn_norm{nullptr};  // registered as "attn_norm" only when present (HF: Identity on layer 0)
+    Norm attn_norm{
+        nullptr};  // registered as "attn_norm" only when present (HF: Identity on layer 0)
     ModernBertAttention attn{nullptr};
     Norm mlp_norm{nullptr};
     ModernBertMLP mlp{nullptr};
@@ -110,7 +119,7 @@ public:
 TORCH_MODULE(ModernBertEncoderLayer);
 
 class ModernBertModelImpl : public torch::nn::Module {
-public:
+  public:
     explicit ModernBertModelImpl(const ModernBertConfig& c);
     ModernBertEmbeddings embeddings{nullptr};
     torch::nn::ModuleList layers{nullptr};
@@ -120,7 +129,7 @@ TORCH_MODULE(ModernBertModel);
 
 // dense -> act -> norm.
 class ModernBertPredictionHeadImpl : public torch::nn::Module {
-public:
+  public:
     explicit ModernBertPredictionHeadImpl(const ModernBertConfig& c);
     torch::Tensor forward(const torch::Tensor& x);  // [B, H] -> [B, H]
     Linear dense{nullptr};
@@ -130,20 +139,24 @@ public:
 TORCH_MODULE(ModernBertPredictionHead);
 
 class ModernBertForSequenceClassificationImpl : public torch::nn::Module {
-public:
-    // Weights follow HF's _init_weights (truncated normal, per-module std) for training from scratch.
+  public:
+    // Weights follow HF's _init_weights (truncated normal, per-module std) for training from
+    // scratch.
     explicit ModernBertForSequenceClassificationImpl(const ModernBertConfig& c);
 
-    // input_ids [B, S] int64, attention_mask [B, S] int64 (1 = real token) -> logits [B, num_labels] float.
+    // input_ids [B, S] int64, attention_mask [B, S] int64 (1 = real token) -> logits [B,
+    // num_labels] float.
     torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask);
     // The pooled encoder output before the head: [B, H].
     torch::Tensor pooled(const torch::Tensor& input_ids, const torch::Tensor& attention_mask);
 
-    // "eager" (HF's eager path) | "sdpa" (LibTorch's scaled-dot-product kernel); equal within tolerance.
+    // "eager" (HF's eager path) | "sdpa" (LibTorch's scaled-dot-product kernel); equal within
+    // tolerance.
     void set_attention(const std::string& kind);
     const std::string& attention() const { return attention_; }
-    // Drop pad tokens before the encoder: all real tokens of the batch packed into one [1, T, H] sequence
-    // with per-sequence positions and a block-diagonal mask. Same logits as padded within tolerance.
+    // Drop pad tokens before the encoder: all real tokens of the batch packed into one [1, T, H]
+    // sequence with per-sequence positions and a block-diagonal mask. Same logits as padded within
+    // tolerance.
     void set_unpad(bool on) { unpad_ = on; }
     bool unpad() const { return unpad_; }
     // Recompute each encoder layer's activations in backward (custom autograd Function).
@@ -166,7 +179,7 @@ public:
     ModernBertPredictionHead head{nullptr};
     Linear classifier{nullptr};
 
-private:
+  private:
     torch::Tensor encode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask);
     torch::Tensor run_layers(torch::Tensor x, const LayerInputs& in);
 
@@ -177,16 +190,18 @@ private:
 };
 TORCH_MODULE(ModernBertForSequenceClassification);
 
-// Removes n encoder layers: from = "top" drops the last n (nearest the output), "bottom" the first n. Kept
-// layers keep their original global/local type and attn_norm-ness; the config is updated. n >= layers or a
-// bad `from` -> InputError. Rebuild the optimizer afterwards.
+// Removes n encoder layers: from = "top" drops the last n (nearest the output), "bottom" the first
+// n. Kept layers keep their original global/local type and attn_norm-ness; the config is updated. n
+// >= layers or a bad `from` -> InputError. Rebuild the optimizer afterwards.
 void prune_layers(ModernBertForSequenceClassification& m, int n, const std::string& from);
 
-// Loads an HF checkpoint directory (config.json + model.safetensors). ModernBertModel checkpoints (no head or
-// classifier) get fresh ones. Missing tensor, wrong shape or dtype, or a config that contradicts the weights
+// Loads an HF checkpoint directory (config.json + model.safetensors). ModernBertModel checkpoints
+// (no head or classifier) get fresh ones. Missing tensor, wrong shape or dtype, or a config that
+// contradicts the weights
 // -> InputError naming the file and tensor.
 ModernBertForSequenceClassification load_hf_checkpoint(const std::string& dir);
-// Writes dir/model.safetensors (contiguous fp32, HF names) and dir/config.json. Merge adapters first.
+// Writes dir/model.safetensors (contiguous fp32, HF names) and dir/config.json. Merge adapters
+// first.
 void save_hf(const std::string& dir, ModernBertForSequenceClassification& m);
 
 struct ParamCounts {

@@ -1,9 +1,10 @@
-// See safetensors.h. Validation follows the reference implementation's rules: offsets inside the data
-// section, no overlaps and no holes, byte length = numel x dtype size, known dtypes only.
+// See safetensors.h. Validation follows the reference implementation's rules: offsets inside the
+// data section, no overlaps and no holes, byte length = numel x dtype size, known dtypes only.
 #include "greenknobs/model/safetensors.h"
 
 #include <algorithm>
 #include <cstring>
+
 #include <nlohmann/json.hpp>
 
 #include "greenknobs/util/error.h"
@@ -12,7 +13,8 @@
 namespace gk::model {
 namespace {
 
-// A header larger than this is not a model header but a corrupt length (the reference reader caps at 100 MB).
+// A header larger than this is not a model header but a corrupt length (the reference reader caps
+// at 100 MB).
 constexpr uint64_t kMaxHeaderBytes = 100ull * 1024 * 1024;
 
 bool host_is_little_endian() {
@@ -24,32 +26,45 @@ bool host_is_little_endian() {
 
 }  // namespace
 
-StDtype st_dtype_from_name(const std::string& name, const std::string& origin, const std::string& tensor) {
+StDtype st_dtype_from_name(const std::string& name, const std::string& origin,
+                           const std::string& tensor) {
     static const std::map<std::string, StDtype> kNames = {
-        {"F64", StDtype::kF64}, {"F32", StDtype::kF32}, {"F16", StDtype::kF16}, {"BF16", StDtype::kBF16},
-        {"I64", StDtype::kI64}, {"I32", StDtype::kI32}, {"I16", StDtype::kI16}, {"I8", StDtype::kI8},
-        {"U8", StDtype::kU8},   {"BOOL", StDtype::kBool}};
+        {"F64", StDtype::kF64},   {"F32", StDtype::kF32}, {"F16", StDtype::kF16},
+        {"BF16", StDtype::kBF16}, {"I64", StDtype::kI64}, {"I32", StDtype::kI32},
+        {"I16", StDtype::kI16},   {"I8", StDtype::kI8},   {"U8", StDtype::kU8},
+        {"BOOL", StDtype::kBool}};
     auto it = kNames.find(name);
     if (it == kNames.end()) {
         throw InputError(origin, tensor,
-                         "unknown dtype \"" + name + "\" (expected F64, F32, F16, BF16, I64, I32, I16, I8, U8 or "
-                         "BOOL)");
+                         "unknown dtype \"" + name +
+                             "\" (expected F64, F32, F16, BF16, I64, I32, I16, I8, U8 or "
+                             "BOOL)");
     }
     return it->second;
 }
 
 std::string st_dtype_name(StDtype d) {
     switch (d) {
-        case StDtype::kF64: return "F64";
-        case StDtype::kF32: return "F32";
-        case StDtype::kF16: return "F16";
-        case StDtype::kBF16: return "BF16";
-        case StDtype::kI64: return "I64";
-        case StDtype::kI32: return "I32";
-        case StDtype::kI16: return "I16";
-        case StDtype::kI8: return "I8";
-        case StDtype::kU8: return "U8";
-        case StDtype::kBool: return "BOOL";
+        case StDtype::kF64:
+            return "F64";
+        case StDtype::kF32:
+            return "F32";
+        case StDtype::kF16:
+            return "F16";
+        case StDtype::kBF16:
+            return "BF16";
+        case StDtype::kI64:
+            return "I64";
+        case StDtype::kI32:
+            return "I32";
+        case StDtype::kI16:
+            return "I16";
+        case StDtype::kI8:
+            return "I8";
+        case StDtype::kU8:
+            return "U8";
+        case StDtype::kBool:
+            return "BOOL";
     }
     return "?";
 }
@@ -57,15 +72,19 @@ std::string st_dtype_name(StDtype d) {
 size_t st_dtype_size(StDtype d) {
     switch (d) {
         case StDtype::kF64:
-        case StDtype::kI64: return 8;
+        case StDtype::kI64:
+            return 8;
         case StDtype::kF32:
-        case StDtype::kI32: return 4;
+        case StDtype::kI32:
+            return 4;
         case StDtype::kF16:
         case StDtype::kBF16:
-        case StDtype::kI16: return 2;
+        case StDtype::kI16:
+            return 2;
         case StDtype::kI8:
         case StDtype::kU8:
-        case StDtype::kBool: return 1;
+        case StDtype::kBool:
+            return 1;
     }
     return 0;
 }
@@ -86,25 +105,28 @@ SafetensorsFile::SafetensorsFile(std::string bytes, std::string origin)
     : bytes_(std::move(bytes)), origin_(std::move(origin)) {
     GK_CHECK(host_is_little_endian(), "safetensors I/O assumes a little-endian host");
     if (bytes_.size() < 8) {
-        throw InputError(origin_, "header", "truncated: " + std::to_string(bytes_.size()) +
-                                                " bytes, fewer than the 8-byte header length");
+        throw InputError(origin_, "header",
+                         "truncated: " + std::to_string(bytes_.size()) +
+                             " bytes, fewer than the 8-byte header length");
     }
     uint64_t header_len = 0;
     for (int i = 7; i >= 0; --i) {
         header_len = (header_len << 8) | static_cast<unsigned char>(bytes_[i]);
     }
     if (header_len > kMaxHeaderBytes) {
-        throw InputError(origin_, "header", "header length " + std::to_string(header_len) + " is implausible");
+        throw InputError(origin_, "header",
+                         "header length " + std::to_string(header_len) + " is implausible");
     }
     if (header_len > bytes_.size() - 8) {
         throw InputError(origin_, "header",
-                         "truncated: header says " + std::to_string(header_len) + " bytes but only " +
-                             std::to_string(bytes_.size() - 8) + " follow");
+                         "truncated: header says " + std::to_string(header_len) +
+                             " bytes but only " + std::to_string(bytes_.size() - 8) + " follow");
     }
     data_start_ = 8 + header_len;
     nlohmann::json header;
     try {
-        header = nlohmann::json::parse(bytes_.begin() + 8, bytes_.begin() + static_cast<long>(data_start_));
+        header = nlohmann::json::parse(bytes_.begin() + 8,
+                                       bytes_.begin() + static_cast<long>(data_start_));
     } catch (const nlohmann::json::parse_error& e) {
         throw InputError(origin_, "header", std::string("invalid JSON: ") + e.what());
     }
@@ -140,27 +162,30 @@ SafetensorsFile::SafetensorsFile(std::string bytes, std::string origin)
         }
         for (const auto& d : entry["shape"]) {
             if (!d.is_number_unsigned()) {
-                throw InputError(origin_, name, "shape entries must be non-negative integers, got " + d.dump());
+                throw InputError(origin_, name,
+                                 "shape entries must be non-negative integers, got " + d.dump());
             }
             t.shape.push_back(d.get<int64_t>());
         }
         const auto& off = entry["data_offsets"];
-        if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned()) {
-            throw InputError(origin_, name, "data_offsets must be [begin, end] non-negative integers");
+        if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
+            !off[1].is_number_unsigned()) {
+            throw InputError(origin_, name,
+                             "data_offsets must be [begin, end] non-negative integers");
         }
         t.begin = off[0].get<uint64_t>();
         t.end = off[1].get<uint64_t>();
         if (t.begin > t.end || t.end > data_len) {
             throw InputError(origin_, name,
-                             "data_offsets [" + std::to_string(t.begin) + ", " + std::to_string(t.end) +
-                                 "] out of range (data section has " + std::to_string(data_len) +
-                                 " bytes; file truncated?)");
+                             "data_offsets [" + std::to_string(t.begin) + ", " +
+                                 std::to_string(t.end) + "] out of range (data section has " +
+                                 std::to_string(data_len) + " bytes; file truncated?)");
         }
         uint64_t expected = static_cast<uint64_t>(t.numel()) * st_dtype_size(t.dtype);
         if (expected != t.end - t.begin) {
             throw InputError(origin_, name,
-                             "shape x dtype size = " + std::to_string(expected) + " bytes but data_offsets span " +
-                                 std::to_string(t.end - t.begin));
+                             "shape x dtype size = " + std::to_string(expected) +
+                                 " bytes but data_offsets span " + std::to_string(t.end - t.begin));
         }
         tensors_.push_back(std::move(t));
     }
@@ -173,14 +198,16 @@ SafetensorsFile::SafetensorsFile(std::string bytes, std::string origin)
             throw InputError(origin_, t.name, "data overlaps the previous tensor's bytes");
         }
         if (t.begin > cursor) {
-            throw InputError(origin_, t.name, "a hole of " + std::to_string(t.begin - cursor) +
-                                                  " bytes precedes this tensor's data");
+            throw InputError(origin_, t.name,
+                             "a hole of " + std::to_string(t.begin - cursor) +
+                                 " bytes precedes this tensor's data");
         }
         cursor = t.end;
     }
     if (cursor != data_len) {
-        throw InputError(origin_, "data", std::to_string(data_len - cursor) +
-                                              " trailing bytes after the last tensor");
+        throw InputError(
+            origin_, "data",
+            std::to_string(data_len - cursor) + " trailing bytes after the last tensor");
     }
 }
 
@@ -219,7 +246,8 @@ std::string safetensors_bytes(const std::vector<StTensorView>& tensors,
         offset += t.nbytes;
     }
     std::string head = header.dump();
-    // Pad with spaces so the data section starts 8-byte aligned (the format allows trailing whitespace).
+    // Pad with spaces so the data section starts 8-byte aligned (the format allows trailing
+    // whitespace).
     while ((8 + head.size()) % 8 != 0) {
         head.push_back(' ');
     }

@@ -1,7 +1,7 @@
-// The safetensors format, read and written without torch: an 8-byte little-endian header length, a JSON
-// header {name: {dtype, shape, data_offsets}, "__metadata__": {str: str}}, then the raw little-endian data.
-// Every malformed input is an InputError naming the file and the tensor. Tensors are made at the edge
-// (modernbert.cpp).
+// The safetensors format, read and written without torch: an 8-byte little-endian header length, a
+// JSON header {name: {dtype, shape, data_offsets}, "__metadata__": {str: str}}, then the raw
+// little-endian data. Every malformed input is an InputError naming the file and the tensor.
+// Tensors are made at the edge (modernbert.cpp).
 #pragma once
 
 #include <cstdint>
@@ -14,7 +14,8 @@ namespace gk::model {
 enum class StDtype { kF64, kF32, kF16, kBF16, kI64, kI32, kI16, kI8, kU8, kBool };
 
 // "F32" etc.; throws InputError(origin, tensor, ...) for unknown names.
-StDtype st_dtype_from_name(const std::string& name, const std::string& origin, const std::string& tensor);
+StDtype st_dtype_from_name(const std::string& name, const std::string& origin,
+                           const std::string& tensor);
 std::string st_dtype_name(StDtype d);
 size_t st_dtype_size(StDtype d);
 
@@ -29,7 +30,7 @@ struct StTensorInfo {
 
 // A whole file in memory, validated.
 class SafetensorsFile {
-public:
+  public:
     // Parses and validates `bytes` (the file's content); `origin` names the file in errors.
     SafetensorsFile(std::string bytes, std::string origin);
     static SafetensorsFile read(const std::string& path);
@@ -42,7 +43,7 @@ public:
     // Start of the tensor's bytes (end - begin of them).
     const char* data(const StTensorInfo& t) const;
 
-private:
+  private:
     std::string bytes_;
     std::string origin_;
     uint64_t data_start_ = 0;
