@@ -36,7 +36,7 @@ std::string human_rate(double per_s) {
     return buf;
 }
 
-// A copy of every parameter and buffer, to keep the best epoch's weights in memory.
+// A copy of every trainable parameter and every buffer, to keep the best epoch's weights in memory.
 struct Snapshot {
     std::vector<torch::Tensor> targets;
     std::vector<torch::Tensor> copies;
@@ -44,8 +44,11 @@ struct Snapshot {
     void take(torch::nn::Module& m) {
         torch::NoGradGuard no_grad;
         if (targets.empty()) {
+            // Frozen parameters (LoRA's base, quantized stores) cannot change during training: not copied.
             for (auto& p : m.parameters(/*recurse=*/true)) {
-                targets.push_back(p);
+                if (p.requires_grad()) {
+                    targets.push_back(p);
+                }
             }
             for (auto& b : m.buffers(/*recurse=*/true)) {
                 targets.push_back(b);
