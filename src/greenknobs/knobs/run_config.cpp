@@ -2,6 +2,7 @@
 // is not there, or a value of another type, is an InputError that names the file and the key.
 #include "greenknobs/knobs/run_config.h"
 
+#include <charconv>
 #include <sstream>
 #include <toml++/toml.h>
 
@@ -109,10 +110,10 @@ std::string toml_value(const nlohmann::json& v) {
         return nlohmann::json(v.get<std::string>()).dump();  // JSON string escaping is valid TOML basic string
     }
     if (v.is_number_float()) {
-        std::ostringstream ss;
-        ss.precision(17);
-        ss << v.get<double>();
-        std::string s = ss.str();
+        // Shortest text that reads back to the same double (1e-4, not 0.00010000000000000000479).
+        char buf[64];
+        auto res = std::to_chars(buf, buf + sizeof buf, v.get<double>());
+        std::string s(buf, res.ptr);
         if (s.find_first_of(".eE") == std::string::npos && s.find("inf") == std::string::npos &&
             s.find("nan") == std::string::npos) {
             s += ".0";

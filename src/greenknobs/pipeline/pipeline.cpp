@@ -1,0 +1,426 @@
+// The pipeline: one tracker, six stages with fixed boundaries (docs/design.md), every knob applied where its
+// phase says, and a run directory whose run.json is written last, atomically, with the run's status.
+#include "greenknobs/pipeline/pipeline.h"
+
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <torch/torch.h>
+
+#include "greenknobs/adapters/engine.h"
+#include "greenknobs/adapters/lora.h"
+#include "greenknobs/adapters/quant.h"
+#include "greenknobs/data/dataset.h"
+#include "greenknobs/energy/power_limit.h"
+#include "greenknobs/energy/tracker.h"
+#include "greenknobs/model/modernbert.h"
+#include "greenknobs/model/runtime.h"
+#include "greenknobs/text/token_cache.h"
+#include "greenknobs/text/tokenizer.h"
+#include "greenknobs/train/batch.h"
+#include "greenknobs/train/metrics.h"
+#include "greenknobs/train/trainer.h"
+#include "greenknobs/util/error.h"
+#include "greenknobs/util/fs.h"
+#include "greenknobs/util/hash.h"
+#include "greenknobs/util/log.h"
+#include "greenknobs/util/machine.h"
+
+#ifndef GK_GIT_COMMIT
+#define GK_GIT_COMMIT "unknown"
+#endif
+
+namespace gk::pipeline {
+namespace {
+
+using nlohmann::json;
+using model::ModernBertForSequenceClassification;
+
+struct Tokenized {
+    train::TokenizedSplit train, validation, test;
+    int64_t samples = 0;
+    int64_t tokens = 0;
+    int64_t truncated = 0;
+    bool cache_hit = false;
+    std::string cache_key;
+};
+
+// SHA-256 over one split's texts (length-prefixed, so boundaries count): the cache's data identity.
+std::string split_hash(const std::vector<data::Sample>& samples) {
+    std::string buf;
+    for (const auto& s : samples) {
+        buf += std::to_string(s.text.size());
+        buf += ':';
+        buf += s.text;
+    }
+    return sha256_hex(buf);
+}
+
+train::TokenizedSplit to_split(const std::vector<text::Encoding>& enc, const std::vector<data::Sample>& samples) {
+    train::TokenizedSplit out;
+    out.ids.reserve(enc.size());
+    out.labels.reserve(enc.size());
+    for (size_t i = 0; i < enc.size(); ++i) {
+        out.ids.push_back(enc[i].ids);
+        out.labels.push_back(samples[i].label);
+    }
+    return out;
+}
+
+Tokenized tokenize_all(const knobs::RunConfig& c, const data::Dataset& ds, const text::Tokenizer& tok) {
+    Tokenized t;
+    std::unique_ptr<text::TokenCache> cache;
+    if (c.tokenizer.cache) {
+        cache = std::make_unique<text::TokenCache>(c.tokenizer.cache_dir);
+    }
+    const std::vector<data::Sample>* splits[3] = {&ds.train, &ds.validation, &ds.test};
+    train::TokenizedSplit* outs[3] = {&t.train, &t.validation, &t.test};
+    int hits = 0;
+    for (int s = 0; s < 3; ++s) {
+        const auto& samples = *splits[s];
+        std::vector<text::Encoding> enc;
+        std::string key;
+        bool hit = false;
+        if (cache) {
+            key = cache->key(split_hash(samples), tok, c.tokenizer.max_length, /*add_special=*/true);
+            hit = cache->load(key, &enc) && enc.size() == samples.size();
+        }
+        if (!hit) {
+            std::vector<std::string> texts;
+            texts.reserve(samples.size());
+            for (const auto& smp : samples) {
+                texts.push_back(smp.text);
+            }
+            enc = tok.encode_batch(texts, /*add_special_tokens=*/true, c.tokenizer.max_length,
+                                   c.tokenizer.threads);
+            if (cache) {
+                cache->store(key, enc);
+            }
+        } else {
+            ++hits;
+        }
+        for (const auto& e : enc) {
+            t.tokens += static_cast<int64_t>(e.ids.size());
+            t.truncated += e.truncated ? 1 : 0;
+        }
+        t.samples += static_cast<int64_t>(enc.size());
+        *outs[s] = to_split(enc, samples);
+        t.cache_key += (s ? "," : "") + key.substr(0, 12);
+    }
+    t.cache_hit = cache && hits == 3;
+    return t;
+}
+
+// Builds the model for this run: preset or HF checkpoint, then the model-phase knobs in a fixed order
+// (prune → attention/unpad/checkpointing → quantize → LoRA), then the device.
+ModernBertForSequenceClassification build_model(const knobs::RunConfig& c, const torch::Device& device,
+                                                json* applied) {
+    ModernBertForSequenceClassification m{nullptr};
+    if (!c.model.init_from.empty()) {
+        m = model::load_hf_checkpoint(c.model.init_from);
+        if (m->config().num_labels != 2) {
+            m->reset_classifier(2);
+        }
+    } else {
+        model::ModernBertConfig mc = model::preset(c.model.preset);
+        mc.classifier_pooling = c.model.pooling;
+        m = ModernBertForSequenceClassification(mc);
+    }
+    if (c.model.prune_layers > 0) {
+        int before = static_cast<int>(m->num_layers());
+        model::prune_layers(m, c.model.prune_layers, c.model.prune_from);
+        applied->push_back({{"name", "prune_layers"},
+                            {"params", {{"n", c.model.prune_layers}, {"from", c.model.prune_from},
+                                        {"layers_before", before}, {"layers_after", m->num_layers()}}}});
+    }
+    m->set_attention(c.model.attention);
+    m->set_unpad(c.model.unpad);
+    m->set_grad_checkpointing(c.train.grad_checkpointing);
+    if (c.quantization.bits > 0) {
+        auto q = adapters::quantize_model(*m, c.quantization);
+        applied->push_back({{"name", "quantization"},
+                            {"params", {{"bits", q.bits}, {"block_size", q.block_size}, {"layers", q.layers},
+                                        {"weight_bytes_before", q.weight_bytes_before},
+                                        {"weight_bytes_after", q.weight_bytes_after}}}});
+    }
+    if (c.lora.enabled) {
+        auto r = adapters::apply_lora(*m, c.lora);
+        applied->push_back({{"name", "lora"},
+                            {"params", {{"r", c.lora.r}, {"alpha", c.lora.alpha}, {"targets", c.lora.targets},
+                                        {"adapter_params", r.adapter_params},
+                                        {"trainable_params", r.trainable_params},
+                                        {"total_params", r.total_params}}}});
+    }
+    m->to(device);
+    return m;
+}
+
+void write_status(const std::string& dir, json record) {
+    fs::write_file_atomic(fs::join(dir, "run.json"), record.dump(2) + "\n");
+}
+
+std::string fmt(double v, int prec = 3) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", prec, v);
+    return buf;
+}
+
+}  // namespace
+
+json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
+    GK_CHECK(!opt.out_dir.empty(), "run directory");
+    const std::string dir = opt.out_dir;
+    const std::string run_json = fs::join(dir, "run.json");
+    if (fs::exists(run_json) && !opt.overwrite) {
+        json prev = json::parse(fs::read_file(run_json), nullptr, /*allow_exceptions=*/false);
+        if (prev.is_object() && prev.value("status", "") == "complete") {
+            throw InputError(run_json, "status", "this run directory already holds a complete run (use --overwrite)");
+        }
+    }
+    fs::make_dirs(dir);
+
+    json record = {{"schema", "greenknobs.run/1"},
+                   {"status", "running"},
+                   {"error", nullptr},
+                   {"name", c.name},
+                   {"config", knobs::to_json(c)},
+                   {"config_hash", knobs::config_hash(c)},
+                   {"greenknobs_version", "0.1.0"},
+                   {"git_commit", GK_GIT_COMMIT},
+                   {"started_at", utc_now_iso8601()},
+                   {"knobs", {{"applied", json::array()}, {"skipped", json::array()}}}};
+    json machine = to_json(machine_info());
+    write_status(dir, record);
+    fs::write_file_atomic(fs::join(dir, "config.toml"), knobs::to_toml(c));
+
+    try {
+        model::RuntimeInfo rt = model::init_runtime(c.system.device, c.system.threads);
+        machine["torch_version"] = rt.torch_version;
+        machine["blas"] = rt.blas;
+        machine["device"] = rt.device;
+        machine["threads"] = rt.threads;
+        record["machine"] = machine;
+        torch::Device device(rt.device);
+        torch::manual_seed(c.train.seed);
+
+        // The power limit is set before any work and restored when `limit` goes out of scope (and on signals).
+        std::unique_ptr<energy::PowerLimiter> limiter;
+        if (c.system.power_limit_w > 0) {
+            limiter = std::make_unique<energy::PowerLimiter>();
+            json limits = json::array();
+            for (const auto& a : limiter->apply(c.system.power_limit_w)) {
+                limits.push_back({{"device", a.device}, {"previous_w", a.previous_w},
+                                  {"requested_w", a.requested_w}, {"enforced_w", a.enforced_w}});
+            }
+            record["knobs"]["applied"].push_back(
+                {{"name", "power_limit"},
+                 {"params", {{"watts", c.system.power_limit_w}, {"mechanism", limiter->supported().mechanism},
+                             {"limits", limits}}}});
+        }
+
+        energy::TrackerOptions topt;
+        topt.sample_period_s = c.energy.sample_period_s;
+        topt.idle_baseline_s = c.energy.idle_baseline_s;
+        topt.cpu_tdp_w = c.energy.cpu_tdp_w;
+        topt.country_iso_code = c.energy.country;
+        topt.carbon_g_per_kwh = c.energy.carbon_g_per_kwh;
+        topt.pue = c.energy.pue;
+        energy::Tracker tracker(topt);
+#if defined(GK_WITH_CUDA) && TORCH_VERSION_MAJOR >= 2
+        if (device.is_cuda()) {
+            tracker.set_sync([] { torch::cuda::synchronize(); });
+        }
+#endif
+        tracker.start();
+
+        // 1. load_dataset
+        data::Dataset ds;
+        {
+            auto s = tracker.stage("load_dataset");
+            ds = data::load_dataset(c.data, c.train.seed);
+            s.add_work("samples", static_cast<double>(ds.report.rows_read));
+        }
+        log::info("data: " + std::to_string(ds.train.size()) + " train / " +
+                  std::to_string(ds.validation.size()) + " validation / " + std::to_string(ds.test.size()) +
+                  " test samples");
+
+        // 2. tokenize
+        Tokenized tk;
+        std::unique_ptr<text::Tokenizer> tok;
+        {
+            auto s = tracker.stage("tokenize");
+            tok = std::make_unique<text::Tokenizer>(text::Tokenizer::from_file(c.tokenizer.path));
+            tk = tokenize_all(c, ds, *tok);
+            s.add_work("samples", static_cast<double>(tk.samples));
+            s.add_work("tokens", static_cast<double>(tk.tokens));
+        }
+        if (c.tokenizer.cache || c.tokenizer.threads != 1) {
+            record["knobs"]["applied"].push_back(
+                {{"name", "tokenizer"},
+                 {"params", {{"cache", c.tokenizer.cache}, {"cache_hit", tk.cache_hit},
+                             {"threads", c.tokenizer.threads}}}});
+        }
+
+        // 3. load_model
+        ModernBertForSequenceClassification m{nullptr};
+        {
+            auto s = tracker.stage("load_model");
+            json applied = json::array();
+            m = build_model(c, device, &applied);
+            for (auto& a : applied) {
+                record["knobs"]["applied"].push_back(a);
+            }
+            auto counts = model::count_params(*m);
+            s.add_work("params", static_cast<double>(counts.total));
+        }
+
+        // 4. train (+ train/validate per epoch)
+        train::TrainReport tr;
+        {
+            auto s = tracker.stage("train");
+            std::unique_ptr<energy::Stage> validate_scope;
+            train::TrainHooks hooks;
+            hooks.stage_begin = [&](const std::string& name) {
+                validate_scope = std::make_unique<energy::Stage>(tracker.stage(name));
+            };
+            hooks.stage_end = [&](const std::string&, int64_t samples, int64_t tokens) {
+                validate_scope->add_work("samples", static_cast<double>(samples));
+                validate_scope->add_work("tokens", static_cast<double>(tokens));
+                validate_scope.reset();
+            };
+            train::TrainerOptions topts;
+            topts.pad_id = tok->pad_id();
+            topts.eval_batch_size = c.inference.batch_size;
+            train::Trainer trainer(*m, [m](const torch::Tensor& ids, const torch::Tensor& mask) mutable {
+                return m->forward(ids, mask);
+            }, c.train, device, topts);
+            tr = trainer.fit(tk.train, tk.validation, hooks);
+            s.add_work("samples", static_cast<double>(tk.train.ids.size()) * tr.epochs_run);
+            s.add_work("tokens", static_cast<double>(tr.tokens));
+        }
+
+        // 5. save: adapters folded into plain weights so the directory is a standard HF checkpoint.
+        const std::string model_dir = fs::join(dir, "model");
+        {
+            auto s = tracker.stage("save");
+            if (c.lora.enabled || c.quantization.bits > 0) {
+                adapters::merge_lora(*m);
+            }
+            m->to(torch::kCPU);
+            model::save_hf(model_dir, m);
+            fs::write_file_atomic(fs::join(model_dir, "tokenizer.json"), fs::read_file(c.tokenizer.path));
+            // What `predict` needs beyond HF's files: the training sequence length and the run's identity.
+            json meta = {{"max_length", c.tokenizer.max_length}, {"config_hash", knobs::config_hash(c)},
+                         {"name", c.name}};
+            fs::write_file_atomic(fs::join(model_dir, "greenknobs.json"), meta.dump(2) + "\n");
+            m->to(device);
+            s.add_work("bytes", static_cast<double>(std::filesystem::file_size(fs::join(model_dir, "model.safetensors"))));
+        }
+
+        // 6. evaluate through the inference path the knobs chose.
+        train::Metrics ev;
+        std::string engine_desc;
+        {
+            auto s = tracker.stage("evaluate");
+            m->eval();
+            if (c.inference.engine == "packed" || c.train.compile == "torchscript") {
+                adapters::InferenceEngine engine(adapters::classifier_of(m.ptr()),
+                                                 adapters::engine_options(c, tok->pad_id()));
+                auto out = engine.run(tk.test.ids);
+                std::vector<int> preds;
+                preds.reserve(out.logits.size());
+                for (const auto& l : out.logits) {
+                    preds.push_back(l[1] > l[0] ? 1 : 0);
+                }
+                ev = train::compute_metrics(tk.test.labels, preds);
+                ev.samples_per_s = out.timing.samples_per_s;
+                ev.latency_ms_per_batch = out.timing.latency_ms_per_batch;
+                engine_desc = engine.describe();
+            } else {
+                auto r = train::evaluate(*m, [m](const torch::Tensor& ids, const torch::Tensor& mask) mutable {
+                    return m->forward(ids, mask);
+                }, tk.test, c.inference.batch_size, device, train::parse_precision(c.train.precision),
+                                         tok->pad_id());
+                ev = r.metrics;
+            }
+            s.add_work("samples", static_cast<double>(tk.test.ids.size()));
+        }
+        if (!engine_desc.empty()) {
+            record["knobs"]["applied"].push_back(
+                {{"name", c.inference.engine == "packed" ? "inference_engine" : "compile"},
+                 {"params", {{"engine", engine_desc}, {"dtype", c.inference.dtype},
+                             {"batch_size", c.inference.batch_size},
+                             {"bucket_by_length", c.inference.bucket_by_length},
+                             {"compile", c.train.compile}}}});
+        }
+        tracker.stop();
+
+        json energy_report = tracker.report_json();
+        for (const auto& st : energy_report["stages"]) {
+            if (st["name"] == "evaluate" && st["energy_j"]["total"].is_number() && !tk.test.ids.empty()) {
+                ev.j_per_sample = st["energy_j"]["total"].get<double>() / static_cast<double>(tk.test.ids.size());
+            }
+        }
+        json metrics = train::to_json(ev);
+        auto counts = model::count_params(*m);
+        json data_json = ds.report.to_json();
+        data_json["duplicates_removed"] = ds.report.removed_by_dedup();
+        data_json["train"] = ds.report.train.samples;
+        data_json["validation"] = ds.report.validation.samples;
+        data_json["test"] = ds.report.test.samples;
+        data_json["positives"] = {{"train", ds.report.train.positives},
+                                  {"validation", ds.report.validation.positives},
+                                  {"test", ds.report.test.positives}};
+        data_json["truncated_share"] = tk.samples ? static_cast<double>(tk.truncated) / tk.samples : 0.0;
+        data_json["tokens"] = tk.tokens;
+        data_json["token_cache"] = {{"enabled", c.tokenizer.cache}, {"hit", tk.cache_hit}};
+
+        record["data"] = data_json;
+        record["model"] = {{"layers", m->num_layers()},
+                           {"total_params", counts.total},
+                           {"trainable_params", counts.trainable},
+                           {"weights_bytes", counts.weights_bytes},
+                           {"optimizer_state_bytes", tr.optimizer_state_bytes}};
+        json train_json = tr.to_json();
+        train_json["peak_rss_mb"] = peak_rss_mb();
+        record["train"] = train_json;
+        record["metrics"] = metrics;
+        record["energy"] = energy_report;
+
+        tracker.write_emissions_csv(fs::join(dir, "emissions.csv"));
+        tracker.write_power_csv(fs::join(dir, "power.csv"));
+        record["finished_at"] = utc_now_iso8601();
+        record["status"] = "complete";
+        write_status(dir, record);
+
+        if (opt.print_summary) {
+            std::cout << energy::format_summary(energy_report) << "\n";
+            std::cout << "test: F1(vulnerable) " << fmt(metrics["f1_vul"].get<double>())
+                      << "  precision " << fmt(metrics["precision_vul"].get<double>()) << "  recall "
+                      << fmt(metrics["recall_vul"].get<double>()) << "  accuracy "
+                      << fmt(metrics["accuracy"].get<double>()) << "  MCC " << fmt(metrics["mcc"].get<double>())
+                      << "  weighted F1 " << fmt(metrics["f1_weighted"].get<double>()) << "\n";
+            std::cout << "run directory: " << dir << "\n";
+        }
+        return record;
+    } catch (const UnsupportedError& e) {
+        record["status"] = "skipped";
+        record["error"] = e.what();
+        record["finished_at"] = utc_now_iso8601();
+        write_status(dir, record);
+        throw;
+    } catch (const std::exception& e) {
+        record["status"] = "failed";
+        record["error"] = e.what();
+        record["finished_at"] = utc_now_iso8601();
+        write_status(dir, record);
+        throw;
+    }
+}
+
+}  // namespace gk::pipeline
