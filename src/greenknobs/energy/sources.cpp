@@ -102,9 +102,8 @@ std::string describe_sources(const std::vector<SourceEntry>& entries) {
     }
     out << "\n";
     if (!counters_readable) {
-        out << "No energy counters are readable on this machine: every number greenknobs reports "
-               "here "
-               "is modelled (provenance 'modelled'), not measured.\n";
+        out << "No energy counters are readable on this machine (no RAPL, no NVML): the CPU and RAM "
+               "are modelled (provenance 'modelled'), not measured.\n";
     }
     for (int c = 0; c < kNumComponents; ++c) {
         std::string used_names;
@@ -112,6 +111,9 @@ std::string describe_sources(const std::vector<SourceEntry>& entries) {
             if (e.used && static_cast<int>(e.source->component()) == c) {
                 used_names += (used_names.empty() ? "" : ", ") + e.source->name() + " (" +
                               to_string(e.source->provenance()) + ")";
+                if (e.source->provenance() == Provenance::kModelled) {
+                    used_names += ": " + e.source->note();
+                }
             }
         }
         out << to_string(static_cast<Component>(c)) << ": "
