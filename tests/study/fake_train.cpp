@@ -1,7 +1,8 @@
 // A stand-in for `greenknobs train` so study tests never train a model: reads --config/--out, prints stage
 // lines, sleeps a little and writes a plausible run.json (docs/design.md) whose numbers follow the config
 // (energy by variant, a little noise by seed). Told by environment variables to misbehave:
-//   GK_FAKE_MODE = crash | hang | exit3 | fail | bad   (default: succeed)
+//   GK_FAKE_MODE = crash | hang | exit3 | fail | bad | crash_after   (default: succeed; crash_after: a complete
+//                  run.json, then a crash in teardown)
 //   GK_FAKE_ONLY = V7        the mode applies to this variant only (default: all)
 //   GK_FAKE_ONCE_DIR = dir   the mode applies once per run (a marker file in dir), then it succeeds
 //   GK_FAKE_SLEEP_MS = 40    time spent "training"
@@ -139,6 +140,9 @@ int main(int argc, char** argv) {
         {{{"source", "cpu-model"}, {"component", "cpu"}, {"t_s", {0.1, 0.2, 0.3}}, {"power_w", {9.0, 9.5, 10.0}}},
          {{"source", "ram-model"}, {"component", "ram"}, {"t_s", {0.1, 0.2}}, {"power_w", {1.0, 1.0}}}});
     gk::fs::write_file_atomic(run_json, doc.dump(2) + "\n");
+    if (mode == "crash_after") {
+        std::abort();
+    }
     std::printf("run directory: %s\n", out.c_str());
     return 0;
 }

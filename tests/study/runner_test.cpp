@@ -1,7 +1,9 @@
 // The study runner end to end with the fake train binary: seeded order, store contents, crash retries (bounded),
 // kill -9 of the study at random points, signal forwarding, foreign config hashes, ingestion of a run the store
 // missed, skipped variants, and the report.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 
 #include <chrono>
@@ -178,6 +180,33 @@ TEST_F(RunnerTest, RetriesAreBoundedAcrossInvocations) {
     auto m = rows_by_run(out_);
     EXPECT_EQ(m["V7-r0"].size(), 2u);
     EXPECT_EQ(m["V7-r1"].size(), 2u);
+}
+
+TEST_F(RunnerTest, ACompleteRunJsonCountsEvenIfTheChildCrashesAfterwards) {
+    ::setenv("GK_FAKE_MODE", "crash_after", 1);
+    ::setenv("GK_FAKE_ONLY", "V1", 1);
+    StudyResult r = run_study(options("V0,V1", 1));
+    EXPECT_EQ(r.exit_code(), 0);
+    EXPECT_EQ(r.complete, 2);
+    auto m = rows_by_run(out_);
+    ASSERT_EQ(m["V1-r0"].size(), 1u);  // not re-run
+    EXPECT_EQ(m["V1-r0"][0].status, kComplete);
+    EXPECT_FALSE(m["V1-r0"][0].exit_code.has_value());  // it died of a signal
+}
+
+TEST_F(RunnerTest, OneStudyProcessPerDirectory) {
+    fs::make_dirs(out_);
+    int fd = ::open(fs::join(out_, "study.lock").c_str(), O_RDWR | O_CREAT, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);  // as if another study held it
+    try {
+        run_study(options("V0", 1));
+        FAIL() << "two studies ran in one directory";
+    } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("another study process"), std::string::npos) << e.what();
+    }
+    ::close(fd);
+    EXPECT_EQ(run_study(options("V0", 1)).complete, 1);
 }
 
 TEST_F(RunnerTest, BadInputIsNotRetried) {

@@ -4,6 +4,8 @@
 // and carries the planned config hash.
 #include "greenknobs/study/runner.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -134,6 +136,7 @@ public:
         for (const char* sub : {"", "configs", "runs", "logs"}) {
             fs::make_dirs(fs::join(opt_.out_dir, sub));
         }
+        lock_study_dir();
         store_ = std::make_unique<Store>(fs::join(opt_.out_dir, "study.sqlite"));
         open_or_create_study();
         for (const auto& run : plan_.runs) {
@@ -149,6 +152,41 @@ public:
             make_report();
         }
         return result_;
+    }
+
+private:
+    // One study process per directory: a second one would take the first one's in-flight runs for crashed
+    // ones. flock is released by the kernel however the holder dies, so a kill -9 never leaves it stuck.
+    void lock_study_dir() {
+        const std::string path = fs::join(opt_.out_dir, "study.lock");
+        lock_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (lock_fd_ < 0) {
+            throw InputError(path, "", "cannot open the study lock");
+        }
+        if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+            char buf[32] = {0};
+            ssize_t n = ::pread(lock_fd_, buf, sizeof buf - 1, 0);
+            std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "?";
+            while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) {
+                holder.pop_back();
+            }
+            ::close(lock_fd_);
+            lock_fd_ = -1;
+            throw InputError(opt_.out_dir, "", "another study process (pid " + holder +
+                                                   ") is running in this directory; wait for it or stop it");
+        }
+        const std::string pid = std::to_string(::getpid()) + "\n";
+        if (::ftruncate(lock_fd_, 0) == 0) {
+            ssize_t w = ::pwrite(lock_fd_, pid.data(), pid.size(), 0);
+            (void)w;
+        }
+    }
+
+public:
+    ~Runner() {
+        if (lock_fd_ >= 0) {
+            ::close(lock_fd_);
+        }
     }
 
 private:
@@ -313,6 +351,16 @@ private:
         };
         const int todo = count_open();
         const int total = static_cast<int>(plan_.runs.size());
+        // Until a run of this invocation has finished, the ETA comes from runs measured earlier (resume).
+        double earlier_s = 0;
+        int earlier_n = 0;
+        for (const auto& r : store_->complete_runs(study_id_)) {
+            if (std::isfinite(r.total_duration_s)) {
+                earlier_s += r.total_duration_s;
+                ++earlier_n;
+            }
+        }
+        const double earlier_mean_s = earlier_n ? earlier_s / earlier_n : NAN;
         Progress progress("study", todo, opt_.progress_every_s);
         int done_now = 0;
         std::set<std::string> no_retry;
@@ -344,8 +392,12 @@ private:
             const std::string header = "[" + std::to_string(done_overall + 1) + "/" + std::to_string(total) +
                                        "] " + run.variant + " r" + std::to_string(run.repeat) +
                                        (row.attempt > 1 ? " (attempt " + std::to_string(row.attempt) + ")" : "");
+            const std::string estimate =
+                done_now == 0 && std::isfinite(earlier_mean_s)
+                    ? " · ~" + format_duration(earlier_mean_s * (todo - done_now)) + " left (earlier runs)"
+                    : "";
             Outcome out = run_one(row, run, [&](const std::string& stage) {
-                progress.update(done_now, header + " · " + stage);
+                progress.update(done_now, header + " · " + stage + estimate);
             });
             // A retry or a bad-input failure still ends this run's turn in the progress count.
             if (out.status != kFailed || !out.retry || row.attempt >= max_attempts()) {
@@ -419,6 +471,22 @@ private:
                                                                                  : "";
         const std::string detail = !doc_error.empty() ? doc_error : cr.last_line;
 
+        // run.json is written last, after every stage and file: complete with the planned hash means the run
+        // finished, whatever happened after (a crash in teardown, a signal a moment too late).
+        if (is_complete_for(doc, run.config_hash)) {
+            const std::optional<int> code = cr.exited ? std::optional<int>(cr.exit_code) : std::nullopt;
+            store_->mark_complete(row.id, doc, code);
+            if (!cr.exited || cr.exit_code != 0) {
+                note("study: " + run.key() + " wrote a complete run.json but then " +
+                         (cr.exited ? "exited " + std::to_string(cr.exit_code)
+                                    : std::string("died of ") + signal_name(cr.term_signal)) +
+                         "; recorded complete",
+                     log::Level::kWarn);
+            } else {
+                note("study: " + run.key() + " complete in " + format_duration(cr.wall_s));
+            }
+            return {kComplete, "", true};
+        }
         if (cr.forwarded_signal != 0) {
             std::string err = std::string("interrupted by ") + signal_name(cr.forwarded_signal);
             store_->mark_finished(row.id, kFailed, err, cr.exited ? std::optional<int>(cr.exit_code) : std::nullopt);
@@ -426,11 +494,6 @@ private:
             return {kFailed, err, true};
         }
         if (cr.exited && cr.exit_code == 0) {
-            if (is_complete_for(doc, run.config_hash)) {
-                store_->mark_complete(row.id, doc, 0);
-                note("study: " + run.key() + " complete in " + format_duration(cr.wall_s));
-                return {kComplete, "", true};
-            }
             std::string err = !doc.is_object() ? "train exited 0 but left no readable run.json"
                               : doc.value("status", "") != kComplete
                                   ? "train exited 0 but run.json says \"" + doc.value("status", "?") + "\""
@@ -512,12 +575,20 @@ private:
         ro.dir = opt_.out_dir;
         ro.catalog_path = opt_.plan.catalog_path;
         ro.paper_table_csv = opt_.paper_table_csv;
-        StudyReport rep = write_study_report(ro);
-        result_.report_html = rep.paths.html;
-        result_.table1_excerpt = rep.table1_excerpt;
+        // The runs are safe in the store whatever happens here; `greenknobs report DIR` can redo this part.
+        try {
+            StudyReport rep = write_study_report(ro);
+            result_.report_html = rep.paths.html;
+            result_.table1_excerpt = rep.table1_excerpt;
+        } catch (const std::exception& e) {
+            result_.report_skipped_why = std::string("the report failed: ") + e.what() +
+                                         " (rerun it with `greenknobs report " + opt_.out_dir + "`)";
+            note("study: " + result_.report_skipped_why, log::Level::kWarn);
+        }
     }
 
     const StudyOptions& opt_;
+    int lock_fd_ = -1;
     Plan plan_;
     std::string train_bin_;
     std::unique_ptr<Store> store_;

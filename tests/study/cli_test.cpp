@@ -1,0 +1,82 @@
+// `greenknobs study` and `greenknobs report` end to end: the real binary (with the fake train binary behind
+// --train-bin), its output, files and exit codes.
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <string>
+
+#include "study_fixture.h"
+
+namespace {
+
+const std::string kBinary = std::string(GK_BINARY_DIR) + "/bin/greenknobs";
+
+struct Result {
+    int rc = -1;
+    std::string out;
+};
+
+Result run(const std::string& args) {
+    Result r;
+    std::string cmd = kBinary + " " + args + " 2>&1";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (p == nullptr) {
+        return r;
+    }
+    std::array<char, 4096> buf{};
+    size_t n = 0;
+    while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) {
+        r.out.append(buf.data(), n);
+    }
+    int status = ::pclose(p);
+    r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+using StudyCli = gk::testing::StudyTest;
+
+TEST_F(StudyCli, StudyThenReport) {
+    const std::string common = "study --catalog " + catalog_ + " --variants V7,V0 --repeats 2 --out " + out_ +
+                               " --train-bin " + GK_FAKE_TRAIN;
+    Result r = run(common);
+    ASSERT_EQ(r.rc, 0) << r.out;
+    EXPECT_TRUE(has(r.out, "4 complete, 0 failed, 0 skipped of 4 runs")) << r.out;
+    EXPECT_TRUE(has(r.out, "Table I (excerpt):")) << r.out;
+    EXPECT_TRUE(has(r.out, "report: " + out_ + "/report/report.html")) << r.out;
+    EXPECT_TRUE(gk::fs::exists(out_ + "/report/report.html"));
+    EXPECT_TRUE(gk::fs::exists(out_ + "/configs/V7-r1.toml"));
+
+    // Same command: nothing left to run.
+    r = run(common + " --no-report");
+    EXPECT_EQ(r.rc, 0) << r.out;
+    EXPECT_TRUE(has(r.out, "resuming")) << r.out;
+    EXPECT_FALSE(has(r.out, "report:")) << r.out;
+
+    // Another --set: refused as bad input, naming the variant.
+    r = run(common + " --set train.lr=0.001");
+    EXPECT_EQ(r.rc, 2) << r.out;
+    EXPECT_TRUE(has(r.out, "variant V")) << r.out;
+    EXPECT_TRUE(has(r.out, "changed since the study began")) << r.out;
+
+    r = run("report " + out_ + " --no-figures");
+    EXPECT_EQ(r.rc, 0) << r.out;
+    EXPECT_TRUE(has(r.out, "4 complete run(s) from the store")) << r.out;
+    EXPECT_TRUE(has(r.out, "report: " + out_ + "/report/report.html")) << r.out;
+
+    r = run("report " + tmp_ + "/nowhere");
+    EXPECT_EQ(r.rc, 2) << r.out;
+}
+
+TEST_F(StudyCli, AFailedRunMakesTheExitCodeNonZero) {
+    ::setenv("GK_FAKE_MODE", "crash", 1);
+    ::setenv("GK_FAKE_ONLY", "V7", 1);
+    Result r = run("study --catalog " + catalog_ + " --variants V0,V7 --repeats 1 --max-retries 0 --no-report --out " +
+                   out_ + " --train-bin " + GK_FAKE_TRAIN);
+    EXPECT_EQ(r.rc, 1) << r.out;
+    EXPECT_TRUE(has(r.out, "failed V7-r0: killed by SIGABRT")) << r.out;
+}
+
+}  // namespace
