@@ -52,6 +52,8 @@ TEST(Aggregate, MeansCisAndDeltas) {
     // F1 in points: 0.78 − 0.80 = −2 points; no spread on either side → not testable, said so.
     EXPECT_NEAR(v->d_f1_vul_points.abs, -2.0, 1e-9);
     EXPECT_EQ(v->d_f1_vul_points.verdict, "not tested (no spread in either group)");
+    EXPECT_TRUE(v->d_accuracy_points.available);
+    EXPECT_NEAR(v->d_accuracy_points.abs, 0.0, 1e-9);
     // Stages in pipeline order with the nested validation after train.
     std::vector<std::string> paths;
     for (const auto& st : v->stages) {

@@ -265,9 +265,9 @@ StudyAggregate aggregate(const std::vector<RunRecord>& runs, const std::string& 
         const VariantAggregate base_copy = *base;  // variants is modified below
         for (auto& v : study.variants) {
             if (v.variant == baseline) {
-                for (Delta* d :
-                     {&v.d_total_energy, &v.d_total_time, &v.d_eval_energy, &v.d_eval_time,
-                      &v.d_f1_vul_points, &v.d_f1_weighted_points, &v.d_mcc}) {
+                for (Delta* d : {&v.d_total_energy, &v.d_total_time, &v.d_eval_energy,
+                                 &v.d_eval_time, &v.d_f1_vul_points, &v.d_f1_weighted_points,
+                                 &v.d_mcc, &v.d_accuracy_points}) {
                     d->verdict = "baseline";
                 }
                 continue;
@@ -279,6 +279,7 @@ StudyAggregate aggregate(const std::vector<RunRecord>& runs, const std::string& 
             v.d_f1_vul_points = make_delta(v.f1_vul, base_copy.f1_vul, 100.0);
             v.d_f1_weighted_points = make_delta(v.f1_weighted, base_copy.f1_weighted, 100.0);
             v.d_mcc = make_delta(v.mcc, base_copy.mcc, 1.0);
+            v.d_accuracy_points = make_delta(v.accuracy, base_copy.accuracy, 100.0);
             for (auto& st : v.stages) {
                 if (const auto* bs = base_copy.stage(st.path)) {
                     st.d_energy = make_delta(st.energy_j, bs->energy_j, 1.0);

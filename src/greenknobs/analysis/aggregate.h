@@ -62,7 +62,7 @@ struct VariantAggregate {
     Sample latency_ms_per_batch;  // metrics.latency_ms_per_batch (evaluation)
     std::string total_provenance, eval_provenance;
     Delta d_total_energy, d_total_time, d_eval_energy, d_eval_time;
-    Delta d_f1_vul_points, d_f1_weighted_points, d_mcc;
+    Delta d_f1_vul_points, d_f1_weighted_points, d_mcc, d_accuracy_points;
     const StageAggregate* stage(const std::string& path) const;
 };
 

@@ -357,7 +357,7 @@ void variant_details(std::ostringstream& o, const HtmlInput& in) {
         o << quality_row("F1, weighted (the paper's metric)", v.f1_weighted, v.d_f1_weighted_points,
                          true);
         o << quality_row("MCC", v.mcc, v.d_mcc, false);
-        o << quality_row("Accuracy", v.accuracy, Delta{}, false);
+        o << quality_row("Accuracy", v.accuracy, v.d_accuracy_points, true);
         o << "<tr><td>Evaluation time (s)</td>" << num_td(mean_ci(v.eval_duration_s.summary))
           << num_td(delta_text(v.d_eval_time, true, 1, " %")) << "<td>"
           << esc(v.d_eval_time.verdict.empty() ? "\u2014" : v.d_eval_time.verdict)
