@@ -40,6 +40,8 @@ a:hover { text-decoration: underline; }
 .rec .choice { font-size:18px; font-weight:600; }
 .warn { border:1px solid #f0c36d; background:#fff8e6; border-radius:8px; padding:10px 14px; }
 .scroll { overflow-x:auto; border:1px solid var(--line); border-radius:8px; }
+/* Table I has 19 columns: let it use the window's width rather than the text column's. */
+.wide { width: min(1560px, calc(100vw - 24px)); position: relative; left: 50%; transform: translateX(-50%); }
 table { border-collapse: collapse; font-size: 13.5px; font-variant-numeric: tabular-nums; }
 .scroll table { width: 100%; }
 th, td { padding: 5px 9px; border-bottom: 1px solid var(--line); vertical-align: top; }
@@ -47,10 +49,10 @@ th { background: var(--soft); text-align:left; font-weight:600; white-space: now
 td.num, th.num { text-align: right; white-space: nowrap; }
 tbody tr:nth-child(even) { background: #fbfcfd; }
 tr.base td { background: #fff9e6; }
-table.t1 { font-size: 12.5px; }
+table.t1 { font-size: 12px; }
 table.t1 th { white-space: normal; min-width: 4em; vertical-align: bottom; }
-table.t1 td { padding: 4px 7px; }
-table.t1 td:nth-child(2) { min-width: 9.5em; }
+table.t1 td, table.t1 th { padding: 4px 5px; }
+table.t1 td:nth-child(2) { min-width: 8.5em; }
 .ci { display:block; font-size: 10.5px; color: var(--muted); line-height: 1.2; }
 table.plain { border:1px solid var(--line); border-radius: 8px; }
 .ns { display:inline-block; font-size:10.5px; color:var(--muted); border:1px solid var(--line);

@@ -195,7 +195,7 @@ std::string table1_excerpt(const TableInput& in, int max_rows) {
 std::string table1_html(const TableInput& in) {
     const auto cols = columns(in);
     std::ostringstream out;
-    out << "<div class=\"scroll\"><table class=\"t1\">\n<thead><tr>";
+    out << "<div class=\"scroll wide\"><table class=\"t1\">\n<thead><tr>";
     for (const auto& c : cols) {
         out << "<th" << (c.numeric ? " class=\"num\"" : "") << ">" << html_escape(c.header_text)
             << "</th>";
