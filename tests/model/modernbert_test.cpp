@@ -339,6 +339,36 @@ TEST(ModernBert, CheckpointedGradientsEqualPlainGradients) {
     }
 }
 
+TEST(ModernBert, CheckpointingReplaysDropoutMasks) {
+    ModernBertConfig c = small_config(3, 4);
+    c.attention_dropout = 0.2;
+    c.mlp_dropout = 0.2;
+    ModernBertForSequenceClassification m(c);
+    m->train();
+    auto im = batch({10, 6}, 10, 1, 500, 0, 12);
+    torch::Tensor ids = im.first;
+    torch::Tensor mask = im.second;
+    auto labels = torch::tensor({1, 0}, torch::kLong);
+    auto run = [&](bool ckpt) {
+        m->zero_grad();
+        m->set_grad_checkpointing(ckpt);
+        torch::manual_seed(77);
+        auto loss = torch::cross_entropy_loss(m->forward(ids, mask), labels);
+        loss.backward();
+        return std::make_pair(loss.item<double>(), grads_of(m));
+    };
+    auto [loss_plain, plain] = run(false);
+    auto [loss_ckpt, ckpt] = run(true);
+    EXPECT_EQ(loss_plain, loss_ckpt);
+    for (auto& [name, g] : plain) {
+        EXPECT_LE((g - ckpt[name]).abs().max().item<double>(), 1e-6) << name;
+    }
+    // And dropout is really on: another seed gives another loss.
+    m->set_grad_checkpointing(false);
+    torch::manual_seed(78);
+    EXPECT_NE(torch::cross_entropy_loss(m->forward(ids, mask), labels).item<double>(), loss_plain);
+}
+
 TEST(ModernBert, CheckpointingReplaysAutocast) {
     ModernBertForSequenceClassification m(small_config(3, 4));
     auto im = batch({10, 6}, 10, 1, 500, 0, 10);

@@ -137,10 +137,6 @@ std::vector<torch::Tensor> trainable_params(torch::nn::Module& m) {
     return out;
 }
 
-bool any_dropout(const ModernBertConfig& c) {
-    return c.attention_dropout > 0 || c.mlp_dropout > 0 || c.embedding_dropout > 0;
-}
-
 // One encoder layer whose activations are recomputed in backward: forward keeps only its input.
 struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
     static torch::Tensor forward(torch::autograd::AutogradContext* ctx, int64_t layer_addr,
@@ -554,7 +550,9 @@ ModernBertForSequenceClassificationImpl::named_linears() {
 torch::Tensor ModernBertForSequenceClassificationImpl::run_layers(torch::Tensor x,
                                                                   const LayerInputs& in) {
     const bool ckpt = grad_checkpointing_ && torch::GradMode::is_enabled();
-    const bool save_rng = is_training() && any_dropout(config_);
+    // In training, replay the CPU RNG in the recompute (as torch.utils.checkpoint's preserve_rng_state):
+    // dropout anywhere in a layer, ours or an adapter's (LoRA dropout), must draw the same mask twice.
+    const bool save_rng = is_training();
     for (int64_t i = 0; i < num_layers(); ++i) {
         auto l = layer(i);
         if (ckpt) {
