@@ -59,7 +59,7 @@ struct KnobsOptions {
     std::string device = "cpu";
 };
 
-gk::app::Registrar reg("knobs", 30, [](CLI::App& app) -> gk::app::RunFn {
+gk::app::Registrar reg("knobs", 20, [](CLI::App& app) -> gk::app::RunFn {
     auto opt = std::make_shared<KnobsOptions>();
     auto* sub = app.add_subcommand(
         "knobs", "List the knobs: phase, parameters, targets, supported here or why not");

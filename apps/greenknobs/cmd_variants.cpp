@@ -53,7 +53,7 @@ std::string default_catalog() {
     return rel;  // read_file's error names it
 }
 
-gk::app::Registrar reg("variants", 31, [](CLI::App& app) -> gk::app::RunFn {
+gk::app::Registrar reg("variants", 21, [](CLI::App& app) -> gk::app::RunFn {
     auto opt = std::make_shared<VariantsOptions>();
     auto* sub = app.add_subcommand("variants",
                                    "List a variant catalog: knobs, differences from the paper, "
