@@ -429,6 +429,18 @@ TEST(Knobs, SupportedChecks) {
     EXPECT_EQ(u[0].first, "inference_engine");
 }
 
+TEST(Knobs, SettingsReadBackFromTheConfig) {
+    RunConfig c;
+    apply_knob(c, "lora", {{"r", 4}}, "o");
+    apply_knob(c, "precision", "half", "o");
+    json s = knob_settings(c);
+    ASSERT_EQ(s.size(), 2u);
+    EXPECT_EQ(s[0]["name"], "lora");
+    EXPECT_EQ(s[0]["params"]["r"], 4);
+    EXPECT_EQ(s[0]["params"]["targets"].size(), 4u);
+    EXPECT_EQ(s[1]["params"]["precision"], "bf16");  // what ran, not the catalog's "half"
+}
+
 TEST(Knobs, Descriptions) {
     const Knob& lora = find_knob("lora");
     EXPECT_EQ(describe_param(lora.params[0]), "r=8 [1..1024]");

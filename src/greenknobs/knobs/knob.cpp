@@ -596,6 +596,12 @@ void check_field_conflicts(const RunConfig& c, const std::string& knob, const st
     }
 }
 
+std::string dotted_to_pointer(const std::string& key) {
+    std::string s = key;
+    std::replace(s.begin(), s.end(), '.', '/');
+    return s;
+}
+
 std::vector<std::string> param_names(const Knob& k) {
     std::vector<std::string> n;
     for (const auto& p : k.params) {
@@ -707,6 +713,24 @@ std::vector<std::pair<std::string, Support>> unsupported_knobs(const RunConfig& 
         if (!s.ok) {
             out.emplace_back(k.name, s);
         }
+    }
+    return out;
+}
+
+nlohmann::json knob_settings(const RunConfig& c) {
+    const nlohmann::json config = to_json(c);
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& name : c.knobs) {
+        const Knob* k = lookup(name);
+        if (k == nullptr) {
+            continue;  // RunConfig.knobs is informational; an unknown label has no fields to read
+        }
+        nlohmann::json params = nlohmann::json::object();
+        for (const auto& p : k->params) {
+            params[p.name] =
+                config.at(nlohmann::json::json_pointer("/" + dotted_to_pointer(p.config_key)));
+        }
+        out.push_back({{"name", name}, {"params", params}});
     }
     return out;
 }

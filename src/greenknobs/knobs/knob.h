@@ -85,6 +85,10 @@ nlohmann::json normalized_params(const std::string& knob, const nlohmann::json& 
 std::vector<std::pair<std::string, Support>> unsupported_knobs(const RunConfig& c,
                                                                const Capabilities& caps);
 
+// The knobs named in c.knobs with the parameter values the config now holds (read back from each
+// parameter's config_key): [{"name": "lora", "params": {"r": 8, ...}}], for run records.
+nlohmann::json knob_settings(const RunConfig& c);
+
 // "r=8 [1..1024]", "precision=bf16 {fp32|bf16|fp16|half}": one parameter for tables.
 std::string describe_param(const ParamSpec& p);
 // "lora(r=8, alpha=16)" / "precision=bf16": a knob application for tables.
