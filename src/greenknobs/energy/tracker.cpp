@@ -7,6 +7,9 @@
 #include <random>
 #include <thread>
 
+#include <sys/random.h>
+#include <unistd.h>
+
 #include "greenknobs/energy/carbon.h"
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/fs.h"
@@ -15,16 +18,27 @@ namespace gk::energy {
 
 namespace {
 
+// A random version-4-style id. getrandom(2) rather than std::random_device, whose libstdc++ needs
+// glibc 2.36.
 std::string random_run_id() {
-    std::random_device rd;
-    std::mt19937_64 rng((static_cast<uint64_t>(rd()) << 32) ^ rd());
+    unsigned char bytes[16] = {0};
+    ssize_t got = ::getrandom(bytes, sizeof bytes, 0);
+    if (got != static_cast<ssize_t>(sizeof bytes)) {
+        uint64_t seed = static_cast<uint64_t>(
+            std::chrono::steady_clock::now().time_since_epoch().count() ^ ::getpid());
+        std::mt19937_64 rng(seed);
+        for (auto& b : bytes) {
+            b = static_cast<unsigned char>(rng());
+        }
+    }
     const char* hex = "0123456789abcdef";
     std::string id;
-    for (int i = 0; i < 32; ++i) {
-        if (i == 8 || i == 12 || i == 16 || i == 20) {
+    for (int i = 0; i < 16; ++i) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) {
             id += '-';
         }
-        id += hex[rng() % 16];
+        id += hex[bytes[i] >> 4];
+        id += hex[bytes[i] & 15];
     }
     return id;
 }
