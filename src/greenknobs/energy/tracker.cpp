@@ -343,11 +343,12 @@ nlohmann::json Tracker::report_json() const {
             idle_w[c] = e.is_null() || d <= 0 ? 0 : e.get<double>() / d;
             idle[cname] = e.is_null() ? nlohmann::json(nullptr) : nlohmann::json(idle_w[c]);
         }
-        idle["baseline_s"] = d;
+        j["idle_baseline_s"] = d;
     } else {
         for (int c = 0; c < kNumComponents; ++c) {
             idle[to_string(static_cast<Component>(c))] = nullptr;
         }
+        j["idle_baseline_s"] = nullptr;
     }
     j["idle_power_w"] = idle;
     const double* idle_ptr = has_baseline_ ? idle_w : nullptr;

@@ -190,13 +190,13 @@ std::string format_summary(const nlohmann::json& report) {
         }
     }
     const auto& idle = report.at("idle_power_w");
-    if (idle.contains("baseline_s")) {
+    if (report.value("idle_baseline_s", nlohmann::json()).is_number()) {
         out << "idle power:";
         for (const char* c : {"cpu", "ram", "gpu"}) {
             out << " " << c << " "
                 << (idle.at(c).is_number() ? num(idle.at(c), "%.2f") + " W" : "n/a");
         }
-        out << " (baseline " << num(idle.at("baseline_s"), "%.1f") << " s)\n";
+        out << " (baseline " << num(report.at("idle_baseline_s"), "%.1f") << " s)\n";
     }
     for (const auto& w : warnings) {
         out << "warning: " << w << "\n";
