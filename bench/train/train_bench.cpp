@@ -159,6 +159,22 @@ void BM_Collate(benchmark::State& state) {
     }
 }
 
+// Padding share of an epoch plan with and without group_by_length on the bench split (B = 16).
+void BM_PlanPadding(benchmark::State& state, bool group) {
+    TokenizedSplit split = bench_split(kBatch * 64);
+    LoaderOptions o;
+    o.batch_size = kBatch;
+    o.group_by_length = group;
+    BatchLoader loader(split, o);
+    PaddingStats stats;
+    for (auto _ : state) {
+        stats = plan_padding(split, loader.plan(0));
+    }
+    state.counters["padding_share"] = stats.padding_share();
+    state.counters["padded_tokens"] = static_cast<double>(stats.padded_tokens);
+    state.counters["real_tokens"] = static_cast<double>(stats.real_tokens);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -188,6 +204,8 @@ int main(int argc, char** argv) {
             ->Unit(benchmark::kMillisecond)
             ->MeasureProcessCPUTime();
     }
+    benchmark::RegisterBenchmark("PlanPadding/B16/group_by_length:0", BM_PlanPadding, false);
+    benchmark::RegisterBenchmark("PlanPadding/B16/group_by_length:1", BM_PlanPadding, true);
     benchmark::RegisterBenchmark("Collate/B16", BM_Collate)->Unit(benchmark::kMicrosecond);
     benchmark::Initialize(&argc, argv);
     benchmark::RunSpecifiedBenchmarks();
