@@ -1,25 +1,31 @@
-// `greenknobs report DIR`: the study report (Table I, figures, interactions, HTML) from DIR/study.sqlite, or
-// from DIR/runs/*/run.json when there is no store, written into DIR/report/.
+// `greenknobs report DIR`: the study report (Table I, figures, interactions, HTML) from
+// DIR/study.sqlite, or from DIR/runs/*/run.json when there is no store, written into DIR/report/.
 #ifdef GK_HAVE_STUDY
 
 #include <iostream>
 #include <memory>
 #include <string>
 
-#include "command.h"
 #include "greenknobs/study/study_report.h"
+
+#include "command.h"
 
 namespace {
 
 gk::app::Registrar reg("report", 51, [](CLI::App& app) -> gk::app::RunFn {
     auto o = std::make_shared<gk::study::StudyReportOptions>();
-    auto* sub = app.add_subcommand("report", "write a study's report (HTML, Table I, figures) into DIR/report");
-    sub->add_option("dir", o->dir, "study directory (holds study.sqlite or runs/)")->required()->check(
-        CLI::ExistingDirectory);
-    sub->add_option("--baseline", o->baseline, "baseline variant (default: the catalog's, else V0)");
-    sub->add_option("--catalog", o->catalog_path, "variant catalog (default: the one the study used)");
+    auto* sub = app.add_subcommand(
+        "report", "write a study's report (HTML, Table I, figures) into DIR/report");
+    sub->add_option("dir", o->dir, "study directory (holds study.sqlite or runs/)")
+        ->required()
+        ->check(CLI::ExistingDirectory);
+    sub->add_option("--baseline", o->baseline,
+                    "baseline variant (default: the catalog's, else V0)");
+    sub->add_option("--catalog", o->catalog_path,
+                    "variant catalog (default: the one the study used)");
     sub->add_option("--paper-table", o->paper_table_csv, "the paper's Table I CSV");
-    sub->add_flag("--no-figures", [o](int64_t) { o->render_figures = false; }, "skip gnuplot");
+    sub->add_flag(
+        "--no-figures", [o](int64_t) { o->render_figures = false; }, "skip gnuplot");
     return [o]() -> int {
         gk::study::StudyReport r = gk::study::write_study_report(*o);
         std::cout << "Table I (excerpt):\n" << r.table1_excerpt << "\n";

@@ -1,10 +1,11 @@
-// `greenknobs study` and `greenknobs report` end to end: the real binary (with the fake train binary behind
+// `greenknobs study` and `greenknobs report` end to end: the real binary (with the fake train
+// binary behind
 // --train-bin), its output, files and exit codes.
-#include <sys/wait.h>
-
 #include <array>
 #include <cstdio>
 #include <string>
+
+#include <sys/wait.h>
 
 #include "study_fixture.h"
 
@@ -34,13 +35,16 @@ Result run(const std::string& args) {
     return r;
 }
 
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool has(const std::string& s, const std::string& part) {
+    return s.find(part) != std::string::npos;
+}
 
 using StudyCli = gk::testing::StudyTest;
 
 TEST_F(StudyCli, StudyThenReport) {
-    const std::string common = "study --catalog " + catalog_ + " --variants V7,V0 --repeats 2 --out " + out_ +
-                               " --train-bin " + GK_FAKE_TRAIN;
+    const std::string common = "study --catalog " + catalog_ +
+                               " --variants V7,V0 --repeats 2 --out " + out_ + " --train-bin " +
+                               GK_FAKE_TRAIN;
     Result r = run(common);
     ASSERT_EQ(r.rc, 0) << r.out;
     EXPECT_TRUE(has(r.out, "4 complete, 0 failed, 0 skipped of 4 runs")) << r.out;
@@ -73,8 +77,9 @@ TEST_F(StudyCli, StudyThenReport) {
 TEST_F(StudyCli, AFailedRunMakesTheExitCodeNonZero) {
     ::setenv("GK_FAKE_MODE", "crash", 1);
     ::setenv("GK_FAKE_ONLY", "V7", 1);
-    Result r = run("study --catalog " + catalog_ + " --variants V0,V7 --repeats 1 --max-retries 0 --no-report --out " +
-                   out_ + " --train-bin " + GK_FAKE_TRAIN);
+    Result r = run("study --catalog " + catalog_ +
+                   " --variants V0,V7 --repeats 1 --max-retries 0 --no-report --out " + out_ +
+                   " --train-bin " + GK_FAKE_TRAIN);
     EXPECT_EQ(r.rc, 1) << r.out;
     EXPECT_TRUE(has(r.out, "failed V7-r0: killed by SIGABRT")) << r.out;
 }

@@ -1,15 +1,14 @@
-// A stand-in for `greenknobs train` so study tests never train a model: reads --config/--out, prints stage
-// lines, sleeps a little and writes a plausible run.json (docs/design.md) whose numbers follow the config
-// (energy by variant, a little noise by seed). Told by environment variables to misbehave:
-//   GK_FAKE_MODE = crash | hang | exit3 | fail | bad | crash_after   (default: succeed; crash_after: a complete
+// A stand-in for `greenknobs train` so study tests never train a model: reads --config/--out,
+// prints stage lines, sleeps a little and writes a plausible run.json (docs/design.md) whose
+// numbers follow the config (energy by variant, a little noise by seed). Told by environment
+// variables to misbehave:
+//   GK_FAKE_MODE = crash | hang | exit3 | fail | bad | crash_after   (default: succeed;
+//   crash_after: a complete
 //                  run.json, then a crash in teardown)
 //   GK_FAKE_ONLY = V7        the mode applies to this variant only (default: all)
 //   GK_FAKE_ONCE_DIR = dir   the mode applies once per run (a marker file in dir), then it succeeds
 //   GK_FAKE_SLEEP_MS = 40    time spent "training"
 //   GK_FAKE_ORDER_LOG = file one line "<name> <seed>" appended per start (the execution order)
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -18,9 +17,13 @@
 #include <string>
 #include <thread>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "greenknobs/knobs/run_config.h"
 #include "greenknobs/util/fs.h"
 #include "greenknobs/util/machine.h"
+
 #include "synthetic_run.h"
 
 namespace {
@@ -82,8 +85,12 @@ int main(int argc, char** argv) {
         }
     }
 
-    nlohmann::json record = {{"schema", "greenknobs.run/1"}, {"status", "running"}, {"error", nullptr},
-                             {"name", cfg.name},            {"config_hash", hash},  {"started_at", gk::utc_now_iso8601()}};
+    nlohmann::json record = {{"schema", "greenknobs.run/1"},
+                             {"status", "running"},
+                             {"error", nullptr},
+                             {"name", cfg.name},
+                             {"config_hash", hash},
+                             {"started_at", gk::utc_now_iso8601()}};
     gk::fs::make_dirs(out);
     gk::fs::write_file_atomic(run_json, record.dump(2) + "\n");
 
@@ -136,9 +143,14 @@ int main(int argc, char** argv) {
     doc["config_hash"] = hash;
     doc["started_at"] = record["started_at"];
     doc["finished_at"] = gk::utc_now_iso8601();
-    doc["energy"]["timeseries"] = nlohmann::json::array(
-        {{{"source", "cpu-model"}, {"component", "cpu"}, {"t_s", {0.1, 0.2, 0.3}}, {"power_w", {9.0, 9.5, 10.0}}},
-         {{"source", "ram-model"}, {"component", "ram"}, {"t_s", {0.1, 0.2}}, {"power_w", {1.0, 1.0}}}});
+    doc["energy"]["timeseries"] = nlohmann::json::array({{{"source", "cpu-model"},
+                                                          {"component", "cpu"},
+                                                          {"t_s", {0.1, 0.2, 0.3}},
+                                                          {"power_w", {9.0, 9.5, 10.0}}},
+                                                         {{"source", "ram-model"},
+                                                          {"component", "ram"},
+                                                          {"t_s", {0.1, 0.2}},
+                                                          {"power_w", {1.0, 1.0}}}});
     gk::fs::write_file_atomic(run_json, doc.dump(2) + "\n");
     if (mode == "crash_after") {
         std::abort();

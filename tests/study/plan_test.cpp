@@ -1,10 +1,12 @@
-// The plan: seeded interleaving (every run once, deterministic, not catalog order, no back-to-back variant),
-// per-repeat seeds, --set and --seed handling, bad input.
+// The plan: seeded interleaving (every run once, deterministic, not catalog order, no back-to-back
+// variant), per-repeat seeds, --set and --seed handling, bad input.
+#include "greenknobs/study/plan.h"
+
 #include <map>
 #include <set>
 
-#include "greenknobs/study/plan.h"
 #include "greenknobs/util/error.h"
+
 #include "study_fixture.h"
 
 namespace gk::study {
@@ -59,7 +61,8 @@ TEST(InterleavedOrder, NoVariantRunsTwiceInARow) {
 TEST_F(PlanTest, RepeatsGetDistinctSeedsAndHashes) {
     PlanOptions o = options("V7,V0", 3).plan;
     Plan p = make_plan(o);
-    EXPECT_EQ(p.variants, (std::vector<std::string>{"V0", "V7"}));  // catalog order, whatever was given
+    EXPECT_EQ(p.variants,
+              (std::vector<std::string>{"V0", "V7"}));  // catalog order, whatever was given
     EXPECT_EQ(p.seed, 42);
     ASSERT_EQ(p.runs.size(), 6u);
     std::set<std::string> hashes;

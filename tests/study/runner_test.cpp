@@ -1,10 +1,7 @@
-// The study runner end to end with the fake train binary: seeded order, store contents, crash retries (bounded),
-// kill -9 of the study at random points, signal forwarding, foreign config hashes, ingestion of a run the store
-// missed, skipped variants, and the report.
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/file.h>
-#include <sys/wait.h>
+// The study runner end to end with the fake train binary: seeded order, store contents, crash
+// retries (bounded), kill -9 of the study at random points, signal forwarding, foreign config
+// hashes, ingestion of a run the store missed, skipped variants, and the report.
+#include "greenknobs/study/runner.h"
 
 #include <chrono>
 #include <fstream>
@@ -12,10 +9,15 @@
 #include <random>
 #include <thread>
 
-#include "greenknobs/study/runner.h"
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+
 #include "greenknobs/study/store.h"
 #include "greenknobs/study/study_report.h"
 #include "greenknobs/util/error.h"
+
 #include "study_fixture.h"
 
 namespace gk::study {
@@ -64,7 +66,8 @@ int processes_mentioning(const std::string& needle) {
     int n = 0;
     for (const auto& e : std::filesystem::directory_iterator("/proc")) {
         const std::string name = e.path().filename().string();
-        if (name.find_first_not_of("0123456789") != std::string::npos || std::stoi(name) == ::getpid()) {
+        if (name.find_first_not_of("0123456789") != std::string::npos ||
+            std::stoi(name) == ::getpid()) {
             continue;
         }
         std::ifstream in(e.path() / "cmdline", std::ios::binary);
@@ -203,7 +206,8 @@ TEST_F(RunnerTest, OneStudyProcessPerDirectory) {
         run_study(options("V0", 1));
         FAIL() << "two studies ran in one directory";
     } catch (const InputError& e) {
-        EXPECT_NE(std::string(e.what()).find("another study process"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("another study process"), std::string::npos)
+            << e.what();
     }
     ::close(fd);
     EXPECT_EQ(run_study(options("V0", 1)).complete, 1);
@@ -236,8 +240,10 @@ TEST_F(RunnerTest, KillNineAtRandomPointsLosesAndDuplicatesNothing) {
         int status = 0;
         ASSERT_EQ(::waitpid(pid, &status, 0), pid);
         killed_mid_study += WIFSIGNALED(status) ? 1 : 0;
-        // No run survives its study (PR_SET_PDEATHSIG): nothing keeps writing into the study directory.
-        EXPECT_TRUE(wait_for([&] { return processes_mentioning(out_) == 0; }, 5.0)) << "iteration " << i;
+        // No run survives its study (PR_SET_PDEATHSIG): nothing keeps writing into the study
+        // directory.
+        EXPECT_TRUE(wait_for([&] { return processes_mentioning(out_) == 0; }, 5.0))
+            << "iteration " << i;
     }
     EXPECT_GT(killed_mid_study, 0);
 
@@ -260,7 +266,8 @@ TEST_F(RunnerTest, KillNineAtRandomPointsLosesAndDuplicatesNothing) {
     // Stages and samples belong to complete runs only (no half-ingested attempt left rows behind).
     EXPECT_EQ(s.query_text("SELECT COUNT(*) FROM stages"), std::to_string(15 * 7));
     EXPECT_EQ(s.query_text("SELECT COUNT(*) FROM samples"), std::to_string(15 * 5));
-    EXPECT_EQ(s.query_text("SELECT COUNT(*) FROM runs WHERE status IN ('running', 'planned')"), "0");
+    EXPECT_EQ(s.query_text("SELECT COUNT(*) FROM runs WHERE status IN ('running', 'planned')"),
+              "0");
     EXPECT_EQ(s.query_text("PRAGMA integrity_check"), "ok");
 }
 
@@ -286,7 +293,8 @@ TEST_F(RunnerTest, SigtermStopsTheRunRecordsItAndTheNextInvocationResumes) {
     auto m = rows_by_run(out_);
     ASSERT_EQ(m["V1-r0"].size(), 1u);
     EXPECT_EQ(m["V1-r0"][0].status, kFailed);
-    EXPECT_NE(m["V1-r0"][0].error.find("interrupted by SIGTERM"), std::string::npos) << m["V1-r0"][0].error;
+    EXPECT_NE(m["V1-r0"][0].error.find("interrupted by SIGTERM"), std::string::npos)
+        << m["V1-r0"][0].error;
 
     ::unsetenv("GK_FAKE_MODE");
     StudyResult r = run_study(o);
@@ -344,10 +352,11 @@ TEST_F(RunnerTest, ACompleteRunDirectoryTheStoreMissedIsIngestedNotRerun) {
     const std::string key = run_key(first.first, first.second);
     ASSERT_TRUE(wait_for([&] { return processes_mentioning(out_) == 0; }));
 
-    // As if the run had finished and the study died before recording it: a complete run.json is there.
+    // As if the run had finished and the study died before recording it: a complete run.json is
+    // there.
     ::unsetenv("GK_FAKE_MODE");
-    const std::string cmd = std::string(GK_FAKE_TRAIN) + " train --config " + out_ + "/configs/" + key +
-                            ".toml --out " + out_ + "/runs/" + key + " > /dev/null 2>&1";
+    const std::string cmd = std::string(GK_FAKE_TRAIN) + " train --config " + out_ + "/configs/" +
+                            key + ".toml --out " + out_ + "/runs/" + key + " > /dev/null 2>&1";
     ASSERT_EQ(std::system(cmd.c_str()), 0);
     std::filesystem::remove(order_log_);
 
@@ -376,7 +385,8 @@ TEST_F(RunnerTest, UnsupportedVariantsAreSkippedWithTheReason) {
         why[s.key] = s.reason;
     }
     EXPECT_NE(why["V5-r0"].find("power_limit"), std::string::npos) << why["V5-r0"];
-    EXPECT_NE(why["V8-r0"].find("fake: power limit not settable here"), std::string::npos) << why["V8-r0"];
+    EXPECT_NE(why["V8-r0"].find("fake: power limit not settable here"), std::string::npos)
+        << why["V8-r0"];
     for (const auto& l : read_lines(order_log_)) {
         EXPECT_NE(l.rfind("V5 ", 0), 0u) << "V5 was started although its knob cannot run here";
     }

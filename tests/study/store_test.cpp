@@ -1,6 +1,7 @@
-// The store: schema and durability settings, one complete row per (variant, repeat), stages and samples
-// written with their run, crash recovery of `running` rows.
+// The store: schema and durability settings, one complete row per (variant, repeat), stages and
+// samples written with their run, crash recovery of `running` rows.
 #include "greenknobs/study/store.h"
+
 #include "greenknobs/util/error.h"
 
 #include "../analysis/synthetic_run.h"
@@ -39,23 +40,30 @@ TEST_F(StoreTest, SchemaTablesColumnsAndDurability) {
     EXPECT_EQ(s.query_text("PRAGMA journal_mode"), "wal");
     EXPECT_EQ(s.query_text("PRAGMA synchronous"), "2");  // FULL
     for (const char* t : {"study", "runs", "stages", "samples"}) {
-        EXPECT_EQ(s.query_text(std::string("SELECT name FROM sqlite_master WHERE type='table' AND name='") + t +
-                               "'"),
+        EXPECT_EQ(s.query_text(
+                      std::string("SELECT name FROM sqlite_master WHERE type='table' AND name='") +
+                      t + "'"),
                   t);
     }
-    for (const char* col : {"variant", "repeat", "attempt", "config_hash", "status", "error", "started_at",
-                            "finished_at", "run_dir", "exit_code", "total_energy_j", "eval_energy_j", "f1_vul",
-                            "f1_weighted", "total_duration_s", "eval_duration_s", "run_json"}) {
-        EXPECT_EQ(s.query_text(std::string("SELECT name FROM pragma_table_info('runs') WHERE name='") + col + "'"),
-                  col);
+    for (const char* col :
+         {"variant", "repeat", "attempt", "config_hash", "status", "error", "started_at",
+          "finished_at", "run_dir", "exit_code", "total_energy_j", "eval_energy_j", "f1_vul",
+          "f1_weighted", "total_duration_s", "eval_duration_s", "run_json"}) {
+        EXPECT_EQ(
+            s.query_text(std::string("SELECT name FROM pragma_table_info('runs') WHERE name='") +
+                         col + "'"),
+            col);
     }
-    for (const char* col : {"path", "duration_s", "energy_cpu_j", "energy_ram_j", "energy_gpu_j",
-                            "energy_total_j", "provenance_cpu", "provenance_ram", "provenance_gpu"}) {
-        EXPECT_EQ(s.query_text(std::string("SELECT name FROM pragma_table_info('stages') WHERE name='") + col +
-                               "'"),
-                  col);
+    for (const char* col :
+         {"path", "duration_s", "energy_cpu_j", "energy_ram_j", "energy_gpu_j", "energy_total_j",
+          "provenance_cpu", "provenance_ram", "provenance_gpu"}) {
+        EXPECT_EQ(
+            s.query_text(std::string("SELECT name FROM pragma_table_info('stages') WHERE name='") +
+                         col + "'"),
+            col);
     }
-    EXPECT_THROW(s.exec("INSERT INTO runs (study_id, seq, variant, repeat, attempt, config_hash, status, run_dir) "
+    EXPECT_THROW(s.exec("INSERT INTO runs (study_id, seq, variant, repeat, attempt, config_hash, "
+                        "status, run_dir) "
                         "VALUES (1, 0, 'V0', 0, 1, 'h', 'weird', 'd')"),
                  std::runtime_error);  // status is constrained
 }
@@ -85,8 +93,10 @@ TEST_F(StoreTest, CompleteWritesSummaryStagesAndSamples) {
     sr.total_time_s = 50.0;
     sr.f1_vul = 0.7;
     nlohmann::json doc = gk::testing::make_run_json(sr);
-    doc["energy"]["timeseries"] = nlohmann::json::array(
-        {{{"source", "cpu-model"}, {"component", "cpu"}, {"t_s", {0.1, 0.2}}, {"power_w", {9.0, nullptr}}}});
+    doc["energy"]["timeseries"] = nlohmann::json::array({{{"source", "cpu-model"},
+                                                          {"component", "cpu"},
+                                                          {"t_s", {0.1, 0.2}},
+                                                          {"power_w", {9.0, nullptr}}}});
     s.mark_complete(id, doc, 0);
 
     auto rows = s.complete_runs(study);
@@ -100,9 +110,11 @@ TEST_F(StoreTest, CompleteWritesSummaryStagesAndSamples) {
     EXPECT_EQ(nlohmann::json::parse(rows[0].run_json)["metrics"]["f1_vul"], 0.7);
     EXPECT_EQ(s.count_stages(id), 7);  // six stages + the nested train/validate
     EXPECT_EQ(s.count_samples(id), 2);
-    EXPECT_EQ(s.query_text("SELECT provenance_cpu FROM stages WHERE path = 'evaluate'"), "modelled");
+    EXPECT_EQ(s.query_text("SELECT provenance_cpu FROM stages WHERE path = 'evaluate'"),
+              "modelled");
     EXPECT_EQ(s.query_text("SELECT COUNT(*) FROM samples WHERE power_w IS NULL"), "1");
-    EXPECT_EQ(s.query_text("SELECT COUNT(*) FROM stages WHERE energy_gpu_j IS NULL"), "7");  // null, never 0
+    EXPECT_EQ(s.query_text("SELECT COUNT(*) FROM stages WHERE energy_gpu_j IS NULL"),
+              "7");  // null, never 0
 }
 
 TEST_F(StoreTest, ASecondCompleteRowForTheSameRunIsRefusedAndRolledBack) {

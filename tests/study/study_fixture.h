@@ -1,13 +1,14 @@
-// Shared by the study tests: a temporary directory, a small catalog (baseline, single knobs, a combination and
-// an unsupported power-limit variant) and study options that run the fake train binary.
+// Shared by the study tests: a temporary directory, a small catalog (baseline, single knobs, a
+// combination and an unsupported power-limit variant) and study options that run the fake train
+// binary.
 #pragma once
-
-#include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+
+#include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "greenknobs/study/runner.h"
 #include "greenknobs/util/fs.h"
@@ -69,7 +70,7 @@ differs_from_paper = "-"
 )";
 
 class StudyTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         char tmpl[] = "/tmp/gk_study_test_XXXXXX";
         ASSERT_NE(::mkdtemp(tmpl), nullptr);
@@ -88,13 +89,14 @@ protected:
         std::filesystem::remove_all(tmp_, ec);
     }
     static void clear_fake_env() {
-        for (const char* v : {"GK_FAKE_MODE", "GK_FAKE_ONLY", "GK_FAKE_ONCE_DIR", "GK_FAKE_SLEEP_MS",
-                              "GK_FAKE_ORDER_LOG"}) {
+        for (const char* v : {"GK_FAKE_MODE", "GK_FAKE_ONLY", "GK_FAKE_ONCE_DIR",
+                              "GK_FAKE_SLEEP_MS", "GK_FAKE_ORDER_LOG"}) {
             ::unsetenv(v);
         }
     }
 
-    study::StudyOptions options(const std::string& variants = "V0,V1,V7,V8", int repeats = 2) const {
+    study::StudyOptions options(const std::string& variants = "V0,V1,V7,V8",
+                                int repeats = 2) const {
         study::StudyOptions o;
         o.plan.catalog_path = catalog_;
         std::string cur;

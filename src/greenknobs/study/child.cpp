@@ -1,17 +1,17 @@
-// fork/execv with a captured pipe and a poll loop; see child.h. Only async-signal-safe calls between fork and
-// exec (the parent may hold locks: the logger's mutex, malloc's).
+// fork/execv with a captured pipe and a poll loop; see child.h. Only async-signal-safe calls
+// between fork and exec (the parent may hold locks: the logger's mutex, malloc's).
 #include "greenknobs/study/child.h"
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <stdexcept>
 
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <cerrno>
-#include <chrono>
-#include <cstring>
-#include <stdexcept>
 
 namespace gk::study {
 
@@ -75,7 +75,8 @@ ChildResult run_child(const std::vector<std::string>& argv, const std::string& l
         throw std::runtime_error(errno_text("fork"));
     }
     if (pid == 0) {
-        // Die with the study: a run whose parent is gone can never be recorded and would race the retry.
+        // Die with the study: a run whose parent is gone can never be recorded and would race the
+        // retry.
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (::getppid() != parent) {
             ::_exit(127);
@@ -186,9 +187,9 @@ ChildResult run_child(const std::vector<std::string>& argv, const std::string& l
                 res.forwarded_signal = *hooks.stop_signal;
                 ::kill(pid, res.forwarded_signal);
                 forwarded_at = std::chrono::steady_clock::now();
-            } else if (!killed_hard && std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                                                     forwarded_at)
-                                                   .count() > hooks.grace_s) {
+            } else if (!killed_hard && std::chrono::duration<double>(
+                                           std::chrono::steady_clock::now() - forwarded_at)
+                                               .count() > hooks.grace_s) {
                 ::kill(pid, SIGKILL);
                 killed_hard = true;
             }

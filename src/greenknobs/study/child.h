@@ -1,6 +1,7 @@
-// One isolated child process per run: fork/execv with its stdout and stderr captured through a pipe into a
-// log file, line by line to a callback (the study's progress), dying with its parent (PR_SET_PDEATHSIG, so a
-// kill -9 of the study never leaves a run behind that writes into a directory the next invocation reuses).
+// One isolated child process per run: fork/execv with its stdout and stderr captured through a pipe
+// into a log file, line by line to a callback (the study's progress), dying with its parent
+// (PR_SET_PDEATHSIG, so a kill -9 of the study never leaves a run behind that writes into a
+// directory the next invocation reuses).
 #pragma once
 
 #include <csignal>
@@ -11,25 +12,25 @@
 namespace gk::study {
 
 struct ChildResult {
-    bool exited = false;     // normal exit (exit_code valid) vs killed by a signal (term_signal)
+    bool exited = false;  // normal exit (exit_code valid) vs killed by a signal (term_signal)
     int exit_code = -1;
     int term_signal = 0;
     int forwarded_signal = 0;  // the stop signal that was forwarded to it (0 = none)
     double wall_s = 0;
-    std::string last_line;     // the last non-empty output line (an error message, usually)
+    std::string last_line;  // the last non-empty output line (an error message, usually)
 };
 
 struct ChildHooks {
     std::function<void(const std::string& line)> on_line;  // each complete output line
-    std::function<void()> on_tick;                          // about every 0.2 s while it runs
+    std::function<void()> on_tick;                         // about every 0.2 s while it runs
     // When it becomes non-zero, that signal is forwarded to the child; after grace_s it is killed.
     const volatile std::sig_atomic_t* stop_signal = nullptr;
     double grace_s = 10.0;
 };
 
-// Runs argv[0] with argv (argv[0] must be a path), appending its output to log_path; blocks until it exits.
-// Throws std::runtime_error when it cannot be started (fork, pipe or the log file); an exec failure shows as
-// exit code 127 with the reason in the log.
+// Runs argv[0] with argv (argv[0] must be a path), appending its output to log_path; blocks until
+// it exits. Throws std::runtime_error when it cannot be started (fork, pipe or the log file); an
+// exec failure shows as exit code 127 with the reason in the log.
 ChildResult run_child(const std::vector<std::string>& argv, const std::string& log_path,
                       const ChildHooks& hooks);
 

@@ -10,7 +10,8 @@ namespace gk::study {
 
 namespace {
 
-// splitmix64: tiny, well mixed, and fully specified (std::shuffle's draws differ between libraries).
+// splitmix64: tiny, well mixed, and fully specified (std::shuffle's draws differ between
+// libraries).
 struct SplitMix64 {
     uint64_t state;
     uint64_t next() {
@@ -39,7 +40,7 @@ std::string run_key(const std::string& variant, int repeat) {
 }
 
 std::vector<std::pair<std::string, int>> interleaved_order(const std::vector<std::string>& variants,
-                                                          int repeats, uint64_t seed) {
+                                                           int repeats, uint64_t seed) {
     SplitMix64 rng{seed};
     std::vector<std::pair<std::string, int>> order;
     std::string last;
@@ -93,8 +94,8 @@ Plan make_plan(const PlanOptions& opt) {
         throw InputError(opt.catalog_path, "variant", "the catalog has no variants");
     }
 
-    // --set goes into the base first (device-dependent knob values follow base.system.device), and again
-    // over each resolved variant so that the study's overrides win over a variant's knobs.
+    // --set goes into the base first (device-dependent knob values follow base.system.device), and
+    // again over each resolved variant so that the study's overrides win over a variant's knobs.
     knobs::RunConfig base = plan.catalog.base;
     for (const auto& s : opt.sets) {
         knobs::apply_set(base, s);
@@ -117,8 +118,8 @@ Plan make_plan(const PlanOptions& opt) {
     }
 
     int seq = 0;
-    for (const auto& [variant, repeat] : interleaved_order(plan.variants, plan.repeats,
-                                                           static_cast<uint64_t>(plan.seed))) {
+    for (const auto& [variant, repeat] :
+         interleaved_order(plan.variants, plan.repeats, static_cast<uint64_t>(plan.seed))) {
         size_t i = 0;
         while (plan.variants[i] != variant) {
             ++i;

@@ -1,12 +1,8 @@
-// The study runner: reconcile the plan with the store (refuse foreign configs, recover after a crash, ingest
-// run directories the store missed), then run each planned attempt as a child process and record it.
-// The store is the single source of truth; run directories are ingested only when their run.json says complete
-// and carries the planned config hash.
+// The study runner: reconcile the plan with the store (refuse foreign configs, recover after a
+// crash, ingest run directories the store missed), then run each planned attempt as a child process
+// and record it. The store is the single source of truth; run directories are ingested only when
+// their run.json says complete and carries the planned config hash.
 #include "greenknobs/study/runner.h"
-
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -15,6 +11,10 @@
 #include <map>
 #include <set>
 #include <thread>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "greenknobs/study/child.h"
 #include "greenknobs/study/store.h"
@@ -34,9 +34,10 @@ volatile std::sig_atomic_t g_stop_signal = 0;
 
 extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
 
-// SIGINT/SIGTERM set a flag for the duration of the study (the child loop forwards it); restored after.
+// SIGINT/SIGTERM set a flag for the duration of the study (the child loop forwards it); restored
+// after.
 class SignalGuard {
-public:
+  public:
     SignalGuard() {
         g_stop_signal = 0;
         struct sigaction sa {};
@@ -50,7 +51,7 @@ public:
         ::sigaction(SIGTERM, &old_term_, nullptr);
     }
 
-private:
+  private:
     struct sigaction old_int_ {};
     struct sigaction old_term_ {};
 };
@@ -93,10 +94,12 @@ json read_run_json(const std::string& run_dir) {
 }
 
 bool is_complete_for(const json& doc, const std::string& config_hash) {
-    return doc.is_object() && doc.value("status", "") == kComplete && doc.value("config_hash", "") == config_hash;
+    return doc.is_object() && doc.value("status", "") == kComplete &&
+           doc.value("config_hash", "") == config_hash;
 }
 
-std::string study_settings_summary(const std::vector<std::string>& variants, int repeats, int64_t seed) {
+std::string study_settings_summary(const std::vector<std::string>& variants, int repeats,
+                                   int64_t seed) {
     std::string v;
     for (const auto& id : variants) {
         v += (v.empty() ? "" : ",") + id;
@@ -121,7 +124,7 @@ struct RunState {
 };
 
 class Runner {
-public:
+  public:
     explicit Runner(const StudyOptions& opt) : opt_(opt) {}
 
     StudyResult run() {
@@ -140,7 +143,8 @@ public:
         store_ = std::make_unique<Store>(fs::join(opt_.out_dir, "study.sqlite"));
         open_or_create_study();
         for (const auto& run : plan_.runs) {
-            // Same content every time (same hash): rewriting is harmless and repairs a deleted file.
+            // Same content every time (same hash): rewriting is harmless and repairs a deleted
+            // file.
             fs::write_file_atomic(config_path(run), knobs::to_toml(run.config));
         }
         recover();
@@ -154,9 +158,10 @@ public:
         return result_;
     }
 
-private:
-    // One study process per directory: a second one would take the first one's in-flight runs for crashed
-    // ones. flock is released by the kernel however the holder dies, so a kill -9 never leaves it stuck.
+  private:
+    // One study process per directory: a second one would take the first one's in-flight runs for
+    // crashed ones. flock is released by the kernel however the holder dies, so a kill -9 never
+    // leaves it stuck.
     void lock_study_dir() {
         const std::string path = fs::join(opt_.out_dir, "study.lock");
         lock_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -172,8 +177,9 @@ private:
             }
             ::close(lock_fd_);
             lock_fd_ = -1;
-            throw InputError(opt_.out_dir, "", "another study process (pid " + holder +
-                                                   ") is running in this directory; wait for it or stop it");
+            throw InputError(opt_.out_dir, "",
+                             "another study process (pid " + holder +
+                                 ") is running in this directory; wait for it or stop it");
         }
         const std::string pid = std::to_string(::getpid()) + "\n";
         if (::ftruncate(lock_fd_, 0) == 0) {
@@ -182,14 +188,14 @@ private:
         }
     }
 
-public:
+  public:
     ~Runner() {
         if (lock_fd_ >= 0) {
             ::close(lock_fd_);
         }
     }
 
-private:
+  private:
     std::string config_path(const PlannedRun& r) const {
         return fs::join(fs::join(opt_.out_dir, "configs"), r.key() + ".toml");
     }
@@ -240,19 +246,22 @@ private:
         const std::string db = store_->path();
         if (existing->variants != plan_.variants || existing->repeats != plan_.repeats ||
             existing->seed != plan_.seed) {
-            throw InputError(db, "study",
-                             "this directory holds the study " +
-                                 study_settings_summary(existing->variants, existing->repeats, existing->seed) +
-                                 "; this command asks for " +
-                                 study_settings_summary(plan_.variants, plan_.repeats, plan_.seed) +
-                                 ". Resume with the same --variants/--repeats/--seed, or use a new --out");
+            throw InputError(
+                db, "study",
+                "this directory holds the study " +
+                    study_settings_summary(existing->variants, existing->repeats, existing->seed) +
+                    "; this command asks for " +
+                    study_settings_summary(plan_.variants, plan_.repeats, plan_.seed) +
+                    ". Resume with the same --variants/--repeats/--seed, or use a new --out");
         }
         if (existing->catalog_sha256 != plan_.catalog_sha256) {
             note("study: the catalog " + opt_.plan.catalog_path +
-                     " changed since the study began; every run's resolved config is checked against the store",
+                     " changed since the study began; every run's resolved config is checked "
+                     "against the store",
                  log::Level::kWarn);
         }
-        note("study: resuming the study in " + opt_.out_dir + " (begun " + existing->created_at + ")");
+        note("study: resuming the study in " + opt_.out_dir + " (begun " + existing->created_at +
+             ")");
     }
 
     // Rows of the store grouped per planned run; throws on a config that is not the study's.
@@ -263,29 +272,32 @@ private:
         }
         for (auto& row : store_->runs(study_id_)) {
             auto it = states.find(run_key(row.variant, row.repeat));
-            GK_CHECK(it != states.end(), "store row " + row.variant + " r" + std::to_string(row.repeat) +
-                                             " is not in the plan");
+            GK_CHECK(it != states.end(), "store row " + row.variant + " r" +
+                                             std::to_string(row.repeat) + " is not in the plan");
             it->second.attempts.push_back(row);
         }
         for (const auto& [key, st] : states) {
             GK_CHECK(!st.attempts.empty(), "no store row for " + key);
             for (const auto& a : st.attempts) {
                 if (a.config_hash != st.plan->config_hash) {
-                    throw InputError(
-                        store_->path(), key,
-                        "variant " + st.plan->variant + " (repeat " + std::to_string(st.plan->repeat) +
-                            ") now resolves to config " + short_hash(st.plan->config_hash) +
-                            " but the study ran it as " + short_hash(a.config_hash) +
-                            ": the catalog or --set changed since the study began. Refusing to mix them; "
-                            "restore the catalog and --set, or start a new study with another --out");
+                    throw InputError(store_->path(), key,
+                                     "variant " + st.plan->variant + " (repeat " +
+                                         std::to_string(st.plan->repeat) +
+                                         ") now resolves to config " +
+                                         short_hash(st.plan->config_hash) +
+                                         " but the study ran it as " + short_hash(a.config_hash) +
+                                         ": the catalog or --set changed since the study began. "
+                                         "Refusing to mix them; "
+                                         "restore the catalog and --set, or start a new study with "
+                                         "another --out");
                 }
             }
         }
         return states;
     }
 
-    // After a crash: runs left `running` are failed, complete run directories the store missed are ingested,
-    // and failed runs with attempts left get their next attempt planned.
+    // After a crash: runs left `running` are failed, complete run directories the store missed are
+    // ingested, and failed runs with attempts left get their next attempt planned.
     void recover() {
         load_states();  // the hash check, before anything is changed
         int stale = store_->fail_running(
@@ -293,7 +305,8 @@ private:
         if (stale > 0) {
             result_.recovered = stale;
             note("study: " + std::to_string(stale) +
-                     " run(s) were in flight when the study last stopped; recorded failed, will be retried",
+                     " run(s) were in flight when the study last stopped; recorded failed, will be "
+                     "retried",
                  log::Level::kWarn);
         }
         for (auto& [key, st] : load_states()) {
@@ -305,7 +318,8 @@ private:
             if (is_complete_for(doc, st.plan->config_hash) && last->status != kSkipped) {
                 store_->mark_complete(last->id, doc, std::nullopt);
                 ++result_.ingested;
-                note("study: " + key + ": ingested the complete run directory the store had missed");
+                note("study: " + key +
+                     ": ingested the complete run directory the store had missed");
                 continue;
             }
             if (last->status == kFailed && last->attempt < max_attempts()) {
@@ -338,9 +352,11 @@ private:
 
     void execute() {
         const std::string device = plan_.runs.front().config.system.device;
-        caps_ = opt_.capabilities ? *opt_.capabilities
-                                  : knobs::detect_capabilities(device, device == "cuda", opt_.probe);
-        // The progress bar counts this invocation's runs, so its ETA comes from the runs measured now.
+        caps_ = opt_.capabilities
+                    ? *opt_.capabilities
+                    : knobs::detect_capabilities(device, device == "cuda", opt_.probe);
+        // The progress bar counts this invocation's runs, so its ETA comes from the runs measured
+        // now.
         auto count_open = [&] {
             int n = 0;
             for (const auto& [key, st] : load_states()) {
@@ -351,7 +367,8 @@ private:
         };
         const int todo = count_open();
         const int total = static_cast<int>(plan_.runs.size());
-        // Until a run of this invocation has finished, the ETA comes from runs measured earlier (resume).
+        // Until a run of this invocation has finished, the ETA comes from runs measured earlier
+        // (resume).
         double earlier_s = 0;
         int earlier_n = 0;
         for (const auto& r : store_->complete_runs(study_id_)) {
@@ -389,12 +406,14 @@ private:
             first = false;
             const RunRow row = *next;
             const PlannedRun& run = planned(row);
-            const std::string header = "[" + std::to_string(done_overall + 1) + "/" + std::to_string(total) +
-                                       "] " + run.variant + " r" + std::to_string(run.repeat) +
-                                       (row.attempt > 1 ? " (attempt " + std::to_string(row.attempt) + ")" : "");
+            const std::string header =
+                "[" + std::to_string(done_overall + 1) + "/" + std::to_string(total) + "] " +
+                run.variant + " r" + std::to_string(run.repeat) +
+                (row.attempt > 1 ? " (attempt " + std::to_string(row.attempt) + ")" : "");
             const std::string estimate =
                 done_now == 0 && std::isfinite(earlier_mean_s)
-                    ? " · ~" + format_duration(earlier_mean_s * (todo - done_now)) + " left (earlier runs)"
+                    ? " · ~" + format_duration(earlier_mean_s * (todo - done_now)) +
+                          " left (earlier runs)"
                     : "";
             Outcome out = run_one(row, run, [&](const std::string& stage) {
                 progress.update(done_now, header + " · " + stage + estimate);
@@ -407,7 +426,8 @@ private:
             if (out.status == kFailed) {
                 if (out.retry && row.attempt < max_attempts() && g_stop_signal == 0) {
                     note("study: " + run.key() + " failed (" + out.error + "); retrying (attempt " +
-                             std::to_string(row.attempt + 1) + " of " + std::to_string(max_attempts()) + ")",
+                             std::to_string(row.attempt + 1) + " of " +
+                             std::to_string(max_attempts()) + ")",
                          log::Level::kWarn);
                     plan_next_attempt(row);
                 } else if (!out.retry) {
@@ -415,7 +435,8 @@ private:
                 }
             }
         }
-        progress.finish(g_stop_signal ? std::string("interrupted by ") + signal_name(g_stop_signal) : "done");
+        progress.finish(g_stop_signal ? std::string("interrupted by ") + signal_name(g_stop_signal)
+                                      : "done");
         result_.interrupted_signal = g_stop_signal;
     }
 
@@ -432,8 +453,10 @@ private:
         bool retry = true;  // false: retrying cannot help (bad input)
     };
 
-    Outcome run_one(const RunRow& row, const PlannedRun& run, const std::function<void(const std::string&)>& show) {
-        // Knobs this machine cannot run are skipped before anything starts, loudly, with the reason.
+    Outcome run_one(const RunRow& row, const PlannedRun& run,
+                    const std::function<void(const std::string&)>& show) {
+        // Knobs this machine cannot run are skipped before anything starts, loudly, with the
+        // reason.
         auto unsupported = knobs::unsupported_knobs(run.config, caps_);
         if (!unsupported.empty()) {
             std::string why;
@@ -449,8 +472,9 @@ private:
         const std::string dir = run_dir(run);
         prepare_run_dir(dir, row.attempt);
         store_->mark_running(row.id);
-        const std::string log_path = fs::join(fs::join(opt_.out_dir, "logs"),
-                                              run.key() + "-a" + std::to_string(row.attempt) + ".log");
+        const std::string log_path =
+            fs::join(fs::join(opt_.out_dir, "logs"),
+                     run.key() + "-a" + std::to_string(row.attempt) + ".log");
         show("starting");
         std::string stage = "starting";
         ChildHooks hooks;
@@ -463,18 +487,21 @@ private:
         hooks.on_tick = [&] { show(stage); };
         hooks.stop_signal = &g_stop_signal;
         hooks.grace_s = opt_.grace_s;
-        ChildResult cr = run_child({train_bin_, "train", "--config", config_path(run), "--out", dir}, log_path,
-                                   hooks);
+        ChildResult cr = run_child(
+            {train_bin_, "train", "--config", config_path(run), "--out", dir}, log_path, hooks);
         const json doc = read_run_json(dir);
         const std::string doc_error =
-            doc.is_object() && doc.contains("error") && doc["error"].is_string() ? doc["error"].get<std::string>()
-                                                                                 : "";
+            doc.is_object() && doc.contains("error") && doc["error"].is_string()
+                ? doc["error"].get<std::string>()
+                : "";
         const std::string detail = !doc_error.empty() ? doc_error : cr.last_line;
 
-        // run.json is written last, after every stage and file: complete with the planned hash means the run
-        // finished, whatever happened after (a crash in teardown, a signal a moment too late).
+        // run.json is written last, after every stage and file: complete with the planned hash
+        // means the run finished, whatever happened after (a crash in teardown, a signal a moment
+        // too late).
         if (is_complete_for(doc, run.config_hash)) {
-            const std::optional<int> code = cr.exited ? std::optional<int>(cr.exit_code) : std::nullopt;
+            const std::optional<int> code =
+                cr.exited ? std::optional<int>(cr.exit_code) : std::nullopt;
             store_->mark_complete(row.id, doc, code);
             if (!cr.exited || cr.exit_code != 0) {
                 note("study: " + run.key() + " wrote a complete run.json but then " +
@@ -489,23 +516,27 @@ private:
         }
         if (cr.forwarded_signal != 0) {
             std::string err = std::string("interrupted by ") + signal_name(cr.forwarded_signal);
-            store_->mark_finished(row.id, kFailed, err, cr.exited ? std::optional<int>(cr.exit_code) : std::nullopt);
-            note("study: " + run.key() + ": " + err + "; run the same command again to resume", log::Level::kWarn);
+            store_->mark_finished(row.id, kFailed, err,
+                                  cr.exited ? std::optional<int>(cr.exit_code) : std::nullopt);
+            note("study: " + run.key() + ": " + err + "; run the same command again to resume",
+                 log::Level::kWarn);
             return {kFailed, err, true};
         }
         if (cr.exited && cr.exit_code == 0) {
-            std::string err = !doc.is_object() ? "train exited 0 but left no readable run.json"
-                              : doc.value("status", "") != kComplete
-                                  ? "train exited 0 but run.json says \"" + doc.value("status", "?") + "\""
-                                  : "run.json's config_hash " + short_hash(doc.value("config_hash", "")) +
-                                        " is not the planned " + short_hash(run.config_hash);
+            std::string err =
+                !doc.is_object() ? "train exited 0 but left no readable run.json"
+                : doc.value("status", "") != kComplete
+                    ? "train exited 0 but run.json says \"" + doc.value("status", "?") + "\""
+                    : "run.json's config_hash " + short_hash(doc.value("config_hash", "")) +
+                          " is not the planned " + short_hash(run.config_hash);
             store_->mark_finished(row.id, kFailed, err, 0);
             return {kFailed, err, true};
         }
         if (cr.exited && cr.exit_code == 3) {
             std::string err = "unsupported here: " + detail;
             store_->mark_finished(row.id, kSkipped, err, 3);
-            note("study: SKIPPED " + run.key() + " (" + run.variant + "): " + err, log::Level::kWarn);
+            note("study: SKIPPED " + run.key() + " (" + run.variant + "): " + err,
+                 log::Level::kWarn);
             return {kSkipped, err, false};
         }
         std::string err;
@@ -516,8 +547,8 @@ private:
         } else if (cr.exited) {
             err = "exit " + std::to_string(cr.exit_code) + ": " + detail;
         } else {
-            err = std::string("killed by ") + signal_name(cr.term_signal) + " (" + std::to_string(cr.term_signal) +
-                  ")" + (detail.empty() ? "" : ": " + detail);
+            err = std::string("killed by ") + signal_name(cr.term_signal) + " (" +
+                  std::to_string(cr.term_signal) + ")" + (detail.empty() ? "" : ": " + detail);
         }
         err += " (log: " + log_path + ")";
         store_->mark_finished(row.id, kFailed, err,
@@ -526,15 +557,17 @@ private:
         return {kFailed, err, retry};
     }
 
-    // A fresh directory per attempt. A complete run.json here was either ingested already or is not the
-    // study's (another config): keep it aside rather than delete someone's result.
+    // A fresh directory per attempt. A complete run.json here was either ingested already or is not
+    // the study's (another config): keep it aside rather than delete someone's result.
     void prepare_run_dir(const std::string& dir, int attempt) {
         namespace stdfs = std::filesystem;
         json doc = read_run_json(dir);
         if (doc.is_object() && doc.value("status", "") == kComplete) {
-            const std::string aside = dir + ".foreign-" + std::to_string(::getpid()) + "-a" + std::to_string(attempt);
+            const std::string aside =
+                dir + ".foreign-" + std::to_string(::getpid()) + "-a" + std::to_string(attempt);
             stdfs::rename(dir, aside);
-            note("study: " + dir + " held a complete run of another config; moved to " + aside, log::Level::kWarn);
+            note("study: " + dir + " held a complete run of another config; moved to " + aside,
+                 log::Level::kWarn);
         }
         std::error_code ec;
         stdfs::remove_all(dir, ec);
@@ -555,9 +588,10 @@ private:
             }
         }
         result_.total = static_cast<int>(plan_.runs.size());
-        note("study: " + std::to_string(result_.complete) + " complete, " + std::to_string(result_.failed) +
-             " failed, " + std::to_string(result_.skipped) + " skipped of " + std::to_string(result_.total) +
-             " runs" + (result_.interrupted_signal ? " (interrupted; run the same command to resume)" : ""));
+        note("study: " + std::to_string(result_.complete) + " complete, " +
+             std::to_string(result_.failed) + " failed, " + std::to_string(result_.skipped) +
+             " skipped of " + std::to_string(result_.total) + " runs" +
+             (result_.interrupted_signal ? " (interrupted; run the same command to resume)" : ""));
         for (const auto& s : result_.skipped_runs) {
             note("study: skipped " + s.key + ": " + s.reason, log::Level::kWarn);
         }
@@ -575,14 +609,16 @@ private:
         ro.dir = opt_.out_dir;
         ro.catalog_path = opt_.plan.catalog_path;
         ro.paper_table_csv = opt_.paper_table_csv;
-        // The runs are safe in the store whatever happens here; `greenknobs report DIR` can redo this part.
+        // The runs are safe in the store whatever happens here; `greenknobs report DIR` can redo
+        // this part.
         try {
             StudyReport rep = write_study_report(ro);
             result_.report_html = rep.paths.html;
             result_.table1_excerpt = rep.table1_excerpt;
         } catch (const std::exception& e) {
             result_.report_skipped_why = std::string("the report failed: ") + e.what() +
-                                         " (rerun it with `greenknobs report " + opt_.out_dir + "`)";
+                                         " (rerun it with `greenknobs report " + opt_.out_dir +
+                                         "`)";
             note("study: " + result_.report_skipped_why, log::Level::kWarn);
         }
     }

@@ -1,5 +1,5 @@
-// `greenknobs study` as a library call: plan, store, one child process per (variant, repeat) in the seeded
-// order, crash recovery and resume, progress, and the report at the end. Resume rules are in
+// `greenknobs study` as a library call: plan, store, one child process per (variant, repeat) in the
+// seeded order, crash recovery and resume, progress, and the report at the end. Resume rules are in
 // docs/decisions/0003-study-store.md.
 #pragma once
 
@@ -15,16 +15,20 @@ namespace gk::study {
 struct StudyOptions {
     PlanOptions plan;
     std::string out_dir;
-    double cooldown_s = 0;    // sleep between runs (lets the machine cool down to its idle state)
-    int max_retries = 2;      // a failed run is tried at most 1 + max_retries times in all
-    std::string train_bin;    // "" = this executable (/proc/self/exe); called as `<bin> train --config --out`
-    bool report = true;       // write DIR/report at the end
-    std::string paper_table_csv;  // "" = found beside the catalog (../data/reference/paper_table1.csv)
+    double cooldown_s = 0;  // sleep between runs (lets the machine cool down to its idle state)
+    int max_retries = 2;    // a failed run is tried at most 1 + max_retries times in all
+    // "" = this executable (/proc/self/exe); called as `<bin> train --config FILE --out DIR`.
+    std::string train_bin;
+    bool report = true;  // write DIR/report at the end
+    // "" = found beside the catalog (../data/reference/paper_table1.csv).
+    std::string paper_table_csv;
     knobs::ProbePaths probe;  // where capabilities are probed (tests pass a fake powercap tree)
-    // What this machine can run (the CLI asks LibTorch and the energy module); unset = probed from `probe`,
-    // with CUDA assumed when the base config asks for it (a child that cannot run it exits 3: skipped).
+    // What this machine can run (the CLI asks LibTorch and the energy module); unset = probed from
+    // `probe`, with CUDA assumed when the base config asks for it (a child that cannot run it exits
+    // 3: skipped).
     std::optional<knobs::Capabilities> capabilities;
-    double grace_s = 10.0;    // after a forwarded SIGINT/SIGTERM, how long the run gets before SIGKILL
+    // After a forwarded SIGINT/SIGTERM, how long the run gets before SIGKILL.
+    double grace_s = 10.0;
     double progress_every_s = 10.0;  // plain progress line period when stderr is not a terminal
 };
 
@@ -34,11 +38,11 @@ struct SkippedRun {
 };
 
 struct StudyResult {
-    int total = 0;     // (variant, repeat) pairs in the plan
+    int total = 0;  // (variant, repeat) pairs in the plan
     int complete = 0;
-    int failed = 0;    // failed with no attempt left (or bad input)
+    int failed = 0;  // failed with no attempt left (or bad input)
     int skipped = 0;
-    int ingested = 0;  // complete run directories found on resume that the store had missed
+    int ingested = 0;   // complete run directories found on resume that the store had missed
     int recovered = 0;  // runs found `running` at start (the study had died) and recorded failed
     int interrupted_signal = 0;  // SIGINT/SIGTERM that stopped this invocation (0 = none)
     std::vector<SkippedRun> skipped_runs;
@@ -47,12 +51,14 @@ struct StudyResult {
     std::string table1_excerpt;
     std::string report_skipped_why;  // why no report was written ("" when written or not asked for)
 
-    // 128 + signal when interrupted, 1 when a run failed for good, else 0 (skipped runs are not failures).
+    // 128 + signal when interrupted, 1 when a run failed for good, else 0 (skipped runs are not
+    // failures).
     int exit_code() const;
 };
 
-// Runs (or resumes) the study in opt.out_dir. InputError for bad input, a study directory that holds another
-// study, or a planned config whose hash differs from the one stored for the same (variant, repeat).
+// Runs (or resumes) the study in opt.out_dir. InputError for bad input, a study directory that
+// holds another study, or a planned config whose hash differs from the one stored for the same
+// (variant, repeat).
 StudyResult run_study(const StudyOptions& opt);
 
 // A best guess at the stage a run is in from one line of its output ("" = no hint): the explicit

@@ -1,12 +1,13 @@
-// SQLite implementation of the study store. Every change that must not be seen half-done (a run becoming
-// complete with its stages and samples, recovery after a crash) is one BEGIN IMMEDIATE ... COMMIT transaction;
-// with WAL and synchronous=FULL a committed transaction survives kill -9 and power loss.
+// SQLite implementation of the study store. Every change that must not be seen half-done (a run
+// becoming complete with its stages and samples, recovery after a crash) is one BEGIN IMMEDIATE ...
+// COMMIT transaction; with WAL and synchronous=FULL a committed transaction survives kill -9 and
+// power loss.
 #include "greenknobs/study/store.h"
-
-#include <sqlite3.h>
 
 #include <cmath>
 #include <limits>
+
+#include <sqlite3.h>
 
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/machine.h"
@@ -81,12 +82,13 @@ CREATE INDEX IF NOT EXISTS samples_by_run ON samples (run_id);
 namespace {
 
 [[noreturn]] void fail(sqlite3* db, const std::string& what) {
-    throw std::runtime_error("study store: " + what + ": " + (db ? sqlite3_errmsg(db) : "no database"));
+    throw std::runtime_error("study store: " + what + ": " +
+                             (db ? sqlite3_errmsg(db) : "no database"));
 }
 
 // One prepared statement; binds are 1-based like SQLite's.
 class Stmt {
-public:
+  public:
     Stmt(sqlite3* db, const std::string& sql) : db_(db) {
         if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st_, nullptr) != SQLITE_OK) {
             fail(db, "prepare '" + sql + "'");
@@ -119,7 +121,9 @@ public:
         sqlite3_bind_null(st_, i);
         return *this;
     }
-    Stmt& bind_opt_text(int i, const std::string& v) { return v.empty() ? bind_null(i) : bind(i, v); }
+    Stmt& bind_opt_text(int i, const std::string& v) {
+        return v.empty() ? bind_null(i) : bind(i, v);
+    }
     Stmt& bind_opt_int(int i, std::optional<int> v) { return v ? bind(i, *v) : bind_null(i); }
 
     // true while there is a row.
@@ -148,10 +152,11 @@ public:
     int64_t integer(int col) { return sqlite3_column_int64(st_, col); }
     bool is_null(int col) { return sqlite3_column_type(st_, col) == SQLITE_NULL; }
     double real(int col) {
-        return is_null(col) ? std::numeric_limits<double>::quiet_NaN() : sqlite3_column_double(st_, col);
+        return is_null(col) ? std::numeric_limits<double>::quiet_NaN()
+                            : sqlite3_column_double(st_, col);
     }
 
-private:
+  private:
     sqlite3* db_;
     sqlite3_stmt* st_ = nullptr;
 };
@@ -208,7 +213,8 @@ std::string text_or_empty(const json& j, const char* key) {
 }
 
 const char* kRunColumns =
-    "id, study_id, seq, variant, repeat, attempt, config_hash, status, error, started_at, finished_at, "
+    "id, study_id, seq, variant, repeat, attempt, config_hash, status, error, started_at, "
+    "finished_at, "
     "run_dir, exit_code, total_energy_j, eval_energy_j, f1_vul, f1_weighted, total_duration_s, "
     "eval_duration_s, run_json";
 
@@ -299,9 +305,10 @@ void Store::transaction(const std::function<void()>& fn) {
 }
 
 std::optional<StudyRow> Store::study() {
-    Stmt s(db_,
-           "SELECT id, catalog_path, catalog_sha256, created_at, seed, repeats, variants, config_json "
-           "FROM study ORDER BY id LIMIT 1");
+    Stmt s(
+        db_,
+        "SELECT id, catalog_path, catalog_sha256, created_at, seed, repeats, variants, config_json "
+        "FROM study ORDER BY id LIMIT 1");
     if (!s.step()) {
         return std::nullopt;
     }
@@ -344,8 +351,9 @@ std::vector<RunRow> Store::runs(int64_t study_id) {
 }
 
 std::vector<RunRow> Store::complete_runs(int64_t study_id) {
-    Stmt s(db_, std::string("SELECT ") + kRunColumns +
-                    " FROM runs WHERE study_id = ? AND status = 'complete' ORDER BY variant, repeat");
+    Stmt s(db_,
+           std::string("SELECT ") + kRunColumns +
+               " FROM runs WHERE study_id = ? AND status = 'complete' ORDER BY variant, repeat");
     s.bind(1, study_id);
     std::vector<RunRow> out;
     while (s.step()) {
@@ -356,7 +364,8 @@ std::vector<RunRow> Store::complete_runs(int64_t study_id) {
 
 int64_t Store::insert_run(const RunRow& r) {
     Stmt s(db_,
-           "INSERT INTO runs (study_id, seq, variant, repeat, attempt, config_hash, status, error, run_dir) "
+           "INSERT INTO runs (study_id, seq, variant, repeat, attempt, config_hash, status, error, "
+           "run_dir) "
            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
     s.bind(1, r.study_id)
         .bind(2, r.seq)
@@ -383,12 +392,17 @@ void Store::mark_running(int64_t run_id) {
 void Store::mark_finished(int64_t run_id, const std::string& status, const std::string& error,
                           std::optional<int> exit_code) {
     GK_CHECK(status == kFailed || status == kSkipped, "mark_finished: " + status);
-    Stmt s(db_,
-           "UPDATE runs SET status = ?, error = ?, exit_code = ?, finished_at = ?, "
-           "started_at = COALESCE(started_at, ?) WHERE id = ? AND status IN ('planned', 'running')");
+    Stmt s(
+        db_,
+        "UPDATE runs SET status = ?, error = ?, exit_code = ?, finished_at = ?, "
+        "started_at = COALESCE(started_at, ?) WHERE id = ? AND status IN ('planned', 'running')");
     const std::string now = utc_now_iso8601();
-    s.bind(1, status).bind_opt_text(2, error).bind_opt_int(3, exit_code).bind(4, now).bind(5, now).bind(6,
-                                                                                                   run_id);
+    s.bind(1, status)
+        .bind_opt_text(2, error)
+        .bind_opt_int(3, exit_code)
+        .bind(4, now)
+        .bind(5, now)
+        .bind(6, run_id);
     s.run();
     GK_CHECK(sqlite3_changes(db_) == 1, "run " + std::to_string(run_id) + " was already finished");
 }
@@ -399,7 +413,8 @@ void Store::mark_complete(int64_t run_id, const json& doc, std::optional<int> ex
         Stmt u(db_,
                "UPDATE runs SET status = 'complete', error = NULL, exit_code = ?, "
                "started_at = COALESCE(?, started_at), finished_at = ?, total_energy_j = ?, "
-               "eval_energy_j = ?, f1_vul = ?, f1_weighted = ?, total_duration_s = ?, eval_duration_s = ?, "
+               "eval_energy_j = ?, f1_vul = ?, f1_weighted = ?, total_duration_s = ?, "
+               "eval_duration_s = ?, "
                "run_json = ? WHERE id = ? AND status IN ('planned', 'running', 'failed')");
         const std::string started = text_or_empty(doc, "started_at");
         const std::string finished = text_or_empty(doc, "finished_at");
@@ -415,11 +430,13 @@ void Store::mark_complete(int64_t run_id, const json& doc, std::optional<int> ex
             .bind(10, doc.dump())
             .bind(11, run_id);
         u.run();
-        GK_CHECK(sqlite3_changes(db_) == 1, "run " + std::to_string(run_id) + " was already finished");
+        GK_CHECK(sqlite3_changes(db_) == 1,
+                 "run " + std::to_string(run_id) + " was already finished");
 
         const json energy = doc.value("energy", json::object());
         Stmt st(db_,
-                "INSERT INTO stages (run_id, idx, path, duration_s, energy_cpu_j, energy_ram_j, energy_gpu_j, "
+                "INSERT INTO stages (run_id, idx, path, duration_s, energy_cpu_j, energy_ram_j, "
+                "energy_gpu_j, "
                 "energy_total_j, provenance_cpu, provenance_ram, provenance_gpu) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
         int idx = 0;
@@ -440,7 +457,9 @@ void Store::mark_complete(int64_t run_id, const json& doc, std::optional<int> ex
             st.reset();
         }
 
-        Stmt sa(db_, "INSERT INTO samples (run_id, source, component, t_s, power_w) VALUES (?, ?, ?, ?, ?)");
+        Stmt sa(
+            db_,
+            "INSERT INTO samples (run_id, source, component, t_s, power_w) VALUES (?, ?, ?, ?, ?)");
         for (const auto& series : energy.value("timeseries", json::array())) {
             const std::string source = series.value("source", "?");
             const std::string component = series.value("component", "?");

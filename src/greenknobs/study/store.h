@@ -1,14 +1,16 @@
-// The study store: one SQLite file per study directory (WAL, synchronous=FULL) holding the study's settings,
-// one `runs` row per attempt of each (variant, repeat), and each complete run's stages and power samples.
-// Plain SQL types only, so the same schema fits PostgreSQL (docs/decisions/0003-study-store.md).
+// The study store: one SQLite file per study directory (WAL, synchronous=FULL) holding the study's
+// settings, one `runs` row per attempt of each (variant, repeat), and each complete run's stages
+// and power samples. Plain SQL types only, so the same schema fits PostgreSQL
+// (docs/decisions/0003-study-store.md).
 #pragma once
 
 #include <cstdint>
 #include <functional>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 struct sqlite3;
 
@@ -29,7 +31,8 @@ struct StudyRow {
     int64_t seed = 0;
     int repeats = 0;
     std::vector<std::string> variants;  // in catalog order
-    nlohmann::json config = nlohmann::json::object();  // the study's own settings (sets, idle, cool-down...)
+    nlohmann::json config =
+        nlohmann::json::object();  // the study's own settings (sets, idle, cool-down...)
 };
 
 struct RunRow {
@@ -52,8 +55,9 @@ struct RunRow {
 };
 
 class Store {
-public:
-    // Opens (creating if needed) the store at `path` and its schema. InputError if it is not a study store.
+  public:
+    // Opens (creating if needed) the store at `path` and its schema. InputError if it is not a
+    // study store.
     explicit Store(const std::string& path);
     ~Store();
     Store(const Store&) = delete;
@@ -77,10 +81,13 @@ public:
     // → failed or skipped, with the reason.
     void mark_finished(int64_t run_id, const std::string& status, const std::string& error,
                        std::optional<int> exit_code);
-    // planned, running or failed (a run directory found complete on resume) → complete: the summary columns, the run.json text, its stages and power samples, in one transaction.
-    // The partial unique index refuses a second complete row for the same (variant, repeat).
-    void mark_complete(int64_t run_id, const nlohmann::json& run_json, std::optional<int> exit_code);
-    // Every `running` row of the study → failed with `error` (a study that died mid-run); returns how many.
+    // planned, running or failed (a run directory found complete on resume) → complete: the summary
+    // columns, the run.json text, its stages and power samples, in one transaction. The partial
+    // unique index refuses a second complete row for the same (variant, repeat).
+    void mark_complete(int64_t run_id, const nlohmann::json& run_json,
+                       std::optional<int> exit_code);
+    // Every `running` row of the study → failed with `error` (a study that died mid-run); returns
+    // how many.
     int fail_running(int64_t study_id, const std::string& error);
 
     // Runs `fn` inside one BEGIN IMMEDIATE ... COMMIT (rolled back if it throws). Not nestable.
@@ -94,7 +101,7 @@ public:
     // The first column of the first row of `sql` as text ("" if no row).
     std::string query_text(const std::string& sql);
 
-private:
+  private:
     void begin();
     void commit();
     void rollback();

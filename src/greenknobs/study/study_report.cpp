@@ -36,7 +36,8 @@ std::vector<analysis::RunRecord> load_study_records(const std::string& dir, int*
     for (const auto& row : store.complete_runs(study->id)) {
         json doc = json::parse(row.run_json, nullptr, /*allow_exceptions=*/false);
         if (!doc.is_object()) {
-            throw InputError(db, row.variant + "-r" + std::to_string(row.repeat), "stored run.json is not JSON");
+            throw InputError(db, row.variant + "-r" + std::to_string(row.repeat),
+                             "stored run.json is not JSON");
         }
         doc["repeat"] = row.repeat;
         out.push_back(analysis::RunRecord{row.variant, row.repeat, std::move(doc)});
@@ -103,7 +104,8 @@ StudyReport write_study_report(const StudyReportOptions& opt) {
     ro.catalog = catalog.get();
     ro.failed_runs = rep.failed;
     ro.render_figures = opt.render_figures;
-    ro.paper_table_csv = opt.paper_table_csv.empty() ? find_paper_table(catalog_path) : opt.paper_table_csv;
+    ro.paper_table_csv =
+        opt.paper_table_csv.empty() ? find_paper_table(catalog_path) : opt.paper_table_csv;
     if (!opt.baseline.empty()) {
         ro.baseline = opt.baseline;
     } else if (catalog) {

@@ -1,6 +1,6 @@
-// The report of a study directory: complete runs from DIR/study.sqlite (or, without a store, the run
-// directories under DIR/runs), written by report::write_report into DIR/report/. Used by `greenknobs report`
-// and at the end of `greenknobs study`.
+// The report of a study directory: complete runs from DIR/study.sqlite (or, without a store, the
+// run directories under DIR/runs), written by report::write_report into DIR/report/. Used by
+// `greenknobs report` and at the end of `greenknobs study`.
 #pragma once
 
 #include <string>
@@ -11,9 +11,11 @@
 
 namespace gk::study {
 
-// Complete runs of the study in `dir`, sorted by (variant, repeat); *failed_count: (variant, repeat) pairs
-// whose last attempt failed. *catalog_path: the catalog the study was run with ("" without a store).
-std::vector<analysis::RunRecord> load_study_records(const std::string& dir, int* failed_count = nullptr,
+// Complete runs of the study in `dir`, sorted by (variant, repeat); *failed_count: (variant,
+// repeat) pairs whose last attempt failed. *catalog_path: the catalog the study was run with (""
+// without a store).
+std::vector<analysis::RunRecord> load_study_records(const std::string& dir,
+                                                    int* failed_count = nullptr,
                                                     std::string* catalog_path = nullptr);
 
 struct StudyReportOptions {
