@@ -88,4 +88,6 @@ TEST(Listing, VariantsSaySkippedAndWhy) {
     EXPECT_TRUE(has(table, "(micro-batch 4 x 2 = 8,"));
     EXPECT_TRUE(has(table, "= V12 + V10 + V6 + X1"));
     EXPECT_TRUE(has(table, "31 run here, skipped: V5"));
+    EXPECT_TRUE(has(table, "base: data.max_eval_samples=600")) << table.substr(0, 400);
+    EXPECT_TRUE(has(table, "train.batch_size=8")) << table.substr(0, 400);
 }

@@ -91,6 +91,34 @@ std::string variant_knob_lines(const Catalog& cat, const Variant& v, const RunCo
     return s.empty() ? "-" : s;
 }
 
+void leaves(const json& j, const std::string& prefix,
+            std::vector<std::pair<std::string, json>>* out) {
+    if (j.is_object()) {
+        for (auto it = j.begin(); it != j.end(); ++it) {
+            leaves(it.value(), prefix.empty() ? it.key() : prefix + "." + it.key(), out);
+        }
+    } else {
+        out->emplace_back(prefix, j);
+    }
+}
+
+// "key=value, ..." for every base field that differs from the RunConfig defaults.
+std::string base_overrides(const RunConfig& base) {
+    std::vector<std::pair<std::string, json>> ours, defaults;
+    leaves(to_json(base), "", &ours);
+    leaves(to_json(RunConfig{}), "", &defaults);
+    std::string s;
+    for (size_t i = 0; i < ours.size() && i < defaults.size(); ++i) {
+        if (ours[i].second != defaults[i].second && ours[i].first != "name" &&
+            ours[i].first != "knobs") {
+            const json& v = ours[i].second;
+            s += (s.empty() ? "" : ", ") + ours[i].first + "=" +
+                 (v.is_string() ? v.get<std::string>() : v.dump());
+        }
+    }
+    return s.empty() ? "(RunConfig defaults)" : s;
+}
+
 }  // namespace
 
 std::string render_table(const std::vector<std::string>& headers, const std::vector<size_t>& widths,
@@ -265,7 +293,7 @@ std::string variants_table(const Catalog& cat, const Capabilities& caps) {
     }
     std::ostringstream out;
     out << "catalog: " << cat.path << (cat.description.empty() ? "" : " (" + cat.description + ")")
-        << "\n\n";
+        << "\nbase: " << base_overrides(cat.base) << "\n\n";
     out << render_table(
         {"id", "name", "phase", "knobs", "differs from the paper", "here (" + caps.device + ")"},
         {0, 26, 12, 44, 60, 30}, rows);
