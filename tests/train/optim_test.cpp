@@ -89,6 +89,7 @@ TEST(ParamGroups, BiasesAndNormsGetNoWeightDecay) {
 TEST(Optimizers, UnknownKindIsAnInputError) {
     Net net;
     EXPECT_THROW(make_optimizer("sgd", group_parameters(*net), AdamWHyper{}), InputError);
+    EXPECT_THROW(make_optimizer("adamw", ParamGroups{}, AdamWHyper{}), CheckError);
 }
 
 // Runs `steps` updates of `kind` on a copy of `init` with identical data and returns the model.

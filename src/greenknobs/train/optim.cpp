@@ -279,6 +279,8 @@ void Optimizer::zero_grad() {
 
 std::unique_ptr<Optimizer> make_optimizer(const std::string& kind, const ParamGroups& groups,
                                           const AdamWHyper& hyper, int block_size) {
+    GK_CHECK(!groups.decay.empty() || !groups.no_decay.empty(),
+             "optimizer: the model has no trainable parameters");
     if (kind == "adamw") {
         return std::make_unique<TorchAdamW>(groups, hyper);
     }
