@@ -57,6 +57,14 @@ RuntimeInfo init_runtime(const std::string& device, int threads) {
         log::warn("BLAS is " + info.blas +
                   " (reference implementation, ~16x slower): install libopenblas0-openmp");
     }
+    const char* policy = std::getenv("OMP_WAIT_POLICY");
+    info.omp_wait_policy = policy ? policy : "";
+    if (info.threads > 1 && info.omp_wait_policy.empty()) {
+        // Measured (docs/perf/model.md): with other jobs on the machine, spinning OpenMP/OpenBLAS threads
+        // made a 2-thread train step 9-40x slower and burnt CPU (energy) while waiting.
+        log::warn("OMP_WAIT_POLICY is unset, so idle OpenMP threads spin; on a shared machine export "
+                  "OMP_WAIT_POLICY=passive before starting greenknobs (see docs/perf/model.md)");
+    }
     info.cuda_available = cuda_available();
     if (device == "cpu") {
         info.device = "cpu";

@@ -14,6 +14,9 @@ struct RuntimeInfo {
     std::string device;         // "cpu" or "cuda:0"
     bool cuda_available = false;
     bool malloc_tuned = false;
+    // OMP_WAIT_POLICY as the process was started with ("" = unset = libgomp's spinning default). libgomp
+    // reads it before main(), so only the parent (shell, Makefile, study runner) can set it.
+    std::string omp_wait_policy;
 };
 
 // Call once at start of a torch-using command. threads 0 = all hardware threads.
