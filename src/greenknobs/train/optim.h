@@ -1,12 +1,11 @@
 // Optimizers of the `optimizer` knob (V6) behind one small interface, plus the pieces of the update
 // rule every one of them shares: HF's weight-decay grouping, the linear warm-up/decay schedule and
 // global-norm gradient clipping. Each optimizer reports the bytes its state really holds.
-//   adamw         torch::optim::AdamW (decoupled weight decay), the baseline
-//   adamw_foreach the same update with at::_foreach_* multi-tensor ops (one kernel launch per op
-//   per list) adamw8bit     bitsandbytes' recipe: moments stored as uint8 codes of a dynamic
-//   (log-spaced) map with
-//                 one fp32 absmax per block, dequantized -> updated -> requantized every step; fp32
-//                 weights
+// adamw: torch::optim::AdamW (decoupled weight decay), the baseline.
+// adamw_foreach: the same update with at::_foreach_* multi-tensor ops. LibTorch 1.13 has them, but
+// on CPU they loop over per-tensor kernels (the fused kernels are CUDA only): no CPU gain.
+// adamw8bit: bitsandbytes' recipe. Both moments are stored as uint8 codes of a dynamic (log-spaced)
+// map with one fp32 absmax per block, dequantized, updated and requantized each step; fp32 weights.
 #pragma once
 
 #include <array>
@@ -46,8 +45,8 @@ class Optimizer {
     virtual ~Optimizer() = default;
     virtual void step() = 0;             // one update from the current .grad of every parameter
     virtual void set_lr(double lr) = 0;  // the schedule's value for the next step
-    virtual int64_t state_bytes()
-        const = 0;  // bytes of optimizer state held now (0 before the 1st step)
+    // Bytes of optimizer state held now (0 before the first step).
+    virtual int64_t state_bytes() const = 0;
     virtual std::string name() const = 0;
     void zero_grad();  // grads set to undefined ("set_to_none")
     const std::vector<torch::Tensor>& params() const { return params_; }

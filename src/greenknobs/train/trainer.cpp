@@ -44,7 +44,8 @@ struct Snapshot {
     void take(torch::nn::Module& m) {
         torch::NoGradGuard no_grad;
         if (targets.empty()) {
-            // Frozen parameters (LoRA's base, quantized stores) cannot change during training: not copied.
+            // Frozen parameters (LoRA's base, quantized stores) cannot change during training: not
+            // copied.
             for (auto& p : m.parameters(/*recurse=*/true)) {
                 if (p.requires_grad()) {
                     targets.push_back(p);
