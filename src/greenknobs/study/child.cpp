@@ -44,9 +44,9 @@ std::string self_exe() {
     return std::string(buf, static_cast<size_t>(n));
 }
 
-ChildResult run_child(const std::vector<std::string>& argv, const std::string& log_path,
-                      const ChildHooks& hooks) {
-    if (argv.empty()) {
+ChildResult run_child(const std::string& exec_path, const std::vector<std::string>& argv,
+                      const std::string& log_path, const ChildHooks& hooks) {
+    if (argv.empty() || exec_path.empty()) {
         throw std::runtime_error("run_child: empty argv");
     }
     int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -64,6 +64,7 @@ ChildResult run_child(const std::vector<std::string>& argv, const std::string& l
         cargv.push_back(const_cast<char*>(a.c_str()));
     }
     cargv.push_back(nullptr);
+    const char* exec_c = exec_path.c_str();
     const pid_t parent = ::getpid();
     const auto t0 = std::chrono::steady_clock::now();
 
@@ -100,10 +101,10 @@ ChildResult run_child(const std::vector<std::string>& argv, const std::string& l
         sigset_t none;
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        ::execv(cargv[0], cargv.data());
+        ::execv(exec_c, cargv.data());
         const char* msg = "greenknobs study: cannot execute the train binary: ";
         write_all(STDERR_FILENO, msg, std::strlen(msg));
-        write_all(STDERR_FILENO, cargv[0], std::strlen(cargv[0]));
+        write_all(STDERR_FILENO, exec_c, std::strlen(exec_c));
         write_all(STDERR_FILENO, "\n", 1);
         ::_exit(127);
     }

@@ -28,13 +28,15 @@ struct ChildHooks {
     double grace_s = 10.0;
 };
 
-// Runs argv[0] with argv (argv[0] must be a path), appending its output to log_path; blocks until
-// it exits. Throws std::runtime_error when it cannot be started (fork, pipe or the log file); an
-// exec failure shows as exit code 127 with the reason in the log.
-ChildResult run_child(const std::vector<std::string>& argv, const std::string& log_path,
-                      const ChildHooks& hooks);
+// Runs the program at exec_path with argv (argv[0] is only its display name), appending its output
+// to log_path; blocks until it exits. Throws std::runtime_error when it cannot be started (fork,
+// pipe or the log file); an exec failure shows as exit code 127 with the reason in the log.
+ChildResult run_child(const std::string& exec_path, const std::vector<std::string>& argv,
+                      const std::string& log_path, const ChildHooks& hooks);
 
-// The running executable (/proc/self/exe), for re-executing ourselves as `greenknobs train`.
+// The running executable's path (readlink /proc/self/exe), for messages. To re-execute ourselves,
+// exec "/proc/self/exe" itself: it still works when the binary was rebuilt (replaced) mid-study,
+// and every run of the study then uses the same code.
 std::string self_exe();
 
 }  // namespace gk::study

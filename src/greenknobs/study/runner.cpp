@@ -136,6 +136,7 @@ class Runner {
         }
         plan_ = make_plan(opt_.plan);
         train_bin_ = opt_.train_bin.empty() ? self_exe() : opt_.train_bin;
+        train_exec_ = opt_.train_bin.empty() ? "/proc/self/exe" : opt_.train_bin;
         for (const char* sub : {"", "configs", "runs", "logs"}) {
             fs::make_dirs(fs::join(opt_.out_dir, sub));
         }
@@ -435,8 +436,10 @@ class Runner {
                 }
             }
         }
-        progress.finish(g_stop_signal ? std::string("interrupted by ") + signal_name(g_stop_signal)
-                                      : "done");
+        // finish() would show every run done; an interrupted study shows where it stopped instead.
+        if (g_stop_signal == 0) {
+            progress.finish("done");
+        }
         result_.interrupted_signal = g_stop_signal;
     }
 
@@ -488,7 +491,8 @@ class Runner {
         hooks.stop_signal = &g_stop_signal;
         hooks.grace_s = opt_.grace_s;
         ChildResult cr = run_child(
-            {train_bin_, "train", "--config", config_path(run), "--out", dir}, log_path, hooks);
+            train_exec_, {train_bin_, "train", "--config", config_path(run), "--out", dir},
+            log_path, hooks);
         const json doc = read_run_json(dir);
         const std::string doc_error =
             doc.is_object() && doc.contains("error") && doc["error"].is_string()
@@ -626,7 +630,8 @@ class Runner {
     const StudyOptions& opt_;
     int lock_fd_ = -1;
     Plan plan_;
-    std::string train_bin_;
+    std::string train_bin_;   // shown as the child's argv[0]
+    std::string train_exec_;  // what is executed
     std::unique_ptr<Store> store_;
     int64_t study_id_ = 0;
     knobs::Capabilities caps_;
