@@ -184,6 +184,41 @@ BENCHMARK(BM_TrainStep_bf16_ckpt)
     ->Iterations(3)
     ->UseRealTime();
 
+// Forward-only evaluation of a realistically padded batch (32 x 256, real lengths uniform in [32, 256]),
+// the three attention paths that give equal logits: eager, sdpa, and unpadding (eager attention).
+void eval_step(benchmark::State& state, const std::string& attention, bool unpad) {
+    ModernBertConfig c = gk::model::preset("cpu-small");
+    torch::manual_seed(0);
+    ModernBertForSequenceClassification m(c);
+    m->eval();
+    m->set_attention(attention);
+    m->set_unpad(unpad);
+    const int64_t batch = 32;
+    auto ids = torch::randint(0, 50000, {batch, kSeq}, torch::kLong);
+    auto lengths = torch::randint(32, kSeq + 1, {batch}, torch::kLong);
+    auto mask = (torch::arange(kSeq).unsqueeze(0) < lengths.unsqueeze(1)).to(torch::kLong);
+    ids.masked_fill_(mask == 0, c.pad_token_id);
+    torch::InferenceMode guard;
+    auto run = [&] { benchmark::DoNotOptimize(m->forward(ids, mask).data_ptr()); };
+    run();
+    const double cpu0 = process_cpu_s();
+    for (auto _ : state) {
+        run();
+    }
+    state.counters["cpu_s/batch"] =
+        (process_cpu_s() - cpu0) / static_cast<double>(state.iterations());
+    state.counters["real_tokens"] = static_cast<double>(mask.sum().item<int64_t>());
+    state.counters["samples/s"] = benchmark::Counter(
+        static_cast<double>(batch * state.iterations()), benchmark::Counter::kIsRate);
+}
+
+void BM_Eval_eager(benchmark::State& s) { eval_step(s, "eager", false); }
+void BM_Eval_sdpa(benchmark::State& s) { eval_step(s, "sdpa", false); }
+void BM_Eval_unpad(benchmark::State& s) { eval_step(s, "eager", true); }
+BENCHMARK(BM_Eval_eager)->Name("Eval/eager")->Unit(benchmark::kMillisecond)->Iterations(5)->UseRealTime();
+BENCHMARK(BM_Eval_sdpa)->Name("Eval/sdpa")->Unit(benchmark::kMillisecond)->Iterations(5)->UseRealTime();
+BENCHMARK(BM_Eval_unpad)->Name("Eval/unpad")->Unit(benchmark::kMillisecond)->Iterations(5)->UseRealTime();
+
 }  // namespace
 
 int main(int argc, char** argv) {
