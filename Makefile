@@ -7,6 +7,8 @@ CMAKE_FLAGS ?=
 CXX_COMPILER ?= clang++
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
+# Idle OpenMP threads must sleep, not spin (docs/perf/model.md: 9-40x slower steps when they spin).
+export OMP_WAIT_POLICY ?= passive
 export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_file_ctime
 
 # Debian packages the project needs (Debian 12). libopenblas0-openmp replaces the 16x slower reference BLAS.

@@ -33,5 +33,6 @@ function(gk_test name)
     set(A_LABELS unit)
   endif()
   gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST
-    WORKING_DIRECTORY ${CMAKE_BINARY_DIR} PROPERTIES LABELS "${A_LABELS}" TIMEOUT 900)
+    WORKING_DIRECTORY ${CMAKE_BINARY_DIR}
+    PROPERTIES LABELS "${A_LABELS}" TIMEOUT 900 ENVIRONMENT "OMP_WAIT_POLICY=passive")
 endfunction()

@@ -1,5 +1,9 @@
 // greenknobs CLI entry: parse, wire, catch. Bad input → one line on stderr and exit code 2.
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 #include <cstdio>
 #include <map>
 
@@ -7,7 +11,36 @@
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/log.h"
 
+namespace {
+
+// libgomp reads OMP_WAIT_POLICY once, before main(): with its default, idle OpenMP threads spin between the
+// thousands of small parallel regions of a training step, which on a shared or oversubscribed machine made
+// steps 9-40x slower and burned CPU that a study would book on the knob (docs/perf/model.md). So the
+// process re-executes itself once with the passive policy unless the user chose one.
+// Only the commands that run LibTorch do this: `measure` must hand its command an untouched environment.
+void ensure_passive_omp_wait(int argc, char** argv) {
+    if (std::getenv("OMP_WAIT_POLICY") != nullptr) {
+        return;
+    }
+    std::string command;
+    for (int i = 1; i < argc; ++i) {
+        if (argv[i][0] != '-') {
+            command = argv[i];
+            break;
+        }
+    }
+    if (command != "train" && command != "predict" && command != "study") {
+        return;
+    }
+    ::setenv("OMP_WAIT_POLICY", "passive", 1);
+    ::execv("/proc/self/exe", argv);
+    // exec failed (no /proc): carry on with the default policy.
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+    ensure_passive_omp_wait(argc, argv);
     CLI::App app{"greenknobs: energy as a first-class metric of AI pipelines"};
     app.require_subcommand(1);
     app.set_version_flag("--version", "greenknobs 0.1.0");

@@ -1,0 +1,188 @@
+// The pipeline end to end through `greenknobs train` / `predict` on a tiny model and a slice of the bundled
+// Juliet data: the run directory's contract (docs/design.md), the stage boundaries, bad input, predict.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "greenknobs/util/fs.h"
+
+namespace {
+
+using nlohmann::json;
+namespace stdfs = std::filesystem;
+
+const std::string kBin = std::string(GK_BINARY_DIR) + "/bin/greenknobs";
+
+struct Result {
+    int code = -1;
+    std::string out;
+};
+
+// Runs a shell line from the source dir (the bundled data paths are relative to it).
+Result run(const std::string& args, const std::string& stdin_text = "") {
+    std::string in_path = testing::TempDir() + "gk_stdin.txt";
+    std::ofstream(in_path) << stdin_text;
+    std::string out_path = testing::TempDir() + "gk_stdout.txt";
+    std::string cmd = "cd " + std::string(GK_SOURCE_DIR) + " && " + kBin + " " + args + " < " + in_path +
+                      " > " + out_path + " 2>" + out_path + ".err";
+    int status = std::system(cmd.c_str());
+    Result r;
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = gk::fs::read_file(out_path);
+    return r;
+}
+
+std::string tiny_args() {
+    return "--set model.preset=test-tiny --set data.max_train_samples=96 --set data.max_eval_samples=48 "
+           "--set train.epochs=2 --set train.batch_size=16 --set tokenizer.max_length=64 "
+           "--set energy.sample_period_s=0.05";
+}
+
+class PipelineCli : public testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        dir_ = testing::TempDir() + "gk_pipeline_run";
+        stdfs::remove_all(dir_);
+        Result r = run("-q train " + tiny_args() + " --out " + dir_);
+        ASSERT_EQ(r.code, 0) << r.out << gk::fs::read_file(testing::TempDir() + "gk_stdout.txt.err");
+        record_ = json::parse(gk::fs::read_file(dir_ + "/run.json"));
+    }
+    static std::string dir_;
+    static json record_;
+};
+std::string PipelineCli::dir_;
+json PipelineCli::record_;
+
+TEST_F(PipelineCli, RunJsonIsCompleteAndFollowsTheSchema) {
+    EXPECT_EQ(record_["schema"], "greenknobs.run/1");
+    EXPECT_EQ(record_["status"], "complete");
+    EXPECT_TRUE(record_["error"].is_null());
+    EXPECT_EQ(record_["config_hash"].get<std::string>().size(), 64u);
+    EXPECT_EQ(record_["config"]["model"]["preset"], "test-tiny");
+    for (const char* k : {"machine", "knobs", "data", "model", "train", "metrics", "energy"}) {
+        EXPECT_TRUE(record_.contains(k)) << k;
+    }
+    EXPECT_EQ(record_["model"]["layers"], 3);
+    EXPECT_EQ(record_["data"]["train"], 96);
+    EXPECT_EQ(record_["train"]["epochs_run"], 2);
+    EXPECT_EQ(record_["train"]["validation"].size(), 2u);
+    const json& m = record_["metrics"];
+    for (const char* k : {"f1_vul", "precision_vul", "recall_vul", "accuracy", "f1_macro", "f1_weighted", "mcc"}) {
+        ASSERT_TRUE(m[k].is_number()) << k;
+        EXPECT_GE(m[k].get<double>(), -1.0);
+        EXPECT_LE(m[k].get<double>(), 1.0);
+    }
+    const json& cm = m["confusion"];
+    EXPECT_EQ(cm["tn"].get<int>() + cm["fp"].get<int>() + cm["fn"].get<int>() + cm["tp"].get<int>(),
+              record_["data"]["test"].get<int>());
+    EXPECT_GT(m["j_per_sample"].get<double>(), 0.0);
+}
+
+TEST_F(PipelineCli, SixStagesInOrderWithNestedValidation) {
+    std::vector<std::string> top;
+    int validate = 0;
+    for (const auto& s : record_["energy"]["stages"]) {
+        if (s["parent"].is_null()) {
+            top.push_back(s["name"]);
+        } else {
+            EXPECT_EQ(s["parent"], "train");
+            EXPECT_EQ(s["path"], "train/validate");
+            ++validate;
+        }
+        EXPECT_GE(s["energy_j"]["cpu"].get<double>(), 0.0);
+        EXPECT_EQ(s["provenance"]["cpu"], "modelled");
+        EXPECT_TRUE(s["energy_j"]["gpu"].is_null());  // no GPU here: n/a, never 0
+    }
+    EXPECT_EQ(top, (std::vector<std::string>{"load_dataset", "tokenize", "load_model", "train", "save",
+                                             "evaluate"}));
+    EXPECT_EQ(validate, 2);  // one per epoch
+}
+
+TEST_F(PipelineCli, WritesCsvsAndAnHfModelDirectory) {
+    std::string csv = gk::fs::read_file(dir_ + "/emissions.csv");
+    for (const char* col : {"duration", "emissions", "cpu_energy", "ram_energy", "energy_consumed", "stage"}) {
+        EXPECT_NE(csv.substr(0, csv.find('\n')).find(col), std::string::npos) << col;
+    }
+    EXPECT_TRUE(stdfs::exists(dir_ + "/power.csv"));
+    for (const char* f : {"model.safetensors", "config.json", "tokenizer.json", "greenknobs.json"}) {
+        EXPECT_TRUE(stdfs::exists(dir_ + "/model/" + f)) << f;
+    }
+    json cfg = json::parse(gk::fs::read_file(dir_ + "/model/config.json"));
+    EXPECT_EQ(cfg["num_hidden_layers"], 3);
+    EXPECT_EQ(cfg["model_type"], "modernbert");
+}
+
+TEST_F(PipelineCli, PredictTextAndIdsAgree) {
+    const std::string fn = "int f(char *s) { char b[8]; strcpy(b, s); return 0; }";
+    Result tok = run("tokenize --tokenizer data/modernbert/tokenizer.json --max-length 64",
+                     json{{"text", fn}}.dump() + "\n");
+    ASSERT_EQ(tok.code, 0) << tok.out;
+    json ids = json::parse(tok.out.substr(0, tok.out.find('\n')))["ids"];
+    Result a = run("predict --model " + dir_ + "/model", json{{"text", fn}}.dump() + "\n" +
+                                                            json{{"text", "void g(void) {}"}}.dump() + "\n");
+    ASSERT_EQ(a.code, 0) << a.out;
+    Result b = run("predict --model " + dir_ + "/model", json{{"input_ids", ids}}.dump() + "\n");
+    ASSERT_EQ(b.code, 0) << b.out;
+    std::istringstream lines(a.out);
+    std::string first, second;
+    std::getline(lines, first);
+    std::getline(lines, second);
+    json ja = json::parse(first), jb = json::parse(b.out.substr(0, b.out.find('\n')));
+    EXPECT_NEAR(ja["logits"][0].get<double>(), jb["logits"][0].get<double>(), 1e-5);
+    EXPECT_NEAR(ja["logits"][1].get<double>(), jb["logits"][1].get<double>(), 1e-5);
+    EXPECT_TRUE(ja["label"] == 0 || ja["label"] == 1);
+    EXPECT_GE(ja["p_vul"].get<double>(), 0.0);
+    EXPECT_LE(ja["p_vul"].get<double>(), 1.0);
+    EXPECT_FALSE(second.empty());
+}
+
+TEST_F(PipelineCli, PredictBadLineIsExit2WithPlace) {
+    Result r = run("predict --model " + dir_ + "/model", "{\"text\": \"int x;\"}\nnot json\n");
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(gk::fs::read_file(testing::TempDir() + "gk_stdout.txt.err").find("<stdin>:2"), std::string::npos);
+}
+
+TEST_F(PipelineCli, CompleteRunIsNeverOverwrittenSilently) {
+    std::string before = gk::fs::read_file(dir_ + "/run.json");
+    Result r = run("-q train " + tiny_args() + " --out " + dir_);
+    EXPECT_EQ(r.code, 2);
+    EXPECT_EQ(gk::fs::read_file(dir_ + "/run.json"), before);
+}
+
+TEST(PipelineBadInput, MissingColumnFailsWithExit2AndIsNotComplete) {
+    std::string data = testing::TempDir() + "gk_bad.csv";
+    std::ofstream(data) << "func_before,label\n\"int x;\",1\n";
+    std::string dir = testing::TempDir() + "gk_bad_run";
+    stdfs::remove_all(dir);
+    Result r = run("train " + tiny_args() + " --set data.path=" + data + " --out " + dir);
+    EXPECT_EQ(r.code, 2);
+    std::string err = gk::fs::read_file(testing::TempDir() + "gk_stdout.txt.err");
+    EXPECT_NE(err.find("gk_bad.csv"), std::string::npos) << err;
+    EXPECT_NE(err.find("vul"), std::string::npos) << err;
+    json rec = json::parse(gk::fs::read_file(dir + "/run.json"));
+    EXPECT_EQ(rec["status"], "failed");
+    EXPECT_FALSE(rec["error"].is_null());
+}
+
+TEST(PipelineBadInput, UnknownKeyAndUnknownVariantAreExit2) {
+    EXPECT_EQ(run("train --set train.nope=1 --print-config").code, 2);
+    EXPECT_EQ(run("train --variant V99 --print-config").code, 2);
+}
+
+TEST(PipelineConfig, VariantResolvesAndHashIsStable) {
+    Result a = run("train --variant V7 --print-config");
+    Result b = run("train --variant V7 --print-config");
+    ASSERT_EQ(a.code, 0) << a.out;
+    EXPECT_EQ(a.out, b.out);
+    EXPECT_NE(a.out.find("precision = \"bf16\""), std::string::npos) << a.out;
+    Result c = run("train --print-config");
+    EXPECT_NE(a.out.substr(a.out.find("config_hash")), c.out.substr(c.out.find("config_hash")));
+}
+
+}  // namespace
