@@ -3,8 +3,9 @@
 // autocast, with and without gradient checkpointing, and peak RSS. Run one configuration per
 // process for a per-config peak RSS, e.g.
 //   model_bench --benchmark_filter='TrainStep/fp32/plain/'
-// GK_BENCH_THREADS=n sets the intra-op threads (default: all). Besides wall time it reports the process CPU
-// seconds per step, which stay meaningful when other jobs share the machine (MFU is given both ways).
+// GK_BENCH_THREADS=n sets the intra-op threads (default: all). Besides wall time it reports the
+// process CPU seconds per step, which stay meaningful when other jobs share the machine (MFU is
+// given both ways).
 #include <chrono>
 #include <cstdlib>
 
@@ -59,7 +60,7 @@ struct Autocast {
 };
 
 struct SgemmPeak {
-    double wall_gflops = 0;     // best of 10 wall times
+    double wall_gflops = 0;       // best of 10 wall times
     double per_cpu_s_gflops = 0;  // FLOPs per process CPU second, over the 10 runs
 };
 
@@ -142,7 +143,8 @@ void train_step(benchmark::State& state, bool bf16, bool ckpt) {
     for (auto _ : state) {
         step();
     }
-    const double cpu_s_per_step = (process_cpu_s() - cpu0) / static_cast<double>(state.iterations());
+    const double cpu_s_per_step =
+        (process_cpu_s() - cpu0) / static_cast<double>(state.iterations());
     const double tokens = static_cast<double>(kBatch * kSeq);
     const double flops = train_flops(c, kBatch * kSeq, kSeq);
     state.counters["tokens/s"] = benchmark::Counter(
@@ -151,9 +153,9 @@ void train_step(benchmark::State& state, bool bf16, bool ckpt) {
         flops / 1e9 * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
     const SgemmPeak peak = sgemm_peak();
     state.counters["sgemm_peak_GFLOP/s"] = peak.wall_gflops;
-    state.counters["MFU_wall"] = benchmark::Counter(
-        flops / 1e9 / peak.wall_gflops * static_cast<double>(state.iterations()),
-        benchmark::Counter::kIsRate);
+    state.counters["MFU_wall"] =
+        benchmark::Counter(flops / 1e9 / peak.wall_gflops * static_cast<double>(state.iterations()),
+                           benchmark::Counter::kIsRate);
     state.counters["cpu_s/step"] = cpu_s_per_step;
     state.counters["MFU_cpu"] = flops / 1e9 / cpu_s_per_step / peak.per_cpu_s_gflops;
     state.counters["peak_rss_MB"] = peak_rss_mb();
@@ -184,8 +186,9 @@ BENCHMARK(BM_TrainStep_bf16_ckpt)
     ->Iterations(3)
     ->UseRealTime();
 
-// Forward-only evaluation of a realistically padded batch (32 x 256, real lengths uniform in [32, 256]),
-// the three attention paths that give equal logits: eager, sdpa, and unpadding (eager attention).
+// Forward-only evaluation of a realistically padded batch (32 x 256, real lengths uniform in [32,
+// 256]), the three attention paths that give equal logits: eager, sdpa, and unpadding (eager
+// attention).
 void eval_step(benchmark::State& state, const std::string& attention, bool unpad) {
     ModernBertConfig c = gk::model::preset("cpu-small");
     torch::manual_seed(0);
@@ -215,9 +218,21 @@ void eval_step(benchmark::State& state, const std::string& attention, bool unpad
 void BM_Eval_eager(benchmark::State& s) { eval_step(s, "eager", false); }
 void BM_Eval_sdpa(benchmark::State& s) { eval_step(s, "sdpa", false); }
 void BM_Eval_unpad(benchmark::State& s) { eval_step(s, "eager", true); }
-BENCHMARK(BM_Eval_eager)->Name("Eval/eager")->Unit(benchmark::kMillisecond)->Iterations(5)->UseRealTime();
-BENCHMARK(BM_Eval_sdpa)->Name("Eval/sdpa")->Unit(benchmark::kMillisecond)->Iterations(5)->UseRealTime();
-BENCHMARK(BM_Eval_unpad)->Name("Eval/unpad")->Unit(benchmark::kMillisecond)->Iterations(5)->UseRealTime();
+BENCHMARK(BM_Eval_eager)
+    ->Name("Eval/eager")
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(5)
+    ->UseRealTime();
+BENCHMARK(BM_Eval_sdpa)
+    ->Name("Eval/sdpa")
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(5)
+    ->UseRealTime();
+BENCHMARK(BM_Eval_unpad)
+    ->Name("Eval/unpad")
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(5)
+    ->UseRealTime();
 
 }  // namespace
 

@@ -61,8 +61,6 @@ ModernBertConfig small_config(int64_t layers, int64_t window) {
     c.vocab_size = 512;
     c.pad_token_id = 0;
     c.local_attention = window;
-    c.layer_ids.clear();
-    c.layer_types.clear();
     c.finalize("test");
     return c;
 }
@@ -237,7 +235,6 @@ TEST(ModernBert, LocalLayersUseTheWindowAndGlobalLayersDoNot) {
     ModernBertConfig c = small_config(1, 4);
     c.global_attn_every_n_layers = 1;
     c.classifier_pooling = "cls";
-    c.layer_types.clear();
     c.finalize("t");
     torch::manual_seed(3);
     ModernBertForSequenceClassification global_model(c);
@@ -253,7 +250,6 @@ TEST(ModernBert, LocalLayersUseTheWindowAndGlobalLayersDoNot) {
     ModernBertConfig lc = small_config(2, 4);
     lc.global_attn_every_n_layers = 2;
     lc.classifier_pooling = "cls";
-    lc.layer_types.clear();
     lc.finalize("t");
     ModernBertForSequenceClassification local_model(lc);
     local_model->eval();

@@ -189,13 +189,23 @@ TEST(ModernBertConfig, GlobalLayersFollowTheOriginalIds) {
     EXPECT_FALSE(pruned.is_global_layer(0));  // original 4
     EXPECT_FALSE(pruned.is_global_layer(1));  // original 5
     EXPECT_TRUE(pruned.is_global_layer(2));   // original 6
-    EXPECT_EQ(pruned.layer_types, (std::vector<std::string>{
-                                      "sliding_attention", "sliding_attention", "full_attention"}));
+    EXPECT_EQ(to_hf_json(pruned)["layer_types"],
+              nlohmann::json({"sliding_attention", "sliding_attention", "full_attention"}));
     j["greenknobs_layer_ids"] = {4, 5};
     EXPECT_NE(error_of([&] {
                   config_from_json(j, "pruned.json");
               }).find("pruned.json:greenknobs_layer_ids: has 2 ids but num_hidden_layers is 3"),
               std::string::npos);
+}
+
+TEST(ModernBertConfig, EditingAPresetKeepsDerivedLayerTypes) {
+    ModernBertConfig c = preset("test-tiny");
+    c.num_hidden_layers = 7;
+    c.global_attn_every_n_layers = 2;
+    c.finalize("edited");
+    EXPECT_TRUE(c.is_global_layer(6));
+    EXPECT_FALSE(c.is_global_layer(5));
+    EXPECT_EQ(to_hf_json(c)["greenknobs_layer_ids"].size(), 7u);
 }
 
 TEST(ModernBertConfig, HfJsonRoundTripsAndReadsHfVariants) {

@@ -136,12 +136,10 @@ void ModernBertConfig::finalize(const std::string& origin) {
                          std::to_string(pad_token_id) + " is not below vocab_size " +
                              std::to_string(vocab_size));
     }
-    if (layer_ids.empty()) {
-        for (int64_t i = 0; i < num_hidden_layers; ++i) {
-            layer_ids.push_back(i);
-        }
-    }
-    if (static_cast<int64_t>(layer_ids.size()) != num_hidden_layers) {
+    // Empty lists mean "derived": ids 0..n-1, types from the every-n rule. So a preset whose depth
+    // or rule is changed afterwards stays consistent; only explicit lists (a pruned model, HF's
+    // layer_types) are checked.
+    if (!layer_ids.empty() && static_cast<int64_t>(layer_ids.size()) != num_hidden_layers) {
         throw InputError(origin, "greenknobs_layer_ids",
                          "has " + std::to_string(layer_ids.size()) +
                              " ids but num_hidden_layers is " + std::to_string(num_hidden_layers));
@@ -152,12 +150,7 @@ void ModernBertConfig::finalize(const std::string& origin) {
                              "ids must be >= 0 and strictly increasing");
         }
     }
-    if (layer_types.empty()) {
-        for (int64_t id : layer_ids) {
-            layer_types.push_back(id % global_attn_every_n_layers == 0 ? kGlobal : kLocal);
-        }
-    }
-    if (static_cast<int64_t>(layer_types.size()) != num_hidden_layers) {
+    if (!layer_types.empty() && static_cast<int64_t>(layer_types.size()) != num_hidden_layers) {
         throw InputError(origin, "layer_types",
                          "has " + std::to_string(layer_types.size()) +
                              " entries but num_hidden_layers is " +
@@ -342,8 +335,14 @@ nlohmann::json to_hf_json(const ModernBertConfig& c) {
     // HF >= 4.5x reads layer_types for the rotary θ of each layer; HF still picks the sliding
     // window from the layer's position (i % global_attn_every_n_layers), so a bottom-pruned model
     // computes as saved only here.
-    j["layer_types"] = c.layer_types;
-    j["greenknobs_layer_ids"] = c.layer_ids;
+    std::vector<std::string> types;
+    std::vector<int64_t> ids;
+    for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+        types.push_back(c.is_global_layer(i) ? kGlobal : kLocal);
+        ids.push_back(c.original_layer_id(i));
+    }
+    j["layer_types"] = types;
+    j["greenknobs_layer_ids"] = ids;
     j["torch_dtype"] = "float32";
     return j;
 }

@@ -48,10 +48,10 @@ struct ModernBertConfig {
     std::map<int64_t, std::string> id2label;  // empty = LABEL_0..LABEL_{n-1}
     // Original (pre-pruning) id of each current layer: decides global vs local attention and
     // whether the layer has an attn_norm (original layer 0 has none). Written as
-    // "greenknobs_layer_ids".
+    // "greenknobs_layer_ids". Empty = 0..n-1 (so editing a preset's depth stays consistent).
     std::vector<int64_t> layer_ids;
-    // Per current layer: "full_attention" | "sliding_attention" (HF's newer `layer_types`); derived
-    // from layer_ids and global_attn_every_n_layers unless the file gave it.
+    // Per current layer: "full_attention" | "sliding_attention" (HF's newer `layer_types`).
+    // Empty = derived: global iff original id % global_attn_every_n_layers == 0.
     std::vector<std::string> layer_types;
     std::vector<std::string> architectures = {"ModernBertForSequenceClassification"};
 
@@ -59,8 +59,7 @@ struct ModernBertConfig {
     // Whether current layer i attends globally (else within the sliding window).
     bool is_global_layer(int64_t i) const;
     int64_t original_layer_id(int64_t i) const;
-    // Fills layer_ids/layer_types where absent and checks ranges and consistency; throws InputError
-    // naming `origin` and the key.
+    // Checks ranges and consistency; throws InputError naming `origin` and the key.
     void finalize(const std::string& origin);
 };
 

@@ -550,8 +550,9 @@ ModernBertForSequenceClassificationImpl::named_linears() {
 torch::Tensor ModernBertForSequenceClassificationImpl::run_layers(torch::Tensor x,
                                                                   const LayerInputs& in) {
     const bool ckpt = grad_checkpointing_ && torch::GradMode::is_enabled();
-    // In training, replay the CPU RNG in the recompute (as torch.utils.checkpoint's preserve_rng_state):
-    // dropout anywhere in a layer, ours or an adapter's (LoRA dropout), must draw the same mask twice.
+    // In training, replay the CPU RNG in the recompute (as torch.utils.checkpoint's
+    // preserve_rng_state): dropout anywhere in a layer, ours or an adapter's (LoRA dropout), must
+    // draw the same mask twice.
     const bool save_rng = is_training();
     for (int64_t i = 0; i < num_layers(); ++i) {
         auto l = layer(i);
@@ -663,8 +664,8 @@ void prune_layers(ModernBertForSequenceClassification& m, int n, const std::stri
     std::vector<std::string> types;
     for (int64_t i = first; i < last; ++i) {
         kept->push_back(m->layer(i));
-        ids.push_back(c.layer_ids[i]);
-        types.push_back(c.layer_types[i]);
+        ids.push_back(c.original_layer_id(i));
+        types.push_back(c.is_global_layer(i) ? "full_attention" : "sliding_attention");
     }
     m->model->layers = m->model->replace_module("layers", kept);
     c.num_hidden_layers = last - first;
