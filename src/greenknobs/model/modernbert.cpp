@@ -256,8 +256,7 @@ struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
 
 }  // namespace
 
-// ---- Norm
-// -------------------------------------------------------------------------------------------------
+// ---- Norm ----
 
 NormImpl::NormImpl(int64_t dim, double eps_in, bool with_bias) : eps(eps_in) {
     weight = register_parameter("weight", torch::ones({dim}));
@@ -272,8 +271,7 @@ torch::Tensor NormImpl::forward(const torch::Tensor& x) {
     return torch::layer_norm(in, {weight.size(0)}, weight, bias, eps);
 }
 
-// ---- rotary embeddings and masks
-// ----------------------------------------------------------------------------
+// ---- rotary embeddings and masks ----
 
 std::pair<torch::Tensor, torch::Tensor> rotary_cos_sin(const torch::Tensor& position_ids,
                                                        int64_t head_dim, double theta) {
@@ -329,8 +327,7 @@ torch::Tensor packed_attention_bias(const torch::Tensor& seq_ids, const torch::T
     return torch::zeros(hidden.sizes(), opts).masked_fill(hidden, lowest).unsqueeze(0).unsqueeze(0);
 }
 
-// ---- modules
-// --------------------------------------------------------------------------------------------------
+// ---- modules ----
 
 ModernBertEmbeddingsImpl::ModernBertEmbeddingsImpl(const ModernBertConfig& c)
     : dropout_p(c.embedding_dropout) {
@@ -460,8 +457,7 @@ torch::Tensor ModernBertPredictionHeadImpl::forward(const torch::Tensor& x) {
     return norm(activate(dense(x), activation));
 }
 
-// ---- the classifier
-// ------------------------------------------------------------------------------------------
+// ---- the classifier ----
 
 ModernBertForSequenceClassificationImpl::ModernBertForSequenceClassificationImpl(
     const ModernBertConfig& c)
@@ -641,8 +637,7 @@ torch::Tensor ModernBertForSequenceClassificationImpl::forward(
     return logits.scalar_type() == torch::kFloat ? logits : logits.to(torch::kFloat);
 }
 
-// ---- pruning
-// -----------------------------------------------------------------------------------------------
+// ---- pruning ----
 
 void prune_layers(ModernBertForSequenceClassification& m, int n, const std::string& from) {
     const int64_t depth = m->num_layers();
@@ -673,8 +668,7 @@ void prune_layers(ModernBertForSequenceClassification& m, int n, const std::stri
     c.layer_types = types;
 }
 
-// ---- checkpoints
-// -------------------------------------------------------------------------------------------
+// ---- checkpoints ----
 
 namespace {
 
@@ -736,7 +730,12 @@ ModernBertForSequenceClassification load_hf_checkpoint(const std::string& dir) {
     for (const auto& t : f.tensors()) {
         const std::string lp = prefix + "layers.";
         if (t.name.rfind(lp, 0) == 0) {
-            file_layers.insert(std::stoll(t.name.substr(lp.size())));
+            const std::string rest = t.name.substr(lp.size());
+            const size_t digits = rest.find_first_not_of("0123456789");
+            if (digits == 0 || digits == std::string::npos || rest[digits] != '.') {
+                throw InputError(weights_path, t.name, "expected " + lp + "<index>.<name>");
+            }
+            file_layers.insert(std::stoll(rest.substr(0, digits)));
         }
     }
     if (!file_layers.empty() && *file_layers.rbegin() >= c.num_hidden_layers) {
