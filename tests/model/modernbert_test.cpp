@@ -510,6 +510,29 @@ TEST(ModernBert, SaveLoadGivesBitIdenticalLogits) {
     }
 }
 
+namespace {
+struct FakeAdapter : LinearAdapter {
+    torch::Tensor forward(LinearImpl& base, const torch::Tensor& x) override {
+        return base.forward_base(x);
+    }
+    void merge(LinearImpl&) override {}
+    std::string kind() const override { return "fake"; }
+};
+}  // namespace
+
+TEST(ModernBert, SaveRefusesUnmergedAdapters) {
+    ModernBertForSequenceClassification m(small_config(1, 4));
+    m->layer(0)->attn->Wo->adapter = std::make_shared<FakeAdapter>();
+    try {
+        save_hf(tmp_dir("adapter"), m);
+        FAIL() << "save_hf accepted an unmerged adapter";
+    } catch (const gk::CheckError& e) {
+        EXPECT_NE(std::string(e.what()).find("model.layers.0.attn.Wo still has a fake adapter"),
+                  std::string::npos)
+            << e.what();
+    }
+}
+
 TEST(ModernBert, BrokenCheckpointsAreNamed) {
     std::vector<std::vector<char>> store;
     std::string missing = broken_copy(

@@ -821,6 +821,13 @@ ModernBertForSequenceClassification load_hf_checkpoint(const std::string& dir) {
 }
 
 void save_hf(const std::string& dir, ModernBertForSequenceClassification& m) {
+    for (auto& [name, lin] : m->named_linears()) {
+        // An attached adapter means the weights below are not what the model computes with (and
+        // LoRA's own tensors are not HF names): merge first.
+        GK_CHECK(lin->adapter == nullptr, "save_hf: " + name + " still has a " +
+                                              lin->adapter->kind() +
+                                              " adapter; merge adapters before saving");
+    }
     fs::make_dirs(dir);
     std::vector<torch::Tensor> keep;  // owns the fp32 contiguous copies while writing
     std::vector<StTensorView> views;
