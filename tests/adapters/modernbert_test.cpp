@@ -154,6 +154,36 @@ TEST(AdaptersOnModernBert, EngineAndCompiledModelGiveTheModelsLogits) {
     EXPECT_TRUE(torch::allclose(cm.forward(ids, mask), ref, 1e-4, 1e-5));
 }
 
+// V24/V30 combine LoRA with gradient checkpointing: the recomputed layers must see the adapters (and the
+// quantized base), giving the same adapter gradients as the plain path.
+TEST(AdaptersOnModernBert, QLoraGradientsSurviveGradientCheckpointing) {
+    std::vector<torch::Tensor> grads[2];
+    for (int ckpt = 0; ckpt < 2; ++ckpt) {
+        auto m = tiny(11);
+        knobs::QuantizationConfig qc;
+        qc.bits = 4;
+        quantize_model(*m, qc);
+        knobs::LoraConfig lc;
+        lc.dropout = 0;
+        apply_lora(*m, lc);
+        randomize_lora_b(*m);
+        m->set_grad_checkpointing(ckpt == 1);
+        m->train();
+        auto [ids, mask] = batch(2, 16, 12);
+        torch::nn::functional::cross_entropy(m->forward(ids, mask), torch::tensor({1, 0}, torch::kLong)).backward();
+        for (const auto& p : m->named_parameters()) {
+            if (p.key().find(".lora_") != std::string::npos) {
+                ASSERT_TRUE(p.value().grad().defined()) << p.key() << " ckpt=" << ckpt;
+                grads[ckpt].push_back(p.value().grad().clone());
+            }
+        }
+    }
+    ASSERT_EQ(grads[0].size(), grads[1].size());
+    for (size_t i = 0; i < grads[0].size(); ++i) {
+        EXPECT_TRUE(torch::allclose(grads[0][i], grads[1][i], 1e-5, 1e-7)) << i;
+    }
+}
+
 TEST(AdaptersOnModernBert, CompileRefusesUnpadding) {
     auto m = tiny(9);
     m->set_unpad(true);
