@@ -90,6 +90,19 @@ TEST(Lora, TargetMatchingNothingIsAnInputError) {
     EXPECT_THROW(apply_lora(*m, cfg), InputError);
 }
 
+TEST(Lora, OverlappingTargetsOrASecondApplyAreRejectedWithoutSideEffects) {
+    TinyModel m(1);
+    auto cfg = default_lora();
+    cfg.targets = {"Wo", "attn.Wo"};  // "Wo" already covers attn.Wo
+    EXPECT_THROW(apply_lora(*m, cfg), InputError);
+    for (const auto& p : m->parameters()) {
+        EXPECT_TRUE(p.requires_grad());
+    }
+    EXPECT_FALSE(m->model->layers[0]->as<testing::TinyLayerImpl>()->attn->Wo->adapter);
+    apply_lora(*m, default_lora());
+    EXPECT_THROW(apply_lora(*m, default_lora()), InputError);
+}
+
 TEST(Lora, HeadDenseIsAnOptionalTarget) {
     TinyModel m(1);
     auto cfg = default_lora();

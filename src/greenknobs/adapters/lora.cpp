@@ -2,6 +2,7 @@
 #include "greenknobs/adapters/lora.h"
 
 #include <cmath>
+#include <set>
 
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/log.h"
@@ -83,15 +84,21 @@ LoraReport apply_lora(torch::nn::Module& model, const knobs::LoraConfig& cfg) {
         }
         rep.adapters_per_target[target] = hits;
     }
-    // Freeze the base first; the head and classifier stay trainable (PEFT's SEQ_CLS modules_to_save).
+    // Validate everything before changing anything: a rejected config leaves the model as it was.
+    std::set<std::string> seen;
+    for (const auto& [name, lin] : chosen) {
+        if (!seen.insert(name).second) {
+            throw InputError("lora.targets", name, "is matched by two targets");
+        }
+        if (lin->adapter && lin->adapter->kind().find("lora") != std::string::npos) {
+            throw InputError("lora.targets", name, "already has a LoRA adapter (apply_lora ran twice?)");
+        }
+    }
+    // Freeze the base; the head and classifier stay trainable (PEFT's SEQ_CLS modules_to_save).
     for (auto& item : model.named_parameters()) {
         item.value().set_requires_grad(is_head_param(item.key()));
     }
     for (const auto& [name, lin] : chosen) {
-        if (auto* lora = dynamic_cast<LoraAdapter*>(lin->adapter.get())) {
-            (void)lora;
-            throw InputError("lora.targets", name, "is matched by two targets");
-        }
         // A targeted head.dense gets a frozen base too: LoRA means the base does not train.
         lin->adapter = std::make_shared<LoraAdapter>(*lin, cfg.r, cfg.alpha, cfg.dropout, lin->adapter);
         auto* lora = static_cast<LoraAdapter*>(lin->adapter.get());
