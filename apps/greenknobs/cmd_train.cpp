@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <ctime>
 #include <iostream>
+#include <memory>
 
 #include "command.h"
 #include "greenknobs/knobs/catalog.h"
@@ -45,26 +46,34 @@ gk::app::Registrar reg("train", 30, [](CLI::App& app) -> gk::app::RunFn {
     sub->add_flag("--print-config", args->print_config, "print the resolved config and its hash, run nothing");
     sub->add_flag("--overwrite", args->overwrite, "replace results in an existing run directory");
     return [args]() -> int {
+        // Order: defaults (or the catalog's base) → --config → --device/--init-from/--set → the variant's
+        // knobs → --set again, so device-dependent knobs (precision "half") see the device and explicit
+        // overrides win (the study runner resolves the same way).
+        auto overrides = [&](gk::knobs::RunConfig& c) {
+            if (!args->device.empty()) {
+                gk::knobs::apply_set(c, "system.device=" + args->device);
+            }
+            if (!args->init_from.empty()) {
+                gk::knobs::apply_set(c, "model.init_from=" + args->init_from);
+            }
+            for (const auto& s : args->sets) {
+                gk::knobs::apply_set(c, s);
+            }
+        };
         gk::knobs::RunConfig cfg;
+        std::unique_ptr<gk::knobs::Catalog> cat;
         if (!args->variant.empty()) {
-            gk::knobs::Catalog cat = gk::knobs::load_catalog(args->catalog);
-            cfg = gk::knobs::resolve(cat, args->variant);
+            cat = std::make_unique<gk::knobs::Catalog>(gk::knobs::load_catalog(args->catalog));
+            cat->find(args->variant);  // unknown id → InputError naming the catalog
+            cfg = cat->base;
         }
         if (!args->config_path.empty()) {
-            std::string name = cfg.name;
             cfg = gk::knobs::load_toml(args->config_path, cfg);
-            if (!args->variant.empty() && cfg.name == "run") {
-                cfg.name = name;
-            }
         }
-        if (!args->device.empty()) {
-            gk::knobs::apply_set(cfg, "system.device=" + args->device);
-        }
-        if (!args->init_from.empty()) {
-            gk::knobs::apply_set(cfg, "model.init_from=" + args->init_from);
-        }
-        for (const auto& s : args->sets) {
-            gk::knobs::apply_set(cfg, s);
+        overrides(cfg);
+        if (cat) {
+            cfg = gk::knobs::resolve(cfg, cat->find(args->variant), args->catalog);
+            overrides(cfg);
         }
         if (args->print_config) {
             std::cout << gk::knobs::to_toml(cfg) << "\n# config_hash = " << gk::knobs::config_hash(cfg)

@@ -341,7 +341,7 @@ TEST(Catalog, QuickIsSmall) {
     EXPECT_EQ(v0.data.max_train_samples, 1500);
     EXPECT_EQ(v0.data.max_eval_samples, 500);
     EXPECT_EQ(v0.train.epochs, 1);
-    EXPECT_EQ(v0.tokenizer.max_length, 256);
+    EXPECT_EQ(v0.tokenizer.max_length, 128);
     std::set<std::string> phases;
     for (const auto& v : cat.variants) {
         phases.insert(v.phase);

@@ -132,7 +132,7 @@ TEST(Knobs, EachKnobChangesOnlyItsFields) {
         {"dedup", "none", {"data.dedup"}},  // the threshold is left alone unless mode = near
         {"tokenizer_cache", true, {"tokenizer.cache"}},
         {"tokenizer_threads", 3, {"tokenizer.threads"}},
-        {"max_length", 128, {"tokenizer.max_length"}},
+        {"max_length", 96, {"tokenizer.max_length"}},
         {"attention", {{"impl", "sdpa"}, {"unpad", true}}, {"model.attention", "model.unpad"}},
         {"prune_layers",
          {{"n", 4}, {"from", "bottom"}},
@@ -160,6 +160,7 @@ TEST(Knobs, EachKnobChangesOnlyItsFields) {
     std::set<std::string> covered;
     for (const auto& tc : cases) {
         RunConfig before;
+        before.train.epochs = 3;  // early_stopping refuses a single epoch
         RunConfig after = before;
         apply_knob(after, tc.knob, tc.params, "test");
         EXPECT_EQ(changed_keys(before, after), tc.fields) << tc.knob << " " << tc.params.dump();
@@ -188,6 +189,9 @@ TEST(Knobs, DefaultsApplyToTheDefaultConfig) {
         RunConfig c;
         if (k.name == "quantization") {
             apply_knob(c, "lora", nullptr, "test");
+        }
+        if (k.name == "early_stopping") {
+            c.train.epochs = 3;  // the knob refuses a single epoch (tested below)
         }
         EXPECT_NO_THROW(apply_knob(c, k.name, nullptr, "test")) << k.name;
         EXPECT_EQ(c.knobs.back(), k.name);

@@ -102,7 +102,7 @@ TEST(RunConfig, HashIgnoresLabelsButNotBehaviour) {
     b.name = "other";
     b.knobs = {"lora"};
     EXPECT_EQ(config_hash(a), config_hash(b));
-    b.train.lr = 1e-3;
+    b.train.lr = 5e-3;
     EXPECT_NE(config_hash(a), config_hash(b));
     EXPECT_EQ(config_hash(a).size(), 64u);
 }

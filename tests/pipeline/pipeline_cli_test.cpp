@@ -2,6 +2,7 @@
 // Juliet data: the run directory's contract (docs/design.md), the stage boundaries, bad input, predict.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -19,6 +20,11 @@ namespace stdfs = std::filesystem;
 
 const std::string kBin = std::string(GK_BINARY_DIR) + "/bin/greenknobs";
 
+// ctest runs each test as its own process, in parallel: every scratch path carries the pid.
+std::string scratch(const std::string& name) {
+    return testing::TempDir() + "gk" + std::to_string(::getpid()) + "_" + name;
+}
+
 struct Result {
     int code = -1;
     std::string out;
@@ -26,9 +32,9 @@ struct Result {
 
 // Runs a shell line from the source dir (the bundled data paths are relative to it).
 Result run(const std::string& args, const std::string& stdin_text = "") {
-    std::string in_path = testing::TempDir() + "gk_stdin.txt";
+    std::string in_path = scratch("stdin.txt");
     std::ofstream(in_path) << stdin_text;
-    std::string out_path = testing::TempDir() + "gk_stdout.txt";
+    std::string out_path = scratch("stdout.txt");
     std::string cmd = "cd " + std::string(GK_SOURCE_DIR) + " && " + kBin + " " + args + " < " + in_path +
                       " > " + out_path + " 2>" + out_path + ".err";
     int status = std::system(cmd.c_str());
@@ -47,10 +53,10 @@ std::string tiny_args() {
 class PipelineCli : public testing::Test {
 protected:
     static void SetUpTestSuite() {
-        dir_ = testing::TempDir() + "gk_pipeline_run";
+        dir_ = scratch("pipeline_run");
         stdfs::remove_all(dir_);
         Result r = run("-q train " + tiny_args() + " --out " + dir_);
-        ASSERT_EQ(r.code, 0) << r.out << gk::fs::read_file(testing::TempDir() + "gk_stdout.txt.err");
+        ASSERT_EQ(r.code, 0) << r.out << gk::fs::read_file(scratch("stdout.txt.err"));
         record_ = json::parse(gk::fs::read_file(dir_ + "/run.json"));
     }
     static std::string dir_;
@@ -145,7 +151,7 @@ TEST_F(PipelineCli, PredictTextAndIdsAgree) {
 TEST_F(PipelineCli, PredictBadLineIsExit2WithPlace) {
     Result r = run("predict --model " + dir_ + "/model", "{\"text\": \"int x;\"}\nnot json\n");
     EXPECT_EQ(r.code, 2);
-    EXPECT_NE(gk::fs::read_file(testing::TempDir() + "gk_stdout.txt.err").find("<stdin>:2"), std::string::npos);
+    EXPECT_NE(gk::fs::read_file(scratch("stdout.txt.err")).find("<stdin>:2"), std::string::npos);
 }
 
 TEST_F(PipelineCli, CompleteRunIsNeverOverwrittenSilently) {
@@ -156,14 +162,14 @@ TEST_F(PipelineCli, CompleteRunIsNeverOverwrittenSilently) {
 }
 
 TEST(PipelineBadInput, MissingColumnFailsWithExit2AndIsNotComplete) {
-    std::string data = testing::TempDir() + "gk_bad.csv";
+    std::string data = scratch("bad.csv");
     std::ofstream(data) << "func_before,label\n\"int x;\",1\n";
-    std::string dir = testing::TempDir() + "gk_bad_run";
+    std::string dir = scratch("bad_run");
     stdfs::remove_all(dir);
     Result r = run("train " + tiny_args() + " --set data.path=" + data + " --out " + dir);
     EXPECT_EQ(r.code, 2);
-    std::string err = gk::fs::read_file(testing::TempDir() + "gk_stdout.txt.err");
-    EXPECT_NE(err.find("gk_bad.csv"), std::string::npos) << err;
+    std::string err = gk::fs::read_file(scratch("stdout.txt.err"));
+    EXPECT_NE(err.find("bad.csv"), std::string::npos) << err;
     EXPECT_NE(err.find("vul"), std::string::npos) << err;
     json rec = json::parse(gk::fs::read_file(dir + "/run.json"));
     EXPECT_EQ(rec["status"], "failed");

@@ -60,7 +60,7 @@ TEST_F(StudyCli, StudyThenReport) {
     EXPECT_FALSE(has(r.out, "report:")) << r.out;
 
     // Another --set: refused as bad input, naming the variant.
-    r = run(common + " --set train.lr=0.001");
+    r = run(common + " --set train.lr=0.002");
     EXPECT_EQ(r.rc, 2) << r.out;
     EXPECT_TRUE(has(r.out, "variant V")) << r.out;
     EXPECT_TRUE(has(r.out, "changed since the study began")) << r.out;

@@ -316,7 +316,7 @@ TEST_F(RunnerTest, AForeignConfigHashIsRefusedNamingTheVariant) {
 
     StudyOptions changed = o;
     changed.max_retries = 2;
-    changed.plan.sets = {"train.lr=0.001"};
+    changed.plan.sets = {"train.lr=0.002"};
     try {
         run_study(changed);
         FAIL() << "a study with another config was mixed in";

@@ -56,6 +56,9 @@ RunConfig probe_base(const Knob& k, const Capabilities& caps) {
     if (k.name == "quantization") {
         apply_knob(c, "lora", nullptr, "probe");
     }
+    if (k.name == "early_stopping" && c.train.epochs < 2) {
+        c.train.epochs = 2;  // stopping early needs epochs to stop before
+    }
     return c;
 }
 

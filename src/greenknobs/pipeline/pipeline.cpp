@@ -18,6 +18,7 @@
 #include "greenknobs/data/dataset.h"
 #include "greenknobs/energy/power_limit.h"
 #include "greenknobs/energy/tracker.h"
+#include "greenknobs/knobs/knob.h"
 #include "greenknobs/model/modernbert.h"
 #include "greenknobs/model/runtime.h"
 #include "greenknobs/text/token_cache.h"
@@ -193,7 +194,8 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
                    {"greenknobs_version", "0.1.0"},
                    {"git_commit", GK_GIT_COMMIT},
                    {"started_at", utc_now_iso8601()},
-                   {"knobs", {{"applied", json::array()}, {"skipped", json::array()}}}};
+                   {"knobs", {{"applied", knobs::knob_settings(c)}, {"details", json::array()},
+                              {"skipped", json::array()}}}};
     json machine = to_json(machine_info());
     write_status(dir, record);
     fs::write_file_atomic(fs::join(dir, "config.toml"), knobs::to_toml(c));
@@ -217,7 +219,7 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
                 limits.push_back({{"device", a.device}, {"previous_w", a.previous_w},
                                   {"requested_w", a.requested_w}, {"enforced_w", a.enforced_w}});
             }
-            record["knobs"]["applied"].push_back(
+            record["knobs"]["details"].push_back(
                 {{"name", "power_limit"},
                  {"params", {{"watts", c.system.power_limit_w}, {"mechanism", limiter->supported().mechanism},
                              {"limits", limits}}}});
@@ -237,11 +239,16 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
         }
 #endif
         tracker.start();
+        // One log line per stage boundary: what `greenknobs study` shows as the current stage of a run.
+        auto open_stage = [&tracker](const std::string& name) {
+            log::info("stage: " + name);
+            return tracker.stage(name);
+        };
 
         // 1. load_dataset
         data::Dataset ds;
         {
-            auto s = tracker.stage("load_dataset");
+            auto s = open_stage("load_dataset");
             ds = data::load_dataset(c.data, c.train.seed);
             s.add_work("samples", static_cast<double>(ds.report.rows_read));
         }
@@ -253,14 +260,14 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
         Tokenized tk;
         std::unique_ptr<text::Tokenizer> tok;
         {
-            auto s = tracker.stage("tokenize");
+            auto s = open_stage("tokenize");
             tok = std::make_unique<text::Tokenizer>(text::Tokenizer::from_file(c.tokenizer.path));
             tk = tokenize_all(c, ds, *tok);
             s.add_work("samples", static_cast<double>(tk.samples));
             s.add_work("tokens", static_cast<double>(tk.tokens));
         }
         if (c.tokenizer.cache || c.tokenizer.threads != 1) {
-            record["knobs"]["applied"].push_back(
+            record["knobs"]["details"].push_back(
                 {{"name", "tokenizer"},
                  {"params", {{"cache", c.tokenizer.cache}, {"cache_hit", tk.cache_hit},
                              {"threads", c.tokenizer.threads}}}});
@@ -269,11 +276,11 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
         // 3. load_model
         ModernBertForSequenceClassification m{nullptr};
         {
-            auto s = tracker.stage("load_model");
+            auto s = open_stage("load_model");
             json applied = json::array();
             m = build_model(c, device, &applied);
             for (auto& a : applied) {
-                record["knobs"]["applied"].push_back(a);
+                record["knobs"]["details"].push_back(a);
             }
             auto counts = model::count_params(*m);
             s.add_work("params", static_cast<double>(counts.total));
@@ -282,11 +289,11 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
         // 4. train (+ train/validate per epoch)
         train::TrainReport tr;
         {
-            auto s = tracker.stage("train");
+            auto s = open_stage("train");
             std::unique_ptr<energy::Stage> validate_scope;
             train::TrainHooks hooks;
             hooks.stage_begin = [&](const std::string& name) {
-                validate_scope = std::make_unique<energy::Stage>(tracker.stage(name));
+                validate_scope = std::make_unique<energy::Stage>(open_stage(name));
             };
             hooks.stage_end = [&](const std::string&, int64_t samples, int64_t tokens) {
                 validate_scope->add_work("samples", static_cast<double>(samples));
@@ -300,6 +307,10 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
                 return m->forward(ids, mask);
             }, c.train, device, topts);
             tr = trainer.fit(tk.train, tk.validation, hooks);
+            if (!tr.pin_memory_note.empty()) {
+                // Asked for, but a no-op on this device: recorded, never presented as applied.
+                record["knobs"]["skipped"].push_back({{"name", "pin_memory"}, {"reason", tr.pin_memory_note}});
+            }
             s.add_work("samples", static_cast<double>(tk.train.ids.size()) * tr.epochs_run);
             s.add_work("tokens", static_cast<double>(tr.tokens));
         }
@@ -307,7 +318,7 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
         // 5. save: adapters folded into plain weights so the directory is a standard HF checkpoint.
         const std::string model_dir = fs::join(dir, "model");
         {
-            auto s = tracker.stage("save");
+            auto s = open_stage("save");
             if (c.lora.enabled || c.quantization.bits > 0) {
                 adapters::merge_lora(*m);
             }
@@ -326,7 +337,7 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
         train::Metrics ev;
         std::string engine_desc;
         {
-            auto s = tracker.stage("evaluate");
+            auto s = open_stage("evaluate");
             m->eval();
             if (c.inference.engine == "packed" || c.train.compile == "torchscript") {
                 adapters::InferenceEngine engine(adapters::classifier_of(m.ptr()),
@@ -351,7 +362,7 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
             s.add_work("samples", static_cast<double>(tk.test.ids.size()));
         }
         if (!engine_desc.empty()) {
-            record["knobs"]["applied"].push_back(
+            record["knobs"]["details"].push_back(
                 {{"name", c.inference.engine == "packed" ? "inference_engine" : "compile"},
                  {"params", {{"engine", engine_desc}, {"dtype", c.inference.dtype},
                              {"batch_size", c.inference.batch_size},
