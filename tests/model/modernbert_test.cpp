@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "greenknobs/model/autocast.h"
 #include "greenknobs/model/safetensors.h"
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/fs.h"
@@ -707,4 +708,36 @@ TEST(ModernBert, MatchesTheIndependentPythonReference) {
             }
         }
     }
+}
+
+// Regression: under bf16 autocast the CPU sdpa kernel added the fp32 mask's lowest into bf16 scores
+// (-inf), so a pad query outside every local window of a long, mostly padded batch got a NaN row that
+// spread into the loss (the V12 + V7 and V30 variants trained on NaN). sdpa must match eager there.
+TEST(ModernBert, SdpaUnderBf16AutocastWithLongPaddingIsFiniteAndMatchesEager) {
+    torch::manual_seed(3);
+    gk::model::ModernBertForSequenceClassification m(gk::model::preset("test-tiny"));
+    auto ids = torch::randint(0, 50000, {2, 128}, torch::kLong);
+    auto mask = torch::ones({2, 128}, torch::kLong);
+    mask[1].slice(0, 10, 128).fill_(0);  // 118 pads: queries far outside the 128-token window
+    auto loss_and_grad = [&](const char* attention) {
+        m->set_attention(attention);
+        m->zero_grad();
+        gk::model::set_autocast_dtype(/*cuda=*/false, at::kBFloat16);
+        gk::model::set_autocast_enabled(/*cuda=*/false, true);
+        at::autocast::increment_nesting();
+        auto logits = m->forward(ids, mask);
+        at::autocast::decrement_nesting();
+        at::autocast::clear_cache();
+        gk::model::set_autocast_enabled(/*cuda=*/false, false);
+        auto loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat), torch::tensor({0, 1}));
+        loss.backward();
+        return std::make_pair(loss.item<double>(),
+                              m->model->embeddings->norm->weight.grad().clone());
+    };
+    auto eager = loss_and_grad("eager");
+    auto sdpa = loss_and_grad("sdpa");
+    ASSERT_TRUE(std::isfinite(sdpa.first));
+    EXPECT_FALSE(torch::isnan(sdpa.second).any().item<bool>());
+    EXPECT_NEAR(sdpa.first, eager.first, 1e-3);
+    EXPECT_TRUE(torch::allclose(sdpa.second, eager.second, /*rtol=*/5e-2, /*atol=*/5e-3));
 }

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "greenknobs/energy/tracker.h"
+#include "greenknobs/util/csv_field.h"
 
 namespace gk::energy {
 
@@ -24,19 +25,6 @@ std::string num(const nlohmann::json& v, const char* f = "%.10g", double scale =
     return buf;
 }
 
-std::string csv_field(const std::string& s) {
-    if (s.find_first_of(",\"\n") == std::string::npos) {
-        return s;
-    }
-    std::string out = "\"";
-    for (char c : s) {
-        out += c;
-        if (c == '"') {
-            out += '"';
-        }
-    }
-    return out + "\"";
-}
 
 // CodeCarbon writes "YYYY-MM-DDTHH:MM:SS" at the end of the measured interval.
 std::string iso_end(double unix_s) {

@@ -3,6 +3,8 @@
 // within float tolerance.
 #include "greenknobs/model/modernbert.h"
 
+#include "greenknobs/model/autocast.h"
+
 #include <cmath>
 #include <limits>
 #include <map>
@@ -66,11 +68,7 @@ void init_linear(Linear& lin, double std, double cutoff) {
 }
 
 // Autocast state of this thread, saved at a checkpointed layer's forward and replayed in its
-// recompute. LibTorch >= 2.4 takes the device as an argument (the per-device functions of 1.13 are
-// deprecated there).
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-#define GK_AUTOCAST_DEVICE_API 1
-#endif
+// recompute (model/autocast.h hides the 1.13 vs 2.x function names).
 struct AutocastState {
     bool cpu_enabled = false;
     at::ScalarType cpu_dtype = at::kBFloat16;
@@ -79,31 +77,17 @@ struct AutocastState {
 
     static AutocastState current() {
         AutocastState s;
-#ifdef GK_AUTOCAST_DEVICE_API
-        s.cpu_enabled = at::autocast::is_autocast_enabled(at::kCPU);
-        s.cpu_dtype = at::autocast::get_autocast_dtype(at::kCPU);
-        s.gpu_enabled = at::autocast::is_autocast_enabled(at::kCUDA);
-        s.gpu_dtype = at::autocast::get_autocast_dtype(at::kCUDA);
-#else
-        s.cpu_enabled = at::autocast::is_cpu_enabled();
-        s.cpu_dtype = at::autocast::get_autocast_cpu_dtype();
-        s.gpu_enabled = at::autocast::is_enabled();
-        s.gpu_dtype = at::autocast::get_autocast_gpu_dtype();
-#endif
+        s.cpu_enabled = autocast_enabled(/*cuda=*/false);
+        s.cpu_dtype = autocast_dtype(/*cuda=*/false);
+        s.gpu_enabled = autocast_enabled(/*cuda=*/true);
+        s.gpu_dtype = autocast_dtype(/*cuda=*/true);
         return s;
     }
     void apply() const {
-#ifdef GK_AUTOCAST_DEVICE_API
-        at::autocast::set_autocast_enabled(at::kCPU, cpu_enabled);
-        at::autocast::set_autocast_dtype(at::kCPU, cpu_dtype);
-        at::autocast::set_autocast_enabled(at::kCUDA, gpu_enabled);
-        at::autocast::set_autocast_dtype(at::kCUDA, gpu_dtype);
-#else
-        at::autocast::set_cpu_enabled(cpu_enabled);
-        at::autocast::set_autocast_cpu_dtype(cpu_dtype);
-        at::autocast::set_enabled(gpu_enabled);
-        at::autocast::set_autocast_gpu_dtype(gpu_dtype);
-#endif
+        set_autocast_enabled(/*cuda=*/false, cpu_enabled);
+        set_autocast_dtype(/*cuda=*/false, cpu_dtype);
+        set_autocast_enabled(/*cuda=*/true, gpu_enabled);
+        set_autocast_dtype(/*cuda=*/true, gpu_dtype);
     }
 };
 
@@ -371,6 +355,17 @@ torch::Tensor ModernBertAttentionImpl::forward(const torch::Tensor& x, const Lay
     torch::Tensor v = parts[2];
     torch::Tensor out;
     if (in.sdpa) {
+        // LibTorch's CPU sdpa (1.13: a math composite) runs its inner matmul in bf16 under autocast and
+        // adds the fp32 mask's lowest into it, which rounds to -inf: a pad query outside every window of a
+        // local layer has no visible key, its softmax row is NaN and the NaN spreads (V12 + V7, V30). On
+        // CPU the kernel therefore runs in fp32 with autocast off; the projections keep their autocast dtype.
+        const bool cuda = q.is_cuda();
+        const bool guard = !cuda && autocast_enabled(cuda);
+        if (guard) {
+            set_autocast_enabled(cuda, false);
+            q = q.to(torch::kFloat);
+            k = k.to(torch::kFloat);
+        }
         if (v.scalar_type() != q.scalar_type()) {
             v = v.to(q.scalar_type());
         }
@@ -386,6 +381,9 @@ torch::Tensor ModernBertAttentionImpl::forward(const torch::Tensor& x, const Lay
                                                             /*need_attn_weights=*/false,
                                                             /*is_causal=*/false));
 #endif
+        if (guard) {
+            set_autocast_enabled(cuda, true);
+        }
     } else {
         const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
         // HF scales the [S, S] scores; scaling q ([S, d]) instead saves a full pass over the scores

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "greenknobs/analysis/aggregate.h"
+#include "greenknobs/util/csv_field.h"
 
 namespace gk::report {
 
@@ -40,7 +41,6 @@ std::string delta_cell(const analysis::Delta& d, bool pct, int decimals,
 std::string html_escape(const std::string& s);
 // LaTeX text escaping (& % $ # _ { } ~ ^ \).
 std::string latex_escape(const std::string& s);
-// CSV field quoting (RFC 4180) when needed.
-std::string csv_field(const std::string& s);
+using gk::csv_field;  // util/csv_field.h
 
 }  // namespace gk::report
