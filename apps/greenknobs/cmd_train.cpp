@@ -47,8 +47,8 @@ gk::app::Registrar reg("train", 30, [](CLI::App& app) -> gk::app::RunFn {
     sub->add_flag("--overwrite", args->overwrite, "replace results in an existing run directory");
     return [args]() -> int {
         // Order: defaults (or the catalog's base) → --config → --device/--init-from/--set → the variant's
-        // knobs → --set again, so device-dependent knobs (precision "half") see the device and explicit
-        // overrides win (the study runner resolves the same way).
+        // knobs, so device-dependent knobs (precision "half") see the device and a variant stays itself
+        // (the study runner resolves the same way).
         auto overrides = [&](gk::knobs::RunConfig& c) {
             if (!args->device.empty()) {
                 gk::knobs::apply_set(c, "system.device=" + args->device);
@@ -73,7 +73,6 @@ gk::app::Registrar reg("train", 30, [](CLI::App& app) -> gk::app::RunFn {
         overrides(cfg);
         if (cat) {
             cfg = gk::knobs::resolve(cfg, cat->find(args->variant), args->catalog);
-            overrides(cfg);
         }
         if (args->print_config) {
             std::cout << gk::knobs::to_toml(cfg) << "\n# config_hash = " << gk::knobs::config_hash(cfg)

@@ -8,5 +8,5 @@ BUILD=${1:-build}
 OUT=${2:-runs/knob-bench}
 REPEATS=${3:-1}
 "$BUILD/bin/greenknobs" study --catalog variants/paper.toml --repeats "$REPEATS" --out "$OUT" \
-    --set data.max_train_samples=600 --set data.max_eval_samples=300 --set tokenizer.max_length=128
+    --set data.max_train_samples=600 --set data.max_eval_samples=300
 echo "Table I: $OUT/report/table1.md"

@@ -1,9 +1,12 @@
 // Plan construction: resolution of each variant and the seeded interleaving (see plan.h).
 #include "greenknobs/study/plan.h"
 
+#include <regex>
+
 #include <set>
 
 #include "greenknobs/util/error.h"
+#include "greenknobs/util/log.h"
 #include "greenknobs/util/hash.h"
 
 namespace gk::study {
@@ -94,8 +97,9 @@ Plan make_plan(const PlanOptions& opt) {
         throw InputError(opt.catalog_path, "variant", "the catalog has no variants");
     }
 
-    // --set goes into the base first (device-dependent knob values follow base.system.device), and
-    // again over each resolved variant so that the study's overrides win over a variant's knobs.
+    // --set tunes the base every variant starts from (device-dependent knob values follow
+    // base.system.device); a variant's knobs are its identity and win over it: `--set
+    // tokenizer.max_length=128` must not silently turn V8's trim into a no-op. Such a clash is logged.
     knobs::RunConfig base = plan.catalog.base;
     for (const auto& s : opt.sets) {
         knobs::apply_set(base, s);
@@ -108,8 +112,15 @@ Plan make_plan(const PlanOptions& opt) {
     std::vector<knobs::RunConfig> resolved;
     for (const auto& id : plan.variants) {
         knobs::RunConfig c = knobs::resolve(base, plan.catalog.find(id), opt.catalog_path);
+        const nlohmann::json with_knobs = knobs::to_json(c);
+        const nlohmann::json base_json = knobs::to_json(base);
         for (const auto& s : opt.sets) {
-            knobs::apply_set(c, s);
+            const auto ptr = nlohmann::json::json_pointer("/" + std::regex_replace(s.substr(0, s.find('=')),
+                                                                                   std::regex("\\."), "/"));
+            if (with_knobs.contains(ptr) && base_json.contains(ptr) && with_knobs.at(ptr) != base_json.at(ptr)) {
+                log::warn("study: " + id + "'s knobs set " + s.substr(0, s.find('=')) + " = " +
+                          with_knobs.at(ptr).dump() + "; --set " + s + " applies to the base only");
+            }
         }
         if (opt.idle_s) {
             c.energy.idle_baseline_s = *opt.idle_s;
