@@ -40,6 +40,18 @@ Result run_cli(std::vector<std::string> args, const TempDir& dir, int signal_aft
         ::_exit(126);
     }
     if (signal_after_ms > 0) {
+        // Signal only once `measure` has started its command (it has a child): before that, on a loaded
+        // machine the CLI may still be loading its libraries and would die of the signal itself.
+        const std::string children =
+            "/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children";
+        for (int i = 0; i < 600; ++i) {
+            std::ifstream in(children);
+            std::string first;
+            if (in >> first) {
+                break;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
         std::this_thread::sleep_for(std::chrono::milliseconds(signal_after_ms));
         ::kill(pid, SIGTERM);
     }
