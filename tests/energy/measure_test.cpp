@@ -40,14 +40,26 @@ Result run_cli(std::vector<std::string> args, const TempDir& dir, int signal_aft
         ::_exit(126);
     }
     if (signal_after_ms > 0) {
-        // Signal only once `measure` has started its command (it has a child): before that, on a loaded
+        // Signal only once `measure` has started its command: before that, on a loaded
         // machine the CLI may still be loading its libraries and would die of the signal itself.
         const std::string children =
             "/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children";
+        // Wait for the command itself (its child has exec'ed: comm is the command's name), not the fork.
+        std::string command;
+        for (size_t i = 0; i + 1 < args.size(); ++i) {
+            if (args[i] == "--") {
+                command = args[i + 1];
+                break;
+            }
+        }
         for (int i = 0; i < 600; ++i) {
             std::ifstream in(children);
-            std::string first;
-            if (in >> first) {
+            std::string child;
+            std::string comm;
+            if (in >> child) {
+                std::ifstream(std::string("/proc/") + child + "/comm") >> comm;
+            }
+            if (!command.empty() && comm == command.substr(0, 15)) {
                 break;
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -125,7 +137,18 @@ TEST(Measure, ExitCodeIsTheCommands) {
               128 + SIGKILL);
 }
 
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GK_TSAN_BUILD 1
+#endif
+#endif
+
 TEST(Measure, SigtermIsForwardedToTheCommand) {
+#ifdef GK_TSAN_BUILD
+    // ThreadSanitizer defers asynchronous signals to its own safe points: in a TSan build the forwarding
+    // handler was seen to run only after the command had ended on its own (exit 0 after 30 s).
+    GTEST_SKIP() << "signal delivery is deferred by ThreadSanitizer";
+#endif
     TempDir dir;
     auto r = run_cli({"measure", "--json", dir / "out.json", "--", "sleep", "30"}, dir,
                      /*signal_after_ms=*/500);
