@@ -7,37 +7,15 @@
 
 #include <sys/wait.h>
 
+#include "../common/cli.h"
 #include "study_fixture.h"
 
 namespace {
 
-const std::string kBinary = std::string(GK_BINARY_DIR) + "/bin/greenknobs";
+using gk::testing::has;
+using Result = gk::testing::CliResult;
 
-struct Result {
-    int rc = -1;
-    std::string out;
-};
-
-Result run(const std::string& args) {
-    Result r;
-    std::string cmd = kBinary + " " + args + " 2>&1";
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (p == nullptr) {
-        return r;
-    }
-    std::array<char, 4096> buf{};
-    size_t n = 0;
-    while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) {
-        r.out.append(buf.data(), n);
-    }
-    int status = ::pclose(p);
-    r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
-}
-
-bool has(const std::string& s, const std::string& part) {
-    return s.find(part) != std::string::npos;
-}
+Result run(const std::string& args) { return gk::testing::run_greenknobs(args); }
 
 using StudyCli = gk::testing::StudyTest;
 
