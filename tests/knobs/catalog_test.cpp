@@ -15,6 +15,9 @@
 #include "greenknobs/knobs/knob.h"
 #include "greenknobs/util/error.h"
 
+#include "../common/errors.h"
+#include "config_diff.h"
+
 using gk::InputError;
 using nlohmann::json;
 using namespace gk::knobs;
@@ -57,41 +60,13 @@ const std::vector<std::string> kPaperNames = {"Baseline (ModernBERT)",
                                               "Attn+Pin-Mem+Opt8",
                                               "Optimal"};
 
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const InputError& e) {
-        return e.what();
-    }
-    return "";
-}
+using gk::testing::error_of;
 
 bool has(const std::string& msg, const std::string& part) {
     return msg.find(part) != std::string::npos;
 }
 
-void leaves(const json& j, const std::string& prefix, std::map<std::string, json>* out) {
-    if (j.is_object()) {
-        for (auto it = j.begin(); it != j.end(); ++it) {
-            leaves(it.value(), prefix.empty() ? it.key() : prefix + "." + it.key(), out);
-        }
-    } else {
-        (*out)[prefix] = j;
-    }
-}
-
-std::set<std::string> changed_keys(const RunConfig& a, const RunConfig& b) {
-    std::map<std::string, json> la, lb;
-    leaves(to_json(a), "", &la);
-    leaves(to_json(b), "", &lb);
-    std::set<std::string> out;
-    for (const auto& [k, v] : la) {
-        if (k != "knobs" && k != "name" && lb.at(k) != v) {
-            out.insert(k);
-        }
-    }
-    return out;
-}
+using gk::testing::changed_keys;
 
 // The RunConfig fields a variant's knobs may set (their parameters' keys plus the knobs' switches).
 std::set<std::string> allowed_keys(const Variant& v) {

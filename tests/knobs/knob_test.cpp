@@ -11,44 +11,17 @@
 
 #include "greenknobs/util/error.h"
 
+#include "../common/errors.h"
+#include "config_diff.h"
+
 using gk::InputError;
 using nlohmann::json;
 using namespace gk::knobs;
 
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const InputError& e) {
-        return e.what();
-    }
-    return "";
-}
-
-void leaves(const json& j, const std::string& prefix, std::map<std::string, json>* out) {
-    if (j.is_object()) {
-        for (auto it = j.begin(); it != j.end(); ++it) {
-            leaves(it.value(), prefix.empty() ? it.key() : prefix + "." + it.key(), out);
-        }
-    } else {
-        (*out)[prefix] = j;
-    }
-}
-
-// The leaf keys whose values differ between two configs ("knobs" excluded: it is informational).
-std::set<std::string> changed_keys(const RunConfig& a, const RunConfig& b) {
-    std::map<std::string, json> la, lb;
-    leaves(to_json(a), "", &la);
-    leaves(to_json(b), "", &lb);
-    std::set<std::string> out;
-    for (const auto& [k, v] : la) {
-        if (k != "knobs" && lb.at(k) != v) {
-            out.insert(k);
-        }
-    }
-    return out;
-}
+using gk::testing::changed_keys;
+using gk::testing::error_of;
 
 bool has(const std::string& msg, const std::string& part) {
     return msg.find(part) != std::string::npos;
@@ -77,15 +50,15 @@ TEST(Knobs, RegistryIsCompleteAndWellFormed) {
                                             "grad_accum",
                                             "threads"};
     std::set<std::string> names;
-    std::map<std::string, json> config_leaves;
-    leaves(to_json(RunConfig{}), "", &config_leaves);
+    std::map<std::string, json> leaf_values;
+    gk::testing::config_leaves(to_json(RunConfig{}), "", &leaf_values);
     for (const auto& k : registry()) {
         EXPECT_TRUE(names.insert(k.name).second) << "duplicate " << k.name;
         EXPECT_FALSE(k.params.empty()) << k.name;
         EXPECT_FALSE(k.summary.empty()) << k.name;
         EXPECT_FALSE(k.targets.empty()) << k.name;
         for (const auto& p : k.params) {
-            EXPECT_EQ(config_leaves.count(p.config_key), 1u)
+            EXPECT_EQ(leaf_values.count(p.config_key), 1u)
                 << k.name << "." << p.name << " -> " << p.config_key;
         }
         for (const auto& other : k.conflicts) {  // "knob" or "knob.param=value"

@@ -8,6 +8,8 @@
 
 #include "greenknobs/util/error.h"
 
+#include "../common/errors.h"
+
 using gk::InputError;
 using namespace gk::knobs;
 
@@ -17,14 +19,7 @@ std::string write_tmp(const std::string& name, const std::string& text) {
     std::ofstream(path) << text;
     return path;
 }
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const InputError& e) {
-        return e.what();
-    }
-    return "";
-}
+using gk::testing::error_of;
 }  // namespace
 
 TEST(RunConfig, TomlOverridesDefaults) {

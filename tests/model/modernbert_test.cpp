@@ -19,6 +19,8 @@
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/fs.h"
 
+#include "../common/errors.h"
+
 using gk::InputError;
 using namespace gk::model;
 
@@ -26,14 +28,7 @@ namespace {
 
 const std::string kTiny = std::string(GK_SOURCE_DIR) + "/data/tiny-modernbert-random/";
 
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const InputError& e) {
-        return e.what();
-    }
-    return "";
-}
+using gk::testing::error_of;
 
 std::string tmp_dir(const std::string& name) {
     std::string d = testing::TempDir() + "gk_model_test_" + name;

@@ -11,19 +11,14 @@
 #include "greenknobs/model/safetensors.h"
 #include "greenknobs/util/error.h"
 
+#include "../common/errors.h"
+
 using gk::InputError;
 using namespace gk::model;
 
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const InputError& e) {
-        return e.what();
-    }
-    return "";
-}
+using gk::testing::error_of;
 
 // A header + data file built by hand so each test can break exactly one thing.
 std::string file_with_header(const std::string& header, const std::string& data) {
