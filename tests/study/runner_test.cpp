@@ -44,11 +44,16 @@ std::pair<std::string, int> parse_order_line(const std::string& line, int base_s
     return {line.substr(0, sp), std::stoi(line.substr(sp + 1)) - base_seed};
 }
 
-// The study in a child process (so it can be killed); returns its pid.
-pid_t fork_study(const StudyOptions& o) {
+// The study in a child process (so it can be killed); returns its pid. `own_group`: the study
+// leads a new process group (its runs join it), as a shell job does, so the whole group can be
+// killed at once.
+pid_t fork_study(const StudyOptions& o, bool own_group = false) {
     std::fflush(nullptr);
     pid_t pid = ::fork();
     if (pid == 0) {
+        if (own_group) {
+            ::setpgid(0, 0);
+        }
         int rc = 2;
         try {
             rc = run_study(o).exit_code();
@@ -57,6 +62,9 @@ pid_t fork_study(const StudyOptions& o) {
         }
         std::fflush(nullptr);
         ::_exit(rc);
+    }
+    if (own_group && pid > 0) {
+        ::setpgid(pid, pid);  // also here: no race with a kill of the group right after fork
     }
     return pid;
 }
@@ -225,31 +233,54 @@ TEST_F(RunnerTest, BadInputIsNotRetried) {
     EXPECT_NE(m["V1-r0"][0].error.find("fake bad input"), std::string::npos) << m["V1-r0"][0].error;
 }
 
+// kill -9 of the study 20 times at seeded random moments, alternately the whole process group
+// (study and run die together) and the study alone (its run dies by PR_SET_PDEATHSIG), with the
+// default retry budget; then the same command finishes the study. An interrupted attempt is not
+// the run's fault and must not use a retry, so no run may end up failed.
 TEST_F(RunnerTest, KillNineAtRandomPointsLosesAndDuplicatesNothing) {
-    ::setenv("GK_FAKE_SLEEP_MS", "60", 1);
+    ::setenv("GK_FAKE_SLEEP_MS", "120", 1);
     StudyOptions o = options("V0,V1,V7,V8,V20", 3);
-    o.max_retries = 50;  // every kill mid-run costs that run an attempt
+    ASSERT_EQ(o.max_retries, 2);  // the default: 20 kills would exhaust it many times over
     std::mt19937 rng(20261128);
-    std::uniform_int_distribution<int> delay_ms(10, 300);
+    std::uniform_int_distribution<int> delay_ms(10, 400);
+    std::uniform_int_distribution<int> in_run_ms(0, 60);
+    const std::string db = fs::join(out_, "study.sqlite");
+    auto a_run_is_in_flight = [&] {
+        if (!fs::exists(db)) {
+            return false;
+        }
+        Store st(db);
+        return st.study() && st.query_text("SELECT COUNT(*) FROM runs WHERE status = 'running'") !=
+                                 "0";
+    };
     int killed_mid_study = 0;
-    for (int i = 0; i < 10; ++i) {
-        pid_t pid = fork_study(o);
+    for (int i = 0; i < 20; ++i) {
+        const bool group = i % 2 == 0;
+        pid_t pid = fork_study(o, group);
         ASSERT_GT(pid, 0);
-        std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
-        ::kill(pid, SIGKILL);
+        // Half the kills at any moment (start-up, recovery, between runs), half while a run is
+        // surely in flight, so both process-group and parent-only kills do interrupt runs.
+        if (i % 4 < 2) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
+        } else {
+            wait_for(a_run_is_in_flight, 5.0);
+            std::this_thread::sleep_for(std::chrono::milliseconds(in_run_ms(rng)));
+        }
+        ASSERT_EQ(::kill(group ? -pid : pid, SIGKILL), 0) << "iteration " << i;
         int status = 0;
         ASSERT_EQ(::waitpid(pid, &status, 0), pid);
         killed_mid_study += WIFSIGNALED(status) ? 1 : 0;
-        // No run survives its study (PR_SET_PDEATHSIG): nothing keeps writing into the study
-        // directory.
+        // No run survives its study: nothing keeps writing into the study directory.
         EXPECT_TRUE(wait_for([&] { return processes_mentioning(out_) == 0; }, 5.0))
-            << "iteration " << i;
+            << "iteration " << i << (group ? " (process group)" : " (study only)");
     }
-    EXPECT_GT(killed_mid_study, 0);
+    EXPECT_GT(killed_mid_study, 10);
 
     StudyResult r = run_study(o);
     EXPECT_EQ(r.exit_code(), 0);
     EXPECT_EQ(r.complete, 15);
+    EXPECT_EQ(r.failed, 0);
+    EXPECT_EQ(processes_mentioning(out_), 0);
 
     Store s(fs::join(out_, "study.sqlite"));
     const int64_t study = s.study()->id;
@@ -263,12 +294,59 @@ TEST_F(RunnerTest, KillNineAtRandomPointsLosesAndDuplicatesNothing) {
     for (const auto& [key, n] : complete) {
         EXPECT_EQ(n, 1) << key;
     }
+    // The kills interrupted runs in flight; none of those attempts was counted as a failure.
+    EXPECT_GE(std::stoi(s.query_text("SELECT COUNT(*) FROM runs WHERE status = 'interrupted'")),
+              5);
+    EXPECT_EQ(s.query_text("SELECT COUNT(*) FROM runs WHERE status = 'failed'"), "0");
     // Stages and samples belong to complete runs only (no half-ingested attempt left rows behind).
     EXPECT_EQ(s.query_text("SELECT COUNT(*) FROM stages"), std::to_string(15 * 7));
     EXPECT_EQ(s.query_text("SELECT COUNT(*) FROM samples"), std::to_string(15 * 5));
     EXPECT_EQ(s.query_text("SELECT COUNT(*) FROM runs WHERE status IN ('running', 'planned')"),
               "0");
     EXPECT_EQ(s.query_text("PRAGMA integrity_check"), "ok");
+    EXPECT_EQ(s.query_text("PRAGMA foreign_key_check"), "");
+}
+
+// Interruptions use no retry, but a run's own failures still do, in the same history.
+TEST_F(RunnerTest, InterruptionsAndOwnFailuresAreCountedApart) {
+    ::setenv("GK_FAKE_MODE", "hang", 1);
+    ::setenv("GK_FAKE_ONLY", "V1", 1);
+    StudyOptions o = options("V0,V1", 1);
+    o.max_retries = 0;  // one own failure is all a run gets
+    for (int i = 0; i < 3; ++i) {  // three interruptions while V1 hangs
+        pid_t pid = fork_study(o, /*own_group=*/true);
+        ASSERT_TRUE(wait_for([&] {
+            if (!fs::exists(fs::join(out_, "study.sqlite"))) {
+                return false;
+            }
+            Store st(fs::join(out_, "study.sqlite"));
+            if (!st.study()) {
+                return false;
+            }
+            auto m = rows_by_run(out_);
+            return !m["V1-r0"].empty() && m["V1-r0"].back().attempt == i + 1 &&
+                   m["V1-r0"].back().status == kRunning;
+        }));
+        ASSERT_EQ(::kill(-pid, SIGKILL), 0);
+        int status = 0;
+        ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+        EXPECT_TRUE(wait_for([&] { return processes_mentioning(out_) == 0; }, 5.0));
+    }
+    ::setenv("GK_FAKE_MODE", "crash", 1);  // now it fails on its own: that uses the one attempt
+    StudyResult r = run_study(o);
+    EXPECT_EQ(r.exit_code(), 1);
+    EXPECT_EQ(r.recovered, 1);
+    auto m = rows_by_run(out_);
+    ASSERT_EQ(m["V1-r0"].size(), 4u);
+    for (int a = 0; a < 3; ++a) {
+        EXPECT_EQ(m["V1-r0"][a].status, kInterrupted) << a;
+        EXPECT_NE(m["V1-r0"][a].error.find("study process stopped"), std::string::npos);
+    }
+    EXPECT_EQ(m["V1-r0"][3].status, kFailed);
+    EXPECT_EQ(m["V1-r0"][3].attempt, 4);
+    ::unsetenv("GK_FAKE_MODE");
+    EXPECT_EQ(run_study(o).failed, 1);  // the budget is spent: nothing more runs
+    EXPECT_EQ(rows_by_run(out_)["V1-r0"].size(), 4u);
 }
 
 TEST_F(RunnerTest, SigtermStopsTheRunRecordsItAndTheNextInvocationResumes) {
@@ -292,11 +370,13 @@ TEST_F(RunnerTest, SigtermStopsTheRunRecordsItAndTheNextInvocationResumes) {
     EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM);
     auto m = rows_by_run(out_);
     ASSERT_EQ(m["V1-r0"].size(), 1u);
-    EXPECT_EQ(m["V1-r0"][0].status, kFailed);
+    EXPECT_EQ(m["V1-r0"][0].status, kInterrupted);
     EXPECT_NE(m["V1-r0"][0].error.find("interrupted by SIGTERM"), std::string::npos)
         << m["V1-r0"][0].error;
 
+    // The interruption used no retry: even with none allowed the run gets its attempt.
     ::unsetenv("GK_FAKE_MODE");
+    o.max_retries = 0;
     StudyResult r = run_study(o);
     EXPECT_EQ(r.exit_code(), 0);
     EXPECT_EQ(r.complete, 3);

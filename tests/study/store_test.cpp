@@ -2,6 +2,8 @@
 // samples written with their run, crash recovery of `running` rows.
 #include "greenknobs/study/store.h"
 
+#include <map>
+
 #include "greenknobs/util/error.h"
 
 #include "../analysis/synthetic_run.h"
@@ -131,22 +133,100 @@ TEST_F(StoreTest, ASecondCompleteRowForTheSameRunIsRefusedAndRolledBack) {
     EXPECT_ANY_THROW(s.insert_run(planned(study, "V0", 0, 2)));
 }
 
-TEST_F(StoreTest, FailRunningAndFinish) {
+TEST_F(StoreTest, InterruptRunningAndFinish) {
     Store s(fs::join(tmp_, "s.sqlite"));
     int64_t study = make_study(s);
     int64_t a = s.insert_run(planned(study, "V0", 0));
     int64_t b = s.insert_run(planned(study, "V7", 0));
     s.mark_running(a);
     EXPECT_ANY_THROW(s.mark_running(a));  // only a planned run can start
-    EXPECT_EQ(s.fail_running(study, "interrupted"), 1);
+    EXPECT_EQ(s.interrupt_running(study, "the study stopped"), 1);
     s.mark_finished(b, kSkipped, "unsupported here: power_limit", std::nullopt);
     auto rows = s.runs(study);
     ASSERT_EQ(rows.size(), 2u);
-    EXPECT_EQ(rows[0].status, kFailed);
-    EXPECT_EQ(rows[0].error, "interrupted");
+    EXPECT_EQ(rows[0].status, kInterrupted);
+    EXPECT_EQ(rows[0].error, "the study stopped");
     EXPECT_EQ(rows[1].status, kSkipped);
     EXPECT_EQ(rows[1].error, "unsupported here: power_limit");
     EXPECT_FALSE(rows[1].exit_code.has_value());
+}
+
+TEST_F(StoreTest, OnlyOwnFailuresAreCountedAgainstRetries) {
+    Store s(fs::join(tmp_, "s.sqlite"));
+    int64_t study = make_study(s);
+    for (int attempt = 1; attempt <= 4; ++attempt) {
+        int64_t id = s.insert_run(planned(study, "V7", 0, attempt));
+        s.mark_running(id);
+        s.mark_finished(id, attempt % 2 ? kInterrupted : kFailed, "x", std::nullopt);
+    }
+    EXPECT_EQ(s.failed_attempts(study, "V7", 0), 2);
+    EXPECT_EQ(s.failed_attempts(study, "V7", 1), 0);
+    // A complete run directory found on resume can still be ingested into an interrupted row.
+    int64_t last = s.insert_run(planned(study, "V7", 0, 5));
+    s.mark_running(last);
+    EXPECT_EQ(s.interrupt_running(study, "stopped"), 1);
+    s.mark_complete(last, gk::testing::make_run_json({}), std::nullopt);
+    EXPECT_EQ(s.complete_runs(study).size(), 1u);
+}
+
+// A store written before the "interrupted" status: its CHECK refused the value, and the attempts
+// it recorded as failed only because the study stopped are given back to their runs.
+TEST_F(StoreTest, AnOlderStoreIsMigratedAndItsInterruptionsReclassified) {
+    const std::string path = fs::join(tmp_, "old.sqlite");
+    {
+        Store s(path);
+        int64_t study = make_study(s);
+        for (int attempt = 1; attempt <= 3; ++attempt) {
+            int64_t id = s.insert_run(planned(study, "V7", 0, attempt));
+            s.mark_running(id);
+            s.mark_finished(id, kFailed,
+                            attempt == 1   ? "interrupted: the study process stopped while this "
+                                             "run was in flight"
+                            : attempt == 2 ? "interrupted by SIGINT"
+                                           : "exit 1: out of memory",
+                            std::nullopt);
+        }
+        int64_t done = s.insert_run(planned(study, "V0", 0, 1));
+        s.mark_complete(done, gk::testing::make_run_json({}), 0);
+        // Turn the table back into the old one: same columns, the CHECK without 'interrupted'.
+        std::string ddl =
+            s.query_text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'runs'");
+        const std::string with = "'failed', 'interrupted',";
+        const size_t at = ddl.find(with);
+        ASSERT_NE(at, std::string::npos) << ddl;
+        ddl.replace(at, with.size(), "'failed',");
+        s.exec("PRAGMA writable_schema=ON");
+        std::string quoted;
+        for (char c : ddl) {
+            quoted += c == '\'' ? std::string("''") : std::string(1, c);
+        }
+        s.exec("UPDATE sqlite_master SET sql = '" + quoted + "' WHERE type = 'table' AND name = "
+               "'runs'");
+        s.exec("PRAGMA writable_schema=OFF");
+    }
+    Store s(path);
+    const std::string ddl =
+        s.query_text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'runs'");
+    EXPECT_NE(ddl.find("'interrupted'"), std::string::npos);
+    const int64_t study = s.study()->id;
+    auto rows = s.runs(study);
+    std::map<int, std::string> v7;
+    for (const auto& r : rows) {
+        if (r.variant == "V7") {
+            v7[r.attempt] = r.status;
+        }
+    }
+    EXPECT_EQ(v7[1], kInterrupted);
+    EXPECT_EQ(v7[2], kInterrupted);
+    EXPECT_EQ(v7[3], kFailed);  // a failure of its own stays one
+    EXPECT_EQ(s.failed_attempts(study, "V7", 0), 1);
+    ASSERT_EQ(s.complete_runs(study).size(), 1u);
+    EXPECT_GT(s.count_stages(s.complete_runs(study)[0].id), 0);  // stages kept their run
+    // The partial unique index came back with the table.
+    int64_t twice = s.insert_run(planned(study, "V0", 0, 2));
+    EXPECT_ANY_THROW(s.mark_complete(twice, gk::testing::make_run_json({}), 0));
+    EXPECT_EQ(s.query_text("PRAGMA integrity_check"), "ok");
+    EXPECT_EQ(s.query_text("PRAGMA foreign_key_check"), "");
 }
 
 TEST_F(StoreTest, NotAStore) {

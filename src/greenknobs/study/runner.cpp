@@ -1,6 +1,7 @@
 // The study runner: reconcile the plan with the store (refuse foreign configs, recover after a
 // crash, ingest run directories the store missed), then run each planned attempt as a child process
-// and record it. The store is the single source of truth; run directories are ingested only when
+// and record it. Only a run's own failures use its retries; an attempt stopped because the study
+// stopped is "interrupted" and simply runs again. The store is the single source of truth; run directories are ingested only when
 // their run.json says complete and carries the planned config hash.
 #include "greenknobs/study/runner.h"
 
@@ -297,17 +298,18 @@ class Runner {
         return states;
     }
 
-    // After a crash: runs left `running` are failed, complete run directories the store missed are
-    // ingested, and failed runs with attempts left get their next attempt planned.
+    // After a crash: runs left `running` are interrupted (not their fault), complete run
+    // directories the store missed are ingested, interrupted runs get their next attempt, and
+    // failed runs get one while their own failures leave retries.
     void recover() {
         load_states();  // the hash check, before anything is changed
-        int stale = store_->fail_running(
+        int stale = store_->interrupt_running(
             study_id_, "interrupted: the study process stopped while this run was in flight");
         if (stale > 0) {
             result_.recovered = stale;
             note("study: " + std::to_string(stale) +
-                     " run(s) were in flight when the study last stopped; recorded failed, will be "
-                     "retried",
+                     " run(s) were in flight when the study last stopped; recorded interrupted, "
+                     "will run again (an interruption uses no retry)",
                  log::Level::kWarn);
         }
         for (auto& [key, st] : load_states()) {
@@ -323,10 +325,16 @@ class Runner {
                      ": ingested the complete run directory the store had missed");
                 continue;
             }
-            if (last->status == kFailed && last->attempt < max_attempts()) {
+            if (last->status == kInterrupted ||
+                (last->status == kFailed && failures(*last) < max_attempts())) {
                 plan_next_attempt(*last);
             }
         }
+    }
+
+    // Attempts of this run that failed on their own; interrupted ones are not counted.
+    int failures(const RunRow& row) {
+        return store_->failed_attempts(study_id_, row.variant, row.repeat);
     }
 
     void plan_next_attempt(const RunRow& last) {
@@ -419,16 +427,18 @@ class Runner {
             Outcome out = run_one(row, run, [&](const std::string& stage) {
                 progress.update(done_now, header + " · " + stage + estimate);
             });
-            // A retry or a bad-input failure still ends this run's turn in the progress count.
-            if (out.status != kFailed || !out.retry || row.attempt >= max_attempts()) {
+            const int failed_so_far = out.status == kFailed ? failures(row) : 0;
+            // A retry or a bad-input failure still ends this run's turn in the progress count;
+            // an interrupted run ends this invocation.
+            if (out.status != kFailed || !out.retry || failed_so_far >= max_attempts()) {
                 ++done_now;
             }
             progress.update(done_now, header + " · " + out.status);
             if (out.status == kFailed) {
-                if (out.retry && row.attempt < max_attempts() && g_stop_signal == 0) {
-                    note("study: " + run.key() + " failed (" + out.error + "); retrying (attempt " +
-                             std::to_string(row.attempt + 1) + " of " +
-                             std::to_string(max_attempts()) + ")",
+                if (out.retry && failed_so_far < max_attempts() && g_stop_signal == 0) {
+                    note("study: " + run.key() + " failed (" + out.error + "); retrying (" +
+                             std::to_string(failed_so_far) + " of at most " +
+                             std::to_string(max_attempts()) + " failed attempts used)",
                          log::Level::kWarn);
                     plan_next_attempt(row);
                 } else if (!out.retry) {
@@ -518,13 +528,15 @@ class Runner {
             }
             return {kComplete, "", true};
         }
+        // The study's own signal forwarding stopped it: the run did nothing wrong, so the
+        // attempt is interrupted and costs no retry (the next invocation runs it again).
         if (cr.forwarded_signal != 0) {
             std::string err = std::string("interrupted by ") + signal_name(cr.forwarded_signal);
-            store_->mark_finished(row.id, kFailed, err,
+            store_->mark_finished(row.id, kInterrupted, err,
                                   cr.exited ? std::optional<int>(cr.exit_code) : std::nullopt);
             note("study: " + run.key() + ": " + err + "; run the same command again to resume",
                  log::Level::kWarn);
-            return {kFailed, err, true};
+            return {kInterrupted, err, true};
         }
         if (cr.exited && cr.exit_code == 0) {
             std::string err =
@@ -589,12 +601,17 @@ class Runner {
             } else if (last->status == kFailed) {
                 ++result_.failed;
                 result_.failed_runs.push_back(key + ": " + last->error);
+            } else if (last->status == kInterrupted) {
+                ++result_.interrupted;
             }
         }
         result_.total = static_cast<int>(plan_.runs.size());
         note("study: " + std::to_string(result_.complete) + " complete, " +
              std::to_string(result_.failed) + " failed, " + std::to_string(result_.skipped) +
-             " skipped of " + std::to_string(result_.total) + " runs" +
+             " skipped" +
+             (result_.interrupted ? ", " + std::to_string(result_.interrupted) + " interrupted"
+                                  : std::string()) +
+             " of " + std::to_string(result_.total) + " runs" +
              (result_.interrupted_signal ? " (interrupted; run the same command to resume)" : ""));
         for (const auto& s : result_.skipped_runs) {
             note("study: skipped " + s.key + ": " + s.reason, log::Level::kWarn);

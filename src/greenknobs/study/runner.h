@@ -16,7 +16,9 @@ struct StudyOptions {
     PlanOptions plan;
     std::string out_dir;
     double cooldown_s = 0;  // sleep between runs (lets the machine cool down to its idle state)
-    int max_retries = 2;    // a failed run is tried at most 1 + max_retries times in all
+    // A run that fails on its own is tried at most 1 + max_retries times in all (across
+    // invocations); attempts interrupted because the study stopped are not counted.
+    int max_retries = 2;
     // "" = this executable (/proc/self/exe); called as `<bin> train --config FILE --out DIR`.
     std::string train_bin;
     bool report = true;  // write DIR/report at the end
@@ -43,7 +45,8 @@ struct StudyResult {
     int failed = 0;  // failed with no attempt left (or bad input)
     int skipped = 0;
     int ingested = 0;   // complete run directories found on resume that the store had missed
-    int recovered = 0;  // runs found `running` at start (the study had died) and recorded failed
+    int recovered = 0;  // runs found `running` at start (the study had died): recorded interrupted
+    int interrupted = 0;  // runs whose last attempt was interrupted (this invocation was stopped)
     int interrupted_signal = 0;  // SIGINT/SIGTERM that stopped this invocation (0 = none)
     std::vector<SkippedRun> skipped_runs;
     std::vector<std::string> failed_runs;  // "V7-r1: <error>"

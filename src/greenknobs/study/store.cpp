@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS runs (
   attempt          INTEGER NOT NULL,
   config_hash      TEXT NOT NULL,
   status           TEXT NOT NULL
-                   CHECK (status IN ('planned', 'running', 'complete', 'failed', 'skipped')),
+                   CHECK (status IN ('planned', 'running', 'complete', 'failed', 'interrupted',
+                                     'skipped')),
   error            TEXT,
   started_at       TEXT,
   finished_at      TEXT,
@@ -262,6 +263,7 @@ Store::Store(const std::string& path) : path_(path) {
         exec("PRAGMA synchronous=FULL");
         exec("PRAGMA foreign_keys=ON");
         exec(schema_sql());
+        migrate();
     } catch (const std::exception& e) {
         sqlite3_close(db_);
         db_ = nullptr;
@@ -391,7 +393,8 @@ void Store::mark_running(int64_t run_id) {
 
 void Store::mark_finished(int64_t run_id, const std::string& status, const std::string& error,
                           std::optional<int> exit_code) {
-    GK_CHECK(status == kFailed || status == kSkipped, "mark_finished: " + status);
+    GK_CHECK(status == kFailed || status == kInterrupted || status == kSkipped,
+             "mark_finished: " + status);
     Stmt s(
         db_,
         "UPDATE runs SET status = ?, error = ?, exit_code = ?, finished_at = ?, "
@@ -415,7 +418,8 @@ void Store::mark_complete(int64_t run_id, const json& doc, std::optional<int> ex
                "started_at = COALESCE(?, started_at), finished_at = ?, total_energy_j = ?, "
                "eval_energy_j = ?, f1_vul = ?, f1_weighted = ?, total_duration_s = ?, "
                "eval_duration_s = ?, "
-               "run_json = ? WHERE id = ? AND status IN ('planned', 'running', 'failed')");
+               "run_json = ? WHERE id = ? AND status IN ('planned', 'running', 'failed', "
+               "'interrupted')");
         const std::string started = text_or_empty(doc, "started_at");
         const std::string finished = text_or_empty(doc, "finished_at");
         u.bind_opt_int(1, exit_code)
@@ -486,13 +490,61 @@ void Store::mark_complete(int64_t run_id, const json& doc, std::optional<int> ex
     }
 }
 
-int Store::fail_running(int64_t study_id, const std::string& error) {
+int Store::interrupt_running(int64_t study_id, const std::string& error) {
     Stmt s(db_,
-           "UPDATE runs SET status = 'failed', error = ?, finished_at = ? "
+           "UPDATE runs SET status = 'interrupted', error = ?, finished_at = ? "
            "WHERE study_id = ? AND status = 'running'");
     s.bind(1, error).bind(2, utc_now_iso8601()).bind(3, study_id);
     s.run();
     return sqlite3_changes(db_);
+}
+
+int Store::failed_attempts(int64_t study_id, const std::string& variant, int repeat) {
+    Stmt s(db_,
+           "SELECT COUNT(*) FROM runs WHERE study_id = ? AND variant = ? AND repeat = ? "
+           "AND status = 'failed'");
+    s.bind(1, study_id).bind(2, variant).bind(3, repeat);
+    s.step();
+    return static_cast<int>(s.integer(0));
+}
+
+// Stores written before the 'interrupted' status have a CHECK that refuses it, and SQLite cannot
+// alter a CHECK: the runs table is rebuilt once (SQLite's documented create-copy-drop-rename
+// sequence, foreign keys off), in one transaction. Attempts those versions recorded as failed only
+// because the study stopped (their own error texts) become interrupted, so their runs get their
+// retry budget back.
+void Store::migrate() {
+    const std::string ddl =
+        query_text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'runs'");
+    if (ddl.find("'interrupted'") != std::string::npos) {
+        return;
+    }
+    exec("PRAGMA foreign_keys=OFF");
+    try {
+        transaction([&] {
+            std::string create = schema_sql();
+            const size_t from = create.find("CREATE TABLE IF NOT EXISTS runs (");
+            const size_t to = create.find(");", from);
+            GK_CHECK(from != std::string::npos && to != std::string::npos, "runs DDL not found");
+            create = create.substr(from, to + 2 - from);
+            create.replace(0, std::string("CREATE TABLE IF NOT EXISTS runs").size(),
+                           "CREATE TABLE runs_migrated");
+            exec(create);
+            exec("INSERT INTO runs_migrated SELECT * FROM runs");
+            exec("DROP TABLE runs");
+            exec("ALTER TABLE runs_migrated RENAME TO runs");
+            exec(schema_sql());  // the partial unique index went with the old table
+            exec("UPDATE runs SET status = 'interrupted' WHERE status = 'failed' AND ("
+                 "error LIKE 'interrupted: the study process stopped%' OR "
+                 "error LIKE 'interrupted by SIG%')");
+            GK_CHECK(query_text("PRAGMA foreign_key_check").empty(),
+                     "foreign keys broken by the migration");
+        });
+    } catch (...) {
+        exec("PRAGMA foreign_keys=ON");
+        throw;
+    }
+    exec("PRAGMA foreign_keys=ON");
 }
 
 int64_t Store::count_stages(int64_t run_id) {

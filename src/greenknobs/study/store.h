@@ -20,7 +20,10 @@ namespace gk::study {
 inline constexpr const char* kPlanned = "planned";
 inline constexpr const char* kRunning = "running";
 inline constexpr const char* kComplete = "complete";
-inline constexpr const char* kFailed = "failed";
+inline constexpr const char* kFailed = "failed";  // the run itself failed: uses a retry
+// The study process (or the machine) stopped while the attempt ran, or the study's own signal
+// forwarding stopped it: not the run's fault, so it does not count against --max-retries.
+inline constexpr const char* kInterrupted = "interrupted";
 inline constexpr const char* kSkipped = "skipped";
 
 struct StudyRow {
@@ -78,17 +81,20 @@ class Store {
 
     // planned → running (started_at now). GK_CHECK that the row was planned.
     void mark_running(int64_t run_id);
-    // → failed or skipped, with the reason.
+    // → failed, interrupted or skipped, with the reason.
     void mark_finished(int64_t run_id, const std::string& status, const std::string& error,
                        std::optional<int> exit_code);
-    // planned, running or failed (a run directory found complete on resume) → complete: the summary
+    // planned, running, failed or interrupted (a run directory found complete on resume) → complete:
+    // the summary
     // columns, the run.json text, its stages and power samples, in one transaction. The partial
     // unique index refuses a second complete row for the same (variant, repeat).
     void mark_complete(int64_t run_id, const nlohmann::json& run_json,
                        std::optional<int> exit_code);
-    // Every `running` row of the study → failed with `error` (a study that died mid-run); returns
-    // how many.
-    int fail_running(int64_t study_id, const std::string& error);
+    // Every `running` row of the study → interrupted with `error` (a study that died mid-run);
+    // returns how many.
+    int interrupt_running(int64_t study_id, const std::string& error);
+    // Attempts of (variant, repeat) that failed on their own (what --max-retries bounds).
+    int failed_attempts(int64_t study_id, const std::string& variant, int repeat);
 
     // Runs `fn` inside one BEGIN IMMEDIATE ... COMMIT (rolled back if it throws). Not nestable.
     void transaction(const std::function<void()>& fn);
@@ -102,6 +108,7 @@ class Store {
     std::string query_text(const std::string& sql);
 
   private:
+    void migrate();
     void begin();
     void commit();
     void rollback();
