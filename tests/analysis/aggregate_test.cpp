@@ -45,13 +45,30 @@ TEST(Aggregate, MeansCisAndDeltas) {
     // sd 10, n 3: half-width t(0.975, 2) · 10 / √3 = 4.302653 · 5.773503
     EXPECT_NEAR(v->total_energy_j.summary.ci.half_width(), 24.84137, 1e-4);
     EXPECT_TRUE(v->d_total_energy.available);
-    EXPECT_NEAR(v->d_total_energy.pct, -40.0, 1e-9);
+    // Same repeats on both sides: paired. ΔTotal % is the mean of the per-repeat relative
+    // differences (600 vs 990, 610 vs 1000, 590 vs 1010), not the difference of the means.
+    EXPECT_TRUE(v->d_total_energy.paired);
+    EXPECT_EQ(v->d_total_energy.method, kPairedT);
+    EXPECT_EQ(v->d_total_energy.test.n_pairs, 3);
+    const double rel =
+        100.0 * ((600.0 - 990.0) / 990.0 + (610.0 - 1000.0) / 1000.0 + (590.0 - 1010.0) / 1010.0) /
+        3.0;
+    EXPECT_NEAR(v->d_total_energy.pct, rel, 1e-9);
+    EXPECT_NEAR(v->d_total_energy.abs, -400.0, 1e-9);
     EXPECT_TRUE(v->d_total_energy.pct_ci.valid);
     EXPECT_LT(v->d_total_energy.pct_ci.high, 0.0);
-    EXPECT_EQ(v->d_total_energy.verdict.rfind("significant", 0), 0u);
-    // F1 in points: 0.78 − 0.80 = −2 points; no spread on either side → not testable, said so.
+    EXPECT_TRUE(v->d_total_energy.pct_boot_ci.valid);
+    EXPECT_LE(v->d_total_energy.pct_boot_ci.low, rel);
+    EXPECT_GE(v->d_total_energy.pct_boot_ci.high, rel);
+    EXPECT_EQ(v->d_total_energy.verdict.rfind("significant (paired t, p ", 0), 0u)
+        << v->d_total_energy.verdict;
+    // F1 in points: 0.78 − 0.80 = −2 points in every repeat → the paired differences are
+    // constant: not testable, said so.
     EXPECT_NEAR(v->d_f1_vul_points.abs, -2.0, 1e-9);
-    EXPECT_EQ(v->d_f1_vul_points.verdict, "not tested (no spread in either group)");
+    EXPECT_EQ(v->d_f1_vul_points.verdict,
+              "not tested (paired t, the paired differences are constant)");
+    EXPECT_EQ(delta_methods(*v), "paired t, 3 pairs");
+    EXPECT_EQ(delta_methods(*s.find("V0")), "");
     EXPECT_TRUE(v->d_accuracy_points.available);
     EXPECT_NEAR(v->d_accuracy_points.abs, 0.0, 1e-9);
     // Stages in pipeline order with the nested validation after train.
@@ -65,6 +82,82 @@ TEST(Aggregate, MeansCisAndDeltas) {
     EXPECT_EQ(v->stage("train")->provenance, "modelled");
     EXPECT_EQ(s.find("V0")->d_total_energy.verdict, "baseline");
     EXPECT_EQ(s.component_provenance.at("cpu"), "modelled");
+}
+
+// Repeat r of every variant shares seed and data order, so a repeat that is slow for the baseline
+// is slow for the variant too. Pairing removes that shared noise: the 5 % saving is clear, while
+// Welch, which sees only two wide clouds of values, calls it not significant.
+std::vector<RunRecord> correlated_repeats(bool drop_last_variant_repeat) {
+    const std::vector<double> base_j = {1000.0, 1150.0, 900.0, 1080.0};
+    const std::vector<double> saving = {0.050, 0.046, 0.053, 0.049};
+    SyntheticRun b;
+    b.variant = "V0";
+    auto runs = make_runs(b, base_j);
+    std::vector<double> v_j;
+    for (size_t r = 0; r < base_j.size(); ++r) {
+        v_j.push_back(base_j[r] * (1.0 - saving[r]));
+    }
+    if (drop_last_variant_repeat) {
+        v_j.pop_back();
+    }
+    SyntheticRun v;
+    v.variant = "V7";
+    auto more = make_runs(v, v_j);
+    runs.insert(runs.end(), more.begin(), more.end());
+    return runs;
+}
+
+TEST(Aggregate, PairingMakesASharedNoiseEffectSignificantWhereWelchSaysNs) {
+    const StudyAggregate s = aggregate(correlated_repeats(false), "V0");
+    const Delta& d = s.find("V7")->d_total_energy;
+    ASSERT_TRUE(d.paired);
+    ASSERT_TRUE(d.pct_test.valid);
+    EXPECT_LT(d.pct_test.p, 0.001);
+    EXPECT_NEAR(d.pct, -100.0 * (0.050 + 0.046 + 0.053 + 0.049) / 4.0, 1e-9);
+    EXPECT_LT(d.pct_ci.high, 0.0);
+    EXPECT_GT(d.pct_ci.low, -6.0);
+    EXPECT_LT(d.pct_boot_ci.high, 0.0);
+    EXPECT_EQ(d.verdict.rfind("significant (paired t", 0), 0u) << d.verdict;
+
+    // The same values, unpaired: Welch's interval spans 0.
+    const Sample& a = s.find("V7")->total_energy_j;
+    const Sample& b = s.find("V0")->total_energy_j;
+    const TTestResult w = welch_t_test(a.values, b.values);
+    ASSERT_TRUE(w.valid);
+    EXPECT_GT(w.p, 0.05);
+    EXPECT_TRUE(w.diff_ci.spans_zero());
+}
+
+TEST(Aggregate, WelchOnlyWhenPairingIsImpossibleAndSaysWhy) {
+    const StudyAggregate s = aggregate(correlated_repeats(true), "V0");
+    const VariantAggregate& v = *s.find("V7");
+    const Delta& d = v.d_total_energy;
+    EXPECT_FALSE(d.paired);
+    EXPECT_EQ(d.method, kWelch);
+    EXPECT_EQ(d.why_unpaired, "V7 has no repeat 3 to pair with V0's");
+    EXPECT_EQ(d.test.method, kWelch);
+    EXPECT_EQ(d.verdict.rfind("not significant (Welch, p = ", 0), 0u) << d.verdict;
+    // Under Welch the % interval is the difference's interval over the baseline mean.
+    const double base_mean = s.find("V0")->total_energy_j.mean();
+    EXPECT_NEAR(d.pct, 100.0 * d.test.diff / base_mean, 1e-9);
+    EXPECT_NEAR(d.pct_ci.low, 100.0 * d.test.diff_ci.low / base_mean, 1e-9);
+    EXPECT_TRUE(d.pct_boot_ci.valid);
+    EXPECT_EQ(delta_methods(v), "Welch (V7 has no repeat 3 to pair with V0's)");
+}
+
+TEST(Aggregate, AMissingValueInOneRunUnpairsOnlyThatDelta) {
+    auto runs = correlated_repeats(false);
+    for (auto& r : runs) {
+        if (r.variant == "V7" && r.repeat == 1) {
+            r.run["metrics"]["f1_weighted"] = nullptr;  // not recorded in this run
+        }
+    }
+    const StudyAggregate s = aggregate(runs, "V0");
+    const VariantAggregate& v = *s.find("V7");
+    EXPECT_TRUE(v.d_total_energy.paired);
+    EXPECT_FALSE(v.d_f1_weighted_points.paired);
+    EXPECT_EQ(delta_methods(v),
+              "paired t, 4 pairs; Welch (\u0394F1 w: V7 has no repeat 1 to pair with V0's)");
 }
 
 TEST(Aggregate, MixedProvenanceIsShownAsSuch) {
@@ -90,7 +183,8 @@ TEST(Aggregate, SingleRunVariantHasNoIntervalAndNoTest) {
     ASSERT_NE(v, nullptr);
     EXPECT_FALSE(v->total_energy_j.summary.ci.valid);
     EXPECT_FALSE(v->d_total_energy.pct_ci.valid);
-    EXPECT_EQ(v->d_total_energy.verdict, "not tested (n = 1)");
+    // One run (repeat 0) against three: the baseline's repeats 1 and 2 have no partner → Welch.
+    EXPECT_EQ(v->d_total_energy.verdict, "not tested (Welch, n = 1)");
 }
 
 TEST(Aggregate, ProvenanceLabel) {

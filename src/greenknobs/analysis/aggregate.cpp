@@ -61,9 +61,10 @@ std::string provenance_label(const nlohmann::json& provenance) {
 
 namespace {
 
-void push_if_finite(Sample& s, double v) {
+void push_if_finite(Sample& s, double v, int repeat) {
     if (std::isfinite(v)) {
         s.values.push_back(v);
+        s.repeats.push_back(repeat);
     }
 }
 
@@ -85,43 +86,192 @@ std::string merge_labels(const std::set<std::string>& labels) {
     return out + ")";
 }
 
-// Δ of `v` vs `base`; `scale` turns fractions into points (F1 × 100).
-Delta make_delta(const Sample& v, const Sample& base, double scale) {
+// Matches the two samples repeat by repeat: true (and a[i], b[i] the values of one repeat, in
+// repeat order) when both have exactly the same repeats, each once; otherwise why not.
+bool pair_by_repeat(const Sample& v, const Sample& base, const std::string& v_id,
+                    const std::string& base_id, std::vector<double>* a, std::vector<double>* b,
+                    std::string* why) {
+    if (v.repeats.size() != v.values.size() || base.repeats.size() != base.values.size()) {
+        *why = "repeats unknown";
+        return false;
+    }
+    std::map<int, double> va;
+    std::map<int, double> vb;
+    for (size_t i = 0; i < v.values.size(); ++i) {
+        if (!va.emplace(v.repeats[i], v.values[i]).second) {
+            *why = v_id + " has two values for repeat " + std::to_string(v.repeats[i]);
+            return false;
+        }
+    }
+    for (size_t i = 0; i < base.values.size(); ++i) {
+        if (!vb.emplace(base.repeats[i], base.values[i]).second) {
+            *why = base_id + " has two values for repeat " + std::to_string(base.repeats[i]);
+            return false;
+        }
+    }
+    for (const auto& [r, x] : va) {
+        if (!vb.count(r)) {
+            *why = base_id + " has no repeat " + std::to_string(r) + " to pair with " + v_id + "'s";
+            return false;
+        }
+    }
+    for (const auto& [r, x] : vb) {
+        if (!va.count(r)) {
+            *why = v_id + " has no repeat " + std::to_string(r) + " to pair with " + base_id + "'s";
+            return false;
+        }
+    }
+    for (const auto& [r, x] : va) {
+        a->push_back(x);
+        b->push_back(vb.at(r));
+    }
+    return true;
+}
+
+Interval scaled(Interval ci, double scale) {
+    if (ci.valid) {
+        const double lo = ci.low * scale;
+        const double hi = ci.high * scale;
+        ci.low = std::min(lo, hi);
+        ci.high = std::max(lo, hi);
+    }
+    return ci;
+}
+
+TTestResult scaled(TTestResult t, double scale) {
+    t.diff *= scale;
+    t.diff_ci = scaled(t.diff_ci, scale);
+    return t;
+}
+
+// Δ of `v` vs `base`; `scale` turns fractions into points (F1 × 100). `pct_headline`: the report
+// shows the relative Δ (energy, time), so the verdict comes from the test on it.
+Delta make_delta(const Sample& v, const Sample& base, double scale, bool pct_headline,
+                 const std::string& v_id, const std::string& base_id) {
     Delta d;
     if (v.empty() || base.empty()) {
         d.verdict = "not tested (no values)";
         return d;
     }
     d.available = true;
-    d.test = welch_t_test(v.values, base.values);
-    d.abs = d.test.diff * scale;
-    const double base_mean = base.mean();
-    if (d.test.diff_ci.valid) {
-        d.abs_ci = d.test.diff_ci;
-        d.abs_ci.low *= scale;
-        d.abs_ci.high *= scale;
-    } else {
-        d.abs_ci.why_invalid = d.test.why_invalid;
-    }
-    if (base_mean != 0.0) {
-        d.pct = 100.0 * d.test.diff / base_mean;
-        if (d.test.diff_ci.valid) {
-            d.pct_ci.valid = true;
-            const double lo = 100.0 * d.test.diff_ci.low / base_mean;
-            const double hi = 100.0 * d.test.diff_ci.high / base_mean;
-            d.pct_ci.low = std::min(lo, hi);
-            d.pct_ci.high = std::max(lo, hi);
+    std::vector<double> a;
+    std::vector<double> b;
+    std::string why;
+    if (pair_by_repeat(v, base, v_id, base_id, &a, &b, &why)) {
+        d.paired = true;
+        d.method = kPairedT;
+        d.test = paired_t_test(a, b);
+        d.abs = d.test.diff * scale;
+        d.abs_ci = scaled(d.test.diff_ci, scale);
+        std::vector<double> diffs(a.size());
+        bool base_zero = false;
+        for (size_t i = 0; i < a.size(); ++i) {
+            diffs[i] = a[i] - b[i];
+            base_zero = base_zero || b[i] == 0.0;
+        }
+        d.abs_boot_ci = scaled(bootstrap_mean_ci(diffs, kBootstrapSeed), scale);
+        if (base_zero) {
+            d.pct_test.method = kPairedT;
+            d.pct_test.why_invalid = "baseline is 0 in a repeat";
+            d.pct_ci.why_invalid = d.pct_boot_ci.why_invalid = d.pct_test.why_invalid;
         } else {
-            d.pct_ci.why_invalid = d.test.why_invalid;
+            std::vector<double> rel(a.size());
+            for (size_t i = 0; i < a.size(); ++i) {
+                rel[i] = 100.0 * (a[i] - b[i]) / b[i];
+            }
+            // Constant relative differences with varying absolute ones (or the reverse) are
+            // judged by the absolute test's spread check, which knows the data's scale.
+            d.pct_test = d.test.valid || d.test.why_invalid == "n = 1"
+                             ? paired_t_test(rel)
+                             : d.test;
+            if (!d.test.valid) {
+                d.pct_test.diff = mean(rel);
+            }
+            d.pct = d.pct_test.diff;
+            d.pct_ci = d.pct_test.diff_ci;
+            d.pct_boot_ci = bootstrap_mean_ci(rel, kBootstrapSeed);
         }
     } else {
-        d.pct_ci.why_invalid = "baseline is 0";
+        d.method = kWelch;
+        d.why_unpaired = why;
+        d.test = welch_t_test(v.values, base.values);
+        d.abs = d.test.diff * scale;
+        d.abs_ci = scaled(d.test.diff_ci, scale);
+        auto diff_of_means = [](const std::vector<double>& m) { return m[0] - m[1]; };
+        d.abs_boot_ci = scaled(
+            bootstrap_means_ci({v.values, base.values}, diff_of_means, kBootstrapSeed), scale);
+        const double base_mean = base.mean();
+        if (base_mean != 0.0) {
+            d.pct_test = scaled(d.test, 100.0 / base_mean);
+            d.pct = d.pct_test.diff;
+            d.pct_ci = d.pct_test.diff_ci;
+            d.pct_boot_ci = bootstrap_means_ci(
+                {v.values, base.values},
+                [](const std::vector<double>& m) { return 100.0 * (m[0] - m[1]) / m[1]; },
+                kBootstrapSeed);
+        } else {
+            d.pct_test.method = kWelch;
+            d.pct_test.why_invalid = "baseline is 0";
+            d.pct_ci.why_invalid = d.pct_boot_ci.why_invalid = d.pct_test.why_invalid;
+        }
     }
-    d.verdict = significance_verdict(d.test);
+    if (!d.abs_ci.valid && d.abs_ci.why_invalid.empty()) {
+        d.abs_ci.why_invalid = d.test.why_invalid;
+    }
+    if (!d.pct_ci.valid && d.pct_ci.why_invalid.empty()) {
+        d.pct_ci.why_invalid = d.pct_test.why_invalid;
+    }
+    d.verdict = significance_verdict(pct_headline ? d.pct_test : d.test);
     return d;
 }
 
 }  // namespace
+
+std::string delta_methods(const VariantAggregate& v) {
+    // The Table I Δ columns first, so the label speaks about what the table shows.
+    const std::vector<std::pair<const char*, const Delta*>> deltas = {
+        {"ΔTotal", &v.d_total_energy},      {"ΔF1 vul", &v.d_f1_vul_points},
+        {"ΔF1 w", &v.d_f1_weighted_points}, {"ΔEval", &v.d_eval_time},
+        {"Δtime", &v.d_total_time},         {"Δeval energy", &v.d_eval_energy},
+        {"ΔMCC", &v.d_mcc},                 {"Δaccuracy", &v.d_accuracy_points}};
+    int pairs = -1;
+    bool same_pairs = true;
+    std::vector<std::string> welch;
+    for (const auto& [name, d] : deltas) {
+        if (!d->available) {
+            continue;
+        }
+        if (d->paired) {
+            same_pairs = same_pairs && (pairs < 0 || pairs == d->test.n_pairs);
+            pairs = pairs < 0 ? d->test.n_pairs : pairs;
+        } else {
+            welch.push_back(std::string(name) + ": " + d->why_unpaired);
+        }
+    }
+    std::string paired_part;
+    if (pairs >= 0) {
+        paired_part = std::string(kPairedT) +
+                      (same_pairs ? ", " + std::to_string(pairs) + " pair" + (pairs == 1 ? "" : "s")
+                                  : "");
+    }
+    if (welch.empty()) {
+        return paired_part;
+    }
+    std::set<std::string> reasons;
+    for (const auto& w : welch) {
+        reasons.insert(w.substr(w.find(": ") + 2));
+    }
+    std::string welch_part = std::string(kWelch) + " (";
+    if (pairs < 0 && reasons.size() == 1) {
+        welch_part += *reasons.begin();  // every Δ of the row, for the same reason
+    } else {
+        for (size_t i = 0; i < welch.size(); ++i) {
+            welch_part += (i ? "; " : "") + welch[i];
+        }
+    }
+    welch_part += ")";
+    return paired_part.empty() ? welch_part : paired_part + "; " + welch_part;
+}
 
 StudyAggregate aggregate(const std::vector<RunRecord>& runs, const std::string& baseline,
                          const std::vector<VariantInfo>& infos) {
@@ -207,8 +357,8 @@ StudyAggregate aggregate(const std::vector<RunRecord>& runs, const std::string& 
                     }
                     auto& agg = stage_map[path];
                     agg.path = path;
-                    push_if_finite(agg.energy_j, json_number(st, "/energy_j/total"));
-                    push_if_finite(agg.duration_s, json_number(st, "/duration_s"));
+                    push_if_finite(agg.energy_j, json_number(st, "/energy_j/total"), r.repeat);
+                    push_if_finite(agg.duration_s, json_number(st, "/duration_s"), r.repeat);
                     if (st.contains("provenance")) {
                         stage_prov[path].insert(provenance_label(st["provenance"]));
                         for (const auto& [component, kind] : st["provenance"].items()) {
@@ -218,24 +368,24 @@ StudyAggregate aggregate(const std::vector<RunRecord>& runs, const std::string& 
                         }
                     }
                     if (path == "evaluate") {
-                        push_if_finite(v.eval_energy_j, json_number(st, "/energy_j/total"));
-                        push_if_finite(v.eval_duration_s, json_number(st, "/duration_s"));
+                        push_if_finite(v.eval_energy_j, json_number(st, "/energy_j/total"), r.repeat);
+                        push_if_finite(v.eval_duration_s, json_number(st, "/duration_s"), r.repeat);
                     }
                 }
             }
             if (energy.contains("total") && energy["total"].is_object()) {
-                push_if_finite(v.total_energy_j, json_number(energy["total"], "/energy_j/total"));
-                push_if_finite(v.total_duration_s, json_number(energy["total"], "/duration_s"));
+                push_if_finite(v.total_energy_j, json_number(energy["total"], "/energy_j/total"), r.repeat);
+                push_if_finite(v.total_duration_s, json_number(energy["total"], "/duration_s"), r.repeat);
                 if (energy["total"].contains("provenance")) {
                     total_prov.insert(provenance_label(energy["total"]["provenance"]));
                 }
             }
-            push_if_finite(v.f1_vul, json_number(doc, "/metrics/f1_vul"));
-            push_if_finite(v.f1_weighted, json_number(doc, "/metrics/f1_weighted"));
-            push_if_finite(v.mcc, json_number(doc, "/metrics/mcc"));
-            push_if_finite(v.accuracy, json_number(doc, "/metrics/accuracy"));
+            push_if_finite(v.f1_vul, json_number(doc, "/metrics/f1_vul"), r.repeat);
+            push_if_finite(v.f1_weighted, json_number(doc, "/metrics/f1_weighted"), r.repeat);
+            push_if_finite(v.mcc, json_number(doc, "/metrics/mcc"), r.repeat);
+            push_if_finite(v.accuracy, json_number(doc, "/metrics/accuracy"), r.repeat);
             push_if_finite(v.latency_ms_per_batch,
-                           json_number(doc, "/metrics/latency_ms_per_batch"));
+                           json_number(doc, "/metrics/latency_ms_per_batch"), r.repeat);
         }
         for (const auto& p : paths) {
             auto it = stage_map.find(p);
@@ -272,17 +422,17 @@ StudyAggregate aggregate(const std::vector<RunRecord>& runs, const std::string& 
                 }
                 continue;
             }
-            v.d_total_energy = make_delta(v.total_energy_j, base_copy.total_energy_j, 1.0);
-            v.d_total_time = make_delta(v.total_duration_s, base_copy.total_duration_s, 1.0);
-            v.d_eval_energy = make_delta(v.eval_energy_j, base_copy.eval_energy_j, 1.0);
-            v.d_eval_time = make_delta(v.eval_duration_s, base_copy.eval_duration_s, 1.0);
-            v.d_f1_vul_points = make_delta(v.f1_vul, base_copy.f1_vul, 100.0);
-            v.d_f1_weighted_points = make_delta(v.f1_weighted, base_copy.f1_weighted, 100.0);
-            v.d_mcc = make_delta(v.mcc, base_copy.mcc, 1.0);
-            v.d_accuracy_points = make_delta(v.accuracy, base_copy.accuracy, 100.0);
+            v.d_total_energy = make_delta(v.total_energy_j, base_copy.total_energy_j, 1.0, true, v.variant, baseline);
+            v.d_total_time = make_delta(v.total_duration_s, base_copy.total_duration_s, 1.0, true, v.variant, baseline);
+            v.d_eval_energy = make_delta(v.eval_energy_j, base_copy.eval_energy_j, 1.0, true, v.variant, baseline);
+            v.d_eval_time = make_delta(v.eval_duration_s, base_copy.eval_duration_s, 1.0, true, v.variant, baseline);
+            v.d_f1_vul_points = make_delta(v.f1_vul, base_copy.f1_vul, 100.0, false, v.variant, baseline);
+            v.d_f1_weighted_points = make_delta(v.f1_weighted, base_copy.f1_weighted, 100.0, false, v.variant, baseline);
+            v.d_mcc = make_delta(v.mcc, base_copy.mcc, 1.0, false, v.variant, baseline);
+            v.d_accuracy_points = make_delta(v.accuracy, base_copy.accuracy, 100.0, false, v.variant, baseline);
             for (auto& st : v.stages) {
                 if (const auto* bs = base_copy.stage(st.path)) {
-                    st.d_energy = make_delta(st.energy_j, bs->energy_j, 1.0);
+                    st.d_energy = make_delta(st.energy_j, bs->energy_j, 1.0, true, v.variant, baseline);
                 }
             }
         }

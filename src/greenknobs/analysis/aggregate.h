@@ -1,8 +1,10 @@
 // Per-variant aggregates of a study: mean and 95 % CI of every stage's energy and time, totals,
-// evaluation cost and quality, each Δ vs the baseline with its CI and Welch test, and the
-// provenance of every energy number (counter / integrated / modelled; "mixed" when runs disagree).
+// evaluation cost and quality, each Δ vs the baseline with its CI and test (paired per repeat when
+// both sides have the same repeats, Welch otherwise), and the provenance of every energy number
+// (counter / integrated / modelled; "mixed" when runs disagree).
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -20,25 +22,45 @@ inline constexpr const char* kValidateStage = "train/validate";
 
 struct Sample {
     std::vector<double> values;  // one per run that has the value (missing values are skipped)
+    std::vector<int> repeats;    // the repeat each value came from (same order as values)
     Summary summary;
     bool empty() const { return values.empty(); }
     double mean() const { return summary.mean; }
 };
 
+// The seed of every bootstrap in a report (reproducible to the last digit).
+inline constexpr uint64_t kBootstrapSeed = 20251128;
+
 // A difference vs the baseline: absolute (scaled, e.g. ×100 for F1 points) and relative to the
-// baseline mean, with the Welch CI; `available` false for the baseline itself or when either side
-// has no values.
+// baseline, with 95 % CIs; `available` false for the baseline itself or when either side has no
+// values.
+// Paired (method "paired t"), when both sides have exactly the same repeats (repeat r of every
+// variant trains with seed + r on the same data order): abs = mean of d_r = v_r − b_r with the
+// paired t CI; pct = mean of the paired relative differences 100 · d_r / b_r with its t CI; the
+// bootstraps resample the pairs. Welch (method "Welch") when pairing is impossible (repeats missing
+// on one side, duplicates): abs = mean(v) − mean(b), pct = 100 · abs / mean(b) with the Welch CI
+// scaled by the baseline mean (its own noise ignored); the bootstraps resample each side alone.
 struct Delta {
     bool available = false;
+    bool paired = false;
+    std::string method;        // kPairedT | kWelch ("" when not available)
+    std::string why_unpaired;  // Welch only: "V0 has no repeat 2" ...
     double abs = 0.0;
-    Interval abs_ci;
+    Interval abs_ci;       // t interval (paired t or Welch)
+    Interval abs_boot_ci;  // seeded percentile bootstrap of the same quantity
     double pct = 0.0;
-    Interval
-        pct_ci;  // the Welch CI of the difference over the baseline mean (its own noise ignored)
-    WelchResult test;
+    Interval pct_ci;       // t interval
+    Interval pct_boot_ci;  // seeded percentile bootstrap (paired: of the mean relative difference)
+    TTestResult test;      // on the absolute differences
+    TTestResult pct_test;  // on the relative differences (paired); = test under Welch
     std::string
-        verdict;  // "significant (p = 0.003)" / "not significant (p = 0.41)" / "not tested (n = 1)"
+        verdict;  // "significant (paired t, p = 0.003)" / "not tested (Welch, n = 1)" / "baseline"
 };
+
+// The method(s) behind a row's Δs in words: "paired t, 3 pairs", "Welch (V0 has no repeat 2)", or
+// both with the Δs each one covers. "" for the baseline.
+struct VariantAggregate;
+std::string delta_methods(const VariantAggregate& v);
 
 struct StageAggregate {
     std::string path;  // "train", "train/validate"

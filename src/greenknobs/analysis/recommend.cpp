@@ -43,7 +43,8 @@ Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
         "a variant qualifies when the upper end of the 95 % CI of its vulnerable-class F1 drop "
         "vs " +
         study.baseline + " is at most " + fmt("%.2g", budget.max_f1_drop_points) +
-        " points (the point estimate when a variant has a single run, flagged)";
+        " points (the paired t interval over repeats when the variant and the baseline have the "
+        "same repeats, else Welch's; the point estimate when there is no interval, flagged)";
     if (budget.max_eval_time_ratio > 0.0) {
         rec.rule += ", its mean evaluation time is at most " +
                     fmt("%.3g", budget.max_eval_time_ratio) + "× the baseline's";
@@ -88,6 +89,7 @@ Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
         } else {
             c.f1_drop_points = -v.d_f1_vul_points.abs;
             c.f1_drop_has_ci = v.d_f1_vul_points.abs_ci.valid;
+            c.f1_drop_ci_method = v.d_f1_vul_points.method;
             c.f1_drop_upper_points =
                 c.f1_drop_has_ci ? -v.d_f1_vul_points.abs_ci.low : c.f1_drop_points;
         }
@@ -114,7 +116,9 @@ Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
         }
         if (reason.empty() && c.f1_drop_upper_points > budget.max_f1_drop_points) {
             reason = "F1 drop up to " + fmt("%.2f", c.f1_drop_upper_points) + " points" +
-                     (c.f1_drop_has_ci ? " (CI upper bound)" : " (n = 1)") + " > budget " +
+                     (c.f1_drop_has_ci ? " (" + c.f1_drop_ci_method + " CI upper bound)"
+                                       : " (no CI: " + v.d_f1_vul_points.abs_ci.why_invalid + ")") +
+                     " > budget " +
                      fmt("%.2g", budget.max_f1_drop_points);
         }
         if (reason.empty() && budget.max_eval_time_ratio > 0.0) {
@@ -169,7 +173,8 @@ Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
                 (c.f1_drop_points > 0 ? "drops by " + fmt("%.2f", c.f1_drop_points)
                                       : "changes by +" + fmt("%.2f", -c.f1_drop_points)) +
                 " points (drop at most " + fmt("%.2f", c.f1_drop_upper_points) +
-                (c.f1_drop_has_ci ? ", 95 % CI upper bound" : ", single run: no CI") +
+                (c.f1_drop_has_ci ? ", 95 % " + c.f1_drop_ci_method + " CI upper bound"
+                                  : ", no CI") +
                 ") within the " + fmt("%.2g", budget.max_f1_drop_points) + "-point budget";
             if (std::isfinite(c.eval_time_ratio)) {
                 rec.explanation += "; evaluation time ×" + fmt("%.2f", c.eval_time_ratio);

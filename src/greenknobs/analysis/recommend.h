@@ -1,6 +1,7 @@
 // The recommender: under a user's budgets (F1 drop, latency / time ratios, knobs required or
 // forbidden) pick the measured variant with the lowest mean total energy, conservatively (the 95 %
-// CI upper bound of the F1 drop must fit the budget), explain the choice, list runners-up and
+// CI upper bound of the F1 drop must fit the budget; paired over repeats where possible, Welch
+// otherwise, and the method is named), explain the choice, list runners-up and
 // rejections, and suggest one untested combination from the single-knob results under the
 // multiplicative model ("predicted, not measured").
 #pragma once
@@ -30,6 +31,7 @@ struct Candidate {
     double f1_drop_points = 0.0;        // point estimate (positive = worse)
     double f1_drop_upper_points = 0.0;  // 95 % CI upper bound, or the point estimate when n = 1
     bool f1_drop_has_ci = false;
+    std::string f1_drop_ci_method;  // "paired t" / "Welch": the interval behind the upper bound
     double eval_time_ratio = 0.0;
     double total_time_ratio = 0.0;
     double latency_ms_per_batch = 0.0;  // NaN when not recorded

@@ -151,8 +151,9 @@ Summary summarize(const std::vector<double>& xs, double level) {
     return s;
 }
 
-WelchResult welch_t_test(const std::vector<double>& a, const std::vector<double>& b, double level) {
-    WelchResult w;
+TTestResult welch_t_test(const std::vector<double>& a, const std::vector<double>& b, double level) {
+    TTestResult w;
+    w.method = kWelch;
     if (a.empty() || b.empty()) {
         w.why_invalid = "no runs";
         return w;
@@ -227,7 +228,76 @@ Interval bootstrap_means_ci(const std::vector<std::vector<double>>& groups,
     return out;
 }
 
-std::string format_p(const WelchResult& w) {
+TTestResult paired_t_test(const std::vector<double>& a, const std::vector<double>& b,
+                          double level) {
+    GK_CHECK(a.size() == b.size(), "paired t-test needs as many values on both sides");
+    std::vector<double> d(a.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+        d[i] = a[i] - b[i];
+    }
+    TTestResult w = paired_t_test(d, level);
+    // Scale the "constant differences" check by the data, not by the (possibly ~0) differences.
+    if (w.valid) {
+        double scale = 0.0;
+        for (size_t i = 0; i < a.size(); ++i) {
+            scale = std::max({scale, std::fabs(a[i]), std::fabs(b[i])});
+        }
+        if (sample_sd(d) <= 1e-12 * scale) {
+            TTestResult flat;
+            flat.method = kPairedT;
+            flat.n_pairs = w.n_pairs;
+            flat.diff = w.diff;
+            flat.why_invalid = "the paired differences are constant";
+            flat.diff_ci.why_invalid = flat.why_invalid;
+            return flat;
+        }
+    }
+    return w;
+}
+
+TTestResult paired_t_test(const std::vector<double>& diffs, double level) {
+    TTestResult w;
+    w.method = kPairedT;
+    w.n_pairs = static_cast<int>(diffs.size());
+    if (diffs.empty()) {
+        w.why_invalid = "no pairs";
+        w.diff_ci.why_invalid = w.why_invalid;
+        return w;
+    }
+    w.diff = mean(diffs);
+    if (diffs.size() < 2) {
+        w.why_invalid = "n = 1";
+        w.diff_ci.why_invalid = w.why_invalid;
+        return w;
+    }
+    const double n = static_cast<double>(diffs.size());
+    const double sd = sample_sd(diffs);
+    // Identical differences leave rounding residue in the sd: treat that as no spread, as R's
+    // t.test does ("data are essentially constant").
+    if (!(sd > 1e-12 * std::max(std::fabs(w.diff), 1e-300))) {
+        w.why_invalid = "the paired differences are constant";
+        w.diff_ci.why_invalid = w.why_invalid;
+        return w;
+    }
+    const double se = sd / std::sqrt(n);
+    w.df = n - 1.0;
+    w.t = w.diff / se;
+    w.p = regularized_incomplete_beta(w.df / 2.0, 0.5, w.df / (w.df + w.t * w.t));
+    const double half = student_t_quantile(0.5 + level / 2.0, w.df) * se;
+    w.diff_ci.valid = true;
+    w.diff_ci.low = w.diff - half;
+    w.diff_ci.high = w.diff + half;
+    w.valid = true;
+    return w;
+}
+
+Interval bootstrap_mean_ci(const std::vector<double>& xs, uint64_t seed, int replicates,
+                           double level) {
+    return bootstrap_means_ci(
+        {xs}, [](const std::vector<double>& m) { return m[0]; }, seed, replicates, level);
+}
+
+std::string format_p(const TTestResult& w) {
     if (!w.valid) {
         return "p n/a (" + w.why_invalid + ")";
     }
@@ -239,11 +309,12 @@ std::string format_p(const WelchResult& w) {
     return buf;
 }
 
-std::string significance_verdict(const WelchResult& w, double alpha) {
+std::string significance_verdict(const TTestResult& w, double alpha) {
+    const std::string method = w.method.empty() ? "" : w.method + ", ";
     if (!w.valid) {
-        return "not tested (" + w.why_invalid + ")";
+        return "not tested (" + method + w.why_invalid + ")";
     }
-    return (w.p < alpha ? "significant (" : "not significant (") + format_p(w) + ")";
+    return (w.p < alpha ? "significant (" : "not significant (") + method + format_p(w) + ")";
 }
 
 }  // namespace gk::analysis

@@ -1,5 +1,6 @@
 // Small-sample statistics for studies with a handful of repeats: mean, sample sd, Student-t
-// confidence intervals, Welch's t-test and a seeded percentile bootstrap. No dependencies;
+// confidence intervals, the paired t-test (repeat r of every variant shares seed and data order),
+// Welch's t-test (when pairing is impossible) and seeded percentile bootstraps. No dependencies;
 // quantiles computed here.
 #pragma once
 
@@ -42,19 +43,41 @@ struct Summary {
 };
 Summary summarize(const std::vector<double>& xs, double level = 0.95);
 
-// Welch's unequal-variance t-test of mean(a) − mean(b): t, Welch–Satterthwaite df, two-sided p, and
-// the CI of the difference. Invalid (with why) when a group has n < 2 or both have zero spread.
-struct WelchResult {
+// A two-sided t-test of a difference and its CI: Welch's (two independent samples) or the paired
+// one (the differences of matched pairs against 0). `method` names which one produced the numbers.
+inline constexpr const char* kPairedT = "paired t";
+inline constexpr const char* kWelch = "Welch";
+struct TTestResult {
     bool valid = false;
     std::string why_invalid;
-    double diff = 0.0;  // mean(a) − mean(b)
+    std::string method;  // kPairedT | kWelch
+    int n_pairs = 0;     // paired: the number of pairs; Welch: 0
+    double diff = 0.0;   // Welch: mean(a) − mean(b); paired: mean of the differences
     double t = 0.0;
     double df = 0.0;
     double p = 1.0;
     Interval diff_ci;
 };
-WelchResult welch_t_test(const std::vector<double>& a, const std::vector<double>& b,
+using WelchResult = TTestResult;
+
+// Welch's unequal-variance t-test of mean(a) − mean(b): t, Welch–Satterthwaite df, two-sided p, and
+// the CI of the difference. Invalid (with why) when a group has n < 2 or both have zero spread.
+TTestResult welch_t_test(const std::vector<double>& a, const std::vector<double>& b,
                          double level = 0.95);
+
+// The paired t-test of mean(d), d_i = a_i − b_i (a and b the same length; pair i matched, e.g. the
+// same repeat): R's t.test(a, b, paired = TRUE). Invalid when n < 2 or the differences are constant
+// (no spread: the t statistic does not exist).
+TTestResult paired_t_test(const std::vector<double>& a, const std::vector<double>& b,
+                          double level = 0.95);
+// The same test on given differences (one-sample t against 0).
+TTestResult paired_t_test(const std::vector<double>& diffs, double level = 0.95);
+
+// Seeded percentile bootstrap of the mean of `xs`: each replicate resamples the values (for paired
+// data: the pairs) with replacement. Invalid when n < 2. With a handful of pairs it can only take a
+// few distinct values and is narrower than the t interval; reports show it beside the t interval.
+Interval bootstrap_mean_ci(const std::vector<double>& xs, uint64_t seed, int replicates = 4000,
+                           double level = 0.95);
 
 // Percentile bootstrap of a statistic of group means: each replicate resamples every group (with
 // replacement, within the group) and calls stat(means). Seeded, so reports are reproducible.
@@ -64,7 +87,8 @@ Interval bootstrap_means_ci(const std::vector<std::vector<double>>& groups,
                             uint64_t seed, int replicates = 4000, double level = 0.95);
 
 // "p = 0.012" / "p < 0.001" / "p n/a (n = 1)"; and the plain verdict used everywhere in reports.
-std::string format_p(const WelchResult& w);
-std::string significance_verdict(const WelchResult& w, double alpha = 0.05);
+// "significant (paired t, p = 0.003)" names the test when `method` is set.
+std::string format_p(const TTestResult& w);
+std::string significance_verdict(const TTestResult& w, double alpha = 0.05);
 
 }  // namespace gk::analysis

@@ -87,7 +87,8 @@ std::string delta_cell(const analysis::Delta& d, bool pct, int decimals, Style s
     } else {
         out += " (n/a)";
     }
-    if (d.test.valid && d.test.p >= 0.05) {
+    const analysis::TTestResult& test = pct ? d.pct_test : d.test;
+    if (test.valid && test.p >= 0.05) {
         out += " ns";
     }
     return out;

@@ -94,6 +94,11 @@ std::string delta_text(const Delta& d, bool pct, int decimals, const std::string
     if (ci.valid) {
         s += " [" + fixed(ci.low, decimals) + ", " + fixed(ci.high, decimals) + "]";
     }
+    const auto& boot = pct ? d.pct_boot_ci : d.abs_boot_ci;
+    if (boot.valid) {
+        s += " \u00b7 bootstrap [" + fixed(boot.low, decimals) + ", " + fixed(boot.high, decimals) +
+             "]";
+    }
     return s;
 }
 
@@ -185,7 +190,11 @@ void recommendation_section(std::ostringstream& o, const HtmlInput& in) {
         for (size_t i = 0; i < r.runners_up.size(); ++i) {
             const auto& c = r.runners_up[i];
             o << (i ? "; " : "") << esc(c.variant) << " (" << esc(fixed(c.saving_pct, 1))
-              << " % saving, F1 drop \u2264 " << esc(fixed(c.f1_drop_upper_points, 2)) << " pts)";
+              << " % saving, F1 drop \u2264 " << esc(fixed(c.f1_drop_upper_points, 2)) << " pts"
+              << esc(c.f1_drop_has_ci && !c.f1_drop_ci_method.empty()
+                         ? ", " + c.f1_drop_ci_method + " CI"
+                         : (c.f1_drop_has_ci ? "" : ", no CI"))
+              << ")";
         }
         o << ".</p>";
     }
@@ -237,9 +246,13 @@ void interactions_section(std::ostringstream& o, const HtmlInput& in) {
          "E<sub>i</sub>/E<sub>0</sub> "
          "(total energy, means) predict a saving of 1 \u2212 \u220f(1 \u2212 s<sub>i</sub>) if the "
          "knobs act "
-         "independently and multiplicatively (the paper's model). The interval is a seeded "
-         "percentile "
-         "bootstrap (4000 resamples of runs within each variant) of predicted \u2212 observed. "
+         "independently and multiplicatively (the paper's model). Where the baseline, the "
+         "components and the combination all have the same repeats (repeat r of each trains with "
+         "the same seed and data order), predicted \u2212 observed is computed per repeat and its "
+         "interval is the paired t interval over repeats (the label uses it), with a seeded "
+         "percentile bootstrap over repeats beside it; otherwise a seeded percentile bootstrap "
+         "(4000 resamples of runs within each variant) of predicted \u2212 observed from means. "
+         "The Method column says which. "
          "<b>Synergistic</b>: the combination saved significantly more than predicted; "
          "<b>antagonistic</b>: significantly less; <b>as predicted</b>: the interval spans "
          "0.</p>\n";
@@ -251,7 +264,7 @@ void interactions_section(std::ostringstream& o, const HtmlInput& in) {
          "<th class=\"num\">Single-knob savings (%)</th><th class=\"num\">Predicted (%)</th>"
          "<th class=\"num\">Observed (%)</th><th class=\"num\">Predicted \u2212 observed (pts, 95 "
          "% CI)</th>"
-         "<th>Label</th></tr></thead><tbody>\n";
+         "<th>Method</th><th>Label</th></tr></thead><tbody>\n";
     for (const auto& x : in.interactions) {
         std::string comps;
         for (size_t i = 0; i < x.components.size(); ++i) {
@@ -263,18 +276,28 @@ void interactions_section(std::ostringstream& o, const HtmlInput& in) {
             for (size_t i = 0; i < x.single_savings.size(); ++i) {
                 singles += (i ? ", " : "") + fixed(100.0 * x.single_savings[i], 1);
             }
-            const double diff = 100.0 * (x.predicted - x.observed);
-            std::string diff_s = fixed(diff, 1);
+            std::string diff_s = fixed(100.0 * x.diff, 1);
             if (x.diff_ci.valid) {
                 diff_s += " [" + fixed(100.0 * x.diff_ci.low, 1) + ", " +
                           fixed(100.0 * x.diff_ci.high, 1) + "]";
             }
+            std::string method = x.method;
+            if (x.paired) {
+                method += ", " + std::to_string(x.n_pairs) + " repeats";
+                if (x.diff_boot_ci.valid) {
+                    method += "; bootstrap [" + fixed(100.0 * x.diff_boot_ci.low, 1) + ", " +
+                              fixed(100.0 * x.diff_boot_ci.high, 1) + "]";
+                }
+            } else {
+                method += " (" + x.why_unpaired + ")";
+            }
             o << num_td(singles) << num_td(fixed(100.0 * x.predicted, 1))
-              << num_td(fixed(100.0 * x.observed, 1)) << num_td(diff_s);
+              << num_td(fixed(100.0 * x.observed, 1)) << num_td(diff_s) << "<td>" << esc(method)
+              << "</td>";
         } else {
             o << "<td class=\"num\">\u2014</td><td class=\"num\">\u2014</td><td "
                  "class=\"num\">\u2014</td>"
-                 "<td class=\"num\">\u2014</td>";
+                 "<td class=\"num\">\u2014</td><td>\u2014</td>";
         }
         std::string cls = x.label == "synergistic"    ? "lab-synergistic"
                           : x.label == "antagonistic" ? "lab-antagonistic"
@@ -309,8 +332,10 @@ void variant_details(std::ostringstream& o, const HtmlInput& in) {
          "half-width "
          "(Student t) over the runs; \u0394 columns are vs "
       << esc(st.baseline)
-      << " with the Welch 95 % CI in brackets and Welch's t-test (unequal variances; suited to "
-         "small n). "
+      << " with the 95 % CI in brackets and a seeded percentile bootstrap beside it: paired over "
+         "repeats (paired t; repeat r of every variant shares seed and data order) when the "
+         "variant and the baseline have the same repeats, Welch's t-test otherwise; each "
+         "variant's \u0394 test line and each verdict name the test. "
          "Energies in Wh; every energy value carries its provenance.</p>\n";
     for (const auto& v : st.variants) {
         // The baseline opens by default: it shows what every other entry holds.
@@ -326,6 +351,10 @@ void variant_details(std::ostringstream& o, const HtmlInput& in) {
             o << " \u00b7 F1 vul " << esc(mean_ci(v.f1_vul.summary));
         }
         o << "</summary><div class=\"body\">\n";
+        const std::string methods = analysis::delta_methods(v);
+        if (!methods.empty()) {
+            o << "<p>\u0394 test: " << esc(methods) << "</p>\n";
+        }
         if (!v.knobs.empty()) {
             o << "<p>Knobs applied: ";
             for (size_t i = 0; i < v.knobs.size(); ++i) {
@@ -385,10 +414,12 @@ void paper_notes(std::ostringstream& o, const HtmlInput& in) {
          "confidence interval; the paper's package compared single runs (\u00b10 everywhere) and "
          "took some "
          "values from the first run only.</li>"
-         "<li><b>Significance.</b> Welch's t-test (unequal variances) on each \u0394; the paper's "
-         "Wilcoxon "
-         "signed-rank test with n \u2264 3 can never reach p &lt; 0.05. \"Not significant\" is "
-         "said plainly.</li>"
+         "<li><b>Significance.</b> Each \u0394 pairs repeat r of the variant with repeat r of the "
+         "baseline (same seed, same data order) and uses the paired t-test, with a seeded "
+         "bootstrap of the mean paired relative difference beside it; Welch's t-test only where "
+         "pairing is impossible (a repeat missing on one side). The paper's Wilcoxon signed-rank "
+         "test with n \u2264 3 can never reach p &lt; 0.05. \"Not significant\" is said "
+         "plainly.</li>"
          "<li><b>Quality metric.</b> F1 of the vulnerable class is primary; weighted F1 (the "
          "paper's) is "
          "shown for comparison only, because on imbalanced data it is dominated by the negative "
@@ -506,7 +537,9 @@ std::string render_html(const HtmlInput& in) {
          "are its "
          "published single-run values in kWh. \u0394 vs "
       << esc(st.baseline)
-      << " with Welch CIs; <span class=\"ns\">ns</span> = not significant (p \u2265 0.05). F1 vul: "
+      << ": paired t CIs over repeats where the variant and the baseline have the same repeats, "
+         "else Welch CIs (the \u0394 test column says which); <span class=\"ns\">ns</span> = not "
+         "significant (p \u2265 0.05). F1 vul: "
          "F1 of the "
          "vulnerable class; F1 w: weighted F1 (the paper's metric). Downloads: ";
     for (size_t i = 0; i < in.downloads.size(); ++i) {
@@ -520,9 +553,9 @@ std::string render_html(const HtmlInput& in) {
     variant_details(o, in);
     machine_section(o, in);
     paper_notes(o, in);
-    o << "<footer>greenknobs \u00b7 statistics: Student-t intervals, Welch's t-test, seeded "
-         "percentile "
-         "bootstrap \u00b7 figures: gnuplot</footer>\n</main></body></html>\n";
+    o << "<footer>greenknobs \u00b7 statistics: Student-t intervals, paired t-tests over repeats "
+         "(Welch's where pairing is impossible), seeded percentile bootstrap \u00b7 figures: "
+         "gnuplot</footer>\n</main></body></html>\n";
     return o.str();
 }
 

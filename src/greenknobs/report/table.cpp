@@ -50,6 +50,15 @@ struct Column {
     std::function<std::string(const VariantAggregate&, Style)> cell;
 };
 
+// latex_escape() keeps UTF-8 as is; a Δ in running text becomes math.
+std::string latex_delta(std::string s) {
+    const std::string delta = "\u0394";
+    for (size_t at = s.find(delta); at != std::string::npos; at = s.find(delta, at)) {
+        s.replace(at, delta.size(), "$\\Delta$");
+    }
+    return s;
+}
+
 std::vector<Column> columns(const TableInput& in) {
     std::vector<Column> cols;
     cols.push_back(
@@ -90,6 +99,14 @@ std::vector<Column> columns(const TableInput& in) {
     cols.push_back(
         {"\u0394Eval (%)", "$\\Delta$Eval (\\%)", true,
          [](const VariantAggregate& v, Style s) { return delta_cell(v.d_eval_time, true, 1, s); }});
+    cols.push_back({"\u0394 test", "$\\Delta$ test", false, [&in](const VariantAggregate& v, Style s) {
+                        const std::string m = analysis::delta_methods(v);
+                        if (m.empty()) {
+                            return std::string(v.variant == in.study->baseline ? "baseline"
+                                                                               : "n/a");
+                        }
+                        return s == Style::kLatex ? latex_delta(latex_escape(m)) : m;
+                    }});
     cols.push_back(
         {"Energy provenance", "Provenance", false, [](const VariantAggregate& v, Style s) {
              return s == Style::kLatex ? latex_escape(v.total_provenance) : v.total_provenance;
@@ -162,13 +179,14 @@ std::string md_table(const TableInput& in, const std::vector<Column>& cols, int 
 std::string table1_markdown(const TableInput& in) {
     std::ostringstream out;
     out << "Table I. Mean \u00b1 95 % CI half-width (Student t) over n runs; energy in Wh (paper: "
-           "kWh). "
-           "\u0394 vs "
+           "kWh). \u0394 vs "
         << in.study->baseline
-        << " with a Welch CI; \"ns\" = not significant (Welch p \u2265 0.05); \"(n = 1)\" / "
-           "\"(n/a)\" = a "
-           "single run, no interval. F1 vul = F1 of the vulnerable class; F1 w = weighted F1 (the "
-           "paper's metric).\n\n";
+        << ": paired over repeats (repeat r of every variant trains with the same seed and data "
+           "order; paired t CI of the per-repeat differences, \u0394% = mean per-repeat relative "
+           "difference) where both have the same repeats, else Welch; the \u0394 test column says "
+           "which. \"ns\" = not significant (p \u2265 0.05); \"(n = 1)\" / \"(n/a)\" = no "
+           "interval. F1 vul = F1 of the vulnerable class; F1 w = weighted F1 (the paper's "
+           "metric). Seeded bootstrap intervals are in the CSV.\n\n";
     out << md_table(in, columns(in), 0);
     return out.str();
 }
@@ -209,7 +227,8 @@ std::string table1_html(const TableInput& in) {
             if (cell.size() > 3 && cell.compare(cell.size() - 3, 3, " ns") == 0) {
                 cell.resize(cell.size() - 3);
                 tail =
-                    " <span class=\"ns\" title=\"not significant: Welch p \u2265 0.05\">ns</span>";
+                    " <span class=\"ns\" title=\"not significant: p \u2265 0.05 (the \u0394 test "
+                    "column names the test)\">ns</span>";
             }
             if (c.header_text == "Energy provenance") {
                 out << "<td><span class=\"prov\">" << html_escape(cell) << "</span></td>";
@@ -252,7 +271,16 @@ std::string table1_csv(const TableInput& in) {
            ",delta_f1_weighted_points,delta_f1_weighted_points_ci95,delta_f1_weighted_p"
            ",time_total_s,time_total_s_ci95,time_eval_s,time_eval_s_ci95"
            ",delta_eval_time_pct,delta_eval_time_pct_ci95,delta_eval_time_p"
-           ",paper_total_kwh,paper_delta_total_pct\n";
+           ",paper_total_kwh,paper_delta_total_pct"
+           // Appended (older readers keep their columns): the test behind each Δ and its seeded
+           // percentile bootstrap interval (pairs resampled when paired).
+           ",delta_n_pairs,delta_methods"
+           ",delta_total_method,delta_total_pct_boot95_low,delta_total_pct_boot95_high"
+           ",delta_f1_vul_method,delta_f1_vul_points_boot95_low,delta_f1_vul_points_boot95_high"
+           ",delta_f1_weighted_method,delta_f1_weighted_points_boot95_low,"
+           "delta_f1_weighted_points_boot95_high"
+           ",delta_eval_time_method,delta_eval_time_pct_boot95_low,delta_eval_time_pct_boot95_high"
+           "\n";
     auto summary = [](const Summary& s, double scale) {
         return (s.n > 0 ? num(s.mean * scale) : "") + "," + ci_half(s.ci, scale);
     };
@@ -260,8 +288,18 @@ std::string table1_csv(const TableInput& in) {
         if (!d.available) {
             return std::string(",,");
         }
+        const analysis::TTestResult& t = pct ? d.pct_test : d.test;
         return num(pct ? d.pct : d.abs) + "," + ci_half(pct ? d.pct_ci : d.abs_ci) + "," +
-               (d.test.valid ? num(d.test.p) : "");
+               (t.valid ? num(t.p) : "");
+    };
+    auto method = [](const Delta& d, bool pct) {
+        if (!d.available) {
+            return std::string(",,");
+        }
+        const analysis::Interval& b = pct ? d.pct_boot_ci : d.abs_boot_ci;
+        const std::string m = d.paired ? d.method : d.method + ": " + d.why_unpaired;
+        return csv_field(m) + "," + (b.valid ? num(b.low) : "") + "," +
+               (b.valid ? num(b.high) : "");
     };
     const double wh = 1.0 / kJoulesPerWh;
     for (const auto& v : in.study->variants) {
@@ -275,8 +313,11 @@ std::string table1_csv(const TableInput& in) {
             << "," << summary(v.total_duration_s.summary, 1.0) << ","
             << summary(v.eval_duration_s.summary, 1.0) << "," << delta(v.d_eval_time, true);
         const auto* p = paper_row(in, v.variant);
-        out << "," << (p ? num(p->total_kwh) : "") << "," << (p ? num(p->delta_total_pct) : "")
-            << "\n";
+        out << "," << (p ? num(p->total_kwh) : "") << "," << (p ? num(p->delta_total_pct) : "");
+        out << "," << (v.d_total_energy.paired ? std::to_string(v.d_total_energy.test.n_pairs) : "")
+            << "," << csv_field(analysis::delta_methods(v)) << ","
+            << method(v.d_total_energy, true) << "," << method(v.d_f1_vul_points, false) << ","
+            << method(v.d_f1_weighted_points, false) << "," << method(v.d_eval_time, true) << "\n";
     }
     return out.str();
 }
@@ -291,8 +332,9 @@ std::string table1_latex(const TableInput& in) {
            "$\\pm$ 95\\,\\% "
            "CI half-width over $n$ runs. $\\Delta$ vs "
         << latex_escape(in.study->baseline)
-        << " with Welch CIs; ns: not significant ($p \\ge 0.05$). The paper's values (kWh, single "
-           "runs) for comparison.}\n";
+        << ": paired t CIs over repeats (same seed and data order per repeat) where both have the "
+           "same repeats, else Welch CIs; the $\\Delta$ test column says which. ns: not "
+           "significant ($p \\ge 0.05$). The paper's values (kWh, single runs) for comparison.}\n";
     out << "\\begin{tabular}{";
     for (const auto& c : cols) {
         out << (c.numeric ? "r" : "l");
