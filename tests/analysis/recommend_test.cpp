@@ -30,7 +30,7 @@ StudyAggregate study() {
     std::vector<RunRecord> runs;
     add(runs, "V0", 1000, {0.800, 0.801, 0.799}, {});
     add(runs, "V1", 500, {0.700, 0.701, 0.699}, {"lora"});             // 10-point drop
-    add(runs, "V2", 600, {0.796, 0.797, 0.795}, {"prune"}, 7.0);       // −0.4 points
+    add(runs, "V2", 600, {0.796, 0.798, 0.794}, {"prune"}, 7.0);       // −0.4 points
     add(runs, "V3", 700, {0.800, 0.801, 0.799}, {"precision"}, 30.0);  // slower eval
     add(runs, "V4", 550, {0.700, 0.900, 0.800}, {"compile"});          // mean equal, huge spread
     return aggregate(runs, "V0", {});
@@ -50,12 +50,32 @@ TEST(Recommend, PicksLowestEnergyWithinConservativeF1Budget) {
     for (const auto& c : r.rejected) {
         if (c.variant == "V4") {
             v4_rejected = true;
-            EXPECT_NE(c.reason.find("CI upper bound"), std::string::npos);
+            // Same repeats as the baseline: the interval is the paired one, and it says so.
+            EXPECT_NE(c.reason.find("paired t CI upper bound"), std::string::npos) << c.reason;
         }
     }
     EXPECT_TRUE(v4_rejected);
+    EXPECT_EQ(r.chosen.f1_drop_ci_method, "paired t");
+    EXPECT_NE(r.explanation.find("95 % paired t CI upper bound"), std::string::npos)
+        << r.explanation;
     EXPECT_NE(r.rule.find("upper end of the 95 % CI"), std::string::npos);
+    EXPECT_NE(r.rule.find("paired t interval over repeats"), std::string::npos);
     EXPECT_NE(r.explanation.find("V2"), std::string::npos);
+}
+
+// A variant whose repeats do not match the baseline's is judged on Welch's interval, named as such.
+TEST(Recommend, UnpairedVariantsAreJudgedOnWelchAndSaySo) {
+    std::vector<RunRecord> runs;
+    add(runs, "V0", 1000, {0.800, 0.801, 0.799}, {});
+    add(runs, "V5", 600, {0.790, 0.810}, {"prune"});  // repeat 2 missing
+    Budget b;
+    b.max_f1_drop_points = 1.0;
+    const Recommendation r = recommend(aggregate(runs, "V0", {}), b);
+    ASSERT_EQ(r.rejected.size(), 1u);
+    EXPECT_EQ(r.rejected[0].variant, "V5");
+    EXPECT_EQ(r.rejected[0].f1_drop_ci_method, "Welch");
+    EXPECT_NE(r.rejected[0].reason.find("Welch CI upper bound"), std::string::npos)
+        << r.rejected[0].reason;
 }
 
 TEST(Recommend, LooseBudgetTakesTheCheapest) {

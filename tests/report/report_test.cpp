@@ -257,6 +257,12 @@ TEST(Report, ThirtyOneVariantsEndToEnd) {
     }
     EXPECT_NE(html.find("2 failed (not used)"), std::string::npos);
     EXPECT_NE(html.find("components not measured: X1"), std::string::npos);
+    // Which test each number used: Table I's column, each variant's detail, the interactions.
+    EXPECT_NE(html.find(">\u0394 test</th>"), std::string::npos);
+    EXPECT_NE(html.find("\u0394 test: paired t, 3 pairs"), std::string::npos);
+    EXPECT_NE(html.find("significant (paired t, p"), std::string::npos);
+    EXPECT_NE(html.find("<th>Method</th>"), std::string::npos);
+    EXPECT_NE(html.find("paired t, 3 repeats; bootstrap ["), std::string::npos);
     EXPECT_NE(html.find("synthetic test data shaped like the paper's V7"), std::string::npos);
     EXPECT_TRUE(fs::exists(p.table_md));
     EXPECT_TRUE(fs::exists(p.table_csv));

@@ -90,6 +90,7 @@ Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
             c.f1_drop_points = -v.d_f1_vul_points.abs;
             c.f1_drop_has_ci = v.d_f1_vul_points.abs_ci.valid;
             c.f1_drop_ci_method = v.d_f1_vul_points.method;
+            c.f1_drop_no_ci_why = v.d_f1_vul_points.abs_ci.why_invalid;
             c.f1_drop_upper_points =
                 c.f1_drop_has_ci ? -v.d_f1_vul_points.abs_ci.low : c.f1_drop_points;
         }
@@ -117,7 +118,7 @@ Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
         if (reason.empty() && c.f1_drop_upper_points > budget.max_f1_drop_points) {
             reason = "F1 drop up to " + fmt("%.2f", c.f1_drop_upper_points) + " points" +
                      (c.f1_drop_has_ci ? " (" + c.f1_drop_ci_method + " CI upper bound)"
-                                       : " (no CI: " + v.d_f1_vul_points.abs_ci.why_invalid + ")") +
+                                       : " (no CI: " + c.f1_drop_no_ci_why + ")") +
                      " > budget " +
                      fmt("%.2g", budget.max_f1_drop_points);
         }
@@ -174,7 +175,7 @@ Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
                                       : "changes by +" + fmt("%.2f", -c.f1_drop_points)) +
                 " points (drop at most " + fmt("%.2f", c.f1_drop_upper_points) +
                 (c.f1_drop_has_ci ? ", 95 % " + c.f1_drop_ci_method + " CI upper bound"
-                                  : ", no CI") +
+                                  : ", no CI: " + c.f1_drop_no_ci_why) +
                 ") within the " + fmt("%.2g", budget.max_f1_drop_points) + "-point budget";
             if (std::isfinite(c.eval_time_ratio)) {
                 rec.explanation += "; evaluation time ×" + fmt("%.2f", c.eval_time_ratio);

@@ -32,6 +32,7 @@ struct Candidate {
     double f1_drop_upper_points = 0.0;  // 95 % CI upper bound, or the point estimate when n = 1
     bool f1_drop_has_ci = false;
     std::string f1_drop_ci_method;  // "paired t" / "Welch": the interval behind the upper bound
+    std::string f1_drop_no_ci_why;  // why there is no interval ("n = 1", constant differences)
     double eval_time_ratio = 0.0;
     double total_time_ratio = 0.0;
     double latency_ms_per_batch = 0.0;  // NaN when not recorded
