@@ -65,7 +65,8 @@ gk::app::Registrar reg("study", 50, [](CLI::App& app) -> gk::app::RunFn {
     sub->add_option("--idle-s", a->idle_s,
                     "measure idle power this long before each run (energy.idle_baseline_s)");
     sub->add_option("--cooldown-s", a->opt.cooldown_s, "sleep between runs")->capture_default_str();
-    sub->add_option("--max-retries", a->opt.max_retries, "retries of a failed run (crash, kill)")
+    sub->add_option("--max-retries", a->opt.max_retries,
+                    "retries of a run that fails on its own (an interrupted study costs none)")
         ->capture_default_str();
     sub->add_option("--train-bin", a->opt.train_bin,
                     "binary run as `<bin> train` (default: this one)");
