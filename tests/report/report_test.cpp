@@ -3,6 +3,7 @@
 // no scripts or external fetches), label placement without overlaps, and number formatting.
 #include "greenknobs/report/report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -109,6 +110,76 @@ TEST(TableOne, LatexGolden) {
     expect_golden("table1.tex", tex);
     EXPECT_NE(tex.find("\\toprule"), std::string::npos);
     EXPECT_NE(tex.find("\\bottomrule"), std::string::npos);
+}
+
+// The cells of one Markdown row, trimmed.
+std::vector<std::string> md_row(const std::string& md, const std::string& variant) {
+    const size_t at = md.find("| " + variant + " |");
+    EXPECT_NE(at, std::string::npos) << variant;
+    if (at == std::string::npos) {
+        return {};
+    }
+    const std::string line = md.substr(at, md.find('\n', at) - at);
+    std::vector<std::string> cells;
+    size_t from = 1;
+    for (size_t bar; (bar = line.find(" |", from)) != std::string::npos; from = bar + 2) {
+        cells.push_back(line.substr(from + 1, bar - from - 1));
+    }
+    return cells;
+}
+
+// Repeat r of both variants shares a repeat-level factor (same seed and data order): paired, the
+// 5 % saving is significant; with one repeat of the variant gone, Welch's test calls the same kind of
+// data ns. Table I says which test each row used.
+TEST(TableOne, SaysWhichTestEachRowUsedAndPairingFindsWhatWelchMisses) {
+    auto study = [](bool drop) {
+        std::vector<analysis::RunRecord> runs;
+        const std::vector<double> base = {36000, 41400, 32400, 38880};
+        const std::vector<double> keep = {0.950, 0.954, 0.947, 0.951};
+        for (size_t r = 0; r < base.size(); ++r) {
+            SyntheticRun b;
+            b.variant = "V0";
+            b.repeat = static_cast<int>(r);
+            b.total_energy_j = base[r];
+            runs.push_back(make_record(b));
+            if (drop && r == base.size() - 1) {
+                continue;
+            }
+            SyntheticRun v = b;
+            v.variant = "V7";
+            v.total_energy_j = base[r] * keep[r];
+            runs.push_back(make_record(v));
+        }
+        return analysis::aggregate(runs, "V0", small_infos());
+    };
+    analysis::StudyAggregate paired = study(false);
+    TableInput t;
+    t.study = &paired;
+    const std::vector<std::string> header = md_row(table1_markdown(t), "Variant");
+    const auto col = [&](const std::string& name) {
+        return static_cast<size_t>(std::find(header.begin(), header.end(), name) - header.begin());
+    };
+    ASSERT_LT(col("\u0394 test"), header.size());
+    ASSERT_LT(col("\u0394Total (%)"), header.size());
+    const auto row = md_row(table1_markdown(t), "V7");
+    ASSERT_EQ(row.size(), header.size());
+    EXPECT_EQ(row[col("\u0394 test")], "paired t, 4 pairs");
+    EXPECT_EQ(row[col("\u0394Total (%)")].find(" ns"), std::string::npos)
+        << row[col("\u0394Total (%)")];
+    EXPECT_EQ(md_row(table1_markdown(t), "V0")[col("\u0394 test")], "baseline");
+
+    analysis::StudyAggregate unpaired = study(true);
+    t.study = &unpaired;
+    const auto row_w = md_row(table1_markdown(t), "V7");
+    ASSERT_EQ(row_w.size(), header.size());
+    EXPECT_EQ(row_w[col("\u0394 test")], "Welch (V7 has no repeat 3 to pair with V0's)");
+    EXPECT_NE(row_w[col("\u0394Total (%)")].find(" ns"), std::string::npos)
+        << row_w[col("\u0394Total (%)")];
+    // The CSV names the method per Δ and carries the bootstrap interval.
+    t.study = &paired;
+    const std::string csv = table1_csv(t);
+    EXPECT_NE(csv.find(",paired t,"), std::string::npos);
+    EXPECT_NE(csv.find("delta_total_pct_boot95_low"), std::string::npos);
 }
 
 TEST(TableOne, ContentIsRight) {
