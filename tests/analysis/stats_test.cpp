@@ -129,7 +129,8 @@ TEST(PairedT, ConstantDifferencesAndSinglePairsAreNotTested) {
     EXPECT_FALSE(flat.valid);
     EXPECT_FALSE(flat.diff_ci.valid);
     EXPECT_NEAR(flat.diff, 5.0, 1e-12);
-    EXPECT_EQ(significance_verdict(flat), "not tested (paired t, the paired differences are constant)");
+    EXPECT_EQ(significance_verdict(flat),
+              "not tested (paired t, the paired differences are constant)");
     // Rounding residue of values ~1e6 apart from identical is not spread either.
     const TTestResult same = paired_t_test({1e6 + 0.1, 2e6 + 0.1}, {1e6, 2e6});
     EXPECT_FALSE(same.valid);

@@ -129,8 +129,8 @@ std::vector<std::string> md_row(const std::string& md, const std::string& varian
 }
 
 // Repeat r of both variants shares a repeat-level factor (same seed and data order): paired, the
-// 5 % saving is significant; with one repeat of the variant gone, Welch's test calls the same kind of
-// data ns. Table I says which test each row used.
+// 5 % saving is significant; with one repeat of the variant gone, Welch's test calls the same kind
+// of data ns. Table I says which test each row used.
 TEST(TableOne, SaysWhichTestEachRowUsedAndPairingFindsWhatWelchMisses) {
     auto study = [](bool drop) {
         std::vector<analysis::RunRecord> runs;

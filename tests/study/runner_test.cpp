@@ -250,8 +250,8 @@ TEST_F(RunnerTest, KillNineAtRandomPointsLosesAndDuplicatesNothing) {
             return false;
         }
         Store st(db);
-        return st.study() && st.query_text("SELECT COUNT(*) FROM runs WHERE status = 'running'") !=
-                                 "0";
+        return st.study() &&
+               st.query_text("SELECT COUNT(*) FROM runs WHERE status = 'running'") != "0";
     };
     int killed_mid_study = 0;
     for (int i = 0; i < 20; ++i) {
@@ -295,8 +295,7 @@ TEST_F(RunnerTest, KillNineAtRandomPointsLosesAndDuplicatesNothing) {
         EXPECT_EQ(n, 1) << key;
     }
     // The kills interrupted runs in flight; none of those attempts was counted as a failure.
-    EXPECT_GE(std::stoi(s.query_text("SELECT COUNT(*) FROM runs WHERE status = 'interrupted'")),
-              5);
+    EXPECT_GE(std::stoi(s.query_text("SELECT COUNT(*) FROM runs WHERE status = 'interrupted'")), 5);
     EXPECT_EQ(s.query_text("SELECT COUNT(*) FROM runs WHERE status = 'failed'"), "0");
     // Stages and samples belong to complete runs only (no half-ingested attempt left rows behind).
     EXPECT_EQ(s.query_text("SELECT COUNT(*) FROM stages"), std::to_string(15 * 7));
@@ -312,7 +311,7 @@ TEST_F(RunnerTest, InterruptionsAndOwnFailuresAreCountedApart) {
     ::setenv("GK_FAKE_MODE", "hang", 1);
     ::setenv("GK_FAKE_ONLY", "V1", 1);
     StudyOptions o = options("V0,V1", 1);
-    o.max_retries = 0;  // one own failure is all a run gets
+    o.max_retries = 0;             // one own failure is all a run gets
     for (int i = 0; i < 3; ++i) {  // three interruptions while V1 hangs
         pid_t pid = fork_study(o, /*own_group=*/true);
         ASSERT_TRUE(wait_for([&] {

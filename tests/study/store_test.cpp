@@ -200,7 +200,8 @@ TEST_F(StoreTest, AnOlderStoreIsMigratedAndItsInterruptionsReclassified) {
         for (char c : ddl) {
             quoted += c == '\'' ? std::string("''") : std::string(1, c);
         }
-        s.exec("UPDATE sqlite_master SET sql = '" + quoted + "' WHERE type = 'table' AND name = "
+        s.exec("UPDATE sqlite_master SET sql = '" + quoted +
+               "' WHERE type = 'table' AND name = "
                "'runs'");
         s.exec("PRAGMA writable_schema=OFF");
     }

@@ -181,9 +181,8 @@ Delta make_delta(const Sample& v, const Sample& base, double scale, bool pct_hea
             }
             // Constant relative differences with varying absolute ones (or the reverse) are
             // judged by the absolute test's spread check, which knows the data's scale.
-            d.pct_test = d.test.valid || d.test.why_invalid == "n = 1"
-                             ? paired_t_test(rel)
-                             : d.test;
+            d.pct_test =
+                d.test.valid || d.test.why_invalid == "n = 1" ? paired_t_test(rel) : d.test;
             if (!d.test.valid) {
                 d.pct_test.diff = mean(rel);
             }
@@ -230,10 +229,14 @@ Delta make_delta(const Sample& v, const Sample& base, double scale, bool pct_hea
 std::string delta_methods(const VariantAggregate& v) {
     // The Table I Δ columns first, so the label speaks about what the table shows.
     const std::vector<std::pair<const char*, const Delta*>> deltas = {
-        {"ΔTotal", &v.d_total_energy},      {"ΔF1 vul", &v.d_f1_vul_points},
-        {"ΔF1 w", &v.d_f1_weighted_points}, {"ΔEval", &v.d_eval_time},
-        {"Δtime", &v.d_total_time},         {"Δeval energy", &v.d_eval_energy},
-        {"ΔMCC", &v.d_mcc},                 {"Δaccuracy", &v.d_accuracy_points}};
+        {"ΔTotal", &v.d_total_energy},
+        {"ΔF1 vul", &v.d_f1_vul_points},
+        {"ΔF1 w", &v.d_f1_weighted_points},
+        {"ΔEval", &v.d_eval_time},
+        {"Δtime", &v.d_total_time},
+        {"Δeval energy", &v.d_eval_energy},
+        {"ΔMCC", &v.d_mcc},
+        {"Δaccuracy", &v.d_accuracy_points}};
     int pairs = -1;
     bool same_pairs = true;
     std::vector<std::string> welch;
@@ -250,9 +253,9 @@ std::string delta_methods(const VariantAggregate& v) {
     }
     std::string paired_part;
     if (pairs >= 0) {
-        paired_part = std::string(kPairedT) +
-                      (same_pairs ? ", " + std::to_string(pairs) + " pair" + (pairs == 1 ? "" : "s")
-                                  : "");
+        paired_part =
+            std::string(kPairedT) +
+            (same_pairs ? ", " + std::to_string(pairs) + " pair" + (pairs == 1 ? "" : "s") : "");
     }
     if (welch.empty()) {
         return paired_part;
@@ -368,14 +371,17 @@ StudyAggregate aggregate(const std::vector<RunRecord>& runs, const std::string& 
                         }
                     }
                     if (path == "evaluate") {
-                        push_if_finite(v.eval_energy_j, json_number(st, "/energy_j/total"), r.repeat);
+                        push_if_finite(v.eval_energy_j, json_number(st, "/energy_j/total"),
+                                       r.repeat);
                         push_if_finite(v.eval_duration_s, json_number(st, "/duration_s"), r.repeat);
                     }
                 }
             }
             if (energy.contains("total") && energy["total"].is_object()) {
-                push_if_finite(v.total_energy_j, json_number(energy["total"], "/energy_j/total"), r.repeat);
-                push_if_finite(v.total_duration_s, json_number(energy["total"], "/duration_s"), r.repeat);
+                push_if_finite(v.total_energy_j, json_number(energy["total"], "/energy_j/total"),
+                               r.repeat);
+                push_if_finite(v.total_duration_s, json_number(energy["total"], "/duration_s"),
+                               r.repeat);
                 if (energy["total"].contains("provenance")) {
                     total_prov.insert(provenance_label(energy["total"]["provenance"]));
                 }
@@ -422,17 +428,25 @@ StudyAggregate aggregate(const std::vector<RunRecord>& runs, const std::string& 
                 }
                 continue;
             }
-            v.d_total_energy = make_delta(v.total_energy_j, base_copy.total_energy_j, 1.0, true, v.variant, baseline);
-            v.d_total_time = make_delta(v.total_duration_s, base_copy.total_duration_s, 1.0, true, v.variant, baseline);
-            v.d_eval_energy = make_delta(v.eval_energy_j, base_copy.eval_energy_j, 1.0, true, v.variant, baseline);
-            v.d_eval_time = make_delta(v.eval_duration_s, base_copy.eval_duration_s, 1.0, true, v.variant, baseline);
-            v.d_f1_vul_points = make_delta(v.f1_vul, base_copy.f1_vul, 100.0, false, v.variant, baseline);
-            v.d_f1_weighted_points = make_delta(v.f1_weighted, base_copy.f1_weighted, 100.0, false, v.variant, baseline);
+            v.d_total_energy = make_delta(v.total_energy_j, base_copy.total_energy_j, 1.0, true,
+                                          v.variant, baseline);
+            v.d_total_time = make_delta(v.total_duration_s, base_copy.total_duration_s, 1.0, true,
+                                        v.variant, baseline);
+            v.d_eval_energy = make_delta(v.eval_energy_j, base_copy.eval_energy_j, 1.0, true,
+                                         v.variant, baseline);
+            v.d_eval_time = make_delta(v.eval_duration_s, base_copy.eval_duration_s, 1.0, true,
+                                       v.variant, baseline);
+            v.d_f1_vul_points =
+                make_delta(v.f1_vul, base_copy.f1_vul, 100.0, false, v.variant, baseline);
+            v.d_f1_weighted_points =
+                make_delta(v.f1_weighted, base_copy.f1_weighted, 100.0, false, v.variant, baseline);
             v.d_mcc = make_delta(v.mcc, base_copy.mcc, 1.0, false, v.variant, baseline);
-            v.d_accuracy_points = make_delta(v.accuracy, base_copy.accuracy, 100.0, false, v.variant, baseline);
+            v.d_accuracy_points =
+                make_delta(v.accuracy, base_copy.accuracy, 100.0, false, v.variant, baseline);
             for (auto& st : v.stages) {
                 if (const auto* bs = base_copy.stage(st.path)) {
-                    st.d_energy = make_delta(st.energy_j, bs->energy_j, 1.0, true, v.variant, baseline);
+                    st.d_energy =
+                        make_delta(st.energy_j, bs->energy_j, 1.0, true, v.variant, baseline);
                 }
             }
         }

@@ -36,7 +36,8 @@ std::string repeat_list(const std::map<int, double>& m) {
 
 // Per-repeat predicted − observed when the baseline, every component and the combination have
 // exactly the same repeats; false and why otherwise.
-bool paired_differences(const VariantAggregate& base, const std::vector<const VariantAggregate*>& parts,
+bool paired_differences(const VariantAggregate& base,
+                        const std::vector<const VariantAggregate*>& parts,
                         const VariantAggregate& combo, std::vector<double>* diffs,
                         std::string* why) {
     std::map<int, double> b;

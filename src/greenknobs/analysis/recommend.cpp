@@ -119,8 +119,7 @@ Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
             reason = "F1 drop up to " + fmt("%.2f", c.f1_drop_upper_points) + " points" +
                      (c.f1_drop_has_ci ? " (" + c.f1_drop_ci_method + " CI upper bound)"
                                        : " (no CI: " + c.f1_drop_no_ci_why + ")") +
-                     " > budget " +
-                     fmt("%.2g", budget.max_f1_drop_points);
+                     " > budget " + fmt("%.2g", budget.max_f1_drop_points);
         }
         if (reason.empty() && budget.max_eval_time_ratio > 0.0) {
             if (!std::isfinite(c.eval_time_ratio)) {

@@ -32,8 +32,8 @@ std::string mean_ci(const analysis::Summary& s, double scale = 1.0, Style style 
 int mean_ci_decimals(const analysis::Summary& s, double scale = 1.0);
 
 // A Δ: "−38.2 ± 2.9" with fixed decimals, "−38.2 (n = 1)" without a CI, and " ns" appended when its
-// test (paired t or Welch, on the quantity shown) is valid and not significant. Empty Δ (baseline) → "—" (kText) / "" (kAscii) / "--"
-// (kLatex).
+// test (paired t or Welch, on the quantity shown) is valid and not significant. Empty Δ (baseline)
+// → "—" (kText) / "" (kAscii) / "--" (kLatex).
 std::string delta_cell(const analysis::Delta& d, bool pct, int decimals,
                        Style style = Style::kText);
 

@@ -99,14 +99,14 @@ std::vector<Column> columns(const TableInput& in) {
     cols.push_back(
         {"\u0394Eval (%)", "$\\Delta$Eval (\\%)", true,
          [](const VariantAggregate& v, Style s) { return delta_cell(v.d_eval_time, true, 1, s); }});
-    cols.push_back({"\u0394 test", "$\\Delta$ test", false, [&in](const VariantAggregate& v, Style s) {
-                        const std::string m = analysis::delta_methods(v);
-                        if (m.empty()) {
-                            return std::string(v.variant == in.study->baseline ? "baseline"
-                                                                               : "n/a");
-                        }
-                        return s == Style::kLatex ? latex_delta(latex_escape(m)) : m;
-                    }});
+    cols.push_back(
+        {"\u0394 test", "$\\Delta$ test", false, [&in](const VariantAggregate& v, Style s) {
+             const std::string m = analysis::delta_methods(v);
+             if (m.empty()) {
+                 return std::string(v.variant == in.study->baseline ? "baseline" : "n/a");
+             }
+             return s == Style::kLatex ? latex_delta(latex_escape(m)) : m;
+         }});
     cols.push_back(
         {"Energy provenance", "Provenance", false, [](const VariantAggregate& v, Style s) {
              return s == Style::kLatex ? latex_escape(v.total_provenance) : v.total_provenance;
@@ -315,8 +315,8 @@ std::string table1_csv(const TableInput& in) {
         const auto* p = paper_row(in, v.variant);
         out << "," << (p ? num(p->total_kwh) : "") << "," << (p ? num(p->delta_total_pct) : "");
         out << "," << (v.d_total_energy.paired ? std::to_string(v.d_total_energy.test.n_pairs) : "")
-            << "," << csv_field(analysis::delta_methods(v)) << ","
-            << method(v.d_total_energy, true) << "," << method(v.d_f1_vul_points, false) << ","
+            << "," << csv_field(analysis::delta_methods(v)) << "," << method(v.d_total_energy, true)
+            << "," << method(v.d_f1_vul_points, false) << ","
             << method(v.d_f1_weighted_points, false) << "," << method(v.d_eval_time, true) << "\n";
     }
     return out.str();

@@ -1,8 +1,9 @@
 // The study runner: reconcile the plan with the store (refuse foreign configs, recover after a
 // crash, ingest run directories the store missed), then run each planned attempt as a child process
 // and record it. Only a run's own failures use its retries; an attempt stopped because the study
-// stopped is "interrupted" and simply runs again. The store is the single source of truth; run directories are ingested only when
-// their run.json says complete and carries the planned config hash.
+// stopped is "interrupted" and simply runs again. The store is the single source of truth; run
+// directories are ingested only when their run.json says complete and carries the planned config
+// hash.
 #include "greenknobs/study/runner.h"
 
 #include <chrono>

@@ -534,9 +534,10 @@ void Store::migrate() {
             exec("DROP TABLE runs");
             exec("ALTER TABLE runs_migrated RENAME TO runs");
             exec(schema_sql());  // the partial unique index went with the old table
-            exec("UPDATE runs SET status = 'interrupted' WHERE status = 'failed' AND ("
-                 "error LIKE 'interrupted: the study process stopped%' OR "
-                 "error LIKE 'interrupted by SIG%')");
+            exec(
+                "UPDATE runs SET status = 'interrupted' WHERE status = 'failed' AND ("
+                "error LIKE 'interrupted: the study process stopped%' OR "
+                "error LIKE 'interrupted by SIG%')");
             GK_CHECK(query_text("PRAGMA foreign_key_check").empty(),
                      "foreign keys broken by the migration");
         });

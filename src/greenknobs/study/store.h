@@ -84,10 +84,10 @@ class Store {
     // → failed, interrupted or skipped, with the reason.
     void mark_finished(int64_t run_id, const std::string& status, const std::string& error,
                        std::optional<int> exit_code);
-    // planned, running, failed or interrupted (a run directory found complete on resume) → complete:
-    // the summary
-    // columns, the run.json text, its stages and power samples, in one transaction. The partial
-    // unique index refuses a second complete row for the same (variant, repeat).
+    // planned, running, failed or interrupted (a run directory found complete on resume) →
+    // complete: the summary columns, the run.json text, its stages and power samples, in one
+    // transaction. The partial unique index refuses a second complete row for the same (variant,
+    // repeat).
     void mark_complete(int64_t run_id, const nlohmann::json& run_json,
                        std::optional<int> exit_code);
     // Every `running` row of the study → interrupted with `error` (a study that died mid-run);
