@@ -7,16 +7,20 @@ CMAKE_FLAGS ?=
 CXX_COMPILER ?= clang++
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
-# Idle OpenMP threads must sleep, not spin (docs/perf/model.md: 9-40x slower steps when they spin).
-export OMP_WAIT_POLICY ?= passive
+# Test binaries link LibTorch without the CLI's OpenMP policy (model/omp_env.h): on a shared machine their
+# idle OpenMP threads must sleep, not spin (docs/perf/threads.md). `make run` and `make bench` leave the
+# choice to greenknobs itself.
+test asan tsan: export OMP_WAIT_POLICY ?= passive
 export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_file_ctime
 
 # Debian packages the project needs (Debian 12). libopenblas0-openmp replaces the 16x slower reference BLAS.
 APT_PACKAGES := cmake make clang lld ccache pkg-config libtorch-dev libopenblas0-openmp nlohmann-json3-dev \
   libcli11-dev libtomlplusplus-dev libutf8proc-dev libsqlite3-dev libssl-dev libgtest-dev libbenchmark-dev \
   gnuplot-nox
+# Only for `make bench-python` (the PyTorch-Python side of the comparison), not for `make test`.
+BENCH_APT_PACKAGES := python3-torch
 
-.PHONY: all deps configure build test run quick bench asan tsan clean format
+.PHONY: all deps bench-deps configure build test run quick bench bench-python asan tsan clean format
 
 all: build
 
@@ -47,8 +51,16 @@ test: build
 run: build
 	./scripts/run_main_job.sh $(BUILD)
 
-bench: build
+bench: build bench-deps
 	./scripts/run_benches.sh $(BUILD)
+
+# greenknobs vs a PyTorch-Python loop of the same model, interleaved, medians (docs/perf.md).
+# BENCH_ARGS e.g. "--repeats 5 --cases cpu-small:128 --precisions bf16".
+bench-python: build bench-deps
+	./scripts/bench_vs_python.py --build $(BUILD) $(BENCH_ARGS)
+
+bench-deps:
+	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(BENCH_APT_PACKAGES)"
 
 asan:
 	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DGK_SANITIZE=address,undefined -DGK_WITH_TORCH=OFF -DGK_BUILD_BENCH=OFF"

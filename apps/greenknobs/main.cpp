@@ -8,20 +8,20 @@
 #include <map>
 
 #include "command.h"
+#include "greenknobs/model/omp_env.h"
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/log.h"
 
 namespace {
 
-// libgomp reads OMP_WAIT_POLICY once, before main(): with its default, idle OpenMP threads spin between the
-// thousands of small parallel regions of a training step, which on a shared or oversubscribed machine made
-// steps 9-40x slower and burned CPU that a study would book on the knob (docs/perf/model.md). So the
-// process re-executes itself once with the passive policy unless the user chose one.
-// Only the commands that run LibTorch do this: `measure` must hand its command an untouched environment.
-void ensure_passive_omp_wait(int argc, char** argv) {
-    if (std::getenv("OMP_WAIT_POLICY") != nullptr) {
-        return;
-    }
+// libgomp reads its environment once, before main(). Its default spins idle OpenMP threads for
+// milliseconds (2-150x slower steps on a busy machine, and the waiting burnt as CPU energy);
+// `passive` makes each of the thousands of small parallel regions per step pay a futex wake-up
+// (25-36 % slower on a quiet one). So the commands that run LibTorch re-execute themselves once
+// with a bounded spin (GOMP_SPINCOUNT, model/omp_env.h, measured in docs/perf/threads.md) unless
+// the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT; run.json records which (machine.runtime).
+// `measure` must hand its command an untouched environment, so it is left out.
+void ensure_bounded_omp_wait(int argc, char** argv) {
     std::string command;
     for (int i = 1; i < argc; ++i) {
         if (argv[i][0] != '-') {
@@ -32,15 +32,13 @@ void ensure_passive_omp_wait(int argc, char** argv) {
     if (command != "train" && command != "predict" && command != "study") {
         return;
     }
-    ::setenv("OMP_WAIT_POLICY", "passive", 1);
-    ::execv("/proc/self/exe", argv);
-    // exec failed (no /proc): carry on with the default policy.
+    gk::model::reexec_with_default_omp_env(argc, argv);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    ensure_passive_omp_wait(argc, argv);
+    ensure_bounded_omp_wait(argc, argv);
     CLI::App app{"greenknobs: energy as a first-class metric of AI pipelines"};
     app.require_subcommand(1);
     app.set_version_flag("--version", "greenknobs 0.1.0");

@@ -11,6 +11,7 @@
 #include <set>
 
 #include <ATen/autocast_mode.h>
+#include <torch/csrc/jit/frontend/tracer.h>
 
 #include "greenknobs/model/safetensors.h"
 #include "greenknobs/util/error.h"
@@ -111,6 +112,34 @@ torch::Tensor get_tensor(torch::autograd::AutogradContext* ctx, const std::strin
     return it == ctx->saved_data.end() ? torch::Tensor() : it->second.toTensor();
 }
 
+void put_plan(torch::autograd::AutogradContext* ctx, const std::string& key, const BlockPlan& p) {
+    if (!p.defined()) {
+        return;
+    }
+    put_tensor(ctx, key + ".q_index", p.q_index);
+    put_tensor(ctx, key + ".k_index", p.k_index);
+    put_tensor(ctx, key + ".bias", p.bias);
+    put_tensor(ctx, key + ".token_slot", p.token_slot);
+    ctx->saved_data[key + ".blocks"] = p.blocks;
+    ctx->saved_data[key + ".block_q"] = p.block_q;
+    ctx->saved_data[key + ".block_k"] = p.block_k;
+}
+
+BlockPlan get_plan(torch::autograd::AutogradContext* ctx, const std::string& key) {
+    BlockPlan p;
+    p.q_index = get_tensor(ctx, key + ".q_index");
+    if (!p.q_index.defined()) {
+        return p;
+    }
+    p.k_index = get_tensor(ctx, key + ".k_index");
+    p.bias = get_tensor(ctx, key + ".bias");
+    p.token_slot = get_tensor(ctx, key + ".token_slot");
+    p.blocks = ctx->saved_data[key + ".blocks"].toInt();
+    p.block_q = ctx->saved_data[key + ".block_q"].toInt();
+    p.block_k = ctx->saved_data[key + ".block_k"].toInt();
+    return p;
+}
+
 std::vector<torch::Tensor> trainable_params(torch::nn::Module& m) {
     std::vector<torch::Tensor> out;
     for (auto& p : m.parameters(/*recurse=*/true)) {
@@ -137,6 +166,12 @@ struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
         put_tensor(ctx, "bias_global", in->bias_global);
         put_tensor(ctx, "bias_local", in->bias_local);
         put_tensor(ctx, "indices", in->indices);
+        put_tensor(ctx, "rope_cos2_global", in->rope_cos2_global);
+        put_tensor(ctx, "rope_sin2_global", in->rope_sin2_global);
+        put_tensor(ctx, "rope_cos2_local", in->rope_cos2_local);
+        put_tensor(ctx, "rope_sin2_local", in->rope_sin2_local);
+        put_plan(ctx, "plan_global", in->plan_global);
+        put_plan(ctx, "plan_local", in->plan_local);
         ctx->saved_data["batch"] = in->batch;
         ctx->saved_data["seq"] = in->seq;
         ctx->saved_data["sdpa"] = in->sdpa;
@@ -168,6 +203,12 @@ struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
         in.bias_global = get_tensor(ctx, "bias_global");
         in.bias_local = get_tensor(ctx, "bias_local");
         in.indices = get_tensor(ctx, "indices");
+        in.rope_cos2_global = get_tensor(ctx, "rope_cos2_global");
+        in.rope_sin2_global = get_tensor(ctx, "rope_sin2_global");
+        in.rope_cos2_local = get_tensor(ctx, "rope_cos2_local");
+        in.rope_sin2_local = get_tensor(ctx, "rope_sin2_local");
+        in.plan_global = get_plan(ctx, "plan_global");
+        in.plan_local = get_plan(ctx, "plan_local");
         in.batch = ctx->saved_data["batch"].toInt();
         in.seq = ctx->saved_data["seq"].toInt();
         in.sdpa = ctx->saved_data["sdpa"].toBool();
@@ -336,24 +377,30 @@ ModernBertAttentionImpl::ModernBertAttentionImpl(const ModernBertConfig& c)
 
 torch::Tensor ModernBertAttentionImpl::forward(const torch::Tensor& x, const LayerInputs& in,
                                                bool is_global) {
-    const torch::Tensor& cos = is_global ? in.cos_global : in.cos_local;
-    const torch::Tensor& sin = is_global ? in.sin_global : in.sin_local;
     const torch::Tensor& bias = is_global ? in.bias_global : in.bias_local;
+    const BlockPlan& plan = is_global ? in.plan_global : in.plan_local;
     const int64_t hidden = num_heads * head_dim;
     torch::Tensor qkv = Wqkv(x);  // [B, S, 3H] or, unpadded, [T, 3H]
-    const bool packed = in.indices.defined();
-    if (packed) {
-        // Attention needs each sequence on its own row: scatter the real tokens into a zero-padded
-        // [B, S] layout (pad rows are masked out as keys and dropped again below).
-        qkv = torch::zeros({in.batch * in.seq, qkv.size(-1)}, qkv.options())
-                  .index_copy(0, in.indices, qkv);
-    }
-    const int64_t b = packed ? in.batch : x.size(0);
-    auto parts = qkv.view({b, -1, 3, num_heads, head_dim}).transpose(3, 1).unbind(2);
-    torch::Tensor q = apply_rotary(parts[0], cos, sin);  // [B, heads, S, d]
-    torch::Tensor k = apply_rotary(parts[1], cos, sin);
-    torch::Tensor v = parts[2];
+    const int64_t n = qkv.numel() / (3 * hidden);
+    auto qkv4 = qkv.view({n, 3, num_heads, head_dim});  // [N, 3, heads, d], N = B*S or T
+    // q and k rotated together, q already scaled by 1/sqrt(d) (HF scales the [S, S] scores: the
+    // same value, bit-identical when 1/sqrt(d) is a power of two as for d = 16, 64).
+    torch::Tensor qk = rotary_qk(qkv4.narrow(1, 0, 2), is_global ? in.rope_cos2_global : in.rope_cos2_local,
+                                 is_global ? in.rope_sin2_global : in.rope_sin2_local);  // [N, 2, heads, d]
+    torch::Tensor v = qkv4.select(1, 2);                                                  // [N, heads, d]
     torch::Tensor out;
+    if (plan.defined()) {
+        out = block_attention(qk, v, plan, dropout_p, is_training());  // [N, H]
+        if (x.dim() == 3) {
+            out = out.view({x.size(0), x.size(1), hidden});
+        }
+        return maybe_dropout(Wo(out), dropout_p, is_training());
+    }
+    GK_CHECK(x.dim() == 3, "padded attention needs [batch, seq, hidden] input");
+    const int64_t b = x.size(0);
+    torch::Tensor q = qk.select(1, 0).view({b, -1, num_heads, head_dim}).transpose(1, 2);  // [B, heads, S, d]
+    torch::Tensor k = qk.select(1, 1).view({b, -1, num_heads, head_dim}).transpose(1, 2);
+    v = v.view({b, -1, num_heads, head_dim}).transpose(1, 2);
     if (in.sdpa) {
         // LibTorch's CPU sdpa (1.13: a math composite) runs its inner matmul in bf16 under autocast and
         // adds the fp32 mask's lowest into it, which rounds to -inf: a pad query outside every window of a
@@ -385,11 +432,7 @@ torch::Tensor ModernBertAttentionImpl::forward(const torch::Tensor& x, const Lay
             set_autocast_enabled(cuda, true);
         }
     } else {
-        const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
-        // HF scales the [S, S] scores; scaling q ([S, d]) instead saves a full pass over the scores
-        // in forward and backward, and is bit-identical when 1/sqrt(d) is a power of two (d = 16,
-        // 64: every preset and ModernBERT-base), else within an ulp.
-        torch::Tensor scores = torch::matmul(q * scale, k.transpose(2, 3));  // [B, heads, S, S]
+        torch::Tensor scores = torch::matmul(q, k.transpose(2, 3));  // [B, heads, S, S]
         if (bias.defined()) {
             if (scores.scalar_type() == bias.scalar_type()) {
                 scores.add_(bias);  // in place: bmm's backward does not need its output
@@ -400,14 +443,11 @@ torch::Tensor ModernBertAttentionImpl::forward(const torch::Tensor& x, const Lay
             }
         }
         // Softmax in fp32 as HF does, back to the query's dtype.
-        torch::Tensor probs = torch::softmax(scores, -1, torch::kFloat).to(q.scalar_type());
+        torch::Tensor probs = torch::softmax(scores, -1, torch::kFloat).to(v.scalar_type());
         probs = maybe_dropout(probs, dropout_p, is_training());
         out = torch::matmul(probs, v);  // [B, heads, S, d]
     }
     out = out.transpose(1, 2).contiguous().view({b, -1, hidden});  // [B, S, H]
-    if (packed) {
-        out = out.view({in.batch * in.seq, hidden}).index_select(0, in.indices);  // [T, H]
-    }
     return maybe_dropout(Wo(out), dropout_p, is_training());
 }
 
@@ -518,6 +558,19 @@ void ModernBertForSequenceClassificationImpl::reset_classifier(int64_t num_label
     init_linear(classifier, 1.0 / std::sqrt(static_cast<double>(config_.hidden_size)), cutoff);
 }
 
+std::string ModernBertForSequenceClassificationImpl::attention_kernel() const {
+    if (!last_kernel_.empty()) {
+        return last_kernel_;
+    }
+    if (unpad_) {
+        return "unpadded-banded";
+    }
+    if (attention_ == "sdpa") {
+        return TORCH_VERSION_MAJOR >= 2 ? "sdpa" : "sdpa-math";
+    }
+    return "eager";
+}
+
 void ModernBertForSequenceClassificationImpl::set_attention(const std::string& kind) {
     if (kind != "eager" && kind != "sdpa") {
         throw InputError("model.attention", kind, "expected eager or sdpa");
@@ -592,16 +645,70 @@ torch::Tensor ModernBertForSequenceClassificationImpl::pooled(
         rotary_cos_sin(positions, d, config_.global_rope_theta);
     std::tie(in.cos_local, in.sin_local) = rotary_cos_sin(positions, d, config_.local_rope_theta);
     const auto dtype = model->final_norm->weight.scalar_type();
-    // Built from the mask every time, as HF does (no data-dependent branch, so a traced forward
-    // stays valid for batches with and without padding).
-    in.bias_global = attention_bias(attention_mask, 0, dtype);      // [B, 1, S, S]
-    in.bias_local = attention_bias(attention_mask, window, dtype);  // [B, 1, S, S]
+    // A traced forward (compile knob) must not depend on host-side plans built from one batch.
+    const bool tracing = torch::jit::tracer::isTracing();
+    // sdpa scales q itself; every other kernel gets q pre-scaled through the rotary tables.
+    const double q_scale =
+        in.sdpa && !(unpad_ && !tracing) ? 1.0 : 1.0 / std::sqrt(static_cast<double>(d));
 
     torch::Tensor hidden;
-    if (unpad_) {
+    torch::Tensor cos_g, sin_g, cos_l, sin_l;  // [N, d] on the flat token axis
+    if (unpad_ && !tracing) {
         torch::NoGradGuard no_grad;
         in.indices = torch::nonzero(attention_mask.reshape({-1})).reshape({-1});  // [T]
+        // Sequence lengths and original positions on the host (nonzero has synchronised already).
+        torch::Tensor idx_cpu = in.indices.to(torch::kCPU);
+        const int64_t t = idx_cpu.size(0);
+        const int64_t* ip = idx_cpu.data_ptr<int64_t>();
+        std::vector<int64_t> lens;
+        std::vector<int64_t> pos(static_cast<size_t>(t));
+        int64_t row = -1;
+        for (int64_t i = 0; i < t; ++i) {
+            const int64_t r = ip[i] / s;
+            pos[static_cast<size_t>(i)] = ip[i] % s;
+            if (r != row) {
+                lens.push_back(0);
+                row = r;
+            }
+            ++lens.back();
+        }
+        in.plan_global = make_block_plan(lens, pos, /*window=*/0, kBlockQ, input_ids.device());
+        in.plan_local = make_block_plan(lens, pos, window, kBlockQ, input_ids.device());
+        auto pos_t = in.indices.remainder(s);  // [T]
+        cos_g = in.cos_global[0].index_select(0, pos_t);
+        sin_g = in.sin_global[0].index_select(0, pos_t);
+        cos_l = in.cos_local[0].index_select(0, pos_t);
+        sin_l = in.sin_local[0].index_select(0, pos_t);
+        last_kernel_ = "unpadded-banded";
+    } else {
+        // Built from the mask every time, as HF does (no data-dependent branch, so a traced forward
+        // stays valid for batches with and without padding).
+        in.bias_global = attention_bias(attention_mask, 0, dtype);  // [B, 1, S, S]
+        bool banded = false;
+        if (!in.sdpa && !tracing && window > 0) {
+            // Local layers over the window band only, when the band is well short of S.
+            BlockPlan band = make_block_plan(std::vector<int64_t>(static_cast<size_t>(b), s), {}, window,
+                                             kBlockQ, input_ids.device());
+            if (band.block_k * 5 <= s * 4) {
+                torch::NoGradGuard no_grad;
+                auto key_bias = (attention_mask.reshape({-1}) == 0).to(torch::kFloat) *
+                                static_cast<double>(std::numeric_limits<float>::lowest());
+                in.plan_local = with_key_bias(band, key_bias);
+                banded = true;
+            }
+        }
+        if (!banded) {
+            in.bias_local = attention_bias(attention_mask, window, dtype);  // [B, 1, S, S]
+        }
+        cos_g = in.cos_global[0].repeat({b, 1});
+        sin_g = in.sin_global[0].repeat({b, 1});
+        cos_l = in.cos_local[0].repeat({b, 1});
+        sin_l = in.sin_local[0].repeat({b, 1});
+        last_kernel_ = in.sdpa ? (TORCH_VERSION_MAJOR >= 2 ? "sdpa" : "sdpa-math")
+                               : (banded ? "eager-banded" : "eager");
     }
+    std::tie(in.rope_cos2_global, in.rope_sin2_global) = rotary_tables_qk(cos_g, sin_g, q_scale);
+    std::tie(in.rope_cos2_local, in.rope_sin2_local) = rotary_tables_qk(cos_l, sin_l, q_scale);
     if (in.indices.defined()) {
         auto ids = input_ids.reshape({-1}).index_select(0, in.indices);  // [T]
         hidden = model->embeddings(ids);                                 // [T, H]

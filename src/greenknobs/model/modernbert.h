@@ -11,6 +11,7 @@
 
 #include <torch/torch.h>
 
+#include "greenknobs/model/attention_kernels.h"
 #include "greenknobs/model/config.h"
 #include "greenknobs/model/linear.h"
 
@@ -54,9 +55,16 @@ struct LayerInputs {
     torch::Tensor cos_local, sin_local;
     torch::Tensor bias_global;  // [B or 1, 1, S, S] additive, or undefined = no mask
     torch::Tensor bias_local;
+    // q/k rotary tables of every token on the flat token axis (B*S padded, T unpadded), q's half
+    // carrying the 1/sqrt(d) scale (not for sdpa, which scales itself): [N, 2, 1, head_dim].
+    torch::Tensor rope_cos2_global, rope_sin2_global;
+    torch::Tensor rope_cos2_local, rope_sin2_local;
+    // Defined: that layer type runs the block-gather kernel (attention_kernels.h) instead of the
+    // [B, heads, S, S] eager/sdpa path: always when unpadded, and for local layers of a padded
+    // batch whose window band is much shorter than S.
+    BlockPlan plan_global, plan_local;
     // Unpadded mode: indices [T] of the real tokens in the flattened [B*S] batch (undefined =
-    // padded mode); hidden states are then [T, H] and attention re-pads to [B, S] for its score
-    // matrix.
+    // padded mode); hidden states are then [T, H].
     torch::Tensor indices;
     int64_t batch = 0;
     int64_t seq = 0;
@@ -154,6 +162,13 @@ class ModernBertForSequenceClassificationImpl : public torch::nn::Module {
     // tolerance.
     void set_attention(const std::string& kind);
     const std::string& attention() const { return attention_; }
+    // The attention kernel the last forward ran (before any forward: what the settings select):
+    // "eager" (HF's [B, heads, S, S] matmul-softmax-matmul), "eager-banded" (eager on global
+    // layers, the block-gather band on local ones), "sdpa-math" (LibTorch 1.13's
+    // _scaled_dot_product_attention, a math composite) or "sdpa" (2.x's
+    // scaled_dot_product_attention, which picks its own backend), "unpadded-banded" (the
+    // block-gather kernel on real tokens only, banded on local layers). docs/perf/attention.md.
+    std::string attention_kernel() const;
     // Drop pad tokens before the encoder: all real tokens of the batch packed into one [1, T, H]
     // sequence with per-sequence positions and a block-diagonal mask. Same logits as padded within
     // tolerance.
@@ -187,6 +202,7 @@ class ModernBertForSequenceClassificationImpl : public torch::nn::Module {
     std::string attention_ = "eager";
     bool unpad_ = false;
     bool grad_checkpointing_ = false;
+    std::string last_kernel_;
 };
 TORCH_MODULE(ModernBertForSequenceClassification);
 

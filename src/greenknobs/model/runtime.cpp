@@ -6,9 +6,9 @@
 
 #include <cstdlib>
 #include <fstream>
-#include <thread>
 #include <torch/torch.h>
 
+#include "greenknobs/model/omp_env.h"
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/log.h"
 
@@ -34,6 +34,22 @@ std::string loaded_blas() {
 
 }  // namespace
 
+nlohmann::json to_json(const RuntimeInfo& info) {
+    return {{"torch_version", info.torch_version},
+            {"blas", info.blas},
+            {"blas_is_reference", info.blas_is_reference},
+            {"device", info.device},
+            {"threads", info.threads},
+            {"threads_source", info.threads_source},
+            {"affinity_cpus", info.affinity_cpus},
+            {"cpu_quota", info.cpu_quota},
+            {"omp_num_threads", info.omp_num_threads},
+            {"omp_wait_policy", info.omp_wait_policy},
+            {"gomp_spincount", info.gomp_spincount},
+            {"omp_wait_source", info.omp_wait_source},
+            {"malloc_tuned", info.malloc_tuned}};
+}
+
 bool cuda_available() { return torch::cuda::is_available(); }
 
 RuntimeInfo init_runtime(const std::string& device, int threads) {
@@ -41,8 +57,31 @@ RuntimeInfo init_runtime(const std::string& device, int threads) {
     // Keep freed large blocks in the heap instead of returning them with munmap: page faults in this VM
     // cost ~1.8x per training step otherwise.
     info.malloc_tuned = mallopt(M_MMAP_MAX, 0) == 1 && mallopt(M_TRIM_THRESHOLD, -1) == 1;
-    int hw = static_cast<int>(std::thread::hardware_concurrency());
-    info.threads = threads > 0 ? threads : std::max(hw, 1);
+    const CpuBudget cpus = cpu_budget();
+    info.affinity_cpus = cpus.affinity_cpus;
+    info.cpu_quota = cpus.quota_cpus;
+    const char* omp_threads = std::getenv("OMP_NUM_THREADS");
+    info.omp_num_threads = omp_threads ? omp_threads : "";
+    int from_env = 0;
+    if (omp_threads) {
+        try {
+            from_env = std::stoi(omp_threads);  // "4" or "4,2" (nested levels): the first
+        } catch (const std::exception&) {
+            from_env = 0;
+        }
+    }
+    if (threads > 0) {
+        info.threads = threads;
+        info.threads_source = "user";
+    } else if (from_env > 0) {
+        info.threads = from_env;
+        info.threads_source = "OMP_NUM_THREADS";
+    } else {
+        // Not hardware_concurrency(): a container limited by affinity or cpu.max that runs more
+        // threads than it has CPUs makes every parallel region wait for a descheduled thread.
+        info.threads = cpus.usable;
+        info.threads_source = "cpus";
+    }
     torch::set_num_threads(info.threads);
     info.torch_version = std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) +
                          "." + std::to_string(TORCH_VERSION_PATCH);
@@ -59,11 +98,21 @@ RuntimeInfo init_runtime(const std::string& device, int threads) {
     }
     const char* policy = std::getenv("OMP_WAIT_POLICY");
     info.omp_wait_policy = policy ? policy : "";
-    if (info.threads > 1 && info.omp_wait_policy.empty()) {
-        // Measured (docs/perf/model.md): with other jobs on the machine, spinning OpenMP/OpenBLAS threads
-        // made a 2-thread train step 9-40x slower and burnt CPU (energy) while waiting.
-        log::warn("OMP_WAIT_POLICY is unset, so idle OpenMP threads spin; on a shared machine export "
-                  "OMP_WAIT_POLICY=passive before starting greenknobs (see docs/perf/model.md)");
+    const char* spin = std::getenv("GOMP_SPINCOUNT");
+    info.gomp_spincount = spin ? spin : "";
+    if (std::getenv(kOmpEnvMarker) != nullptr) {
+        info.omp_wait_source = "greenknobs";
+    } else if (policy || spin) {
+        info.omp_wait_source = "user";
+    } else {
+        info.omp_wait_source = "libgomp-default";
+        if (info.threads > 1) {
+            // Measured (docs/perf/threads.md): libgomp's default spin made a 2-thread step 2-150x
+            // slower with other jobs on the machine and burnt the waiting time as CPU energy.
+            log::warn("neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT is set, so idle OpenMP threads "
+                      "spin for milliseconds; the greenknobs CLI sets GOMP_SPINCOUNT=" +
+                      std::to_string(kDefaultGompSpinCount) + " itself (docs/perf/threads.md)");
+        }
     }
     info.cuda_available = cuda_available();
     if (device == "cpu") {

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 namespace gk::model {
 
 struct RuntimeInfo {
@@ -11,15 +13,29 @@ struct RuntimeInfo {
     std::string blas;           // the libblas.so.3 that is loaded (openblas expected)
     bool blas_is_reference = false;
     int threads = 0;
+    // Where `threads` came from: "user" (the threads knob), "OMP_NUM_THREADS", or "cpus" (the CPUs
+    // this process may use: affinity mask and cgroup quota, docs/perf/threads.md).
+    std::string threads_source;
+    int affinity_cpus = 0;   // CPUs in the affinity mask
+    double cpu_quota = 0;    // cgroup v2 cpu.max quota in CPUs (0 = none)
     std::string device;         // "cpu" or "cuda:0"
     bool cuda_available = false;
     bool malloc_tuned = false;
     // OMP_WAIT_POLICY as the process was started with ("" = unset = libgomp's spinning default). libgomp
     // reads it before main(), so only the parent (shell, Makefile, study runner) can set it.
     std::string omp_wait_policy;
+    std::string gomp_spincount;   // GOMP_SPINCOUNT as started with ("" = unset)
+    std::string omp_num_threads;  // OMP_NUM_THREADS as started with ("" = unset)
+    // Who chose the wait behaviour: "user" (OMP_WAIT_POLICY or GOMP_SPINCOUNT in the environment),
+    // "greenknobs" (the bounded spin of model/omp_env.h) or "libgomp-default" (nobody).
+    std::string omp_wait_source;
 };
 
-// Call once at start of a torch-using command. threads 0 = all hardware threads.
+// run.json's machine.runtime object: every field above.
+nlohmann::json to_json(const RuntimeInfo& info);
+
+// Call once at start of a torch-using command. threads > 0 wins; 0 = OMP_NUM_THREADS if set, else
+// the CPUs this process may really use (affinity mask, cgroup v2 cpu.max quota).
 // device "cuda" on a build or machine without CUDA throws UnsupportedError.
 RuntimeInfo init_runtime(const std::string& device, int threads);
 

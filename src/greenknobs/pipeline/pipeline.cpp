@@ -206,6 +206,7 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
         machine["blas"] = rt.blas;
         machine["device"] = rt.device;
         machine["threads"] = rt.threads;
+        machine["runtime"] = model::to_json(rt);  // threads and OpenMP wait policy, and who chose them
         record["machine"] = machine;
         torch::Device device(rt.device);
         torch::manual_seed(c.train.seed);
