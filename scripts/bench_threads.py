@@ -17,7 +17,8 @@ import sys
 CONFIGS = {  # name -> environment (the marker stops speed_compare from choosing its own policy)
     "passive": {"OMP_WAIT_POLICY": "passive"},
     "spin 1k": {"GOMP_SPINCOUNT": "1000"},
-    "spin 10k (greenknobs default)": {"GOMP_SPINCOUNT": "10000"},
+    "spin 10k": {"GOMP_SPINCOUNT": "10000"},
+    "greenknobs default": {},  # its own choice at start: passive when busy, else spin 10k
     "spin 100k": {"GOMP_SPINCOUNT": "100000"},
     "libgomp default (300k)": {"GREENKNOBS_OMP_ENV": "none"},
     "active": {"OMP_WAIT_POLICY": "active"},
@@ -55,6 +56,7 @@ def main():
                 if p.returncode != 0:
                     sys.exit(f"{n}: {p.stderr[-2000:]}")
                 rows[n].append(json.loads(p.stdout.strip().splitlines()[-1]))
+                rows[n][-1]["name"] = n
                 print(f"<!-- r{r} {n}: {rows[n][-1]['train_tokens_per_s']:.0f} tok/s, "
                       f"{rows[n][-1]['train_cpu_s']:.1f} CPU-s -->", file=sys.stderr, flush=True)
     finally:
@@ -67,11 +69,13 @@ def main():
     print(f"\n{datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, {'loaded (one busy process per CPU)' if a.load else 'no added load'}, "
           f"load average {os.getloadavg()[0]:.1f}, {threads} threads, cpu-small 16×{a.seq} {a.precision}, "
           f"{a.steps} steps × {a.repeats} interleaved repeats, medians\n")
-    print("| policy | train tok/s (wall) | vs best | CPU-s per run | CPU-s / wall-s |")
-    print("|---|---:|---:|---:|---:|")
+    print("| policy | train tok/s (wall) | vs best | CPU-s per run | CPU-s / wall-s | chosen |")
+    print("|---|---:|---:|---:|---:|---|")
     for n in names:
         tok, cpu, wall = med[n]
-        print(f"| {n} | {tok:,.0f} | {tok / best:.2f} | {cpu:.1f} | {cpu / wall:.2f} |")
+        chosen = ", ".join(sorted({x.get("omp_wait_policy") or ("spin " + x.get("gomp_spincount", ""))
+                                   for x in rows[n]}))
+        print(f"| {n} | {tok:,.0f} | {tok / best:.2f} | {cpu:.1f} | {cpu / wall:.2f} | {chosen} |")
 
 
 if __name__ == "__main__":

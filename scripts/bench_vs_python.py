@@ -56,17 +56,24 @@ def main():
     ap.add_argument("--variants", default="default,unpad")
     ap.add_argument("--python", default="/usr/bin/python3")
     ap.add_argument("--quick", action="store_true", help="fewer steps (a smoke run, not for docs)")
+    ap.add_argument("--steps", type=int, default=0, help="timed train steps per run (0 = per-shape default)")
+    ap.add_argument("--python-env", default="", help="extra VAR=value,... for the Python side only "
+                    "(e.g. OMP_WAIT_POLICY=passive); default: none, as a user would run it")
     a = ap.parse_args()
 
     threads = a.threads or len(os.sched_getaffinity(0))
     env = {k: v for k, v in os.environ.items()
            if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "GREENKNOBS_OMP_ENV", "OMP_NUM_THREADS")}
+    py_env = dict(env)
+    for kv in filter(None, a.python_env.split(",")):
+        k, v = kv.split("=", 1)
+        py_env[k] = v
     gk = os.path.join(a.build, "bench", "model", "speed_compare")
     py = [a.python, os.path.join(ROOT, "bench", "python", "train_loop.py")]
     variants = a.variants.split(",")
     print(f"# greenknobs vs PyTorch-Python, {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, {cpu_model()}, "
           f"{os.cpu_count()} CPUs, {threads} threads, load average {os.getloadavg()[0]:.1f}, "
-          f"{a.repeats} interleaved repeats, medians\n")
+          f"{a.repeats} interleaved repeats, medians; Python environment: {a.python_env or 'as a user runs it'}\n")
     print("| shape | precision | greenknobs | train tok/s gk | train tok/s py | **train ratio** | train CPU-s ratio "
           "| eval samples/s gk | eval samples/s py | **eval ratio** | kernel |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
@@ -75,6 +82,8 @@ def main():
         shape, seq = case.split(":")
         seq = int(seq)
         batch, steps, eval_batches = SHAPES.get((shape, seq), (8, 4, 4))
+        if a.steps:
+            steps = a.steps
         if a.quick:
             steps, eval_batches = max(1, steps // 4), max(1, eval_batches // 4)
         for precision in a.precisions.split(","):
@@ -88,7 +97,7 @@ def main():
                 for who in order:
                     if who == "python":
                         results[who].append(run_json(py + [data, "--precision", precision, "--threads",
-                                                           str(threads)], env))
+                                                           str(threads)], py_env))
                     else:
                         extra = ["--data-out", data] if r == 0 else []
                         results[who].append(run_json(base + VARIANTS[who] + extra, env))

@@ -48,7 +48,7 @@ def init_weights(cfg, gen):
 
     def tn(shape, s):
         t = torch.empty(shape)
-        torch.nn.init.trunc_normal_(t, std=s, a=-3 * s, b=3 * s, generator=None)
+        torch.nn.init.trunc_normal_(t, std=s, a=-3 * s, b=3 * s)
         return t
 
     w = {"model.embeddings.tok_embeddings.weight": tn((v, h), std),

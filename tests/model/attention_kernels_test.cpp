@@ -216,6 +216,18 @@ TEST(CpuBudget, CgroupQuotaIsTheSmallestOnThePath) {
     EXPECT_LE(b.usable, b.affinity_cpus);
 }
 
+TEST(CpuBudget, PassiveOnABusyMachineBoundedSpinOnAQuietOne) {
+    EXPECT_EQ(choose_omp_wait(0.0, 2).variable, "GOMP_SPINCOUNT");
+    EXPECT_EQ(choose_omp_wait(0.0, 2).value, std::to_string(kDefaultGompSpinCount));
+    EXPECT_EQ(choose_omp_wait(0.9, 2).variable, "GOMP_SPINCOUNT");  // 0.45 per CPU
+    OmpWaitChoice busy = choose_omp_wait(1.0, 2);
+    EXPECT_EQ(busy.variable, "OMP_WAIT_POLICY");
+    EXPECT_EQ(busy.value, "passive");
+    EXPECT_NE(busy.reason.find("0.50 other runnable"), std::string::npos) << busy.reason;
+    EXPECT_EQ(choose_omp_wait(-1.0, 2).variable, "GOMP_SPINCOUNT");  // unknown load
+    EXPECT_GE(others_runnable(2, 1), 0.0);
+}
+
 TEST(Runtime, ThreadsAndWaitPolicyAreRecordedWithTheirSource) {
     ::unsetenv("OMP_NUM_THREADS");
     RuntimeInfo a = init_runtime("cpu", 1);

@@ -8,7 +8,10 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -17,11 +20,17 @@
 namespace gk::model {
 
 // libgomp's spin count (iterations of its busy-wait loop before a waiting thread sleeps on a
-// futex) that greenknobs sets when the user chose no wait policy. libgomp's default is 300,000
-// (milliseconds of spinning per wait: 2-150x slower steps on a busy machine); `passive` (0) makes
-// every one of the thousands of small parallel regions per step pay a futex wake-up (25-36 %
-// slower on a quiet machine). Measured in docs/perf/threads.md.
+// futex) that greenknobs sets when the user chose no wait policy and the machine is quiet.
+// libgomp's default is 300,000 (milliseconds of spinning per wait: 4-25x slower steps on a busy
+// machine); `passive` (0) makes every one of the thousands of small parallel regions per step pay
+// a futex wake-up (25-36 % slower on a quiet machine). ~0.25 ms of spinning bridges the serial
+// gaps between a step's parallel regions. Measured in docs/perf/threads.md.
 constexpr long kDefaultGompSpinCount = 10000;
+
+// Other runnable threads per usable CPU at which greenknobs starts passive instead: a competing
+// thread on one of our CPUs makes every spin wait for a descheduled partner (docs/perf/threads.md:
+// any bounded spin was 1.8-4x slower than passive at load ~10 per CPU).
+constexpr double kBusyOthersPerCpu = 0.5;
 
 // Set in the environment when greenknobs itself chose the OpenMP variables, so that run.json (and
 // child processes) can tell ours from the user's.
@@ -91,23 +100,71 @@ inline CpuBudget cpu_budget() {
 
 inline bool env_set(const char* name) { return std::getenv(name) != nullptr; }
 
+// Runnable threads of other processes, averaged over `samples` reads of /proc/stat's procs_running
+// (which counts this thread too) `interval_ms` apart; -1 when unreadable.
+inline double others_runnable(int samples = 10, int interval_ms = 5) {
+    double sum = 0;
+    int got = 0;
+    for (int i = 0; i < samples; ++i) {
+        std::ifstream f("/proc/stat");
+        std::string key;
+        long value = 0;
+        while (f >> key) {
+            if (key == "procs_running" && f >> value) {
+                sum += static_cast<double>(std::max(0L, value - 1));
+                ++got;
+                break;
+            }
+            f.ignore(1 << 20, '\n');
+        }
+        if (i + 1 < samples) {
+            timespec ts{0, static_cast<long>(interval_ms) * 1000000L};
+            nanosleep(&ts, nullptr);
+        }
+    }
+    return got > 0 ? sum / got : -1.0;
+}
+
+// The OpenMP wait setting for this machine now: passive when other processes already keep
+// kBusyOthersPerCpu of our usable CPUs busy, else the bounded spin. Returns {variable, value,
+// reason}.
+struct OmpWaitChoice {
+    std::string variable;  // OMP_WAIT_POLICY or GOMP_SPINCOUNT
+    std::string value;
+    std::string reason;
+};
+
+inline OmpWaitChoice choose_omp_wait(double others, int usable_cpus) {
+    char buf[160];
+    const double per_cpu = others < 0 ? 0.0 : others / std::max(1, usable_cpus);
+    std::snprintf(buf, sizeof buf, "%.2f other runnable threads per usable CPU (%d) at start",
+                  per_cpu, usable_cpus);
+    if (per_cpu >= kBusyOthersPerCpu) {
+        return {"OMP_WAIT_POLICY", "passive", std::string(buf) + ": busy machine"};
+    }
+    return {"GOMP_SPINCOUNT", std::to_string(kDefaultGompSpinCount),
+            std::string(buf) + (others < 0 ? " (unknown: no /proc/stat)" : ": quiet machine")};
+}
+
 // Whether the user chose the OpenMP wait behaviour themselves (then greenknobs leaves it alone).
 inline bool user_set_omp_wait() {
     return (env_set("OMP_WAIT_POLICY") || env_set("GOMP_SPINCOUNT")) && !env_set(kOmpEnvMarker);
 }
 
-// libgomp reads its environment once, before main(): to run with greenknobs' bounded spin the
-// process re-executes itself once with GOMP_SPINCOUNT set (and the marker), unless the user set
-// OMP_WAIT_POLICY or GOMP_SPINCOUNT. Returns only when no re-exec happened (already set, or
-// exec failed: then it carries on with libgomp's default).
+// libgomp reads its environment once, before main(): to run with greenknobs' choice
+// (choose_omp_wait: passive on a busy machine, else a bounded spin) the process re-executes itself
+// once with that variable and the marker (holding the reason) set, unless the user set
+// OMP_WAIT_POLICY or GOMP_SPINCOUNT. Child processes (study runs) inherit the choice. Returns only
+// when no re-exec happened (already set, or exec failed: then libgomp's default applies).
 inline void reexec_with_default_omp_env(int /*argc*/, char** argv) {
     if (env_set("OMP_WAIT_POLICY") || env_set("GOMP_SPINCOUNT") || env_set(kOmpEnvMarker)) {
         return;
     }
-    ::setenv("GOMP_SPINCOUNT", std::to_string(kDefaultGompSpinCount).c_str(), 1);
-    ::setenv(kOmpEnvMarker, "GOMP_SPINCOUNT", 1);
+    const OmpWaitChoice c = choose_omp_wait(others_runnable(), cpu_budget().usable);
+    ::setenv(c.variable.c_str(), c.value.c_str(), 1);
+    ::setenv(kOmpEnvMarker, (c.variable + "=" + c.value + ": " + c.reason).c_str(), 1);
     ::execv("/proc/self/exe", argv);
-    ::unsetenv("GOMP_SPINCOUNT");
+    ::unsetenv(c.variable.c_str());
     ::unsetenv(kOmpEnvMarker);
 }
 

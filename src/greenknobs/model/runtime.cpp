@@ -47,6 +47,7 @@ nlohmann::json to_json(const RuntimeInfo& info) {
             {"omp_wait_policy", info.omp_wait_policy},
             {"gomp_spincount", info.gomp_spincount},
             {"omp_wait_source", info.omp_wait_source},
+            {"omp_wait_reason", info.omp_wait_reason},
             {"malloc_tuned", info.malloc_tuned}};
 }
 
@@ -100,8 +101,9 @@ RuntimeInfo init_runtime(const std::string& device, int threads) {
     info.omp_wait_policy = policy ? policy : "";
     const char* spin = std::getenv("GOMP_SPINCOUNT");
     info.gomp_spincount = spin ? spin : "";
-    if (std::getenv(kOmpEnvMarker) != nullptr) {
+    if (const char* marker = std::getenv(kOmpEnvMarker)) {
         info.omp_wait_source = "greenknobs";
+        info.omp_wait_reason = marker;
     } else if (policy || spin) {
         info.omp_wait_source = "user";
     } else {
@@ -110,8 +112,8 @@ RuntimeInfo init_runtime(const std::string& device, int threads) {
             // Measured (docs/perf/threads.md): libgomp's default spin made a 2-thread step 2-150x
             // slower with other jobs on the machine and burnt the waiting time as CPU energy.
             log::warn("neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT is set, so idle OpenMP threads "
-                      "spin for milliseconds; the greenknobs CLI sets GOMP_SPINCOUNT=" +
-                      std::to_string(kDefaultGompSpinCount) + " itself (docs/perf/threads.md)");
+                      "spin for milliseconds; the greenknobs CLI chooses passive or a bounded spin "
+                      "itself (docs/perf/threads.md)");
         }
     }
     info.cuda_available = cuda_available();

@@ -29,6 +29,7 @@ struct RuntimeInfo {
     // Who chose the wait behaviour: "user" (OMP_WAIT_POLICY or GOMP_SPINCOUNT in the environment),
     // "greenknobs" (the bounded spin of model/omp_env.h) or "libgomp-default" (nobody).
     std::string omp_wait_source;
+    std::string omp_wait_reason;  // greenknobs' choice and why (the measured load at start)
 };
 
 // run.json's machine.runtime object: every field above.
