@@ -57,6 +57,7 @@ def main():
     ap.add_argument("--python", default="/usr/bin/python3")
     ap.add_argument("--quick", action="store_true", help="fewer steps (a smoke run, not for docs)")
     ap.add_argument("--steps", type=int, default=0, help="timed train steps per run (0 = per-shape default)")
+    ap.add_argument("--eval-batches", type=int, default=0, help="evaluation batches per run (0 = per-shape default)")
     ap.add_argument("--python-env", default="", help="extra VAR=value,... for the Python side only "
                     "(e.g. OMP_WAIT_POLICY=passive); default: none, as a user would run it")
     a = ap.parse_args()
@@ -84,6 +85,8 @@ def main():
         batch, steps, eval_batches = SHAPES.get((shape, seq), (8, 4, 4))
         if a.steps:
             steps = a.steps
+        if a.eval_batches:
+            eval_batches = a.eval_batches
         if a.quick:
             steps, eval_batches = max(1, steps // 4), max(1, eval_batches // 4)
         for precision in a.precisions.split(","):
