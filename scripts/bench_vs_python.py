@@ -76,8 +76,8 @@ def main():
           f"{os.cpu_count()} CPUs, {threads} threads, load average {os.getloadavg()[0]:.1f}, "
           f"{a.repeats} interleaved repeats, medians; Python environment: {a.python_env or 'as a user runs it'}\n")
     print("| shape | precision | greenknobs | train tok/s gk | train tok/s py | **train ratio** | train CPU-s ratio "
-          "| eval samples/s gk | eval samples/s py | **eval ratio** | kernel |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+          "| eval samples/s gk | eval samples/s py | **eval ratio** | eval CPU-s ratio | kernel |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     tmp = tempfile.mkdtemp(prefix="gk-bench-")
     for case in a.cases.split(","):
         shape, seq = case.split(":")
@@ -114,6 +114,7 @@ def main():
 
             py_tok, py_eval = med(results["python"], "train_tokens_per_s"), med(results["python"], "eval_samples_per_s")
             py_cpu = med(results["python"], "train_cpu_s")
+            py_eval_cpu = med(results["python"], "eval_cpu_s")
             for v in variants:
                 rows = results[v]
                 tok, ev = med(rows, "train_tokens_per_s"), med(rows, "eval_samples_per_s")
