@@ -112,7 +112,7 @@ TEST(Compile, Int8EngineTracesThroughPrepackedWeights) {
 TEST(Compile, Bf16TraceStaysClose) {
     torch::manual_seed(9);
     TinyModel m(2);
-    CompiledModel cm(make_classifier(m), /*bf16=*/true);
+    CompiledModel cm(make_classifier(m), /*autocast=*/at::kBFloat16);
     auto [ids, mask] = testing::random_batch(4, 12, 10);
     auto ref = eager(m, ids, mask);
     auto got = cm.forward(ids, mask);

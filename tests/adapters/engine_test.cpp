@@ -186,6 +186,30 @@ TEST(Engine, RejectsBadOptions) {
     EXPECT_THROW(InferenceEngine(make_classifier(m), o), InputError);
 }
 
+// The evaluation precision rule (docs/knobs.md): inference.dtype = train follows train.precision; an explicit
+// inference.dtype wins.
+TEST(Engine, EvaluationDtypeFollowsTrainingUnlessInferenceSaysOtherwise) {
+    knobs::RunConfig c;
+    EXPECT_EQ(c.inference.dtype, "train");
+    EXPECT_EQ(evaluation_dtype(c), "fp32");
+    c.train.precision = "bf16";
+    EXPECT_EQ(evaluation_dtype(c), "bf16");
+    c.train.compile = "torchscript";
+    EXPECT_EQ(engine_options(c, 0).dtype, "bf16");  // V27: compile + bf16 evaluates in bf16
+    c.inference.dtype = "fp32";
+    EXPECT_EQ(evaluation_dtype(c), "fp32");
+    c.inference.engine = "packed";
+    c.inference.dtype = "int8";
+    EXPECT_EQ(engine_options(c, 0).dtype, "int8");
+}
+
+TEST(Engine, Fp16OffCudaIsUnsupported) {
+    TinyModel m(1);
+    EngineOptions o;
+    o.dtype = "fp16";
+    EXPECT_THROW(InferenceEngine(make_classifier(m), o), UnsupportedError);
+}
+
 TEST(Engine, OptionsComeFromTheRunConfig) {
     knobs::RunConfig c;
     c.inference.engine = "packed";

@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
 
 #include "greenknobs/adapters/compile.h"
 #include "greenknobs/adapters/engine.h"
@@ -182,6 +185,55 @@ TEST(AdaptersOnModernBert, QLoraGradientsSurviveGradientCheckpointing) {
     for (size_t i = 0; i < grads[0].size(); ++i) {
         EXPECT_TRUE(torch::allclose(grads[0][i], grads[1][i], 1e-5, 1e-7)) << i;
     }
+}
+
+// The save stage's merged checkpoint, written without touching the model: byte-identical to merge + save_hf,
+// and the model keeps computing through its NF4 base and adapters (what evaluate then runs).
+TEST(AdaptersOnModernBert, SaveMergedWritesWhatMergeWouldAndLeavesTheModelAsTrained) {
+    auto m = tiny(11);
+    knobs::QuantizationConfig qc;
+    qc.bits = 4;
+    quantize_model(*m, qc);
+    apply_lora(*m, knobs::LoraConfig{});
+    randomize_lora_b(*m);
+    auto [ids, mask] = batch(2, 12, 12);
+    auto before = eval_logits(m, ids, mask);
+    const std::string a = std::string(GK_BINARY_DIR) + "/adapters_test_save_merged_a";
+    const std::string b = std::string(GK_BINARY_DIR) + "/adapters_test_save_merged_b";
+    std::filesystem::remove_all(a);
+    std::filesystem::remove_all(b);
+    MergedSave r = save_hf_merged(a, m);
+    EXPECT_EQ(r.merged_linears, 4 * m->num_layers());
+    // Still as trained: every projection on its NF4 base with LoRA, same logits.
+    EXPECT_EQ(linear_kinds(*m), (std::map<std::string, int>{{"nf4+lora", 4 * static_cast<int>(m->num_layers())},
+                                                            {"dense", 2}}));
+    EXPECT_TRUE(torch::equal(eval_logits(m, ids, mask), before));
+    merge_lora(*m);
+    EXPECT_EQ(r.trainable_params, adapters::count_params(*m).trainable);  // what the old in-place merge left trainable
+    model::save_hf(b, m);
+    for (const char* f : {"model.safetensors", "config.json"}) {
+        std::ifstream fa(a + "/" + f, std::ios::binary), fb(b + "/" + f, std::ios::binary);
+        std::string sa((std::istreambuf_iterator<char>(fa)), {}), sb((std::istreambuf_iterator<char>(fb)), {});
+        EXPECT_FALSE(sa.empty()) << f;
+        EXPECT_EQ(sa, sb) << f;
+    }
+    std::filesystem::remove_all(a);
+    std::filesystem::remove_all(b);
+}
+
+// Beside the model's equality tests (sdpa == eager, unpadded == padded): the model reports which kernel ran.
+TEST(AdaptersOnModernBert, ModelReportsTheAttentionKernelItRan) {
+    auto m = tiny(13);
+    auto [ids, mask] = batch(2, 10, 14);
+    EXPECT_EQ(m->attention_kernel(), "");
+    eval_logits(m, ids, mask);
+    EXPECT_NE(m->attention_kernel().find("eager"), std::string::npos) << m->attention_kernel();
+    EXPECT_NE(m->attention_kernel().find("padded [B, S]"), std::string::npos) << m->attention_kernel();
+    m->set_attention("sdpa");
+    m->set_unpad(true);
+    eval_logits(m, ids, mask);
+    EXPECT_NE(m->attention_kernel().find("sdpa"), std::string::npos) << m->attention_kernel();
+    EXPECT_NE(m->attention_kernel().find("unpadded"), std::string::npos) << m->attention_kernel();
 }
 
 TEST(AdaptersOnModernBert, CompileRefusesUnpadding) {

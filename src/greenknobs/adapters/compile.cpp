@@ -6,6 +6,7 @@
 #include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/frontend/tracer.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "greenknobs/model/modernbert.h"
@@ -27,8 +28,8 @@ std::string attr_name(const std::string& dotted) {
 
 }  // namespace
 
-CompiledModel::CompiledModel(Classifier model, bool bf16, Objects objects)
-    : model_(std::move(model)), bf16_(bf16), objects_(std::move(objects)) {
+CompiledModel::CompiledModel(Classifier model, at::ScalarType autocast, Objects objects)
+    : model_(std::move(model)), autocast_(autocast), objects_(std::move(objects)) {
     GK_CHECK(model_.module && model_.forward, "CompiledModel needs a module and its forward");
     auto* mb = dynamic_cast<model::ModernBertForSequenceClassificationImpl*>(model_.module.get());
     if (mb != nullptr && mb->unpad()) {
@@ -68,7 +69,7 @@ std::shared_ptr<torch::jit::Module> CompiledModel::trace_shape(int64_t batch, in
     std::shared_ptr<torch::jit::tracer::TracingState> state;
     try {
         torch::NoGradGuard no_grad;
-        AutocastBf16 autocast(device, bf16_);
+        AutocastScope autocast(device, autocast_);
         auto fn = [this](torch::jit::Stack in) -> torch::jit::Stack {
             return {model_.forward(in.at(0).toTensor(), in.at(1).toTensor())};
         };
@@ -87,6 +88,18 @@ std::shared_ptr<torch::jit::Module> CompiledModel::trace_shape(int64_t batch, in
     jm->type()->addMethod(fn);
     jm->eval();
     std::shared_ptr<torch::jit::Module> out = jm;
+    // A failed freeze or optimize leaves a model that still computes the same logits, slower: the step is
+    // skipped, and recorded (failures()) so the run says so instead of presenting it as compiled.
+    auto skipped = [this](const std::string& step, const std::exception& e) {
+        std::string why = e.what();
+        why = why.substr(0, why.find('\n'));  // TorchScript errors carry a multi-line backtrace
+        steps_.push_back(step + " skipped: " + why);
+        const auto entry = std::make_pair(step, why);
+        if (std::find(failures_.begin(), failures_.end(), entry) == failures_.end()) {
+            failures_.push_back(entry);
+            log::warn("torchscript: " + step + " failed (" + why + "); running without it");
+        }
+    };
     try {
         out = std::make_shared<torch::jit::Module>(torch::jit::freeze(*jm));
         steps_.push_back("freeze");
@@ -94,10 +107,10 @@ std::shared_ptr<torch::jit::Module> CompiledModel::trace_shape(int64_t batch, in
             out = std::make_shared<torch::jit::Module>(torch::jit::optimize_for_inference(*out));
             steps_.push_back("optimize_for_inference");
         } catch (const std::exception& e) {
-            steps_.push_back(std::string("optimize_for_inference skipped: ") + e.what());
+            skipped("optimize_for_inference", e);
         }
     } catch (const std::exception& e) {
-        steps_.push_back(std::string("freeze skipped: ") + e.what());
+        skipped("freeze", e);
     }
     trace_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return out;
@@ -111,7 +124,7 @@ torch::Tensor CompiledModel::forward(const torch::Tensor& input_ids, const torch
     if (it == cache_.end()) {
         it = cache_.emplace(key, trace_shape(key.first, key.second, input_ids.device())).first;
     }
-    AutocastBf16 autocast(input_ids.device(), bf16_);
+    AutocastScope autocast(input_ids.device(), autocast_);
     return it->second->forward({input_ids, attention_mask}).toTensor();
 }
 

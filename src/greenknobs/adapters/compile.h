@@ -33,8 +33,9 @@ public:
     // Objects the forward uses besides the module's tensors (the engine's prepacked int8 weights): the
     // tracer only accepts script objects that are attributes of the module being traced.
     using Objects = std::vector<std::pair<std::string, c10::IValue>>;
-    // bf16: trace and run under bf16 autocast (the graph records autocast's casts).
-    explicit CompiledModel(Classifier model, bool bf16 = false, Objects objects = {});
+    // autocast kBFloat16 / kHalf: trace and run under that autocast (the graph records autocast's casts);
+    // kFloat: fp32, no autocast.
+    explicit CompiledModel(Classifier model, at::ScalarType autocast = at::kFloat, Objects objects = {});
     ~CompiledModel();
     CompiledModel(const CompiledModel&) = delete;
     CompiledModel& operator=(const CompiledModel&) = delete;
@@ -46,15 +47,20 @@ public:
     double trace_s() const { return trace_s_; }  // total time spent tracing + freezing + optimizing
     // What ran on the last trace: "trace", "freeze", "optimize_for_inference" (or why a step was skipped).
     const std::vector<std::string>& steps() const { return steps_; }
+    // Every step skipped on any trace, once per distinct step and reason: {"freeze", "<error>"}. The traced
+    // model still runs (unfrozen or unoptimized), so these are fallbacks the run must record, not errors.
+    const std::vector<std::pair<std::string, std::string>>& failures() const { return failures_; }
+    at::ScalarType autocast() const { return autocast_; }
 
 private:
     std::shared_ptr<torch::jit::Module> trace_shape(int64_t batch, int64_t seq, const torch::Device& device);
 
     Classifier model_;
-    bool bf16_;
+    at::ScalarType autocast_;
     Objects objects_;
     std::map<std::pair<int64_t, int64_t>, std::shared_ptr<torch::jit::Module>> cache_;
     std::vector<std::string> steps_;
+    std::vector<std::pair<std::string, std::string>> failures_;
     double trace_s_ = 0;
 };
 

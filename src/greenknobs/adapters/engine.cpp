@@ -125,19 +125,29 @@ bool int8_dynamic_supported(std::string* why_not) {
     }
 }
 
-AutocastBf16::AutocastBf16(const torch::Device& device, bool enabled)
-    : enabled_(enabled), cuda_(device.is_cuda()) {
+at::ScalarType autocast_type_of(const std::string& dtype) {
+    if (dtype == "bf16") {
+        return at::kBFloat16;
+    }
+    if (dtype == "fp16") {
+        return at::kHalf;
+    }
+    return at::kFloat;
+}
+
+AutocastScope::AutocastScope(const torch::Device& device, at::ScalarType dtype)
+    : enabled_(dtype == at::kBFloat16 || dtype == at::kHalf), cuda_(device.is_cuda()) {
     if (!enabled_) {
         return;
     }
     prev_enabled_ = autocast_enabled(cuda_);
     prev_dtype_ = autocast_dtype(cuda_);
     set_autocast_enabled(cuda_, true);
-    set_autocast_dtype(cuda_, at::kBFloat16);
+    set_autocast_dtype(cuda_, dtype);
     at::autocast::increment_nesting();
 }
 
-AutocastBf16::~AutocastBf16() {
+AutocastScope::~AutocastScope() {
     if (!enabled_) {
         return;
     }
@@ -148,14 +158,26 @@ AutocastBf16::~AutocastBf16() {
     set_autocast_dtype(cuda_, prev_dtype_);
 }
 
+std::map<std::string, int> linear_kinds(torch::nn::Module& root) {
+    std::map<std::string, int> kinds;
+    for (const auto& [name, lin] : named_linears(root)) {
+        ++kinds[lin->adapter ? lin->adapter->kind() : "dense"];
+    }
+    return kinds;
+}
+
 Classifier classifier_of(const std::shared_ptr<model::ModernBertForSequenceClassificationImpl>& m) {
     return {m, [m](const torch::Tensor& ids, const torch::Tensor& mask) { return m->forward(ids, mask); }};
+}
+
+std::string evaluation_dtype(const knobs::RunConfig& cfg) {
+    return cfg.inference.dtype == "train" ? cfg.train.precision : cfg.inference.dtype;
 }
 
 EngineOptions engine_options(const knobs::RunConfig& cfg, int64_t pad_id) {
     EngineOptions o;
     o.engine = cfg.inference.engine;
-    o.dtype = cfg.inference.dtype;
+    o.dtype = evaluation_dtype(cfg);
     o.batch_size = cfg.inference.batch_size;
     o.bucket_by_length = cfg.inference.bucket_by_length;
     o.pad_id = pad_id;
@@ -169,8 +191,8 @@ InferenceEngine::InferenceEngine(Classifier model, EngineOptions opts)
     if (opts_.engine != "plain" && opts_.engine != "packed") {
         throw InputError("inference.engine", opts_.engine, "expected plain or packed");
     }
-    if (dtype_ != "fp32" && dtype_ != "bf16" && dtype_ != "int8") {
-        throw InputError("inference.dtype", dtype_, "expected fp32, bf16 or int8");
+    if (dtype_ != "fp32" && dtype_ != "bf16" && dtype_ != "fp16" && dtype_ != "int8") {
+        throw InputError("inference.dtype", dtype_, "expected fp32, bf16, fp16 or int8");
     }
     if (opts_.engine == "plain" && dtype_ == "int8") {
         throw InputError("inference.dtype", dtype_, "int8 needs inference.engine = packed");
@@ -181,6 +203,10 @@ InferenceEngine::InferenceEngine(Classifier model, EngineOptions opts)
     auto params = model_.module->parameters();
     if (!params.empty()) {
         device_ = params.front().device();
+    }
+    if (dtype_ == "fp16" && !device_.is_cuda()) {
+        // CPU autocast has no fp16 here (train::check_precision_supported says the same for training).
+        throw UnsupportedError("fp16 evaluation needs CUDA: CPU autocast has no fp16; use bf16");
     }
     was_training_ = model_.module->is_training();
     model_.module->eval();
@@ -204,7 +230,7 @@ InferenceEngine::InferenceEngine(Classifier model, EngineOptions opts)
                 objects.emplace_back("packed_int8_" + std::to_string(objects.size()), p->packed());
             }
         }
-        compiled_ = std::make_unique<CompiledModel>(model_, dtype_ == "bf16", std::move(objects));
+        compiled_ = std::make_unique<CompiledModel>(model_, autocast_type_of(dtype_), std::move(objects));
     }
     pack_s_ = seconds_since(t0);
 }
@@ -239,10 +265,25 @@ InferenceEngine::~InferenceEngine() {
     model_.module->train(was_training_);
 }
 
+std::vector<EngineFallback> InferenceEngine::fallbacks() const {
+    std::vector<EngineFallback> out;
+    if (!fallback_reason_.empty()) {
+        out.push_back({opts_.dtype + " -> " + dtype_, fallback_reason_});
+    }
+    if (compiled_) {
+        for (const auto& [step, why] : compiled_->failures()) {
+            out.push_back({step, why});
+        }
+    }
+    return out;
+}
+
 std::string InferenceEngine::describe() const {
     std::string s = opts_.engine + " " + dtype_;
     if (dtype_ == "bf16") {
-        s += opts_.bf16_weights ? " (bf16 weights + autocast)" : " (autocast)";
+        s += opts_.engine == "packed" && opts_.bf16_weights ? " (bf16 weights + autocast)" : " (autocast)";
+    } else if (dtype_ == "fp16") {
+        s += " (autocast)";
     }
     s += ", batch " + std::to_string(opts_.batch_size) + (opts_.bucket_by_length ? ", length-bucketed" : "");
     if (opts_.compile) {
@@ -255,7 +296,7 @@ std::string InferenceEngine::describe() const {
 }
 
 torch::Tensor InferenceEngine::forward_batch(const torch::Tensor& ids, const torch::Tensor& mask) {
-    AutocastBf16 autocast(device_, dtype_ == "bf16");
+    AutocastScope autocast(device_, autocast_type_of(dtype_));
     if (compiled_) {
         return compiled_->forward(ids, mask);
     }

@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,7 +44,7 @@ Classifier make_classifier(const Holder& m) {
 
 struct EngineOptions {
     std::string engine = "packed";  // plain: the model as trained, no_grad | packed: frozen, pre-packed
-    std::string dtype = "fp32";     // fp32 | bf16 | int8 (int8: packed only)
+    std::string dtype = "fp32";     // fp32 | bf16 | fp16 (autocast, CUDA only) | int8 (packed only)
     int batch_size = 32;
     bool bucket_by_length = true;   // sort by length, batch, restore order
     int64_t pad_id = 0;
@@ -54,8 +55,18 @@ struct EngineOptions {
     bool bf16_weights = true;
     bool compile = false;           // run the model through a TorchScript trace (compile.h)
 };
-// From the run configuration (inference.* and train.compile).
+// The precision the evaluate stage computes in (docs/knobs.md, "Evaluation precision"): inference.dtype when
+// it names one (fp32 | bf16 | int8), else ("train", the default) the precision training computed in
+// (train.precision: fp32 | bf16 | fp16). So V27 (compile + bf16) evaluates under bf16, as V7 does.
+std::string evaluation_dtype(const knobs::RunConfig& cfg);
+// From the run configuration (inference.*, train.compile, and evaluation_dtype()).
 EngineOptions engine_options(const knobs::RunConfig& cfg, int64_t pad_id);
+
+// A step the engine could not take as asked, and what ran instead: never silent, recorded in run.json.
+struct EngineFallback {
+    std::string step;    // "int8 -> fp32", "freeze", "optimize_for_inference"
+    std::string reason;  // the error or the missing capability
+};
 
 struct EngineTiming {
     int64_t samples = 0;
@@ -90,7 +101,12 @@ public:
     // The dtype actually used: differs from options().dtype only after a fallback.
     const std::string& dtype() const { return dtype_; }
     const std::string& fallback_reason() const { return fallback_reason_; }
+    // Every step that fell back so far: the int8 fallback at construction and the TorchScript steps that
+    // failed on any trace (complete after run()).
+    std::vector<EngineFallback> fallbacks() const;
     int packed_linears() const { return static_cast<int>(restore_.size()); }
+    // The TorchScript model, or null when not compiling (its traces and steps are the compile evidence).
+    const CompiledModel* compiled() const { return compiled_.get(); }
     double pack_s() const { return pack_s_; }
     std::string describe() const;  // one line for logs and run.json
 
@@ -113,13 +129,18 @@ private:
 // oneDNN engine); why not otherwise.
 bool int8_dynamic_supported(std::string* why_not);
 
-// Enables bf16 autocast on `device` for its lifetime (LibTorch 1.13 has no C++ guard; 2.x renamed the API).
-class AutocastBf16 {
+// The autocast dtype of an engine dtype name: kBFloat16 for "bf16", kHalf for "fp16", kFloat (no autocast)
+// for "fp32" and "int8" (int8 linears take fp32 activations).
+at::ScalarType autocast_type_of(const std::string& dtype);
+
+// Enables autocast to `dtype` (bf16 or fp16; kFloat = no-op) on `device` for its lifetime (LibTorch 1.13 has
+// no C++ guard; 2.x renamed the API).
+class AutocastScope {
 public:
-    explicit AutocastBf16(const torch::Device& device, bool enabled = true);
-    ~AutocastBf16();
-    AutocastBf16(const AutocastBf16&) = delete;
-    AutocastBf16& operator=(const AutocastBf16&) = delete;
+    AutocastScope(const torch::Device& device, at::ScalarType dtype);
+    ~AutocastScope();
+    AutocastScope(const AutocastScope&) = delete;
+    AutocastScope& operator=(const AutocastScope&) = delete;
 
 private:
     bool enabled_;
@@ -127,5 +148,9 @@ private:
     bool prev_enabled_ = false;
     at::ScalarType prev_dtype_ = at::kBFloat16;
 };
+
+// How many of the model's projections compute through each path right now: "dense" (plain fp32 weight)
+// or the adapter's kind ("lora", "nf4+lora", "packed-int8", ...). Asked of the model, not the config.
+std::map<std::string, int> linear_kinds(torch::nn::Module& root);
 
 }  // namespace gk::adapters

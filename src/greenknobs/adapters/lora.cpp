@@ -4,7 +4,9 @@
 #include <cmath>
 #include <set>
 
+#include "greenknobs/model/safetensors.h"
 #include "greenknobs/util/error.h"
+#include "greenknobs/util/fs.h"
 #include "greenknobs/util/log.h"
 
 namespace gk::adapters {
@@ -119,5 +121,50 @@ LoraReport apply_lora(torch::nn::Module& model, const knobs::LoraConfig& cfg) {
 }
 
 int merge_lora(torch::nn::Module& model) { return merge_adapters(model); }
+
+MergedSave save_hf_merged(const std::string& dir, model::ModernBertForSequenceClassification& m) {
+    torch::NoGradGuard no_grad;
+    MergedSave r;
+    std::map<std::string, torch::Tensor> merged;  // "<linear>.weight" -> effective weight
+    for (auto& [name, lin] : m->named_linears()) {
+        if (!lin->adapter) {
+            continue;
+        }
+        auto* a = dynamic_cast<Adapter*>(lin->adapter.get());
+        GK_CHECK(a != nullptr, name + ": a " + lin->adapter->kind() + " adapter has no effective weight to save");
+        merged[name + ".weight"] = a->effective_weight(*lin);
+        ++r.merged_linears;
+    }
+    fs::make_dirs(dir);
+    std::vector<torch::Tensor> keep;  // owns the fp32 contiguous copies while writing
+    std::vector<model::StTensorView> views;
+    for (auto& item : m->named_parameters(/*recurse=*/true)) {
+        const std::string& key = item.key();
+        if (key.find(".lora_A.") != std::string::npos || key.find(".lora_B.") != std::string::npos) {
+            continue;  // folded into the weight above; not an HF tensor
+        }
+        auto it = merged.find(key);
+        if (it == merged.end() && item.value().requires_grad()) {
+            r.trainable_params += item.value().numel();
+        }
+        torch::Tensor t = (it != merged.end() ? it->second : item.value().detach())
+                              .to(torch::kCPU)
+                              .to(torch::kFloat)
+                              .contiguous();
+        keep.push_back(t);
+        model::StTensorView v;
+        v.name = key;
+        v.dtype = model::StDtype::kF32;
+        v.shape.assign(t.sizes().begin(), t.sizes().end());
+        v.data = t.data_ptr();
+        v.nbytes = static_cast<size_t>(t.numel()) * sizeof(float);
+        views.push_back(v);
+    }
+    model::write_safetensors(fs::join(dir, "model.safetensors"), views, {{"format", "pt"}});
+    model::ModernBertConfig c = m->config();
+    c.architectures = {"ModernBertForSequenceClassification"};
+    fs::write_file_atomic(fs::join(dir, "config.json"), model::to_hf_json(c).dump(2) + "\n");
+    return r;
+}
 
 }  // namespace gk::adapters

@@ -11,6 +11,7 @@
 
 #include "greenknobs/adapters/adapter.h"
 #include "greenknobs/knobs/run_config.h"
+#include "greenknobs/model/modernbert.h"
 
 namespace gk::adapters {
 
@@ -64,5 +65,14 @@ LoraReport apply_lora(torch::nn::Module& model, const knobs::LoraConfig& cfg);
 // Folds every adapter into the fp32 weights and removes it (see merge_adapters). After a quantized base, the
 // merged weight is dequant(W) + (alpha/r)·B·A in fp32: the saved model holds the dequantized values.
 int merge_lora(torch::nn::Module& model);
+
+struct MergedSave {
+    int merged_linears = 0;        // projections written with their adapter folded in
+    int64_t trainable_params = 0;  // the merged model's trainable parameters (what merge_lora leaves trainable)
+};
+// Writes dir/model.safetensors and dir/config.json exactly as merge_lora + model::save_hf would, without
+// changing `m`: each adapted projection's weight is its effective fp32 weight (LoRA folded in, a quantized
+// base dequantized) and the adapter tensors are left out. The model keeps its adapters for evaluate.
+MergedSave save_hf_merged(const std::string& dir, model::ModernBertForSequenceClassification& m);
 
 }  // namespace gk::adapters
