@@ -150,6 +150,34 @@ TEST(BatchLoader, TwoWorkersYieldIdenticalBatchesInTheSameOrder) {
     }
 }
 
+// Beside the equality test above: the workers really collated the batches (a loader that ignored
+// `workers` would serve the same batches and pass it).
+TEST(BatchLoader, StatsSayWhichThreadCollated) {
+    TokenizedSplit s = skewed_split();
+    LoaderOptions o;
+    o.batch_size = 16;
+    LoaderOptions w = o;
+    w.workers = 2;
+    BatchLoader inline_loader(s, o);
+    BatchLoader worker_loader(s, w);
+    const int64_t n = inline_loader.batches_per_epoch();
+    for (int epoch = 0; epoch < 2; ++epoch) {
+        drain(inline_loader, epoch);
+        drain(worker_loader, epoch);
+    }
+    LoaderStats a = inline_loader.stats();
+    EXPECT_EQ(a.workers_started, 0);
+    EXPECT_EQ(a.workers_used, 0);
+    EXPECT_EQ(a.batches_inline, 2 * n);
+    EXPECT_EQ(a.batches_from_workers, 0);
+    LoaderStats b = worker_loader.stats();
+    EXPECT_EQ(b.workers_started, 2);
+    EXPECT_GE(b.workers_used, 1);
+    EXPECT_LE(b.workers_used, 2);
+    EXPECT_EQ(b.batches_inline, 0);
+    EXPECT_EQ(b.batches_from_workers, 2 * n);
+}
+
 TEST(BatchLoader, WorkersStopCleanlyMidEpochAndRethrowErrors) {
     TokenizedSplit s = skewed_split();
     LoaderOptions o;

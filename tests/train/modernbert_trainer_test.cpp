@@ -136,5 +136,32 @@ TEST(ModernBertTrainer, AccumulationMatchesOneBigBatchOnTheEncoder) {
     }
 }
 
+// Beside the model's equality test (checkpointed gradients == plain ones): the checkpointed run's autograd
+// graph really holds one recompute node per layer instead of the layers' own ops, and the report says which
+// autocast dtype the steps ran under.
+TEST(ModernBertTrainer, ReportSaysCheckpointingAndPrecisionRan) {
+    auto train = tiny_split(32, 4);
+    auto run = [&](bool ckpt, const char* precision) {
+        torch::manual_seed(3);
+        ModernBertForSequenceClassification m(gk::model::preset("test-tiny"));
+        m->set_grad_checkpointing(ckpt);
+        auto cfg = tiny_config();
+        cfg.epochs = 1;
+        cfg.precision = precision;
+        Trainer trainer(*m, forward_of(m), cfg, torch::Device(torch::kCPU), tiny_options());
+        return trainer.fit(train, TokenizedSplit{});
+    };
+    TrainReport plain = run(false, "fp32");
+    TrainReport ckpt = run(true, "bf16");
+    EXPECT_EQ(plain.checkpointed_layers, 0);
+    EXPECT_EQ(ckpt.checkpointed_layers, 3);
+    EXPECT_LT(ckpt.autograd_nodes, plain.autograd_nodes);  // the layers' ops live inside the checkpoints
+    EXPECT_EQ(plain.precision, "fp32");
+    EXPECT_EQ(ckpt.precision, "bf16");
+    EXPECT_EQ(plain.micro_batches, 2);
+    EXPECT_EQ(plain.max_micro_batch, 16);
+    EXPECT_EQ(plain.optimizer_name, "adamw");
+}
+
 }  // namespace
 }  // namespace gk::train

@@ -172,12 +172,28 @@ void BatchLoader::start_epoch(int epoch) {
         stop_ = false;
         worker_error_ = nullptr;
     }
-    for (int w = 0; w < options_.workers; ++w) {
-        threads_.emplace_back([this] { worker_loop(); });
+    if (collated_by_worker_.size() < static_cast<size_t>(options_.workers)) {
+        collated_by_worker_.resize(static_cast<size_t>(options_.workers), 0);
     }
+    for (int w = 0; w < options_.workers; ++w) {
+        threads_.emplace_back([this, w] { worker_loop(w); });
+    }
+    workers_started_ = std::max(workers_started_, static_cast<int>(threads_.size()));
 }
 
-void BatchLoader::worker_loop() {
+LoaderStats BatchLoader::stats() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    LoaderStats s;
+    s.workers_started = workers_started_;
+    s.batches_inline = batches_inline_;
+    for (int64_t n : collated_by_worker_) {
+        s.batches_from_workers += n;
+        s.workers_used += n > 0 ? 1 : 0;
+    }
+    return s;
+}
+
+void BatchLoader::worker_loop(int worker) {
     const int64_t total = static_cast<int64_t>(current_.size());
     const int64_t capacity =
         static_cast<int64_t>(options_.workers) * std::max(1, options_.prefetch_per_worker);
@@ -198,6 +214,7 @@ void BatchLoader::worker_loop() {
                 collate(split_, current_[static_cast<size_t>(k)], options_.pad_id, pin_effective_);
             std::lock_guard<std::mutex> lock(mutex_);
             ready_.emplace(k, std::move(b));
+            ++collated_by_worker_[static_cast<size_t>(worker)];
         } catch (...) {
             // Never throw across threads: keep the error for next() to rethrow on the training
             // thread.
@@ -219,6 +236,7 @@ bool BatchLoader::next(Batch& out) {
         out = collate(split_, current_[static_cast<size_t>(consumed_)], options_.pad_id,
                       pin_effective_);
         ++consumed_;
+        ++batches_inline_;
         return true;
     }
     {

@@ -61,6 +61,14 @@ struct PaddingStats {
     }
 };
 
+// What a loader really did, counted as it served batches (the loader knob's evidence in run.json).
+struct LoaderStats {
+    int workers_started = 0;          // most background threads running at once (0 = none ever started)
+    int workers_used = 0;             // distinct background threads that collated at least one batch
+    int64_t batches_from_workers = 0;  // collated on a background thread
+    int64_t batches_inline = 0;        // collated on the caller's thread
+};
+
 // A batch plan: the sample indices of each batch, in order.
 using BatchPlan = std::vector<std::vector<int64_t>>;
 
@@ -91,10 +99,12 @@ class BatchLoader {
     bool pin_memory_effective() const { return pin_effective_; }
     const std::string& pin_memory_note() const { return pin_note_; }
     const LoaderOptions& options() const { return options_; }
+    // Counts over every epoch served so far.
+    LoaderStats stats() const;
 
   private:
     void stop_workers();
-    void worker_loop();
+    void worker_loop(int worker);
 
     const TokenizedSplit& split_;
     LoaderOptions options_;
@@ -106,13 +116,16 @@ class BatchLoader {
 
     // Worker state (workers > 0), guarded by mutex_.
     std::vector<std::thread> threads_;
-    std::mutex mutex_;
+    mutable std::mutex mutex_;
     std::condition_variable produced_cv_;  // a batch became ready, or a worker failed
     std::condition_variable consumed_cv_;  // room in the bounded queue, or stop
     std::map<int64_t, Batch> ready_;       // batch number -> collated batch
     int64_t next_claim_ = 0;               // next batch number a worker may take
     bool stop_ = false;
     std::exception_ptr worker_error_;
+    std::vector<int64_t> collated_by_worker_;  // batches each worker slot collated, all epochs
+    int workers_started_ = 0;
+    int64_t batches_inline_ = 0;
 };
 
 }  // namespace gk::train

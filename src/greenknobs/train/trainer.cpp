@@ -9,8 +9,10 @@
 #include <cstdio>
 #include <fstream>
 #include <limits>
+#include <set>
 #include <sstream>
 
+#include "greenknobs/model/autocast.h"
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/log.h"
 #include "greenknobs/util/progress.h"
@@ -71,6 +73,42 @@ struct Snapshot {
     }
 };
 
+// The autocast dtype in force now, as a precision name (the guard's effect, read back from LibTorch).
+std::string autocast_now(const torch::Device& device) {
+    const bool cuda = device.is_cuda();
+    if (!model::autocast_enabled(cuda)) {
+        return "fp32";
+    }
+    const at::ScalarType t = model::autocast_dtype(cuda);
+    return t == at::kBFloat16 ? "bf16" : t == at::kHalf ? "fp16" : c10::toString(t);
+}
+
+// Walks the autograd graph behind `root`: every node once; counts the nodes and the checkpointed layers
+// (the model's LayerCheckpoint function, whose backward recomputes the layer).
+void count_graph(const torch::Tensor& root, int64_t* nodes, int64_t* checkpoints) {
+    std::vector<torch::autograd::Node*> stack;
+    std::set<torch::autograd::Node*> seen;
+    if (root.grad_fn()) {
+        stack.push_back(root.grad_fn().get());
+    }
+    while (!stack.empty()) {
+        torch::autograd::Node* n = stack.back();
+        stack.pop_back();
+        if (!seen.insert(n).second) {
+            continue;
+        }
+        ++*nodes;
+        if (n->name().find("LayerCheckpoint") != std::string::npos) {
+            ++*checkpoints;
+        }
+        for (const auto& e : n->next_edges()) {
+            if (e.function) {
+                stack.push_back(e.function.get());
+            }
+        }
+    }
+}
+
 torch::Tensor to_device(const torch::Tensor& t, const torch::Device& device, bool non_blocking) {
     return t.device() == device ? t : t.to(device, non_blocking);
 }
@@ -117,7 +155,19 @@ nlohmann::json TrainReport::to_json() const {
                           {"padded_tokens", padded_tokens},
                           {"padded_tokens_without_grouping", padded_tokens_without_grouping},
                           {"effective_batch_size", effective_batch_size},
-                          {"skipped_steps", skipped_steps}};
+                          {"skipped_steps", skipped_steps},
+                          {"validation_batch_size", validation_batch_size},
+                          {"precision", precision},
+                          {"micro_batches", micro_batches},
+                          {"micro_batch_size", max_micro_batch},
+                          {"autograd", {{"nodes", autograd_nodes}, {"checkpointed_layers", checkpointed_layers}}},
+                          {"optimizer", {{"name", optimizer_name}, {"state_bytes", optimizer_state_bytes}}},
+                          {"loader",
+                           {{"workers_started", loader.workers_started},
+                            {"workers_used", loader.workers_used},
+                            {"batches_from_workers", loader.batches_from_workers},
+                            {"batches_inline", loader.batches_inline},
+                            {"pinned", pin_memory_effective}}}};
 }
 
 EvalResult evaluate(torch::nn::Module& module, const ForwardFn& forward,
@@ -269,6 +319,9 @@ TrainReport Trainer::fit(const TokenizedSplit& train, const TokenizedSplit& vali
             torch::Tensor logits;
             {
                 AutocastGuard autocast(precision, device_);
+                if (report.micro_batches == 0) {
+                    report.precision = autocast_now(device_);
+                }
                 logits =
                     forward_(to_device(batch.input_ids, device_, non_blocking),
                              to_device(batch.attention_mask, device_, non_blocking));  // [B, 2]
@@ -276,6 +329,11 @@ TrainReport Trainer::fit(const TokenizedSplit& train, const TokenizedSplit& vali
             // The loss in fp32 whatever the autocast dtype of the logits.
             torch::Tensor loss =
                 torch::nn::functional::cross_entropy(logits.to(torch::kFloat), labels);
+            if (report.micro_batches == 0) {
+                count_graph(loss, &report.autograd_nodes, &report.checkpointed_layers);
+            }
+            ++report.micro_batches;
+            report.max_micro_batch = std::max(report.max_micro_batch, batch.size());
             scaler.scale_loss(loss / static_cast<double>(group_size)).backward();
             epoch_loss_sum += loss.item<double>() * static_cast<double>(batch.size());
             epoch_samples += batch.size();
@@ -365,6 +423,10 @@ TrainReport Trainer::fit(const TokenizedSplit& train, const TokenizedSplit& vali
     report.tokens_per_s = train_s > 0 ? static_cast<double>(report.tokens) / train_s : 0.0;
     report.skipped_steps = scaler.skipped_steps();
     report.optimizer_state_bytes = optimizer->state_bytes();
+    report.optimizer_name = optimizer->name();
+    report.validation_batch_size = options_.eval_batch_size;
+    report.loader = loader.stats();
+    report.pin_memory_effective = loader.pin_memory_effective();
     report.peak_rss_mb = peak_rss_mb();
     return report;
 }

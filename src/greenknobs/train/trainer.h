@@ -36,7 +36,7 @@ struct TrainHooks {
 // What the Trainer needs beyond knobs::TrainConfig.
 struct TrainerOptions {
     int32_t pad_id = 0;               // the tokenizer's [PAD]
-    int eval_batch_size = 32;         // validation batch size
+    int eval_batch_size = 32;         // validation batch size (train.validation_batch_size)
     int optimizer_block_size = 2048;  // adamw8bit block (2048 or 256)
     bool progress = true;             // a Progress bar (plain lines when stderr is piped)
 };
@@ -67,7 +67,19 @@ struct TrainReport {
     bool early_stopped = false;
     int64_t skipped_steps = 0;  // fp16 steps skipped on inf/nan gradients
     int64_t optimizer_state_bytes = 0;
+    std::string optimizer_name;   // what the optimizer object says it is
     std::string pin_memory_note;  // non-empty when pin_memory was asked for but has no effect here
+    // What ran, observed while it ran (run.json evidence of the training knobs):
+    int validation_batch_size = 0;  // the validation pass's batch size
+    std::string precision;          // autocast state inside the first step: fp32 | bf16 | fp16
+    int64_t micro_batches = 0;      // forward/backward passes (= steps × grad_accum, short last groups aside)
+    int64_t max_micro_batch = 0;    // the largest micro-batch seen, in samples
+    // The first micro-batch's autograd graph: nodes reachable from the loss, and how many of them are
+    // checkpointed encoder layers (grad_checkpointing: one per layer, whose activations are recomputed).
+    int64_t autograd_nodes = 0;
+    int64_t checkpointed_layers = 0;
+    LoaderStats loader;
+    bool pin_memory_effective = false;  // batches really were page-locked
     std::vector<EpochValidation> validation;
     // run.json's `train` object (docs/design.md), plus early_stopped, tokens, padded_tokens,
     // padded_tokens_without_grouping, effective_batch_size and skipped_steps.
