@@ -113,6 +113,7 @@ TEST(Knobs, EachKnobChangesOnlyItsFields) {
         {"lora",
          {{"r", 4}, {"alpha", 8.0}, {"dropout", 0.1}, {"targets", json::array({"attn.Wqkv"})}},
          {"lora.enabled", "lora.r", "lora.alpha", "lora.dropout", "lora.targets"}},
+        {"lora", {{"merge", true}}, {"lora.enabled", "lora.merge"}},
         {"grad_checkpointing", true, {"train.grad_checkpointing"}},
         {"optimizer", "adamw8bit", {"train.optimizer"}},
         {"precision", "bf16", {"train.precision"}},

@@ -200,15 +200,17 @@ std::vector<Knob> build_registry() {
         "lora",
         Phase::kTraining,
         "compute",
-        "low-rank adapters on the encoder's projections; base frozen, head and classifier trained, "
-        "merged at "
-        "save",
+        "low-rank adapters on the encoder's projections; base frozen, head and classifier trained; "
+        "evaluated unmerged unless merge = true; the saved model is merged",
         {p_int("r", 8, 1, 1024, "lora.r", "adapter rank"),
          p_float("alpha", 16.0, 0.01, 4096, "lora.alpha", "scale = alpha / r"),
          p_float("dropout", 0.05, 0.0, 0.9, "lora.dropout", "dropout on the adapter input"),
          p_list("targets", {"attn.Wqkv", "attn.Wo", "mlp.Wi", "mlp.Wo"},
                 {"attn.Wqkv", "attn.Wo", "mlp.Wi", "mlp.Wo", "head.dense"}, "lora.targets",
-                "ModernBERT modules that get adapters")},
+                "ModernBERT modules that get adapters"),
+         p_bool("merge", false, "lora.merge",
+                "fold the adapters into dense weights before evaluate (off: evaluate as trained, "
+                "a quantized base stays quantized)")},
         {},
         [](const RunConfig&, const Capabilities&) { return ok(); },
         "Paper V2/V24/V30 targeted BERT names (query, key, value, dense...) that ModernBERT lacks: "
@@ -224,6 +226,7 @@ std::vector<Knob> build_registry() {
             c.lora.alpha = p["alpha"].get<double>();
             c.lora.dropout = p["dropout"].get<double>();
             c.lora.targets = targets;
+            c.lora.merge = p["merge"].get<bool>();
         }});
     r.push_back(Knob{
         "grad_checkpointing",

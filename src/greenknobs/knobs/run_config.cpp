@@ -19,13 +19,13 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TokenizerConfig, path, max_lengt
                                                 cache_dir)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ModelConfig, preset, init_from, pooling, prune_layers,
                                                 prune_from, attention, unpad)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LoraConfig, enabled, r, alpha, dropout, targets)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LoraConfig, enabled, r, alpha, dropout, targets, merge)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(QuantizationConfig, bits, block_size)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, epochs, batch_size, grad_accum, lr,
                                                 weight_decay, warmup_ratio, max_grad_norm, optimizer,
                                                 precision, grad_checkpointing, loader_workers,
                                                 pin_memory, group_by_length, early_stopping_patience,
-                                                compile, seed)
+                                                compile, seed, validation_batch_size)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(InferenceConfig, engine, dtype, batch_size,
                                                 bucket_by_length)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SystemConfig, device, threads, power_limit_w)
@@ -332,7 +332,8 @@ void validate(const RunConfig& c, const std::string& origin) {
     require(c.train.early_stopping_patience >= 0, origin, "train.early_stopping_patience",
             "must be >= 0");
     GK_REQUIRE_ONE_OF(c.inference.engine, "inference.engine", "plain", "packed");
-    GK_REQUIRE_ONE_OF(c.inference.dtype, "inference.dtype", "fp32", "bf16", "int8");
+    require(c.train.validation_batch_size >= 1, origin, "train.validation_batch_size", "must be >= 1");
+    GK_REQUIRE_ONE_OF(c.inference.dtype, "inference.dtype", "train", "fp32", "bf16", "int8");
     require(c.inference.dtype != "int8" || c.inference.engine == "packed", origin, "inference.dtype",
             "int8 needs inference.engine = packed");
     require(c.inference.batch_size >= 1, origin, "inference.batch_size", "must be >= 1");

@@ -46,6 +46,10 @@ struct LoraConfig {
     double alpha = 16.0;
     double dropout = 0.05;
     std::vector<std::string> targets = {"attn.Wqkv", "attn.Wo", "mlp.Wi", "mlp.Wo"};
+    // Fold the adapters into dense fp32 weights before the evaluate stage. Off: evaluate runs the model as
+    // trained (adapters unmerged, a quantized base still quantized), as PEFT evaluates. The saved
+    // model.safetensors is merged either way.
+    bool merge = false;
 };
 
 struct QuantizationConfig {
@@ -70,11 +74,13 @@ struct TrainConfig {
     int early_stopping_patience = 0;  // epochs without validation-F1 gain before stopping (0 = off)
     std::string compile = "none";     // none | torchscript
     uint64_t seed = 42;
+    int validation_batch_size = 32;   // the per-epoch validation pass (no knob changes it)
 };
 
 struct InferenceConfig {
     std::string engine = "plain";  // plain (the training model, no_grad) | packed (frozen, pre-packed)
-    std::string dtype = "fp32";    // fp32 | bf16 | int8 (packed engine only for int8)
+    // The evaluate stage's precision: train = train.precision's (default) | fp32 | bf16 | int8 (packed only)
+    std::string dtype = "train";
     int batch_size = 32;
     bool bucket_by_length = false;
 };
