@@ -463,12 +463,15 @@ Encoding Tokenizer::encode(const std::string& text, bool add_special_tokens, int
 
 std::vector<Encoding> Tokenizer::encode_batch(const std::vector<std::string>& texts,
                                               bool add_special_tokens, int max_length,
-                                              int threads) const {
+                                              int threads, int* threads_run) const {
     std::vector<Encoding> out(texts.size());
     if (threads <= 0) {
         threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     }
     size_t n_threads = std::min<size_t>(static_cast<size_t>(threads), texts.size());
+    if (threads_run != nullptr) {
+        *threads_run = static_cast<int>(n_threads);
+    }
     if (n_threads <= 1) {
         for (size_t i = 0; i < texts.size(); ++i) {
             out[i] = encode(texts[i], add_special_tokens, max_length);

@@ -35,9 +35,10 @@ class Tokenizer {
     Encoding encode(const std::string& text, bool add_special_tokens = true,
                     int max_length = 0) const;
     // encode() over many texts on a pool of `threads` (0 = all hardware threads); out[i] is
-    // texts[i].
+    // texts[i]. threads_run, when given, receives how many threads encoded (the caller's included).
     std::vector<Encoding> encode_batch(const std::vector<std::string>& texts,
-                                       bool add_special_tokens, int max_length, int threads) const;
+                                       bool add_special_tokens, int max_length, int threads,
+                                       int* threads_run = nullptr) const;
     // Ids back to text (byte-level decoding; added tokens as their content). For debugging and
     // predict.
     std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = false) const;
