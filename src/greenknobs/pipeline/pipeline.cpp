@@ -2,12 +2,14 @@
 // phase says, and a run directory whose run.json is written last, atomically, with the run's status.
 #include "greenknobs/pipeline/pipeline.h"
 
+#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <torch/torch.h>
@@ -49,6 +51,9 @@ struct Tokenized {
     int64_t truncated = 0;
     bool cache_hit = false;
     std::string cache_key;
+    std::vector<std::string> cache_outcome;  // per split: hit | miss | off
+    int threads_run = 0;                     // most threads one split was encoded on
+    int64_t max_sample_tokens = 0;           // the longest encoded sample
 };
 
 // SHA-256 over one split's texts (length-prefixed, so boundaries count): the cache's data identity.
@@ -97,15 +102,19 @@ Tokenized tokenize_all(const knobs::RunConfig& c, const data::Dataset& ds, const
             for (const auto& smp : samples) {
                 texts.push_back(smp.text);
             }
+            int threads_run = 0;
             enc = tok.encode_batch(texts, /*add_special_tokens=*/true, c.tokenizer.max_length,
-                                   c.tokenizer.threads);
+                                   c.tokenizer.threads, &threads_run);
+            t.threads_run = std::max(t.threads_run, threads_run);
             if (cache) {
                 cache->store(key, enc);
             }
         } else {
             ++hits;
         }
+        t.cache_outcome.push_back(!cache ? "off" : hit ? "hit" : "miss");
         for (const auto& e : enc) {
+            t.max_sample_tokens = std::max(t.max_sample_tokens, static_cast<int64_t>(e.ids.size()));
             t.tokens += static_cast<int64_t>(e.ids.size());
             t.truncated += e.truncated ? 1 : 0;
         }
@@ -161,6 +170,19 @@ ModernBertForSequenceClassification build_model(const knobs::RunConfig& c, const
     return m;
 }
 
+// One knobs.details entry for a step that did not run as configured: what ran instead, and why.
+json fallback_detail(const std::string& knob, const std::string& fallback, const std::string& reason) {
+    return {{"name", knob}, {"params", {{"fallback", fallback}, {"reason", reason}}}};
+}
+
+json kinds_json(const std::map<std::string, int>& kinds) {
+    json j = json::object();
+    for (const auto& [k, n] : kinds) {
+        j[k] = n;
+    }
+    return j;
+}
+
 void write_status(const std::string& dir, json record) {
     fs::write_file_atomic(fs::join(dir, "run.json"), record.dump(2) + "\n");
 }
@@ -205,7 +227,7 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
         machine["torch_version"] = rt.torch_version;
         machine["blas"] = rt.blas;
         machine["device"] = rt.device;
-        machine["threads"] = rt.threads;
+        machine["threads"] = torch::get_num_threads();  // what LibTorch runs with, not what was asked
         machine["runtime"] = model::to_json(rt);  // threads and OpenMP wait policy, and who chose them
         record["machine"] = machine;
         torch::Device device(rt.device);
@@ -271,11 +293,14 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
             record["knobs"]["details"].push_back(
                 {{"name", "tokenizer"},
                  {"params", {{"cache", c.tokenizer.cache}, {"cache_hit", tk.cache_hit},
-                             {"threads", c.tokenizer.threads}}}});
+                             {"cache_splits", tk.cache_outcome}, {"threads", c.tokenizer.threads},
+                             {"threads_run", tk.threads_run}}}});
         }
 
         // 3. load_model
         ModernBertForSequenceClassification m{nullptr};
+        adapters::ParamCounts trained_counts;  // as trained: adapters unmerged, quantized weights logical
+        int64_t trained_weights_bytes = 0;
         {
             auto s = open_stage("load_model");
             json applied = json::array();
@@ -284,11 +309,14 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
                 record["knobs"]["details"].push_back(a);
             }
             auto counts = model::count_params(*m);
+            trained_counts = adapters::count_params(*m);
+            trained_weights_bytes = counts.weights_bytes;
             s.add_work("params", static_cast<double>(counts.total));
         }
 
         // 4. train (+ train/validate per epoch)
         train::TrainReport tr;
+        std::string train_kernel;
         {
             auto s = open_stage("train");
             std::unique_ptr<energy::Stage> validate_scope;
@@ -303,7 +331,9 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
             };
             train::TrainerOptions topts;
             topts.pad_id = tok->pad_id();
-            topts.eval_batch_size = c.inference.batch_size;
+            // The validation pass belongs to training: its batch is train.validation_batch_size, never an
+            // inference knob's (V9/V24/V30 once changed the train stage through inference.batch_size).
+            topts.eval_batch_size = c.train.validation_batch_size;
             train::Trainer trainer(*m, [m](const torch::Tensor& ids, const torch::Tensor& mask) mutable {
                 return m->forward(ids, mask);
             }, c.train, device, topts);
@@ -311,20 +341,32 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
             if (!tr.pin_memory_note.empty()) {
                 // Asked for, but a no-op on this device: recorded, never presented as applied.
                 record["knobs"]["skipped"].push_back({{"name", "pin_memory"}, {"reason", tr.pin_memory_note}});
+                record["knobs"]["details"].push_back(
+                    fallback_detail("loader", "pin_memory skipped: batches in pageable memory", tr.pin_memory_note));
             }
+            train_kernel = m->attention_kernel();
             s.add_work("samples", static_cast<double>(tk.train.ids.size()) * tr.epochs_run);
             s.add_work("tokens", static_cast<double>(tr.tokens));
         }
 
-        // 5. save: adapters folded into plain weights so the directory is a standard HF checkpoint.
+        // 5. save: adapters folded into plain weights so the directory is a standard HF checkpoint. The model
+        // in memory keeps its adapters (evaluate runs it as trained) unless lora.merge asks to fold them.
         const std::string model_dir = fs::join(dir, "model");
+        const bool has_adapters = c.lora.enabled || c.quantization.bits > 0;
+        const bool merge_in_memory = has_adapters && c.lora.merge;
+        int64_t trainable_after_merge = trained_counts.trainable;
         {
             auto s = open_stage("save");
-            if (c.lora.enabled || c.quantization.bits > 0) {
-                adapters::merge_lora(*m);
-            }
             m->to(torch::kCPU);
-            model::save_hf(model_dir, m);
+            if (merge_in_memory) {
+                adapters::merge_lora(*m);
+                trainable_after_merge = adapters::count_params(*m).trainable;
+                model::save_hf(model_dir, m);
+            } else if (has_adapters) {
+                trainable_after_merge = adapters::save_hf_merged(model_dir, m).trainable_params;
+            } else {
+                model::save_hf(model_dir, m);
+            }
             fs::write_file_atomic(fs::join(model_dir, "tokenizer.json"), fs::read_file(c.tokenizer.path));
             // What `predict` needs beyond HF's files: the training sequence length and the run's identity.
             json meta = {{"max_length", c.tokenizer.max_length}, {"config_hash", knobs::config_hash(c)},
@@ -334,9 +376,12 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
             s.add_work("bytes", static_cast<double>(std::filesystem::file_size(fs::join(model_dir, "model.safetensors"))));
         }
 
-        // 6. evaluate through the inference path the knobs chose.
+        // 6. evaluate through the inference path the knobs chose, in evaluation_dtype(c) (docs/knobs.md).
         train::Metrics ev;
-        std::string engine_desc;
+        const std::string eval_dtype = adapters::evaluation_dtype(c);
+        json evaluation = {{"requested_precision", eval_dtype},
+                           {"adapters_merged", merge_in_memory},
+                           {"fallbacks", json::array()}};
         {
             auto s = open_stage("evaluate");
             m->eval();
@@ -352,22 +397,45 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
                 ev = train::compute_metrics(tk.test.labels, preds);
                 ev.samples_per_s = out.timing.samples_per_s;
                 ev.latency_ms_per_batch = out.timing.latency_ms_per_batch;
-                engine_desc = engine.describe();
+                // Asked of the engine while it still holds the model in its evaluation form.
+                evaluation["engine"] = engine.options().engine + (engine.compiled() ? "+torchscript" : "");
+                evaluation["precision"] = engine.dtype();
+                evaluation["batch_size"] = engine.options().batch_size;
+                evaluation["bucket_by_length"] = engine.options().bucket_by_length;
+                evaluation["linears"] = kinds_json(adapters::linear_kinds(*m));
+                evaluation["packed_linears"] = engine.packed_linears();
+                evaluation["description"] = engine.describe();
+                if (const auto* cm = engine.compiled()) {
+                    evaluation["torchscript"] = {{"traces", cm->traces()}, {"steps", cm->steps()},
+                                                 {"trace_s", cm->trace_s()}};
+                }
+                for (const auto& f : engine.fallbacks()) {
+                    const std::string knob = f.step.find("->") != std::string::npos ? "inference_engine" : "compile";
+                    const std::string what = knob == "compile" ? f.step + " skipped" : f.step;
+                    evaluation["fallbacks"].push_back({{"step", what}, {"reason", f.reason}});
+                    record["knobs"]["details"].push_back(fallback_detail(knob, what, f.reason));
+                }
             } else {
+                const train::Precision precision = train::parse_precision(eval_dtype);
+                evaluation["linears"] = kinds_json(adapters::linear_kinds(*m));
                 auto r = train::evaluate(*m, [m](const torch::Tensor& ids, const torch::Tensor& mask) mutable {
                     return m->forward(ids, mask);
-                }, tk.test, c.inference.batch_size, device, train::parse_precision(c.train.precision),
-                                         tok->pad_id());
+                }, tk.test, c.inference.batch_size, device, precision, tok->pad_id());
                 ev = r.metrics;
+                evaluation["engine"] = "plain";
+                evaluation["precision"] = train::precision_name(precision);
+                evaluation["batch_size"] = c.inference.batch_size;
+                evaluation["bucket_by_length"] = false;
             }
+            evaluation["attention_kernel"] = m->attention_kernel();
             s.add_work("samples", static_cast<double>(tk.test.ids.size()));
         }
-        if (!engine_desc.empty()) {
+        if (c.inference.engine == "packed" || c.train.compile == "torchscript") {
             record["knobs"]["details"].push_back(
                 {{"name", c.inference.engine == "packed" ? "inference_engine" : "compile"},
-                 {"params", {{"engine", engine_desc}, {"dtype", c.inference.dtype},
-                             {"batch_size", c.inference.batch_size},
-                             {"bucket_by_length", c.inference.bucket_by_length},
+                 {"params", {{"engine", evaluation["description"]}, {"dtype", evaluation["precision"]},
+                             {"batch_size", evaluation["batch_size"]},
+                             {"bucket_by_length", evaluation["bucket_by_length"]},
                              {"compile", c.train.compile}}}});
         }
         tracker.stop();
@@ -379,7 +447,6 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
             }
         }
         json metrics = train::to_json(ev);
-        auto counts = model::count_params(*m);
         json data_json = ds.report.to_json();
         data_json["duplicates_removed"] = ds.report.removed_by_dedup();
         data_json["train"] = ds.report.train.samples;
@@ -390,14 +457,21 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
                                   {"test", ds.report.test.positives}};
         data_json["truncated_share"] = tk.samples ? static_cast<double>(tk.truncated) / tk.samples : 0.0;
         data_json["tokens"] = tk.tokens;
-        data_json["token_cache"] = {{"enabled", c.tokenizer.cache}, {"hit", tk.cache_hit}};
+        data_json["token_cache"] = {{"enabled", c.tokenizer.cache}, {"hit", tk.cache_hit},
+                                    {"splits", tk.cache_outcome}};
+        data_json["max_sample_tokens"] = tk.max_sample_tokens;
+        data_json["tokenizer_threads_run"] = tk.threads_run;
 
         record["data"] = data_json;
+        // Counted as trained (before any merge): LoRA's adapters and a quantized base's logical size included.
         record["model"] = {{"layers", m->num_layers()},
-                           {"total_params", counts.total},
-                           {"trainable_params", counts.trainable},
-                           {"weights_bytes", counts.weights_bytes},
+                           {"total_params", trained_counts.total},
+                           {"trainable_params", trained_counts.trainable},
+                           {"trainable_params_after_merge", trainable_after_merge},
+                           {"weights_bytes", trained_weights_bytes},
                            {"optimizer_state_bytes", tr.optimizer_state_bytes}};
+        record["attention"] = {{"kernel", train_kernel}, {"evaluate_kernel", evaluation["attention_kernel"]}};
+        record["evaluation"] = evaluation;
         json train_json = tr.to_json();
         train_json["peak_rss_mb"] = peak_rss_mb();
         record["train"] = train_json;

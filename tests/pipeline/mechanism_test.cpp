@@ -1,0 +1,299 @@
+// Every knob through the pipeline: tiny `greenknobs train` runs of the variants in mechanisms.toml, each test
+// asserting the run.json evidence that each knob's mechanism ran (dtype, layer count, trainable count, cache
+// hit, threads, kernel, engine, optimizer state...), so a knob that silently did nothing fails here. The
+// equality tests elsewhere (sdpa == eager, workers == inline, checkpointed grads == plain) stay; these say
+// the knob changed what ran.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+
+#include "../common/cli.h"
+#include "greenknobs/util/fs.h"
+
+namespace {
+
+using gk::testing::has;
+using nlohmann::json;
+namespace stdfs = std::filesystem;
+
+const std::string kCatalog = std::string(GK_SOURCE_DIR) + "/tests/pipeline/mechanisms.toml";
+
+std::string scratch(const std::string& name) {
+    return testing::TempDir() + "gk" + std::to_string(::getpid()) + "_mech_" + name;
+}
+
+struct Run {
+    int rc = -1;
+    std::string out;
+    json record;
+};
+
+// Trains `variant` of mechanisms.toml into a fresh scratch directory and reads its run.json. Tests run in the
+// build directory, so the bundled data is named by absolute path.
+Run train(const std::string& variant, const std::string& extra = "") {
+    const std::string dir = scratch(variant);
+    stdfs::remove_all(dir);
+    const std::string src = GK_SOURCE_DIR;
+    Run r;
+    auto res = gk::testing::run_greenknobs("-q train --catalog " + kCatalog + " --variant " + variant +
+                                           " --set data.path=" + src + "/data/juliet/juliet_functions.csv" +
+                                           " --set tokenizer.path=" + src + "/data/modernbert/tokenizer.json " +
+                                           extra + " --out " + dir);
+    r.rc = res.rc;
+    r.out = res.out;
+    if (stdfs::exists(dir + "/run.json")) {
+        r.record = json::parse(gk::fs::read_file(dir + "/run.json"));
+    }
+    return r;
+}
+
+// The detail entries of `knob` in knobs.details.
+std::vector<json> details(const json& rec, const std::string& knob) {
+    std::vector<json> out;
+    for (const auto& d : rec["knobs"]["details"]) {
+        if (d["name"] == knob) {
+            out.push_back(d["params"]);
+        }
+    }
+    return out;
+}
+
+bool has_fallback(const json& rec, const std::string& knob, const std::string& what) {
+    for (const auto& p : details(rec, knob)) {
+        if (p.contains("fallback") && has(p["fallback"].get<std::string>(), what) &&
+            !p["reason"].get<std::string>().empty()) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int64_t i64(const json& j) { return j.get<int64_t>(); }
+
+// The catalog covers the registry: a knob added without a mechanism test fails here.
+TEST(Mechanisms, CatalogCoversEveryKnobOfTheRegistry) {
+    auto knobs = gk::testing::run_greenknobs("knobs --json");
+    ASSERT_EQ(knobs.rc, 0) << knobs.out;
+    json reg = json::parse(knobs.out);
+    const std::string catalog = gk::fs::read_file(kCatalog);
+    ASSERT_FALSE(reg["knobs"].empty());
+    for (const auto& k : reg["knobs"]) {
+        const std::string name = k["name"];
+        const bool listed = has(catalog, "\n" + name + " = ") || has(catalog, "{ " + name + " = ") ||
+                            has(catalog, ", " + name + " = ");
+        EXPECT_TRUE(listed) << "knob " << name << " has no mechanism test in mechanisms.toml";
+    }
+}
+
+// The baseline states what ran when no knob is on: the references the other tests differ from.
+TEST(Mechanisms, BaselineRecordsWhatRan) {
+    Run r = train("B0");
+    ASSERT_EQ(r.rc, 0) << r.out;
+    const json& rec = r.record;
+    EXPECT_EQ(rec["model"]["layers"], 3);
+    EXPECT_EQ(rec["model"]["trainable_params"], rec["model"]["total_params"]);
+    EXPECT_EQ(rec["model"]["trainable_params_after_merge"], rec["model"]["trainable_params"]);
+    EXPECT_TRUE(has(rec["attention"]["kernel"], "eager")) << rec["attention"];
+    EXPECT_TRUE(has(rec["attention"]["kernel"], "padded [B, S]")) << rec["attention"];
+    EXPECT_EQ(rec["evaluation"]["engine"], "plain");
+    EXPECT_EQ(rec["evaluation"]["precision"], "fp32");
+    EXPECT_EQ(rec["evaluation"]["batch_size"], 32);
+    EXPECT_EQ(rec["evaluation"]["linears"], json({{"dense", 3 * 4 + 2}}));
+    EXPECT_EQ(rec["train"]["validation_batch_size"], 32);
+    EXPECT_EQ(rec["train"]["precision"], "fp32");
+    EXPECT_EQ(rec["train"]["autograd"]["checkpointed_layers"], 0);
+    EXPECT_EQ(rec["train"]["loader"]["workers_started"], 0);
+    EXPECT_EQ(i64(rec["train"]["loader"]["batches_inline"]), i64(rec["train"]["micro_batches"]));
+    EXPECT_EQ(rec["train"]["optimizer"]["name"], "adamw");
+    // fp32 AdamW: two fp32 moments per trainable parameter.
+    EXPECT_EQ(i64(rec["train"]["optimizer"]["state_bytes"]), 8 * i64(rec["model"]["trainable_params"]));
+    EXPECT_EQ(rec["data"]["near_duplicates_removed"], 0);
+    EXPECT_EQ(rec["data"]["tokenizer_threads_run"], 1);
+    EXPECT_TRUE(rec["knobs"]["details"].empty()) << rec["knobs"]["details"];
+}
+
+TEST(Mechanisms, DataModelTrainingAndSystemKnobsEachLeaveTheirEvidence) {
+    // early_stopping needs >= 2 epochs; a negligible learning rate keeps validation F1 flat, so it must stop.
+    Run r = train("M1", "--set train.epochs=3 --set train.lr=1e-9");
+    ASSERT_EQ(r.rc, 0) << r.out;
+    const json& rec = r.record;
+    const json& tr = rec["train"];
+    {
+        SCOPED_TRACE("dedup near");
+        EXPECT_EQ(rec["data"]["dedup"], "near");
+        EXPECT_GT(i64(rec["data"]["near_duplicates_removed"]), 0);
+    }
+    {
+        SCOPED_TRACE("tokenizer_threads");
+        EXPECT_EQ(rec["data"]["tokenizer_threads_run"], 2);
+    }
+    {
+        SCOPED_TRACE("max_length");
+        EXPECT_LE(i64(rec["data"]["max_sample_tokens"]), 24);
+        EXPECT_GT(rec["data"]["truncated_share"].get<double>(), 0.0);
+    }
+    {
+        SCOPED_TRACE("attention");
+        const std::string k = rec["attention"]["kernel"];
+        EXPECT_TRUE(has(k, "sdpa")) << k;
+        EXPECT_TRUE(has(k, "unpadded")) << k;
+        EXPECT_TRUE(has(rec["attention"]["evaluate_kernel"], "sdpa")) << rec["attention"];
+    }
+    {
+        SCOPED_TRACE("prune_layers");
+        EXPECT_EQ(rec["model"]["layers"], 2);
+    }
+    {
+        SCOPED_TRACE("grad_checkpointing");
+        EXPECT_EQ(tr["autograd"]["checkpointed_layers"], 2);  // one per kept layer
+    }
+    {
+        SCOPED_TRACE("optimizer");
+        EXPECT_EQ(tr["optimizer"]["name"], "adamw8bit");
+        // 8-bit moments: about 2 bytes per parameter plus block scales, far below fp32's 8.
+        EXPECT_LT(i64(tr["optimizer"]["state_bytes"]), 3 * i64(rec["model"]["trainable_params"]));
+    }
+    {
+        SCOPED_TRACE("precision");
+        EXPECT_EQ(tr["precision"], "bf16");
+        EXPECT_EQ(rec["evaluation"]["precision"], "bf16");  // inference.dtype = train follows it
+    }
+    {
+        SCOPED_TRACE("grad_accum");
+        EXPECT_EQ(tr["effective_batch_size"], 16);
+        EXPECT_EQ(tr["micro_batch_size"], 8);
+        EXPECT_GE(i64(tr["micro_batches"]), 2 * i64(tr["steps"]) - i64(tr["epochs_run"]));
+    }
+    {
+        SCOPED_TRACE("group_by_length");
+        EXPECT_LT(i64(tr["padded_tokens"]), i64(tr["padded_tokens_without_grouping"]));
+    }
+    {
+        SCOPED_TRACE("early_stopping");
+        EXPECT_TRUE(tr["early_stopped"].get<bool>());
+        EXPECT_EQ(tr["epochs_run"], 2);
+    }
+    {
+        SCOPED_TRACE("loader");
+        EXPECT_EQ(tr["loader"]["workers_started"], 2);
+        EXPECT_EQ(tr["loader"]["batches_inline"], 0);
+        EXPECT_EQ(i64(tr["loader"]["batches_from_workers"]), i64(tr["micro_batches"]));
+        EXPECT_FALSE(tr["loader"]["pinned"].get<bool>());  // CPU: nothing to pin for
+        EXPECT_TRUE(has_fallback(rec, "loader", "pin_memory")) << rec["knobs"]["details"];
+    }
+    {
+        SCOPED_TRACE("threads");
+        EXPECT_EQ(rec["machine"]["threads"], 1);
+    }
+    {
+        SCOPED_TRACE("validation batch stays V0's");
+        EXPECT_EQ(tr["validation_batch_size"], 32);
+    }
+}
+
+TEST(Mechanisms, AdaptersEvaluateAsTrainedUnlessMergedAndTheTokenCacheHits) {
+    const std::string cache = scratch("token_cache");
+    stdfs::remove_all(cache);
+    const std::string set_cache = "--set tokenizer.cache_dir=" + cache;
+
+    Run q = train("M2", set_cache);
+    ASSERT_EQ(q.rc, 0) << q.out;
+    {
+        SCOPED_TRACE("lora + quantization (QLoRA)");
+        const json& m = q.record["model"];
+        auto lora = details(q.record, "lora");
+        ASSERT_EQ(lora.size(), 1u);
+        const int64_t adapter = i64(lora[0]["adapter_params"]);
+        EXPECT_GT(adapter, 0);
+        // Trained: the adapters plus the head and classifier, counted before the save merged them.
+        EXPECT_GT(i64(m["trainable_params"]), adapter);
+        EXPECT_LT(i64(m["trainable_params"]), i64(m["total_params"]) / 2);
+        EXPECT_EQ(i64(m["trainable_params_after_merge"]), i64(m["trainable_params"]) - adapter);
+        auto quant = details(q.record, "quantization");
+        ASSERT_EQ(quant.size(), 1u);
+        EXPECT_LT(i64(quant[0]["weight_bytes_after"]), i64(quant[0]["weight_bytes_before"]) / 4);
+        // Evaluate ran on the NF4 base with its adapters, not on merged dense weights.
+        const json& ev = q.record["evaluation"];
+        EXPECT_FALSE(ev["adapters_merged"].get<bool>());
+        // 3 layers: Wqkv and mlp.Wo adapted on NF4, attn.Wo and Wi NF4 only; head and classifier stay dense.
+        EXPECT_EQ(ev["linears"], json({{"nf4+lora", 6}, {"nf4", 6}, {"dense", 2}}));
+        EXPECT_EQ(ev["engine"], "plain");
+    }
+    {
+        SCOPED_TRACE("tokenizer_cache, first run");
+        EXPECT_FALSE(q.record["data"]["token_cache"]["hit"].get<bool>());
+        EXPECT_EQ(q.record["data"]["token_cache"]["splits"], json({"miss", "miss", "miss"}));
+    }
+
+    Run l = train("M3", set_cache);
+    ASSERT_EQ(l.rc, 0) << l.out;
+    {
+        SCOPED_TRACE("tokenizer_cache, second run");
+        EXPECT_TRUE(l.record["data"]["token_cache"]["hit"].get<bool>());
+        EXPECT_EQ(l.record["data"]["tokenizer_threads_run"], 0);  // nothing encoded
+    }
+    {
+        SCOPED_TRACE("lora.merge");
+        EXPECT_TRUE(l.record["evaluation"]["adapters_merged"].get<bool>());
+        EXPECT_EQ(l.record["evaluation"]["linears"].count("lora"), 0u) << l.record["evaluation"];
+    }
+    {
+        SCOPED_TRACE("inference_engine");
+        const json& ev = l.record["evaluation"];
+        EXPECT_EQ(ev["engine"], "packed");
+        EXPECT_EQ(ev["batch_size"], 8);
+        EXPECT_TRUE(ev["bucket_by_length"].get<bool>());
+        if (ev["precision"] == "int8") {
+            EXPECT_EQ(ev["packed_linears"], 3 * 4 + 2);
+            EXPECT_EQ(ev["linears"], json({{"packed-int8", 3 * 4 + 2}}));
+        } else {
+            // int8 unavailable in this build: the fallback is in run.json with its reason, never silent.
+            EXPECT_EQ(ev["precision"], "fp32");
+            EXPECT_TRUE(has_fallback(l.record, "inference_engine", "int8 -> fp32")) << l.record["knobs"];
+        }
+        // An inference knob leaves the training stage alone.
+        EXPECT_EQ(l.record["train"]["validation_batch_size"], 32);
+    }
+}
+
+TEST(Mechanisms, CompiledEvaluationRunsInTheDeclaredPrecision) {
+    Run r = train("M4");
+    ASSERT_EQ(r.rc, 0) << r.out;
+    const json& ev = r.record["evaluation"];
+    EXPECT_EQ(ev["engine"], "plain+torchscript");
+    EXPECT_EQ(r.record["train"]["precision"], "bf16");
+    EXPECT_EQ(ev["precision"], "bf16");  // V27: train.precision bf16 -> evaluation bf16
+    EXPECT_GE(ev["torchscript"]["traces"].get<int>(), 1);
+    const auto steps = ev["torchscript"]["steps"].get<std::vector<std::string>>();
+    ASSERT_FALSE(steps.empty());
+    EXPECT_EQ(steps[0], "trace");
+    // Every step after the trace either ran or is a recorded fallback with its reason.
+    for (size_t i = 1; i < steps.size(); ++i) {
+        if (has(steps[i], "skipped")) {
+            EXPECT_TRUE(has_fallback(r.record, "compile", steps[i].substr(0, steps[i].find(' '))))
+                << r.record["knobs"]["details"];
+        }
+    }
+}
+
+TEST(Mechanisms, PowerLimitIsEnforcedOrTheRunIsSkippedWithTheReason) {
+    Run r = train("M5");
+    if (r.rc == 3) {
+        EXPECT_EQ(r.record["status"], "skipped");
+        EXPECT_FALSE(r.record["error"].get<std::string>().empty());
+        return;
+    }
+    ASSERT_EQ(r.rc, 0) << r.out;
+    auto d = details(r.record, "power_limit");
+    ASSERT_EQ(d.size(), 1u);
+    ASSERT_FALSE(d[0]["limits"].empty());
+    for (const auto& lim : d[0]["limits"]) {
+        EXPECT_LE(lim["enforced_w"].get<double>(), 100.0);
+    }
+}
+
+}  // namespace
