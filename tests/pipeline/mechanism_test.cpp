@@ -26,7 +26,7 @@ std::string scratch(const std::string& name) {
     return testing::TempDir() + "gk" + std::to_string(::getpid()) + "_mech_" + name;
 }
 
-struct Run {
+struct TrainRun {
     int rc = -1;
     std::string out;
     json record;
@@ -34,11 +34,11 @@ struct Run {
 
 // Trains `variant` of mechanisms.toml into a fresh scratch directory and reads its run.json. Tests run in the
 // build directory, so the bundled data is named by absolute path.
-Run train(const std::string& variant, const std::string& extra = "") {
+TrainRun train(const std::string& variant, const std::string& extra = "") {
     const std::string dir = scratch(variant);
     stdfs::remove_all(dir);
     const std::string src = GK_SOURCE_DIR;
-    Run r;
+    TrainRun r;
     auto res = gk::testing::run_greenknobs("-q train --catalog " + kCatalog + " --variant " + variant +
                                            " --set data.path=" + src + "/data/juliet/juliet_functions.csv" +
                                            " --set tokenizer.path=" + src + "/data/modernbert/tokenizer.json " +
@@ -48,6 +48,7 @@ Run train(const std::string& variant, const std::string& extra = "") {
     if (stdfs::exists(dir + "/run.json")) {
         r.record = json::parse(gk::fs::read_file(dir + "/run.json"));
     }
+    stdfs::remove_all(dir);  // the record is all a test reads; checkpoints would pile up in TMPDIR
     return r;
 }
 
@@ -91,7 +92,7 @@ TEST(Mechanisms, CatalogCoversEveryKnobOfTheRegistry) {
 
 // The baseline states what ran when no knob is on: the references the other tests differ from.
 TEST(Mechanisms, BaselineRecordsWhatRan) {
-    Run r = train("B0");
+    TrainRun r = train("B0");
     ASSERT_EQ(r.rc, 0) << r.out;
     const json& rec = r.record;
     EXPECT_EQ(rec["model"]["layers"], 3);
@@ -116,9 +117,9 @@ TEST(Mechanisms, BaselineRecordsWhatRan) {
     EXPECT_TRUE(rec["knobs"]["details"].empty()) << rec["knobs"]["details"];
 }
 
-TEST(Mechanisms, DataModelTrainingAndSystemKnobsEachLeaveTheirEvidence) {
+TEST(Mechanisms, DataModelTrainingSystemAndInferenceKnobsEachLeaveTheirEvidence) {
     // early_stopping needs >= 2 epochs; a negligible learning rate keeps validation F1 flat, so it must stop.
-    Run r = train("M1", "--set train.epochs=3 --set train.lr=1e-9");
+    TrainRun r = train("M1", "--set train.epochs=3 --set train.lr=1e-9");
     ASSERT_EQ(r.rc, 0) << r.out;
     const json& rec = r.record;
     const json& tr = rec["train"];
@@ -160,17 +161,28 @@ TEST(Mechanisms, DataModelTrainingAndSystemKnobsEachLeaveTheirEvidence) {
     {
         SCOPED_TRACE("precision");
         EXPECT_EQ(tr["precision"], "bf16");
-        EXPECT_EQ(rec["evaluation"]["precision"], "bf16");  // inference.dtype = train follows it
+    }
+    {
+        SCOPED_TRACE("inference_engine");
+        const json& ev = rec["evaluation"];
+        EXPECT_EQ(ev["engine"], "packed");
+        EXPECT_EQ(ev["batch_size"], 8);
+        EXPECT_TRUE(ev["bucket_by_length"].get<bool>());
+        EXPECT_EQ(ev["requested_precision"], "int8");  // the engine's explicit dtype wins over bf16 training
+        if (ev["precision"] == "int8") {
+            EXPECT_EQ(ev["packed_linears"], 2 * 4 + 2);
+            EXPECT_EQ(ev["linears"], json({{"packed-int8", 2 * 4 + 2}}));
+        } else {
+            // int8 unavailable in this build: the fallback is in run.json with its reason, never silent.
+            EXPECT_EQ(ev["precision"], "fp32");
+            EXPECT_TRUE(has_fallback(rec, "inference_engine", "int8 -> fp32")) << rec["knobs"];
+        }
     }
     {
         SCOPED_TRACE("grad_accum");
         EXPECT_EQ(tr["effective_batch_size"], 16);
         EXPECT_EQ(tr["micro_batch_size"], 8);
         EXPECT_GE(i64(tr["micro_batches"]), 2 * i64(tr["steps"]) - i64(tr["epochs_run"]));
-    }
-    {
-        SCOPED_TRACE("group_by_length");
-        EXPECT_LT(i64(tr["padded_tokens"]), i64(tr["padded_tokens_without_grouping"]));
     }
     {
         SCOPED_TRACE("early_stopping");
@@ -190,7 +202,7 @@ TEST(Mechanisms, DataModelTrainingAndSystemKnobsEachLeaveTheirEvidence) {
         EXPECT_EQ(rec["machine"]["threads"], 1);
     }
     {
-        SCOPED_TRACE("validation batch stays V0's");
+        SCOPED_TRACE("validation batch stays V0's under inference_engine's batch 8");
         EXPECT_EQ(tr["validation_batch_size"], 32);
     }
 }
@@ -200,7 +212,7 @@ TEST(Mechanisms, AdaptersEvaluateAsTrainedUnlessMergedAndTheTokenCacheHits) {
     stdfs::remove_all(cache);
     const std::string set_cache = "--set tokenizer.cache_dir=" + cache;
 
-    Run q = train("M2", set_cache);
+    TrainRun q = train("M2", set_cache);
     ASSERT_EQ(q.rc, 0) << q.out;
     {
         SCOPED_TRACE("lora + quantization (QLoRA)");
@@ -229,7 +241,7 @@ TEST(Mechanisms, AdaptersEvaluateAsTrainedUnlessMergedAndTheTokenCacheHits) {
         EXPECT_EQ(q.record["data"]["token_cache"]["splits"], json({"miss", "miss", "miss"}));
     }
 
-    Run l = train("M3", set_cache);
+    TrainRun l = train("M3", set_cache);
     ASSERT_EQ(l.rc, 0) << l.out;
     {
         SCOPED_TRACE("tokenizer_cache, second run");
@@ -238,31 +250,24 @@ TEST(Mechanisms, AdaptersEvaluateAsTrainedUnlessMergedAndTheTokenCacheHits) {
     }
     {
         SCOPED_TRACE("lora.merge");
-        EXPECT_TRUE(l.record["evaluation"]["adapters_merged"].get<bool>());
-        EXPECT_EQ(l.record["evaluation"]["linears"].count("lora"), 0u) << l.record["evaluation"];
-    }
-    {
-        SCOPED_TRACE("inference_engine");
         const json& ev = l.record["evaluation"];
-        EXPECT_EQ(ev["engine"], "packed");
-        EXPECT_EQ(ev["batch_size"], 8);
-        EXPECT_TRUE(ev["bucket_by_length"].get<bool>());
-        if (ev["precision"] == "int8") {
-            EXPECT_EQ(ev["packed_linears"], 3 * 4 + 2);
-            EXPECT_EQ(ev["linears"], json({{"packed-int8", 3 * 4 + 2}}));
-        } else {
-            // int8 unavailable in this build: the fallback is in run.json with its reason, never silent.
-            EXPECT_EQ(ev["precision"], "fp32");
-            EXPECT_TRUE(has_fallback(l.record, "inference_engine", "int8 -> fp32")) << l.record["knobs"];
-        }
-        // An inference knob leaves the training stage alone.
-        EXPECT_EQ(l.record["train"]["validation_batch_size"], 32);
+        EXPECT_TRUE(ev["adapters_merged"].get<bool>());
+        EXPECT_EQ(ev["linears"], json({{"dense", 3 * 4 + 2}}));  // unmerged: 12 "lora" + 2 dense
+        const json& m = l.record["model"];
+        EXPECT_GT(i64(m["trainable_params"]), i64(m["trainable_params_after_merge"]));
     }
+    stdfs::remove_all(cache);
 }
 
-TEST(Mechanisms, CompiledEvaluationRunsInTheDeclaredPrecision) {
-    Run r = train("M4");
+TEST(Mechanisms, CompiledEvaluationRunsInTheDeclaredPrecisionAndBatchesAreGrouped) {
+    // Long enough that samples differ in length (at 64 tokens nearly every Juliet function is truncated).
+    TrainRun r = train("M4", "--set tokenizer.max_length=256");
     ASSERT_EQ(r.rc, 0) << r.out;
+    {
+        SCOPED_TRACE("group_by_length");
+        const json& tr = r.record["train"];
+        EXPECT_LT(i64(tr["padded_tokens"]), i64(tr["padded_tokens_without_grouping"]));
+    }
     const json& ev = r.record["evaluation"];
     EXPECT_EQ(ev["engine"], "plain+torchscript");
     EXPECT_EQ(r.record["train"]["precision"], "bf16");
@@ -281,7 +286,7 @@ TEST(Mechanisms, CompiledEvaluationRunsInTheDeclaredPrecision) {
 }
 
 TEST(Mechanisms, PowerLimitIsEnforcedOrTheRunIsSkippedWithTheReason) {
-    Run r = train("M5");
+    TrainRun r = train("M5");
     if (r.rc == 3) {
         EXPECT_EQ(r.record["status"], "skipped");
         EXPECT_FALSE(r.record["error"].get<std::string>().empty());

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <torch/torch.h>
 
+#include "greenknobs/adapters/compile.h"
 #include "greenknobs/adapters/engine.h"
 #include "greenknobs/adapters/lora.h"
 #include "greenknobs/adapters/quant.h"
