@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -241,12 +243,25 @@ TEST(Mechanisms, AdaptersEvaluateAsTrainedUnlessMergedAndTheTokenCacheHits) {
         EXPECT_EQ(q.record["data"]["token_cache"]["splits"], json({"miss", "miss", "miss"}));
     }
 
+    // Damage one of the three entries: the second run must hit the other two and re-encode that split, and
+    // say so (a rejected entry is a recorded fallback, not only a log line).
+    std::vector<std::string> entries;
+    for (const auto& e : stdfs::directory_iterator(cache)) {
+        entries.push_back(e.path().string());
+    }
+    ASSERT_EQ(entries.size(), 3u);
+    std::sort(entries.begin(), entries.end());
+    std::ofstream(entries[0], std::ios::app) << "trailing garbage";
+
     TrainRun l = train("M3", set_cache);
     ASSERT_EQ(l.rc, 0) << l.out;
     {
         SCOPED_TRACE("tokenizer_cache, second run");
-        EXPECT_TRUE(l.record["data"]["token_cache"]["hit"].get<bool>());
-        EXPECT_EQ(l.record["data"]["tokenizer_threads_run"], 0);  // nothing encoded
+        const json& splits = l.record["data"]["token_cache"]["splits"];
+        EXPECT_EQ(std::count(splits.begin(), splits.end(), json("hit")), 2) << splits;
+        EXPECT_EQ(std::count(splits.begin(), splits.end(), json("miss")), 1) << splits;
+        EXPECT_FALSE(l.record["data"]["token_cache"]["hit"].get<bool>());  // not every split
+        EXPECT_TRUE(has_fallback(l.record, "tokenizer_cache", "rejected")) << l.record["knobs"]["details"];
     }
     {
         SCOPED_TRACE("lora.merge");

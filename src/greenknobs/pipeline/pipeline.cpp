@@ -53,6 +53,7 @@ struct Tokenized {
     bool cache_hit = false;
     std::string cache_key;
     std::vector<std::string> cache_outcome;  // per split: hit | miss | off
+    std::vector<std::string> cache_rejected;  // cache files found but not used, with why
     int threads_run = 0;                     // most threads one split was encoded on
     int64_t max_sample_tokens = 0;           // the longest encoded sample
 };
@@ -95,7 +96,11 @@ Tokenized tokenize_all(const knobs::RunConfig& c, const data::Dataset& ds, const
         bool hit = false;
         if (cache) {
             key = cache->key(split_hash(samples), tok, c.tokenizer.max_length, /*add_special=*/true);
-            hit = cache->load(key, &enc) && enc.size() == samples.size();
+            std::string rejected;
+            hit = cache->load(key, &enc, &rejected) && enc.size() == samples.size();
+            if (!rejected.empty()) {
+                t.cache_rejected.push_back(rejected);  // a damaged entry: re-encoded, and recorded
+            }
         }
         if (!hit) {
             std::vector<std::string> texts;
@@ -296,6 +301,11 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
                  {"params", {{"cache", c.tokenizer.cache}, {"cache_hit", tk.cache_hit},
                              {"cache_splits", tk.cache_outcome}, {"threads", c.tokenizer.threads},
                              {"threads_run", tk.threads_run}}}});
+        }
+
+        for (const auto& why : tk.cache_rejected) {
+            record["knobs"]["details"].push_back(
+                fallback_detail("tokenizer_cache", "cache entry rejected: split re-encoded", why));
         }
 
         // 3. load_model

@@ -125,12 +125,16 @@ void TokenCache::store(const std::string& key, const std::vector<Encoding>& encs
     fs::write_file_atomic(path_for(key), file);
 }
 
-bool TokenCache::load(const std::string& key, std::vector<Encoding>* out) const {
+bool TokenCache::load(const std::string& key, std::vector<Encoding>* out,
+                      std::string* rejected) const {
     const std::string path = path_for(key);
     if (!fs::exists(path)) {
         return false;
     }
     auto reject = [&](const std::string& why) {
+        if (rejected != nullptr) {
+            *rejected = path + ": " + why;
+        }
         log::warn("token cache: " + path + ": " + why +
                   "; treating as a miss (it will be rewritten)");
         return false;

@@ -22,8 +22,9 @@ class TokenCache {
                     bool add_special) const;
     // True and *out filled on a verified hit. A missing file is a plain miss; an unreadable,
     // truncated or checksum-mismatched file is a miss with a warning (the caller re-encodes and
-    // store() rewrites it).
-    bool load(const std::string& key, std::vector<Encoding>* out) const;
+    // store() rewrites it); `rejected`, when given, receives why such a file was not used.
+    bool load(const std::string& key, std::vector<Encoding>* out,
+              std::string* rejected = nullptr) const;
     void store(const std::string& key, const std::vector<Encoding>& encs) const;
     // Where the entry for `key` lives.
     std::string path_for(const std::string& key) const;
