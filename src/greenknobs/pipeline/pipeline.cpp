@@ -502,6 +502,11 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
                       << fmt(metrics["recall_vul"].get<double>()) << "  accuracy "
                       << fmt(metrics["accuracy"].get<double>()) << "  MCC " << fmt(metrics["mcc"].get<double>())
                       << "  weighted F1 " << fmt(metrics["f1_weighted"].get<double>()) << "\n";
+            std::cout << "evaluate ran: " << evaluation["engine"].get<std::string>() << ", "
+                      << evaluation["precision"].get<std::string>() << ", batch "
+                      << evaluation["batch_size"].get<int>()
+                      << (evaluation["fallbacks"].empty() ? "" : " (fallbacks: see run.json knobs.details)")
+                      << "\n";
             std::cout << "run directory: " << dir << "\n";
         }
         return record;
