@@ -221,21 +221,6 @@ TEST(AdaptersOnModernBert, SaveMergedWritesWhatMergeWouldAndLeavesTheModelAsTrai
     std::filesystem::remove_all(b);
 }
 
-// Beside the model's equality tests (sdpa == eager, unpadded == padded): the model reports which kernel ran.
-TEST(AdaptersOnModernBert, ModelReportsTheAttentionKernelItRan) {
-    auto m = tiny(13);
-    auto [ids, mask] = batch(2, 10, 14);
-    EXPECT_EQ(m->attention_kernel(), "");
-    eval_logits(m, ids, mask);
-    EXPECT_NE(m->attention_kernel().find("eager"), std::string::npos) << m->attention_kernel();
-    EXPECT_NE(m->attention_kernel().find("padded [B, S]"), std::string::npos) << m->attention_kernel();
-    m->set_attention("sdpa");
-    m->set_unpad(true);
-    eval_logits(m, ids, mask);
-    EXPECT_NE(m->attention_kernel().find("sdpa"), std::string::npos) << m->attention_kernel();
-    EXPECT_NE(m->attention_kernel().find("unpadded"), std::string::npos) << m->attention_kernel();
-}
-
 TEST(AdaptersOnModernBert, CompileRefusesUnpadding) {
     auto m = tiny(9);
     m->set_unpad(true);

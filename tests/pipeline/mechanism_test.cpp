@@ -100,8 +100,8 @@ TEST(Mechanisms, BaselineRecordsWhatRan) {
     EXPECT_EQ(rec["model"]["layers"], 3);
     EXPECT_EQ(rec["model"]["trainable_params"], rec["model"]["total_params"]);
     EXPECT_EQ(rec["model"]["trainable_params_after_merge"], rec["model"]["trainable_params"]);
-    EXPECT_TRUE(has(rec["attention"]["kernel"], "eager")) << rec["attention"];
-    EXPECT_TRUE(has(rec["attention"]["kernel"], "padded [B, S]")) << rec["attention"];
+    // eager, or eager-banded where a batch is long enough for the local layers' band to pay.
+    EXPECT_EQ(rec["attention"]["kernel"].get<std::string>().rfind("eager", 0), 0u) << rec["attention"];
     EXPECT_EQ(rec["evaluation"]["engine"], "plain");
     EXPECT_EQ(rec["evaluation"]["precision"], "fp32");
     EXPECT_EQ(rec["evaluation"]["batch_size"], 32);
@@ -141,10 +141,8 @@ TEST(Mechanisms, DataModelTrainingSystemAndInferenceKnobsEachLeaveTheirEvidence)
     }
     {
         SCOPED_TRACE("attention");
-        const std::string k = rec["attention"]["kernel"];
-        EXPECT_TRUE(has(k, "sdpa")) << k;
-        EXPECT_TRUE(has(k, "unpadded")) << k;
-        EXPECT_TRUE(has(rec["attention"]["evaluate_kernel"], "sdpa")) << rec["attention"];
+        EXPECT_EQ(rec["attention"]["kernel"], "unpadded-banded") << rec["attention"];
+        EXPECT_EQ(rec["attention"]["evaluate_kernel"], "unpadded-banded") << rec["attention"];
     }
     {
         SCOPED_TRACE("prune_layers");
