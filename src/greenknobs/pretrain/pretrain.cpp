@@ -58,6 +58,7 @@ std::string latest_checkpoint(const std::string& run_dir) {
 namespace {
 
 struct Data {
+    std::string key;  // identity of the rows: corpus digest, tokenizer, row length, held-out share
     PackedRows train, heldout;
     int64_t dropped_tokens = 0;
     bool cache_hit = false;
@@ -80,6 +81,7 @@ Data tokenize_stage(const PretrainConfig& c, const std::vector<std::string>& tex
     const std::string data_dir = fs::join(run_dir, "data");
     const std::string train_path = fs::join(data_dir, "train.rows");
     const std::string heldout_path = fs::join(data_dir, "heldout.rows");
+    d.key = key;
     if (read_rows(train_path, key, &d.train) && read_rows(heldout_path, key, &d.heldout)) {
         d.cache_hit = true;
         return d;
@@ -397,6 +399,13 @@ json run_pretrain(const PretrainConfig& c, const PretrainOptions& opt) {
             s.add_work("tokens",
                        static_cast<double>(data.train.ids.size() + data.heldout.ids.size()));
         }
+        if (state.is_object() && state.value("data_key", data.key) != data.key) {
+            throw InputError(c.corpus.jsonl.empty() ? "corpus.sources" : c.corpus.jsonl, "",
+                             "differs from the corpus the checkpoints in " + dir +
+                                 " were trained on (data key " +
+                                 state.value("data_key", "?").substr(0, 12) + ", now " +
+                                 data.key.substr(0, 12) + "): use the same corpus or --overwrite");
+        }
         const int64_t corpus_docs = static_cast<int64_t>(corpus.texts.size());
         json corpus_json = corpus.stats;
         corpus = CorpusDocs{};  // the rows are all training needs
@@ -460,6 +469,7 @@ json run_pretrain(const PretrainConfig& c, const PretrainOptions& opt) {
         auto state_json = [&]() {
             return json{{"step", step},
                         {"config_hash", hash},
+                        {"data_key", data.key},
                         {"tokens_seen", step * c.tokens_per_step()},
                         {"history", history},
                         {"invocations", invocations},
