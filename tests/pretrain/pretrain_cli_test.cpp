@@ -224,6 +224,8 @@ TEST(PretrainCli, BadInputExitsTwoNamingThePlace) {
     auto unknown = run_greenknobs("pretrain --config " + cfg + " --out " + base + "/r2 --set train.nope=1");
     EXPECT_EQ(unknown.rc, 2);
     EXPECT_TRUE(has(unknown.out, "train.nope")) << unknown.out;
-    auto both = run_greenknobs("pretrain --out " + base + "/r3 --set corpus.sources=x=/nonexistent");
+    auto both = run_greenknobs("pretrain --config " + cfg + " --out " + base +
+                               "/r3 --set corpus.sources=x=/nonexistent");
     EXPECT_EQ(both.rc, 2) << both.out;
+    EXPECT_TRUE(has(both.out, "exactly one")) << both.out;
 }
