@@ -229,3 +229,40 @@ TEST(PretrainCli, BadInputExitsTwoNamingThePlace) {
     EXPECT_EQ(both.rc, 2) << both.out;
     EXPECT_TRUE(has(both.out, "exactly one")) << both.out;
 }
+
+// Fine-tuning starts from the checkpoint shipped for its preset (model.init = auto), records what it
+// ran, and stays one setting away from scratch.
+TEST(PretrainCli, TrainStartsFromTheShippedCheckpointByDefault) {
+    const std::string base = tmp_dir("init");
+    const std::string cfg = make_config(base, make_corpus(base), 5);
+    ASSERT_EQ(run_greenknobs("pretrain --config " + cfg + " --out " + base + "/pt").rc, 0);
+    // A working directory laid out like the repository: bundled data plus a shipped checkpoint.
+    const std::string cwd = base + "/repo";
+    gk::fs::make_dirs(cwd + "/data/pretrained");
+    stdfs::create_directory_symlink(kSrc + "/data/juliet", cwd + "/data/juliet");
+    stdfs::create_directory_symlink(kSrc + "/data/modernbert", cwd + "/data/modernbert");
+    stdfs::create_directory_symlink(base + "/pt/model", cwd + "/data/pretrained/test-tiny-code");
+    const std::string tiny =
+        " --set model.preset=test-tiny --set data.max_train_samples=48 --set data.max_eval_samples=24"
+        " --set train.batch_size=16 --set tokenizer.max_length=64 --set system.threads=1";
+    auto train = [&](const std::string& extra, const std::string& out) {
+        const std::string cmd = "cd " + cwd + " && " + std::string(GK_BINARY_DIR) +
+                                "/bin/greenknobs -q train" + tiny + extra + " --out " + out + " 2>&1";
+        return std::system(cmd.c_str());
+    };
+    ASSERT_EQ(train("", base + "/auto"), 0);
+    json a = run_json(base + "/auto");
+    EXPECT_EQ(a["model"]["init"]["kind"], "pretrained");
+    EXPECT_EQ(a["model"]["init"]["from"], "data/pretrained/test-tiny-code");
+    EXPECT_EQ(a["model"]["init"]["architecture"], "ModernBertForMaskedLM");
+    EXPECT_EQ(a["model"]["init"]["checkpoint_pretrain_steps"], 5);
+    EXPECT_EQ(a["model"]["init"]["weights_sha256"].get<std::string>().size(), 64u);
+
+    ASSERT_EQ(train(" --set model.init=scratch", base + "/scratch"), 0);
+    EXPECT_EQ(run_json(base + "/scratch")["model"]["init"]["kind"], "scratch");
+    EXPECT_NE(run_json(base + "/scratch")["config_hash"], a["config_hash"]);
+
+    // "pretrained" demands a checkpoint: none for cpu-tiny here.
+    const int rc = train(" --set model.preset=cpu-tiny --set model.init=pretrained", base + "/none");
+    EXPECT_EQ(WEXITSTATUS(rc), 2);
+}

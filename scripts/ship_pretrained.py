@@ -1,11 +1,20 @@
 #!/usr/bin/python3
-"""Writes a pretrained checkpoint's MODEL_CARD.md (and loss-curve SVG) from a `greenknobs pretrain` run
-directory: corpus, licences and decontamination counts, steps and tokens, wall time, the energy greenknobs
-measured (with provenance) summed over every invocation, held-out masked-token loss/accuracy, and the exact
-commands that reproduce it. Standard library and gnuplot only.
+"""Ships a `greenknobs pretrain` run's newest checkpoint as a pretrained model directory, or restores one.
 
-Usage: scripts/model_card.py RUN_DIR OUT_DIR CONFIG_PATH
+  ship RUN_DIR OUT_DIR CONFIG_PATH
+      OUT_DIR gets the HF masked-LM files (model.safetensors, config.json, tokenizer.json), greenknobs.json
+      (mask id, row length, steps, tokens, config hash), resume/ (optimizer.pt, state.json: what a later
+      session needs to continue the very same run), history.csv, loss_curve.svg and MODEL_CARD.md: corpus,
+      licences and decontamination counts, steps and tokens, wall time, the energy greenknobs measured (with
+      provenance) over every invocation, held-out masked-token loss/accuracy, and the commands that
+      reproduce it.
+  restore OUT_DIR RUN_DIR
+      puts OUT_DIR's weights and resume/ back as RUN_DIR's latest checkpoint, so
+      `greenknobs pretrain --config CONFIG --out RUN_DIR` continues where the shipped run stopped (the
+      corpus must be rebuilt identically: `make corpus`; pretrain checks its data key).
+Standard library and gnuplot only.
 """
+import shutil
 import csv
 import json
 import os
@@ -39,9 +48,58 @@ plot '{history_csv}' every ::1 using ($2/1e6):3 with lines lw 2 lc rgb '#1f77b4'
     subprocess.run(["gnuplot"], input=script.encode(), check=True)
 
 
-def main():
-    run_dir, out_dir, config_path = sys.argv[1:4]
+def latest_checkpoint(run_dir):
+    root = os.path.join(run_dir, "checkpoints")
+    name = open(os.path.join(root, "latest")).read().strip()
+    return os.path.join(root, name)
+
+
+def ship(run_dir, out_dir, config_path):
     run = json.load(open(os.path.join(run_dir, "run.json")))
+    ckpt = latest_checkpoint(run_dir)
+    state = json.load(open(os.path.join(ckpt, "state.json")))
+    if state["step"] != run["train"]["steps"]:
+        sys.exit(f"{ckpt}: step {state['step']} but run.json says {run['train']['steps']}: run.json is stale")
+    os.makedirs(os.path.join(out_dir, "resume"), exist_ok=True)
+    for f in ("model.safetensors", "config.json"):
+        shutil.copyfile(os.path.join(ckpt, f), os.path.join(out_dir, f))
+    for f in ("optimizer.pt", "state.json"):
+        shutil.copyfile(os.path.join(ckpt, f), os.path.join(out_dir, "resume", f))
+    shutil.copyfile(run["config"]["tokenizer"]["path"], os.path.join(out_dir, "tokenizer.json"))
+    shutil.copyfile(os.path.join(run_dir, "history.csv"), os.path.join(out_dir, "history.csv"))
+    tokens_per_step = (run["config"]["train"]["batch_size"] * run["config"]["train"]["grad_accum"] *
+                       run["config"]["tokenizer"]["max_length"])
+    meta = {"max_length": run["config"]["tokenizer"]["max_length"], "mask_token_id": 50284,
+            "config_hash": run["config_hash"], "name": run["config"]["name"],
+            "pretrain_steps": state["step"], "pretrain_tokens": state["step"] * tokens_per_step,
+            "pretrain_max_steps": run["config"]["train"]["max_steps"], "status": run["status"]}
+    json.dump(meta, open(os.path.join(out_dir, "greenknobs.json"), "w"), indent=2)
+    card(run_dir, out_dir, config_path, run)
+
+
+def restore(out_dir, run_dir):
+    state = json.load(open(os.path.join(out_dir, "resume", "state.json")))
+    name = "step-%08d" % state["step"]
+    ckpt = os.path.join(run_dir, "checkpoints", name)
+    os.makedirs(ckpt, exist_ok=True)
+    for f in ("model.safetensors", "config.json"):
+        shutil.copyfile(os.path.join(out_dir, f), os.path.join(ckpt, f))
+    for f in ("optimizer.pt", "state.json"):
+        shutil.copyfile(os.path.join(out_dir, "resume", f), os.path.join(ckpt, f))
+    open(os.path.join(run_dir, "checkpoints", "latest"), "w").write(name + "\n")
+    print(f"restored step {state['step']} into {ckpt}")
+
+
+def main():
+    if sys.argv[1] == "ship":
+        ship(*sys.argv[2:5])
+    elif sys.argv[1] == "restore":
+        restore(*sys.argv[2:4])
+    else:
+        sys.exit(__doc__)
+
+
+def card(run_dir, out_dir, config_path, run):
     state_step = run["train"]["steps"]
     cfg = run["config"]
     hist = list(csv.DictReader(open(os.path.join(run_dir, "history.csv"))))
@@ -103,8 +161,10 @@ def main():
     lines.append("## Reproduce\n")
     lines.append("```sh\nmake corpus    # installs the Debian source packages, builds out/corpus/corpus.jsonl\n"
                  f"build/bin/greenknobs pretrain --config {config_path} --out runs/pretrain-{cfg['name']}\n"
-                 "# resumable: run the same command again after any interruption; to continue this very run,\n"
-                 "# scripts/pretrain_resume.sh restores its last checkpoint into the run directory first\n```\n")
+                 "# resumable: run the same command again after any interruption. To continue this very run:\n"
+                 f"scripts/ship_pretrained.py restore data/pretrained/{cfg['name']} runs/pretrain-{cfg['name']}\n"
+                 "# then the pretrain command above; afterwards ship the new state:\n"
+                 f"scripts/ship_pretrained.py ship runs/pretrain-{cfg['name']} data/pretrained/{cfg['name']} {config_path}\n```\n")
     lines.append(f"Config hash: `{run['config_hash']}`; greenknobs commit `{run.get('git_commit', '?')}`.\n")
     open(os.path.join(out_dir, "MODEL_CARD.md"), "w").write("\n".join(lines) + "\n")
 
