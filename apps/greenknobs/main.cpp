@@ -29,7 +29,7 @@ void ensure_bounded_omp_wait(int argc, char** argv) {
             break;
         }
     }
-    if (command != "train" && command != "predict" && command != "study") {
+    if (command != "train" && command != "predict" && command != "pretrain" && command != "study") {
         return;
     }
     gk::model::reexec_with_default_omp_env(argc, argv);

@@ -3,11 +3,19 @@
 semantics), written against PyTorch's Python API so the C++ encoder can be checked against a second
 implementation. Writes the golden logits the C++ test compares with.
 
+Also ModernBertForMaskedLM's forward (head -> decoder tied to the token embeddings, plus decoder.bias).
+
 Usage (Debian's python3-torch; `python3` on PATH may be a pyenv without torch):
   /usr/bin/python3 tests/model/hf_reference.py golden CHECKPOINT_DIR INPUTS_JSON OUT_JSON
       INPUTS_JSON holds {"input_ids": [[...]], "attention_mask": [[...]]}; OUT_JSON gets them plus "logits".
   /usr/bin/python3 tests/model/hf_reference.py fixture DIR
       writes a random 3-layer checkpoint (window 4, global every 3, mean pooling) made here, not by our C++.
+  /usr/bin/python3 tests/model/hf_reference.py mlm-fixture DIR
+      the same encoder shape as a ModernBertForMaskedLM checkpoint, written as HF's save_pretrained does
+      (no decoder.weight: it is tied to model.embeddings.tok_embeddings.weight).
+  /usr/bin/python3 tests/model/hf_reference.py mlm-golden CHECKPOINT_DIR INPUTS_JSON OUT_JSON MASK_ID TOP_K
+      OUT_JSON gets, per row, every MASK_ID position with the top-k token ids and their logits, and the
+      full logit rows at those positions ("mask_logits").
 """
 import json
 import math
@@ -61,7 +69,7 @@ def rotate_half(x):
     return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
 
 
-def forward(cfg, w, input_ids, attention_mask):
+def encoder(cfg, w, input_ids, attention_mask):
     eps = cfg.get("norm_eps", cfg.get("layer_norm_eps", 1e-5))
     hidden = cfg["hidden_size"]
     heads = cfg["num_attention_heads"]
@@ -113,8 +121,15 @@ def forward(cfg, w, input_ids, attention_mask):
         h = layer_norm(x, w[p + "mlp_norm.weight"], g(p + "mlp_norm.bias"), eps)
         inp, gate = F.linear(h, w[p + "mlp.Wi.weight"], g(p + "mlp.Wi.bias")).chunk(2, dim=-1)
         x = x + F.linear(act(inp, hact) * gate, w[p + "mlp.Wo.weight"], g(p + "mlp.Wo.bias"))
-    x = layer_norm(x, w["model.final_norm.weight"], g("model.final_norm.bias"), eps)
+    return layer_norm(x, w["model.final_norm.weight"], g("model.final_norm.bias"), eps)
 
+
+def forward(cfg, w, input_ids, attention_mask):
+    eps = cfg.get("norm_eps", cfg.get("layer_norm_eps", 1e-5))
+    pooling = cfg.get("classifier_pooling", "cls")
+    cact = cfg.get("classifier_activation", "gelu")
+    g = lambda name: w.get(name)
+    x = encoder(cfg, w, input_ids, attention_mask)
     if pooling == "cls":
         pooled = x[:, 0]
     else:
@@ -123,6 +138,18 @@ def forward(cfg, w, input_ids, attention_mask):
     h = act(F.linear(pooled, w["head.dense.weight"], g("head.dense.bias")), cact)
     h = layer_norm(h, w["head.norm.weight"], g("head.norm.bias"), eps)
     return F.linear(h, w["classifier.weight"], w["classifier.bias"])
+
+
+def mlm_logits(cfg, w, input_ids, attention_mask):
+    """[B, S, vocab]: HF ModernBertForMaskedLM without sparse prediction."""
+    eps = cfg.get("norm_eps", cfg.get("layer_norm_eps", 1e-5))
+    cact = cfg.get("classifier_activation", "gelu")
+    g = lambda name: w.get(name)
+    x = encoder(cfg, w, input_ids, attention_mask)
+    h = act(F.linear(x, w["head.dense.weight"], g("head.dense.bias")), cact)
+    h = layer_norm(h, w["head.norm.weight"], g("head.norm.bias"), eps)
+    decoder = w.get("decoder.weight", w["model.embeddings.tok_embeddings.weight"])
+    return F.linear(h, decoder, g("decoder.bias"))
 
 
 def write_safetensors(path, tensors):
@@ -167,9 +194,65 @@ def make_fixture(out_dir):
     write_safetensors(f"{out_dir}/model.safetensors", w)
 
 
+def make_mlm_fixture(out_dir):
+    cfg = {"architectures": ["ModernBertForMaskedLM"], "model_type": "modernbert",
+           "vocab_size": 64, "hidden_size": 16, "intermediate_size": 24, "num_hidden_layers": 3,
+           "num_attention_heads": 2, "local_attention": 4, "global_attn_every_n_layers": 3,
+           "global_rope_theta": 160000.0, "local_rope_theta": 10000.0, "pad_token_id": 0,
+           "norm_eps": 1e-5, "decoder_bias": True, "tie_word_embeddings": True}
+    torch.manual_seed(4321)
+    h, i, v = cfg["hidden_size"], cfg["intermediate_size"], cfg["vocab_size"]
+    w = {"model.embeddings.tok_embeddings.weight": torch.randn(v, h),
+         "model.embeddings.norm.weight": 1 + 0.1 * torch.randn(h)}
+    for layer in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{layer}."
+        if layer > 0:
+            w[p + "attn_norm.weight"] = 1 + 0.1 * torch.randn(h)
+        w[p + "attn.Wqkv.weight"] = 0.3 * torch.randn(3 * h, h)
+        w[p + "attn.Wo.weight"] = 0.3 * torch.randn(h, h)
+        w[p + "mlp_norm.weight"] = 1 + 0.1 * torch.randn(h)
+        w[p + "mlp.Wi.weight"] = 0.3 * torch.randn(2 * i, h)
+        w[p + "mlp.Wo.weight"] = 0.3 * torch.randn(h, i)
+    w["model.final_norm.weight"] = 1 + 0.1 * torch.randn(h)
+    w["head.dense.weight"] = 0.3 * torch.randn(h, h)
+    w["head.norm.weight"] = 1 + 0.1 * torch.randn(h)
+    w["decoder.bias"] = 0.1 * torch.randn(v)
+    json.dump(cfg, open(f"{out_dir}/config.json", "w"), indent=1)
+    write_safetensors(f"{out_dir}/model.safetensors", w)
+
+
+def mlm_golden(ckpt, inputs_path, out_path, mask_id, top_k):
+    cfg = json.load(open(f"{ckpt}/config.json"))
+    w = read_safetensors(f"{ckpt}/model.safetensors")
+    inputs = json.load(open(inputs_path))
+    ids = torch.tensor(inputs["input_ids"], dtype=torch.int64)
+    mask = torch.tensor(inputs["attention_mask"], dtype=torch.int64)
+    with torch.no_grad():
+        logits = mlm_logits(cfg, w, ids, mask)
+    rows = []
+    for b in range(ids.shape[0]):
+        masks = []
+        for pos in range(ids.shape[1]):
+            if int(ids[b, pos]) == mask_id and int(mask[b, pos]) == 1:
+                top = torch.topk(logits[b, pos], top_k)
+                masks.append({"position": pos, "ids": top.indices.tolist(), "logits": top.values.tolist(),
+                              "all_logits": logits[b, pos].tolist()})
+        rows.append({"masks": masks})
+    inputs["mask_id"] = mask_id
+    inputs["top_k"] = top_k
+    inputs["outputs"] = rows
+    json.dump(inputs, open(out_path, "w"), indent=1)
+
+
 def main():
     if sys.argv[1] == "fixture":
         make_fixture(sys.argv[2])
+        return
+    if sys.argv[1] == "mlm-fixture":
+        make_mlm_fixture(sys.argv[2])
+        return
+    if sys.argv[1] == "mlm-golden":
+        mlm_golden(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
         return
     ckpt, inputs_path, out_path = sys.argv[2:5]
     cfg = json.load(open(f"{ckpt}/config.json"))

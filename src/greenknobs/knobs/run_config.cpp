@@ -17,8 +17,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DataConfig, path, format, mode, 
                                                 dedup, near_dup_threshold)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TokenizerConfig, path, max_length, threads, cache,
                                                 cache_dir)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ModelConfig, preset, init_from, pooling, prune_layers,
-                                                prune_from, attention, unpad)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ModelConfig, preset, init, init_from, pooling,
+                                                prune_layers, prune_from, attention, unpad)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LoraConfig, enabled, r, alpha, dropout, targets, merge)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(QuantizationConfig, bits, block_size)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, epochs, batch_size, grad_accum, lr,
@@ -159,6 +159,8 @@ std::string choices(std::initializer_list<const char*> allowed) {
 
 }  // namespace
 
+std::string pretrained_dir(const std::string& preset) { return "data/pretrained/" + preset + "-code"; }
+
 nlohmann::json to_json(const RunConfig& c) {
     nlohmann::json j = c;
     return j;
@@ -227,7 +229,7 @@ RunConfig load_toml(const std::string& path, const RunConfig& base) {
     return c;
 }
 
-void apply_set(RunConfig& c, const std::string& assignment) {
+void apply_set_json(nlohmann::json& j, const std::string& assignment) {
     const std::string origin = "--set";
     auto eq = assignment.find('=');
     if (eq == std::string::npos || eq == 0) {
@@ -235,7 +237,6 @@ void apply_set(RunConfig& c, const std::string& assignment) {
     }
     std::string key = assignment.substr(0, eq);
     std::string value = assignment.substr(eq + 1);
-    nlohmann::json j = to_json(c);
     // Walk to the parent object, checking each part exists.
     nlohmann::json* node = &j;
     std::string part;
@@ -243,6 +244,9 @@ void apply_set(RunConfig& c, const std::string& assignment) {
     std::vector<std::string> path;
     while (std::getline(parts, part, '.')) {
         path.push_back(part);
+    }
+    if (path.empty()) {
+        throw InputError(origin, key, "unknown key");
     }
     for (size_t i = 0; i + 1 < path.size(); ++i) {
         if (!node->is_object() || !node->contains(path[i])) {
@@ -275,10 +279,14 @@ void apply_set(RunConfig& c, const std::string& assignment) {
     for (size_t i = path.size(); i-- > 0;) {
         overlay = nlohmann::json{{path[i], overlay}};
     }
-    nlohmann::json base = to_json(c);
-    merge_json(base, overlay, origin);
-    RunConfig out = base.get<RunConfig>();
-    validate(out, origin);
+    merge_json(j, overlay, origin);
+}
+
+void apply_set(RunConfig& c, const std::string& assignment) {
+    nlohmann::json j = to_json(c);
+    apply_set_json(j, assignment);
+    RunConfig out = j.get<RunConfig>();
+    validate(out, "--set");
     c = out;
 }
 
@@ -299,6 +307,7 @@ void validate(const RunConfig& c, const std::string& origin) {
     require(c.tokenizer.threads >= 0, origin, "tokenizer.threads", "must be >= 0");
     GK_REQUIRE_ONE_OF(c.model.preset, "model.preset", "base", "cpu-small", "cpu-tiny", "test-tiny");
     GK_REQUIRE_ONE_OF(c.model.pooling, "model.pooling", "mean", "cls");
+    GK_REQUIRE_ONE_OF(c.model.init, "model.init", "auto", "pretrained", "scratch");
     GK_REQUIRE_ONE_OF(c.model.prune_from, "model.prune_from", "top", "bottom");
     GK_REQUIRE_ONE_OF(c.model.attention, "model.attention", "eager", "sdpa");
     require(c.model.prune_layers >= 0, origin, "model.prune_layers", "must be >= 0");
@@ -358,8 +367,7 @@ std::string canonical_json(const RunConfig& c) {
 
 std::string config_hash(const RunConfig& c) { return sha256_hex(canonical_json(c)); }
 
-std::string to_toml(const RunConfig& c) {
-    nlohmann::json j = to_json(c);
+std::string json_to_toml(const nlohmann::json& j) {
     std::ostringstream out;
     for (auto it = j.begin(); it != j.end(); ++it) {
         if (!it.value().is_object()) {
@@ -376,5 +384,7 @@ std::string to_toml(const RunConfig& c) {
     }
     return out.str();
 }
+
+std::string to_toml(const RunConfig& c) { return json_to_toml(to_json(c)); }
 
 }  // namespace gk::knobs

@@ -32,7 +32,11 @@ struct TokenizerConfig {
 
 struct ModelConfig {
     std::string preset = "cpu-small";  // base | cpu-small | cpu-tiny | test-tiny (all but test keep 22 layers)
-    std::string init_from;              // HF checkpoint directory; empty = from scratch
+    // Where the encoder's weights come from when init_from is empty: "auto" = the checkpoint shipped
+    // for the preset (data/pretrained/<preset>-code/, masked-LM pretrained on C/C++) where one exists,
+    // else HF's random init; "pretrained" = that checkpoint or an InputError; "scratch" = random init.
+    std::string init = "auto";
+    std::string init_from;              // HF checkpoint directory (classifier or masked LM); wins over init
     std::string pooling = "mean";       // mean | cls
     int prune_layers = 0;               // remove n encoder layers before training
     std::string prune_from = "top";     // top = the last n (nearest the output) | bottom = the first n
@@ -115,6 +119,9 @@ struct RunConfig {
 };
 
 nlohmann::json to_json(const RunConfig& c);
+// The directory of the pretrained checkpoint shipped for a preset ("data/pretrained/<preset>-code",
+// relative to the working directory like every bundled path).
+std::string pretrained_dir(const std::string& preset);
 // Strict: every key must be known and of the right type; `origin` names the file for errors.
 RunConfig from_json(const nlohmann::json& j, const std::string& origin);
 
@@ -124,6 +131,10 @@ RunConfig load_toml(const std::string& path, const RunConfig& base = RunConfig{}
 nlohmann::json toml_to_json(const std::string& text, const std::string& origin);
 // Applies "section.key=value"; the value is parsed as the type the key already has.
 void apply_set(RunConfig& c, const std::string& assignment);
+// The same on any config's JSON (strict: the key must exist; the value takes its type).
+void apply_set_json(nlohmann::json& j, const std::string& assignment);
+// A two-level JSON object (top-level keys, then tables) as TOML.
+std::string json_to_toml(const nlohmann::json& j);
 // Deep-merges `overlay` into `base` with strict key/type checks.
 void merge_json(nlohmann::json& base, const nlohmann::json& overlay, const std::string& origin,
                 const std::string& prefix = "");

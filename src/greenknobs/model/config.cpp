@@ -221,6 +221,8 @@ ModernBertConfig config_from_json(const nlohmann::json& j, const std::string& or
     read_key(j, "classifier_dropout", c.classifier_dropout, origin);
     read_key(j, "classifier_bias", c.classifier_bias, origin);
     read_key(j, "classifier_activation", c.classifier_activation, origin);
+    read_key(j, "decoder_bias", c.decoder_bias, origin);
+    read_key(j, "tie_word_embeddings", c.tie_word_embeddings, origin);
     if (j.contains("architectures") && j["architectures"].is_array()) {
         c.architectures.clear();
         for (const auto& a : j["architectures"]) {
@@ -322,6 +324,8 @@ nlohmann::json to_hf_json(const ModernBertConfig& c) {
     j["classifier_bias"] = c.classifier_bias;
     j["classifier_activation"] = c.classifier_activation;
     j["num_labels"] = c.num_labels;
+    j["decoder_bias"] = c.decoder_bias;
+    j["tie_word_embeddings"] = c.tie_word_embeddings;
     nlohmann::json id2label = nlohmann::json::object();
     nlohmann::json label2id = nlohmann::json::object();
     for (int64_t i = 0; i < c.num_labels; ++i) {
@@ -345,6 +349,16 @@ nlohmann::json to_hf_json(const ModernBertConfig& c) {
     j["greenknobs_layer_ids"] = ids;
     j["torch_dtype"] = "float32";
     return j;
+}
+
+std::string ModernBertConfig::architecture() const {
+    for (const auto& a : architectures) {
+        if (a == "ModernBertForMaskedLM" || a == "ModernBertForSequenceClassification" ||
+            a == "ModernBertModel") {
+            return a;
+        }
+    }
+    return "ModernBertForSequenceClassification";
 }
 
 std::vector<std::string> preset_names() { return {"base", "cpu-small", "cpu-tiny", "test-tiny"}; }

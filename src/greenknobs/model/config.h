@@ -54,6 +54,14 @@ struct ModernBertConfig {
     // Empty = derived: global iff original id % global_attn_every_n_layers == 0.
     std::vector<std::string> layer_types;
     std::vector<std::string> architectures = {"ModernBertForSequenceClassification"};
+    // Masked-LM head (ModernBertForMaskedLM): the decoder's bias, and the decoder weight tied to
+    // the token embeddings (HF's defaults; a tied decoder.weight is absent from HF's files).
+    bool decoder_bias = true;
+    bool tie_word_embeddings = true;
+
+    // "ModernBertForMaskedLM", "ModernBertForSequenceClassification" or "ModernBertModel": the
+    // head a checkpoint has, from `architectures` (empty/unknown -> sequence classification).
+    std::string architecture() const;
 
     int64_t head_dim() const { return hidden_size / num_attention_heads; }
     // Whether current layer i attends globally (else within the sliding window).

@@ -3,6 +3,8 @@
 // within float tolerance.
 #include "greenknobs/model/modernbert.h"
 
+#include "greenknobs/model/checkpoint_io.h"
+
 #include "greenknobs/model/autocast.h"
 
 #include <cmath>
@@ -623,19 +625,14 @@ torch::Tensor ModernBertForSequenceClassificationImpl::run_layers(torch::Tensor 
     return x;
 }
 
-torch::Tensor ModernBertForSequenceClassificationImpl::pooled(
-    const torch::Tensor& input_ids, const torch::Tensor& attention_mask_in) {
-    GK_CHECK(input_ids.dim() == 2, "input_ids must be [batch, seq]");
-    torch::Tensor attention_mask =
-        attention_mask_in.defined() ? attention_mask_in : torch::ones_like(input_ids);
-    GK_CHECK(attention_mask.sizes() == input_ids.sizes(),
-             "attention_mask must match input_ids' shape");
+torch::Tensor ModernBertForSequenceClassificationImpl::encode(const torch::Tensor& input_ids,
+                                                              const torch::Tensor& attention_mask,
+                                                              LayerInputs* in_out) {
+    LayerInputs& in = *in_out;
     const int64_t b = input_ids.size(0);
     const int64_t s = input_ids.size(1);
     const int64_t d = config_.head_dim();
     const int64_t window = config_.local_attention;
-
-    LayerInputs in;
     in.sdpa = attention_ == "sdpa";
     in.batch = b;
     in.seq = s;
@@ -716,7 +713,41 @@ torch::Tensor ModernBertForSequenceClassificationImpl::pooled(
         hidden = model->embeddings(input_ids);  // [B, S, H]
     }
     hidden = run_layers(hidden, in);
-    hidden = model->final_norm(hidden);
+    return model->final_norm(hidden);
+}
+
+namespace {
+torch::Tensor checked_mask(const torch::Tensor& input_ids, const torch::Tensor& attention_mask_in) {
+    GK_CHECK(input_ids.dim() == 2, "input_ids must be [batch, seq]");
+    torch::Tensor attention_mask =
+        attention_mask_in.defined() ? attention_mask_in : torch::ones_like(input_ids);
+    GK_CHECK(attention_mask.sizes() == input_ids.sizes(),
+             "attention_mask must match input_ids' shape");
+    return attention_mask;
+}
+}  // namespace
+
+torch::Tensor ModernBertForSequenceClassificationImpl::token_states(
+    const torch::Tensor& input_ids, const torch::Tensor& attention_mask_in) {
+    const torch::Tensor attention_mask = checked_mask(input_ids, attention_mask_in);
+    LayerInputs in;
+    torch::Tensor hidden = encode(input_ids, attention_mask, &in);
+    if (!in.indices.defined()) {
+        return hidden;  // [B, S, H]
+    }
+    const int64_t b = input_ids.size(0);
+    const int64_t s = input_ids.size(1);
+    auto full = torch::zeros({b * s, hidden.size(-1)}, hidden.options());
+    return full.index_copy(0, in.indices, hidden).view({b, s, hidden.size(-1)});
+}
+
+torch::Tensor ModernBertForSequenceClassificationImpl::pooled(
+    const torch::Tensor& input_ids, const torch::Tensor& attention_mask_in) {
+    const torch::Tensor attention_mask = checked_mask(input_ids, attention_mask_in);
+    const int64_t b = input_ids.size(0);
+    const int64_t s = input_ids.size(1);
+    LayerInputs in;
+    torch::Tensor hidden = encode(input_ids, attention_mask, &in);
 
     torch::Tensor mask_f = attention_mask.to(hidden.scalar_type());
     if (in.indices.defined()) {
@@ -784,45 +815,6 @@ void prune_layers(ModernBertForSequenceClassification& m, int n, const std::stri
 
 // ---- checkpoints ----
 
-namespace {
-
-std::string shape_str(const std::vector<int64_t>& s) {
-    std::string out = "[";
-    for (size_t i = 0; i < s.size(); ++i) {
-        out += (i ? "," : "") + std::to_string(s[i]);
-    }
-    return out + "]";
-}
-
-torch::Tensor tensor_from(const SafetensorsFile& f, const StTensorInfo& t) {
-    torch::ScalarType st;
-    switch (t.dtype) {
-        case StDtype::kF32:
-            st = torch::kFloat;
-            break;
-        case StDtype::kF16:
-            st = torch::kHalf;
-            break;
-        case StDtype::kBF16:
-            st = torch::kBFloat16;
-            break;
-        case StDtype::kF64:
-            st = torch::kDouble;
-            break;
-        default:
-            throw InputError(f.origin(), t.name,
-                             "dtype " + st_dtype_name(t.dtype) +
-                                 " is not a floating-point weight (expected F32, "
-                                 "BF16, F16 or F64)");
-    }
-    // from_blob does not own the bytes: clone, then widen to the model's fp32.
-    auto raw =
-        torch::from_blob(const_cast<char*>(f.data(t)), t.shape, torch::TensorOptions().dtype(st));
-    return raw.to(torch::kFloat, /*non_blocking=*/false, /*copy=*/true);
-}
-
-}  // namespace
-
 ModernBertForSequenceClassification load_hf_checkpoint(const std::string& dir) {
     const std::string config_path = fs::join(dir, "config.json");
     const std::string weights_path = fs::join(dir, "model.safetensors");
@@ -889,8 +881,13 @@ ModernBertForSequenceClassification load_hf_checkpoint(const std::string& dir) {
         }
         return false;
     };
-    const bool have_head = group_present("head.");
+    // A masked-LM checkpoint (ModernBertForMaskedLM) starts a classifier: its encoder is loaded;
+    // its prediction head and decoder serve token prediction, so they are dropped and the
+    // classifier's head and classifier are freshly initialised.
+    const bool from_mlm = c.architecture() == "ModernBertForMaskedLM";
+    const bool have_head = group_present("head.") && !from_mlm;
     const bool have_classifier = group_present("classifier.");
+    int64_t dropped_mlm = 0;
 
     std::set<std::string> used;
     torch::NoGradGuard no_grad;
@@ -919,6 +916,10 @@ ModernBertForSequenceClassification load_hf_checkpoint(const std::string& dir) {
         if (used.count(t.name)) {
             continue;
         }
+        if (from_mlm && (t.name.rfind("head.", 0) == 0 || t.name.rfind("decoder.", 0) == 0)) {
+            ++dropped_mlm;
+            continue;
+        }
         const bool encoder = prefix.empty() ? t.name.rfind("embeddings.", 0) == 0 ||
                                                   t.name.rfind("layers.", 0) == 0 ||
                                                   t.name.rfind("final_norm.", 0) == 0
@@ -929,7 +930,13 @@ ModernBertForSequenceClassification load_hf_checkpoint(const std::string& dir) {
                                  " describes (e.g. a bias where "
                                  "the config says none)");
         }
-        log::info(weights_path + ": ignoring " + t.name);  // e.g. an MLM checkpoint's decoder.*
+        log::info(weights_path + ": ignoring " + t.name);
+    }
+    if (from_mlm) {
+        m->mutable_config().architectures = {"ModernBertForSequenceClassification"};
+        log::info(weights_path + ": masked-LM checkpoint: encoder loaded; its head and decoder (" +
+                  std::to_string(dropped_mlm) +
+                  " tensors) dropped; head and classifier freshly initialised");
     }
     return m;
 }

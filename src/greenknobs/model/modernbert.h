@@ -157,6 +157,10 @@ class ModernBertForSequenceClassificationImpl : public torch::nn::Module {
     torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask);
     // The pooled encoder output before the head: [B, H].
     torch::Tensor pooled(const torch::Tensor& input_ids, const torch::Tensor& attention_mask);
+    // Every token's last hidden state (after final_norm): [B, S, H]. Pad positions hold what the
+    // padded encoder computes for them (zeros in unpadded mode); callers select real tokens.
+    torch::Tensor token_states(const torch::Tensor& input_ids,
+                               const torch::Tensor& attention_mask);
 
     // "eager" (HF's eager path) | "sdpa" (LibTorch's scaled-dot-product kernel); equal within
     // tolerance.
@@ -195,7 +199,10 @@ class ModernBertForSequenceClassificationImpl : public torch::nn::Module {
     Linear classifier{nullptr};
 
   private:
-    torch::Tensor encode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask);
+    // Embeddings -> layers -> final_norm. Returns [B, S, H], or [T, H] over in->indices when
+    // unpadding; fills `in` (rotary tables, masks, indices) for the caller.
+    torch::Tensor encode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                         LayerInputs* in);
     torch::Tensor run_layers(torch::Tensor x, const LayerInputs& in);
 
     ModernBertConfig config_;

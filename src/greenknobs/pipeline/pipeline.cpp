@@ -22,6 +22,7 @@
 #include "greenknobs/energy/power_limit.h"
 #include "greenknobs/energy/tracker.h"
 #include "greenknobs/knobs/knob.h"
+#include "greenknobs/model/checkpoint_io.h"
 #include "greenknobs/model/modernbert.h"
 #include "greenknobs/model/runtime.h"
 #include "greenknobs/text/token_cache.h"
@@ -134,14 +135,59 @@ Tokenized tokenize_all(const knobs::RunConfig& c, const data::Dataset& ds, const
 
 // Builds the model for this run: preset or HF checkpoint, then the model-phase knobs in a fixed order
 // (prune → attention/unpad/checkpointing → quantize → LoRA), then the device.
+// Where the encoder's weights come from (model.init_from, else model.init): the directory, or "" for
+// HF's random init, and a record of the decision for run.json.
+std::string resolve_init(const knobs::RunConfig& c, json* init) {
+    std::string dir = c.model.init_from;
+    std::string kind = "checkpoint";
+    if (dir.empty() && c.model.init != "scratch") {
+        const std::string shipped = knobs::pretrained_dir(c.model.preset);
+        if (fs::exists(fs::join(shipped, "model.safetensors"))) {
+            dir = shipped;
+            kind = "pretrained";
+        } else if (c.model.init == "pretrained") {
+            throw InputError("model.init", "pretrained",
+                             "no pretrained checkpoint for preset " + c.model.preset + " (looked for " +
+                                 shipped + "/model.safetensors; run from the repository root, or set "
+                                 "model.init = \"scratch\")");
+        }
+    }
+    if (dir.empty()) {
+        *init = {{"kind", "scratch"}, {"setting", c.model.init}, {"from", nullptr}};
+        return dir;
+    }
+    *init = {{"kind", kind}, {"setting", c.model.init}, {"from", dir},
+             {"architecture", model::checkpoint_architecture(dir)},
+             {"weights_sha256", sha256_hex(fs::read_file(fs::join(dir, "model.safetensors")))}};
+    const std::string meta = fs::join(dir, "greenknobs.json");
+    if (fs::exists(meta)) {
+        json j = json::parse(fs::read_file(meta), nullptr, /*allow_exceptions=*/false);
+        if (j.is_object()) {
+            for (const char* k : {"pretrain_steps", "pretrain_tokens", "config_hash"}) {
+                if (j.contains(k)) {
+                    (*init)[std::string("checkpoint_") + k] = j[k];
+                }
+            }
+        }
+    }
+    return dir;
+}
+
 ModernBertForSequenceClassification build_model(const knobs::RunConfig& c, const torch::Device& device,
-                                                json* applied) {
+                                                json* applied, json* init) {
     ModernBertForSequenceClassification m{nullptr};
-    if (!c.model.init_from.empty()) {
-        m = model::load_hf_checkpoint(c.model.init_from);
+    const std::string init_dir = resolve_init(c, init);
+    if (!init_dir.empty()) {
+        const std::string arch = (*init)["architecture"].get<std::string>();
+        m = model::load_hf_checkpoint(init_dir);
+        if (arch != "ModernBertForSequenceClassification") {
+            // A fresh head: the run's pooling applies (a classifier keeps the pooling it was trained with).
+            m->mutable_config().classifier_pooling = c.model.pooling;
+        }
         if (m->config().num_labels != 2) {
             m->reset_classifier(2);
         }
+        log::info("model: encoder from " + init_dir + " (" + arch + ")");
     } else {
         model::ModernBertConfig mc = model::preset(c.model.preset);
         mc.classifier_pooling = c.model.pooling;
@@ -312,10 +358,11 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
         ModernBertForSequenceClassification m{nullptr};
         adapters::ParamCounts trained_counts;  // as trained: adapters unmerged, quantized weights logical
         int64_t trained_weights_bytes = 0;
+        json model_init;
         {
             auto s = open_stage("load_model");
             json applied = json::array();
-            m = build_model(c, device, &applied);
+            m = build_model(c, device, &applied, &model_init);
             for (auto& a : applied) {
                 record["knobs"]["details"].push_back(a);
             }
@@ -480,7 +527,8 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
                            {"trainable_params", trained_counts.trainable},
                            {"trainable_params_after_merge", trainable_after_merge},
                            {"weights_bytes", trained_weights_bytes},
-                           {"optimizer_state_bytes", tr.optimizer_state_bytes}};
+                           {"optimizer_state_bytes", tr.optimizer_state_bytes},
+                           {"init", model_init}};
         record["attention"] = {{"kernel", train_kernel}, {"evaluate_kernel", evaluation["attention_kernel"]}};
         record["evaluation"] = evaluation;
         json train_json = tr.to_json();

@@ -20,10 +20,23 @@ struct PipelineOptions {
 // rethrown. Nothing is marked complete unless every stage finished and every file was written.
 nlohmann::json run_pipeline(const knobs::RunConfig& config, const PipelineOptions& options);
 
-// Loads a saved model directory (model.safetensors, config.json, tokenizer.json) and classifies JSON Lines from
-// `in` ({"text": ...} or {"input_ids": [...], "attention_mask": [...]}) into `out`
-// ({"logits": [...], "label": 0|1, "p_vul": x}). Errors name "<stdin>:<line>".
+struct PredictOptions {
+    std::string device = "cpu";
+    int max_length = 0;  // 0 = the model's training length (greenknobs.json), else 512
+    int batch_size = 32;
+    int top_k = 5;         // fill-mask: candidates per [MASK]
+    int64_t mask_id = -1;  // fill-mask: the [MASK] id; -1 = greenknobs.json, else tokenizer.json
+};
+
+// Loads a saved model directory (model.safetensors, config.json, tokenizer.json) and answers JSON
+// Lines from `in` ({"text": ...} or {"input_ids": [...], "attention_mask": [...]}) into `out`, one
+// line per input, by the head config.json's `architectures` names:
+// - a classifier: {"logits": [...], "label": 0|1, "p_vul": x};
+// - a masked LM (fill-mask): {"masks": [{"position": P, "ids": [top-k ids], "logits": [...]}]},
+//   one entry per [MASK] position in order; a checkpoint without a classifier never gives labels;
+// - a bare encoder: an InputError (no head to answer with).
+// The tokenizer is read only when a line carries text. Errors name "<stdin>:<line>".
 void predict_jsonl(const std::string& model_dir, std::istream& in, std::ostream& out,
-                   const std::string& device, int max_length, int batch_size);
+                   const PredictOptions& opt);
 
 }  // namespace gk::pipeline

@@ -1,8 +1,11 @@
-// `greenknobs predict`: a saved model directory classifies JSON Lines, one output line per input line.
+// `greenknobs predict`: a saved model directory answers JSON Lines, one output line per input line:
+// a classifier classifies, a masked LM fills [MASK] positions (the head comes from config.json).
 #include <istream>
 #include <ostream>
 #include <torch/torch.h>
 
+#include "greenknobs/model/checkpoint_io.h"
+#include "greenknobs/model/masked_lm.h"
 #include "greenknobs/model/modernbert.h"
 #include "greenknobs/model/runtime.h"
 #include "greenknobs/pipeline/pipeline.h"
@@ -34,11 +37,8 @@ std::vector<int64_t> int_array(const json& j, const std::string& where, const ch
     return out;
 }
 
-void flush(model::ModernBertForSequenceClassification& m, std::vector<Item>& items, int64_t pad_id,
-           const torch::Device& device, std::ostream& out) {
-    if (items.empty()) {
-        return;
-    }
+// Right-padded [n, len] ids and mask of a batch.
+std::pair<torch::Tensor, torch::Tensor> pad_batch(const std::vector<Item>& items, int64_t pad_id) {
     int64_t len = 1;
     for (const auto& it : items) {
         len = std::max<int64_t>(len, static_cast<int64_t>(it.ids.size()));
@@ -48,53 +48,151 @@ void flush(model::ModernBertForSequenceClassification& m, std::vector<Item>& ite
     auto mask = torch::zeros({n, len}, torch::kInt64);
     for (int64_t i = 0; i < n; ++i) {
         const auto& it = items[static_cast<size_t>(i)];
-        for (size_t k = 0; k < it.ids.size(); ++k) {
-            ids[i][static_cast<int64_t>(k)] = it.ids[k];
-            mask[i][static_cast<int64_t>(k)] = it.mask[k];
-        }
+        const auto k = static_cast<int64_t>(it.ids.size());
+        ids[i].narrow(0, 0, k).copy_(torch::tensor(it.ids, torch::kInt64));
+        mask[i].narrow(0, 0, k).copy_(torch::tensor(it.mask, torch::kInt64));
     }
+    return {ids, mask};
+}
+
+// The classifier's answer for a batch.
+void classify(model::ModernBertForSequenceClassification& m, const std::vector<Item>& items,
+              int64_t pad_id, const torch::Device& device, std::ostream& out) {
+    auto [ids, mask] = pad_batch(items, pad_id);
     torch::Tensor logits;
     {
         torch::NoGradGuard no_grad;
         logits = m->forward(ids.to(device), mask.to(device)).to(torch::kCPU).to(torch::kFloat);
     }
     auto probs = torch::softmax(logits, 1);
-    for (int64_t i = 0; i < n; ++i) {
+    for (int64_t i = 0; i < logits.size(0); ++i) {
         json o;
         o["logits"] = {logits[i][0].item<float>(), logits[i][1].item<float>()};
         o["label"] = logits[i][1].item<float>() > logits[i][0].item<float>() ? 1 : 0;
         o["p_vul"] = probs[i][1].item<float>();
         out << o.dump() << "\n";
     }
-    items.clear();
+}
+
+// Fill-mask for a batch: top-k ids and logits at every real [MASK] position, in position order.
+void fill_mask(model::ModernBertForMaskedLM& m, const std::vector<Item>& items, int64_t pad_id,
+               int64_t mask_id, int top_k, const torch::Device& device, std::ostream& out) {
+    auto [ids, mask] = pad_batch(items, pad_id);
+    torch::Tensor select = ids.eq(mask_id).logical_and(mask.eq(1));  // [n, len]
+    torch::Tensor values, indices;
+    if (select.any().item<bool>()) {
+        torch::NoGradGuard no_grad;
+        torch::Tensor logits =
+            m->forward_at(ids.to(device), mask.to(device), select.to(device)).to(torch::kCPU);
+        const int64_t k = std::min<int64_t>(top_k, logits.size(-1));
+        std::tie(values, indices) = logits.topk(k, /*dim=*/-1);  // [N, k], sorted
+    }
+    int64_t row = 0;  // row in the selected logits (row-major over [n, len])
+    auto sel = select.accessor<bool, 2>();
+    for (int64_t i = 0; i < ids.size(0); ++i) {
+        json masks = json::array();
+        for (int64_t p = 0; p < ids.size(1); ++p) {
+            if (!sel[i][p]) {
+                continue;
+            }
+            json e;
+            e["position"] = p;
+            std::vector<int64_t> top_ids(indices[row].data_ptr<int64_t>(),
+                                         indices[row].data_ptr<int64_t>() + indices.size(1));
+            std::vector<float> top_logits(values[row].data_ptr<float>(),
+                                          values[row].data_ptr<float>() + values.size(1));
+            e["ids"] = top_ids;
+            e["logits"] = top_logits;
+            masks.push_back(e);
+            ++row;
+        }
+        out << json{{"masks", masks}}.dump() << "\n";
+    }
+}
+
+int64_t meta_int(const std::string& model_dir, const char* key, int64_t fallback) {
+    const std::string meta = fs::join(model_dir, "greenknobs.json");
+    if (fs::exists(meta)) {
+        json j = json::parse(fs::read_file(meta), nullptr, false);
+        if (j.is_object() && j.contains(key) && j[key].is_number_integer()) {
+            return j[key].get<int64_t>();
+        }
+    }
+    return fallback;
 }
 
 }  // namespace
 
-void predict_jsonl(const std::string& model_dir, std::istream& in, std::ostream& out, const std::string& device_name,
-                   int max_length, int batch_size) {
-    model::RuntimeInfo rt = model::init_runtime(device_name, 0);
+void predict_jsonl(const std::string& model_dir, std::istream& in, std::ostream& out,
+                   const PredictOptions& opt) {
+    const std::string arch = model::checkpoint_architecture(model_dir);
+    if (arch == "ModernBertModel") {
+        throw InputError(fs::join(model_dir, "config.json"), "architectures",
+                         "a bare ModernBertModel has no head to predict with (expected "
+                         "ModernBertForSequenceClassification or ModernBertForMaskedLM)");
+    }
+    if (opt.top_k <= 0) {
+        throw InputError("--top-k", std::to_string(opt.top_k), "must be >= 1");
+    }
+    const bool mlm = arch == "ModernBertForMaskedLM";
+    model::RuntimeInfo rt = model::init_runtime(opt.device, 0);
     torch::Device device(rt.device);
-    auto m = model::load_hf_checkpoint(model_dir);
-    m->to(device);
-    m->eval();
+    model::ModernBertForSequenceClassification cls{nullptr};
+    model::ModernBertForMaskedLM lm{nullptr};
+    model::ModernBertConfig config;
+    if (mlm) {
+        lm = model::load_hf_masked_lm(model_dir);
+        lm->to(device);
+        lm->eval();
+        config = lm->config();
+    } else {
+        cls = model::load_hf_checkpoint(model_dir);
+        cls->to(device);
+        cls->eval();
+        config = cls->config();
+    }
+
+    // The tokenizer is parsed only when a line needs text encoded (input_ids need none).
     const std::string tok_path = fs::join(model_dir, "tokenizer.json");
     std::unique_ptr<text::Tokenizer> tok;
-    if (fs::exists(tok_path)) {
-        tok = std::make_unique<text::Tokenizer>(text::Tokenizer::from_file(tok_path));
-    }
-    if (max_length <= 0) {
-        max_length = 512;
-        const std::string meta = fs::join(model_dir, "greenknobs.json");
-        if (fs::exists(meta)) {
-            json j = json::parse(fs::read_file(meta), nullptr, false);
-            if (j.is_object() && j.contains("max_length") && j["max_length"].is_number_integer()) {
-                max_length = j["max_length"].get<int>();
+    auto tokenizer = [&]() -> const text::Tokenizer& {
+        if (!tok) {
+            if (!fs::exists(tok_path)) {
+                throw InputError(tok_path, "",
+                                 "no tokenizer.json in the model directory: send input_ids");
+            }
+            tok = std::make_unique<text::Tokenizer>(text::Tokenizer::from_file(tok_path));
+        }
+        return *tok;
+    };
+    int64_t mask_id = opt.mask_id >= 0 ? opt.mask_id : meta_int(model_dir, "mask_token_id", -1);
+    auto resolve_mask_id = [&]() {
+        if (mask_id < 0) {
+            mask_id = tokenizer().mask_id();
+            if (mask_id < 0) {
+                throw InputError(tok_path, "added_tokens",
+                                 "no [MASK] token: pass --mask-id for a masked-LM model");
             }
         }
-    }
-    const int64_t pad_id = m->config().pad_token_id;
+        return mask_id;
+    };
+    const int max_length = opt.max_length > 0
+                               ? opt.max_length
+                               : static_cast<int>(meta_int(model_dir, "max_length", 512));
+
+    const int64_t pad_id = config.pad_token_id;
     std::vector<Item> items;
+    auto flush = [&]() {
+        if (items.empty()) {
+            return;
+        }
+        if (mlm) {
+            fill_mask(lm, items, pad_id, resolve_mask_id(), opt.top_k, device, out);
+        } else {
+            classify(cls, items, pad_id, device, out);
+        }
+        items.clear();
+    };
     std::string line;
     int64_t line_no = 0;
     while (std::getline(in, line)) {
@@ -112,10 +210,7 @@ void predict_jsonl(const std::string& model_dir, std::istream& in, std::ostream&
             if (!j["text"].is_string()) {
                 throw InputError(where, "text", "expected a string");
             }
-            if (!tok) {
-                throw InputError(tok_path, "", "no tokenizer.json in the model directory: send input_ids");
-            }
-            auto enc = tok->encode(j["text"].get<std::string>(), true, max_length);
+            auto enc = tokenizer().encode(j["text"].get<std::string>(), true, max_length);
             it.ids.assign(enc.ids.begin(), enc.ids.end());
             it.mask.assign(it.ids.size(), 1);
         } else if (j.contains("input_ids")) {
@@ -126,10 +221,16 @@ void predict_jsonl(const std::string& model_dir, std::istream& in, std::ostream&
                 throw InputError(where, "attention_mask", "length differs from input_ids");
             }
             for (auto id : it.ids) {
-                if (id < 0 || id >= m->config().vocab_size) {
+                if (id < 0 || id >= config.vocab_size) {
                     throw InputError(where, "input_ids",
                                      "id " + std::to_string(id) + " outside the vocabulary [0, " +
-                                         std::to_string(m->config().vocab_size) + ")");
+                                         std::to_string(config.vocab_size) + ")");
+                }
+            }
+            for (auto v : it.mask) {
+                if (v != 0 && v != 1) {
+                    throw InputError(where, "attention_mask", "expected 0 or 1, found " +
+                                                                  std::to_string(v));
                 }
             }
         } else {
@@ -139,11 +240,11 @@ void predict_jsonl(const std::string& model_dir, std::istream& in, std::ostream&
             throw InputError(where, "input_ids", "empty sequence");
         }
         items.push_back(std::move(it));
-        if (static_cast<int>(items.size()) >= batch_size) {
-            flush(m, items, pad_id, device, out);
+        if (static_cast<int>(items.size()) >= opt.batch_size) {
+            flush();
         }
     }
-    flush(m, items, pad_id, device, out);
+    flush();
 }
 
 }  // namespace gk::pipeline

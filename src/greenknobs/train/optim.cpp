@@ -89,6 +89,8 @@ class TorchAdamW : public Optimizer {
         return bytes;
     }
     std::string name() const override { return "adamw"; }
+    void save_state(const std::string& path) const override { torch::save(*opt_, path); }
+    void load_state(const std::string& path) override { torch::load(*opt_, path); }
 
   private:
     std::unique_ptr<torch::optim::AdamW> opt_;
@@ -275,6 +277,14 @@ void Optimizer::zero_grad() {
             p.mutable_grad().reset();
         }
     }
+}
+
+void Optimizer::save_state(const std::string&) const {
+    throw InputError("train.optimizer", name(), "cannot be checkpointed (use adamw)");
+}
+
+void Optimizer::load_state(const std::string&) {
+    throw InputError("train.optimizer", name(), "cannot be checkpointed (use adamw)");
 }
 
 std::unique_ptr<Optimizer> make_optimizer(const std::string& kind, const ParamGroups& groups,

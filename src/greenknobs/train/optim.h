@@ -48,6 +48,10 @@ class Optimizer {
     // Bytes of optimizer state held now (0 before the first step).
     virtual int64_t state_bytes() const = 0;
     virtual std::string name() const = 0;
+    // The whole optimizer state to / from a file (resumable pretraining). Optimizers without it
+    // throw InputError naming `train.optimizer`.
+    virtual void save_state(const std::string& path) const;
+    virtual void load_state(const std::string& path);
     void zero_grad();  // grads set to undefined ("set_to_none")
     const std::vector<torch::Tensor>& params() const { return params_; }
 

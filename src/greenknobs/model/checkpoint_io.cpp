@@ -1,0 +1,49 @@
+// Shared pieces of the HF checkpoint loaders (see checkpoint_io.h).
+#include "greenknobs/model/checkpoint_io.h"
+
+#include "greenknobs/model/config.h"
+#include "greenknobs/util/error.h"
+#include "greenknobs/util/fs.h"
+
+namespace gk::model {
+
+std::string shape_str(const std::vector<int64_t>& s) {
+    std::string out = "[";
+    for (size_t i = 0; i < s.size(); ++i) {
+        out += (i ? "," : "") + std::to_string(s[i]);
+    }
+    return out + "]";
+}
+
+torch::Tensor tensor_from(const SafetensorsFile& f, const StTensorInfo& t) {
+    torch::ScalarType st;
+    switch (t.dtype) {
+        case StDtype::kF32:
+            st = torch::kFloat;
+            break;
+        case StDtype::kF16:
+            st = torch::kHalf;
+            break;
+        case StDtype::kBF16:
+            st = torch::kBFloat16;
+            break;
+        case StDtype::kF64:
+            st = torch::kDouble;
+            break;
+        default:
+            throw InputError(f.origin(), t.name,
+                             "dtype " + st_dtype_name(t.dtype) +
+                                 " is not a floating-point weight (expected F32, "
+                                 "BF16, F16 or F64)");
+    }
+    // from_blob does not own the bytes: clone, then widen to the model's fp32.
+    auto raw =
+        torch::from_blob(const_cast<char*>(f.data(t)), t.shape, torch::TensorOptions().dtype(st));
+    return raw.to(torch::kFloat, /*non_blocking=*/false, /*copy=*/true);
+}
+
+std::string checkpoint_architecture(const std::string& dir) {
+    return load_config(fs::join(dir, "config.json")).architecture();
+}
+
+}  // namespace gk::model
