@@ -128,6 +128,27 @@ TEST(Measure, BusyLoopUsesClearlyMoreModelledEnergyThanSleep) {
     }
 }
 
+TEST(Measure, ShortLivedChildrenAreAttributed) {
+    TempDir dir;
+    // 30 children of 60 ms CPU each under a shell: most start and end between two 100 ms samples.
+    std::string loop = std::string("i=0; while [ $i -lt 30 ]; do ") + GK_BUSY_PATH +
+                       " 0.06; i=$((i+1)); done";
+    auto r = run_cli({"measure", "--tdp-w", "100", "--json", dir / "out.json", "--", "sh", "-c",
+                      loop},
+                     dir);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto j = load(dir / "out.json");
+    double rusage = j["process"]["cpu_time_rusage_s"].get<double>();
+    double sampled = j["process"]["cpu_time_sampled_s"].get<double>();
+    double stage = j["stages"][0]["cpu_time_s"].get<double>();
+    EXPECT_GE(rusage, 30 * 0.06);
+    // Sampling alone (reaped children through their parent's cutime) is within 10 % of the kernel's
+    // account; the reported stage value too.
+    EXPECT_NEAR(sampled, rusage, 0.1 * rusage) << r.err;
+    EXPECT_NEAR(stage, rusage, 0.1 * rusage) << r.err;
+    EXPECT_NEAR(j["total"]["cpu_time_s"].get<double>(), rusage, 0.1 * rusage);
+}
+
 TEST(Measure, ExitCodeIsTheCommands) {
     TempDir dir;
     EXPECT_EQ(run_cli({"measure", "--", "sh", "-c", "exit 7"}, dir).exit_code, 7);
