@@ -149,6 +149,16 @@ TEST(Measure, ShortLivedChildrenAreAttributed) {
     EXPECT_NEAR(j["total"]["cpu_time_s"].get<double>(), rusage, 0.1 * rusage);
 }
 
+TEST(Calibrate, WithoutReadableRaplSaysWhyAndExits3) {
+    TempDir dir;
+    auto r = run_cli({"calibrate", "--powercap-root", "/nonexistent/powercap", "--output",
+                      dir / "cal.json"},
+                     dir);
+    EXPECT_EQ(r.exit_code, 3) << r.err;  // missing hardware: unsupported here, not bad input
+    EXPECT_NE(r.err.find("no readable RAPL package counter"), std::string::npos) << r.err;
+    EXPECT_FALSE(std::ifstream(dir / "cal.json").good());  // nothing stored
+}
+
 TEST(Measure, ExitCodeIsTheCommands) {
     TempDir dir;
     EXPECT_EQ(run_cli({"measure", "--", "sh", "-c", "exit 7"}, dir).exit_code, 7);
