@@ -12,6 +12,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,8 +31,13 @@ struct MeasureOptions {
     std::string country;
     double carbon_g_per_kwh = 0;
     double pue = 1.0;
+    double wue = 0;
+    std::string experiment_id;
     double idle_s = 0;
     std::string powercap_root = "/sys/class/powercap";
+    std::string hwmon_root = "/sys/class/hwmon";
+    std::string cgroup_root = "/sys/fs/cgroup";
+    std::string cpu_calibration;
     std::string nvml_library = "libnvidia-ml.so.1";
 };
 
@@ -104,6 +110,17 @@ int run_measure(const MeasureOptions& opt) {
     topts.country_iso_code = opt.country;
     topts.carbon_g_per_kwh = opt.carbon_g_per_kwh;
     topts.pue = opt.pue;
+    if (opt.pue < 1.0) {
+        throw gk::InputError("measure", "--pue", std::to_string(opt.pue) + ": must be >= 1");
+    }
+    if (opt.wue < 0) {
+        throw gk::InputError("measure", "--wue", std::to_string(opt.wue) + ": must be >= 0");
+    }
+    topts.wue_l_per_kwh = opt.wue;
+    topts.experiment_id = opt.experiment_id;
+    topts.hwmon_root = opt.hwmon_root;
+    topts.cgroup_root = opt.cgroup_root;
+    topts.cpu_calibration_path = opt.cpu_calibration;
     topts.idle_baseline_s = opt.idle_s;
     topts.pid = child;
     topts.powercap_root = opt.powercap_root;
@@ -144,12 +161,18 @@ int run_measure(const MeasureOptions& opt) {
                 throw std::runtime_error(std::string("waitid: ") + std::strerror(errno));
             }
         }
+        tracker.sample_now();  // the zombie's final CPU time, inside the command's stage
         stage.end();
         tracker.stop();
         int status = 0;
-        while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+        struct rusage ru;
+        std::memset(&ru, 0, sizeof ru);
+        while (::wait4(child, &status, 0, &ru) < 0 && errno == EINTR) {
         }
         g_child.store(0);
+        // The kernel's account of the command and every descendant it waited for.
+        tracker.reconcile_cpu_time(static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                                   1e-6 * static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec));
         exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     } catch (...) {
         if (g_child.load() > 0) {
@@ -187,9 +210,18 @@ gk::app::Registrar reg("measure", 80, [](CLI::App& app) -> gk::app::RunFn {
                     "ISO 3166 alpha-3 code for carbon intensity (default: world)");
     sub->add_option("--carbon-g-per-kwh", opt->carbon_g_per_kwh, "carbon intensity override");
     sub->add_option("--pue", opt->pue, "power usage effectiveness (default 1.0)");
+    sub->add_option("--wue", opt->wue,
+                    "water usage effectiveness in L/kWh for CodeCarbon's water_consumed (default 0)");
+    sub->add_option("--experiment-id", opt->experiment_id,
+                    "CodeCarbon's experiment_id column in emissions.csv (default empty)");
+    sub->add_option("--cpu-calibration", opt->cpu_calibration,
+                    "stored CPU-model calibrations (default: ~/.config/greenknobs/"
+                    "cpu-calibration.json; 'none' = ignore)");
     sub->add_option("--idle-s", opt->idle_s,
                     "measure idle power this long before starting the command");
     sub->add_option("--powercap-root", opt->powercap_root, "powercap sysfs root")->group("");
+    sub->add_option("--hwmon-root", opt->hwmon_root, "hwmon sysfs root")->group("");
+    sub->add_option("--cgroup-root", opt->cgroup_root, "cgroup v2 mount")->group("");
     sub->add_option("--nvml-library", opt->nvml_library, "NVML library path")->group("");
     sub->add_option("command", opt->command, "the command and its arguments (after --)")
         ->required();

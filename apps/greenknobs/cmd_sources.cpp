@@ -44,6 +44,11 @@ gk::app::Registrar reg("sources", 81, [](CLI::App& app) -> gk::app::RunFn {
     sub->add_option("--tdp-w", opt->so.cpu_tdp_w, "CPU TDP override in W");
     sub->add_option("--powercap-root", opt->so.powercap_root,
                     "powercap sysfs root (default /sys/class/powercap)");
+    sub->add_option("--cpu-calibration", opt->so.cpu_calibration_path,
+                    "stored CPU-model calibrations (default ~/.config/greenknobs/"
+                    "cpu-calibration.json; 'none' = ignore)");
+    sub->add_option("--hwmon-root", opt->so.hwmon_root, "hwmon sysfs root")->group("");
+    sub->add_option("--cgroup-root", opt->so.cgroup_root, "cgroup v2 mount")->group("");
     sub->add_option("--nvml-library", opt->so.nvml_library,
                     "NVML library (default libnvidia-ml.so.1)");
     return [opt]() { return run_sources(*opt); };

@@ -14,6 +14,12 @@ mkdir -p "$OUT"
 ldd "$BIN" > "$OUT/ldd.txt" 2>&1
 "$BIN" sources > "$OUT/sources.txt" 2>&1; echo "rc=$?" >> "$OUT/sources.txt"
 "$BIN" sources --json > "$OUT/sources.json" 2>&1
+# Visible-device sets (docs/measurement.md): by index, by UUID, and none; each GPU's used/not-used line.
+UUID=$(nvidia-smi --query-gpu=uuid --format=csv,noheader | head -1)
+for v in 0 "$UUID" "" ; do
+    echo "== CUDA_VISIBLE_DEVICES='$v'"
+    CUDA_VISIBLE_DEVICES="$v" "$BIN" sources 2>&1 | grep -E "nvml|power limits"
+done > "$OUT/visible.txt" 2>&1
 
 smi() {  # nvidia-smi power readings every 100 ms into $1, until killed
     nvidia-smi --query-gpu=index,timestamp,power.draw --format=csv,noheader,nounits -lms 100 > "$1" 2>&1 &

@@ -2,9 +2,13 @@
 // tree.
 #include "greenknobs/energy/cpu_model.h"
 
+#include <cmath>
+#include <filesystem>
+
 #include <gtest/gtest.h>
 
 #include "greenknobs/energy/proc.h"
+#include "greenknobs/util/error.h"
 
 #include "test_util.h"
 
@@ -31,6 +35,13 @@ std::string pid_stat(int pid, const std::string& comm, int ppid, uint64_t utime,
            " 0 0 0 0 0 0 0 0 0 " + std::to_string(utime) + " " + std::to_string(stime) +
            " 0 0 20 0 1 0 " + std::to_string(start) + " 1000000 " + std::to_string(rss_pages) +
            " 0 0\n";
+}
+
+// The same with the reaped children's time (cutime + cstime, fields 16-17).
+std::string pid_stat_c(int pid, int ppid, uint64_t own, uint64_t reaped, uint64_t start = 1000) {
+    return std::to_string(pid) + " (p) S " + std::to_string(ppid) + " 0 0 0 0 0 0 0 0 0 " +
+           std::to_string(own) + " 0 " + std::to_string(reaped) + " 0 20 0 1 0 " +
+           std::to_string(start) + " 1000000 1 0 0\n";
 }
 
 TEST(Tdp, TableScalesTheSocketToTheVisibleCpus) {
@@ -81,11 +92,11 @@ TEST(CpuModel, WholeMachineUtilisationFromProcStat) {
     src.prime(0);
     // +150 busy (user 100, system 50), +50 idle: utilisation 0.75.
     write(proc / "stat", "cpu  200 0 150 850 0 0 0 0 0 0\n");
-    EXPECT_DOUBLE_EQ(src.read_power_w(1), 100 * (kCpuIdleShare + kCpuDynamicShare * 0.75));
+    EXPECT_DOUBLE_EQ(src.read_power_w(1), 100 * curve_share(teads_curve(), 0.75));
     // No new ticks: the previous utilisation holds.
-    EXPECT_DOUBLE_EQ(src.read_power_w(1.05), 100 * (kCpuIdleShare + kCpuDynamicShare * 0.75));
+    EXPECT_DOUBLE_EQ(src.read_power_w(1.05), 100 * curve_share(teads_curve(), 0.75));
     write(proc / "stat", "cpu  200 0 150 950 0 0 0 0 0 0\n");
-    EXPECT_DOUBLE_EQ(src.read_power_w(2), 100 * kCpuIdleShare);
+    EXPECT_DOUBLE_EQ(src.read_power_w(2), 100 * 0.12);
     EXPECT_NE(src.note().find("override"), std::string::npos);
 }
 
@@ -109,14 +120,14 @@ TEST(CpuModel, ProcessTreeUtilisation) {
     write(proc / "200/stat", pid_stat(200, "other", 1, 500, 500, 100));
     long hz = clock_ticks_per_s();
     double util = 100.0 / hz / 2.0;
-    EXPECT_NEAR(src.read_power_w(1), 10 * (kCpuIdleShare + kCpuDynamicShare * std::min(1.0, util)),
+    EXPECT_NEAR(src.read_power_w(1), 10 * curve_share(teads_curve(), util),
                 1e-9);
     // A new grandchild counts from zero; a pid reused by a new process is not a negative delta.
     write(proc / "102/stat", pid_stat(102, "grandkid", 101, 20, 0, 100));
     write(proc / "101/stat", pid_stat(101, "kid", 100, 0, 0, 100, /*start=*/2000));
     EXPECT_NEAR(src.last_utilisation(), std::min(1.0, util), 1e-12);
     double p = src.read_power_w(2);
-    EXPECT_NEAR(p, 10 * (kCpuIdleShare + kCpuDynamicShare * (20.0 / hz / 2.0)), 1e-9);
+    EXPECT_NEAR(p, 10 * curve_share(teads_curve(), 20.0 / hz / 2.0), 1e-9);
 }
 
 TEST(Proc, TreeFromChildrenFilesMatchesTheFullScan) {
@@ -145,6 +156,45 @@ TEST(Proc, TreeFromChildrenFilesMatchesTheFullScan) {
     EXPECT_TRUE(read_process_tree(proc.path(), 999).empty());
 }
 
+TEST(Proc, ReapedChildrenCountOnceThroughTheirReapersCutime) {
+    TempDir proc;
+    write(proc / "100/stat", pid_stat_c(100, 1, 10, 0));
+    write(proc / "101/stat", pid_stat_c(101, 100, 5, 0));
+    write(proc / "102/stat", pid_stat_c(102, 101, 4, 0));
+    ProcessTreeMeter meter(proc.path(), 100);
+    meter.sample();
+    // 101 and its child 102 exit and are reaped (102 by 101, 101 by 100): 101 ran 3 more ticks, 102
+    // 2 more; the root's cutime holds both finals (8 + 6). Only the unseen tails are new.
+    std::filesystem::remove_all(proc / "101");
+    std::filesystem::remove_all(proc / "102");
+    write(proc / "100/stat", pid_stat_c(100, 1, 12, 14));
+    auto d = meter.sample();
+    EXPECT_EQ(d.cpu_ticks, 2u + 3 + 2);
+    EXPECT_EQ(d.vanished, 2);
+    // A child that started and ended between two samples is never seen: its 20 ticks arrive through
+    // the cutime alone.
+    write(proc / "100/stat", pid_stat_c(100, 1, 12, 34));
+    EXPECT_EQ(meter.sample().cpu_ticks, 20u);
+    EXPECT_EQ(meter.total_cpu_ticks(), 27u);
+}
+
+TEST(Proc, CreditWaitsForALateReapAndOrphansAreNotCredited) {
+    TempDir proc;
+    write(proc / "100/stat", pid_stat_c(100, 1, 0, 0));
+    write(proc / "101/stat", pid_stat_c(101, 100, 7, 0));
+    write(proc / "102/stat", pid_stat_c(102, 100, 3, 0, /*start=*/1500));
+    ProcessTreeMeter meter(proc.path(), 100);
+    meter.sample();
+    // 101 is gone but the root's cutime was read before the reap: nothing new yet, no negative.
+    std::filesystem::remove_all(proc / "101");
+    // 102 was re-parented to init (double fork): still alive, out of the tree; never credited.
+    write(proc / "102/stat", pid_stat_c(102, 1, 50, 0, /*start=*/1500));
+    EXPECT_EQ(meter.sample().cpu_ticks, 0u);
+    // The reap shows up one sample later: 7 seen + 1 unseen.
+    write(proc / "100/stat", pid_stat_c(100, 1, 0, 8));
+    EXPECT_EQ(meter.sample().cpu_ticks, 1u);
+}
+
 TEST(RamModel, WattsPerGbOfMemTotalOrTreeRss) {
     TempDir proc;
     write(proc / "meminfo", "MemTotal:        8000000 kB\nMemFree: 1 kB\n");
@@ -160,6 +210,146 @@ TEST(RamModel, WattsPerGbOfMemTotalOrTreeRss) {
     double rss_gb = 500000.0 * static_cast<double>(page_size_bytes()) / 1e9;
     EXPECT_DOUBLE_EQ(tree.read_power_w(0), kRamWPerGb * rss_gb);
     EXPECT_NE(tree.note().find("resident set"), std::string::npos);
+}
+
+TEST(CpuModel, TeadsCurveIsConcaveThroughItsPublishedPoints) {
+    const auto& c = teads_curve();
+    EXPECT_DOUBLE_EQ(curve_share(c, 0), 0.12);
+    EXPECT_DOUBLE_EQ(curve_share(c, 0.1), 0.32);
+    EXPECT_DOUBLE_EQ(curve_share(c, 0.5), 0.75);
+    EXPECT_DOUBLE_EQ(curve_share(c, 1.0), 1.02);
+    // Concave: every slope is flatter than the one before; above the linear 0.12 + 0.90 u.
+    EXPECT_GT(curve_slope(c, 0.05), curve_slope(c, 0.3));
+    EXPECT_GT(curve_slope(c, 0.3), curve_slope(c, 0.8));
+    EXPECT_GT(curve_share(c, 0.5), 0.12 + 0.90 * 0.5);
+}
+
+TEST(CpuModel, StealTimeIsNotBusy) {
+    TempDir proc;
+    write(proc / "cpuinfo", cpuinfo("Foo CPU", 2, 1));
+    write(proc / "stat", "cpu  0 0 0 0 0 0 0 0 0 0\n");
+    CpuModelOptions o;
+    o.proc_root = proc.path();
+    o.tdp_override_w = 100;
+    CpuModelSource src(o);
+    src.prime(0);
+    // 50 ticks user, 50 idle, 100 steal: a quarter of the vCPU time was ours.
+    write(proc / "stat", "cpu  50 0 0 50 0 0 0 100 0 0\n");
+    src.read_power_w(1);
+    EXPECT_DOUBLE_EQ(src.last_utilisation(), 0.25);
+    EXPECT_EQ(src.scope(), "machine");
+}
+
+TEST(CpuModel, AffinityMaskAndCgroupQuotaBoundTheCapacity) {
+    TempDir proc, cg;
+    write(proc / "cpuinfo", cpuinfo("Foo CPU", 8, 1));
+    write(proc / "stat", "cpu  0 0 0 0 0 0 0 0 0 0\n");
+    write(proc / "self/status", "Name:\tx\nCpus_allowed_list:\t0-3\n");
+    write(proc / "self/cgroup", "0::/job\n");
+    write(cg / "cgroup.controllers", "cpu memory\n");
+    write(cg / "cpu.stat", "usage_usec 999999999\n");  // the root: the whole machine
+    write(cg / "job/cpu.max", "150000 100000\n");
+    write(cg / "job/memory.max", "2000000000\n");
+    write(cg / "job/cpu.stat", "usage_usec 1000000\nuser_usec 1\n");
+    CpuModelOptions o;
+    o.proc_root = proc.path();
+    o.cgroup_root = cg.path();
+    CpuModelSource src(o);
+    ASSERT_TRUE(src.available());
+    EXPECT_DOUBLE_EQ(src.capacity_cpus(), 1.5);  // min(8 CPUs, affinity 4, cpu.max 1.5)
+    EXPECT_EQ(src.scope(), "cgroup");
+    // Default TDP: 4 W per CPU this process may use, not per CPU of the host.
+    EXPECT_DOUBLE_EQ(src.tdp_w(), 4.0 * 1.5);
+    src.prime(0);
+    // 0.75 CPU-seconds of the cgroup in 1 s: half of its 1.5 CPUs; other tenants do not count.
+    write(cg / "job/cpu.stat", "usage_usec 1750000\n");
+    write(proc / "stat", "cpu  800 0 0 0 0 0 0 0 0 0\n");
+    src.read_power_w(1);
+    EXPECT_DOUBLE_EQ(src.last_utilisation(), 0.5);
+    EXPECT_NEAR(src.cpu_time_s(), 0.75, 1e-12);
+    EXPECT_NE(src.note().find("cgroup cpu.max 1.5"), std::string::npos) << src.note();
+    // The RAM model of the cgroup: its memory.max, not the host's MemTotal.
+    write(proc / "meminfo", "MemTotal:  16000000 kB\n");
+    RamModelOptions ro;
+    ro.proc_root = proc.path();
+    ro.cgroup_root = cg.path();
+    RamModelSource ram(ro);
+    EXPECT_EQ(ram.scope(), "cgroup");
+    EXPECT_DOUBLE_EQ(ram.read_power_w(0), kRamWPerGb * 2.0);
+}
+
+TEST(CpuModel, CpuListsAreCounted) {
+    EXPECT_EQ(count_cpu_list("0-3,8,10-11"), 7);
+    EXPECT_EQ(count_cpu_list("5\n"), 1);
+    EXPECT_EQ(count_cpu_list("3-1"), 0);
+}
+
+TEST(CpuModel, UncertaintyFollowsWhereTheTdpCameFrom) {
+    TempDir proc;
+    write(proc / "stat", "cpu  0 0 0 0 0 0 0 0 0 0\n");
+    CpuModelOptions o;
+    o.proc_root = proc.path();
+    write(proc / "cpuinfo", cpuinfo("Foo CPU", 2, 1));
+    CpuModelSource unknown(o);
+    EXPECT_DOUBLE_EQ(unknown.uncertainty_low(), 0.5);
+    EXPECT_DOUBLE_EQ(unknown.uncertainty_high(), 1.0);
+    write(proc / "cpuinfo", cpuinfo("AMD EPYC 7763 64-Core Processor", 2, 1));
+    CpuModelSource table(o);
+    EXPECT_DOUBLE_EQ(table.uncertainty_high(), 0.3);
+    write(proc / "cpuinfo", cpuinfo("AMD EPYC", 2, 1));
+    CpuModelSource family(o);
+    EXPECT_DOUBLE_EQ(family.uncertainty_high(), 0.5);
+    o.tdp_override_w = 50;
+    CpuModelSource given(o);
+    EXPECT_DOUBLE_EQ(given.uncertainty_low(), 0.25);
+}
+
+TEST(Calibration, FitRecoversAConcaveCurve) {
+    std::vector<std::pair<double, double>> pts;
+    for (double u : {0.0, 0.1, 0.25, 0.5, 0.75, 1.0}) {
+        pts.push_back({u, 1.5 + 4.0 * std::pow(u, 0.6)});
+    }
+    auto f = fit_cpu_calibration(pts);
+    EXPECT_NEAR(f.idle_w_per_cpu, 1.5, 1e-6);
+    EXPECT_NEAR(f.dynamic_w_per_cpu, 4.0, 1e-6);
+    EXPECT_NEAR(f.exponent, 0.6, 1e-9);
+    EXPECT_LT(f.max_rel_residual, 1e-6);
+    // Power falling with load is not a curve to store.
+    EXPECT_THROW(fit_cpu_calibration({{0, 5}, {0.5, 4}, {1, 3}}), gk::UnsupportedError);
+}
+
+TEST(Calibration, StoredPerCpuModelAndUsedByTheModel) {
+    TempDir dir, proc;
+    std::string path = dir / "sub/cal.json";
+    CpuCalibration c;
+    c.cpu_model = "Foo CPU";
+    c.logical_cpus = 2;
+    c.idle_w_per_cpu = 1.0;
+    c.dynamic_w_per_cpu = 3.0;
+    c.exponent = 0.5;
+    c.max_rel_residual = 0.04;
+    c.points = 6;
+    c.date = "2026-12-06";
+    c.source = "rapl:package-0";
+    store_calibration(path, c);
+    CpuCalibration other = c;
+    other.cpu_model = "Bar CPU";
+    store_calibration(path, other);
+    auto all = load_calibrations(path);
+    ASSERT_EQ(all.size(), 2u);
+    write(proc / "cpuinfo", cpuinfo("Foo CPU", 2, 1));
+    write(proc / "stat", "cpu  0 0 0 0 0 0 0 0 0 0\n");
+    CpuModelOptions o;
+    o.proc_root = proc.path();
+    o.calibration_path = path;
+    CpuModelSource src(o);
+    ASSERT_TRUE(src.calibrated());
+    EXPECT_NE(src.note().find("calibrated against RAPL"), std::string::npos);
+    EXPECT_DOUBLE_EQ(src.power_at(0.25), 2 * (1.0 + 3.0 * 0.5));
+    EXPECT_NEAR(src.uncertainty_high(), 0.14, 1e-12);
+    EXPECT_TRUE(load_calibrations(dir / "missing.json").empty());
+    write(dir / "bad.json", "{\"schema\": \"other\"}");
+    EXPECT_THROW(load_calibrations(dir / "bad.json"), gk::InputError);
 }
 
 TEST(CpuModel, UnreadableProcIsUnavailable) {

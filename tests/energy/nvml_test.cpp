@@ -22,9 +22,91 @@ class Nvml : public ::testing::Test {
         write(dir_ / "script", text);
         ::setenv("GK_FAKE_NVML_SCRIPT", (dir_ / "script").c_str(), 1);
     }
-    void TearDown() override { ::unsetenv("GK_FAKE_NVML_SCRIPT"); }
+    void SetUp() override {
+        // The machine running the tests may restrict its GPUs; these tests set their own.
+        ::unsetenv("CUDA_VISIBLE_DEVICES");
+        ::unsetenv("NVIDIA_VISIBLE_DEVICES");
+    }
+    void TearDown() override {
+        ::unsetenv("GK_FAKE_NVML_SCRIPT");
+        ::unsetenv("CUDA_VISIBLE_DEVICES");
+        ::unsetenv("NVIDIA_VISIBLE_DEVICES");
+    }
+    // NVML indices of the GPUs the process may use, for the given variables (nullptr = unset).
+    std::string visible(const char* cuda, const char* nvidia, VisibleGpus* out = nullptr) {
+        auto lib = NvmlLibrary::open(GK_FAKE_NVML_PATH);
+        std::string c = cuda != nullptr ? cuda : "", n = nvidia != nullptr ? nvidia : "";
+        VisibleGpus v = resolve_visible_gpus(*lib, cuda != nullptr ? &c : nullptr,
+                                             nvidia != nullptr ? &n : nullptr);
+        if (out != nullptr) {
+            *out = v;
+        }
+        if (!v.error.empty()) {
+            return "error";
+        }
+        std::string s;
+        for (unsigned i : v.indices) {
+            s += (s.empty() ? "" : ",") + std::to_string(i);
+        }
+        return s;
+    }
     TempDir dir_;
 };
+
+TEST_F(Nvml, VisibleDevicesByIndexUuidAndMig) {
+    script(
+        "gpus 4\nuuid 0 GPU-aaaa-0000\nuuid 1 GPU-bbbb-1111\nuuid 2 GPU-cccc-2222\n"
+        "uuid 3 GPU-dddd-3333\nmig 2 MIG-eeee-0001 MIG-ffff-0002\n");
+    EXPECT_EQ(visible(nullptr, nullptr), "0,1,2,3");
+    EXPECT_EQ(visible("2,0", nullptr), "2,0");
+    EXPECT_EQ(visible("", nullptr), "");    // set but empty: no GPU, as CUDA
+    EXPECT_EQ(visible("-1", nullptr), "");  // idem
+    // UUIDs, and unique prefixes of them, as CUDA accepts.
+    EXPECT_EQ(visible("GPU-bbbb-1111,GPU-dddd", nullptr), "1,3");
+    // CUDA stops at the first entry it cannot use.
+    VisibleGpus v;
+    EXPECT_EQ(visible("1,7,2", nullptr, &v), "1");
+    ASSERT_EQ(v.warnings.size(), 1u);
+    EXPECT_NE(v.warnings[0].find("'7'"), std::string::npos);
+    // A MIG instance (new and old UUID forms) is measured as its parent GPU.
+    EXPECT_EQ(visible("MIG-ffff-0002", nullptr, &v), "2");
+    EXPECT_TRUE(v.has_mig);
+    EXPECT_EQ(visible("MIG-GPU-dddd-3333/1/0", nullptr, &v), "3");
+    EXPECT_TRUE(v.has_mig);
+    // NVIDIA_VISIBLE_DEVICES (container runtime): CUDA indices count within it.
+    EXPECT_EQ(visible(nullptr, "GPU-cccc-2222,GPU-aaaa-0000"), "2,0");
+    EXPECT_EQ(visible("1", "GPU-cccc-2222,GPU-aaaa-0000"), "0");
+    EXPECT_EQ(visible(nullptr, "all"), "0,1,2,3");
+    EXPECT_EQ(visible(nullptr, "none"), "");
+    EXPECT_EQ(visible(nullptr, "1,3"), "1,3");  // on the host: NVML still sees all four
+    EXPECT_EQ(visible(nullptr, "GPU-zzzz"), "error");
+    // Inside a container the runtime already exposed only the listed GPUs: nothing to filter.
+    script("gpus 2\n");
+    EXPECT_EQ(visible(nullptr, "2,3"), "0,1");
+}
+
+TEST_F(Nvml, OnlyVisibleGpusAreMeasured) {
+    script("gpus 3\nenergy 0 1000\nenergy 1 1000\nenergy 2 1000\nuuid 2 GPU-cccc\n");
+    ::setenv("CUDA_VISIBLE_DEVICES", "GPU-cccc,0", 1);
+    auto entries = select_sources(discover_nvml(GK_FAKE_NVML_PATH, 0.1));
+    ASSERT_EQ(entries.size(), 3u);
+    EXPECT_TRUE(entries[0].used);
+    EXPECT_FALSE(entries[1].used);
+    EXPECT_NE(entries[1].why_not_used.find("not visible to this process"), std::string::npos);
+    EXPECT_TRUE(entries[2].used);
+    EXPECT_EQ(entries[2].source->scope(), "gpu-set");
+    EXPECT_NE(entries[2].source->note().find("CUDA_VISIBLE_DEVICES=GPU-cccc,0"), std::string::npos);
+}
+
+TEST_F(Nvml, InstantaneousPowerFieldIsPreferredOverTheAveragedReading) {
+    // No energy counter; the instantaneous field reads 120 W where the 1 s average reads 80 W.
+    script("gpus 1\nenergy 0 ns\ninstant 0 120000\npower 0 80000\n");
+    auto s = discover_nvml(GK_FAKE_NVML_PATH, 0.1);
+    ASSERT_TRUE(s[0]->available());
+    EXPECT_EQ(s[0]->provenance(), Provenance::kIntegrated);
+    EXPECT_NE(s[0]->note().find("NVML_FI_DEV_POWER_INSTANT"), std::string::npos);
+    EXPECT_DOUBLE_EQ(s[0]->read_power_w(0), 120.0);
+}
 
 TEST_F(Nvml, MissingLibraryIsUnavailableWithTheReason) {
     auto s = discover_nvml("/nonexistent/libnvidia-ml.so.1", 0.1);

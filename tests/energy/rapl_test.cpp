@@ -80,12 +80,81 @@ TEST(Rapl, MmioCopyIsUsedWhenTheMsrZoneIsUnreadable) {
     EXPECT_FALSE(m["rapl:package-0"].source->available());
 }
 
-TEST(Rapl, AmdRaplZonesAreRead) {
+TEST(Rapl, MultiDieZonesKeepCoresInsideTheirDieAndMergeIdenticalCopies) {
     TempDir root;
-    zone(root, "amd-rapl:0", "package-0", 42);
+    // A two-die package: each die zone holds its own counter, with core and dram subzones.
+    zone(root, "intel-rapl:0", "package-0-die-0", 1000);
+    zone(root, "intel-rapl:0:0", "core", 400);
+    zone(root, "intel-rapl:0:1", "dram", 300);
+    zone(root, "intel-rapl:1", "package-0-die-1", 2000);
+    zone(root, "intel-rapl:1:0", "core", 500);
     auto m = by_name(select_sources(discover_rapl(root.path())));
-    ASSERT_TRUE(m.count("amd-rapl:package-0"));
-    EXPECT_TRUE(m["amd-rapl:package-0"].used);
+    EXPECT_TRUE(m["rapl:package-0-die-0"].used);
+    EXPECT_TRUE(m["rapl:package-0-die-1"].used);
+    EXPECT_TRUE(m["rapl:dram-0-die-0"].used);
+    // Each die's core zone is inside that die (not summed on top of it).
+    EXPECT_FALSE(m["rapl:core-0-die-0"].used);
+    EXPECT_NE(m["rapl:core-0-die-0"].why_not_used.find("contained in package-0-die-0"),
+              std::string::npos);
+    EXPECT_FALSE(m["rapl:core-0-die-1"].used);
+
+    // Parts whose die zones both report the one package counter: counted once.
+    TempDir copies;
+    zone(copies, "intel-rapl:0", "package-0-die-0", 123456789);
+    zone(copies, "intel-rapl:1", "package-0-die-1", 123456789);
+    zone(copies, "intel-rapl:2", "package-1-die-0", 123456789);  // another package: not a copy
+    auto c = by_name(select_sources(discover_rapl(copies.path())));
+    EXPECT_TRUE(c["rapl:package-0-die-0"].used);
+    EXPECT_FALSE(c["rapl:package-0-die-1"].used);
+    EXPECT_NE(c["rapl:package-0-die-1"].why_not_used.find("same counter as intel-rapl:0"),
+              std::string::npos);
+    EXPECT_TRUE(c["rapl:package-1-die-0"].used);
+}
+
+TEST(Rapl, AnImplausibleDecreaseIsAResetNotAWrap) {
+    TempDir root;
+    const uint64_t range = 262143328850ULL;  // the common 2^38-ish range: a wrap needs hours
+    zone(root, "intel-rapl:0", "package-0", 5000000000ULL, range);
+    double now = 0;
+    auto sources = discover_rapl(root.path(), [&] { return now; });
+    auto& src = *sources[0];
+    now = 1;
+    write(root / "intel-rapl:0/energy_uj", "5050000000\n");  // +50 J
+    EXPECT_DOUBLE_EQ(src.read_energy_j(), 50.0);
+    now = 2;
+    write(root / "intel-rapl:0/energy_uj", "20000000\n");  // back to 20 J: a reset, not 257 kJ
+    EXPECT_DOUBLE_EQ(src.read_energy_j(), 70.0);
+    auto w = src.take_warnings();
+    ASSERT_EQ(w.size(), 1u);
+    EXPECT_NE(w[0].find("taken as a reset"), std::string::npos) << w[0];
+}
+
+TEST(Rapl, AmdHwmonEnergyCountersAreRead) {
+    TempDir hw;
+    write(hw / "hwmon0/name", "k10temp\n");
+    write(hw / "hwmon1/name", "amd_energy\n");
+    write(hw / "hwmon1/energy1_input", "1000\n");
+    write(hw / "hwmon1/energy1_label", "Ecore000\n");
+    write(hw / "hwmon1/energy2_input", "5000\n");
+    write(hw / "hwmon1/energy2_label", "Esocket0\n");
+    auto m = by_name(select_sources(discover_hwmon_energy(hw.path())));
+    ASSERT_TRUE(m.count("hwmon:amd_energy:socket-0"));
+    EXPECT_TRUE(m["hwmon:amd_energy:socket-0"].used);
+    EXPECT_EQ(m["hwmon:amd_energy:socket-0"].source->provenance(), Provenance::kCounter);
+    EXPECT_FALSE(m["hwmon:amd_energy:core-000"].used);
+    write(hw / "hwmon1/energy2_input", "2005000\n");
+    EXPECT_DOUBLE_EQ(m["hwmon:amd_energy:socket-0"].source->read_energy_j(), 2.0);
+    EXPECT_TRUE(discover_hwmon_energy("/nonexistent/hwmon").empty());
+    // With RAPL packages readable the hwmon sockets are the same energy: not summed twice.
+    TempDir rapl;
+    zone(rapl, "intel-rapl:0", "package-0", 10);
+    SourceOptions so;
+    so.powercap_root = rapl.path();
+    so.hwmon_root = hw.path();
+    so.nvml_library = "/nonexistent/libnvidia-ml.so.1";
+    auto all = by_name(select_sources(discover_sources(so)));
+    EXPECT_TRUE(all["rapl:package-0"].used);
+    EXPECT_FALSE(all["hwmon:amd_energy:socket-0"].used);
 }
 
 TEST(Rapl, ModelsAreNotUsedWhereCountersExist) {
@@ -108,7 +177,7 @@ TEST(Rapl, CounterDeltaAndWraparoundInTheMiddleOfAStage) {
     TrackerOptions opts;
     opts.sample_period_s = 0;  // manual sampling
     opts.clock = [&] { return now; };
-    opts.sources = discover_rapl(root.path());
+    opts.sources = discover_rapl(root.path(), opts.clock);
     Tracker tracker(opts);
     tracker.start();
     {

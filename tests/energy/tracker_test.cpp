@@ -3,7 +3,11 @@
 // for the JSON report, emissions.csv and power.csv (GK_UPDATE_GOLDEN=1 rewrites them).
 #include "greenknobs/energy/tracker.h"
 
+#include <cmath>
 #include <cstdlib>
+#include <map>
+#include <set>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -32,10 +36,21 @@ struct Scripted {
         o.started_at_unix_s = 1795842000;  // 2026-11-28T05:00:00Z
         o.run_id = "00000000-0000-0000-0000-000000000001";
         o.project_name = "golden";
+        o.experiment_id = "golden-experiment";
+        o.machine_given = true;
+        o.machine.os = "Linux-6.1.0-golden-x86_64";
+        o.machine.cpu_model = "Golden CPU";
+        o.machine.cpu_count = 4;
+        o.machine.cpu_capacity = 4;
+        o.machine.gpu_count = 1;
+        o.machine.gpu_model = "1 x Golden GPU";
+        o.machine.ram_total_size_gb = 16;
         o.sources.push_back(ScriptedSource::counter(
             "cpu-counter", Component::kCpu, [](double t) { return 50.0 * t; }, o.clock));
-        o.sources.push_back(ScriptedSource::power(
-            "ram-model", Component::kRam, Provenance::kModelled, [](double) { return 5.0; }));
+        auto ram = ScriptedSource::power("ram-model", Component::kRam, Provenance::kModelled,
+                                         [](double) { return 5.0; });
+        ram->set_uncertainty(0.5, 1.0);
+        o.sources.push_back(ram);
         auto gpu = ScriptedSource::power("gpu-power", Component::kGpu, Provenance::kIntegrated,
                                          [](double t) { return 100.0 + 10.0 * t; });
         gpu->set_interval_mean(false);
@@ -198,16 +213,62 @@ TEST(Tracker, AbsentComponentsAreNullNeverZero) {
 
 TEST(Carbon, WorldDefaultCountriesOverrideAndPue) {
     auto world = carbon_intensity("", 0);
-    EXPECT_DOUBLE_EQ(world.g_per_kwh, 475.0);
+    EXPECT_DOUBLE_EQ(world.g_per_kwh, kWorldGPerKwh);
     EXPECT_EQ(world.country_iso_code, "WORLD");
-    EXPECT_NE(world.source.find("IEA"), std::string::npos);
+    EXPECT_EQ(world.year, 2023);
+    EXPECT_NE(world.source.find("Our World in Data"), std::string::npos);
+    EXPECT_TRUE(world.warning.empty());
     auto fra = carbon_intensity("fra", 0);
     EXPECT_EQ(fra.country_iso_code, "FRA");
-    EXPECT_DOUBLE_EQ(fra.g_per_kwh, 56.0);
+    EXPECT_EQ(fra.country_name, "France");
+    EXPECT_NEAR(fra.g_per_kwh, 56.0, 0.1);
     EXPECT_DOUBLE_EQ(carbon_intensity("FRA", 123).g_per_kwh, 123.0);
-    EXPECT_THROW(carbon_intensity("XYZ", 0), gk::InputError);
     // 3.6 MJ = 1 kWh at 475 g/kWh and PUE 1.5.
     EXPECT_DOUBLE_EQ(emissions_g(3.6e6, 475, 1.5), 712.5);
+}
+
+TEST(Carbon, UnknownCodeFallsBackToTheWorldWithAWarning) {
+    auto x = carbon_intensity("XYZ", 0);
+    EXPECT_DOUBLE_EQ(x.g_per_kwh, kWorldGPerKwh);
+    EXPECT_EQ(x.country_iso_code, "WORLD");
+    EXPECT_NE(x.warning.find("'XYZ'"), std::string::npos);
+    EXPECT_NE(carbon_intensity("us", 0).warning, "");  // alpha-2 is not alpha-3
+}
+
+TEST(Carbon, TableCoversEveryCountryOnceWithDatedValues) {
+    const auto& t = country_intensity_table();
+    EXPECT_GE(t.size(), 200u);  // OWID's energy dataset has about 210 countries with a value
+    std::set<std::string> seen;
+    for (const auto& e : t) {
+        std::string iso = e.iso3;
+        EXPECT_EQ(iso.size(), 3u) << iso;
+        EXPECT_TRUE(seen.insert(iso).second) << "duplicate " << iso;
+        EXPECT_GE(e.g_per_kwh, 0.0) << iso;
+        EXPECT_LE(e.g_per_kwh, 1500.0) << iso;  // a units check (the highest, TKM, is 1306)
+        EXPECT_GE(e.year, 2009) << iso;
+        EXPECT_NE(std::string(e.country), "") << iso;
+    }
+    for (const char* iso : {"USA", "CHN", "IND", "DEU", "BRA", "NGA", "IDN", "KEN", "NZL", "ISL"}) {
+        EXPECT_EQ(seen.count(iso), 1u) << iso;
+    }
+}
+
+TEST(Tracker, UnknownCountryIsAWarningInTheReportNotAnError) {
+    Scripted sc;
+    TrackerOptions o = sc.options(0);
+    o.country_iso_code = "QQQ";
+    Tracker tracker(o);
+    sc.tracker = &tracker;
+    tracker.start();
+    tracker.stop();
+    auto r = tracker.report_json();
+    EXPECT_DOUBLE_EQ(r["carbon"]["intensity_g_per_kwh"].get<double>(), kWorldGPerKwh);
+    EXPECT_TRUE(r["carbon"]["warning"].is_string());
+    bool found = false;
+    for (const auto& w : r["total"]["warnings"]) {
+        found = found || w.get<std::string>().find("'QQQ'") != std::string::npos;
+    }
+    EXPECT_TRUE(found);
 }
 
 TEST(Tracker, EmissionsUseCountryAndPue) {
@@ -225,7 +286,8 @@ TEST(Tracker, EmissionsUseCountryAndPue) {
     tracker.stop();
     auto r = tracker.report_json();
     double e = r["stages"][0]["energy_j"]["total"].get<double>();
-    EXPECT_DOUBLE_EQ(r["stages"][0]["emissions_g"].get<double>(), e / 3.6e6 * 1.2 * 41.0);
+    EXPECT_DOUBLE_EQ(r["stages"][0]["emissions_g"].get<double>(),
+                     e / 3.6e6 * 1.2 * carbon_intensity("SWE", 0).g_per_kwh);
     EXPECT_EQ(r["carbon"]["country_iso_code"], "SWE");
 }
 
@@ -249,12 +311,155 @@ TEST(Writers, GoldenEmissionsCsv) {
     Scripted sc;
     std::string csv = emissions_csv(run_scripted(sc));
     check_golden("emissions.csv", csv);
-    // CodeCarbon's leading columns, in its order.
-    EXPECT_EQ(csv.rfind("timestamp,project_name,run_id,duration,emissions,emissions_rate,cpu_power,"
-                        "gpu_power,ram_power,cpu_energy,gpu_energy,ram_energy,energy_consumed,"
-                        "country_iso_code,pue,stage,",
-                        0),
-              0u);
+}
+
+// A reader of CodeCarbon's emissions.csv: a plain CSV parser (quoted fields) keyed by the header.
+std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
+    std::vector<std::vector<std::string>> rows(1);
+    std::string field;
+    bool quoted = false;
+    for (size_t i = 0; i < text.size(); ++i) {
+        char c = text[i];
+        if (quoted) {
+            if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
+                field += '"';
+                ++i;
+            } else if (c == '"') {
+                quoted = false;
+            } else {
+                field += c;
+            }
+        } else if (c == '"') {
+            quoted = true;
+        } else if (c == ',') {
+            rows.back().push_back(field);
+            field.clear();
+        } else if (c == '\n') {
+            rows.back().push_back(field);
+            field.clear();
+            rows.emplace_back();
+        } else {
+            field += c;
+        }
+    }
+    rows.pop_back();  // after the last newline
+    return rows;
+}
+
+TEST(Writers, EmissionsCsvReadsWithCodeCarbonsColumnsAndMeanings) {
+    // CodeCarbon 3.3.0's EmissionsData fields, in order (codecarbon/output_methods/
+    // emissions_data.py), written out here independently of the writer's own list.
+    const std::vector<std::string> codecarbon = {
+        "timestamp", "project_name", "run_id", "experiment_id", "duration", "emissions",
+        "emissions_rate", "cpu_power", "gpu_power", "ram_power", "cpu_energy", "gpu_energy",
+        "ram_energy", "energy_consumed", "water_consumed", "country_name", "country_iso_code",
+        "region", "cloud_provider", "cloud_region", "os", "python_version", "codecarbon_version",
+        "cpu_count", "cpu_model", "gpu_count", "gpu_model", "longitude", "latitude",
+        "ram_total_size", "tracking_mode", "cpu_utilization_percent", "gpu_utilization_percent",
+        "ram_utilization_percent", "ram_used_gb", "on_cloud", "pue", "wue"};
+    Scripted sc;
+    TrackerOptions o = sc.options(1.0);
+    o.pue = 1.5;
+    o.wue_l_per_kwh = 2.0;
+    o.country_iso_code = "FRA";
+    Tracker tracker(o);
+    sc.tracker = &tracker;
+    tracker.start();
+    {
+        auto a = tracker.stage("a");
+        sc.advance_to(3);
+        {
+            auto b = tracker.stage("b");
+            sc.advance_to(4);
+        }
+    }
+    {
+        auto c = tracker.stage("c");
+        sc.advance_to(6);
+    }
+    tracker.stop();
+    auto report = tracker.report_json();
+    auto rows = parse_csv(emissions_csv(report));
+    ASSERT_GE(rows.size(), 2u);
+    const auto& header = rows[0];
+    ASSERT_GE(header.size(), codecarbon.size());
+    for (size_t i = 0; i < codecarbon.size(); ++i) {
+        EXPECT_EQ(header[i], codecarbon[i]) << "column " << i;  // theirs first, in their order
+    }
+    std::map<std::string, size_t> col;
+    for (size_t i = 0; i < header.size(); ++i) {
+        col[header[i]] = i;
+    }
+    auto num = [&](const std::vector<std::string>& r, const std::string& name) {
+        return std::stod(r.at(col.at(name)));
+    };
+    double g_per_kwh = carbon_intensity("FRA", 0).g_per_kwh;
+    int roots = 0;
+    double top_level_kwh = 0, total_kwh = 0;
+    for (size_t i = 1; i < rows.size(); ++i) {
+        const auto& r = rows[i];
+        ASSERT_EQ(r.size(), header.size());
+        // CodeCarbon's meaning: energies in kWh with the PUE applied; their sum is energy_consumed;
+        // emissions (kg) = energy_consumed × intensity; water = energy_consumed × wue.
+        // Written with 10 significant digits: compare relatively.
+        auto near = [](double a, double b) { return std::fabs(a - b) <= 1e-9 * std::fabs(b) + 1e-15; };
+        double sum = num(r, "cpu_energy") + num(r, "gpu_energy") + num(r, "ram_energy");
+        EXPECT_TRUE(near(num(r, "energy_consumed"), sum));
+        EXPECT_TRUE(near(num(r, "energy_consumed"), 1.5 * num(r, "it_energy_consumed")));
+        EXPECT_TRUE(near(num(r, "emissions"), num(r, "energy_consumed") * g_per_kwh / 1000));
+        EXPECT_TRUE(near(num(r, "water_consumed"), 2.0 * num(r, "energy_consumed")));
+        EXPECT_TRUE(near(num(r, "emissions_rate"), num(r, "emissions") / num(r, "duration")));
+        EXPECT_EQ(r[col["pue"]], "1.5");
+        EXPECT_EQ(r[col["country_name"]], "France");
+        EXPECT_EQ(r[col["experiment_id"]], "golden-experiment");
+        EXPECT_EQ(r[col["tracking_mode"]], "machine");
+        EXPECT_EQ(r[col["cpu_count"]], "4");
+        EXPECT_EQ(r[col["gpu_model"]], "1 x Golden GPU");
+        EXPECT_LE(num(r, "energy_consumed_low"), num(r, "energy_consumed"));
+        EXPECT_GE(num(r, "energy_consumed_high"), num(r, "energy_consumed"));
+        const std::string& parent = r[col["parent"]];
+        if (parent.empty()) {
+            ++roots;
+            EXPECT_EQ(r[col["stage"]], "total");
+            total_kwh = num(r, "energy_consumed");
+        } else if (parent == "total") {
+            top_level_kwh += num(r, "energy_consumed");
+        }
+    }
+    // Exactly one row without a parent (the whole run): summing "rows without a parent" is the
+    // total, never total + stages; top-level stages sum to at most the total.
+    EXPECT_EQ(roots, 1);
+    EXPECT_LE(top_level_kwh, total_kwh * (1 + 1e-12));
+    EXPECT_GT(top_level_kwh, 0.0);
+}
+
+TEST(Tracker, ModelledComponentsCarryARangeAndScopes) {
+    Scripted sc;
+    Tracker tracker(sc.options(0));
+    sc.tracker = &tracker;
+    tracker.start();
+    {
+        auto a = tracker.stage("a");
+        sc.advance_to(2);
+    }
+    tracker.stop();
+    auto r = tracker.report_json();
+    const auto& s = r["stages"][0];
+    // Measured components: the range is the value. The modelled RAM (5 W × 2 s, -50 %/+100 %):
+    // 5 J to 20 J; the total's range adds the parts.
+    double cpu = s["energy_j"]["cpu"].get<double>(), gpu = s["energy_j"]["gpu"].get<double>();
+    EXPECT_DOUBLE_EQ(s["energy_range_j"]["cpu"]["low"].get<double>(), cpu);
+    EXPECT_DOUBLE_EQ(s["energy_range_j"]["cpu"]["high"].get<double>(), cpu);
+    EXPECT_DOUBLE_EQ(s["energy_range_j"]["ram"]["low"].get<double>(), 5.0);
+    EXPECT_DOUBLE_EQ(s["energy_range_j"]["ram"]["high"].get<double>(), 20.0);
+    EXPECT_DOUBLE_EQ(s["energy_range_j"]["total"]["low"].get<double>(), cpu + gpu + 5.0);
+    EXPECT_DOUBLE_EQ(s["energy_range_j"]["total"]["high"].get<double>(), cpu + gpu + 20.0);
+    EXPECT_DOUBLE_EQ(s["emissions_range_g"]["high"].get<double>(),
+                     emissions_g(cpu + gpu + 20.0, kWorldGPerKwh, 1.0));
+    EXPECT_EQ(s["scope"]["cpu"], "machine");
+    EXPECT_EQ(r["sources"][1]["uncertainty"]["high"], 1.0);
+    EXPECT_NE(format_summary(r).find(std::to_string(static_cast<int>(cpu + gpu + 5.0))),
+              std::string::npos);
 }
 
 TEST(Writers, GoldenPowerCsvAndSummary) {

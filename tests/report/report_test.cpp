@@ -327,6 +327,8 @@ TEST(Report, ThirtyOneVariantsEndToEnd) {
         EXPECT_EQ(h.find(bad), std::string::npos) << "found '" << bad << "'";
     }
     EXPECT_NE(html.find("2 failed (not used)"), std::string::npos);
+    // Modelled totals are shown with their stated range, never bare.
+    EXPECT_NE(html.find("stated range"), std::string::npos);
     EXPECT_NE(html.find("components not measured: X1"), std::string::npos);
     // Which test each number used: Table I's column, each variant's detail, the interactions.
     EXPECT_NE(html.find(">\u0394 test</th>"), std::string::npos);

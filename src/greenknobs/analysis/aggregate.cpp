@@ -382,6 +382,10 @@ StudyAggregate aggregate(const std::vector<RunRecord>& runs, const std::string& 
                                r.repeat);
                 push_if_finite(v.total_duration_s, json_number(energy["total"], "/duration_s"),
                                r.repeat);
+                push_if_finite(v.total_energy_low_j,
+                               json_number(energy["total"], "/energy_range_j/total/low"), r.repeat);
+                push_if_finite(v.total_energy_high_j,
+                               json_number(energy["total"], "/energy_range_j/total/high"), r.repeat);
                 if (energy["total"].contains("provenance")) {
                     total_prov.insert(provenance_label(energy["total"]["provenance"]));
                 }
@@ -405,6 +409,7 @@ StudyAggregate aggregate(const std::vector<RunRecord>& runs, const std::string& 
         }
         for (Sample* s :
              {&v.total_energy_j, &v.total_duration_s, &v.eval_energy_j, &v.eval_duration_s,
+              &v.total_energy_low_j, &v.total_energy_high_j,
               &v.f1_vul, &v.f1_weighted, &v.mcc, &v.accuracy, &v.latency_ms_per_batch}) {
             finish(*s);
         }

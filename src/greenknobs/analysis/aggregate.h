@@ -80,6 +80,9 @@ struct VariantAggregate {
     std::vector<StageAggregate>
         stages;  // pipeline order, nested after its parent; only stages seen
     Sample total_energy_j, total_duration_s, eval_energy_j, eval_duration_s;
+    // The stated range of the total energy (energy.total.energy_range_j.total); equal to
+    // total_energy_j where everything was measured, wider where a part was modelled.
+    Sample total_energy_low_j, total_energy_high_j;
     Sample f1_vul, f1_weighted, mcc, accuracy;
     Sample latency_ms_per_batch;  // metrics.latency_ms_per_batch (evaluation)
     std::string total_provenance, eval_provenance;

@@ -1,10 +1,13 @@
-// Power limits (the V5 knob's mechanism): GPUs through NVML (set, verify with the enforced limit,
-// restore), or CPU packages through a writable RAPL constraint_0_power_limit_uw. The previous
-// limits are restored by restore(), by the destructor, and on SIGINT/SIGTERM (then the signal goes
-// on to its previous handler).
+// Power limits (the V5 knob's mechanism): the visible GPUs through NVML (set, verify with the
+// enforced limit, restore), or CPU packages through writable RAPL constraints (long and short
+// term). The previous limits are restored by restore(), by the destructor, and on SIGINT/SIGTERM:
+// the handler only records the signal and wakes a restore thread (NVML is not async-signal-safe
+// and may hold locks of the interrupted thread), which restores and then lets the signal go on to
+// its default action.
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -16,6 +19,11 @@ struct PowerLimitOptions {
     std::string nvml_library = "libnvidia-ml.so.1";
     std::string powercap_root = "/sys/class/powercap";
     bool restore_on_signal = true;
+    // The GPUs this process may use (CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES); only those are
+    // capped. Empty = read the environment.
+    bool visible_from_env = true;
+    std::string cuda_visible_devices;    // used when visible_from_env is false ("" = unset)
+    std::string nvidia_visible_devices;  // idem
 };
 
 struct PowerLimitSupport {
@@ -25,10 +33,14 @@ struct PowerLimitSupport {
 };
 
 struct AppliedLimit {
-    std::string device;  // "gpu-0", "package-0"
+    std::string device;  // "gpu-0", "package-0", "package-0/short_term"
     double previous_w = 0;
     double requested_w = 0;
     double enforced_w = 0;  // read back after setting
+    // The enforced limit is below the request because of a cap we may not lift (the constraint's
+    // max_power_uw, a platform or administrator limit): the run goes on at the lower limit.
+    bool capped = false;
+    std::string note;  // why capped
 };
 
 class PowerLimiter {
@@ -44,8 +56,8 @@ class PowerLimiter {
     std::vector<AppliedLimit> apply(double limit_w);
     // Puts back the limits that were in force before apply(); idempotent.
     void restore();
-    // For the signal handler only: no locks, no allocation on the RAPL path.
-    void restore_from_signal() noexcept;
+    // restore() that reports nothing (the restore thread, destructors).
+    void restore_quietly() noexcept;
 
   private:
     struct GpuSaved {
@@ -56,12 +68,22 @@ class PowerLimiter {
         std::string path;
         std::string previous_text;  // written back verbatim
     };
+    struct RaplZone {
+        std::string label;  // package-0
+        std::string dir;
+        std::vector<int> constraints;  // writable constraint_N_power_limit_uw
+    };
+    std::vector<AppliedLimit> apply_gpus(double limit_w);
+    std::vector<AppliedLimit> apply_rapl(double limit_w);
+    void restore_locked(std::string* errors);
 
     PowerLimitOptions opts_;
     PowerLimitSupport support_;
     std::shared_ptr<NvmlLibrary> nvml_;
     std::vector<void*> gpus_;
-    std::vector<std::pair<std::string, std::string>> rapl_zones_;  // (label, limit file)
+    std::vector<unsigned> gpu_index_;  // NVML index of each entry of gpus_
+    std::vector<RaplZone> rapl_zones_;
+    std::mutex mu_;  // the saved state: the restore thread and the owner both restore
     std::vector<GpuSaved> gpu_saved_;
     std::vector<RaplSaved> rapl_saved_;
     bool applied_ = false;

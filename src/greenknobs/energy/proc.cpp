@@ -1,6 +1,8 @@
 // /proc parsing with plain file reads; nothing here throws on a vanished process.
 #include "greenknobs/energy/proc.h"
 
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <set>
@@ -61,9 +63,10 @@ bool read_machine_cpu_ticks(const std::string& proc_root, MachineCpuTicks* out, 
         p = end;
     }
     // user nice system idle iowait irq softirq steal guest guest_nice; guest time is already in
-    // user.
-    out->busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
-    out->total = out->busy + v[3] + v[4];
+    // user. Steal is time the hypervisor gave this vCPU's physical core to someone else: not our
+    // work, so it is not busy, but it is part of the time the vCPUs existed.
+    out->busy = v[0] + v[1] + v[2] + v[5] + v[6];
+    out->total = out->busy + v[3] + v[4] + v[7];
     return true;
 }
 
@@ -86,6 +89,8 @@ bool parse_process_stat(const std::string& line, ProcessStat* out) {
     out->ppid = std::atoi(f[1].c_str());
     out->cpu_ticks =
         std::strtoull(f[11].c_str(), nullptr, 10) + std::strtoull(f[12].c_str(), nullptr, 10);
+    out->reaped_cpu_ticks =
+        std::strtoull(f[13].c_str(), nullptr, 10) + std::strtoull(f[14].c_str(), nullptr, 10);
     out->start_ticks = std::strtoull(f[19].c_str(), nullptr, 10);
     out->rss_pages = std::strtoull(f[21].c_str(), nullptr, 10);
     return true;
@@ -226,6 +231,159 @@ double read_mem_total_bytes(const std::string& proc_root) {
     return std::strtod(text.c_str() + at + 9, nullptr) * 1024.0;  // kB
 }
 
+int count_cpu_list(const std::string& list) {
+    int n = 0;
+    const char* p = list.c_str();
+    while (*p != '\0' && *p != '\n') {
+        char* end = nullptr;
+        long a = std::strtol(p, &end, 10);
+        if (end == p || a < 0) {
+            return 0;
+        }
+        long b = a;
+        p = end;
+        if (*p == '-') {
+            ++p;
+            b = std::strtol(p, &end, 10);
+            if (end == p || b < a) {
+                return 0;
+            }
+            p = end;
+        }
+        n += static_cast<int>(b - a + 1);
+        if (*p == ',') {
+            ++p;
+        } else if (*p != '\0' && *p != '\n' && *p != ' ') {
+            return 0;
+        } else {
+            break;
+        }
+    }
+    return n;
+}
+
+namespace {
+
+std::string trim(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\t')) {
+        s.pop_back();
+    }
+    return s;
+}
+
+std::string pid_dir(const std::string& proc_root, int pid) {
+    return proc_root + "/" + (pid == 0 ? std::string("self") : std::to_string(pid));
+}
+
+}  // namespace
+
+CgroupInfo read_cgroup(const std::string& proc_root, const std::string& cgroup_root, int pid) {
+    CgroupInfo info;
+    std::string text;
+    if (!slurp(pid_dir(proc_root, pid) + "/cgroup", &text)) {
+        return info;
+    }
+    std::istringstream in(text);
+    std::string line, path;
+    bool v2 = false;
+    while (std::getline(in, line)) {
+        if (line.rfind("0::", 0) == 0) {
+            path = trim(line.substr(3));
+            v2 = true;
+        }
+    }
+    if (!v2 || ::access((cgroup_root + "/cgroup.controllers").c_str(), R_OK) != 0) {
+        return info;  // no unified hierarchy mounted there (cgroup v1 or none)
+    }
+    if (path.empty() || path[0] != '/') {
+        path = "/" + path;
+    }
+    info.dir = cgroup_root + (path == "/" ? "" : path);
+    if (::access(info.dir.c_str(), R_OK) != 0) {
+        return info;
+    }
+    info.found = true;
+    // The root cgroup has no cpu.max; in a cgroup namespace (containers) "/" is the container's
+    // own cgroup, which has one.
+    info.is_root = ::access((info.dir + "/cpu.max").c_str(), R_OK) != 0 &&
+                   ::access((info.dir + "/memory.max").c_str(), R_OK) != 0;
+    // Limits of every ancestor apply too.
+    std::string dir = info.dir;
+    for (;;) {
+        if (slurp(dir + "/cpu.max", &text)) {
+            std::istringstream f(text);
+            std::string quota;
+            double period = 0;
+            f >> quota >> period;
+            if (quota != "max" && period > 0) {
+                double q = std::strtod(quota.c_str(), nullptr) / period;
+                if (q > 0 && (info.quota_cpus == 0 || q < info.quota_cpus)) {
+                    info.quota_cpus = q;
+                }
+            }
+        }
+        if (slurp(dir + "/memory.max", &text) && trim(text) != "max") {
+            double m = std::strtod(text.c_str(), nullptr);
+            if (m > 0 && (info.memory_max_bytes == 0 || m < info.memory_max_bytes)) {
+                info.memory_max_bytes = m;
+            }
+        }
+        if (dir.size() <= cgroup_root.size()) {
+            break;
+        }
+        dir = dir.substr(0, dir.rfind('/'));
+    }
+    return info;
+}
+
+bool read_cgroup_usage_us(const std::string& dir, uint64_t* usage_us) {
+    std::string text;
+    if (!slurp(dir + "/cpu.stat", &text)) {
+        return false;
+    }
+    size_t at = text.find("usage_usec ");
+    if (at == std::string::npos) {
+        return false;
+    }
+    *usage_us = std::strtoull(text.c_str() + at + 11, nullptr, 10);
+    return true;
+}
+
+double read_cgroup_memory_bytes(const std::string& dir) {
+    std::string text;
+    return slurp(dir + "/memory.current", &text) ? std::strtod(text.c_str(), nullptr) : 0;
+}
+
+CpuCapacity read_cpu_capacity(const std::string& proc_root, const CgroupInfo& cgroup, int pid) {
+    CpuCapacity c;
+    c.online = std::max(1, read_cpuinfo(proc_root).logical_cpus);
+    c.cpus = c.online;
+    c.origin = std::to_string(c.online) + " logical CPUs";
+    std::string text;
+    if (slurp(pid_dir(proc_root, pid) + "/status", &text)) {
+        size_t at = text.find("Cpus_allowed_list:");
+        if (at != std::string::npos) {
+            size_t b = text.find_first_not_of(" \t", at + 18);
+            size_t e = text.find('\n', at);
+            if (b != std::string::npos) {
+                c.affinity = count_cpu_list(text.substr(b, e == std::string::npos ? e : e - b));
+            }
+        }
+    }
+    if (c.affinity > 0 && c.affinity < c.cpus) {
+        c.cpus = c.affinity;
+        c.origin += "; affinity mask " + std::to_string(c.affinity);
+    }
+    c.quota_cpus = cgroup.quota_cpus;
+    if (c.quota_cpus > 0 && c.quota_cpus < c.cpus) {
+        c.cpus = c.quota_cpus;
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "; cgroup cpu.max %g CPUs", c.quota_cpus);
+        c.origin += buf;
+    }
+    return c;
+}
+
 long clock_ticks_per_s() {
     static const long ticks = ::sysconf(_SC_CLK_TCK);
     return ticks > 0 ? ticks : 100;
@@ -242,24 +400,68 @@ ProcessTreeMeter::ProcessTreeMeter(std::string proc_root, int root_pid)
 ProcessTreeMeter::Delta ProcessTreeMeter::sample() {
     auto tree = read_process_tree(proc_root_, root_pid_);
     Delta d;
-    std::map<int, std::pair<uint64_t, uint64_t>> now;
+    std::map<int, Seen> now;
     for (const auto& p : tree) {
-        now[p.pid] = {p.start_ticks, p.cpu_ticks};
+        Seen s;
+        s.ppid = p.ppid;
+        s.start_ticks = p.start_ticks;
+        s.cpu_ticks = p.cpu_ticks;
+        s.reaped_cpu_ticks = p.reaped_cpu_ticks;
+        now[p.pid] = s;
         d.rss_bytes += static_cast<double>(p.rss_pages) * static_cast<double>(page_size_bytes());
         ++d.processes;
-        if (first_) {
+    }
+    if (first_) {
+        first_ = false;
+        prev_.swap(now);
+        return d;
+    }
+    auto same = [](const std::map<int, Seen>& m, int pid, uint64_t start) {
+        auto it = m.find(pid);
+        return it != m.end() && it->second.start_ticks == start;
+    };
+    // Processes gone since the last call: what was counted for them (their own time, their reaped
+    // children's and their outstanding credit) reappears in the reaper's cutime + cstime, so it is
+    // credited to the nearest ancestor still in the tree.
+    std::map<int, uint64_t> incoming;
+    for (const auto& kv : prev_) {
+        if (same(now, kv.first, kv.second.start_ticks)) {
             continue;
         }
-        auto it = prev_.find(p.pid);
-        if (it != prev_.end() && it->second.first == p.start_ticks) {
-            if (p.cpu_ticks >= it->second.second) {
-                d.cpu_ticks += p.cpu_ticks - it->second.second;
-            }
-        } else {
-            d.cpu_ticks += p.cpu_ticks;  // started since the previous sample
+        ++d.vanished;
+        // Still alive but no longer below the root: re-parented away (double fork). Its time so far
+        // stays counted; its reaper is not ours.
+        ProcessStat alive;
+        std::string text;
+        if (slurp(proc_root_ + "/" + std::to_string(kv.first) + "/stat", &text) &&
+            parse_process_stat(text, &alive) && alive.start_ticks == kv.second.start_ticks) {
+            continue;
         }
+        int up = kv.second.ppid;
+        for (int hops = 0; hops < 64 && prev_.count(up) != 0 && !same(now, up, prev_[up].start_ticks);
+             ++hops) {
+            up = prev_[up].ppid;  // the parent is gone too: its reaper gets both
+        }
+        incoming[up] += kv.second.cpu_ticks + kv.second.reaped_cpu_ticks + kv.second.credit_ticks;
     }
-    first_ = false;
+    for (auto& kv : now) {
+        Seen& s = kv.second;
+        uint64_t credit = incoming.count(kv.first) != 0 ? incoming[kv.first] : 0;
+        auto it = prev_.find(kv.first);
+        uint64_t own = s.cpu_ticks, reaped = s.reaped_cpu_ticks;
+        if (it != prev_.end() && it->second.start_ticks == s.start_ticks) {
+            own = s.cpu_ticks >= it->second.cpu_ticks ? s.cpu_ticks - it->second.cpu_ticks : 0;
+            reaped = s.reaped_cpu_ticks >= it->second.reaped_cpu_ticks
+                         ? s.reaped_cpu_ticks - it->second.reaped_cpu_ticks
+                         : 0;
+            credit += it->second.credit_ticks;
+        }
+        // Reaped time first pays back the credit (already counted), the rest is new.
+        uint64_t paid = std::min(credit, reaped);
+        s.credit_ticks = credit - paid;
+        d.cpu_ticks += own + (reaped - paid);
+    }
+    total_ticks_ += d.cpu_ticks;
     prev_.swap(now);
     return d;
 }

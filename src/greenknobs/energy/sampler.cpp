@@ -51,6 +51,24 @@ double integrate_j(const Series& s, double a_s, double b_s) {
     return e;
 }
 
+double interpolate_at(const Series& s, const std::vector<double>& v, double t_s) {
+    size_t n = std::min(s.t_s.size(), v.size());
+    if (n == 0) {
+        return std::nan("");
+    }
+    const auto& t = s.t_s;
+    if (t_s <= t[0]) {
+        return v[0];
+    }
+    if (t_s >= t[n - 1]) {
+        return v[n - 1];
+    }
+    size_t i = static_cast<size_t>(std::upper_bound(t.begin(), t.begin() + static_cast<long>(n), t_s) -
+                                   t.begin());
+    double span = t[i] - t[i - 1];
+    return span > 0 ? v[i - 1] + (v[i] - v[i - 1]) * (t_s - t[i - 1]) / span : v[i];
+}
+
 Sampler::Sampler(std::vector<std::shared_ptr<Source>> sources, double period_s, Clock clock)
     : sources_(std::move(sources)), period_s_(period_s), clock_(std::move(clock)) {
     if (!clock_) {
@@ -96,6 +114,10 @@ void Sampler::start() {
                 s.power_w.pop_back();
             }
         }
+        double cpu = sources_[i]->cpu_time_s();
+        if (!std::isnan(cpu) && s.t_s.size() > s.cpu_time_s.size()) {
+            s.cpu_time_s.push_back(cpu);
+        }
     }
     ++ticks_;
     if (period_s_ > 0) {
@@ -135,6 +157,10 @@ void Sampler::tick_locked(double t) {
         }
         s.t_s.push_back(t);
         s.power_w.push_back(p);
+        double cpu = src.cpu_time_s();
+        if (!std::isnan(cpu) && s.cpu_time_s.size() + 1 == s.t_s.size()) {
+            s.cpu_time_s.push_back(cpu);
+        }
         if (std::isnan(s.power_w[0])) {
             s.power_w[0] = p;  // the anchor takes the first interval's power
         }

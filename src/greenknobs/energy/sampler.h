@@ -26,7 +26,12 @@ struct Series {
     std::vector<double> t_s;  // sampler clock
     std::vector<double> power_w;
     std::vector<double> energy_j;  // counters only: cumulative energy at t_s
+    std::vector<double> cpu_time_s;  // CPU-time sources only: cumulative busy CPU seconds at t_s
 };
+
+// Cumulative value of `v` (sampled at s.t_s) at time t_s, interpolated linearly, held beyond the
+// ends; NaN when v is empty.
+double interpolate_at(const Series& s, const std::vector<double>& v, double t_s);
 
 // Energy in J of a power series over [a_s, b_s], interpolating at the edges; beyond the series'
 // ends the nearest value is held.

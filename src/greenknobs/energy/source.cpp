@@ -51,6 +51,8 @@ double Source::read_power_w(double t_s) {
     return 0;
 }
 
+double Source::cpu_time_s() const { return std::numeric_limits<double>::quiet_NaN(); }
+
 std::vector<std::string> Source::take_warnings() {
     std::lock_guard<std::mutex> lock(warn_mu_);
     std::vector<std::string> out;

@@ -44,6 +44,17 @@ class Source {
     // Free text for reports: the TDP used and where it came from, the counter's wrap range, ...
     const std::string& note() const { return note_; }
     bool is_counter() const { return provenance_ == Provenance::kCounter; }
+    // What the number covers: "machine" (whole packages, all GPUs, installed DRAM), "process-tree"
+    // (a process and its descendants), "cgroup" (this process's cgroup v2), "gpu-set" (the GPUs
+    // visible to this process, each measured as a whole device).
+    const std::string& scope() const { return scope_; }
+    void set_scope(const std::string& scope) { scope_ = scope; }
+    void append_note(const std::string& text) { note_ += (note_.empty() ? "" : "; ") + text; }
+    // A warning found while setting up (e.g. about the visible-device list): reported with the
+    // first readings.
+    void add_setup_warning(const std::string& w) { add_warning(w); }
+    // The device's model name where known (GPUs): "NVIDIA H100 80GB HBM3".
+    const std::string& device_name() const { return device_name_; }
 
     // Called once by the sampler before the first reading (models take their utilisation baseline
     // here).
@@ -58,6 +69,16 @@ class Source {
     // True when read_power_w() is a mean over the interval since the previous reading (step
     // integration); false for an instantaneous reading (linear interpolation between samples).
     virtual bool power_is_interval_mean() const { return true; }
+    // CPU-time sources (the CPU model): busy CPU seconds of what the source covers (the machine, a
+    // process tree) since prime(), read right after read_power_w(); NaN for other sources.
+    virtual double cpu_time_s() const;
+
+    // Stated uncertainty of a modelled source as relative bounds: the energy may be as low as
+    // E × (1 - low) and as high as E × (1 + high). 0 for measured sources (their own error is
+    // not modelled). Not a confidence interval: the spread of the published inputs (see
+    // docs/measurement.md).
+    virtual double uncertainty_low() const { return 0; }
+    virtual double uncertainty_high() const { return 0; }
 
     // Warnings raised while reading (counter reset, read errors); drained by the sampler.
     std::vector<std::string> take_warnings();
@@ -73,6 +94,8 @@ class Source {
     std::string excluded_reason_;
     double update_period_s_ = 0.1;
     std::string note_;
+    std::string device_name_;
+    std::string scope_ = "machine";
 
   private:
     std::mutex warn_mu_;
@@ -105,8 +128,16 @@ class ScriptedSource : public Source {
         available_ = ok;
         why_unavailable_ = why;
     }
+    // A stated range, as a modelled source has (relative bounds).
+    void set_uncertainty(double low, double high) {
+        low_ = low;
+        high_ = high;
+    }
+    double uncertainty_low() const override { return low_; }
+    double uncertainty_high() const override { return high_; }
 
   private:
+    double low_ = 0, high_ = 0;
     std::function<double(double)> fn_;
     Clock clock_;
     bool interval_mean_ = true;

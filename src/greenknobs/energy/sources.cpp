@@ -11,17 +11,31 @@ namespace gk::energy {
 
 std::vector<std::shared_ptr<Source>> discover_sources(const SourceOptions& opts) {
     std::vector<std::shared_ptr<Source>> out = discover_rapl(opts.powercap_root);
+    bool rapl_package = false;
+    for (const auto& s : out) {
+        rapl_package = rapl_package || (s->available() && s->excluded_reason().empty() &&
+                                        s->component() == Component::kCpu);
+    }
+    for (auto& s : discover_hwmon_energy(opts.hwmon_root)) {
+        if (rapl_package && s->available() && s->excluded_reason().empty()) {
+            s->set_excluded_reason("RAPL package counters cover the same sockets");
+        }
+        out.push_back(s);
+    }
     for (auto& s : discover_nvml(opts.nvml_library, opts.sample_period_s)) {
         out.push_back(s);
     }
     CpuModelOptions cpu;
     cpu.proc_root = opts.proc_root;
+    cpu.cgroup_root = opts.cgroup_root;
+    cpu.calibration_path = opts.cpu_calibration_path;
     cpu.tdp_override_w = opts.cpu_tdp_w;
     cpu.pid = opts.pid;
     cpu.update_period_s = opts.sample_period_s;
     out.push_back(std::make_shared<CpuModelSource>(cpu));
     RamModelOptions ram;
     ram.proc_root = opts.proc_root;
+    ram.cgroup_root = opts.cgroup_root;
     ram.pid = opts.pid;
     ram.update_period_s = opts.sample_period_s;
     out.push_back(std::make_shared<RamModelSource>(ram));
@@ -71,6 +85,11 @@ nlohmann::json sources_json(const std::vector<SourceEntry>& entries) {
             e.used || !s.available() ? nlohmann::json(nullptr) : nlohmann::json(e.why_not_used);
         j["update_period_s"] = s.update_period_s();
         j["note"] = s.note();
+        j["scope"] = s.scope();
+        j["uncertainty"] = s.provenance() == Provenance::kModelled
+                               ? nlohmann::json{{"low", s.uncertainty_low()},
+                                                {"high", s.uncertainty_high()}}
+                               : nlohmann::json(nullptr);
         list.push_back(j);
     }
     return list;
@@ -83,7 +102,8 @@ std::string describe_sources(const std::vector<SourceEntry>& entries) {
     for (const auto& e : entries) {
         const Source& s = *e.source;
         out << (e.used ? "[used]   " : (s.available() ? "[unused] " : "[n/a]    ")) << s.name()
-            << " (" << to_string(s.component()) << ", " << to_string(s.provenance()) << ")";
+            << " (" << to_string(s.component()) << ", " << to_string(s.provenance())
+            << (s.available() ? ", scope " + s.scope() : std::string()) << ")";
         if (!s.available()) {
             out << ": unavailable: " << s.why_unavailable();
         } else if (!e.used) {

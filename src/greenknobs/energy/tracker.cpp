@@ -8,9 +8,12 @@
 #include <thread>
 
 #include <sys/random.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "greenknobs/energy/carbon.h"
+#include "greenknobs/energy/cpu_model.h"
+#include "greenknobs/energy/proc.h"
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/fs.h"
 
@@ -58,6 +61,45 @@ nlohmann::json num_or_null(bool present, double v) {
 
 }  // namespace
 
+MachineInfo detect_machine(const std::string& proc_root, const std::string& cgroup_root,
+                           const std::vector<std::shared_ptr<Source>>& used) {
+    MachineInfo m;
+    struct utsname u;
+    if (::uname(&u) == 0) {
+        m.os = std::string(u.sysname) + "-" + u.release + "-" + u.machine;
+    }
+    CpuInfo cpu = read_cpuinfo(proc_root);
+    m.cpu_model = cpu.model_name;
+    m.cpu_count = cpu.logical_cpus;
+    m.cpu_capacity = read_cpu_capacity(proc_root, read_cgroup(proc_root, cgroup_root, 0), 0).cpus;
+    m.ram_total_size_gb = read_mem_total_bytes(proc_root) / (1024.0 * 1024.0 * 1024.0);
+    std::map<std::string, int> names;
+    std::vector<std::string> order;
+    for (const auto& s : used) {
+        if (s->component() == Component::kGpu) {
+            ++m.gpu_count;
+            std::string n = s->device_name();
+            if (names[n]++ == 0) {
+                order.push_back(n);
+            }
+        }
+    }
+    for (const auto& n : order) {
+        m.gpu_model += (m.gpu_model.empty() ? "" : ", ") + std::to_string(names[n]) + " x " + n;
+    }
+    return m;
+}
+
+nlohmann::json machine_json(const MachineInfo& m) {
+    return {{"os", m.os},
+            {"cpu_model", m.cpu_model},
+            {"cpu_count", m.cpu_count},
+            {"cpu_capacity", m.cpu_capacity},
+            {"gpu_count", m.gpu_count},
+            {"gpu_model", m.gpu_model},
+            {"ram_total_size_gb", m.ram_total_size_gb}};
+}
+
 Stage::Stage(Stage&& other) noexcept : tracker_(other.tracker_), index_(other.index_) {
     other.tracker_ = nullptr;
 }
@@ -87,6 +129,7 @@ void Stage::end() {
 Tracker::Tracker(TrackerOptions opts) : opts_(std::move(opts)) {
     clock_ = opts_.clock ? opts_.clock : steady_clock_s();
     GK_CHECK(opts_.pue >= 1.0, "pue must be >= 1");
+    GK_CHECK(opts_.wue_l_per_kwh >= 0, "wue must be >= 0");
 }
 
 Tracker::~Tracker() {
@@ -102,8 +145,11 @@ void Tracker::start() {
     if (all.empty()) {
         SourceOptions so;
         so.powercap_root = opts_.powercap_root;
+        so.hwmon_root = opts_.hwmon_root;
         so.nvml_library = opts_.nvml_library;
         so.proc_root = opts_.proc_root;
+        so.cgroup_root = opts_.cgroup_root;
+        so.cpu_calibration_path = opts_.cpu_calibration_path;
         so.cpu_tdp_w = opts_.cpu_tdp_w;
         so.pid = opts_.pid;
         so.sample_period_s = opts_.sample_period_s > 0 ? opts_.sample_period_s : 0.1;
@@ -118,14 +164,28 @@ void Tracker::start() {
             used_.push_back(e.source);
         }
     }
-    carbon_intensity(opts_.country_iso_code, opts_.carbon_g_per_kwh);  // validates early
+    sampled_ = used_;
+    for (size_t k = 0; k < used_.size() && cpu_time_idx_ < 0; ++k) {
+        if (!std::isnan(used_[k]->cpu_time_s())) {
+            cpu_time_idx_ = static_cast<long>(k);
+        }
+    }
+    for (const auto& e : entries_) {
+        if (cpu_time_idx_ < 0 && !e.used && e.source->available() &&
+            !std::isnan(e.source->cpu_time_s())) {
+            cpu_time_idx_ = static_cast<long>(sampled_.size());
+            sampled_.push_back(e.source);  // for cpu_time_s only; its energy is not counted
+        }
+    }
+    machine_ = opts_.machine_given ? opts_.machine
+                                   : detect_machine(opts_.proc_root, opts_.cgroup_root, used_);
     run_id_ = opts_.run_id.empty() ? random_run_id() : opts_.run_id;
     started_at_unix_s_ =
         opts_.started_at_unix_s >= 0
             ? opts_.started_at_unix_s
             : std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
                   .count();
-    sampler_ = std::make_unique<Sampler>(used_, opts_.sample_period_s, clock_);
+    sampler_ = std::make_unique<Sampler>(sampled_, opts_.sample_period_s, clock_);
     origin_s_ = clock_();
     sampler_->start();
     started_ = true;
@@ -191,6 +251,7 @@ void Tracker::end_stage(size_t index) {
 
 void Tracker::end_record(size_t index) {
     Record& r = stages_[index];
+    last_ended_ = index;
     r.t1 = clock_();
     read_counters(&r.e1);
     r.open = false;
@@ -205,6 +266,23 @@ void Tracker::end_record(size_t index) {
 void Tracker::sample_now() {
     if (sampler_) {
         sampler_->tick();
+    }
+}
+
+void Tracker::reconcile_cpu_time(double rusage_cpu_s) {
+    GK_CHECK(stopped_, "Tracker::reconcile_cpu_time() before stop()");
+    rusage_cpu_s_ = rusage_cpu_s;
+    added_cpu_s_ = 0;
+    if (cpu_time_idx_ < 0) {
+        return;
+    }
+    auto series = sampler_->series();
+    const Series& s = series[static_cast<size_t>(cpu_time_idx_)];
+    double sampled = s.cpu_time_s.empty() ? 0 : s.cpu_time_s.back();
+    // Below one clock tick per process is rounding, not a miss.
+    double tick_s = 1.0 / static_cast<double>(clock_ticks_per_s());
+    if (rusage_cpu_s - sampled > 2 * tick_s) {
+        added_cpu_s_ = rusage_cpu_s - sampled;
     }
 }
 
@@ -233,6 +311,8 @@ nlohmann::json Tracker::record_json(const Record& r, const std::vector<Series>& 
     bool present[kNumComponents] = {false, false, false};
     int prov[kNumComponents] = {-1, -1, -1};
     double period[kNumComponents] = {0, 0, 0};
+    double low[kNumComponents] = {0, 0, 0}, high[kNumComponents] = {0, 0, 0};
+    std::string scope[kNumComponents];
     std::vector<std::string> warn;
     size_t ci = 0;
     for (size_t k = 0; k < used_.size(); ++k) {
@@ -249,23 +329,75 @@ nlohmann::json Tracker::record_json(const Record& r, const std::vector<Series>& 
             e = integrate_j(series[k], r.t0, r.t1);
         }
         energy[c] += e;
+        low[c] += e * (1 - s.uncertainty_low());
+        high[c] += e * (1 + s.uncertainty_high());
+        if (scope[c].find(s.scope()) == std::string::npos) {
+            scope[c] += (scope[c].empty() ? "" : "+") + s.scope();
+        }
         present[c] = true;
         prov[c] = std::max(prov[c], static_cast<int>(s.provenance()));
         period[c] = std::max(period[c], s.update_period_s());
     }
     double duration_s = r.t1 - r.t0;
+    // CPU seconds of what the CPU model covers, and the CPU time sampling missed (reconcile).
+    nlohmann::json cpu_time = nullptr;
+    if (cpu_time_idx_ >= 0) {
+        const Series& cs = series[static_cast<size_t>(cpu_time_idx_)];
+        if (!cs.cpu_time_s.empty()) {
+            double c = interpolate_at(cs, cs.cpu_time_s, r.t1) - interpolate_at(cs, cs.cpu_time_s, r.t0);
+            bool gets_added = false;
+            if (added_cpu_s_ > 0 && last_ended_ < stages_.size()) {
+                const std::string& last = stages_[last_ended_].path;
+                gets_added = is_total || (!r.path.empty() && r.name != "idle-baseline" &&
+                                          (last == r.path || last.rfind(r.path + "/", 0) == 0));
+            } else if (added_cpu_s_ > 0) {
+                gets_added = is_total;
+            }
+            if (gets_added) {
+                const auto* model =
+                    dynamic_cast<const CpuModelSource*>(sampled_[static_cast<size_t>(cpu_time_idx_)].get());
+                if (static_cast<size_t>(cpu_time_idx_) < used_.size() && model != nullptr) {
+                    double util = duration_s > 0 ? c / (duration_s * model->capacity_cpus()) : 0;
+                    double extra = added_cpu_s_ * model->marginal_w_per_cpu_s(util);
+                    int cpu = static_cast<int>(Component::kCpu);
+                    energy[cpu] += extra;
+                    low[cpu] += extra * (1 - model->uncertainty_low());
+                    high[cpu] += extra * (1 + model->uncertainty_high());
+                }
+                char buf[200];
+                std::snprintf(buf, sizeof buf,
+                              "%.3f CPU-s that sampling missed (from wait4 rusage) added to "
+                              "cpu_time_s%s",
+                              added_cpu_s_,
+                              static_cast<size_t>(cpu_time_idx_) < used_.size()
+                                  ? " and to the modelled CPU energy"
+                                  : "");
+                warn.push_back(buf);
+                c += added_cpu_s_;
+            }
+            cpu_time = c;
+        }
+    }
     nlohmann::json j;
     j["name"] = r.name;
     j["path"] = r.path;
     j["parent"] = r.parent.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.parent);
     j["start_s"] = r.t0 - origin_s_;
     j["duration_s"] = duration_s;
-    nlohmann::json ej, pj, mj, sj, dj;
-    double total = 0, total_static = 0;
+    j["cpu_time_s"] = cpu_time;
+    nlohmann::json ej, pj, mj, sj, dj, rj, scj;
+    double total = 0, total_static = 0, total_low = 0, total_high = 0;
     bool any = false;
     for (int c = 0; c < kNumComponents; ++c) {
         const char* cname = to_string(static_cast<Component>(c));
         ej[cname] = num_or_null(present[c], energy[c]);
+        rj[cname] = present[c] ? nlohmann::json{{"low", low[c]}, {"high", high[c]}}
+                               : nlohmann::json(nullptr);
+        scj[cname] = present[c] ? nlohmann::json(scope[c]) : nlohmann::json(nullptr);
+        if (present[c]) {
+            total_low += low[c];
+            total_high += high[c];
+        }
         pj[cname] = present[c] ? to_string(static_cast<Provenance>(prov[c])) : "n/a";
         mj[cname] =
             num_or_null(present[c] && duration_s > 0, duration_s > 0 ? energy[c] / duration_s : 0);
@@ -289,8 +421,12 @@ nlohmann::json Tracker::record_json(const Record& r, const std::vector<Series>& 
     mj["total"] = num_or_null(any && duration_s > 0, duration_s > 0 ? total / duration_s : 0);
     sj["total"] = num_or_null(any && idle_w != nullptr, total_static);
     dj["total"] = num_or_null(any && idle_w != nullptr, total - total_static);
+    rj["total"] = any ? nlohmann::json{{"low", total_low}, {"high", total_high}}
+                      : nlohmann::json(nullptr);
     j["energy_j"] = ej;
     j["provenance"] = pj;
+    j["scope"] = scj;
+    j["energy_range_j"] = rj;
     j["mean_power_w"] = mj;
     j["static_energy_j"] = sj;
     j["dynamic_energy_j"] = dj;
@@ -306,6 +442,13 @@ nlohmann::json Tracker::record_json(const Record& r, const std::vector<Series>& 
     j["work"] = work;
     CarbonIntensity ci_now = carbon_intensity(opts_.country_iso_code, opts_.carbon_g_per_kwh);
     j["emissions_g"] = num_or_null(any, emissions_g(total, ci_now.g_per_kwh, opts_.pue));
+    j["emissions_range_g"] =
+        any ? nlohmann::json{{"low", emissions_g(total_low, ci_now.g_per_kwh, opts_.pue)},
+                             {"high", emissions_g(total_high, ci_now.g_per_kwh, opts_.pue)}}
+            : nlohmann::json(nullptr);
+    if (is_total && !ci_now.warning.empty()) {
+        warn.push_back(ci_now.warning);
+    }
     if (r.closed_by_stop) {
         warn.push_back("still open when the tracker stopped; closed there");
     }
@@ -327,6 +470,7 @@ nlohmann::json Tracker::report_json() const {
     j["schema"] = "greenknobs.energy/1";
     j["project_name"] = opts_.project_name;
     j["run_id"] = run_id_;
+    j["experiment_id"] = opts_.experiment_id;
     j["started_at"] = iso_utc(started_at_unix_s_);
     j["started_at_unix_s"] = started_at_unix_s_;
     j["sample_period_s"] = opts_.sample_period_s;
@@ -355,7 +499,12 @@ nlohmann::json Tracker::report_json() const {
     j["carbon"] = {{"intensity_g_per_kwh", ci.g_per_kwh},
                    {"source", ci.source},
                    {"country_iso_code", ci.country_iso_code},
-                   {"pue", opts_.pue}};
+                   {"country_name", ci.country_name},
+                   {"year", ci.year > 0 ? nlohmann::json(ci.year) : nlohmann::json(nullptr)},
+                   {"warning", ci.warning.empty() ? nlohmann::json(nullptr) : nlohmann::json(ci.warning)},
+                   {"pue", opts_.pue},
+                   {"wue_l_per_kwh", opts_.wue_l_per_kwh}};
+    j["machine"] = machine_json(machine_);
     nlohmann::json stages = nlohmann::json::array();
     for (const auto& r : stages_) {
         stages.push_back(record_json(r, series, warnings, idle_ptr, false));
@@ -376,6 +525,18 @@ nlohmann::json Tracker::report_json() const {
                       {"power_w", s.power_w}});
     }
     j["timeseries"] = ts;
+    if (opts_.pid != 0) {
+        double sampled = 0;
+        if (cpu_time_idx_ >= 0 && !series[static_cast<size_t>(cpu_time_idx_)].cpu_time_s.empty()) {
+            sampled = series[static_cast<size_t>(cpu_time_idx_)].cpu_time_s.back();
+        }
+        j["process"] = {{"pid", opts_.pid},
+                        {"cpu_time_sampled_s", sampled},
+                        {"cpu_time_rusage_s", num_or_null(rusage_cpu_s_ >= 0, rusage_cpu_s_)},
+                        {"cpu_time_added_s", added_cpu_s_}};
+    } else {
+        j["process"] = nullptr;
+    }
     return j;
 }
 

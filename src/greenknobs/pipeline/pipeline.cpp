@@ -292,7 +292,8 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
             json limits = json::array();
             for (const auto& a : limiter->apply(c.system.power_limit_w)) {
                 limits.push_back({{"device", a.device}, {"previous_w", a.previous_w},
-                                  {"requested_w", a.requested_w}, {"enforced_w", a.enforced_w}});
+                                  {"requested_w", a.requested_w}, {"enforced_w", a.enforced_w},
+                                  {"capped", a.capped}, {"note", a.note}});
             }
             record["knobs"]["details"].push_back(
                 {{"name", "power_limit"},

@@ -81,6 +81,18 @@ std::string esc(const std::string& s) { return html_escape(s); }
 
 std::string prov_tag(const std::string& p) { return "<span class=\"prov\">" + esc(p) + "</span>"; }
 
+// Where the total is (partly) modelled: the stated range of the modelled parts (mean over runs of
+// each run's low and high, docs/measurement.md), so a modelled number is never shown bare.
+std::string range_tag(const VariantAggregate& v) {
+    if (v.total_provenance.find("modelled") == std::string::npos || v.total_energy_low_j.empty() ||
+        v.total_energy_high_j.empty()) {
+        return "";
+    }
+    return " <span class=\"range\">stated range " +
+           esc(fixed(v.total_energy_low_j.mean() / kJoulesPerWh, 2)) + "\u2013" +
+           esc(fixed(v.total_energy_high_j.mean() / kJoulesPerWh, 2)) + " Wh</span>";
+}
+
 std::string num_td(const std::string& s) { return "<td class=\"num\">" + esc(s) + "</td>"; }
 
 std::string wh(const Sample& s) { return mean_ci(s.summary, 1.0 / kJoulesPerWh); }
@@ -342,7 +354,7 @@ void variant_details(std::ostringstream& o, const HtmlInput& in) {
         o << "<details" << (v.variant == st.baseline ? " open" : "") << "><summary><b>"
           << esc(v.variant) << "</b> \u2014 " << esc(v.name) << " \u00b7 n = " << v.n_runs
           << " \u00b7 total " << esc(wh(v.total_energy_j)) << " Wh "
-          << prov_tag(v.total_provenance);
+          << prov_tag(v.total_provenance) << range_tag(v);
         if (v.d_total_energy.available) {
             o << " \u00b7 \u0394 " << esc(fixed(v.d_total_energy.pct, 1)) << " %, "
               << esc(v.d_total_energy.verdict);
@@ -376,7 +388,8 @@ void variant_details(std::ostringstream& o, const HtmlInput& in) {
               << esc(s.d_energy.verdict.empty() ? "\u2014" : s.d_energy.verdict) << "</td></tr>\n";
         }
         o << "<tr><td><b>total</b></td>" << num_td(wh(v.total_energy_j)) << "<td>"
-          << prov_tag(v.total_provenance) << "</td>" << num_td(mean_ci(v.total_duration_s.summary))
+          << prov_tag(v.total_provenance) << range_tag(v) << "</td>"
+          << num_td(mean_ci(v.total_duration_s.summary))
           << num_td(delta_wh(v.d_total_energy)) << num_td(delta_text(v.d_total_energy, true, 1, ""))
           << "<td>" << esc(v.d_total_energy.verdict.empty() ? "\u2014" : v.d_total_energy.verdict)
           << "</td></tr>\n";
