@@ -83,11 +83,25 @@ TEST(SplitFunctions, InitialisersAndTypeDefinitionsAreNotFunctions) {
         "enum e { A = sizeof(int), B };\n"
         "typedef struct { int x; } T;\n"
         "struct __attribute__((packed)) p { char c; };\n"
-        "DEFINE_THING(x) = { .a = 1 };\n";
+        "DEFINE_THING(x) = { .a = 1 };\n"
+        "IMPL (memmove, 1)\nenum { unshared_buffer_size = 4 << 20 };\n";
     gk::corpus::SplitCounts counts;
     EXPECT_TRUE(functions(src, &counts).empty());
     EXPECT_EQ(counts.unbalanced_closes, 0);
     EXPECT_EQ(counts.unclosed_at_eof, 0);
+}
+
+TEST(SplitFunctions, GlibcAliasLinesWithoutSemicolonAreNotPartOfTheNextFunction) {
+    const std::string valloc = "void *\n__libc_valloc (size_t bytes)\n{\n  return 0;\n}";
+    const std::string printf_fn = "int\n__printf (const char *format, ...)\n{\n  return 1;\n}";
+    const std::string src = "weak_alias (__libc_memalign, aligned_alloc)\n"
+                            "libc_hidden_def (__libc_memalign)\n\n" +
+                            valloc + "\nstrong_alias (__libc_valloc, valloc)\n#endif\n\n" +
+                            printf_fn + "\nldbl_strong_alias (__printf, printf);\n";
+    EXPECT_EQ(functions(src), (std::vector<std::string>{valloc, printf_fn}));
+    // An attribute before the return type stays with the function.
+    const std::string attr = "__attribute__ ((noreturn))\nstatic void\nmabort (int s)\n{\n}";
+    EXPECT_EQ(functions(attr + "\n"), std::vector<std::string>{attr});
 }
 
 TEST(SplitFunctions, PreprocessorBranchesWithUnbalancedBraces) {

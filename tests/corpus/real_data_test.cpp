@@ -50,8 +50,12 @@ TEST(RealDecontamination, BundledFineTuningDataIsIndexedAndFound) {
     edited.insert(semi, " + 1");
     EXPECT_EQ(index.match(edited, false).kind, MatchKind::kNear);
 
-    const std::string file = "#include <linux/kernel.h>\n\nstatic int counter;\n\n" + f +
-                             "\n\nint bump(void)\n{\n\treturn ++counter;\n}\n";
+    // A file with as much other code as the function: no near match as a whole, found as contained.
+    std::string file = "#include <linux/kernel.h>\n\nstatic int counter;\n\n" + f + "\n\n";
+    for (int i = 0; file.size() < 3 * f.size(); ++i) {
+        file += "int bump" + std::to_string(i) + "(int by)\n{\n\tcounter += by * " +
+                std::to_string(i) + ";\n\treturn counter;\n}\n\n";
+    }
     EXPECT_EQ(index.match(file, false).kind, MatchKind::kContainment);
 
     const std::string unrelated =

@@ -312,7 +312,7 @@ bool tok_is(std::string_view m, const Tok& t, std::string_view text) {
 bool is_attribute_word(std::string_view w) {
     return w == "__attribute__" || w == "__attribute" || w == "__declspec" || w == "alignas" ||
            w == "_Alignas" || w == "__asm__" || w == "__asm" || w == "asm" || w == "noexcept" ||
-           w == "throw" || w == "__aligned" || w == "__printf" || w == "__scanf";
+           w == "throw" || w == "__aligned";
 }
 
 // Is the '=' token at index k an assignment ('=' alone, not part of ==, !=, <=, >=, and not the name
@@ -335,11 +335,58 @@ bool is_assignment(std::string_view m, const std::vector<Tok>& toks, size_t k) {
 
 enum class BlockKind { kTransparent, kFunction, kOther };
 
+// Where a function whose head is `toks` really starts. glibc writes macro invocations without a
+// ';' (`weak_alias (a, b)`, `libc_hidden_def (f)`) on the lines before a definition; the scanner
+// cannot tell them from the head, so they are cut off here: each leading `name (...)` that ends
+// its line (and is not an attribute) is dropped when what follows it has at least a return type and
+// a name before its first parenthesis.
+size_t function_begin(std::string_view m, const std::vector<Tok>& toks) {
+    const size_t n = toks.size();
+    size_t begin = toks.front().b;
+    size_t k = 0;  // start of the next invocation
+    while (k < n && toks[k].kind == TokKind::kIdent &&
+           !is_attribute_word(m.substr(toks[k].b, toks[k].e - toks[k].b))) {
+        size_t open = k + 1;
+        while (open < n && toks[open].kind == TokKind::kIdent) {
+            ++open;  // `static DEFINE_X (...)`: words before the parenthesis
+        }
+        if (open >= n || m[toks[open].b] != '(' || toks[open].depth != 0) {
+            break;
+        }
+        size_t close = open + 1;
+        while (close < n && !(toks[close].depth == 0 && m[toks[close].b] == ')')) {
+            ++close;
+        }
+        const size_t next = close + 1;
+        if (next >= n || m.substr(toks[close].e, toks[next].b - toks[close].e).find('\n') ==
+                             std::string_view::npos) {
+            break;
+        }
+        // The rest must still look like `type name (`: two or more tokens before its first '(',
+        // the last of them a name.
+        size_t paren = next;
+        while (paren < n && !(toks[paren].kind == TokKind::kPunct && m[toks[paren].b] == '(')) {
+            ++paren;
+        }
+        if (paren < n && paren - next >= 2 && toks[paren - 1].kind == TokKind::kIdent &&
+            !is_attribute_word(m.substr(toks[paren - 1].b, toks[paren - 1].e - toks[paren - 1].b))) {
+            begin = toks[next].b;
+        }
+        k = next;  // another invocation may follow
+    }
+    return begin;
+}
+
+struct HeadClass {
+    BlockKind kind = BlockKind::kOther;
+    size_t begin = kNone;  // kFunction: where the document starts
+};
+
 // What the declaration m[h0, brace) before a top-level '{' makes of the block.
-BlockKind classify_head(std::string_view m, size_t h0, size_t brace) {
+HeadClass classify_head(std::string_view m, size_t h0, size_t brace) {
     const std::vector<Tok> toks = tokenize(m, h0, brace);
     if (toks.empty()) {
-        return BlockKind::kOther;
+        return HeadClass{BlockKind::kOther, kNone};
     }
     const Tok& first = toks.front();
     const bool has_paren = std::any_of(toks.begin(), toks.end(), [&](const Tok& t) {
@@ -349,20 +396,20 @@ BlockKind classify_head(std::string_view m, size_t h0, size_t brace) {
         if (!has_paren && (tok_is(m, first, "namespace") ||
                            (tok_is(m, first, "inline") && toks.size() > 1 &&
                             tok_is(m, toks[1], "namespace")))) {
-            return BlockKind::kTransparent;
+            return HeadClass{BlockKind::kTransparent, kNone};
         }
         if (tok_is(m, first, "extern") && toks.size() == 2 && toks[1].kind == TokKind::kString) {
-            return BlockKind::kTransparent;
+            return HeadClass{BlockKind::kTransparent, kNone};
         }
         if (tok_is(m, first, "typedef")) {
-            return BlockKind::kOther;
+            return HeadClass{BlockKind::kOther, kNone};
         }
     }
     // An initialiser (`... = {`) is data, whatever parentheses it has.
     for (size_t k = 0; k < toks.size(); ++k) {
         if (toks[k].depth == 0 && toks[k].kind == TokKind::kPunct && m[toks[k].b] == '=' &&
             is_assignment(m, toks, k)) {
-            return BlockKind::kOther;
+            return HeadClass{BlockKind::kOther, kNone};
         }
     }
     // Top-level parenthesis groups: [open, close] token indices.
@@ -376,7 +423,7 @@ BlockKind classify_head(std::string_view m, size_t h0, size_t brace) {
             ++close;
         }
         if (close >= toks.size()) {
-            return BlockKind::kOther;  // unclosed '(' (cannot happen: the scanner checks depth)
+            return HeadClass{BlockKind::kOther, kNone};  // unclosed '(' (cannot happen: the scanner checks depth)
         }
         groups.emplace_back(k, close);
         k = close;
@@ -410,7 +457,7 @@ BlockKind classify_head(std::string_view m, size_t h0, size_t brace) {
         }
     }
     if (params == kNone) {
-        return BlockKind::kOther;  // a struct/enum/class body, an aggregate, a stray block
+        return HeadClass{BlockKind::kOther, kNone};  // a struct/enum/class body, an aggregate, a stray block
     }
     // Constructor initialiser list (`Foo::Foo(int a) : a_{a} {`): a '{' right after a member name is
     // that member's braced initialiser, not the body.
@@ -423,27 +470,34 @@ BlockKind classify_head(std::string_view m, size_t h0, size_t brace) {
         (toks[after].b == 0 || m[toks[after].b - 1] != ':')) {
         const Tok& last = toks.back();
         if (last.kind == TokKind::kIdent || (last.kind == TokKind::kPunct && m[last.b] == '>')) {
-            return BlockKind::kOther;
+            return HeadClass{BlockKind::kOther, kNone};
         }
-        return BlockKind::kFunction;
+        return HeadClass{BlockKind::kFunction, function_begin(m, toks)};
     }
     // What follows the last group must be qualifiers, attributes or a trailing return type.
     for (size_t k = groups.back().second + 1; k < toks.size(); ++k) {
         const Tok& t = toks[k];
-        if (t.kind == TokKind::kIdent || t.kind == TokKind::kNumber) {
+        if (t.kind == TokKind::kIdent) {
+            const std::string_view w = m.substr(t.b, t.e - t.b);
+            if (w == "struct" || w == "union" || w == "enum" || w == "class" || w == "typedef") {
+                return HeadClass{BlockKind::kOther, kNone};  // `MACRO(x) enum { ... }`
+            }
+            continue;
+        }
+        if (t.kind == TokKind::kNumber) {
             continue;
         }
         if (t.kind == TokKind::kString) {
-            return BlockKind::kOther;
+            return HeadClass{BlockKind::kOther, kNone};
         }
         const char c = m[t.b];
         const bool ok = c == ':' || c == '*' || c == '&' || c == '<' || c == '>' || c == ',' ||
                         c == '[' || c == ']' || (c == '-' && t.b + 1 < m.size() && m[t.b + 1] == '>');
         if (!ok) {
-            return BlockKind::kOther;
+            return HeadClass{BlockKind::kOther, kNone};
         }
     }
-    return BlockKind::kFunction;
+    return HeadClass{BlockKind::kFunction, function_begin(m, toks)};
 }
 
 // K&R definition `int f(a, b) int a; char *b; {`: the ';'-terminated segment holding the
@@ -580,15 +634,15 @@ class Scanner {
             open_after_empty_head(i);
             return;
         }
-        const BlockKind kind = classify_head(m_, seg_start_, i);
-        if (kind == BlockKind::kTransparent) {
-            push(kind, kNone, false);
+        const HeadClass head = classify_head(m_, seg_start_, i);
+        if (head.kind == BlockKind::kTransparent) {
+            push(head.kind, kNone, false);
             reset_top();
-        } else if (kind == BlockKind::kFunction) {
-            push(kind, seg_start_, false);
+        } else if (head.kind == BlockKind::kFunction) {
+            push(head.kind, head.begin, false);
             reset_top();
         } else {
-            push(kind, kNone, false);  // the declaration goes on to its ';'
+            push(head.kind, kNone, false);  // the declaration goes on to its ';'
         }
     }
 
