@@ -1,6 +1,6 @@
-// `greenknobs corpus`: builds a pretraining corpus of C/C++ from source tarballs or directories into
-// JSON Lines {"text","source","path"} plus a stats JSON beside it (docs/corpus.md). Streams: the
-// corpus is never held in memory whole.
+// `greenknobs corpus`: builds a pretraining corpus of C/C++ from source tarballs or directories
+// into JSON Lines {"text","source","path"} plus a stats JSON beside it (docs/corpus.md). Streams:
+// the corpus is never held in memory whole.
 #ifdef GK_HAVE_CORPUS
 
 #include <cstdio>
@@ -72,9 +72,9 @@ int run_corpus(const CorpusCliOptions& cli) {
     if (cli.debian) {
         for (const auto& d : gk::corpus::debian_sources()) {
             if (!gk::fs::exists(d.source.path)) {
-                throw gk::InputError(d.source.path, "",
-                                     "missing: install the Debian package " + d.package +
-                                         " (`make corpus` does)");
+                throw gk::InputError(
+                    d.source.path, "",
+                    "missing: install the Debian package " + d.package + " (`make corpus` does)");
             }
             o.sources.push_back(d.source);
         }
@@ -122,11 +122,11 @@ int run_corpus(const CorpusCliOptions& cli) {
         }
         bar->update(p.input_done_bytes / 1000000,
                     p.source + " (" + std::to_string(p.source_index + 1) + "/" +
-                        std::to_string(p.sources) + ") " + std::to_string(p.documents) +
-                        " docs " + mb(p.bytes));
+                        std::to_string(p.sources) + ") " + std::to_string(p.documents) + " docs " +
+                        mb(p.bytes));
     };
-    const gk::corpus::Stats st =
-        gk::corpus::build_streaming(o, [&](gk::corpus::Document&& d) { writer.write(d); }, progress);
+    const gk::corpus::Stats st = gk::corpus::build_streaming(
+        o, [&](gk::corpus::Document&& d) { writer.write(d); }, progress);
     if (bar) {
         bar->finish();
     }
@@ -143,45 +143,52 @@ int run_corpus(const CorpusCliOptions& cli) {
                     static_cast<long long>(s.removed_containment), s.license.c_str());
     }
     for (const auto& d : st.decontamination) {
-        std::printf("decontamination %s: %lld texts (%lld distinct) -> removed %lld exact, %lld "
-                    "near, %lld containment\n",
-                    d.path.c_str(), static_cast<long long>(d.texts),
-                    static_cast<long long>(d.distinct), static_cast<long long>(d.removed_exact),
-                    static_cast<long long>(d.removed_near),
-                    static_cast<long long>(d.removed_containment));
+        std::printf(
+            "decontamination %s: %lld texts (%lld distinct) -> removed %lld exact, %lld "
+            "near, %lld containment\n",
+            d.path.c_str(), static_cast<long long>(d.texts), static_cast<long long>(d.distinct),
+            static_cast<long long>(d.removed_exact), static_cast<long long>(d.removed_near),
+            static_cast<long long>(d.removed_containment));
     }
     // ModernBERT's tokenizer gave 2.43 bytes/token on a 5,000-document sample of the default corpus
-    // (docs/perf/corpus.md); C with tabs and long identifiers packs fewer bytes per token than prose.
+    // (docs/perf/corpus.md); C with tabs and long identifiers packs fewer bytes per token than
+    // prose.
     constexpr double kBytesPerToken = 2.43;
-    std::printf("wrote %s: %lld documents, %s (~%.0f M ModernBERT tokens at %.2f bytes/token)%s in %s\n",
-                cli.out.c_str(), static_cast<long long>(st.documents), mb(st.bytes).c_str(),
-                static_cast<double>(st.bytes) / kBytesPerToken / 1e6, kBytesPerToken,
-                st.truncated ? ", stopped at --max-bytes" : "",
-                gk::format_duration(st.duration_s).c_str());
+    std::printf(
+        "wrote %s: %lld documents, %s (~%.0f M ModernBERT tokens at %.2f bytes/token)%s in %s\n",
+        cli.out.c_str(), static_cast<long long>(st.documents), mb(st.bytes).c_str(),
+        static_cast<double>(st.bytes) / kBytesPerToken / 1e6, kBytesPerToken,
+        st.truncated ? ", stopped at --max-bytes" : "", gk::format_duration(st.duration_s).c_str());
     std::printf("stats: %s\n", gk::corpus::stats_path_for(cli.out).c_str());
     return 0;
 }
 
 gk::app::Registrar reg("corpus", 45, [](CLI::App& app) -> gk::app::RunFn {
     auto* sub = app.add_subcommand(
-        "corpus", "Build a C/C++ pretraining corpus (JSON Lines) from source tarballs or directories");
+        "corpus",
+        "Build a C/C++ pretraining corpus (JSON Lines) from source tarballs or directories");
     auto opt = std::make_shared<CorpusCliOptions>();
-    sub->add_option("--source", opt->sources,
-                    "NAME=PATH[:LICENSE]: a tarball (.tar.xz/.tar.gz/.tar.bz2/.tar) or a directory; "
-                    "repeatable, read in the order given");
-    sub->add_flag("--debian", opt->debian,
-                  "add the Debian source packages' tarballs under /usr/src (linux, glibc, binutils, "
-                  "gcc; `make corpus` installs them)");
-    sub->add_option("--decontaminate", opt->decontaminate,
-                    "fine-tuning data (CSV/JSONL with func_before/func_after/text) whose texts must "
-                    "not appear in the corpus")
+    sub->add_option(
+        "--source", opt->sources,
+        "NAME=PATH[:LICENSE]: a tarball (.tar.xz/.tar.gz/.tar.bz2/.tar) or a directory; "
+        "repeatable, read in the order given");
+    sub->add_flag(
+        "--debian", opt->debian,
+        "add the Debian source packages' tarballs under /usr/src (linux, glibc, binutils, "
+        "gcc; `make corpus` installs them)");
+    sub->add_option(
+           "--decontaminate", opt->decontaminate,
+           "fine-tuning data (CSV/JSONL with func_before/func_after/text) whose texts must "
+           "not appear in the corpus")
         ->check(CLI::ExistingFile);
     sub->add_flag("--no-decontaminate", opt->no_decontaminate, "build without decontamination");
-    sub->add_option("--out", opt->out, "output JSON Lines; stats go to <out minus .jsonl>.stats.json")
+    sub->add_option("--out", opt->out,
+                    "output JSON Lines; stats go to <out minus .jsonl>.stats.json")
         ->required();
     sub->add_option("--granularity", opt->granularity, "function or file")
         ->check(CLI::IsMember({"function", "file"}));
-    sub->add_option("--max-bytes", opt->max_bytes, "stop once this much text is kept (0 = all; 1GB ok)")
+    sub->add_option("--max-bytes", opt->max_bytes,
+                    "stop once this much text is kept (0 = all; 1GB ok)")
         ->transform(CLI::AsSizeValue(false));
     sub->add_option("--min-doc-bytes", opt->min_doc_bytes, "drop shorter documents (default 64)")
         ->transform(CLI::AsSizeValue(false));

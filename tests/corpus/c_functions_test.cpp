@@ -1,18 +1,19 @@
 // The top-level function splitter on tricky C and C++: literals and comments holding braces, K&R
 // definitions, macros, initialisers, preprocessor branches with unbalanced braces, C++ scopes.
-#include <gtest/gtest.h>
+#include "greenknobs/corpus/c_functions.h"
 
 #include <algorithm>
 #include <string>
 #include <vector>
 
-#include "greenknobs/corpus/c_functions.h"
+#include <gtest/gtest.h>
 
 namespace {
 
 using gk::corpus::split_functions;
 
-std::vector<std::string> functions(const std::string& src, gk::corpus::SplitCounts* counts = nullptr) {
+std::vector<std::string> functions(const std::string& src,
+                                   gk::corpus::SplitCounts* counts = nullptr) {
     std::vector<std::string> out;
     for (const auto& f : split_functions(src, counts)) {
         out.push_back(src.substr(f.begin, f.end - f.begin));
@@ -44,8 +45,7 @@ TEST(SplitFunctions, BracesInsideStringsCharsAndCommentsDoNotCount) {
 }
 
 TEST(SplitFunctions, KAndRDefinitionStartsAtItsReturnType) {
-    const std::string f =
-        "int\nadd(a, b)\n    int a;\n    char *b;\n{\n    return a + *b;\n}";
+    const std::string f = "int\nadd(a, b)\n    int a;\n    char *b;\n{\n    return a + *b;\n}";
     const std::string src = "extern int n;\n\n" + f + "\n";
     EXPECT_EQ(functions(src), std::vector<std::string>{f});
 }
@@ -94,10 +94,11 @@ TEST(SplitFunctions, InitialisersAndTypeDefinitionsAreNotFunctions) {
 TEST(SplitFunctions, GlibcAliasLinesWithoutSemicolonAreNotPartOfTheNextFunction) {
     const std::string valloc = "void *\n__libc_valloc (size_t bytes)\n{\n  return 0;\n}";
     const std::string printf_fn = "int\n__printf (const char *format, ...)\n{\n  return 1;\n}";
-    const std::string src = "weak_alias (__libc_memalign, aligned_alloc)\n"
-                            "libc_hidden_def (__libc_memalign)\n\n" +
-                            valloc + "\nstrong_alias (__libc_valloc, valloc)\n#endif\n\n" +
-                            printf_fn + "\nldbl_strong_alias (__printf, printf);\n";
+    const std::string src =
+        "weak_alias (__libc_memalign, aligned_alloc)\n"
+        "libc_hidden_def (__libc_memalign)\n\n" +
+        valloc + "\nstrong_alias (__libc_valloc, valloc)\n#endif\n\n" + printf_fn +
+        "\nldbl_strong_alias (__printf, printf);\n";
     EXPECT_EQ(functions(src), (std::vector<std::string>{valloc, printf_fn}));
     // An attribute before the return type stays with the function.
     const std::string attr = "__attribute__ ((noreturn))\nstatic void\nmabort (int s)\n{\n}";

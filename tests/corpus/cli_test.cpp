@@ -1,13 +1,13 @@
 // `greenknobs corpus` end to end: a tarball made here -> JSONL + stats, licences and counts in the
 // stats, progress on a pipe, and bad input (missing or corrupt tarball, no decontamination) -> 2.
-#include <gtest/gtest.h>
+#include "../common/cli.h"
 
 #include <fstream>
 #include <string>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "../common/cli.h"
 #include "corpus_fixture.h"
 
 namespace {
@@ -28,9 +28,9 @@ class CorpusCliTest : public ::testing::Test {
 };
 
 TEST_F(CorpusCliTest, BuildsJsonlAndStatsWithLicences) {
-    const auto r = run_greenknobs("corpus --source pkg=" + (dir_ / "pkg.tar.xz") +
-                                  ":MIT --decontaminate " + (dir_ / "refs.csv") + " --out " +
-                                  (dir_ / "out/c.jsonl"));
+    const auto r =
+        run_greenknobs("corpus --source pkg=" + (dir_ / "pkg.tar.xz") + ":MIT --decontaminate " +
+                       (dir_ / "refs.csv") + " --out " + (dir_ / "out/c.jsonl"));
     ASSERT_EQ(r.rc, 0) << r.out;
     EXPECT_TRUE(has(r.out, "corpus MB")) << r.out;  // progress, as plain lines on a pipe
     EXPECT_TRUE(has(r.out, "wrote ")) << r.out;

@@ -2,15 +2,15 @@
 // functions (the "fine-tuning data") with lightly edited copies of them.
 #pragma once
 
-#include <archive.h>
-#include <archive_entry.h>
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <unistd.h>
 
 namespace gk::testing {
 

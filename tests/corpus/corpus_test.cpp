@@ -2,7 +2,7 @@
 // filtering (extension, binary, non-UTF-8, size), function/file documents, decontamination counts
 // per source and per reference file, determinism, sampling, the byte cap, JSONL round trip, and bad
 // input.
-#include <gtest/gtest.h>
+#include "greenknobs/corpus/corpus.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -10,9 +10,10 @@
 #include <set>
 #include <string>
 
+#include <gtest/gtest.h>
+
 #include "../common/errors.h"
 #include "corpus_fixture.h"
-#include "greenknobs/corpus/corpus.h"
 
 namespace {
 
@@ -37,13 +38,15 @@ Files member_files() {
     std::string edited_only = "#include \"x.h\"\n\n";
     for (int i = 0; i < 6; ++i) {
         edited_only += "int helper" + std::to_string(i) + "(int x)\n{\n\tint y = x * " +
-                       std::to_string(i + 3) + ";\n\tif (y > 100)\n\t\ty -= 7;\n\treturn y + x;\n}\n\n";
+                       std::to_string(i + 3) +
+                       ";\n\tif (y > 100)\n\t\ty -= 7;\n\treturn y + x;\n}\n\n";
     }
     edited_only += edited_c() + "\n";
     std::string binary = "int x;\n";
     binary.push_back('\0');
     binary += "\x01\x02\xff junk";
-    const std::string latin1 = "/* caf\xe9 */\nint latin(void)\n{\n\treturn 1234567890 + 987654321;\n}\n";
+    const std::string latin1 =
+        "/* caf\xe9 */\nint latin(void)\n{\n\treturn 1234567890 + 987654321;\n}\n";
     return {
         {"pkg/README", "not code { }\n"},
         {"pkg/src/clean.c", clean},
@@ -133,8 +136,8 @@ TEST_F(CorpusBuildTest, FileDocumentsContainingAReferenceAreRemoved) {
     for (const auto& d : c.docs) {
         paths.insert(d.path);
     }
-    EXPECT_EQ(paths, (std::set<std::string>{"pkg/src/clean.c", "pkg/include/bits.h",
-                                            "pkg/src/copy.c"}));
+    EXPECT_EQ(paths,
+              (std::set<std::string>{"pkg/src/clean.c", "pkg/include/bits.h", "pkg/src/copy.c"}));
     EXPECT_EQ(c.stats.decontamination[0].removed_containment, 1);
     EXPECT_EQ(c.stats.decontamination[1].removed_containment, 1);
 }

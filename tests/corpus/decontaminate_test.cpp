@@ -1,14 +1,16 @@
 // The reference index: exact (whitespace-insensitive), near (MinHash + exact Jaccard), containment
 // (substring of the normalised text, or a function of a file), attribution to reference files, and
 // bad reference files.
-#include <gtest/gtest.h>
+#include "greenknobs/corpus/decontaminate.h"
 
 #include <string>
 
+#include <gtest/gtest.h>
+
+#include "greenknobs/data/dedup.h"
+
 #include "../common/errors.h"
 #include "corpus_fixture.h"
-#include "greenknobs/corpus/decontaminate.h"
-#include "greenknobs/data/dedup.h"
 
 namespace {
 
@@ -21,9 +23,8 @@ class ReferenceIndexTest : public ::testing::Test {
     void SetUp() override {
         write_text(dir_ / "refs.csv", "func_before,vul,func_after\n" + csv_field(ref_a()) + ",1," +
                                           csv_field(ref_b()) + "\n");
-        write_text(dir_ / "more.jsonl",
-                   "{\"text\": " + json_string(ref_c()) + "}\n\n{\"text\": " +
-                       json_string(ref_a()) + ", \"other\": 1}\n");
+        write_text(dir_ / "more.jsonl", "{\"text\": " + json_string(ref_c()) + "}\n\n{\"text\": " +
+                                            json_string(ref_a()) + ", \"other\": 1}\n");
         index_.add_file(dir_ / "refs.csv");
         index_.add_file(dir_ / "more.jsonl");
     }
@@ -108,8 +109,9 @@ TEST(ReferenceIndex, ShortReferencesAreMatchedWholeButNotSearchedInside) {
     write_text(dir / "r.csv", "text\n\"int one(void) { return 1; }\"\n");
     index.add_file(dir / "r.csv");
     EXPECT_EQ(index.match("int  one(void)\n{\n\treturn 1;\n}", false).kind, MatchKind::kExact);
-    EXPECT_EQ(index.match("int zero(void) { return 0; }\nint one(void) { return 1; }\n", false).kind,
-              MatchKind::kNone);
+    EXPECT_EQ(
+        index.match("int zero(void) { return 0; }\nint one(void) { return 1; }\n", false).kind,
+        MatchKind::kNone);
 }
 
 TEST(ReferenceIndex, BadReferenceFilesAreInputErrors) {

@@ -1,9 +1,9 @@
 // Decontamination against the bundled fine-tuning data (all of Juliet and the BigVul subset, both
 // func_before and func_after): a real BigVul function is found exactly, lightly edited, and inside
 // a file.
-#include <gtest/gtest.h>
-
 #include <string>
+
+#include <gtest/gtest.h>
 
 #include "greenknobs/corpus/decontaminate.h"
 #include "greenknobs/data/csv.h"

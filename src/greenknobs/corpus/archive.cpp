@@ -1,15 +1,16 @@
-// libarchive for tarballs (every compression filter libarchive has, tar formats only), std::filesystem
-// for directories. Errors carry libarchive's own message, which names what is wrong with the data.
+// libarchive for tarballs (every compression filter libarchive has, tar formats only),
+// std::filesystem for directories. Errors carry libarchive's own message, which names what is wrong
+// with the data.
 #include "greenknobs/corpus/archive.h"
-
-#include <archive.h>
-#include <archive_entry.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <system_error>
 #include <vector>
+
+#include <archive.h>
+#include <archive_entry.h>
 
 #include "greenknobs/util/error.h"
 
@@ -51,7 +52,8 @@ class TarReader : public MemberReader {
                 return false;
             }
             if (r == ARCHIVE_FATAL || r == ARCHIVE_RETRY) {
-                throw InputError(path_, where(), "corrupt or unreadable archive: " + error_string());
+                throw InputError(path_, where(),
+                                 "corrupt or unreadable archive: " + error_string());
             }
             // ARCHIVE_WARN (e.g. an odd header field) still gives a usable entry.
             ++index_;

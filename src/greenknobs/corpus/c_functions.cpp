@@ -1,7 +1,7 @@
 // Two passes over a file. (1) Mask: copy the text with comments, literal contents and preprocessor
-// directives blanked, noting each conditional directive (#if/#else/#endif) and where it is. (2) Scan
-// the masked copy for braces: a '{' at top level opens a function body when the declaration before it
-// (its "head") looks like a function declarator; the matching '}' closes the document.
+// directives blanked, noting each conditional directive (#if/#else/#endif) and where it is. (2)
+// Scan the masked copy for braces: a '{' at top level opens a function body when the declaration
+// before it (its "head") looks like a function declarator; the matching '}' closes the document.
 #include "greenknobs/corpus/c_functions.h"
 
 #include <algorithm>
@@ -315,8 +315,8 @@ bool is_attribute_word(std::string_view w) {
            w == "throw" || w == "__aligned";
 }
 
-// Is the '=' token at index k an assignment ('=' alone, not part of ==, !=, <=, >=, and not the name
-// of an operator function)?
+// Is the '=' token at index k an assignment ('=' alone, not part of ==, !=, <=, >=, and not the
+// name of an operator function)?
 bool is_assignment(std::string_view m, const std::vector<Tok>& toks, size_t k) {
     const size_t p = toks[k].b;
     if (p + 1 < m.size() && m[p + 1] == '=') {
@@ -369,7 +369,8 @@ size_t function_begin(std::string_view m, const std::vector<Tok>& toks) {
             ++paren;
         }
         if (paren < n && paren - next >= 2 && toks[paren - 1].kind == TokKind::kIdent &&
-            !is_attribute_word(m.substr(toks[paren - 1].b, toks[paren - 1].e - toks[paren - 1].b))) {
+            !is_attribute_word(
+                m.substr(toks[paren - 1].b, toks[paren - 1].e - toks[paren - 1].b))) {
             begin = toks[next].b;
         }
         k = next;  // another invocation may follow
@@ -393,9 +394,9 @@ HeadClass classify_head(std::string_view m, size_t h0, size_t brace) {
         return t.kind == TokKind::kPunct && m[t.b] == '(';
     });
     if (first.kind == TokKind::kIdent) {
-        if (!has_paren && (tok_is(m, first, "namespace") ||
-                           (tok_is(m, first, "inline") && toks.size() > 1 &&
-                            tok_is(m, toks[1], "namespace")))) {
+        if (!has_paren &&
+            (tok_is(m, first, "namespace") ||
+             (tok_is(m, first, "inline") && toks.size() > 1 && tok_is(m, toks[1], "namespace")))) {
             return HeadClass{BlockKind::kTransparent, kNone};
         }
         if (tok_is(m, first, "extern") && toks.size() == 2 && toks[1].kind == TokKind::kString) {
@@ -423,7 +424,8 @@ HeadClass classify_head(std::string_view m, size_t h0, size_t brace) {
             ++close;
         }
         if (close >= toks.size()) {
-            return HeadClass{BlockKind::kOther, kNone};  // unclosed '(' (cannot happen: the scanner checks depth)
+            return HeadClass{BlockKind::kOther,
+                             kNone};  // unclosed '(' (cannot happen: the scanner checks depth)
         }
         groups.emplace_back(k, close);
         k = close;
@@ -457,10 +459,11 @@ HeadClass classify_head(std::string_view m, size_t h0, size_t brace) {
         }
     }
     if (params == kNone) {
-        return HeadClass{BlockKind::kOther, kNone};  // a struct/enum/class body, an aggregate, a stray block
+        return HeadClass{BlockKind::kOther,
+                         kNone};  // a struct/enum/class body, an aggregate, a stray block
     }
-    // Constructor initialiser list (`Foo::Foo(int a) : a_{a} {`): a '{' right after a member name is
-    // that member's braced initialiser, not the body.
+    // Constructor initialiser list (`Foo::Foo(int a) : a_{a} {`): a '{' right after a member name
+    // is that member's braced initialiser, not the body.
     size_t after = groups[params].second + 1;
     while (after < toks.size() && toks[after].kind == TokKind::kIdent) {
         ++after;  // const, noexcept, override ...
@@ -492,7 +495,8 @@ HeadClass classify_head(std::string_view m, size_t h0, size_t brace) {
         }
         const char c = m[t.b];
         const bool ok = c == ':' || c == '*' || c == '&' || c == '<' || c == '>' || c == ',' ||
-                        c == '[' || c == ']' || (c == '-' && t.b + 1 < m.size() && m[t.b + 1] == '>');
+                        c == '[' || c == ']' ||
+                        (c == '-' && t.b + 1 < m.size() && m[t.b + 1] == '>');
         if (!ok) {
             return HeadClass{BlockKind::kOther, kNone};
         }
@@ -548,8 +552,8 @@ bool is_plain_declaration(std::string_view m, const std::vector<Tok>& toks) {
 
 struct Scope {
     BlockKind kind;
-    size_t begin;        // function: where its document starts
-    bool reset_on_close; // a block with no declaration before it: forget the segment after it
+    size_t begin;         // function: where its document starts
+    bool reset_on_close;  // a block with no declaration before it: forget the segment after it
 };
 
 struct Conditional {

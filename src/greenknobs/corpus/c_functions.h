@@ -21,7 +21,8 @@ struct FunctionSpan {
 struct SplitCounts {
     int64_t functions = 0;
     int64_t unbalanced_closes = 0;  // '}' with nothing open (reset to top level)
-    int64_t unclosed_at_eof = 0;    // a block still open at the end of the file (its function dropped)
+    int64_t unclosed_at_eof =
+        0;  // a block still open at the end of the file (its function dropped)
 };
 
 // The file's text with every comment, every string/char literal's contents and every preprocessor

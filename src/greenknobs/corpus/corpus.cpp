@@ -4,8 +4,6 @@
 // with the fine-tuning data; so every count is of distinct reasons and they add up.
 #include "greenknobs/corpus/corpus.h"
 
-#include <unistd.h>
-
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -13,6 +11,8 @@
 #include <fstream>
 #include <set>
 #include <unordered_set>
+
+#include <unistd.h>
 
 #include "greenknobs/corpus/archive.h"
 #include "greenknobs/corpus/c_functions.h"
@@ -95,8 +95,8 @@ void validate(const Options& o) {
         }
     }
     if (o.granularity != "function" && o.granularity != "file") {
-        throw InputError("corpus: granularity must be 'function' or 'file', got '" +
-                         o.granularity + "'");
+        throw InputError("corpus: granularity must be 'function' or 'file', got '" + o.granularity +
+                         "'");
     }
     if (o.extensions.empty()) {
         throw InputError("corpus: no file extensions given");
@@ -281,7 +281,8 @@ Stats build_streaming(const Options& options, const std::function<void(Document&
                 const Match match = index.match(text, norm, file_level);
                 if (match.kind != MatchKind::kNone) {
                     int64_t SourceStats::*src_count = &SourceStats::removed_exact;
-                    int64_t DecontaminationStats::*file_count = &DecontaminationStats::removed_exact;
+                    int64_t DecontaminationStats::*file_count =
+                        &DecontaminationStats::removed_exact;
                     int64_t* total = &st.removed_exact;
                     if (match.kind == MatchKind::kNear) {
                         src_count = &SourceStats::removed_near;
@@ -544,7 +545,8 @@ Corpus read_jsonl(const std::string& path) {
         try {
             j = nlohmann::json::parse(line);
         } catch (const nlohmann::json::parse_error& e) {
-            throw InputError(path, std::to_string(line_no), std::string("not valid JSON: ") + e.what());
+            throw InputError(path, std::to_string(line_no),
+                             std::string("not valid JSON: ") + e.what());
         }
         auto text = j.is_object() ? j.find("text") : j.end();
         if (!j.is_object() || text == j.end() || !text->is_string()) {

@@ -67,9 +67,9 @@ struct SourceStats {
     int64_t candidates = 0;        // functions found (function granularity) or files (file)
     int64_t docs_too_small = 0;
     int64_t docs_too_large = 0;
-    int64_t docs_duplicate = 0;  // exact repeat of an earlier document of the corpus
-    int64_t removed_exact = 0;   // decontamination: equal to a reference text
-    int64_t removed_near = 0;    // MinHash/Jaccard >= near_threshold with one
+    int64_t docs_duplicate = 0;       // exact repeat of an earlier document of the corpus
+    int64_t removed_exact = 0;        // decontamination: equal to a reference text
+    int64_t removed_near = 0;         // MinHash/Jaccard >= near_threshold with one
     int64_t removed_containment = 0;  // contains one
     int64_t documents = 0;
     int64_t bytes = 0;

@@ -43,7 +43,9 @@ uint64_t roll_hash(const char* p, size_t n) {
     return h;
 }
 
-size_t anchor_bit(uint64_t h) { return static_cast<size_t>(splitmix64(h) >> (64 - kAnchorBitsLog2)); }
+size_t anchor_bit(uint64_t h) {
+    return static_cast<size_t>(splitmix64(h) >> (64 - kAnchorBitsLog2));
+}
 
 bool is_blank(std::string_view s) {
     return s.find_first_not_of(" \t\r\n\v\f") == std::string_view::npos;
@@ -138,8 +140,9 @@ void ReferenceIndex::add_text(std::string_view text, size_t file) {
 
 void ReferenceIndex::add_file(const std::string& path) {
     if (files_.size() >= kMaxFiles) {
-        throw InputError(path, "", "at most " + std::to_string(kMaxFiles) +
-                                       " decontamination files are supported");
+        throw InputError(
+            path, "",
+            "at most " + std::to_string(kMaxFiles) + " decontamination files are supported");
     }
     files_.push_back(ReferenceFileStats{path, 0, 0, 0});
     const size_t file = files_.size() - 1;
@@ -183,8 +186,7 @@ void ReferenceIndex::add_file(const std::string& path) {
             }
         }
         if (cols.empty()) {
-            throw InputError(path, "header",
-                             "expected a func_before, func_after or text column");
+            throw InputError(path, "header", "expected a func_before, func_after or text column");
         }
         while (csv.next()) {
             ++files_[file].rows;
@@ -194,7 +196,8 @@ void ReferenceIndex::add_file(const std::string& path) {
         }
     }
     if (files_[file].texts == 0) {
-        throw InputError(path, "", "no reference text in it (func_before/func_after/text all empty)");
+        throw InputError(path, "",
+                         "no reference text in it (func_before/func_after/text all empty)");
     }
 }
 

@@ -1,8 +1,8 @@
 // Decontamination: an index of the fine-tuning texts (every func_before/func_after/text field of
 // the given files) that tells whether a corpus document repeats one of them: exactly (after
 // whitespace normalisation), nearly (Jaccard of token 5-shingles >= a threshold, found through
-// MinHash LSH and confirmed exactly), or by containing one (a reference's normalised text inside the
-// document's, or, when asked, a function of the document that matches exactly or nearly).
+// MinHash LSH and confirmed exactly), or by containing one (a reference's normalised text inside
+// the document's, or, when asked, a function of the document that matches exactly or nearly).
 #pragma once
 
 #include <cstdint>
@@ -70,7 +70,7 @@ class ReferenceIndex {
     std::vector<uint64_t> add_;
     std::vector<ReferenceFileStats> files_;
     std::vector<Ref> refs_;
-    std::vector<std::string> normalized_;  // per ref
+    std::vector<std::string> normalized_;                        // per ref
     std::unordered_map<uint64_t, std::vector<uint32_t>> exact_;  // hash of the normalised text
     std::unordered_map<uint64_t, std::vector<uint32_t>> bands_;
     std::unordered_map<uint64_t, std::vector<uint32_t>> anchors_;  // hash of the first 64 bytes
