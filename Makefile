@@ -16,11 +16,17 @@ export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_f
 # Debian packages the project needs (Debian 12). libopenblas0-openmp replaces the 16x slower reference BLAS.
 APT_PACKAGES := cmake make clang lld ccache pkg-config libtorch-dev libopenblas0-openmp nlohmann-json3-dev \
   libcli11-dev libtomlplusplus-dev libutf8proc-dev libsqlite3-dev libssl-dev libgtest-dev libbenchmark-dev \
-  gnuplot-nox
+  gnuplot-nox libarchive-dev
 # Only for `make bench-python` (the PyTorch-Python side of the comparison), not for `make test`.
 BENCH_APT_PACKAGES := python3-torch
+# Only for `make corpus`: the Debian source packages whose upstream tarballs (under /usr/src) make the
+# pretraining corpus (docs/corpus.md). Large (~260 MB of tarballs), so not part of `deps`.
+CORPUS_APT_PACKAGES := linux-source-6.1 glibc-source binutils-source gcc-12-source
+CORPUS_OUT ?= out/corpus
+CORPUS_ARGS ?=
 
-.PHONY: all deps bench-deps configure build test run quick bench bench-python asan tsan clean format
+.PHONY: all deps bench-deps corpus-deps configure build test run quick bench bench-python corpus asan \
+  tsan clean format
 
 all: build
 
@@ -61,6 +67,17 @@ bench-python: build bench-deps
 
 bench-deps:
 	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(BENCH_APT_PACKAGES)"
+
+# The default pretraining corpus: Linux 6.1, glibc 2.36, binutils 2.40 and GCC 12 from their Debian
+# source packages, function-level, decontaminated against all bundled fine-tuning data.
+corpus: build corpus-deps
+	mkdir -p $(CORPUS_OUT)
+	$(BUILD)/bin/greenknobs corpus --debian \
+	  --decontaminate data/juliet/juliet_functions.csv data/bigvul/bigvul_subset.csv \
+	  --out $(CORPUS_OUT)/corpus.jsonl $(CORPUS_ARGS)
+
+corpus-deps:
+	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(CORPUS_APT_PACKAGES)"
 
 asan:
 	$(MAKE) test BUILD=build-asan CMAKE_FLAGS="-DGK_SANITIZE=address,undefined -DGK_WITH_TORCH=OFF -DGK_BUILD_BENCH=OFF"

@@ -1,58 +1,59 @@
-// The load_corpus stage (see corpus_stage.h).
+// The load_corpus stage (see corpus_stage.h): gk::corpus builds or reloads the documents.
 #include "greenknobs/pretrain/corpus_stage.h"
 
-#include <fstream>
+#include <memory>
 
+#include "greenknobs/corpus/corpus.h"
 #include "greenknobs/util/error.h"
-#include "greenknobs/util/fs.h"
 #include "greenknobs/util/hash.h"
+#include "greenknobs/util/progress.h"
 
 namespace gk::pretrain {
 namespace {
 
-// {"text": "..."} per line (other keys kept in the file, ignored here); a side file
-// <path>.stats.json, when present, carries the corpus statistics.
-CorpusDocs read_jsonl_corpus(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        throw InputError(path, "", "cannot open the corpus file");
+// "NAME=PATH[:LICENSE]", or "debian" for the four Debian source packages `make corpus` installs.
+std::vector<corpus::Source> parse_sources(const std::vector<std::string>& specs) {
+    std::vector<corpus::Source> out;
+    for (const auto& spec : specs) {
+        if (spec == "debian") {
+            for (const auto& d : corpus::debian_sources()) {
+                out.push_back(d.source);
+            }
+            continue;
+        }
+        const size_t eq = spec.find('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
+            throw InputError("corpus.sources", spec, "expected NAME=PATH[:LICENSE] or debian");
+        }
+        corpus::Source s;
+        s.name = spec.substr(0, eq);
+        std::string rest = spec.substr(eq + 1);
+        const size_t colon = rest.find(':');
+        s.path = rest.substr(0, colon);
+        s.license = colon == std::string::npos ? corpus::known_license(s.path) : rest.substr(colon + 1);
+        out.push_back(s);
     }
+    return out;
+}
+
+CorpusDocs from_corpus(corpus::Corpus&& built, const std::string& origin) {
     CorpusDocs d;
-    std::string line, digest_input;
-    int64_t line_no = 0;
-    while (std::getline(in, line)) {
-        ++line_no;
-        if (line.find_first_not_of(" \t\r") == std::string::npos) {
+    std::string digest_input;
+    d.texts.reserve(built.docs.size());
+    for (auto& doc : built.docs) {
+        if (doc.text.empty()) {
             continue;
         }
-        nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-        const std::string where = path + ":" + std::to_string(line_no);
-        if (!j.is_object()) {
-            throw InputError(where, "", "expected one JSON object per line");
-        }
-        if (!j.contains("text") || !j["text"].is_string()) {
-            throw InputError(where, "text", "expected a string");
-        }
-        std::string text = j["text"].get<std::string>();
-        if (text.empty()) {
-            continue;
-        }
-        d.bytes += static_cast<int64_t>(text.size());
-        digest_input += std::to_string(text.size()) + ":" + text;
-        d.texts.push_back(std::move(text));
+        d.bytes += static_cast<int64_t>(doc.text.size());
+        digest_input += std::to_string(doc.text.size()) + ":" + doc.text;
+        d.texts.push_back(std::move(doc.text));
     }
     if (d.texts.empty()) {
-        throw InputError(path, "", "no documents");
+        throw InputError(origin, "", "no documents");
     }
     d.digest = sha256_hex(digest_input);
-    const std::string stats_path = path + ".stats.json";
-    if (fs::exists(stats_path)) {
-        nlohmann::json s = nlohmann::json::parse(fs::read_file(stats_path), nullptr, false);
-        if (s.is_object()) {
-            d.stats = s;
-        }
-    }
-    d.stats["path"] = path;
+    d.stats = built.stats.to_json();
+    d.stats["origin"] = origin;
     return d;
 }
 
@@ -60,9 +61,27 @@ CorpusDocs read_jsonl_corpus(const std::string& path) {
 
 CorpusDocs load_corpus_docs(const CorpusConfig& c) {
     if (!c.jsonl.empty()) {
-        return read_jsonl_corpus(c.jsonl);
+        return from_corpus(corpus::read_jsonl(c.jsonl), c.jsonl);
     }
-    throw UnsupportedError("corpus.sources: building from tarballs needs the corpus module");
+    corpus::Options o;
+    o.sources = parse_sources(c.sources);
+    o.granularity = c.granularity;
+    o.max_total_bytes = static_cast<uint64_t>(c.max_bytes);
+    o.sample_fraction = c.sample_fraction;
+    o.decontaminate = c.decontaminate;
+    std::unique_ptr<Progress> bar;
+    auto progress = [&bar](const corpus::Progress& p) {
+        if (!bar) {
+            bar = std::make_unique<Progress>("corpus", std::max<int64_t>(1, p.input_total_bytes / 1000000));
+        }
+        bar->update(p.input_done_bytes / 1000000,
+                    p.source + ": " + std::to_string(p.documents) + " documents");
+    };
+    corpus::Corpus built = corpus::build(o, progress);
+    if (bar) {
+        bar->finish();
+    }
+    return from_corpus(std::move(built), "corpus.sources");
 }
 
 }  // namespace gk::pretrain
