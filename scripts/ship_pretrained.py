@@ -111,6 +111,12 @@ def card(run_dir, out_dir, config_path, run):
     wall_s = sum(i.get("duration_s", 0.0) for i in invocations)
     provenance = run["energy"]["total"].get("provenance", {})
     corpus = run.get("corpus", {})
+    if "sources" not in corpus and cfg["corpus"].get("jsonl"):
+        # Runs before the corpus module recorded no stats in run.json: read the corpus' own side file.
+        jsonl = cfg["corpus"]["jsonl"]
+        side = (jsonl[:-len(".jsonl")] if jsonl.endswith(".jsonl") else jsonl) + ".stats.json"
+        if os.path.exists(side):
+            corpus = dict(json.load(open(side)), documents=corpus.get("documents"))
     last = hist[-1] if hist else None
     tokens = run["train"]["tokens_seen"]
     t = cfg["train"]
@@ -157,7 +163,26 @@ def card(run_dir, out_dir, config_path, run):
                  f"{t['eval_rows']} fixed rows with fixed masks every {t['eval_every']} steps; checkpoints every "
                  f"{t['checkpoint_every']} steps.\n")
     lines.append("## Corpus\n")
-    lines.append("```json\n" + json.dumps(corpus, indent=1)[:6000] + "\n```\n")
+    lines.append("Real C/C++ functions read straight from Debian's source tarballs (`make corpus`, docs/corpus.md), "
+                 "decontaminated against every row of the bundled Juliet and BigVul data (exact, MinHash near and "
+                 "containment matches):\n")
+    if corpus.get("sources"):
+        lines.append("| source | licence | functions | MB | removed exact / near / contained |\n| --- | --- | --- | --- | --- |")
+        for src in corpus["sources"]:
+            lines.append(f"| {src['name']} (`{os.path.basename(src['path'])}`) | {src['license']} | {src['documents']:,} | "
+                         f"{src['bytes'] / 1e6:.0f} | {src['removed_exact']} / {src['removed_near']} / "
+                         f"{src['removed_containment']} |")
+        lines.append(f"| **all** | | **{corpus['documents']:,}** | **{corpus['bytes'] / 1e6:.0f}** | "
+                     f"{corpus['removed_exact']} / {corpus['removed_near']} / {corpus['removed_containment']} |\n")
+        for d in corpus.get("decontamination", []):
+            lines.append(f"- against `{d['path']}` ({d['texts']:,} texts): removed {d['removed_exact']} exact, "
+                         f"{d['removed_near']} near, {d['removed_containment']} contained")
+        lines.append("")
+    data = run.get("data", {})
+    if data:
+        lines.append(f"Packed into {data['train_rows']:,} training rows and {data['heldout_rows']:,} held-out rows of "
+                     f"{data['row_tokens']} tokens ({data['train_tokens'] / 1e6:.0f} M training tokens); the held-out "
+                     "documents are chosen by a hash of their text.\n")
     lines.append("## Reproduce\n")
     lines.append("```sh\nmake corpus    # installs the Debian source packages, builds out/corpus/corpus.jsonl\n"
                  f"build/bin/greenknobs pretrain --config {config_path} --out runs/pretrain-{cfg['name']}\n"
