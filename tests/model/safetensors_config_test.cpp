@@ -225,6 +225,11 @@ TEST(ModernBertConfig, HfJsonRoundTripsAndReadsHfVariants) {
     // Newer HF puts the thetas under rope_parameters.
     nlohmann::json newer = {
         {"model_type", "modernbert"},
+        {"vocab_size", 50368},
+        {"hidden_size", 768},
+        {"intermediate_size", 1152},
+        {"num_hidden_layers", 22},
+        {"num_attention_heads", 12},
         {"rope_parameters",
          {{"full_attention", {{"rope_theta", 1000.0}, {"rope_type", "default"}}},
           {"sliding_attention", {{"rope_theta", 50.0}, {"rope_type", "default"}}}}}};

@@ -230,8 +230,10 @@ void merge_json(nlohmann::json& base, const nlohmann::json& overlay, const std::
         }
         if (!compatible(target, it.value())) {
             throw InputError(origin, key,
-                             std::string("expected ") + type_name(target) + ", got " +
-                                 type_name(it.value()) + " " + it.value().dump());
+                             std::string("expected ") +
+                                 (target.is_number_unsigned() ? "a non-negative integer"
+                                                              : type_name(target)) +
+                                 ", got " + type_name(it.value()) + " " + it.value().dump());
         }
         if (target.is_array()) {
             for (const auto& e : it.value()) {
