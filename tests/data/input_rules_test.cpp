@@ -54,7 +54,8 @@ TEST(CsvRules, InvalidUtf8IsFoundAcrossStreamedChunks) {
             while (r.next()) {
             }
         });
-        EXPECT_EQ(msg, path + ":4: not valid UTF-8: byte 0xFF at byte offset 27") << chunk;
+        EXPECT_EQ(msg.rfind(path + ":4: not valid UTF-8: byte 0xFF at byte offset 27 (", 0), 0u)
+            << chunk << " " << msg;
     }
 }
 

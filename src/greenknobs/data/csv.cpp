@@ -42,7 +42,7 @@ CsvReader CsvReader::open_file(const std::string& path, size_t chunk_bytes) {
 }
 
 void CsvReader::read_header() {
-    while (!at_eof_ && text_.size() < 3) {
+    while (!at_eof_ && text_.size() < 4) {  // enough for any byte order mark
         refill(0);
     }
     // A UTF-8 byte order mark (Excel writes one) is not part of the first column's name; other
@@ -57,10 +57,11 @@ void CsvReader::read_header() {
     }
     size_t n = read_record(header_);
     if (n == 0) {
+        // At the end of input consumed_ + text_.size() is the file's size.
+        const bool blank = consumed_ + text_.size() > (enc.empty() ? 0 : 3);
         throw InputError(path_, "1",
-                         pos_ > 0 || text_.empty() ? "empty file: expected a CSV header row"
-                                                   : "blank file (only line breaks): expected a "
-                                                     "CSV header row");
+                         blank ? "blank file (only line breaks): expected a CSV header row"
+                               : "empty file: expected a CSV header row");
     }
     header_.resize(n);
     bool all_blank = true;

@@ -222,7 +222,8 @@ SafetensorsFile::SafetensorsFile(std::string bytes, std::string origin)
                                  std::to_string(data_len) + " bytes; file truncated?)");
         }
         const uint64_t size = st_dtype_size(t.dtype);
-        if (too_big || (numel != 0 && numel > data_len / size)) {
+        // Not too_big: numel <= data_len, so numel x size cannot overflow.
+        if (too_big) {
             throw InputError(origin_, name,
                              "shape x dtype size exceeds the " + std::to_string(data_len) +
                                  "-byte data section (data_offsets span " +
