@@ -46,7 +46,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         } catch (const gk::InputError& e) {
             streamed = {std::string("error: ") + e.what()};
         }
-        gk::fuzz::expect(in_memory == streamed, "streamed CSV differs from in-memory CSV");
+        if (in_memory != streamed) {
+            size_t i = 0;
+            while (i < in_memory.size() && i < streamed.size() && in_memory[i] == streamed[i]) {
+                ++i;
+            }
+            auto at = [&](const std::vector<std::string>& v) {
+                return i < v.size() ? gk::printable(v[i]) : std::string("(end)");
+            };
+            gk::fuzz::expect(false, "streamed CSV differs from in-memory CSV:",
+                             "in memory " + at(in_memory) + " | streamed " + at(streamed));
+        }
         for (bool paired : {false, true}) {
             gk::data::RowRequirements req;
             req.func_after = paired;

@@ -193,3 +193,16 @@ TEST(JsonLinesRules, JsonArrayFileStaysStrict) {
         load_error("arrdup.json", "[{\"func_before\":\"a\",\"vul\":1,\"func_before\":\"b\"}]");
     EXPECT_NE(msg.find("duplicate key '[0].func_before'"), std::string::npos) << msg;
 }
+
+TEST(CsvRules, LeadingBlankLineBeforeAHeaderCutByAChunk) {
+    // Fuzz finding: a retry after a refill skipped no blank lines while the header was being read,
+    // so a streamed file read its blank first line as a one-column header.
+    const std::string text = "\nfunc_before,vul\nx,1\n";
+    const std::string path = write_tmp("blankfirst.csv", text);
+    for (size_t chunk : {1, 2, 5, 7, 4096}) {
+        CsvReader r = CsvReader::open_file(path, chunk);
+        EXPECT_EQ(r.header(), (std::vector<std::string>{"func_before", "vul"})) << chunk;
+        ASSERT_TRUE(r.next()) << chunk;
+        EXPECT_EQ(r.record_line(), 3) << chunk;
+    }
+}

@@ -60,3 +60,10 @@ TEST(JsonStrict, NestingIsBounded) {
               std::string::npos);
     EXPECT_NO_THROW(parse_json_strict(std::string(100, '[') + std::string(100, ']'), "ok.json"));
 }
+
+TEST(JsonStrict, NumbersBeyondDoubleAreInputErrors) {
+    // Fuzz finding: nlohmann reports 1e999 as out_of_range.406, not as a parse error.
+    EXPECT_EQ(error_of([] { parse_json_strict(R"({"hidden_size": 589e8321})", "c.json"); })
+                  .rfind("c.json: a number out of range: number overflow parsing '589e8321'", 0),
+              0u);
+}

@@ -64,6 +64,7 @@ void CsvReader::read_header() {
                                : "empty file: expected a CSV header row");
     }
     header_.resize(n);
+    have_header_ = true;
     bool all_blank = true;
     for (const auto& h : header_) {
         all_blank = all_blank && h.find_first_not_of(" \t") == std::string::npos;
@@ -161,7 +162,9 @@ CsvReader::Status CsvReader::parse_record(std::vector<std::string>& out, size_t&
     const size_t size = text_.size();
     // Blank lines are not records (a trailing "\n\n" or a spacer line), unless a 1-column file
     // could mean an empty value by them.
-    while (header_.size() != 1) {
+    // (Decided by have_header_, not header_.size(): while the header is read, header_ is the
+    // output vector and a retry after a refill would see its first field.)
+    while (!have_header_ || header_.size() != 1) {
         if (pos_ < size && data[pos_] == '\n') {
             ++pos_;
             ++line_;

@@ -71,6 +71,7 @@ class CsvReader {
     int64_t line_ = 1;  // line of text_[pos_]
     int64_t record_line_ = 0;
     std::vector<std::string> header_;
+    bool have_header_ = false;
     std::vector<std::string> fields_;
 };
 

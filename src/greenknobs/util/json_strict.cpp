@@ -39,9 +39,14 @@ std::string path_of(const std::vector<Frame>& frames, const std::string& last_ke
 
 // nlohmann's message without its "[json.exception.parse_error.101] parse error at line 1, column
 // 5: " prefix (the place is given separately).
-std::string parse_detail(const std::string& what) {
-    size_t colon = what.find(": ");
-    return colon == std::string::npos ? what : what.substr(colon + 2);
+std::string parse_detail(std::string what) {
+    if (!what.empty() && what[0] == '[' && what.find("] ") != std::string::npos) {
+        what = what.substr(what.find("] ") + 2);
+    }
+    if (what.rfind("parse error", 0) == 0 && what.find(": ") != std::string::npos) {
+        what = what.substr(what.find(": ") + 2);
+    }
+    return what;
 }
 
 }  // namespace
@@ -94,6 +99,9 @@ json parse_json_strict(std::string_view bytes, const std::string& file, const st
     };
     try {
         return json::parse(bytes.begin(), bytes.end(), cb);
+    } catch (const json::out_of_range& e) {
+        // A number beyond double's range (1e999): nlohmann reports it as out_of_range.406.
+        throw InputError(file, place, "a number out of range: " + parse_detail(e.what()));
     } catch (const json::parse_error& e) {
         // Line and column of the byte the parser stopped at.
         size_t at = std::min<size_t>(e.byte > 0 ? e.byte - 1 : 0, bytes.size());
