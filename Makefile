@@ -16,7 +16,7 @@ export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_f
 # Debian packages the project needs (Debian 12). libopenblas0-openmp replaces the 16x slower reference BLAS.
 APT_PACKAGES := cmake make clang lld ccache pkg-config libtorch-dev libopenblas0-openmp nlohmann-json3-dev \
   libcli11-dev libtomlplusplus-dev libutf8proc-dev libsqlite3-dev libssl-dev libgtest-dev libbenchmark-dev \
-  gnuplot-nox libarchive-dev
+  gnuplot-nox libarchive-dev libclang-rt-14-dev
 # Only for `make bench-python` (the PyTorch-Python side of the comparison), not for `make test`.
 BENCH_APT_PACKAGES := python3-torch
 # Only for `make corpus`: the Debian source packages whose upstream tarballs (under /usr/src) make the
@@ -26,7 +26,7 @@ CORPUS_OUT ?= out/corpus
 CORPUS_ARGS ?=
 
 .PHONY: all deps bench-deps corpus-deps configure build test run quick bench bench-python corpus asan \
-  tsan clean format
+  tsan fuzz fuzz-build fuzz-ci clean format
 
 all: build
 
@@ -49,9 +49,29 @@ configure: deps $(BUILD)/CMakeCache.txt
 build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
-# The README's test command: everything CI checks.
+# The README's test command: everything CI checks, the seed corpora included (ctest), then a short
+# fuzz pass of every parser under ASan+UBSan.
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
+	$(MAKE) fuzz-ci
+
+# libFuzzer targets, one per parser (fuzz/, docs/input-rules.md): a torch-free ASan+UBSan build.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 120
+FUZZ_CI_SECONDS ?= 15
+fuzz-build: deps
+	@[ -f $(FUZZ_BUILD)/CMakeCache.txt ] || cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
+	  -DGK_WITH_TORCH=OFF -DGK_BUILD_TESTS=OFF -DGK_BUILD_BENCH=OFF -DGK_FUZZ=ON \
+	  -DGK_SANITIZE=address,undefined
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target gk_fuzz_all
+
+# make fuzz [FUZZ_SECONDS=600] [FUZZ_TARGETS="csv jsonl"]: a longer search than CI's.
+fuzz: fuzz-build
+	./scripts/run_fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-ci: fuzz-build
+	./scripts/run_fuzz.sh $(FUZZ_BUILD) $(FUZZ_CI_SECONDS)
 
 # The README's main job: train the default CPU preset on the bundled Juliet data, then a quick study.
 run: build
@@ -87,7 +107,7 @@ tsan:
 	cd build-tsan && ctest --output-on-failure -L energy
 
 clean:
-	rm -rf $(BUILD) build-asan build-tsan
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz
 
 format:
 	clang-format -i $$(git ls-files '*.h' '*.cpp')

@@ -78,14 +78,23 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "greenknobs: no command given (see --help)\n");
         return 2;
     } catch (const gk::InputError& e) {
-        std::fprintf(stderr, "greenknobs: error: %s\n", e.what());
+        std::fprintf(stderr, "greenknobs: error: %s\n", gk::printable(e.what()).c_str());
         return 2;
     } catch (const gk::UnsupportedError& e) {
         // Not bad input: this machine or build cannot do it (e.g. a power limit without NVML or RAPL).
-        std::fprintf(stderr, "greenknobs: unsupported here: %s\n", e.what());
+        std::fprintf(stderr, "greenknobs: unsupported here: %s\n", gk::printable(e.what()).c_str());
         return 3;
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "greenknobs: internal error: %s\n", e.what());
+        // One printable line: LibTorch's messages carry a multi-line C++ stack trace after the
+        // first line, which is for developers (GK_VERBOSE / -v shows it whole).
+        std::string msg = e.what();
+        if (!verbose) {
+            msg = msg.substr(0, msg.find('\n'));
+        }
+        std::fprintf(stderr, "greenknobs: internal error: %s\n", gk::printable(msg).c_str());
+        return 1;
+    } catch (...) {
+        std::fprintf(stderr, "greenknobs: internal error: unknown exception\n");
         return 1;
     }
 }

@@ -238,11 +238,11 @@ TEST(Dataset, UnterminatedQuoteInDataFile) {
 TEST(Dataset, MissingColumnNamesFileAndColumn) {
     std::string path = write_tmp("nolabel.csv", "func_before,label\nx,1\n");
     std::string msg = input_error_of([&] { load_dataset(config(path), 1); });
-    EXPECT_EQ(msg.rfind(path + ": missing required column 'vul'", 0), 0u) << msg;
+    EXPECT_EQ(msg.rfind(path + ":1: missing required column 'vul'", 0), 0u) << msg;
     // paired mode needs func_after; natural mode does not.
     path = write_tmp("noafter.csv", "func_before,vul,split\nx,1,train\ny,0,validation\nz,1,test\n");
     msg = input_error_of([&] { load_dataset(config(path, "paired"), 1); });
-    EXPECT_EQ(msg.rfind(path + ": missing required column 'func_after'", 0), 0u) << msg;
+    EXPECT_EQ(msg.rfind(path + ":1: missing required column 'func_after'", 0), 0u) << msg;
     EXPECT_EQ(load_dataset(config(path), 1).train.size(), 1u);
     path = write_tmp("noafter.jsonl", "{\"func_before\":\"x\",\"vul\":1}\n");
     msg = input_error_of([&] { load_dataset(config(path, "paired"), 1); });
@@ -260,7 +260,7 @@ TEST(Dataset, LabelMustBeZeroOrOne) {
         write_tmp("badlabel.jsonl",
                   "{\"func_before\":\"a\",\"vul\":1}\n\n{\"func_before\":\"b\",\"vul\":true}\n");
     EXPECT_EQ(input_error_of([&] { load_dataset(config(path), 1); }),
-              path + ":3: label `vul` must be 0 or 1, found true");
+              path + ":3: label `vul` must be 0 or 1, found boolean true");
     path = write_tmp("badlabel2.jsonl", "{\"func_before\":\"a\",\"vul\":3}\n");
     EXPECT_EQ(input_error_of([&] { load_dataset(config(path), 1); }),
               path + ":1: label `vul` must be 0 or 1, found '3'");
@@ -271,9 +271,9 @@ TEST(Dataset, BadJsonLineNamesTheLine) {
         write_tmp("bad.jsonl", "{\"func_before\":\"a\",\"vul\":1}\n{\"func_before\": oops}\n");
     std::string msg = input_error_of([&] { load_dataset(config(path), 1); });
     EXPECT_EQ(msg.rfind(path + ":2: invalid JSON", 0), 0u) << msg;
-    path = write_tmp("notobj.jsonl", "[1]\n");
+    path = write_tmp("notobj.json", "[1]\n");
     msg = input_error_of([&] { load_dataset(config(path), 1); });
-    EXPECT_EQ(msg, path + ":record 1: expected a JSON object per record");
+    EXPECT_EQ(msg, path + ":record 1: expected a JSON object per record, found number");
 }
 
 TEST(Dataset, EmptySplitSaysWhichAndWhy) {

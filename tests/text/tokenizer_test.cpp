@@ -323,7 +323,7 @@ TEST(TokenizerErrors, MissingOrMalformedFields) {
         Tokenizer::from_json("{not json", "broken.json");
         FAIL() << "expected InputError";
     } catch (const InputError& e) {
-        EXPECT_EQ(std::string(e.what()).rfind("broken.json: not valid JSON", 0), 0u) << e.what();
+        EXPECT_EQ(std::string(e.what()).rfind("broken.json: invalid JSON", 0), 0u) << e.what();
     }
     try {
         Tokenizer::from_file("/nonexistent/tokenizer.json");

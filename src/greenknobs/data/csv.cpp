@@ -7,8 +7,18 @@
 #include <cstring>
 
 #include "greenknobs/util/error.h"
+#include "greenknobs/util/text_check.h"
 
 namespace gk::data {
+namespace {
+
+std::string bare_cr_message() {
+    return "a bare CR (carriage return without a line feed) outside quotes: the file seems to use "
+           "classic Mac line ends; convert them to LF or CRLF (e.g. tr '\\r' '\\n')";
+}
+
+}  // namespace
+
 CsvReader::CsvReader(std::string_view text, std::string path)
     : text_(text), path_(std::move(path)) {
     read_header();
@@ -32,18 +42,58 @@ CsvReader CsvReader::open_file(const std::string& path, size_t chunk_bytes) {
 }
 
 void CsvReader::read_header() {
-    while (!at_eof_ && text_.size() < 3) {
+    while (!at_eof_ && text_.size() < 4) {  // enough for any byte order mark
         refill(0);
     }
-    // A UTF-8 byte order mark (Excel writes one) is not part of the first column's name.
-    if (text_.size() >= 3 && text_.compare(0, 3, "\xEF\xBB\xBF") == 0) {
+    // A UTF-8 byte order mark (Excel writes one) is not part of the first column's name; other
+    // encodings are named rather than misread.
+    const std::string enc = foreign_encoding(text_.substr(0, std::min<size_t>(text_.size(), 8)));
+    if (enc == "a UTF-8 byte order mark") {
         pos_ = 3;
+    } else if (!enc.empty()) {
+        throw InputError(path_, "1",
+                         "starts with " + enc +
+                             ": expected UTF-8 CSV (convert it, e.g. iconv -f UTF-16 -t UTF-8)");
     }
     size_t n = read_record(header_);
     if (n == 0) {
-        throw InputError(path_, "1", "empty file: expected a CSV header row");
+        // At the end of input consumed_ + text_.size() is the file's size.
+        const bool blank = consumed_ + text_.size() > (enc.empty() ? 0 : 3);
+        throw InputError(path_, "1",
+                         blank ? "blank file (only line breaks): expected a CSV header row"
+                               : "empty file: expected a CSV header row");
     }
     header_.resize(n);
+    have_header_ = true;
+    bool all_blank = true;
+    for (const auto& h : header_) {
+        all_blank = all_blank && h.find_first_not_of(" \t") == std::string::npos;
+    }
+    if (all_blank) {
+        throw InputError(path_, std::to_string(record_line_),
+                         "blank header line (only spaces, tabs or commas): expected a CSV header "
+                         "row such as func_before,vul");
+    }
+    for (size_t i = 0; i < header_.size(); ++i) {
+        for (size_t j = 0; j < i; ++j) {
+            if (header_[i] == header_[j]) {
+                throw InputError(path_, std::to_string(record_line_),
+                                 "the header names column '" + header_[i] + "' twice (columns " +
+                                     std::to_string(j + 1) + " and " + std::to_string(i + 1) +
+                                     "): which one holds the data is ambiguous");
+            }
+        }
+    }
+}
+
+void CsvReader::check_record_bytes(size_t start, int64_t start_line) const {
+    const std::string_view raw = text_.substr(start, pos_ - start);
+    const size_t bad = std::min(utf8_invalid_at(raw), raw.find('\0'));
+    if (bad == std::string_view::npos) {
+        return;
+    }
+    const int64_t line = start_line + std::count(raw.begin(), raw.begin() + bad, '\n');
+    throw InputError(path_, std::to_string(line), utf8_problem(raw, consumed_ + start));
 }
 
 int CsvReader::column(std::string_view name) const {
@@ -71,6 +121,7 @@ bool CsvReader::next() {
 
 void CsvReader::refill(size_t keep_from) {
     buffer_.erase(0, keep_from);
+    consumed_ += keep_from;
     const size_t kept = buffer_.size();
     // Grow with the record in progress so a huge record costs O(size) re-parsing in all.
     const size_t want = std::max(chunk_bytes_, kept);
@@ -93,6 +144,7 @@ size_t CsvReader::read_record(std::vector<std::string>& out) {
         size_t n = 0;
         switch (parse_record(out, n)) {
             case Status::kRecord:
+                check_record_bytes(start, start_line);
                 return n;
             case Status::kEnd:
                 return 0;
@@ -110,7 +162,9 @@ CsvReader::Status CsvReader::parse_record(std::vector<std::string>& out, size_t&
     const size_t size = text_.size();
     // Blank lines are not records (a trailing "\n\n" or a spacer line), unless a 1-column file
     // could mean an empty value by them.
-    while (header_.size() != 1) {
+    // (Decided by have_header_, not header_.size(): while the header is read, header_ is the
+    // output vector and a retry after a refill would see its first field.)
+    while (!have_header_ || header_.size() != 1) {
         if (pos_ < size && data[pos_] == '\n') {
             ++pos_;
             ++line_;
@@ -182,9 +236,13 @@ CsvReader::Status CsvReader::parse_record(std::vector<std::string>& out, size_t&
                 ++line_;
                 return Status::kRecord;
             }
+            if (c == '\r') {
+                throw InputError(path_, std::to_string(line_), bare_cr_message());
+            }
             throw InputError(path_, std::to_string(line_),
                              std::string("unexpected character '") + c +
-                                 "' after a closing quote (expected ',' or a line end)");
+                                 "' after a closing quote (expected ',' or a line end; a quote "
+                                 "inside a quoted field is written \"\")");
         }
         const size_t start = pos_;
         while (pos_ < size && data[pos_] != ',' && data[pos_] != '\n') {
@@ -197,6 +255,17 @@ CsvReader::Status CsvReader::parse_record(std::vector<std::string>& out, size_t&
         // CRLF row end: the '\r' belongs to the line break, not to the field.
         if (stop > start && data[stop - 1] == '\r' && (pos_ >= size || data[pos_] == '\n')) {
             --stop;
+        }
+        // RFC 4180: an unquoted field holds no quote and no CR.
+        for (size_t i = start; i < stop; ++i) {
+            if (data[i] == '"') {
+                throw InputError(path_, std::to_string(line_),
+                                 "a quote inside an unquoted field (RFC 4180: quote the whole "
+                                 "field and double the quotes inside it: \"a \"\"b\"\" c\")");
+            }
+            if (data[i] == '\r') {
+                throw InputError(path_, std::to_string(line_), bare_cr_message());
+            }
         }
         field.assign(data + start, stop - start);
         if (pos_ >= size) {

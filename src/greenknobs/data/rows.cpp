@@ -1,13 +1,18 @@
-// CSV and JSON Lines → RawRow. Column names are MSR_data_cleaned.csv's; JSON values that are not
-// strings (ints for ids, null for missing) are turned into text so both formats give the same rows.
+// CSV and JSON Lines → RawRow. Column names are MSR_data_cleaned.csv's. JSON Lines is strict: one
+// object per line, UTF-8, no duplicate keys, text fields are strings (null only for optional
+// metadata, where it means "absent"); docs/input-rules.md.
 #include "greenknobs/data/rows.h"
 
+#include <cctype>
 #include <fstream>
+#include <iterator>
 
 #include <nlohmann/json.hpp>
 
 #include "greenknobs/data/csv.h"
 #include "greenknobs/util/error.h"
+#include "greenknobs/util/json_strict.h"
+#include "greenknobs/util/text_check.h"
 
 namespace gk::data {
 namespace {
@@ -17,12 +22,65 @@ std::string quoted_value(const std::string& v) {
     return "'" + (v.size() > kMaxShown ? v.substr(0, kMaxShown) + "..." : v) + "'";
 }
 
+// The header as a short list: long names cut, at most 12 shown (a header-less file would otherwise
+// print a whole function as "the header").
 std::string header_list(const std::vector<std::string>& header) {
+    constexpr size_t kMaxNames = 12;
     std::string s;
-    for (const auto& h : header) {
-        s += (s.empty() ? "" : ", ") + h;
+    for (size_t i = 0; i < header.size() && i < kMaxNames; ++i) {
+        s += (i == 0 ? "" : ", ") + quoted_value(header[i]);
+    }
+    if (header.size() > kMaxNames) {
+        s += ", ... (" + std::to_string(header.size()) + " columns)";
     }
     return s;
+}
+
+std::string trimmed(const std::string& s) {
+    const size_t b = s.find_first_not_of(" \t");
+    if (b == std::string::npos) {
+        return "";
+    }
+    return s.substr(b, s.find_last_not_of(" \t") - b + 1);
+}
+
+bool same_ignoring_case(const std::string& a, const char* b) {
+    size_t i = 0;
+    for (; i < a.size() && b[i] != '\0'; ++i) {
+        if (std::tolower(static_cast<unsigned char>(a[i])) !=
+            std::tolower(static_cast<unsigned char>(b[i]))) {
+            return false;
+        }
+    }
+    return i == a.size() && b[i] == '\0';
+}
+
+// Why a required column may be missing, when the header shows it: padded or differently cased
+// names, another delimiter, no header row at all.
+std::string missing_column_hint(const std::vector<std::string>& header, const char* name) {
+    for (const auto& h : header) {
+        if (trimmed(h) == name) {
+            return "; column " + quoted_value(h) + " has spaces around its name (names are exact)";
+        }
+        if (same_ignoring_case(trimmed(h), name)) {
+            return "; found " + quoted_value(h) + " (names are case-sensitive)";
+        }
+    }
+    if (header.size() == 1) {
+        for (const char* d : {";", "\t", "|"}) {
+            if (header[0].find(d) != std::string::npos) {
+                const std::string shown = d[0] == '\t' ? "tab" : std::string("'") + d + "'";
+                return "; the header is one column holding " + shown + ": the file seems " +
+                       shown + "-separated, but CSV here means comma-separated";
+            }
+        }
+    }
+    for (const auto& h : header) {
+        if (h.size() > 40 || h.find_first_of("(){};") != std::string::npos) {
+            return "; the first line does not look like a header (is the header row missing?)";
+        }
+    }
+    return "";
 }
 
 int64_t read_csv(CsvReader& csv, const std::string& path, const RowRequirements& req,
@@ -30,9 +88,10 @@ int64_t read_csv(CsvReader& csv, const std::string& path, const RowRequirements&
     auto require = [&](const char* name, const char* why) {
         int i = csv.column(name);
         if (i < 0) {
-            throw InputError(path, "",
+            throw InputError(path, "1",
                              std::string("missing required column '") + name + "' (" + why +
-                                 "); header has: " + header_list(csv.header()));
+                                 "); header has: " + header_list(csv.header()) +
+                                 missing_column_hint(csv.header(), name));
         }
         return i;
     };
@@ -78,20 +137,22 @@ int64_t read_csv(CsvReader& csv, const std::string& path, const RowRequirements&
     return count;
 }
 
-// A JSON scalar as text: strings as they are, numbers as written, null as empty.
+// A text field: must be a JSON string. `nullable` (optional metadata only): null means absent.
 std::string as_text(const nlohmann::json& v, const std::string& path, const std::string& place,
-                    const char* key) {
+                    const char* key, bool nullable) {
     if (v.is_string()) {
         return v.get<std::string>();
     }
-    if (v.is_null()) {
+    if (v.is_null() && nullable) {
         return "";
     }
-    if (v.is_number()) {
-        return v.dump();
+    std::string shown = v.dump();
+    if (shown.size() > 40) {
+        shown = shown.substr(0, 40) + "...";
     }
     throw InputError(path, place,
-                     std::string("field '") + key + "' must be a string, found " + v.dump());
+                     std::string("field '") + key + "' must be a string, found " + v.type_name() +
+                         " " + shown);
 }
 
 // Turns one JSON record into a row; the first record fixes `columns`.
@@ -99,7 +160,9 @@ RawRow row_from_object(const nlohmann::json& obj, int64_t line, const std::strin
                        const std::string& place, const RowRequirements& req, RowColumns& columns,
                        bool first) {
     if (!obj.is_object()) {
-        throw InputError(path, place, "expected a JSON object per record");
+        throw InputError(path, place,
+                         std::string("expected a JSON object per record, found ") +
+                             obj.type_name());
     }
     auto need = [&](const char* key) -> const nlohmann::json& {
         auto it = obj.find(key);
@@ -110,21 +173,24 @@ RawRow row_from_object(const nlohmann::json& obj, int64_t line, const std::strin
     };
     auto opt = [&](const char* key) -> std::string {
         auto it = obj.find(key);
-        return it == obj.end() ? std::string() : as_text(*it, path, place, key);
+        return it == obj.end() ? std::string() : as_text(*it, path, place, key, /*nullable=*/true);
     };
     RawRow row;
     row.line = line;
-    row.func_before = as_text(need("func_before"), path, place, "func_before");
+    row.func_before = as_text(need("func_before"), path, place, "func_before", false);
     const nlohmann::json& vul = need("vul");
     if (vul.is_number_integer() || vul.is_number_unsigned()) {
         row.vul = parse_label(vul.dump(), path, place);
     } else if (vul.is_string()) {
         row.vul = parse_label(vul.get<std::string>(), path, place);
     } else {
-        throw InputError(path, place, "label `vul` must be 0 or 1, found " + vul.dump());
+        throw InputError(path, place,
+                         "label `vul` must be 0 or 1, found " + std::string(vul.type_name()) + " " +
+                             vul.dump().substr(0, 40));
     }
-    row.func_after =
-        req.func_after ? as_text(need("func_after"), path, place, "func_after") : opt("func_after");
+    row.func_after = req.func_after
+                         ? as_text(need("func_after"), path, place, "func_after", false)
+                         : opt("func_after");
     row.cwe = opt("CWE ID");
     row.cve = opt("CVE ID");
     row.project = opt("project");
@@ -143,7 +209,7 @@ RawRow row_from_object(const nlohmann::json& obj, int64_t line, const std::strin
                                    : "record has no 'split' field but the first record has one");
     }
     if (has_split) {
-        row.split = as_text(obj.at("split"), path, place, "split");
+        row.split = as_text(obj.at("split"), path, place, "split", false);
     }
     return row;
 }
@@ -179,28 +245,47 @@ int64_t read_jsonl_rows(const std::string& path, const RowRequirements& req, con
     RowColumns columns;
     int64_t count = 0;
     int64_t line = 0;
+    size_t offset = 0;  // of the current line in the file
     std::string text;
     while (std::getline(in, text)) {
         ++line;
-        if (line == 1 && text.compare(0, 3, "\xEF\xBB\xBF") == 0) {
-            text.erase(0, 3);
+        const size_t line_offset = offset;
+        offset += text.size() + 1;
+        size_t skip = 0;
+        if (line == 1) {
+            const std::string enc = foreign_encoding(text);
+            if (enc == "a UTF-8 byte order mark") {
+                skip = 3;  // written by Windows tools; not part of the first record
+            } else if (!enc.empty()) {
+                throw InputError(path, "1",
+                                 "starts with " + enc +
+                                     ": expected UTF-8 JSON Lines (convert it, e.g. iconv -f "
+                                     "UTF-16 -t UTF-8)");
+            }
         }
-        const size_t first = text.find_first_not_of(" \t\r");
+        const size_t first = text.find_first_not_of(" \t\r", skip);
         if (first == std::string::npos) {
             continue;
         }
+        const std::string place = std::to_string(line);
         if (count == 0 && text[first] == '[') {
-            // One JSON array: the whole file is one document.
-            std::string rest = text.substr(first);
-            std::string more((std::istreambuf_iterator<char>(in)),
-                             std::istreambuf_iterator<char>());
-            rest += '\n';
-            rest += more;
-            nlohmann::json arr;
-            try {
-                arr = nlohmann::json::parse(rest);
-            } catch (const nlohmann::json::exception& e) {
-                throw InputError(path, "", std::string("invalid JSON: ") + e.what());
+            // A JSON array of records is a .json document, not JSON Lines.
+            if (path.size() < 5 || path.compare(path.size() - 5, 5, ".json") != 0) {
+                throw InputError(path, place,
+                                 "the file is one JSON array, but JSON Lines holds one object per "
+                                 "line (name the file .json to read it as an array of records)");
+            }
+            in.clear();
+            in.seekg(0);
+            std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+            if (in.bad()) {
+                throw InputError(path, "", "read error");
+            }
+            const size_t bom = all.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;
+            nlohmann::json arr = parse_json_strict(std::string_view(all).substr(bom), path, "",
+                                                   /*offset_base=*/bom);
+            if (!arr.is_array()) {
+                throw InputError(path, "", "expected one JSON array of records");
             }
             for (size_t i = 0; i < arr.size(); ++i) {
                 sink(row_from_object(arr[i], static_cast<int64_t>(i + 1), path,
@@ -210,13 +295,20 @@ int64_t read_jsonl_rows(const std::string& path, const RowRequirements& req, con
             }
             return count;
         }
-        const std::string place = std::to_string(line);
-        nlohmann::json obj;
-        try {
-            obj = nlohmann::json::parse(text);
-        } catch (const nlohmann::json::exception& e) {
-            throw InputError(path, place, std::string("invalid JSON: ") + e.what());
+        if (text[first] == '[') {
+            throw InputError(path, place,
+                             "a JSON array: JSON Lines holds one object per line");
         }
+        const size_t cr = text.find('\r');
+        if (cr != std::string::npos && cr + 1 < text.size() &&
+            text.find_first_not_of(" \t\r", cr) != std::string::npos) {
+            throw InputError(path, place,
+                             "a bare CR (carriage return without a line feed) inside the line: "
+                             "the file seems to use classic Mac line ends; JSON Lines records "
+                             "end with LF (or CRLF)");
+        }
+        nlohmann::json obj = parse_json_strict(std::string_view(text).substr(skip), path, place,
+                                               line_offset + skip);
         sink(row_from_object(obj, line, path, place, req, columns, count == 0), columns);
         ++count;
     }

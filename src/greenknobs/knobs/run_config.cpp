@@ -3,12 +3,14 @@
 #include "greenknobs/knobs/run_config.h"
 
 #include <charconv>
+#include <cmath>
 #include <sstream>
 #include <toml++/toml.h>
 
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/fs.h"
 #include "greenknobs/util/hash.h"
+#include "greenknobs/util/text_check.h"
 
 namespace gk::knobs {
 
@@ -102,7 +104,52 @@ nlohmann::json toml_node_to_json(const toml::node& n) {
     if (auto* b = n.as_boolean()) {
         return b->get();
     }
-    return nullptr;
+    // Dates and times: no key takes one; say where rather than passing a null on.
+    const auto& src = n.source();
+    throw InputError(src.path ? std::string(*src.path) : std::string("TOML"),
+                     std::to_string(src.begin.line) + ":" + std::to_string(src.begin.column),
+                     "a date or time value; no key takes one");
+}
+
+// The first leaf where `a` and `b` differ ("train.epochs"), or "".
+std::string first_difference(const nlohmann::json& a, const nlohmann::json& b,
+                             const std::string& prefix) {
+    if (a.is_object() && b.is_object()) {
+        for (auto it = a.begin(); it != a.end(); ++it) {
+            const std::string key = prefix.empty() ? it.key() : prefix + "." + it.key();
+            if (!b.contains(it.key())) {
+                return key;
+            }
+            std::string d = first_difference(it.value(), b[it.key()], key);
+            if (!d.empty()) {
+                return d;
+            }
+        }
+        return "";
+    }
+    return a == b ? "" : prefix;
+}
+
+// The merged JSON as a RunConfig, refusing values that do not survive the conversion (an integer
+// beyond the field's range would otherwise wrap silently, e.g. epochs = 4294967297 → 1).
+RunConfig decode(const nlohmann::json& merged, const std::string& origin) {
+    RunConfig c = merged.get<RunConfig>();
+    const nlohmann::json back = to_json(c);
+    const std::string key = first_difference(merged, back, "");
+    if (!key.empty()) {
+        std::string shown;
+        try {
+            std::string p = "/" + key;
+            for (auto& ch : p) {
+                ch = ch == '.' ? '/' : ch;
+            }
+            shown = merged.at(nlohmann::json::json_pointer(p)).dump();
+        } catch (const std::exception&) {
+            shown = "the value";
+        }
+        throw InputError(origin, key, shown + " is out of range for this key");
+    }
+    return c;
 }
 
 std::string toml_value(const nlohmann::json& v) {
@@ -183,8 +230,10 @@ void merge_json(nlohmann::json& base, const nlohmann::json& overlay, const std::
         }
         if (!compatible(target, it.value())) {
             throw InputError(origin, key,
-                             std::string("expected ") + type_name(target) + ", got " +
-                                 type_name(it.value()) + " " + it.value().dump());
+                             std::string("expected ") +
+                                 (target.is_number_unsigned() ? "a non-negative integer"
+                                                              : type_name(target)) +
+                                 ", got " + type_name(it.value()) + " " + it.value().dump());
         }
         if (target.is_array()) {
             for (const auto& e : it.value()) {
@@ -194,6 +243,9 @@ void merge_json(nlohmann::json& base, const nlohmann::json& overlay, const std::
             }
         }
         if (target.is_number_float()) {
+            if (!std::isfinite(it.value().get<double>())) {
+                throw InputError(origin, key, "expected a finite number, got " + it.value().dump());
+            }
             target = it.value().get<double>();
         } else {
             target = it.value();
@@ -204,12 +256,17 @@ void merge_json(nlohmann::json& base, const nlohmann::json& overlay, const std::
 RunConfig from_json(const nlohmann::json& j, const std::string& origin) {
     nlohmann::json merged = to_json(RunConfig{});
     merge_json(merged, j, origin);
-    RunConfig c = merged.get<RunConfig>();
+    RunConfig c = decode(merged, origin);
     validate(c, origin);
     return c;
 }
 
 nlohmann::json toml_to_json(const std::string& text, const std::string& origin) {
+    const std::string enc = foreign_encoding(text);
+    if (!enc.empty() && enc != "a UTF-8 byte order mark") {
+        throw InputError(origin, "1",
+                         "starts with " + enc + ": TOML is UTF-8 (convert it, e.g. iconv -f UTF-16 -t UTF-8)");
+    }
     try {
         toml::table t = toml::parse(text, origin);
         return toml_node_to_json(t);
@@ -222,9 +279,14 @@ nlohmann::json toml_to_json(const std::string& text, const std::string& origin) 
 
 RunConfig load_toml(const std::string& path, const RunConfig& base) {
     nlohmann::json j = toml_to_json(fs::read_file(path), path);
+    if (j.empty()) {
+        throw InputError(path, "",
+                         "no settings: the file is empty or only comments (to run on the defaults, "
+                         "leave out --config; `greenknobs train --print-config` lists every key)");
+    }
     nlohmann::json merged = to_json(base);
     merge_json(merged, j, path);
-    RunConfig c = merged.get<RunConfig>();
+    RunConfig c = decode(merged, path);
     validate(c, path);
     return c;
 }
@@ -237,6 +299,10 @@ void apply_set_json(nlohmann::json& j, const std::string& assignment) {
     }
     std::string key = assignment.substr(0, eq);
     std::string value = assignment.substr(eq + 1);
+    // Config strings end up in run records and TOML files, both UTF-8.
+    if (std::string problem = utf8_problem(value); !problem.empty()) {
+        throw InputError(origin, key, "the value is " + problem);
+    }
     // Walk to the parent object, checking each part exists.
     nlohmann::json* node = &j;
     std::string part;
@@ -285,7 +351,7 @@ void apply_set_json(nlohmann::json& j, const std::string& assignment) {
 void apply_set(RunConfig& c, const std::string& assignment) {
     nlohmann::json j = to_json(c);
     apply_set_json(j, assignment);
-    RunConfig out = j.get<RunConfig>();
+    RunConfig out = decode(j, "--set");
     validate(out, "--set");
     c = out;
 }

@@ -2,8 +2,14 @@
 // means what it means to HF.
 #include "greenknobs/model/config.h"
 
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/fs.h"
+#include "greenknobs/util/json_strict.h"
 
 namespace gk::model {
 namespace {
@@ -23,8 +29,8 @@ void read_key<int64_t>(const nlohmann::json& j, const char* key, int64_t& out,
     const auto& v = j[key];
     if (v.is_number_integer()) {
         out = v.get<int64_t>();
-    } else if (v.is_number_float() &&
-               v.get<double>() == static_cast<double>(static_cast<int64_t>(v.get<double>()))) {
+    } else if (v.is_number_float() && std::fabs(v.get<double>()) < 9.0e18 &&
+               v.get<double>() == std::trunc(v.get<double>())) {
         out = static_cast<int64_t>(v.get<double>());
     } else {
         throw InputError(origin, key, "expected an integer, got " + v.dump());
@@ -37,8 +43,8 @@ void read_key<double>(const nlohmann::json& j, const char* key, double& out,
     if (!j.contains(key) || j[key].is_null()) {
         return;
     }
-    if (!j[key].is_number()) {
-        throw InputError(origin, key, "expected a number, got " + j[key].dump());
+    if (!j[key].is_number() || !std::isfinite(j[key].get<double>())) {
+        throw InputError(origin, key, "expected a finite number, got " + j[key].dump());
     }
     out = j[key].get<double>();
 }
@@ -75,6 +81,31 @@ void check_activation(const std::string& act, const std::string& origin, const c
                              "' (expected gelu, gelu_pytorch_tanh, gelu_new, "
                              "relu or silu)");
     }
+}
+
+// fp32 parameter bytes of the model a config describes (embeddings, layers, head, classifier),
+// in long double so absurd sizes cannot overflow; an estimate for bounding allocations.
+long double weight_bytes_estimate(const ModernBertConfig& c) {
+    const long double h = static_cast<long double>(c.hidden_size);
+    const long double i = static_cast<long double>(c.intermediate_size);
+    const long double layer = h * 3 * h + h * h + h * 2 * i + i * h + 4 * h;
+    const long double params = static_cast<long double>(c.vocab_size) * h +
+                               static_cast<long double>(c.num_hidden_layers) * layer + h * h +
+                               3 * h + static_cast<long double>(c.num_labels) * (h + 1);
+    return params * 4;
+}
+
+// Physical memory of this machine in bytes (0 if unknown).
+long double ram_bytes() {
+    const long pages = ::sysconf(_SC_PHYS_PAGES);
+    const long page = ::sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && page > 0 ? static_cast<long double>(pages) * page : 0;
+}
+
+std::string bytes_text(long double b) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.0Lf bytes (%.3Lg GB)", b, b / 1e9);
+    return buf;
 }
 
 }  // namespace
@@ -168,15 +199,50 @@ void ModernBertConfig::finalize(const std::string& origin) {
                          "has " + std::to_string(id2label.size()) + " labels but num_labels is " +
                              std::to_string(num_labels));
     }
+    for (const auto& [id, label] : id2label) {
+        if (id < 0 || id >= num_labels) {
+            throw InputError(origin, "id2label",
+                             "label id " + std::to_string(id) + " is not in 0.." +
+                                 std::to_string(num_labels - 1));
+        }
+    }
+    // Bound the sizes before anything is allocated: the weights alone must fit in this machine's
+    // memory (training needs about 4x that with AdamW's state and the gradients).
+    const long double weights = weight_bytes_estimate(*this);
+    const long double ram = ram_bytes();
+    if (ram > 0 && weights > ram) {
+        throw InputError(origin, "hidden_size",
+                         "model too large for this machine: its fp32 weights alone need " +
+                             bytes_text(weights) + ", this machine has " + bytes_text(ram) +
+                             " of memory (hidden_size " + std::to_string(hidden_size) +
+                             ", intermediate_size " + std::to_string(intermediate_size) +
+                             ", num_hidden_layers " + std::to_string(num_hidden_layers) +
+                             ", vocab_size " + std::to_string(vocab_size) + ")");
+    }
 }
 
 ModernBertConfig config_from_json(const nlohmann::json& j, const std::string& origin) {
     if (!j.is_object()) {
         throw InputError(origin, "", "expected a JSON object");
     }
-    if (j.contains("model_type") && j["model_type"] != "modernbert") {
+    if (!j.contains("model_type")) {
+        throw InputError(origin, "model_type",
+                         "missing: a config.json says what it is (expected \"modernbert\")");
+    }
+    if (j["model_type"] != "modernbert") {
         throw InputError(origin, "model_type",
                          "expected \"modernbert\", got " + j["model_type"].dump());
+    }
+    // The keys that give the weights their shapes are required: HF would default them to
+    // ModernBERT-base's, and a mismatch would then be blamed on the weights. The others default as
+    // in HF's ModernBertConfig (docs/input-rules.md).
+    for (const char* key : {"vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+                            "num_attention_heads"}) {
+        if (!j.contains(key) || j[key].is_null()) {
+            throw InputError(origin, key,
+                             "missing (required: it sets the weights' shapes; HF's default is "
+                             "ModernBERT-base's)");
+        }
     }
     ModernBertConfig c;
     read_key(j, "vocab_size", c.vocab_size, origin);
@@ -280,13 +346,8 @@ ModernBertConfig config_from_json(const nlohmann::json& j, const std::string& or
 }
 
 ModernBertConfig load_config(const std::string& path) {
-    std::string text = fs::read_file(path);
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
-        throw InputError(path, "", std::string("invalid JSON: ") + e.what());
-    }
+    // UTF-8, no byte order mark, no duplicate keys (nlohmann would keep the last silently).
+    nlohmann::json j = parse_json_strict(fs::read_file(path), path);
     return config_from_json(j, path);
 }
 

@@ -1,5 +1,6 @@
-// See safetensors.h. Validation follows the reference implementation's rules: offsets inside the
-// data section, no overlaps and no holes, byte length = numel x dtype size, known dtypes only.
+// See safetensors.h. Validation follows the format's rules: a UTF-8 JSON header that starts with '{'
+// and is padded only with spaces, unique tensor names, offsets inside the data section, no overlaps
+// and no holes, byte length = numel x dtype size (computed without overflow), known dtypes only.
 #include "greenknobs/model/safetensors.h"
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/fs.h"
+#include "greenknobs/util/json_strict.h"
 
 namespace gk::model {
 namespace {
@@ -90,6 +92,13 @@ size_t st_dtype_size(StDtype d) {
 }
 
 int64_t StTensorInfo::numel() const {
+    // A read file's shapes are checked (numel x dtype size = byte span), so only an empty tensor
+    // can have dimensions whose running product overflows: test for it first.
+    for (int64_t d : shape) {
+        if (d == 0) {
+            return 0;
+        }
+    }
     int64_t n = 1;
     for (int64_t d : shape) {
         n *= d;
@@ -123,13 +132,23 @@ SafetensorsFile::SafetensorsFile(std::string bytes, std::string origin)
                              " bytes but only " + std::to_string(bytes_.size() - 8) + " follow");
     }
     data_start_ = 8 + header_len;
-    nlohmann::json header;
-    try {
-        header = nlohmann::json::parse(bytes_.begin() + 8,
-                                       bytes_.begin() + static_cast<long>(data_start_));
-    } catch (const nlohmann::json::parse_error& e) {
-        throw InputError(origin_, "header", std::string("invalid JSON: ") + e.what());
+    const std::string_view head(bytes_.data() + 8, header_len);
+    // The format: the header starts with '{' and may be padded with trailing spaces (0x20) only.
+    if (head.empty() || head[0] != '{') {
+        std::string why = head.empty() ? "is empty" : "does not start with '{'";
+        if (head.size() >= 3 && head.compare(0, 3, "\xEF\xBB\xBF") == 0) {
+            why = "starts with a UTF-8 byte order mark";
+        }
+        throw InputError(origin_, "header", why + " (the format wants a JSON object first)");
     }
+    const size_t last = head.find_last_not_of(' ');
+    if (head[last] != '}') {
+        const auto c = static_cast<unsigned char>(head[last]);
+        throw InputError(origin_, "header",
+                         c == 0 ? "padded with NUL bytes (the format allows trailing spaces only)"
+                                : "does not end with '}' (trailing padding may only be spaces)");
+    }
+    nlohmann::json header = parse_json_strict(head, origin_, "header", /*offset_base=*/8);
     if (!header.is_object()) {
         throw InputError(origin_, "header", "expected a JSON object");
     }
@@ -160,12 +179,28 @@ SafetensorsFile::SafetensorsFile(std::string bytes, std::string origin)
         if (!entry["shape"].is_array()) {
             throw InputError(origin_, name, "shape must be an array");
         }
+        // numel x dtype size with overflow checks: anything beyond the data section is wrong
+        // anyway, so the running product is capped there.
+        bool too_big = false;
+        uint64_t numel = 1;
         for (const auto& d : entry["shape"]) {
             if (!d.is_number_unsigned()) {
                 throw InputError(origin_, name,
                                  "shape entries must be non-negative integers, got " + d.dump());
             }
-            t.shape.push_back(d.get<int64_t>());
+            const uint64_t dim = d.get<uint64_t>();
+            if (dim > static_cast<uint64_t>(INT64_MAX)) {
+                throw InputError(origin_, name, "shape entry " + d.dump() + " is out of range");
+            }
+            t.shape.push_back(static_cast<int64_t>(dim));
+            if (dim == 0) {
+                numel = 0;
+                too_big = false;
+            } else if (numel != 0 && (too_big || numel > data_len / dim)) {
+                too_big = true;
+            } else {
+                numel *= dim;
+            }
         }
         const auto& off = entry["data_offsets"];
         if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
@@ -175,13 +210,26 @@ SafetensorsFile::SafetensorsFile(std::string bytes, std::string origin)
         }
         t.begin = off[0].get<uint64_t>();
         t.end = off[1].get<uint64_t>();
-        if (t.begin > t.end || t.end > data_len) {
+        if (t.begin > t.end) {
             throw InputError(origin_, name,
                              "data_offsets [" + std::to_string(t.begin) + ", " +
-                                 std::to_string(t.end) + "] out of range (data section has " +
+                                 std::to_string(t.end) + "] are reversed (begin after end)");
+        }
+        if (t.end > data_len) {
+            throw InputError(origin_, name,
+                             "data_offsets [" + std::to_string(t.begin) + ", " +
+                                 std::to_string(t.end) + "] end beyond the data section (" +
                                  std::to_string(data_len) + " bytes; file truncated?)");
         }
-        uint64_t expected = static_cast<uint64_t>(t.numel()) * st_dtype_size(t.dtype);
+        const uint64_t size = st_dtype_size(t.dtype);
+        // Not too_big: numel <= data_len, so numel x size cannot overflow.
+        if (too_big) {
+            throw InputError(origin_, name,
+                             "shape x dtype size exceeds the " + std::to_string(data_len) +
+                                 "-byte data section (data_offsets span " +
+                                 std::to_string(t.end - t.begin) + ")");
+        }
+        const uint64_t expected = numel * size;
         if (expected != t.end - t.begin) {
             throw InputError(origin_, name,
                              "shape x dtype size = " + std::to_string(expected) +

@@ -35,6 +35,7 @@
 #include "greenknobs/util/hash.h"
 #include "greenknobs/util/log.h"
 #include "greenknobs/util/machine.h"
+#include "greenknobs/util/text_check.h"
 
 #ifndef GK_GIT_COMMIT
 #define GK_GIT_COMMIT "unknown"
@@ -235,8 +236,39 @@ json kinds_json(const std::map<std::string, int>& kinds) {
     return j;
 }
 
+// Token ids index the embedding: a tokenizer with more ids than the model's vocabulary would make
+// the embedding lookup fail mid-run (LibTorch's "index out of range"), so it is bad input, named
+// before anything runs.
+void check_vocab_fits(const text::Tokenizer& tok, const model::ModernBertConfig& mc,
+                      const knobs::RunConfig& c) {
+    if (tok.vocab_size() <= mc.vocab_size) {
+        return;
+    }
+    const auto last = static_cast<int32_t>(tok.vocab_size() - 1);
+    const std::string model = c.model.init_from.empty()
+                                  ? "preset " + c.model.preset
+                                  : fs::join(c.model.init_from, "config.json");
+    throw InputError(c.tokenizer.path, "",
+                     "yields token ids up to " + std::to_string(last) + " (\"" +
+                         tok.id_to_token(last) + "\") but the model's vocab_size is " +
+                         std::to_string(mc.vocab_size) + " (" + model +
+                         "): use the tokenizer.json that belongs to the model");
+}
+
+// Never throws on text: strings that are not UTF-8 (a path given on the command line) are written
+// with U+FFFD in place of their bad bytes, so a run record can always be written.
 void write_status(const std::string& dir, json record) {
-    fs::write_file_atomic(fs::join(dir, "run.json"), record.dump(2) + "\n");
+    fs::write_file_atomic(fs::join(dir, "run.json"),
+                          record.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
+}
+
+// The final record of a run that did not complete; the message made printable (one line, UTF-8).
+void write_final_status(const std::string& dir, json& record, const char* status,
+                        const std::string& message) {
+    record["status"] = status;
+    record["error"] = printable(message);
+    record["finished_at"] = utc_now_iso8601();
+    write_status(dir, record);
 }
 
 std::string fmt(double v, int prec = 3) {
@@ -272,9 +304,10 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
                               {"skipped", json::array()}}}};
     json machine = to_json(machine_info());
     write_status(dir, record);
-    fs::write_file_atomic(fs::join(dir, "config.toml"), knobs::to_toml(c));
 
+    // From here on every exit path rewrites run.json with the final status (never left "running").
     try {
+        fs::write_file_atomic(fs::join(dir, "config.toml"), knobs::to_toml(c));
         model::RuntimeInfo rt = model::init_runtime(c.system.device, c.system.threads);
         machine["torch_version"] = rt.torch_version;
         machine["blas"] = rt.blas;
@@ -364,6 +397,7 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
             auto s = open_stage("load_model");
             json applied = json::array();
             m = build_model(c, device, &applied, &model_init);
+            check_vocab_fits(*tok, m->config(), c);
             for (auto& a : applied) {
                 record["knobs"]["details"].push_back(a);
             }
@@ -560,16 +594,13 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
         }
         return record;
     } catch (const UnsupportedError& e) {
-        record["status"] = "skipped";
-        record["error"] = e.what();
-        record["finished_at"] = utc_now_iso8601();
-        write_status(dir, record);
+        write_final_status(dir, record, "skipped", e.what());
         throw;
     } catch (const std::exception& e) {
-        record["status"] = "failed";
-        record["error"] = e.what();
-        record["finished_at"] = utc_now_iso8601();
-        write_status(dir, record);
+        write_final_status(dir, record, "failed", e.what());
+        throw;
+    } catch (...) {
+        write_final_status(dir, record, "failed", "unknown exception (not a std::exception)");
         throw;
     }
 }

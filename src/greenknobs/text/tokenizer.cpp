@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -16,6 +17,7 @@
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/fs.h"
 #include "greenknobs/util/hash.h"
+#include "greenknobs/util/json_strict.h"
 
 namespace gk::text {
 namespace {
@@ -26,6 +28,9 @@ constexpr uint8_t kKindUnused = 0;
 constexpr uint8_t kKindVocab = 1;
 constexpr uint8_t kKindAdded = 2;
 constexpr uint8_t kKindAddedSpecial = 3;
+// Largest token id accepted: 16x the largest real vocabularies, small enough that the id tables of a
+// hostile file stay a few hundred MB at most.
+constexpr int64_t kMaxTokenId = (int64_t{1} << 22) - 1;
 
 // Field access that names the JSON path of whatever is wrong.
 class Reader {
@@ -122,7 +127,8 @@ void read_post_processor(const Reader& r, const json& root, std::vector<int32_t>
             r.fail(spath + ".ids", "expected an array of ids");
         }
         for (const json& id : ids) {
-            if (!id.is_number_integer() || id.get<int64_t>() < 0) {
+            if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
+                id.get<int64_t>() > INT32_MAX) {
                 r.fail(spath + ".ids", "expected non-negative integer ids, got " + id.dump());
             }
             (seen_sequence ? suffix : prefix)->push_back(static_cast<int32_t>(id.get<int64_t>()));
@@ -141,12 +147,8 @@ Tokenizer Tokenizer::from_file(const std::string& path) {
 
 Tokenizer Tokenizer::from_json(const std::string& json_bytes, const std::string& name) {
     Reader r(name);
-    json root;
-    try {
-        root = json::parse(json_bytes);
-    } catch (const json::parse_error& e) {
-        throw InputError(name, "", std::string("not valid JSON: ") + e.what());
-    }
+    // UTF-8, no byte order mark, no duplicate keys (a repeated vocab entry would silently win).
+    json root = parse_json_strict(json_bytes, name);
     if (!root.is_object()) {
         r.fail("", "expected a JSON object at the top level");
     }
@@ -207,8 +209,26 @@ Tokenizer Tokenizer::from_json(const std::string& json_bytes, const std::string&
     if (!vocab_json.is_object()) {
         r.fail("model.vocab", "expected an object token → id");
     }
+    // Ids are unique and below kMaxTokenId (holes are allowed, as in HF): this bounds the id tables
+    // before they are allocated.
+    const json* added_json = nullptr;
+    if (auto a = root.find("added_tokens"); a != root.end() && !a->is_null()) {
+        if (!a->is_array()) {
+            r.fail("added_tokens", "expected an array");
+        }
+        added_json = &*a;
+    }
+    auto check_range = [&](int64_t id, const std::string& path) {
+        if (id > kMaxTokenId) {
+            r.fail(path, "id " + std::to_string(id) + " is out of range (at most " +
+                             std::to_string(kMaxTokenId) +
+                             "; the largest real vocabularies have about 256,000 tokens)");
+        }
+    };
     std::unordered_map<std::string, int32_t> vocab;
     vocab.reserve(vocab_json.size());
+    std::unordered_map<int32_t, const std::string*> vocab_by_id;
+    vocab_by_id.reserve(vocab_json.size());
     int64_t max_id = -1;
     for (auto it = vocab_json.begin(); it != vocab_json.end(); ++it) {
         if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 ||
@@ -216,9 +236,33 @@ Tokenizer Tokenizer::from_json(const std::string& json_bytes, const std::string&
             r.fail("model.vocab." + it.key(),
                    "expected a non-negative integer id, got " + it.value().dump());
         }
+        check_range(it.value().get<int64_t>(), "model.vocab." + it.key());
         auto id = static_cast<int32_t>(it.value().get<int64_t>());
+        if (auto d = vocab_by_id.find(id); d != vocab_by_id.end()) {
+            r.fail("model.vocab." + it.key(),
+                   "id " + std::to_string(id) + " is also the id of \"" + *d->second +
+                       "\" (ids must be unique)");
+        }
+        vocab_by_id.emplace(id, &it.key());
         vocab.emplace(it.key(), id);
         max_id = std::max<int64_t>(max_id, id);
+    }
+    // Byte-level BPE must be able to spell every byte that UTF-8 text can hold (all but C0, C1 and
+    // F5..FF; input is made valid UTF-8 first); a missing one would be dropped silently.
+    for (int b = 0; b < 256; ++b) {
+        if (b == 0xC0 || b == 0xC1 || b >= 0xF5) {
+            continue;
+        }
+        const char c = static_cast<char>(b);
+        const std::string spelling = byte_level_spelling(&c, 1);
+        if (vocab.count(spelling) == 0) {
+            char hex[8];
+            std::snprintf(hex, sizeof hex, "0x%02X", b);
+            r.fail("model.vocab", std::string("the byte-level alphabet is incomplete: no token for "
+                                              "byte ") +
+                                      hex + " (spelled \"" + spelling +
+                                      "\"); its bytes would be dropped from every encoding");
+        }
     }
 
     const json& merges_json = r.require(model, "merges", "model");
@@ -249,13 +293,11 @@ Tokenizer Tokenizer::from_json(const std::string& json_bytes, const std::string&
 
     // added_tokens.
     std::vector<AddedToken> added;
-    auto added_it = root.find("added_tokens");
-    if (added_it != root.end() && !added_it->is_null()) {
-        if (!added_it->is_array()) {
-            r.fail("added_tokens", "expected an array");
-        }
-        for (size_t i = 0; i < added_it->size(); ++i) {
-            const json& a = (*added_it)[i];
+    std::unordered_map<int32_t, size_t> added_by_id;         // id -> index in `added`
+    std::unordered_map<std::string, size_t> added_by_text;   // content -> index in `added`
+    if (added_json != nullptr) {
+        for (size_t i = 0; i < added_json->size(); ++i) {
+            const json& a = (*added_json)[i];
             std::string path = "added_tokens[" + std::to_string(i) + "]";
             AddedToken t;
             t.id = r.id_at(a, "id", path);
@@ -268,6 +310,31 @@ Tokenizer Tokenizer::from_json(const std::string& json_bytes, const std::string&
             if (!unicode::is_ascii(t.content) && unicode::to_valid_utf8(t.content) != t.content) {
                 r.fail(path + ".content", "not valid UTF-8");
             }
+            if (t.content.empty()) {
+                r.fail(path + ".content", "an added token cannot be empty");
+            }
+            check_range(t.id, path + ".id");
+            // HF lists vocab tokens again as added tokens (same id, same content); anything else
+            // makes one id or one text mean two things.
+            if (auto d = added_by_id.find(t.id); d != added_by_id.end()) {
+                r.fail(path + ".id", "id " + std::to_string(t.id) + " is also the id of " +
+                                         "added_tokens[" + std::to_string(d->second) + "]");
+            }
+            if (auto d = added_by_text.find(t.content); d != added_by_text.end()) {
+                r.fail(path + ".content", "\"" + t.content + "\" is also the content of added_tokens[" +
+                                              std::to_string(d->second) + "]");
+            }
+            if (auto v = vocab_by_id.find(t.id); v != vocab_by_id.end() && *v->second != t.content) {
+                r.fail(path + ".id", "id " + std::to_string(t.id) + " is the vocab's \"" +
+                                         *v->second + "\", not \"" + t.content + "\"");
+            }
+            if (auto v = vocab.find(t.content); v != vocab.end() && v->second != t.id) {
+                r.fail(path + ".content", "\"" + t.content + "\" is in model.vocab with id " +
+                                              std::to_string(v->second) + ", not " +
+                                              std::to_string(t.id));
+            }
+            added_by_id.emplace(t.id, added.size());
+            added_by_text.emplace(t.content, added.size());
             max_id = std::max<int64_t>(max_id, t.id);
             added.push_back(std::move(t));
         }
@@ -297,7 +364,7 @@ Tokenizer Tokenizer::from_json(const std::string& json_bytes, const std::string&
 
     read_post_processor(r, root, &tok.prefix_ids_, &tok.suffix_ids_);
 
-    // Id tables.
+    // Id tables (bounded by kMaxTokenId above).
     tok.vocab_size_ = max_id + 1;
     tok.id_to_token_.assign(static_cast<size_t>(tok.vocab_size_), std::string());
     tok.id_kind_.assign(static_cast<size_t>(tok.vocab_size_), kKindUnused);
@@ -312,14 +379,17 @@ Tokenizer Tokenizer::from_json(const std::string& json_bytes, const std::string&
         tok.id_kind_[static_cast<size_t>(t.id)] = t.special ? kKindAddedSpecial : kKindAdded;
         tok.token_ids_[t.content] = t.id;
     }
+    auto unused = [&](int32_t id) {
+        return id >= tok.vocab_size_ || tok.id_kind_[static_cast<size_t>(id)] == kKindUnused;
+    };
     for (int32_t id : tok.prefix_ids_) {
-        if (id >= tok.vocab_size_) {
+        if (unused(id)) {
             r.fail("post_processor.special_tokens",
                    "id " + std::to_string(id) + " is not in the vocabulary");
         }
     }
     for (int32_t id : tok.suffix_ids_) {
-        if (id >= tok.vocab_size_) {
+        if (unused(id)) {
             r.fail("post_processor.special_tokens",
                    "id " + std::to_string(id) + " is not in the vocabulary");
         }

@@ -5,16 +5,20 @@
 #include <stdexcept>
 #include <string>
 
+#include "greenknobs/util/text_check.h"
+
 namespace gk {
 
 // Bad input: a config, CLI argument or data file. The message names the file, the place, the bad value and
-// what was expected. main() prints it on one line and exits with code 2.
+// what was expected. main() prints it on one line and exits with code 2. The message is made
+// printable (control characters and bytes that are not UTF-8 escaped), so quoting a bad value from a
+// file can never break the line or the JSON of a run record.
 class InputError : public std::runtime_error {
 public:
-    explicit InputError(const std::string& msg) : std::runtime_error(msg) {}
+    explicit InputError(const std::string& msg) : std::runtime_error(printable(msg)) {}
     // "<file>:<place>: <what>" — place may be a line number, a key or a column name.
     InputError(const std::string& file, const std::string& place, const std::string& what)
-        : std::runtime_error(file + (place.empty() ? "" : ":" + place) + ": " + what) {}
+        : std::runtime_error(printable(file + (place.empty() ? "" : ":" + place) + ": " + what)) {}
 };
 
 // A broken invariant inside greenknobs (a bug, not bad input).
