@@ -16,8 +16,9 @@ export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_f
 # Debian packages the project needs (Debian 12). libopenblas0-openmp replaces the 16x slower reference BLAS.
 APT_PACKAGES := cmake make clang lld ccache pkg-config libtorch-dev libopenblas0-openmp nlohmann-json3-dev \
   libcli11-dev libtomlplusplus-dev libutf8proc-dev libsqlite3-dev libssl-dev libgtest-dev libbenchmark-dev \
-  gnuplot-nox libarchive-dev libclang-rt-14-dev
-# Only for `make bench-python` (the PyTorch-Python side of the comparison), not for `make test`.
+  gnuplot-nox libarchive-dev libclang-rt-14-dev pybind11-dev python3-dev python3-torch
+# `make bench-python` (the PyTorch-Python side of the comparison); python3-torch is in APT_PACKAGES too, for
+# the PyTorch example `make test` studies (docs/byo.md).
 BENCH_APT_PACKAGES := python3-torch
 # Only for `make corpus`: the Debian source packages whose upstream tarballs (under /usr/src) make the
 # pretraining corpus (docs/corpus.md). Large (~260 MB of tarballs), so not part of `deps`.
@@ -26,7 +27,7 @@ CORPUS_OUT ?= out/corpus
 CORPUS_ARGS ?=
 
 .PHONY: all deps bench-deps corpus-deps configure build test run quick bench bench-python corpus asan \
-  tsan fuzz fuzz-build fuzz-ci clean format
+  tsan fuzz fuzz-build fuzz-ci clean format python-install byo-example
 
 all: build
 
@@ -76,6 +77,19 @@ fuzz-ci: fuzz-build
 # The README's main job: train the default CPU preset on the bundled Juliet data, then a quick study.
 run: build
 	./scripts/run_main_job.sh $(BUILD)
+
+# The Python module (docs/byo.md) into a Python environment: Debian's python3 by default, or a venv made
+# from it: make python-install PYTHON=.venv/bin/python
+PYTHON ?= /usr/bin/python3
+python-install: build
+	@dest=$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])') && \
+	  mkdir -p "$$dest" && rm -rf "$$dest/greenknobs" && cp -r $(BUILD)/python/greenknobs "$$dest/" && \
+	  cd / && $(PYTHON) -c 'import greenknobs, greenknobs._greenknobs as m; print("greenknobs", greenknobs.__version__, "->", greenknobs.__path__[0])'
+
+# docs/byo.md's example at a useful size: the Juliet PyTorch script, 7 variants x 3 repeats (~1-2 h on 2 cores).
+byo-example: build
+	PYTHONPATH=$(CURDIR)/$(BUILD)/python $(BUILD)/bin/greenknobs study \
+	  --catalog examples/juliet_torch/study.toml --repeats 3 --out runs/juliet-torch
 
 bench: build bench-deps
 	./scripts/run_benches.sh $(BUILD)

@@ -1,6 +1,7 @@
 // `greenknobs measure [options] -- CMD [ARGS...]`: runs a command without a shell, measures its
 // process tree until it exits, forwards SIGINT/SIGTERM, prints a short summary on stderr, exits
-// with its exit code.
+// with its exit code. The command may report its stages over the stage protocol
+// (energy/protocol.h); `--out DIR` writes a run directory (what `greenknobs study` runs).
 #ifdef GK_HAVE_ENERGY
 
 #include <atomic>
@@ -10,14 +11,21 @@
 #include <string>
 #include <vector>
 
+#include <map>
+
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "greenknobs/energy/protocol.h"
 #include "greenknobs/energy/tracker.h"
 #include "greenknobs/util/error.h"
+#include "greenknobs/util/fs.h"
+#include "greenknobs/util/machine.h"
 
 #include "command.h"
 
@@ -26,6 +34,8 @@ namespace {
 struct MeasureOptions {
     std::vector<std::string> command;
     std::string json_path, csv_path, power_csv_path;
+    std::string out_dir;    // run.json + emissions.csv + power.csv
+    std::string spec_path;  // the command as a JSON spec (argv, cwd, env) instead of -- CMD
     int period_ms = 100;
     double tdp_w = 0;
     std::string country;
@@ -58,24 +68,119 @@ std::string basename_of(const std::string& path) {
     return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+// The child's end of a pipe must survive exec; everything else we open is close-on-exec.
+void keep_across_exec(int fd) {
+    int flags = ::fcntl(fd, F_GETFD);
+    if (flags >= 0) {
+        ::fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
+    }
+}
+
+// A descriptor that becomes readable when the process exits (pidfd_open, Linux 5.3+); -1 if the
+// kernel has none (then the loop polls every 10 ms).
+int open_pidfd(pid_t pid) {
+#ifdef SYS_pidfd_open
+    long fd = ::syscall(SYS_pidfd_open, pid, 0);
+    return fd >= 0 ? static_cast<int>(fd) : -1;
+#else
+    (void)pid;
+    return -1;
+#endif
+}
+
+bool child_exited(pid_t child) {
+    siginfo_t info;
+    std::memset(&info, 0, sizeof info);
+    // WNOWAIT: the zombie stays, so its /proc/<pid>/stat still holds its final CPU time.
+    if (::waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
+        return errno != EINTR;
+    }
+    return info.si_pid == child;
+}
+
+// Reads what the child wrote to the protocol pipe and acknowledges each boundary.
+void drain_protocol(int proto_fd, int ack_fd, gk::energy::ProtocolSession& session) {
+    char buf[4096];
+    for (;;) {
+        ssize_t n = ::read(proto_fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return;
+        }
+        int acks = session.feed(buf, static_cast<size_t>(n));
+        for (int i = 0; i < acks; ++i) {
+            char c = 'k';
+            ssize_t w = ::write(ack_fd, &c, 1);  // non-blocking: a child that never reads is fine
+            (void)w;
+        }
+    }
+}
+
 int run_measure(const MeasureOptions& opt) {
-    if (opt.command.empty()) {
-        throw gk::InputError("measure", "CMD",
-                             "no command given (greenknobs measure -- CMD [ARGS...])");
+    gk::energy::CommandSpec spec;
+    if (!opt.spec_path.empty()) {
+        if (!opt.command.empty()) {
+            throw gk::InputError("measure", "--spec", "give either --spec FILE or -- CMD, not both");
+        }
+        nlohmann::json doc;
+        try {
+            doc = nlohmann::json::parse(gk::fs::read_file(opt.spec_path));
+        } catch (const nlohmann::json::exception& e) {
+            throw gk::InputError(opt.spec_path, "", std::string("not JSON: ") + e.what());
+        }
+        spec = gk::energy::parse_command_spec(doc, opt.spec_path);
+    } else {
+        if (opt.command.empty()) {
+            throw gk::InputError("measure", "CMD",
+                                 "no command given (greenknobs measure -- CMD [ARGS...])");
+        }
+        spec.argv = opt.command;
+        spec.doc = {{"argv", opt.command}};
     }
     if (opt.period_ms < 10) {
         throw gk::InputError("measure", "--period-ms",
                              std::to_string(opt.period_ms) + ": must be >= 10");
     }
-    int go[2], err[2];
-    if (::pipe2(go, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
+    if (!opt.out_dir.empty()) {
+        gk::fs::make_dirs(opt.out_dir);
+    }
+    // go: start signal; err: exec failure; proto: the child's stage lines; ack: our answers.
+    int go[2], err[2], proto[2], ack[2];
+    if (::pipe2(go, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0 ||
+        ::pipe2(proto, O_CLOEXEC) != 0 || ::pipe2(ack, O_CLOEXEC) != 0) {
         throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
     }
+    ::fcntl(proto[0], F_SETFL, O_NONBLOCK);
+    ::fcntl(ack[1], F_SETFL, O_NONBLOCK);
     std::vector<char*> argv;
-    for (const auto& a : opt.command) {
+    for (const auto& a : spec.argv) {
         argv.push_back(const_cast<char*>(a.c_str()));
     }
     argv.push_back(nullptr);
+    // The environment is built before fork (no allocation between fork and exec).
+    std::map<std::string, std::string> extra = spec.env;
+    extra[gk::energy::kStageFdEnv] = std::to_string(proto[1]);
+    extra[gk::energy::kStageAckFdEnv] = std::to_string(ack[0]);
+    std::vector<std::string> env_store;
+    for (char** e = environ; *e != nullptr; ++e) {
+        std::string kv = *e;
+        if (extra.count(kv.substr(0, kv.find('='))) == 0) {
+            env_store.push_back(kv);
+        }
+    }
+    for (const auto& [k, v] : extra) {
+        env_store.push_back(k + "=" + v);
+    }
+    std::vector<char*> envp;
+    for (auto& kv : env_store) {
+        envp.push_back(kv.data());
+    }
+    envp.push_back(nullptr);
+    const char* cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
+    const std::string started_at = gk::utc_now_iso8601();
+
     pid_t child = ::fork();
     if (child < 0) {
         throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
@@ -86,8 +191,15 @@ int run_measure(const MeasureOptions& opt) {
         if (::read(go[0], &c, 1) != 1) {
             ::_exit(127);
         }
-        ::execvp(argv[0], argv.data());
-        int e = errno;
+        keep_across_exec(proto[1]);
+        keep_across_exec(ack[0]);
+        int e = 0;
+        if (cwd != nullptr && ::chdir(cwd) != 0) {
+            e = errno;
+        } else {
+            ::execvpe(argv[0], argv.data(), envp.data());
+            e = errno;
+        }
         ssize_t ignored =
             ::write(err[1], &e, sizeof e);  // the pipe is CLOEXEC: EOF means exec worked
         (void)ignored;
@@ -95,6 +207,8 @@ int run_measure(const MeasureOptions& opt) {
     }
     ::close(go[0]);
     ::close(err[1]);
+    ::close(proto[1]);
+    ::close(ack[0]);
     g_child.store(child);
     struct sigaction sa;
     std::memset(&sa, 0, sizeof sa);
@@ -122,15 +236,22 @@ int run_measure(const MeasureOptions& opt) {
     topts.cgroup_root = opt.cgroup_root;
     topts.cpu_calibration_path = opt.cpu_calibration;
     topts.idle_baseline_s = opt.idle_s;
+    if (opt.idle_s <= 0 && spec.doc.contains("idle_s") && spec.doc["idle_s"].is_number()) {
+        topts.idle_baseline_s = spec.doc["idle_s"].get<double>();  // a study's --idle-s
+    }
     topts.pid = child;
     topts.powercap_root = opt.powercap_root;
     topts.nvml_library = opt.nvml_library;
     topts.project_name = "greenknobs measure";
     gk::energy::Tracker tracker(topts);
+    gk::energy::ProtocolSession session(&tracker);
+    const std::string wrapper = basename_of(spec.argv[0]);
+    gk::energy::CommandOutcome outcome;
+    outcome.started_at = started_at;
     int exit_code = 0;
     try {
         tracker.start();
-        auto stage = tracker.stage(basename_of(opt.command[0]));
+        auto stage = tracker.stage(wrapper);
         char c = 1;
         if (::write(go[1], &c, 1) != 1) {
             throw std::runtime_error("cannot start the child");
@@ -148,22 +269,60 @@ int run_measure(const MeasureOptions& opt) {
             g_child.store(0);
             stage.end();
             tracker.stop();
-            std::fprintf(stderr, "greenknobs: error: cannot run '%s': %s\n", opt.command[0].c_str(),
-                         std::strerror(exec_errno));
+            ::close(proto[0]);
+            ::close(ack[1]);
+            std::string why = std::string("cannot run '") + spec.argv[0] + "'" +
+                              (cwd != nullptr ? std::string(" in ") + cwd : std::string()) +
+                              ": " + std::strerror(exec_errno);
+            std::fprintf(stderr, "greenknobs: error: %s\n", why.c_str());
+            if (!opt.out_dir.empty()) {
+                outcome.error = why;
+                outcome.finished_at = gk::utc_now_iso8601();
+                gk::fs::write_file_atomic(
+                    gk::fs::join(opt.out_dir, "run.json"),
+                    gk::energy::command_run_record(spec, tracker.report_json(), session, outcome)
+                            .dump(2) +
+                        "\n");
+            }
             return 2;
         }
-        // Wait for the exit without reaping: the zombie's /proc/<pid>/stat still holds its final
-        // CPU time for the last sample.
-        siginfo_t info;
-        std::memset(&info, 0, sizeof info);
-        while (::waitid(P_PID, static_cast<id_t>(child), &info, WEXITED | WNOWAIT) != 0) {
-            if (errno != EINTR) {
-                throw std::runtime_error(std::string("waitid: ") + std::strerror(errno));
+        // Until the command exits: stage lines as they come (each boundary timestamped as it is
+        // read), the exit without reaping (the zombie's final CPU time is still readable).
+        int pidfd = open_pidfd(child);
+        bool proto_open = true;
+        for (;;) {
+            struct pollfd fds[2];
+            int nfds = 0;
+            if (proto_open) {
+                fds[nfds++] = {proto[0], POLLIN, 0};
+            }
+            if (pidfd >= 0) {
+                fds[nfds++] = {pidfd, POLLIN, 0};
+            }
+            int rc = ::poll(fds, static_cast<nfds_t>(nfds), pidfd >= 0 ? -1 : 10);
+            if (rc < 0 && errno != EINTR) {
+                throw std::runtime_error(std::string("poll: ") + std::strerror(errno));
+            }
+            if (proto_open && rc > 0 && (fds[0].revents & (POLLIN | POLLHUP)) != 0) {
+                drain_protocol(proto[0], ack[1], session);
+                if ((fds[0].revents & POLLIN) == 0) {
+                    proto_open = false;  // every writer closed it; keep waiting for the exit
+                }
+            }
+            if (child_exited(child)) {
+                break;
             }
         }
+        if (pidfd >= 0) {
+            ::close(pidfd);
+        }
+        drain_protocol(proto[0], ack[1], session);
+        session.finish();
         tracker.sample_now();  // the zombie's final CPU time, inside the command's stage
         stage.end();
         tracker.stop();
+        ::close(proto[0]);
+        ::close(ack[1]);
         int status = 0;
         struct rusage ru;
         std::memset(&ru, 0, sizeof ru);
@@ -173,6 +332,9 @@ int run_measure(const MeasureOptions& opt) {
         // The kernel's account of the command and every descendant it waited for.
         tracker.reconcile_cpu_time(static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
                                    1e-6 * static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec));
+        outcome.exited = WIFEXITED(status);
+        outcome.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        outcome.term_signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
         exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     } catch (...) {
         if (g_child.load() > 0) {
@@ -181,16 +343,34 @@ int run_measure(const MeasureOptions& opt) {
         }
         throw;
     }
-    nlohmann::json report = tracker.report_json();
+    outcome.finished_at = gk::utc_now_iso8601();
+    const nlohmann::json report =
+        gk::energy::promote_child_stages(tracker.report_json(), wrapper);
     std::fprintf(stderr, "%s", gk::energy::format_summary(report).c_str());
+    for (const auto& w : session.warnings()) {
+        std::fprintf(stderr, "warning: stage protocol: %s\n", w.c_str());
+    }
+    for (const auto& [name, value] : session.metrics()) {
+        std::fprintf(stderr, "metric %s = %.6g\n", name.c_str(), value);
+    }
     if (!opt.json_path.empty()) {
-        tracker.write_json(opt.json_path);
+        gk::fs::write_file_atomic(opt.json_path, report.dump(2) + "\n");
     }
     if (!opt.csv_path.empty()) {
-        tracker.write_emissions_csv(opt.csv_path);
+        gk::fs::write_file_atomic(opt.csv_path, gk::energy::emissions_csv(report));
     }
     if (!opt.power_csv_path.empty()) {
-        tracker.write_power_csv(opt.power_csv_path);
+        gk::fs::write_file_atomic(opt.power_csv_path, gk::energy::power_csv(report));
+    }
+    if (!opt.out_dir.empty()) {
+        gk::fs::write_file_atomic(gk::fs::join(opt.out_dir, "emissions.csv"),
+                                  gk::energy::emissions_csv(report));
+        gk::fs::write_file_atomic(gk::fs::join(opt.out_dir, "power.csv"),
+                                  gk::energy::power_csv(report));
+        // run.json last: a complete one means everything else is there (the study relies on it).
+        gk::fs::write_file_atomic(
+            gk::fs::join(opt.out_dir, "run.json"),
+            gk::energy::command_run_record(spec, report, session, outcome).dump(2) + "\n");
     }
     return exit_code;
 }
@@ -203,6 +383,11 @@ gk::app::Registrar reg("measure", 80, [](CLI::App& app) -> gk::app::RunFn {
     sub->add_option("--json", opt->json_path, "write the energy report (JSON) here");
     sub->add_option("--csv", opt->csv_path, "write emissions.csv (CodeCarbon columns + ours) here");
     sub->add_option("--power-csv", opt->power_csv_path, "write the power time series here");
+    sub->add_option("--out", opt->out_dir,
+                    "write a run directory: run.json (energy, metrics, status), emissions.csv, "
+                    "power.csv");
+    sub->add_option("--spec", opt->spec_path,
+                    "the command as JSON {argv, cwd, env} instead of -- CMD (a study's runs)");
     sub->add_option("--period-ms", opt->period_ms, "sampling period in ms (default 100)");
     sub->add_option("--tdp-w", opt->tdp_w,
                     "CPU TDP in W for the CPU model (default: table lookup)");
@@ -223,8 +408,7 @@ gk::app::Registrar reg("measure", 80, [](CLI::App& app) -> gk::app::RunFn {
     sub->add_option("--hwmon-root", opt->hwmon_root, "hwmon sysfs root")->group("");
     sub->add_option("--cgroup-root", opt->cgroup_root, "cgroup v2 mount")->group("");
     sub->add_option("--nvml-library", opt->nvml_library, "NVML library path")->group("");
-    sub->add_option("command", opt->command, "the command and its arguments (after --)")
-        ->required();
+    sub->add_option("command", opt->command, "the command and its arguments (after --)");
     return [opt]() { return run_measure(*opt); };
 });
 

@@ -370,7 +370,7 @@ StudyAggregate aggregate(const std::vector<RunRecord>& runs, const std::string& 
                             }
                         }
                     }
-                    if (path == "evaluate") {
+                    if (path == doc.value("eval_stage", std::string("evaluate"))) {
                         push_if_finite(v.eval_energy_j, json_number(st, "/energy_j/total"),
                                        r.repeat);
                         push_if_finite(v.eval_duration_s, json_number(st, "/duration_s"), r.repeat);
@@ -390,7 +390,12 @@ StudyAggregate aggregate(const std::vector<RunRecord>& runs, const std::string& 
                     total_prov.insert(provenance_label(energy["total"]["provenance"]));
                 }
             }
-            push_if_finite(v.f1_vul, json_number(doc, "/metrics/f1_vul"), r.repeat);
+            // A command study names its own accuracy metric (docs/byo.md); the pipeline's is f1_vul.
+            const std::string primary = doc.value("primary_metric", std::string("f1_vul"));
+            if (primary != "f1_vul") {
+                study.primary_metric = primary;
+            }
+            push_if_finite(v.f1_vul, json_number(doc, "/metrics/" + primary), r.repeat);
             push_if_finite(v.f1_weighted, json_number(doc, "/metrics/f1_weighted"), r.repeat);
             push_if_finite(v.mcc, json_number(doc, "/metrics/mcc"), r.repeat);
             push_if_finite(v.accuracy, json_number(doc, "/metrics/accuracy"), r.repeat);

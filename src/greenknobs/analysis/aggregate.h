@@ -102,6 +102,9 @@ struct StudyAggregate {
     std::vector<std::string> sources_used;
     std::map<std::string, std::string>
         component_provenance;  // "cpu" → "modelled" ("mixed" if it varies)
+    // The metric behind f1_vul/d_f1_vul_points: "f1_vul" for the pipeline, a command study's
+    // report.primary_metric otherwise (a 0-1 score, higher is better; Δ in points = ×100).
+    std::string primary_metric = "f1_vul";
     const VariantAggregate* find(const std::string& variant) const;
 };
 

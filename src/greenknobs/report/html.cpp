@@ -360,7 +360,8 @@ void variant_details(std::ostringstream& o, const HtmlInput& in) {
               << esc(v.d_total_energy.verdict);
         }
         if (!v.f1_vul.empty()) {
-            o << " \u00b7 F1 vul " << esc(mean_ci(v.f1_vul.summary));
+            o << " \u00b7 " << esc(st.primary_metric == "f1_vul" ? "F1 vul" : st.primary_metric)
+              << " " << esc(mean_ci(v.f1_vul.summary));
         }
         o << "</summary><div class=\"body\">\n";
         const std::string methods = analysis::delta_methods(v);
@@ -397,7 +398,10 @@ void variant_details(std::ostringstream& o, const HtmlInput& in) {
         o << "<h3>Quality and evaluation</h3><table class=\"plain\"><thead><tr><th>Metric</th>"
              "<th class=\"num\">Mean \u00b1 CI</th><th class=\"num\">\u0394 vs "
           << esc(st.baseline) << " [95 % CI]</th><th>Significance</th></tr></thead><tbody>\n";
-        o << quality_row("F1, vulnerable class (primary)", v.f1_vul, v.d_f1_vul_points, true);
+        o << quality_row(st.primary_metric == "f1_vul"
+                             ? std::string("F1, vulnerable class (primary)")
+                             : st.primary_metric + " (primary, reported by the command)",
+                         v.f1_vul, v.d_f1_vul_points, true);
         o << quality_row("F1, weighted (the paper's metric)", v.f1_weighted, v.d_f1_weighted_points,
                          true);
         o << quality_row("MCC", v.mcc, v.d_mcc, false);
@@ -525,7 +529,9 @@ std::string render_html(const HtmlInput& in) {
         o << "<div class=\"card\"><div class=\"k\">Baseline " << esc(base->variant)
           << " total energy per run</div><div class=\"v\">" << esc(wh(base->total_energy_j))
           << " Wh</div>" << prov_tag(base->total_provenance) << "</div>";
-        o << "<div class=\"card\"><div class=\"k\">Baseline F1 (vulnerable class)</div><div "
+        o << "<div class=\"card\"><div class=\"k\">Baseline "
+          << esc(st.primary_metric == "f1_vul" ? "F1 (vulnerable class)" : st.primary_metric)
+          << "</div><div "
              "class=\"v\">"
           << esc(base->f1_vul.empty() ? "n/a" : mean_ci(base->f1_vul.summary)) << "</div></div>";
         if (best != nullptr && best->variant != st.baseline) {

@@ -81,7 +81,12 @@ std::vector<Column> columns(const TableInput& in) {
         {"\u0394Total (%)", "$\\Delta$Total (\\%)", true, [](const VariantAggregate& v, Style s) {
              return delta_cell(v.d_total_energy, true, 1, s);
          }});
-    cols.push_back({"\u0394F1 vul (pts)", "$\\Delta$F1$_\\mathrm{vul}$ (pts)", true,
+    // A command study's own primary metric replaces F1 vul (analysis::StudyAggregate).
+    const std::string primary = in.study != nullptr ? in.study->primary_metric : "f1_vul";
+    cols.push_back({primary == "f1_vul" ? "\u0394F1 vul (pts)" : "\u0394" + primary + " (pts)",
+                    primary == "f1_vul" ? "$\\Delta$F1$_\\mathrm{vul}$ (pts)"
+                                        : "$\\Delta$" + latex_escape(primary) + " (pts)",
+                    true,
                     [](const VariantAggregate& v, Style s) {
                         return delta_cell(v.d_f1_vul_points, false, 2, s);
                     }});

@@ -1,6 +1,8 @@
 // Plan construction: resolution of each variant and the seeded interleaving (see plan.h).
 #include "greenknobs/study/plan.h"
 
+#include "greenknobs/study/command_catalog.h"
+
 #include <regex>
 
 #include <set>
@@ -66,6 +68,9 @@ std::vector<std::pair<std::string, int>> interleaved_order(const std::vector<std
 }
 
 Plan make_plan(const PlanOptions& opt) {
+    if (is_command_catalog(opt.catalog_path)) {
+        return make_command_plan(opt);
+    }
     if (opt.repeats < 1) {
         throw InputError("--repeats", std::to_string(opt.repeats), "expected at least 1");
     }

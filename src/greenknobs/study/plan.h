@@ -30,6 +30,9 @@ struct PlannedRun {
     int repeat = 0;  // 0-based
     knobs::RunConfig config;
     std::string config_hash;
+    // A command study's run (command_catalog.h): its spec for `measure --spec`; null for the
+    // built-in pipeline, whose run is `config`.
+    nlohmann::json command;
     std::string key() const;  // "V7-r0": the run's name in configs/, runs/ and logs/
 };
 

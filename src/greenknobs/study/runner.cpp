@@ -148,7 +148,9 @@ class Runner {
         for (const auto& run : plan_.runs) {
             // Same content every time (same hash): rewriting is harmless and repairs a deleted
             // file.
-            fs::write_file_atomic(config_path(run), knobs::to_toml(run.config));
+            fs::write_file_atomic(config_path(run), run.command.is_null()
+                                                        ? knobs::to_toml(run.config)
+                                                        : run.command.dump(2) + "\n");
         }
         recover();
 
@@ -200,7 +202,8 @@ class Runner {
 
   private:
     std::string config_path(const PlannedRun& r) const {
-        return fs::join(fs::join(opt_.out_dir, "configs"), r.key() + ".toml");
+        return fs::join(fs::join(opt_.out_dir, "configs"),
+                        r.key() + (r.command.is_null() ? ".toml" : ".json"));
     }
     std::string run_dir(const PlannedRun& r) const {
         return fs::join(fs::join(opt_.out_dir, "runs"), r.key());
@@ -501,8 +504,14 @@ class Runner {
         hooks.on_tick = [&] { show(stage); };
         hooks.stop_signal = &g_stop_signal;
         hooks.grace_s = opt_.grace_s;
+        // A command study's run is the user's command under `measure` (stage protocol, run.json).
         ChildResult cr = run_child(
-            train_exec_, {train_bin_, "train", "--config", config_path(run), "--out", dir},
+            train_exec_,
+            run.command.is_null()
+                ? std::vector<std::string>{train_bin_, "train", "--config", config_path(run),
+                                           "--out", dir}
+                : std::vector<std::string>{train_bin_, "measure", "--spec", config_path(run),
+                                           "--out", dir},
             log_path, hooks);
         const json doc = read_run_json(dir);
         const std::string doc_error =

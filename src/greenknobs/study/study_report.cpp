@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "greenknobs/knobs/catalog.h"
+#include "greenknobs/study/command_catalog.h"
 #include "greenknobs/study/store.h"
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/fs.h"
@@ -95,7 +96,10 @@ StudyReport write_study_report(const StudyReportOptions& opt) {
         catalog_path = stored_catalog;
     }
     std::unique_ptr<knobs::Catalog> catalog;
-    if (!catalog_path.empty()) {
+    const bool command_study = !catalog_path.empty() && is_command_catalog(catalog_path);
+    if (command_study) {
+        catalog = std::make_unique<knobs::Catalog>(load_command_catalog(catalog_path).as_catalog());
+    } else if (!catalog_path.empty()) {
         catalog = std::make_unique<knobs::Catalog>(knobs::load_catalog(catalog_path));
     }
 
@@ -104,8 +108,10 @@ StudyReport write_study_report(const StudyReportOptions& opt) {
     ro.catalog = catalog.get();
     ro.failed_runs = rep.failed;
     ro.render_figures = opt.render_figures;
-    ro.paper_table_csv =
-        opt.paper_table_csv.empty() ? find_paper_table(catalog_path) : opt.paper_table_csv;
+    // The paper's Table I compares the paper's pipeline: never beside a study of another command.
+    ro.paper_table_csv = command_study                  ? ""
+                         : opt.paper_table_csv.empty() ? find_paper_table(catalog_path)
+                                                       : opt.paper_table_csv;
     if (!opt.baseline.empty()) {
         ro.baseline = opt.baseline;
     } else if (catalog) {

@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""A small PyTorch training script on the bundled Juliet data: classify C/C++ functions as
+vulnerable or not with a one-layer transformer over hashed code tokens. It is the "your own
+pipeline" example of docs/byo.md: plain PyTorch, instrumented with greenknobs' Python API, and
+studied with `greenknobs study --catalog examples/juliet_torch/study.toml`.
+
+Stages: load_dataset, tokenize, train (with train/validate per epoch), evaluate. Metrics: f1_vul,
+f1_weighted, accuracy, mcc (test split). Knobs: --bf16 (autocast), --max-length, --batch-size,
+--threads, --early-stop.
+
+Alone (`python3 train.py --out runs/x`) it measures itself; under `greenknobs measure`/`study` it
+reports its stages to the parent, which measures them.
+"""
+import argparse
+import csv
+import math
+import random
+import re
+import sys
+import time
+import zlib
+
+import greenknobs
+
+csv.field_size_limit(1 << 26)
+TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+|\S")
+PAD = 0
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default="data/juliet/juliet_functions.csv")
+    p.add_argument("--train-samples", type=int, default=2000)
+    p.add_argument("--eval-samples", type=int, default=500)
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--max-length", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--dim", type=int, default=64)
+    p.add_argument("--vocab", type=int, default=8192)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast in forward and loss")
+    p.add_argument("--early-stop", action="store_true",
+                   help="stop when validation F1 does not improve (patience 1)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out", default=None, help="run directory when measuring alone")
+    return p.parse_args(argv)
+
+
+def load_rows(path, n_train, n_eval, seed):
+    """The split column is leak-free (data/juliet/SOURCE.md): train / validation / test."""
+    by_split = {"train": [], "validation": [], "test": []}
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            if row["split"] in by_split:
+                by_split[row["split"]].append((row["func_before"], int(row["vul"])))
+    rng = random.Random(seed)
+    for rows in by_split.values():
+        rng.shuffle(rows)
+    return (by_split["train"][:n_train], by_split["validation"][:n_eval],
+            by_split["test"][:n_eval])
+
+
+def encode(rows, max_length, vocab):
+    """Hashed word-level tokens (crc32 mod vocab-1, +1 so 0 is padding), truncated."""
+    ids, labels = [], []
+    for text, label in rows:
+        toks = [1 + zlib.crc32(t.encode()) % (vocab - 1) for t in TOKEN.findall(text)]
+        ids.append(toks[:max_length])
+        labels.append(label)
+    return ids, labels
+
+
+def batches(ids, labels, batch_size, torch, shuffle_rng=None):
+    order = list(range(len(ids)))
+    if shuffle_rng is not None:
+        shuffle_rng.shuffle(order)
+    for i in range(0, len(order), batch_size):
+        idx = order[i:i + batch_size]
+        width = max(1, max(len(ids[j]) for j in idx))
+        x = torch.full((len(idx), width), PAD, dtype=torch.long)
+        for r, j in enumerate(idx):
+            if ids[j]:
+                x[r, :len(ids[j])] = torch.tensor(ids[j])
+        yield x, torch.tensor([labels[j] for j in idx])
+
+
+def build_model(torch, vocab, dim, max_length):
+    nn = torch.nn
+
+    class Classifier(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(vocab, dim, padding_idx=PAD)
+            self.pos = nn.Embedding(max_length, dim)
+            self.enc = nn.TransformerEncoderLayer(dim, nhead=4, dim_feedforward=2 * dim,
+                                                  dropout=0.1, batch_first=True)
+            self.head = nn.Linear(dim, 2)
+
+        def forward(self, x):  # x: [batch, seq]
+            mask = x == PAD
+            pos = torch.arange(x.shape[1]).unsqueeze(0)
+            h = self.enc(self.emb(x) + self.pos(pos), src_key_padding_mask=mask)  # [b, s, d]
+            keep = (~mask).unsqueeze(-1).to(h.dtype)
+            pooled = (h * keep).sum(1) / keep.sum(1).clamp(min=1)
+            return self.head(pooled)
+
+    return Classifier()
+
+
+def scores(pred, gold):
+    tp = sum(1 for p, g in zip(pred, gold) if p == 1 and g == 1)
+    tn = sum(1 for p, g in zip(pred, gold) if p == 0 and g == 0)
+    fp = sum(1 for p, g in zip(pred, gold) if p == 1 and g == 0)
+    fn = sum(1 for p, g in zip(pred, gold) if p == 0 and g == 1)
+
+    def f1(tp_, fp_, fn_):
+        return 0.0 if tp_ == 0 else 2 * tp_ / (2 * tp_ + fp_ + fn_)
+
+    n = max(1, len(gold))
+    f1_vul, f1_neg = f1(tp, fp, fn), f1(tn, fn, fp)
+    pos, neg = tp + fn, tn + fp
+    denom = math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    return {"f1_vul": f1_vul, "accuracy": (tp + tn) / n,
+            "f1_weighted": (f1_vul * pos + f1_neg * neg) / n,
+            "mcc": 0.0 if denom == 0 else (tp * tn - fp * fn) / denom}
+
+
+def predict(model, ids, labels, args, torch, stage=None):
+    model.eval()
+    pred = []
+    with torch.no_grad():
+        for x, _ in batches(ids, labels, 64, torch):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+                logits = model(x)
+            pred.extend(logits.float().argmax(1).tolist())
+            if stage is not None:
+                stage.add_work(len(x))
+    return pred
+
+
+def main(argv):
+    args = parse_args(argv)
+    with greenknobs.Tracker(out=args.out, project_name="juliet-torch") as t:
+        with t.stage("load_dataset", work="samples") as s:
+            import torch  # counted here: importing torch is part of this pipeline's cost
+            if args.threads > 0:
+                torch.set_num_threads(args.threads)
+            torch.manual_seed(args.seed)
+            train, val, test = load_rows(args.data, args.train_samples, args.eval_samples,
+                                         args.seed)
+            s.add_work(len(train) + len(val) + len(test))
+        with t.stage("tokenize", work="samples") as s:
+            tr_ids, tr_y = encode(train, args.max_length, args.vocab)
+            va_ids, va_y = encode(val, args.max_length, args.vocab)
+            te_ids, te_y = encode(test, args.max_length, args.vocab)
+            s.add_work(len(tr_ids) + len(va_ids) + len(te_ids))
+        model = build_model(torch, args.vocab, args.dim, args.max_length)
+        opt = torch.optim.AdamW(model.parameters(), lr=args.lr)
+        rng = random.Random(args.seed)
+        best_f1, epochs_run = -1.0, 0
+        t0 = time.time()
+        with t.stage("train", work="samples") as s:
+            for epoch in range(args.epochs):
+                model.train()
+                for x, y in batches(tr_ids, tr_y, args.batch_size, torch, rng):
+                    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+                        loss = torch.nn.functional.cross_entropy(model(x), y)
+                    opt.zero_grad()
+                    loss.float().backward()
+                    opt.step()
+                    s.add_work(len(x))
+                epochs_run += 1
+                with t.stage("validate", work="samples") as v:
+                    f1 = scores(predict(model, va_ids, va_y, args, torch, v), va_y)["f1_vul"]
+                print("epoch %d: loss %.4f  validation f1_vul %.4f" % (epoch + 1, loss.item(), f1),
+                      flush=True)
+                if args.early_stop and f1 <= best_f1:
+                    print("early stop: validation F1 did not improve", flush=True)
+                    break
+                best_f1 = max(best_f1, f1)
+        with t.stage("evaluate", work="samples") as s:
+            m = scores(predict(model, te_ids, te_y, args, torch, s), te_y)
+        for k, value in m.items():
+            t.metric(k, value)
+        t.metric("epochs_run", epochs_run)
+        t.metric("train_s", time.time() - t0)
+        print("test: f1_vul %.4f  accuracy %.4f  mcc %.4f" % (m["f1_vul"], m["accuracy"],
+                                                            m["mcc"]), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

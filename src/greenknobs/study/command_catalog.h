@@ -1,0 +1,65 @@
+// A study of any command (docs/byo.md): a catalog whose [base] is a command (argv, cwd, env) and
+// whose [[knob]]s add arguments or environment variables, each described by name, phase and what it
+// changes; [[variant]]s switch knobs on alone or combined. Each (variant, repeat) becomes a command
+// spec that `greenknobs measure --spec` runs under the stage protocol. Torch-free.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "greenknobs/knobs/catalog.h"
+#include "greenknobs/study/plan.h"
+
+namespace gk::study {
+
+struct CommandKnob {
+    std::string name;
+    std::string phase;    // data | model | training | system | inference
+    std::string changes;  // what it changes, in words (shown in the report)
+    std::vector<std::string> args;
+    std::map<std::string, std::string> env;
+};
+
+struct CommandVariant {
+    std::string id, name, phase;
+    bool baseline = false;
+    std::vector<std::string> knobs;     // knob names, in the order their arguments are added
+    std::vector<std::string> combines;  // single-knob variants this combination is predicted from
+};
+
+struct CommandCatalog {
+    std::string path;
+    std::string description;
+    std::vector<std::string> argv;
+    std::string cwd;  // "" = where the study runs; relative paths are from there
+    std::map<std::string, std::string> env;
+    // Seeds per repeat: repeat r gets seed + r as this argument pair and/or environment variable.
+    std::string seed_arg, seed_env;
+    int64_t seed = 42;
+    // The report: the child's metric that is the accuracy (higher is better), its label, and the
+    // stage whose cost is "evaluation" ("" = none).
+    std::string primary_metric, primary_label, eval_stage;
+    std::vector<CommandKnob> knobs;
+    std::vector<CommandVariant> variants;
+
+    const CommandVariant& find(const std::string& id) const;  // InputError if unknown
+    const CommandKnob& knob(const std::string& name) const;
+    // What the report and the plan need, in the pipeline catalog's shape (no RunConfig).
+    knobs::Catalog as_catalog() const;
+    // The command spec of one run (what measure --spec reads), config_hash included.
+    nlohmann::json spec(const std::string& variant, int repeat, int64_t base_seed) const;
+};
+
+// True when the TOML file's [base] holds `argv` (a command catalog, not the pipeline's).
+bool is_command_catalog(const std::string& path);
+// Strict: unknown keys, missing fields, unknown knobs, a phase outside the five, combinations whose
+// `combines` do not cover exactly their knobs: InputError naming the file and the place.
+CommandCatalog load_command_catalog(const std::string& path);
+// make_plan for a command catalog: every (variant, repeat) as a PlannedRun with `command` set.
+Plan make_command_plan(const PlanOptions& opt);
+
+}  // namespace gk::study

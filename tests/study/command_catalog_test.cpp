@@ -1,0 +1,197 @@
+// Command catalogs: strict parsing, knob arguments and environment in each run's spec, seeds per
+// repeat, combinations inferred and checked, and the plan's order and hashes.
+#include "greenknobs/study/command_catalog.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "greenknobs/util/error.h"
+
+namespace gk::study {
+namespace {
+
+class CommandCatalogTest : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        char tmpl[] = "/tmp/gk_cmd_catalog_XXXXXX";
+        dir_ = ::mkdtemp(tmpl);
+    }
+    void TearDown() override { std::filesystem::remove_all(dir_); }
+    std::string write(const std::string& text, const std::string& name = "c.toml") {
+        std::string p = dir_ + "/" + name;
+        std::ofstream(p) << text;
+        return p;
+    }
+    std::string dir_;
+};
+
+const char* kCatalog = R"(
+description = "demo"
+[base]
+argv = ["python3", "train.py", "--epochs", "1"]
+cwd = "work"
+env = { OMP_NUM_THREADS = "2" }
+seed_arg = "--seed"
+seed_env = "SEED"
+seed = 7
+[report]
+primary_metric = "acc"
+eval_stage = "test"
+[[knob]]
+name = "bf16"
+phase = "training"
+changes = "bf16 autocast"
+args = ["--bf16"]
+[[knob]]
+name = "short"
+phase = "data"
+changes = "shorter sequences"
+args = ["--max-length", "64"]
+env = { TRIM = "1" }
+[[variant]]
+id = "V0"
+baseline = true
+[[variant]]
+id = "V1"
+knobs = ["bf16"]
+[[variant]]
+id = "V2"
+knobs = ["short"]
+[[variant]]
+id = "V3"
+knobs = ["bf16", "short"]
+)";
+
+TEST_F(CommandCatalogTest, ParsesKnobsVariantsAndInfersCombinations) {
+    std::string p = write(kCatalog);
+    EXPECT_TRUE(is_command_catalog(p));
+    CommandCatalog c = load_command_catalog(p);
+    EXPECT_EQ(c.argv.size(), 4u);
+    EXPECT_EQ(c.seed, 7);
+    EXPECT_EQ(c.primary_metric, "acc");
+    EXPECT_EQ(c.primary_label, "acc");
+    ASSERT_EQ(c.variants.size(), 4u);
+    EXPECT_EQ(c.find("V0").phase, "baseline");
+    EXPECT_EQ(c.find("V1").phase, "training");
+    EXPECT_EQ(c.find("V1").name, "bf16 autocast");
+    EXPECT_EQ(c.find("V3").phase, "training+data");
+    EXPECT_EQ(c.find("V3").combines, (std::vector<std::string>{"V1", "V2"}));
+    knobs::Catalog k = c.as_catalog();
+    EXPECT_EQ(k.baseline().id, "V0");
+    EXPECT_TRUE(k.find("V3").is_combination());
+    EXPECT_EQ(k.find("V2").knobs["short"]["env"]["TRIM"], "1");
+}
+
+TEST_F(CommandCatalogTest, SpecAddsKnobArgumentsEnvironmentAndSeedPerRepeat) {
+    CommandCatalog c = load_command_catalog(write(kCatalog));
+    nlohmann::json s = c.spec("V3", 2, 7);
+    EXPECT_EQ(s["argv"], nlohmann::json({"python3", "train.py", "--epochs", "1", "--bf16",
+                                         "--max-length", "64", "--seed", "9"}));
+    EXPECT_EQ(s["env"]["SEED"], "9");
+    EXPECT_EQ(s["env"]["TRIM"], "1");
+    EXPECT_EQ(s["env"]["OMP_NUM_THREADS"], "2");
+    EXPECT_EQ(s["cwd"], "work");
+    EXPECT_EQ(s["primary_metric"], "acc");
+    EXPECT_EQ(s["eval_stage"], "test");
+    EXPECT_EQ(s["knobs"].size(), 2u);
+    EXPECT_EQ(s["knobs"][0]["name"], "bf16");
+    // Same run, same hash; another repeat (seed) or variant, another hash.
+    EXPECT_EQ(s["config_hash"], c.spec("V3", 2, 7)["config_hash"]);
+    EXPECT_NE(s["config_hash"], c.spec("V3", 1, 7)["config_hash"]);
+    EXPECT_NE(s["config_hash"], c.spec("V1", 2, 7)["config_hash"]);
+}
+
+TEST_F(CommandCatalogTest, PlanInterleavesVariantsAndRepeats) {
+    PlanOptions o;
+    o.catalog_path = write(kCatalog);
+    o.repeats = 3;
+    o.variants = {"V2", "V0"};
+    Plan plan = make_plan(o);  // the generic entry point recognises a command catalog
+    EXPECT_EQ(plan.seed, 7);
+    EXPECT_EQ(plan.variants, (std::vector<std::string>{"V0", "V2"}));
+    ASSERT_EQ(plan.runs.size(), 6u);
+    std::set<std::string> hashes;
+    for (size_t i = 0; i < plan.runs.size(); ++i) {
+        const auto& r = plan.runs[i];
+        EXPECT_FALSE(r.command.is_null());
+        EXPECT_EQ(r.command["variant"], r.variant);
+        EXPECT_EQ(r.command["seed"], 7 + r.repeat);
+        hashes.insert(r.config_hash);
+        if (i > 0) {
+            EXPECT_NE(r.variant, plan.runs[i - 1].variant) << "a variant ran twice in a row";
+        }
+    }
+    EXPECT_EQ(hashes.size(), 6u);
+    o.sets = {"train.lr=1"};
+    EXPECT_THROW(make_plan(o), InputError);
+}
+
+std::string error_of(const std::string& path) {
+    try {
+        load_command_catalog(path);
+    } catch (const InputError& e) {
+        return e.what();
+    }
+    return "";
+}
+
+TEST_F(CommandCatalogTest, BadCatalogsNameFileAndPlace) {
+    const std::string head = "[base]\nargv = [\"true\"]\n";
+    const std::string base_v = "[[variant]]\nid = \"V0\"\nbaseline = true\n";
+    const std::string knob =
+        "[[knob]]\nname = \"k\"\nphase = \"training\"\nchanges = \"x\"\nargs = [\"-k\"]\n";
+    struct Case {
+        std::string text, expect;
+    };
+    std::vector<Case> cases = {
+        {"[base]\nargv = []\n" + base_v, "base.argv"},
+        {head + "colour = 1\n" + base_v, "colour: unknown key"},
+        {head + base_v + "[[variant]]\nid = \"V1\"\nknobs = [\"nope\"]\n", "no knob 'nope'"},
+        {head + "[[knob]]\nname = \"k\"\nphase = \"lunch\"\nchanges = \"x\"\nargs = [\"-k\"]\n" +
+             base_v,
+         "knob[0].phase"},
+        {head + "[[knob]]\nname = \"k\"\nphase = \"data\"\nchanges = \"x\"\n" + base_v,
+         "changes nothing"},
+        {head + knob + "[[variant]]\nid = \"V1\"\nknobs = [\"k\"]\n", "exactly one variant"},
+        {head + knob + base_v + "[[variant]]\nid = \"V1\"\n", "V1.knobs"},
+        {head + knob + base_v + "[[variant]]\nid = \"V1\"\nknobs = [\"k\"]\ncombines = [\"V0\"]\n",
+         "not a single-knob variant"},
+    };
+    for (const auto& c : cases) {
+        std::string p = write(c.text);
+        std::string e = error_of(p);
+        EXPECT_NE(e.find(p), std::string::npos) << c.text << "\n-> " << e;
+        EXPECT_NE(e.find(c.expect), std::string::npos) << c.text << "\n-> " << e;
+    }
+    EXPECT_FALSE(is_command_catalog(std::string(GK_SOURCE_DIR) + "/variants/quick.toml"));
+}
+
+TEST_F(CommandCatalogTest, TheExampleCatalogsShareTheirKnobs) {
+    // tiny.toml is the CI-scale copy of study.toml: same knobs and variants, smaller base.
+    const std::string dir = std::string(GK_SOURCE_DIR) + "/examples/juliet_torch/";
+    CommandCatalog full = load_command_catalog(dir + "study.toml");
+    CommandCatalog tiny = load_command_catalog(dir + "tiny.toml");
+    ASSERT_EQ(full.knobs.size(), tiny.knobs.size());
+    for (size_t i = 0; i < full.knobs.size(); ++i) {
+        EXPECT_EQ(full.knobs[i].name, tiny.knobs[i].name);
+        EXPECT_EQ(full.knobs[i].args, tiny.knobs[i].args);
+        EXPECT_EQ(full.knobs[i].phase, tiny.knobs[i].phase);
+    }
+    ASSERT_EQ(full.variants.size(), tiny.variants.size());
+    for (size_t i = 0; i < full.variants.size(); ++i) {
+        EXPECT_EQ(full.variants[i].knobs, tiny.variants[i].knobs);
+    }
+    std::set<std::string> phases;
+    for (const auto& k : full.knobs) {
+        phases.insert(k.phase);
+    }
+    EXPECT_GE(full.knobs.size(), 4u);
+    EXPECT_GE(phases.size(), 3u);
+}
+
+}  // namespace
+}  // namespace gk::study

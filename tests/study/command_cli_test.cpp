@@ -1,0 +1,136 @@
+// `greenknobs study` on a command catalog end to end: a shell command whose knobs change its
+// arguments and environment, reporting stages and a metric over the stage protocol; the store, the
+// run directories, resume and the report with the catalog's primary metric.
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "../common/cli.h"
+#include "greenknobs/study/store.h"
+#include "greenknobs/util/fs.h"
+
+namespace {
+
+using gk::testing::has;
+
+class CommandStudyCli : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        char tmpl[] = "/tmp/gk_cmd_study_XXXXXX";
+        dir_ = ::mkdtemp(tmpl);
+        // The "training script": stages over the protocol, work, a metric that depends on the
+        // knob's argument and the seed from the environment, and an uninstrumented tail.
+        std::ofstream(dir_ + "/job.sh") << R"(#!/bin/sh
+p() { echo "$1" >&$GREENKNOBS_STAGE_FD; }
+p "begin train"
+i=0; while [ $i -lt 2000 ]; do i=$((i+1)); done
+p "work samples 100"
+p "end train"
+p "begin evaluate"
+p "end evaluate"
+acc=0.80
+[ "$1" = "--fast" ] && acc=0.78
+p "metric acc $acc"
+p "metric seed $SEED"
+echo "done with seed $SEED"
+)";
+        std::filesystem::permissions(dir_ + "/job.sh", std::filesystem::perms::owner_all);
+        std::ofstream(dir_ + "/catalog.toml") << R"(
+description = "shell job"
+[base]
+argv = ["sh", "job.sh"]
+cwd = ")" + dir_ + R"("
+seed_env = "SEED"
+seed = 100
+[report]
+primary_metric = "acc"
+[[knob]]
+name = "fast"
+phase = "training"
+changes = "the fast path"
+args = ["--fast"]
+[[knob]]
+name = "quiet"
+phase = "system"
+changes = "QUIET=1"
+env = { QUIET = "1" }
+[[variant]]
+id = "V0"
+baseline = true
+[[variant]]
+id = "V1"
+knobs = ["fast"]
+[[variant]]
+id = "V2"
+knobs = ["quiet"]
+[[variant]]
+id = "V3"
+knobs = ["fast", "quiet"]
+)";
+    }
+    void TearDown() override { std::filesystem::remove_all(dir_); }
+    std::string dir_;
+};
+
+TEST_F(CommandStudyCli, StudiesACommandResumesAndReportsItsMetric) {
+    const std::string out = dir_ + "/study";
+    const std::string cmd =
+        "study --catalog " + dir_ + "/catalog.toml --repeats 2 --out " + out;
+    auto r = gk::testing::run_greenknobs(cmd);
+    ASSERT_EQ(r.rc, 0) << r.out;
+    EXPECT_TRUE(has(r.out, "8 complete, 0 failed, 0 skipped of 8 runs")) << r.out;
+    EXPECT_TRUE(gk::fs::exists(out + "/configs/V3-r1.json"));
+
+    const nlohmann::json run =
+        nlohmann::json::parse(gk::fs::read_file(out + "/runs/V1-r1/run.json"));
+    EXPECT_EQ(run["status"], "complete");
+    EXPECT_EQ(run["metrics"]["acc"], 0.78);
+    EXPECT_EQ(run["metrics"]["seed"], 101);  // seed + repeat, through the environment
+    EXPECT_EQ(run["primary_metric"], "acc");
+    EXPECT_EQ(run["knobs"]["applied"][0]["name"], "fast");
+    ASSERT_EQ(run["energy"]["stages"].size(), 2u);
+    EXPECT_EQ(run["energy"]["stages"][0]["path"], "train");
+    EXPECT_EQ(run["energy"]["stages"][0]["work"]["samples"], 100);
+    EXPECT_TRUE(gk::fs::exists(out + "/runs/V1-r1/emissions.csv"));
+    EXPECT_TRUE(has(gk::fs::read_file(out + "/logs/V1-r1-a1.log"), "done with seed 101"));
+
+    {
+        gk::study::Store store(out + "/study.sqlite");
+        auto study = store.study();
+        ASSERT_TRUE(study.has_value());
+        EXPECT_EQ(store.complete_runs(study->id).size(), 8u);
+    }
+
+    const std::string html = gk::fs::read_file(out + "/report/report.html");
+    EXPECT_TRUE(has(html, "acc (primary, reported by the command)")) << "primary metric label";
+    EXPECT_FALSE(has(html, "Paper")) << "no paper columns beside a command study";
+    const std::string table = gk::fs::read_file(out + "/report/table1.md");
+    EXPECT_TRUE(has(table, "\u0394acc (pts)")) << table;
+    EXPECT_TRUE(has(table, "-2.00")) << table;  // V1: 0.78 vs 0.80, in points
+
+    // The same command again: nothing to run.
+    r = gk::testing::run_greenknobs(cmd + " --no-report");
+    EXPECT_EQ(r.rc, 0) << r.out;
+    EXPECT_TRUE(has(r.out, "resuming")) << r.out;
+    EXPECT_TRUE(has(r.out, "8 complete")) << r.out;
+}
+
+TEST_F(CommandStudyCli, AFailingCommandIsRecordedFailed) {
+    std::ofstream(dir_ + "/job.sh") << "#!/bin/sh\necho 'begin train' >&$GREENKNOBS_STAGE_FD\n"
+                                       "echo 'cannot find data' >&2\nexit 1\n";
+    const std::string out = dir_ + "/study";
+    auto r = gk::testing::run_greenknobs("study --catalog " + dir_ +
+                                         "/catalog.toml --variants V0 --max-retries 0 --out " +
+                                         out);
+    EXPECT_EQ(r.rc, 1) << r.out;
+    EXPECT_TRUE(has(r.out, "failed V0-r0: exit 1")) << r.out;
+    const nlohmann::json run =
+        nlohmann::json::parse(gk::fs::read_file(out + "/runs/V0-r0/run.json"));
+    EXPECT_EQ(run["status"], "failed");
+    EXPECT_EQ(run["error"], "the command exited 1");
+}
+
+}  // namespace
