@@ -129,7 +129,10 @@ class ParityWithCppTracker(unittest.TestCase):
             validate = [s for s in run["energy"]["stages"] if s["path"] == "train/validate"][0]
             self.assertEqual(validate["parent"], "train")
             self.assertAlmostEqual(validate["energy_j"]["ram"], 3.5, places=6)
-            self.assertAlmostEqual(run["energy"]["idle_power_w"]["cpu"], 40.0, places=6)
+            # The counters stand still during the scripted idle baseline: 0 W idle, all dynamic.
+            self.assertEqual(run["energy"]["idle_baseline_s"], 0.5)
+            self.assertEqual(run["energy"]["idle_power_w"]["cpu"], 0.0)
+            self.assertAlmostEqual(train["dynamic_energy_j"]["cpu"], train["energy_j"]["cpu"])
 
 
 class Api(unittest.TestCase):
