@@ -36,6 +36,7 @@ struct MeasureOptions {
     std::string json_path, csv_path, power_csv_path;
     std::string out_dir;    // run.json + emissions.csv + power.csv
     std::string spec_path;  // the command as a JSON spec (argv, cwd, env) instead of -- CMD
+    bool log_stages = false;  // "stage: PATH" on stderr at each reported begin (a study's progress)
     int period_ms = 100;
     double tdp_w = 0;
     std::string country;
@@ -208,7 +209,8 @@ int run_measure(const MeasureOptions& opt) {
     ::close(go[0]);
     ::close(err[1]);
     ::close(proto[1]);
-    ::close(ack[0]);
+    // ack[0] stays open here too: once the command has exited, an acknowledgement written to a
+    // pipe without readers would raise SIGPIPE in us. With a reader it is only a full buffer.
     g_child.store(child);
     struct sigaction sa;
     std::memset(&sa, 0, sizeof sa);
@@ -245,6 +247,11 @@ int run_measure(const MeasureOptions& opt) {
     topts.project_name = "greenknobs measure";
     gk::energy::Tracker tracker(topts);
     gk::energy::ProtocolSession session(&tracker);
+    if (opt.log_stages) {
+        session.set_on_begin([](const std::string& path) {
+            std::fprintf(stderr, "stage: %s\n", path.c_str());
+        });
+    }
     const std::string wrapper = basename_of(spec.argv[0]);
     gk::energy::CommandOutcome outcome;
     outcome.started_at = started_at;
@@ -270,6 +277,7 @@ int run_measure(const MeasureOptions& opt) {
             stage.end();
             tracker.stop();
             ::close(proto[0]);
+            ::close(ack[0]);
             ::close(ack[1]);
             std::string why = std::string("cannot run '") + spec.argv[0] + "'" +
                               (cwd != nullptr ? std::string(" in ") + cwd : std::string()) +
@@ -322,6 +330,7 @@ int run_measure(const MeasureOptions& opt) {
         stage.end();
         tracker.stop();
         ::close(proto[0]);
+        ::close(ack[0]);
         ::close(ack[1]);
         int status = 0;
         struct rusage ru;
@@ -388,6 +397,8 @@ gk::app::Registrar reg("measure", 80, [](CLI::App& app) -> gk::app::RunFn {
                     "power.csv");
     sub->add_option("--spec", opt->spec_path,
                     "the command as JSON {argv, cwd, env} instead of -- CMD (a study's runs)");
+    sub->add_flag("--log-stages", opt->log_stages,
+                  "print 'stage: PATH' on stderr when the command begins a stage");
     sub->add_option("--period-ms", opt->period_ms, "sampling period in ms (default 100)");
     sub->add_option("--tdp-w", opt->tdp_w,
                     "CPU TDP in W for the CPU model (default: table lookup)");

@@ -34,6 +34,8 @@ TEST(Protocol, LinesBecomeNestedStagesAtTheParentsTime) {
     {
         auto wrapper = sc.tracker->stage("python3");
         ProtocolSession s(sc.tracker.get());
+        std::vector<std::string> begun;
+        s.set_on_begin([&](const std::string& path) { begun.push_back(path); });
         sc.now = 1;
         // Two lines in one read, a third split across reads: boundaries are counted for acks.
         EXPECT_EQ(feed(s, "begin train\nwork samples 8\nbeg"), 1);
@@ -44,6 +46,7 @@ TEST(Protocol, LinesBecomeNestedStagesAtTheParentsTime) {
         s.finish();
         EXPECT_TRUE(s.warnings().empty());
         EXPECT_EQ(s.stages_begun(), 2);
+        EXPECT_EQ(begun, (std::vector<std::string>{"train", "train/validate"}));
         EXPECT_EQ(s.metrics().at("f1"), 0.75);
         sc.now = 5;
         wrapper.end();

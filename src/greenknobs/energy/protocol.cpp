@@ -158,6 +158,13 @@ bool ProtocolSession::handle_line(const std::string& line) {
             }
             open_.emplace_back(ev.name, tracker_->stage(ev.name));
             ++stages_begun_;
+            if (on_begin_) {
+                std::string path;
+                for (const auto& o : open_) {
+                    path += (path.empty() ? "" : "/") + o.first;
+                }
+                on_begin_(path);
+            }
             return true;
         case ProtocolEvent::Kind::kEnd: {
             size_t i = open_.size();

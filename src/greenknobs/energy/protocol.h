@@ -4,6 +4,7 @@
 // docs/byo.md; the child side is protocol_client.h (C/C++) and the Python module.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -52,6 +53,9 @@ class ProtocolSession {
     // A last unterminated line is handled; stages still open are closed and flagged.
     void finish();
 
+    // Called with the stage's path ("train/validate") after each begin (e.g. a progress line).
+    void set_on_begin(std::function<void(const std::string&)> fn) { on_begin_ = std::move(fn); }
+
     bool any_stage() const { return stages_begun_ > 0; }
     int stages_begun() const { return stages_begun_; }
     const std::map<std::string, double>& metrics() const { return metrics_; }
@@ -61,6 +65,7 @@ class ProtocolSession {
   private:
     void warn(const std::string& w);
     Tracker* tracker_;
+    std::function<void(const std::string&)> on_begin_;
     std::string pending_;
     std::vector<std::pair<std::string, Stage>> open_;
     std::map<std::string, double> metrics_;

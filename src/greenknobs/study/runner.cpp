@@ -510,8 +510,8 @@ class Runner {
             run.command.is_null()
                 ? std::vector<std::string>{train_bin_, "train", "--config", config_path(run),
                                            "--out", dir}
-                : std::vector<std::string>{train_bin_, "measure", "--spec", config_path(run),
-                                           "--out", dir},
+                : std::vector<std::string>{train_bin_, "measure", "--log-stages", "--spec",
+                                           config_path(run), "--out", dir},
             log_path, hooks);
         const json doc = read_run_json(dir);
         const std::string doc_error =
