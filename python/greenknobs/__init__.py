@@ -16,8 +16,8 @@ Outputs (on exit): runs/x/run.json (energy report + metrics), emissions.csv (Cod
 columns + ours), power.csv. Run under ``greenknobs measure`` or ``greenknobs study``, the same code
 reports its stages and metrics to the parent, which measures them (docs/byo.md).
 """
-from ._tracker import Stage, Tracker, active_tracker, metric, stage
+from ._tracker import Stage, Tracker, active_tracker, metric, stage, track
 from .protocol import ProtocolClient
 
 __version__ = "0.1.0"
-__all__ = ["Tracker", "Stage", "stage", "metric", "active_tracker", "ProtocolClient"]
+__all__ = ["Tracker", "Stage", "track", "stage", "metric", "active_tracker", "ProtocolClient"]

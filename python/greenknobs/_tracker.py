@@ -316,6 +316,20 @@ def _current():
     return _env_tracker[0] if _env_tracker else None
 
 
+def track(out=None, **options):
+    """A decorator measuring every call of a function as one Tracker run (CodeCarbon's
+    ``@track_emissions``); stages inside it use ``greenknobs.stage``. Options as for Tracker."""
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with Tracker(out=out, **options):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
 def stage(name, work=None):
     """A stage of the innermost running Tracker; without one, relayed to a greenknobs parent if
     there is one, else nothing. Context manager or decorator, like Tracker.stage()."""

@@ -180,6 +180,25 @@ class Api(unittest.TestCase):
             self.assertTrue(os.path.exists(os.path.join(d, "out", "emissions.csv")))
             self.assertTrue(os.path.exists(os.path.join(d, "out", "power.csv")))
 
+    def test_track_decorator_measures_each_call(self):
+        with TempDir() as d:
+            now = [0.0]
+            root = fake_powercap(os.path.join(d, "pc"))
+
+            @greenknobs.track(out=os.path.join(d, "out"), period_s=0, clock=lambda: now[0],
+                              powercap_root=root, nvml_library="none", proc_root=d,
+                              print_summary=False, relay=False)
+            def job(x):
+                with greenknobs.stage("work"):
+                    now[0] += 1
+                greenknobs.metric("x", x)
+                return x * 2
+
+            self.assertEqual(job(3), 6)
+            run = json.loads(read(os.path.join(d, "out", "run.json")))
+            self.assertEqual([s["path"] for s in run["energy"]["stages"]], ["work"])
+            self.assertEqual(run["metrics"], {"x": 3.0})
+
     def test_an_exception_marks_the_run_failed_and_closes_stages(self):
         with TempDir() as d:
             t, now = self.scripted(d)
