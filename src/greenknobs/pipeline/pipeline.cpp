@@ -21,6 +21,7 @@
 #include "greenknobs/data/dataset.h"
 #include "greenknobs/energy/power_limit.h"
 #include "greenknobs/energy/tracker.h"
+#include "greenknobs/knobs/tracker_options.h"
 #include "greenknobs/knobs/knob.h"
 #include "greenknobs/model/checkpoint_io.h"
 #include "greenknobs/model/modernbert.h"
@@ -334,14 +335,7 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
                              {"limits", limits}}}});
         }
 
-        energy::TrackerOptions topt;
-        topt.sample_period_s = c.energy.sample_period_s;
-        topt.idle_baseline_s = c.energy.idle_baseline_s;
-        topt.cpu_tdp_w = c.energy.cpu_tdp_w;
-        topt.country_iso_code = c.energy.country;
-        topt.carbon_g_per_kwh = c.energy.carbon_g_per_kwh;
-        topt.pue = c.energy.pue;
-        energy::Tracker tracker(topt);
+        energy::Tracker tracker(knobs::tracker_options(c.energy));
 #if defined(GK_WITH_CUDA) && TORCH_VERSION_MAJOR >= 2
         if (device.is_cuda()) {
             tracker.set_sync([] { torch::cuda::synchronize(); });

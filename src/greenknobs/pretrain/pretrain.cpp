@@ -17,6 +17,7 @@
 #include <torch/torch.h>
 
 #include "greenknobs/energy/tracker.h"
+#include "greenknobs/knobs/tracker_options.h"
 #include "greenknobs/model/masked_lm.h"
 #include "greenknobs/model/runtime.h"
 #include "greenknobs/pretrain/corpus_stage.h"
@@ -355,14 +356,7 @@ json run_pretrain(const PretrainConfig& c, const PretrainOptions& opt) {
         const train::Precision prec = train::parse_precision(c.train.precision);
         train::check_precision_supported(prec, device);
 
-        energy::TrackerOptions topt;
-        topt.sample_period_s = c.energy.sample_period_s;
-        topt.idle_baseline_s = c.energy.idle_baseline_s;
-        topt.cpu_tdp_w = c.energy.cpu_tdp_w;
-        topt.country_iso_code = c.energy.country;
-        topt.carbon_g_per_kwh = c.energy.carbon_g_per_kwh;
-        topt.pue = c.energy.pue;
-        energy::Tracker tracker(topt);
+        energy::Tracker tracker(knobs::tracker_options(c.energy));
 #if defined(GK_WITH_CUDA) && TORCH_VERSION_MAJOR >= 2
         if (device.is_cuda()) {
             tracker.set_sync([] { torch::cuda::synchronize(); });

@@ -1,0 +1,21 @@
+// The meter's options from a run's [energy] section: one mapping for `train` and `pretrain`, so both
+// meter alike. Header-only (knobs stays free of a link dependency on energy).
+#pragma once
+
+#include "greenknobs/energy/tracker.h"
+#include "greenknobs/knobs/run_config.h"
+
+namespace gk::knobs {
+
+inline energy::TrackerOptions tracker_options(const EnergyConfig& e) {
+    energy::TrackerOptions t;
+    t.sample_period_s = e.sample_period_s;
+    t.idle_baseline_s = e.idle_baseline_s;
+    t.cpu_tdp_w = e.cpu_tdp_w;
+    t.country_iso_code = e.country;
+    t.carbon_g_per_kwh = e.carbon_g_per_kwh;
+    t.pue = e.pue;
+    return t;
+}
+
+}  // namespace gk::knobs
