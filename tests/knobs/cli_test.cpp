@@ -26,7 +26,7 @@ TEST(Cli, KnobsTable) {
     for (const char* k :
          {"grad_checkpointing", "lora", "quantization", "tokenizer_cache", "tokenizer_threads",
           "power_limit", "optimizer", "precision", "max_length", "inference_engine", "loader",
-          "compile", "attention", "prune_layers", "dedup", "group_by_length", "early_stopping",
+          "compile", "attention", "prune_layers", "init", "dedup", "group_by_length", "early_stopping",
           "grad_accum", "threads"}) {
         EXPECT_TRUE(has(r.out, k)) << k;
     }
@@ -39,7 +39,7 @@ TEST(Cli, KnobsJson) {
     ASSERT_EQ(r.rc, 0) << r.out;
     auto j = nlohmann::json::parse(r.out);
     EXPECT_EQ(j["device"], "cpu");
-    EXPECT_EQ(j["knobs"].size(), 19u);
+    EXPECT_EQ(j["knobs"].size(), 20u);
 }
 
 TEST(Cli, VariantsPaperCatalog) {

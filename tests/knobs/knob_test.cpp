@@ -44,6 +44,7 @@ TEST(Knobs, RegistryIsCompleteAndWellFormed) {
                                             "compile",
                                             "attention",
                                             "prune_layers",
+                                            "init",
                                             "dedup",
                                             "group_by_length",
                                             "early_stopping",
@@ -107,6 +108,8 @@ TEST(Knobs, EachKnobChangesOnlyItsFields) {
         {"tokenizer_threads", 3, {"tokenizer.threads"}},
         {"max_length", 96, {"tokenizer.max_length"}},
         {"attention", {{"impl", "sdpa"}, {"unpad", true}}, {"model.attention", "model.unpad"}},
+        {"init", "scratch", {"model.init"}},
+        {"init", "pretrained", {"model.init"}},
         {"prune_layers",
          {{"n", 4}, {"from", "bottom"}},
          {"model.prune_layers", "model.prune_from"}},
@@ -131,6 +134,10 @@ TEST(Knobs, EachKnobChangesOnlyItsFields) {
          {"inference.engine", "inference.dtype", "inference.batch_size",
           "inference.bucket_by_length"}},
     };
+    // init refuses to act under init_from (which decides the weights by itself).
+    RunConfig from_dir;
+    from_dir.model.init_from = "some/checkpoint";
+    EXPECT_THROW(apply_knob(from_dir, "init", "scratch", "test"), gk::InputError);
     std::set<std::string> covered;
     for (const auto& tc : cases) {
         RunConfig before;

@@ -98,6 +98,7 @@ TEST(Mechanisms, BaselineRecordsWhatRan) {
     ASSERT_EQ(r.rc, 0) << r.out;
     const json& rec = r.record;
     EXPECT_EQ(rec["model"]["layers"], 3);
+    EXPECT_EQ(rec["model"]["init"]["setting"], "auto");  // tiny has no shipped checkpoint: auto = scratch
     EXPECT_EQ(rec["model"]["trainable_params"], rec["model"]["total_params"]);
     EXPECT_EQ(rec["model"]["trainable_params_after_merge"], rec["model"]["trainable_params"]);
     // eager, or eager-banded where a batch is long enough for the local layers' band to pay.
@@ -147,6 +148,12 @@ TEST(Mechanisms, DataModelTrainingSystemAndInferenceKnobsEachLeaveTheirEvidence)
     {
         SCOPED_TRACE("prune_layers");
         EXPECT_EQ(rec["model"]["layers"], 2);
+    }
+    {
+        SCOPED_TRACE("init");
+        EXPECT_EQ(rec["model"]["init"]["setting"], "scratch") << rec["model"]["init"];
+        EXPECT_EQ(rec["model"]["init"]["kind"], "scratch") << rec["model"]["init"];
+        EXPECT_TRUE(rec["model"]["init"]["from"].is_null()) << rec["model"]["init"];
     }
     {
         SCOPED_TRACE("grad_checkpointing");

@@ -148,6 +148,28 @@ std::vector<Knob> build_registry() {
             c.model.attention = p["impl"].get<std::string>();
             c.model.unpad = p["unpad"].get<bool>();
         }});
+    r.push_back(Knob{"init",
+                     Phase::kModel,
+                     "control",
+                     "where the encoder's weights start: the shipped pretrained checkpoint of the "
+                     "preset, or HF's random initialisation",
+                     {p_str("weights", "scratch", {"scratch", "pretrained"}, "model.init",
+                            "scratch = random init (the control), pretrained = the preset's "
+                            "checkpoint under data/pretrained/ (an error if there is none)")},
+                     {},
+                     [](const RunConfig&, const Capabilities&) { return ok(); },
+                     "Not a saving: the control that shows what pretraining is worth to every "
+                     "other knob (docs/pretraining.md). The pretraining's own energy is paid "
+                     "once and stated in the checkpoint's MODEL_CARD.md.",
+                     [](RunConfig& c, const json& p, const std::string& origin) {
+                         if (!c.model.init_from.empty()) {
+                             throw InputError(origin, "init",
+                                              "model.init_from is set (" + c.model.init_from +
+                                                  "): it decides the weights, so the init knob "
+                                                  "would do nothing");
+                         }
+                         c.model.init = p["weights"].get<std::string>();
+                     }});
     r.push_back(Knob{"prune_layers",
                      Phase::kModel,
                      "compute",
@@ -457,6 +479,7 @@ std::vector<Knob> build_registry() {
                                             "tokenizer_threads",
                                             "max_length",
                                             "attention",
+                                            "init",
                                             "prune_layers",
                                             "lora",
                                             "quantization",
