@@ -174,19 +174,21 @@ TEST(MaskedLm, SavesAsHfDoesAndLoadsBackBitIdentical) {
                              back->forward(ids, torch::ones_like(ids))));
 }
 
-TEST(MaskedLm, ClassifierLoaderTakesTheEncoderAndDropsHeadAndDecoder) {
+TEST(MaskedLm, ClassifierLoaderTakesEncoderAndHeadAndDropsTheDecoder) {
     auto lm = load_hf_masked_lm(kRefMlm);
     auto cls = load_hf_checkpoint(kRefMlm);
     EXPECT_EQ(cls->config().architecture(), "ModernBertForSequenceClassification");
     auto lm_params = lm->named_parameters();
     for (const auto& p : cls->named_parameters()) {
-        if (p.key().rfind("model.", 0) == 0) {
+        if (p.key().rfind("model.", 0) == 0 || p.key().rfind("head.", 0) == 0) {
             ASSERT_TRUE(lm_params.contains(p.key())) << p.key();
             EXPECT_TRUE(torch::equal(p.value(), lm_params[p.key()])) << p.key();
         }
     }
-    // The prediction head is freshly initialised, not the masked-LM one.
-    EXPECT_FALSE(torch::equal(cls->head->dense->weight, lm->head->dense->weight));
+    // HF's ModernBertForSequenceClassification and ModernBertForMaskedLM share the name `head`, so
+    // from_pretrained loads the masked-LM head into the classifier; only the classifier is new.
+    EXPECT_TRUE(torch::equal(cls->head->dense->weight, lm->head->dense->weight));
+    EXPECT_TRUE(torch::equal(cls->head->norm->weight, lm->head->norm->weight));
     EXPECT_EQ(cls->classifier->weight.size(0), 2);
 }
 

@@ -881,11 +881,12 @@ ModernBertForSequenceClassification load_hf_checkpoint(const std::string& dir) {
         }
         return false;
     };
-    // A masked-LM checkpoint (ModernBertForMaskedLM) starts a classifier: its encoder is loaded;
-    // its prediction head and decoder serve token prediction, so they are dropped and the
-    // classifier's head and classifier are freshly initialised.
+    // A masked-LM checkpoint (ModernBertForMaskedLM) starts a classifier as HF's
+    // ModernBertForSequenceClassification.from_pretrained does: both classes name their prediction
+    // head (dense, act, norm) `head`, so the encoder and the head are loaded; the decoder serves only
+    // token prediction and is dropped; the classifier is freshly initialised.
     const bool from_mlm = c.architecture() == "ModernBertForMaskedLM";
-    const bool have_head = group_present("head.") && !from_mlm;
+    const bool have_head = group_present("head.");
     const bool have_classifier = group_present("classifier.");
     int64_t dropped_mlm = 0;
 
@@ -916,7 +917,7 @@ ModernBertForSequenceClassification load_hf_checkpoint(const std::string& dir) {
         if (used.count(t.name)) {
             continue;
         }
-        if (from_mlm && (t.name.rfind("head.", 0) == 0 || t.name.rfind("decoder.", 0) == 0)) {
+        if (from_mlm && t.name.rfind("decoder.", 0) == 0) {
             ++dropped_mlm;
             continue;
         }
@@ -934,9 +935,9 @@ ModernBertForSequenceClassification load_hf_checkpoint(const std::string& dir) {
     }
     if (from_mlm) {
         m->mutable_config().architectures = {"ModernBertForSequenceClassification"};
-        log::info(weights_path + ": masked-LM checkpoint: encoder loaded; its head and decoder (" +
-                  std::to_string(dropped_mlm) +
-                  " tensors) dropped; head and classifier freshly initialised");
+        log::info(weights_path + ": masked-LM checkpoint: encoder and prediction head loaded (as " +
+                  "HF's from_pretrained does); its decoder (" + std::to_string(dropped_mlm) +
+                  " tensors) dropped; classifier freshly initialised");
     }
     return m;
 }
