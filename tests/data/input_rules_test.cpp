@@ -39,8 +39,8 @@ const std::string kRows = "a,1,train\nb,0,train\nc,1,validation\nd,0,test\n";
 TEST(CsvRules, InvalidUtf8NamesLineAndByteOffset) {
     const std::string msg =
         load_error("latin1.csv", "func_before,vul,split\n" + kRows + "\"caf\xE9\",1,train\n");
-    EXPECT_EQ(msg, ::testing::TempDir() +
-                       "gk_data_latin1.csv:6: not valid UTF-8: byte 0xE9 at byte offset 70 "
+    EXPECT_EQ(msg, tmp_path("latin1.csv") +
+                       ":6: not valid UTF-8: byte 0xE9 at byte offset 70 "
                        "(Latin-1 or Windows-1252 text? convert with iconv -f latin1 -t utf-8)");
 }
 
@@ -66,7 +66,7 @@ TEST(CsvRules, OtherEncodingsAreNamed) {
         utf16 += '\0';
     }
     EXPECT_EQ(load_error("utf16.csv", utf16).find("starts with a UTF-16 LE byte order mark"),
-              ::testing::TempDir().size() + std::string("gk_data_utf16.csv:1: ").size());
+              tmp_path("utf16.csv").size() + std::string(":1: ").size());
     EXPECT_NE(load_error("nul.csv", std::string("func_before,vul\nx\0y,1\n", 22))
                   .find(":2: NUL byte at byte offset 17"),
               std::string::npos);

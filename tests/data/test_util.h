@@ -5,6 +5,8 @@
 #include <functional>
 #include <string>
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include "greenknobs/util/error.h"
@@ -15,8 +17,14 @@ inline std::string fixture(const std::string& name) {
     return std::string(GK_SOURCE_DIR) + "/tests/data/fixtures/" + name;
 }
 
+// Where write_tmp(name, ...) puts its file. ctest runs each test in its own process, in parallel:
+// the pid keeps two tests that write the same name from racing on one file.
+inline std::string tmp_path(const std::string& name) {
+    return ::testing::TempDir() + "gk_data_" + std::to_string(::getpid()) + "_" + name;
+}
+
 inline std::string write_tmp(const std::string& name, const std::string& bytes) {
-    std::string path = ::testing::TempDir() + "gk_data_" + name;
+    std::string path = tmp_path(name);
     std::ofstream(path, std::ios::binary) << bytes;
     return path;
 }

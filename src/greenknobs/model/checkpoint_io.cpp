@@ -46,4 +46,34 @@ std::string checkpoint_architecture(const std::string& dir) {
     return load_config(fs::join(dir, "config.json")).architecture();
 }
 
+std::set<std::string> copy_parameters(const SafetensorsFile& f,
+                                      const torch::OrderedDict<std::string, torch::Tensor>& params,
+                                      const std::function<std::string(const std::string&)>& file_name,
+                                      const std::function<bool(const std::string&)>& skip,
+                                      const std::string& weights_path,
+                                      const std::string& config_path) {
+    std::set<std::string> used;
+    torch::NoGradGuard no_grad;
+    for (const auto& item : params) {
+        const std::string& ours = item.key();
+        if (skip(ours)) {
+            continue;
+        }
+        const std::string name = file_name(ours);
+        const StTensorInfo* t = f.find(name);
+        if (!t) {
+            throw InputError(weights_path, name, "missing tensor (" + config_path + " implies it)");
+        }
+        std::vector<int64_t> want(item.value().sizes().begin(), item.value().sizes().end());
+        if (t->shape != want) {
+            throw InputError(weights_path, name,
+                             "shape " + shape_str(t->shape) + " but " + config_path + " implies " +
+                                 shape_str(want));
+        }
+        item.value().copy_(tensor_from(f, *t));
+        used.insert(name);
+    }
+    return used;
+}
+
 }  // namespace gk::model

@@ -90,28 +90,13 @@ ModernBertForMaskedLM load_hf_masked_lm(const std::string& dir) {
             l->add_attn_norm(c);
         }
     }
-    std::set<std::string> used;
-    torch::NoGradGuard no_grad;
-    for (auto& item : m->named_parameters(/*recurse=*/true)) {
-        const std::string& ours = item.key();
-        const bool in_head = ours.rfind("head.", 0) == 0 || ours.rfind("decoder.", 0) == 0;
-        if (bare && in_head) {
-            continue;  // a bare encoder: keep the fresh head and decoder bias
-        }
-        const std::string name = file_name(ours);
-        const StTensorInfo* t = f.find(name);
-        if (!t) {
-            throw InputError(weights_path, name, "missing tensor (" + config_path + " implies it)");
-        }
-        std::vector<int64_t> want(item.value().sizes().begin(), item.value().sizes().end());
-        if (t->shape != want) {
-            throw InputError(weights_path, name,
-                             "shape " + shape_str(t->shape) + " but " + config_path + " implies " +
-                                 shape_str(want));
-        }
-        item.value().copy_(tensor_from(f, *t));
-        used.insert(name);
-    }
+    // A bare encoder keeps the fresh head and decoder bias.
+    const std::set<std::string> used = copy_parameters(
+        f, m->named_parameters(/*recurse=*/true), file_name,
+        [&](const std::string& ours) {
+            return bare && (ours.rfind("head.", 0) == 0 || ours.rfind("decoder.", 0) == 0);
+        },
+        weights_path, config_path);
     for (const auto& t : f.tensors()) {
         if (used.count(t.name)) {
             continue;

@@ -890,29 +890,14 @@ ModernBertForSequenceClassification load_hf_checkpoint(const std::string& dir) {
     const bool have_classifier = group_present("classifier.");
     int64_t dropped_mlm = 0;
 
-    std::set<std::string> used;
-    torch::NoGradGuard no_grad;
-    for (auto& item : m->named_parameters(/*recurse=*/true)) {
-        const std::string& ours = item.key();
-        const bool in_head = ours.rfind("head.", 0) == 0;
-        const bool in_classifier = ours.rfind("classifier.", 0) == 0;
-        if ((in_head && !have_head) || (in_classifier && !have_classifier)) {
-            continue;  // a ModernBertModel checkpoint: keep the freshly initialised head/classifier
-        }
-        const std::string name = file_name(ours);
-        const StTensorInfo* t = f.find(name);
-        if (!t) {
-            throw InputError(weights_path, name, "missing tensor (" + config_path + " implies it)");
-        }
-        std::vector<int64_t> want(item.value().sizes().begin(), item.value().sizes().end());
-        if (t->shape != want) {
-            throw InputError(weights_path, name,
-                             "shape " + shape_str(t->shape) + " but " + config_path + " implies " +
-                                 shape_str(want));
-        }
-        item.value().copy_(tensor_from(f, *t));
-        used.insert(name);
-    }
+    // A ModernBertModel checkpoint keeps the freshly initialised head/classifier.
+    const std::set<std::string> used = copy_parameters(
+        f, m->named_parameters(/*recurse=*/true), file_name,
+        [&](const std::string& ours) {
+            return (ours.rfind("head.", 0) == 0 && !have_head) ||
+                   (ours.rfind("classifier.", 0) == 0 && !have_classifier);
+        },
+        weights_path, config_path);
     for (const auto& t : f.tensors()) {
         if (used.count(t.name)) {
             continue;
