@@ -1,5 +1,7 @@
 // `greenknobs pretrain --config pretrain.toml --out DIR`: masked-LM pretraining of a ModernBERT encoder
 // on a code corpus, metered, checkpointed and resumable (the same command continues a run).
+#include <csignal>
+#include <cstring>
 #include <iostream>
 #include <memory>
 
@@ -8,6 +10,34 @@
 #include "greenknobs/pretrain/pretrain.h"
 
 namespace {
+
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void on_pretrain_pause_signal(int sig) { g_stop_signal = sig; }
+
+// SIGINT/SIGTERM ask the run to pause at the next step boundary (checkpoint, energy, run.json); a
+// second one acts at once (SA_RESETHAND restores the default action). The previous handlers come
+// back when the run returns.
+class PauseOnSignal {
+public:
+    PauseOnSignal() {
+        struct sigaction sa;
+        std::memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_pretrain_pause_signal;
+        sa.sa_flags = SA_RESETHAND | SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        ::sigaction(SIGINT, &sa, &old_int_);
+        ::sigaction(SIGTERM, &sa, &old_term_);
+    }
+    ~PauseOnSignal() {
+        ::sigaction(SIGINT, &old_int_, nullptr);
+        ::sigaction(SIGTERM, &old_term_, nullptr);
+    }
+    PauseOnSignal(const PauseOnSignal&) = delete;
+    PauseOnSignal& operator=(const PauseOnSignal&) = delete;
+
+private:
+    struct sigaction old_int_, old_term_;
+};
 
 struct PretrainArgs {
     std::string config_path;
@@ -52,8 +82,13 @@ gk::app::Registrar reg("pretrain", 35, [](CLI::App& app) -> gk::app::RunFn {
         opt.overwrite = args->overwrite;
         opt.stop_after_steps = args->stop_after_steps;
         opt.time_limit_s = args->time_limit_s;
-        gk::pretrain::run_pretrain(cfg, opt);
-        return 0;
+        opt.stop_signal = &g_stop_signal;
+        {
+            PauseOnSignal guard;
+            gk::pretrain::run_pretrain(cfg, opt);
+        }
+        // Paused by a signal: checkpointed and recorded, but the shell should still see it (130/143).
+        return g_stop_signal != 0 ? 128 + g_stop_signal : 0;
     };
 });
 

@@ -211,6 +211,58 @@ TEST(PretrainCli, Kill9AtRandomMomentsLosesAtMostOneCheckpointInterval) {
     EXPECT_EQ(j["train"]["steps"], 120);
 }
 
+TEST(PretrainCli, SigintAndSigtermPauseWithACheckpointAndTheEnergyRecorded) {
+    const std::string base = tmp_dir("signal");
+    const std::string cfg = make_config(base, make_corpus(base), 400);
+    const std::string dir = base + "/run";
+    const std::string bin = std::string(GK_BINARY_DIR) + "/bin/greenknobs";
+    int64_t paused_at = 0;
+    int invocations = 0;
+    for (int sig : {SIGINT, SIGTERM}) {
+        pid_t pid = fork();
+        ASSERT_GE(pid, 0);
+        if (pid == 0) {
+            int devnull = ::open("/dev/null", O_WRONLY);
+            dup2(devnull, 1);
+            dup2(devnull, 2);
+            execl(bin.c_str(), bin.c_str(), "pretrain", "--config", cfg.c_str(), "--out",
+                  dir.c_str(), static_cast<char*>(nullptr));
+            _exit(127);
+        }
+        // Signal once training is under way (a checkpoint past the last pause exists).
+        const auto t0 = std::chrono::steady_clock::now();
+        while (latest_step(dir) <= paused_at &&
+               std::chrono::steady_clock::now() - t0 < std::chrono::seconds(120)) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        int status = 0;
+        ASSERT_EQ(waitpid(pid, &status, WNOHANG), 0) << "finished before the signal";
+        kill(pid, sig);
+        waitpid(pid, &status, 0);
+        ++invocations;
+        ASSERT_TRUE(WIFEXITED(status)) << "killed by the signal instead of pausing";
+        EXPECT_EQ(WEXITSTATUS(status), 128 + sig);
+        json j = run_json(dir);
+        EXPECT_EQ(j["status"], "paused");
+        EXPECT_EQ(j["stopped_by"], sig == SIGINT ? "SIGINT" : "SIGTERM");
+        // Paused where it stood: the checkpoint is the step reached, not the last interval's.
+        const int64_t steps = j["train"]["steps"].get<int64_t>();
+        EXPECT_EQ(latest_step(dir), steps);
+        EXPECT_GT(steps, paused_at);
+        EXPECT_LT(steps, 400);
+        paused_at = steps;
+        // This invocation's energy is in the record (a kill -9 would lose it).
+        ASSERT_EQ(j["invocations"].size(), static_cast<size_t>(invocations)) << j["invocations"];
+        EXPECT_GT(j["invocations"].back()["energy_j"].get<double>(), 0.0);
+    }
+    auto r = run_greenknobs("pretrain --config " + cfg + " --out " + dir + " --stop-after-steps 3");
+    ASSERT_EQ(r.rc, 0) << r.out;
+    json j = run_json(dir);
+    EXPECT_EQ(j["resumed_from_step"], paused_at);
+    EXPECT_EQ(j["stopped_by"], "stop_after_steps");
+    EXPECT_EQ(j["train"]["steps"], paused_at + 3);
+}
+
 TEST(PretrainCli, BadInputExitsTwoNamingThePlace) {
     const std::string base = tmp_dir("bad");
     const std::string corpus = base + "/corpus.jsonl";

@@ -459,7 +459,8 @@ json run_pretrain(const PretrainConfig& c, const PretrainOptions& opt) {
         double loss_acc = 0;
         int64_t loss_n = 0;
         EvalResult last_eval;
-        bool stopped_by_time = false;
+        bool stopped_early = false;  // by the time limit or a signal: checkpoint where we are
+        std::string stopped_by = "max_steps";
         auto state_json = [&]() {
             return json{{"step", step},
                         {"config_hash", hash},
@@ -478,7 +479,13 @@ json run_pretrain(const PretrainConfig& c, const PretrainOptions& opt) {
             const auto t_train = std::chrono::steady_clock::now();
             while (step < end_step) {
                 if (opt.time_limit_s > 0 && elapsed_s() >= opt.time_limit_s) {
-                    stopped_by_time = true;
+                    stopped_early = true;
+                    stopped_by = "time_limit";
+                    break;
+                }
+                if (opt.stop_signal != nullptr && *opt.stop_signal != 0) {
+                    stopped_early = true;
+                    stopped_by = *opt.stop_signal == SIGTERM ? "SIGTERM" : "SIGINT";
                     break;
                 }
                 torch::manual_seed(c.train.seed + static_cast<uint64_t>(step));  // dropout, if any
@@ -556,7 +563,10 @@ json run_pretrain(const PretrainConfig& c, const PretrainOptions& opt) {
                     progress->update(step - start_step, status);
                 }
             }
-            if (stopped_by_time && step > start_step &&
+            if (!stopped_early && step < c.train.max_steps) {
+                stopped_by = "stop_after_steps";
+            }
+            if (stopped_early && step > start_step &&
                 step % c.train.checkpoint_every != 0) {
                 auto k = open_stage("checkpoint");
                 save_checkpoint(dir, step, m, *optimizer, state_json(), c.train.keep_checkpoints);
@@ -655,6 +665,7 @@ json run_pretrain(const PretrainConfig& c, const PretrainOptions& opt) {
                             {"note", "sum over this run's finished invocations"}};
         record["finished_at"] = utc_now_iso8601();
         record["status"] = complete ? "complete" : "paused";
+        record["stopped_by"] = stopped_by;
         write_record(dir, record);
 
         if (opt.print_summary) {
@@ -667,7 +678,8 @@ json run_pretrain(const PretrainConfig& c, const PretrainOptions& opt) {
             }
             std::cout << "\n"
                       << (complete ? "complete: " + model_dir
-                                   : "paused: run the same command to continue")
+                                   : "paused (" + stopped_by +
+                                         "): run the same command to continue")
                       << "\n";
         }
         return record;

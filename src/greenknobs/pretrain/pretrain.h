@@ -4,6 +4,7 @@
 // interruption (kill -9 included) by running the same command again.
 #pragma once
 
+#include <csignal>
 #include <cstdint>
 #include <string>
 
@@ -20,11 +21,15 @@ struct PretrainOptions {
     double time_limit_s = 0;        // ... or once this much wall time has passed (0 = none)
     bool print_summary = true;
     bool progress = true;
+    // When set and *stop_signal becomes non-zero (a signal handler writes the signal number), the run
+    // pauses at the next step boundary as a time limit does: checkpoint, energy, run.json "paused".
+    const volatile std::sig_atomic_t* stop_signal = nullptr;
 };
 
 // Runs (or resumes) the run in opt.out_dir. Returns run.json's content; its status is "complete"
 // when train.max_steps were reached, "paused" when this invocation stopped early by
-// stop_after_steps / time_limit_s (checkpointed: the same command continues).
+// stop_after_steps / time_limit_s / stop_signal (checkpointed: the same command continues); its
+// "stopped_by" says which ("max_steps", "stop_after_steps", "time_limit", "SIGINT", "SIGTERM").
 nlohmann::json run_pretrain(const PretrainConfig& c, const PretrainOptions& opt);
 
 // The run directory's layout, for tests and the model card.
