@@ -144,11 +144,19 @@ def card(run_dir, out_dir, config_path, run):
                      f"{float(first['heldout_loss']):.3f} / {float(first['heldout_accuracy']):.3f} |")
     lines.append(f"| wall time (all invocations) | {wall_s / 3600:.2f} h in {len(invocations)} invocation(s) |")
     prov = ", ".join(f"{k} {v}" for k, v in provenance.items() if v != "n/a")
-    lines.append(f"| energy greenknobs measured (all invocations) | {fmt_j(energy_j)}; {prov} |")
+    scope = run["energy"]["total"].get("scope", {}) or {}
+    scopes = ", ".join(f"{k} {v}" for k, v in scope.items() if v)
+    lines.append(f"| energy greenknobs measured (all invocations) | {fmt_j(energy_j)}; {prov}; scope {scopes} |")
     lines.append("")
     lines.append("![loss curve](loss_curve.svg)\n")
     lines.append("Energy per invocation (each one's `run.json`/`emissions.csv` are in the run directory's "
                  "`invocations/`):\n")
+    if "machine" in scope.values():
+        lines.append("Scope `machine` means the models charged the whole machine's utilisation and installed RAM to the "
+                     "run. The invocations so far ran on a shared 2-vCPU VM that other work (parallel builds and "
+                     "tests) kept busy, so they overstate what the pretraining alone drew and its wall time is "
+                     "longer than on a quiet machine; `--set energy.scope=process` charges only the run's own "
+                     "process tree (docs/measurement.md).\n")
     lines.append("| # | steps | wall s | energy J | device | threads | CPU |\n| --- | --- | --- | --- | --- | --- | --- |")
     for n, i in enumerate(invocations, 1):
         lines.append(f"| {n} | {i['steps'][0]}–{i['steps'][1]} | {i['duration_s']:.0f} | {i['energy_j']:.0f} | "
