@@ -161,6 +161,31 @@ TEST_F(PipelineCli, CompleteRunIsNeverOverwrittenSilently) {
     EXPECT_EQ(gk::fs::read_file(dir_ + "/run.json"), before);
 }
 
+TEST(PipelineEnergy, ProcessScopeChargesTheRunsOwnProcessTree) {
+    // The shared-machine setting: the CPU and RAM models follow this run's process tree, and the
+    // record says so per source and per stage.
+    const std::string dir = scratch("pipeline_process_scope");
+    stdfs::remove_all(dir);
+    Result r = run("-q train " + tiny_args() +
+                   " --set data.max_train_samples=32 --set train.epochs=1 --set energy.scope=process"
+                   " --out " + dir);
+    ASSERT_EQ(r.code, 0) << r.out << gk::fs::read_file(scratch("stdout.txt.err"));
+    const json rec = json::parse(gk::fs::read_file(dir + "/run.json"));
+    EXPECT_EQ(rec["config"]["energy"]["scope"], "process");
+    int models = 0;
+    for (const auto& s : rec["energy"]["sources"]) {
+        if (s["provenance"] == "modelled" && s["used"] == true) {
+            EXPECT_EQ(s["scope"], "process-tree") << s;
+            ++models;
+        }
+    }
+    EXPECT_GE(models, 1) << rec["energy"]["sources"];  // the RAM model at least (CPU: unless RAPL)
+    Result bad = run("train --set energy.scope=node --print-config");
+    EXPECT_EQ(bad.code, 2);
+    const std::string err = gk::fs::read_file(scratch("stdout.txt.err"));
+    EXPECT_NE(err.find("energy.scope"), std::string::npos) << err;
+}
+
 TEST(PipelineBadInput, MissingColumnFailsWithExit2AndIsNotComplete) {
     std::string data = scratch("bad.csv");
     std::ofstream(data) << "func_before,label\n\"int x;\",1\n";

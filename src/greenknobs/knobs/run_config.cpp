@@ -32,7 +32,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(InferenceConfig, engine, dtype, 
                                                 bucket_by_length)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SystemConfig, device, threads, power_limit_w)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(EnergyConfig, sample_period_s, idle_baseline_s,
-                                                country, carbon_g_per_kwh, pue, cpu_tdp_w)
+                                                country, carbon_g_per_kwh, pue, cpu_tdp_w, scope)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunConfig, name, knobs, data, tokenizer, model, lora,
                                                 quantization, train, inference, system, energy)
 
@@ -421,6 +421,7 @@ void validate(const RunConfig& c, const std::string& origin) {
     require(c.energy.pue >= 1.0 && c.energy.pue <= 3.0, origin, "energy.pue", "must be in [1, 3]");
     require(c.energy.carbon_g_per_kwh >= 0, origin, "energy.carbon_g_per_kwh", "must be >= 0");
     require(c.energy.cpu_tdp_w >= 0, origin, "energy.cpu_tdp_w", "must be >= 0");
+    GK_REQUIRE_ONE_OF(c.energy.scope, "energy.scope", "machine", "process");
 }
 
 std::string canonical_json(const RunConfig& c) {

@@ -102,6 +102,11 @@ struct EnergyConfig {
     double carbon_g_per_kwh = 0;  // override (0 = from country / world average)
     double pue = 1.0;
     double cpu_tdp_w = 0;         // override the TDP table (0 = look up, else default)
+    // What the CPU and RAM models charge to the run: "machine" (the whole machine's utilisation and
+    // installed RAM, or the cgroup's: right on a dedicated machine or node) or "process" (this
+    // process tree's CPU time and resident memory: right on a machine shared with other work).
+    // Hardware counters (RAPL, NVML) stay machine- or device-wide either way.
+    std::string scope = "machine";
 };
 
 struct RunConfig {

@@ -2,6 +2,8 @@
 // meter alike. Header-only (knobs stays free of a link dependency on energy).
 #pragma once
 
+#include <unistd.h>
+
 #include "greenknobs/energy/tracker.h"
 #include "greenknobs/knobs/run_config.h"
 
@@ -15,6 +17,9 @@ inline energy::TrackerOptions tracker_options(const EnergyConfig& e) {
     t.country_iso_code = e.country;
     t.carbon_g_per_kwh = e.carbon_g_per_kwh;
     t.pue = e.pue;
+    if (e.scope == "process") {
+        t.pid = ::getpid();  // the CPU and RAM models follow this process and its children
+    }
     return t;
 }
 
