@@ -1,19 +1,19 @@
-// SIGINT and SIGTERM to a real `greenknobs train` child (tiny model, more epochs than it will get to
-// run): it stops at the next batch or stage boundary, exits 128 + signal, and its run.json says
+// SIGINT and SIGTERM to a real `greenknobs train` child (tiny model, more epochs than it will get
+// to run): it stops at the next batch or stage boundary, exits 128 + signal, and its run.json says
 // "interrupted" with the energy of the stages it ran, never "running" or "complete" (issue #12).
-#include <gtest/gtest.h>
-#include <poll.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "greenknobs/util/fs.h"
 
@@ -38,11 +38,15 @@ struct Stopped {
 // Runs `greenknobs train` on a tiny config into `dir`; when a line of its output contains `marker`,
 // sends `sig`; waits (at most 180 s, then SIGKILL) and returns how it ended.
 Stopped train_and_signal(const std::string& dir, const std::string& marker, int sig) {
-    const std::vector<std::string> args = {
-        kBin, "train", "--set", "model.preset=test-tiny", "--set", "data.max_train_samples=96",
-        "--set", "data.max_eval_samples=48", "--set", "train.epochs=500", "--set",
-        "train.batch_size=16", "--set", "tokenizer.max_length=64", "--set",
-        "energy.sample_period_s=0.05", "--out", dir};
+    const std::vector<std::string> args = {kBin,    "train",
+                                           "--set", "model.preset=test-tiny",
+                                           "--set", "data.max_train_samples=96",
+                                           "--set", "data.max_eval_samples=48",
+                                           "--set", "train.epochs=500",
+                                           "--set", "train.batch_size=16",
+                                           "--set", "tokenizer.max_length=64",
+                                           "--set", "energy.sample_period_s=0.05",
+                                           "--out", dir};
     std::vector<char*> argv;
     for (const auto& a : args) {
         argv.push_back(const_cast<char*>(a.c_str()));
