@@ -1,5 +1,6 @@
 // `greenknobs tokenize`: JSON Lines {"text": ...} on stdin → {"ids": [...]} per line on stdout,
-// with the HF-compatible tokenizer. The whole input is read and checked before anything is written.
+// with the HF-compatible tokenizer. The whole input is read and checked before anything is written;
+// each line is read by the strict JSON reader (UTF-8, duplicate keys, trailing bytes: docs/input-rules.md).
 #ifdef GK_HAVE_TEXT
 
 #include <charconv>
@@ -13,6 +14,7 @@
 
 #include "greenknobs/text/tokenizer.h"
 #include "greenknobs/util/error.h"
+#include "greenknobs/util/json_strict.h"
 
 #include "command.h"
 
@@ -34,18 +36,18 @@ int run_tokenize(const TokenizeOptions& opt) {
     std::vector<std::string> texts;
     std::string line;
     int64_t line_no = 0;
+    size_t offset = 0;  // of the line in the input, for the UTF-8 message
     while (std::getline(std::cin, line)) {
         ++line_no;
+        const size_t line_offset = offset;
+        offset += line.size() + 1;
         if (is_blank(line)) {
             continue;
         }
-        nlohmann::json j;
-        try {
-            j = nlohmann::json::parse(line);
-        } catch (const nlohmann::json::parse_error& e) {
-            throw gk::InputError("<stdin>", std::to_string(line_no),
-                                 std::string("not valid JSON: ") + e.what());
-        }
+        // Duplicate keys, bytes that are not UTF-8, a BOM and anything after the object are errors
+        // naming the line (nlohmann alone keeps the last duplicate and stops at nothing else).
+        const nlohmann::json j =
+            gk::parse_json_strict(line, "<stdin>", std::to_string(line_no), line_offset);
         auto it = j.is_object() ? j.find("text") : j.end();
         if (!j.is_object() || it == j.end() || !it->is_string()) {
             throw gk::InputError("<stdin>", std::to_string(line_no),

@@ -1,5 +1,6 @@
 // `greenknobs train`: resolve a RunConfig (defaults → catalog variant → --config file → --set), run the
-// metered pipeline into a run directory. Exit 0 complete, 2 bad input, 3 skipped (knob unsupported here).
+// metered pipeline into a run directory. Exit 0 complete, 2 bad input, 3 skipped (knob unsupported here),
+// 128 + signal when SIGINT/SIGTERM stopped it (run.json "interrupted").
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -82,7 +83,14 @@ gk::app::Registrar reg("train", 30, [](CLI::App& app) -> gk::app::RunFn {
         gk::pipeline::PipelineOptions opt;
         opt.out_dir = args->out.empty() ? "runs/" + cfg.name + "-" + timestamp_utc() : args->out;
         opt.overwrite = args->overwrite;
-        gk::pipeline::run_pipeline(cfg, opt);
+        try {
+            gk::pipeline::run_pipeline(cfg, opt);
+        } catch (const gk::pipeline::Interrupted& e) {
+            // Not a failure: the run record says "interrupted"; the shell convention's exit code.
+            std::fprintf(stderr, "greenknobs: %s; %s/run.json says \"interrupted\"\n", e.what(),
+                         opt.out_dir.c_str());
+            return 128 + e.signal();
+        }
         return 0;
     };
 });

@@ -154,6 +154,64 @@ TEST_F(PipelineCli, PredictBadLineIsExit2WithPlace) {
     EXPECT_NE(gk::fs::read_file(scratch("stdout.txt.err")).find("<stdin>:2"), std::string::npos);
 }
 
+// predict reads each line with the strict JSON reader: a duplicate key (the last would win), bytes
+// that are not UTF-8 and anything after the object are exit 2 naming <stdin>:<line>.
+TEST_F(PipelineCli, PredictLinesAreStrictJson) {
+    const std::string ok = "{\"text\": \"int x;\"}\n";
+    const std::pair<std::string, std::string> cases[] = {
+        {"{\"text\": \"int x;\", \"text\": \"int y;\"}", "duplicate key 'text'"},
+        {"{\"input_ids\": [1, 2], \"input_ids\": [3]}", "duplicate key 'input_ids'"},
+        {"{\"text\": \"int \xFF;\"}", "not valid UTF-8"},
+        {"{\"text\": \"int x;\"} {}", "invalid JSON"},
+    };
+    for (const auto& [line, expect] : cases) {
+        Result r = run("predict --model " + dir_ + "/model", ok + line + "\n");
+        const std::string err = gk::fs::read_file(scratch("stdout.txt.err"));
+        EXPECT_EQ(r.code, 2) << line << ": " << err;
+        EXPECT_NE(err.find("<stdin>:2: "), std::string::npos) << err;
+        EXPECT_NE(err.find(expect), std::string::npos) << err;
+    }
+}
+
+// A tokenizer whose ids do not fit the model's embedding is refused before the model runs, naming
+// both files (was LibTorch's "index out of range" mid-batch); ids that fit still work.
+TEST(PredictVocab, ATokenizerLargerThanTheModelsVocabularyIsExit2NamingBothFiles) {
+    const std::string model = scratch("vocab_model");
+    stdfs::remove_all(model);
+    stdfs::create_directories(model);
+    const std::string fixture = std::string(GK_SOURCE_DIR) + "/tests/model/fixtures/ref-3layer";
+    for (const char* f : {"config.json", "model.safetensors"}) {
+        stdfs::copy_file(fixture + "/" + f, model + "/" + f);  // vocab_size 64
+    }
+    stdfs::copy_file(std::string(GK_SOURCE_DIR) + "/data/modernbert/tokenizer.json",
+                     model + "/tokenizer.json");  // ids up to 50367
+    Result r = run("predict --model " + model, "{\"text\": \"int x;\"}\n");
+    const std::string err = gk::fs::read_file(scratch("stdout.txt.err"));
+    EXPECT_EQ(r.code, 2) << err;
+    EXPECT_NE(err.find(model + "/tokenizer.json"), std::string::npos) << err;
+    EXPECT_NE(err.find(model + "/config.json has vocab_size 64"), std::string::npos) << err;
+    EXPECT_NE(err.find("50367"), std::string::npos) << err;
+    EXPECT_TRUE(r.out.empty());
+
+    Result ids = run("predict --model " + model, "{\"input_ids\": [1, 5, 2]}\n");
+    EXPECT_EQ(ids.code, 0) << gk::fs::read_file(scratch("stdout.txt.err"));
+    EXPECT_TRUE(json::parse(ids.out.substr(0, ids.out.find('\n'))).contains("logits"));
+}
+
+// A masked LM's [MASK] id must be a row of its embedding, wherever the id came from.
+TEST(PredictVocab, AMaskIdOutsideTheVocabularyIsExit2) {
+    const std::string model = std::string(GK_SOURCE_DIR) + "/tests/model/fixtures/ref-mlm";
+    Result r = run("predict --model " + model + " --mask-id 64", "{\"input_ids\": [1, 5, 2]}\n");
+    const std::string err = gk::fs::read_file(scratch("stdout.txt.err"));
+    EXPECT_EQ(r.code, 2) << err;
+    EXPECT_NE(err.find("--mask-id: [MASK] id 64 is not below"), std::string::npos) << err;
+    EXPECT_NE(err.find("ref-mlm/config.json's vocab_size 64"), std::string::npos) << err;
+
+    Result ok = run("predict --model " + model + " --mask-id 5", "{\"input_ids\": [1, 5, 2]}\n");
+    EXPECT_EQ(ok.code, 0) << gk::fs::read_file(scratch("stdout.txt.err"));
+    EXPECT_EQ(json::parse(ok.out.substr(0, ok.out.find('\n')))["masks"].size(), 1u);
+}
+
 TEST_F(PipelineCli, CompleteRunIsNeverOverwrittenSilently) {
     std::string before = gk::fs::read_file(dir_ + "/run.json");
     Result r = run("-q train " + tiny_args() + " --out " + dir_);

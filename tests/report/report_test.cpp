@@ -402,6 +402,125 @@ TEST(Report, DegenerateStudiesStillRender) {
     }
 }
 
+// A study of the user's own command whose primary metric is a loss (lower is better, no range:
+// Δ in its own units) and whose stages are its own (docs/byo.md): energies and losses chosen so
+// that reading the loss as higher-is-better would pick other Pareto points and another variant.
+//   V0 100 J loss 0.40 · V1 80 J 0.55 · V2 90 J 0.30 · V3 = V1 + V2 70 J 0.60
+std::vector<analysis::RunRecord> loss_command_study() {
+    using nlohmann::json;
+    std::vector<analysis::RunRecord> runs;
+    const json primary = {{"name", "loss"},          {"label", "validation loss"},
+                          {"higher_is_better", false}, {"range", nullptr},
+                          {"budget", 0.05}};
+    auto add = [&](const std::string& v, double energy_j, double loss, std::vector<std::string> k) {
+        for (int r = 0; r < 2; ++r) {
+            SyntheticRun s;
+            s.variant = v;
+            s.repeat = r;
+            s.total_energy_j = energy_j * (1.0 + 0.01 * r);
+            s.knobs = k;
+            analysis::RunRecord rec = make_record(s);
+            json& doc = rec.run;
+            doc["command"] = {{"argv", {"python3", "train.py"}}, {"exit_code", 0}};
+            doc["primary_metric"] = "loss";
+            doc["eval_stage"] = "score";
+            doc["config"] = {{"argv", {"python3", "train.py"}}, {"primary", primary}};
+            doc["metrics"] = {{"loss", loss + 0.002 * r}};  // nothing else reported
+            const double e = s.total_energy_j;
+            json stages = json::array();
+            double t0 = 0.0;
+            for (const auto& [path, share] : std::vector<std::pair<std::string, double>>{
+                     {"prepare", 0.1}, {"fit", 0.7}, {"fit/check", 0.1}, {"score", 0.2}}) {
+                json st = doc["energy"]["total"];
+                st["name"] = path.substr(path.find('/') + 1);
+                st["path"] = path;
+                st["start_s"] = t0;
+                st["duration_s"] = share * 10.0;
+                st["energy_j"] = {{"cpu", share * e}, {"ram", 0.0}, {"gpu", nullptr},
+                                  {"total", share * e}};
+                stages.push_back(st);
+                t0 += path == "fit/check" ? 0.0 : share * 10.0;
+            }
+            doc["energy"]["stages"] = stages;
+            runs.push_back(rec);
+        }
+    };
+    add("V0", 100.0, 0.40, {});
+    add("V1", 80.0, 0.55, {"fast"});
+    add("V2", 90.0, 0.30, {"wide"});
+    add("V3", 70.0, 0.60, {"fast", "wide"});
+    return runs;
+}
+
+TEST(CommandStudy, StageColumnsAreTheReportedStagesAndNoPaperColumns) {
+    analysis::StudyAggregate study =
+        analysis::aggregate(loss_command_study(), "V0",
+                            {{"V0", "Baseline", "baseline", {}},
+                             {"V1", "fast path", "training", {}},
+                             {"V2", "wide model", "model", {}},
+                             {"V3", "fast path + wide model", "training+model", {"V1", "V2"}}});
+    TableInput t;
+    t.study = &study;
+    t.command_study = true;
+    t.stages = reported_stages(study);
+    ASSERT_EQ(t.stages, (std::vector<std::string>{"prepare", "fit", "score"}));
+    const std::string md = table1_markdown(t);
+    for (const char* h : {"| prepare (Wh) |", "| fit (Wh) |", "| score (Wh) |"}) {
+        EXPECT_NE(md.find(h), std::string::npos) << h << "\n" << md;
+    }
+    for (const char* h : {"Load data", "Tokenize", "Save (Wh)", "Paper", "F1 w", "F1 vul"}) {
+        EXPECT_EQ(md.find(h), std::string::npos) << h << "\n" << md;
+    }
+    EXPECT_NE(md.find("\u0394validation loss |"), std::string::npos) << md;  // own units: no "pts"
+    EXPECT_NE(md.find("lower is better"), std::string::npos) << md;
+    const std::string csv = table1_csv(t);
+    EXPECT_EQ(csv.rfind("variant,name,n_runs,energy_provenance,energy_prepare_wh,"
+                        "energy_prepare_wh_ci95,energy_fit_wh,energy_fit_wh_ci95,energy_score_wh,",
+                        0),
+              0u)
+        << csv.substr(0, 200);
+    // Δ in the loss's own units (V1: +0.150), not ×100 points.
+    const auto* v1 = study.find("V1");
+    ASSERT_NE(v1, nullptr);
+    EXPECT_NEAR(v1->d_f1_vul_points.abs, 0.15, 1e-9);
+    EXPECT_FALSE(study.primary_higher_is_better);
+    EXPECT_FALSE(study.primary_in_points);
+}
+
+TEST(CommandStudy, ALossIsBetterLowInTheRecommendationParetoAndPage) {
+    const std::string dir = out_dir("command_loss");
+    ReportOptions opt;
+    opt.out_dir = dir;
+    opt.render_figures = false;
+    const ReportPaths p = write_report(loss_command_study(), opt);
+    const std::string html = fs::read_file(p.html);
+    // The loss budget from the catalog (0.05): V1 (+0.15) and V3 (+0.20) rise too much; V2 falls
+    // and uses less energy than V0. Read as higher-is-better, V3 (least energy) would win.
+    EXPECT_NE(html.find("<div class=\"choice\">V2 \u2014"), std::string::npos);
+    EXPECT_NE(html.find("V1: validation loss rise up to"), std::string::npos);
+    EXPECT_NE(html.find("V3: validation loss rise up to"), std::string::npos);
+    EXPECT_NE(html.find("its validation loss changes by -0.10"), std::string::npos);
+    EXPECT_NE(html.find("Recommended (validation loss budget 0.050)"), std::string::npos);
+    // Pareto: lowest energy and lowest loss. V0 is dominated by V2; V1 and V3 stay (cheaper).
+    EXPECT_NE(html.find("lowest total energy, lowest validation loss: V3, V1, V2</li>"),
+              std::string::npos)
+        << html.substr(html.find("id=\"pareto\""), 800);
+    // No comparison with the paper's pipeline, no F1 wording, only the metrics it reported.
+    EXPECT_EQ(html.find("differs from the paper"), std::string::npos);
+    EXPECT_EQ(html.find("How this study differs"), std::string::npos);
+    EXPECT_EQ(html.find("href=\"#paper\""), std::string::npos);
+    EXPECT_EQ(html.find("F1 (vulnerable class)"), std::string::npos);
+    EXPECT_EQ(html.find("F1, weighted"), std::string::npos);
+    EXPECT_NE(html.find("validation loss (primary, reported by the command; lower is better)"),
+              std::string::npos);
+    // The figure script stacks the command's stages.
+    const std::string stages_dat = fs::read_file(dir + "/figures/stage_energy.dat");
+    EXPECT_EQ(stages_dat.rfind("# variant prepare_wh fit_wh score_wh total_wh", 0), 0u)
+        << stages_dat;
+    const std::string fig = fs::read_file(dir + "/figures/energy_vs_f1.gp");
+    EXPECT_NE(fig.find("validation loss (lower is better)"), std::string::npos);
+}
+
 TEST(Report, ExcerptAndErrors) {
     ReportOptions opt;
     opt.out_dir = out_dir("excerpt");

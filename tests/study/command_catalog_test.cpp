@@ -105,6 +105,55 @@ TEST_F(CommandCatalogTest, SpecAddsKnobArgumentsEnvironmentAndSeedPerRepeat) {
     EXPECT_NE(s["config_hash"], c.spec("V1", 2, 7)["config_hash"]);
 }
 
+std::string error_of(const std::string& path);
+
+// The table form declares direction, range and budget; the spec carries them as "primary" (what
+// the report reads from run.json's config). The string form's spec has no "primary": hashes of
+// studies started before the table form existed stay the same.
+TEST_F(CommandCatalogTest, PrimaryMetricTableDeclaresDirectionRangeAndBudget) {
+    std::string text = kCatalog;
+    const std::string old_report = "primary_metric = \"acc\"\n";
+    const std::string string_form_hash =
+        load_command_catalog(write(text))
+            .spec("V1", 0, 7)["config_hash"]
+            .get<std::string>();
+    EXPECT_FALSE(load_command_catalog(write(text)).spec("V1", 0, 7).contains("primary"));
+    text.replace(text.find(old_report), old_report.size(),
+                 "primary_metric = { name = \"val_loss\", higher_is_better = false, budget = 0.02 "
+                 "}\nprimary_label = \"validation loss\"\n");
+    CommandCatalog c = load_command_catalog(write(text, "table.toml"));
+    EXPECT_TRUE(c.primary_declared);
+    EXPECT_EQ(c.primary_metric, "val_loss");
+    EXPECT_FALSE(c.primary_higher_is_better);
+    EXPECT_TRUE(c.primary_range.empty());
+    EXPECT_DOUBLE_EQ(c.primary_budget, 0.02);
+    nlohmann::json s = c.spec("V1", 0, 7);
+    EXPECT_EQ(s["primary_metric"], "val_loss");
+    EXPECT_EQ(s["primary"]["higher_is_better"], false);
+    EXPECT_EQ(s["primary"]["label"], "validation loss");
+    EXPECT_TRUE(s["primary"]["range"].is_null());
+    EXPECT_EQ(s["primary"]["budget"], 0.02);
+    EXPECT_NE(s["config_hash"], string_form_hash);
+
+    const std::string head = "[base]\nargv = [\"true\"]\n[[variant]]\nid = \"V0\"\nbaseline = true\n";
+    const std::pair<std::string, std::string> bad[] = {
+        {"{ name = \"loss\" }", "report.primary_metric.higher_is_better"},
+        {"{ name = \"loss\", higher_is_better = \"no\" }", "report.primary_metric.higher_is_better"},
+        {"{ higher_is_better = true }", "report.primary_metric.name"},
+        {"{ name = \"acc\", higher_is_better = true, range = [1, 0] }", "report.primary_metric.range"},
+        {"{ name = \"acc\", higher_is_better = true, budget = -1 }", "report.primary_metric.budget"},
+        {"{ name = \"acc\", higher_is_better = true, scale = 2 }", "scale: unknown key"},
+    };
+    for (const auto& [table, expect] : bad) {
+        const std::string p = write("[report]\nprimary_metric = " + table + "\n" + head, "bad.toml");
+        EXPECT_NE(error_of(p).find(expect), std::string::npos) << table << " -> " << error_of(p);
+    }
+    CommandCatalog ranged = load_command_catalog(
+        write("[report]\nprimary_metric = { name = \"acc\", higher_is_better = true, range = [0, "
+              "100] }\n" + head, "ranged.toml"));
+    EXPECT_EQ(ranged.primary_range, (std::vector<double>{0.0, 100.0}));
+}
+
 TEST_F(CommandCatalogTest, PlanInterleavesVariantsAndRepeats) {
     PlanOptions o;
     o.catalog_path = write(kCatalog);

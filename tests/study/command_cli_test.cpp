@@ -105,7 +105,7 @@ TEST_F(CommandStudyCli, StudiesACommandResumesAndReportsItsMetric) {
     }
 
     const std::string html = gk::fs::read_file(out + "/report/report.html");
-    EXPECT_TRUE(has(html, "acc (primary, reported by the command)")) << "primary metric label";
+    EXPECT_TRUE(has(html, "acc (primary, reported by the command; higher is better)")) << "primary metric label";
     const std::string table = gk::fs::read_file(out + "/report/table1.md");
     EXPECT_TRUE(has(table, "\u0394acc (pts)")) << table;
     EXPECT_TRUE(has(table, "\u22122.00")) << table;  // V1: 0.78 vs 0.80, in points
@@ -115,6 +115,48 @@ TEST_F(CommandStudyCli, StudiesACommandResumesAndReportsItsMetric) {
     EXPECT_EQ(r.rc, 0) << r.out;
     EXPECT_TRUE(has(r.out, "resuming")) << r.out;
     EXPECT_TRUE(has(r.out, "8 complete")) << r.out;
+}
+
+// A loss as the primary metric (the catalog's table form) and the command's own stage names: the
+// declaration reaches run.json, Table I has the reported stages, the page the catalog's words.
+TEST_F(CommandStudyCli, ALossMetricAndOwnStagesReachTheReport) {
+    std::ofstream(dir_ + "/job.sh") << R"(#!/bin/sh
+p() { echo "$1" >&$GREENKNOBS_STAGE_FD; }
+p "begin prepare"; p "end prepare"
+p "begin fit"
+i=0; while [ $i -lt 2000 ]; do i=$((i+1)); done
+p "end fit"
+p "begin score"; p "end score"
+loss=0.40
+[ "$1" = "--fast" ] && loss=0.55
+p "metric loss $loss"
+)";
+    std::string catalog = gk::fs::read_file(dir_ + "/catalog.toml");
+    const std::string old_report = "primary_metric = \"acc\"\n";
+    catalog.replace(catalog.find(old_report), old_report.size(),
+                    "primary_metric = { name = \"loss\", higher_is_better = false, budget = 0.05 "
+                    "}\nprimary_label = \"validation loss\"\neval_stage = \"score\"\n");
+    std::ofstream(dir_ + "/catalog.toml") << catalog;
+    const std::string out = dir_ + "/loss";
+    auto r = gk::testing::run_greenknobs("study --catalog " + dir_ +
+                                         "/catalog.toml --variants V0,V1 --repeats 1 --out " + out);
+    ASSERT_EQ(r.rc, 0) << r.out;
+    const nlohmann::json run =
+        nlohmann::json::parse(gk::fs::read_file(out + "/runs/V1-r0/run.json"));
+    EXPECT_EQ(run["config"]["primary"]["higher_is_better"], false);
+    EXPECT_EQ(run["metrics"]["loss"], 0.55);
+    const std::string table = gk::fs::read_file(out + "/report/table1.md");
+    for (const char* h : {"| prepare (Wh) |", "| fit (Wh) |", "| score (Wh) |",
+                          "\u0394validation loss |"}) {
+        EXPECT_TRUE(has(table, h)) << h << "\n" << table;
+    }
+    EXPECT_FALSE(has(table, "Load data")) << table;
+    EXPECT_FALSE(has(table, "Paper")) << table;
+    const std::string html = gk::fs::read_file(out + "/report/report.html");
+    EXPECT_FALSE(has(html, "differs from the paper"));
+    EXPECT_FALSE(has(html, "F1 (vulnerable class)"));
+    // V1's loss rose by 0.15 > the catalog's budget 0.05: rejected whatever its energy.
+    EXPECT_TRUE(has(html, "V1: validation loss rise up to 0.15")) << html;
 }
 
 TEST_F(CommandStudyCli, AFailingCommandIsRecordedFailed) {

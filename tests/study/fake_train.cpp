@@ -2,9 +2,10 @@
 // prints stage lines, sleeps a little and writes a plausible run.json (docs/design.md) whose
 // numbers follow the config (energy by variant, a little noise by seed). Told by environment
 // variables to misbehave:
-//   GK_FAKE_MODE = crash | hang | exit3 | fail | bad | crash_after   (default: succeed;
-//   crash_after: a complete
-//                  run.json, then a crash in teardown)
+//   GK_FAKE_MODE = crash | hang | exit3 | fail | bad | crash_after | interrupted  (default:
+//                  succeed; crash_after: a complete run.json, then a crash in teardown;
+//                  interrupted: what `train` does on a SIGINT sent to it alone: run.json
+//                  "interrupted", exit 130)
 //   GK_FAKE_ONLY = V7        the mode applies to this variant only (default: all)
 //   GK_FAKE_ONCE_DIR = dir   the mode applies once per run (a marker file in dir), then it succeeds
 //   GK_FAKE_SLEEP_MS = 40    time spent "training"
@@ -122,6 +123,13 @@ int main(int argc, char** argv) {
                 for (;;) {
                     sleep_ms(1000);
                 }
+            }
+            if (mode == "interrupted") {
+                record["status"] = "interrupted";
+                record["error"] = "interrupted by SIGINT in stage train";
+                gk::fs::write_file_atomic(run_json, record.dump(2) + "\n");
+                std::fprintf(stderr, "greenknobs: interrupted by SIGINT in stage train\n");
+                return 128 + SIGINT;
             }
             if (mode == "fail") {
                 record["status"] = "failed";

@@ -384,6 +384,30 @@ TEST_F(RunnerTest, SigtermStopsTheRunRecordsItAndTheNextInvocationResumes) {
     EXPECT_EQ(m["V1-r0"][1].status, kComplete);
 }
 
+// `train` caught a signal sent to it alone (run.json "interrupted", exit 130) while the study went
+// on: not the run's fault, so no retry is used and it runs again at once.
+TEST_F(RunnerTest, ARunInterruptedOnItsOwnRunsAgainWithoutUsingARetry) {
+    ::setenv("GK_FAKE_MODE", "interrupted", 1);
+    ::setenv("GK_FAKE_ONLY", "V1", 1);
+    const std::string once = fs::join(tmp_, "once");
+    fs::make_dirs(once);
+    ::setenv("GK_FAKE_ONCE_DIR", once.c_str(), 1);
+    StudyOptions o = options("V0,V1", 1);
+    o.max_retries = 0;  // a failure would end V1 for good
+    StudyResult r = run_study(o);
+    EXPECT_EQ(r.exit_code(), 0);
+    EXPECT_EQ(r.complete, 2);
+    EXPECT_EQ(r.failed, 0);
+    auto m = rows_by_run(out_);
+    ASSERT_EQ(m["V1-r0"].size(), 2u);
+    EXPECT_EQ(m["V1-r0"][0].status, kInterrupted);
+    EXPECT_EQ(m["V1-r0"][0].exit_code, 130);
+    EXPECT_NE(m["V1-r0"][0].error.find("interrupted by SIGINT"), std::string::npos)
+        << m["V1-r0"][0].error;
+    EXPECT_EQ(m["V1-r0"][1].status, kComplete);
+    EXPECT_EQ(m["V1-r0"][1].attempt, 2);
+}
+
 TEST_F(RunnerTest, AForeignConfigHashIsRefusedNamingTheVariant) {
     ::setenv("GK_FAKE_MODE", "crash", 1);
     ::setenv("GK_FAKE_ONLY", "V7", 1);

@@ -94,6 +94,29 @@ TEST_F(TokenizeCli, BadJsonLineNamesStdinAndLine) {
     EXPECT_NE(r.err.find("<stdin>:1"), std::string::npos) << r.err;
 }
 
+// Each line goes through the strict JSON reader: what nlohmann alone would accept (a duplicate key,
+// the last one winning) or report without the place is exit 2 naming <stdin>:<line>.
+TEST_F(TokenizeCli, StrictJsonLinesNameTheLine) {
+    struct Case {
+        std::string second_line;
+        std::string expect;
+    };
+    const Case cases[] = {
+        {"{\"text\": \"a\", \"text\": \"b\"}", "duplicate key 'text'"},
+        {"{\"text\": \"caf\xC3\"}", "byte offset 28"},  // line 1 is 15 bytes; 0xC3 at 13
+        {"{\"text\": \"x\"} trailing", "invalid JSON"},
+        {"{\"text\": \"x\"}{\"text\": \"y\"}", "invalid JSON"},
+    };
+    for (const auto& c : cases) {
+        CliRun r = run("{\"text\": \"ok\"}\n" + c.second_line + "\n", "");
+        EXPECT_EQ(r.exit_code, 2) << c.second_line << ": " << r.err;
+        EXPECT_NE(r.err.find("<stdin>:2: "), std::string::npos) << r.err;
+        EXPECT_NE(r.err.find(c.expect), std::string::npos) << r.err;
+        EXPECT_EQ(r.err.find("json.exception"), std::string::npos) << r.err;
+        EXPECT_TRUE(r.out.empty());
+    }
+}
+
 TEST_F(TokenizeCli, MissingTokenizerFileExitsTwo) {
     fs::write_file_atomic(dir_ + "/in.jsonl", "{\"text\": \"x\"}\n");
     std::string cmd = std::string(GK_BINARY_DIR) + "/bin/greenknobs tokenize --tokenizer " + dir_ +

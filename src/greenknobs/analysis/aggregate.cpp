@@ -395,6 +395,29 @@ StudyAggregate aggregate(const std::vector<RunRecord>& runs, const std::string& 
             if (primary != "f1_vul") {
                 study.primary_metric = primary;
             }
+            const nlohmann::json* declared =
+                doc.contains("config") && doc["config"].is_object() &&
+                        doc["config"].contains("primary") && doc["config"]["primary"].is_object()
+                    ? &doc["config"]["primary"]
+                    : nullptr;
+            if (declared != nullptr) {
+                const auto& d = *declared;
+                study.primary_label = d.value("label", std::string());
+                study.primary_higher_is_better = d.value("higher_is_better", true);
+                const auto& range = d.contains("range") ? d["range"] : nlohmann::json();
+                if (range.is_array() && range.size() == 2 && range[0].is_number() &&
+                    range[1].is_number() && range[1].get<double>() > range[0].get<double>()) {
+                    study.primary_in_points = true;
+                    study.primary_scale =
+                        100.0 / (range[1].get<double>() - range[0].get<double>());
+                } else {
+                    study.primary_in_points = false;
+                    study.primary_scale = 1.0;
+                }
+                study.primary_budget = d.contains("budget") && d["budget"].is_number()
+                                           ? d["budget"].get<double>()
+                                           : -1.0;
+            }
             push_if_finite(v.f1_vul, json_number(doc, "/metrics/" + primary), r.repeat);
             push_if_finite(v.f1_weighted, json_number(doc, "/metrics/f1_weighted"), r.repeat);
             push_if_finite(v.mcc, json_number(doc, "/metrics/mcc"), r.repeat);
@@ -446,8 +469,8 @@ StudyAggregate aggregate(const std::vector<RunRecord>& runs, const std::string& 
                                          v.variant, baseline);
             v.d_eval_time = make_delta(v.eval_duration_s, base_copy.eval_duration_s, 1.0, true,
                                        v.variant, baseline);
-            v.d_f1_vul_points =
-                make_delta(v.f1_vul, base_copy.f1_vul, 100.0, false, v.variant, baseline);
+            v.d_f1_vul_points = make_delta(v.f1_vul, base_copy.f1_vul, study.primary_scale, false,
+                                           v.variant, baseline);
             v.d_f1_weighted_points =
                 make_delta(v.f1_weighted, base_copy.f1_weighted, 100.0, false, v.variant, baseline);
             v.d_mcc = make_delta(v.mcc, base_copy.mcc, 1.0, false, v.variant, baseline);

@@ -105,6 +105,15 @@ struct StudyAggregate {
     // The metric behind f1_vul/d_f1_vul_points: "f1_vul" for the pipeline, a command study's
     // report.primary_metric otherwise (a 0-1 score, higher is better; Δ in points = ×100).
     std::string primary_metric = "f1_vul";
+    // The primary metric's shape, as a command catalog's table form declares it (each run's
+    // config.primary, docs/byo.md); the defaults are f1_vul's: a 0-1 score, higher is better, Δ in
+    // points (×100). d_f1_vul_points is Δ × primary_scale (100 / (high − low) with a range, else 1:
+    // the metric's own units); a worsening is −Δ when higher is better, +Δ otherwise.
+    std::string primary_label;  // "" = the metric's name
+    bool primary_higher_is_better = true;
+    bool primary_in_points = true;  // false: Δ in the metric's own units (no range declared)
+    double primary_scale = 100.0;
+    double primary_budget = -1.0;  // the catalog's accepted worsening (Δ units); < 0 = none
     const VariantAggregate* find(const std::string& variant) const;
 };
 

@@ -39,11 +39,22 @@ std::set<std::string> knob_set(const VariantAggregate& v) {
 
 Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
     Recommendation rec;
-    rec.rule =
-        "a variant qualifies when the upper end of the 95 % CI of its vulnerable-class F1 drop "
-        "vs " +
-        study.baseline + " is at most " + fmt("%.2g", budget.max_f1_drop_points) +
-        " points (the paired t interval over repeats when the variant and the baseline have the "
+    // The primary metric's direction (a command study may guard a loss): a worsening is −Δ when
+    // higher is better, +Δ otherwise; its words and units follow (f1_vul's text is unchanged).
+    const bool higher = study.primary_higher_is_better;
+    const double sign = higher ? -1.0 : 1.0;
+    const bool f1 = study.primary_metric == "f1_vul";
+    const std::string metric =
+        f1 ? "vulnerable-class F1"
+           : (study.primary_label.empty() ? study.primary_metric : study.primary_label);
+    const std::string short_metric = f1 ? "F1" : metric;
+    const std::string worsening = higher ? "drop" : "rise";
+    const std::string units = study.primary_in_points ? " points" : "";
+    const std::string budget_units = study.primary_in_points ? "-point budget" : " budget";
+    rec.rule = "a variant qualifies when the upper end of the 95 % CI of its " + metric + " " +
+               worsening + " vs " + study.baseline + " is at most " +
+               fmt("%.2g", budget.max_f1_drop_points) + units +
+               " (the paired t interval over repeats when the variant and the baseline have the "
         "same repeats, else Welch's; the point estimate when there is no interval, flagged)";
     if (budget.max_eval_time_ratio > 0.0) {
         rec.rule += ", its mean evaluation time is at most " +
@@ -83,16 +94,19 @@ Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
         if (v.variant == study.baseline) {
             c.f1_drop_has_ci = true;
         } else if (!v.d_f1_vul_points.available) {
-            c.reason = "no F1 values";
+            c.reason = "no " + short_metric + " values";
             rec.rejected.push_back(c);
             continue;
         } else {
-            c.f1_drop_points = -v.d_f1_vul_points.abs;
-            c.f1_drop_has_ci = v.d_f1_vul_points.abs_ci.valid;
-            c.f1_drop_ci_method = v.d_f1_vul_points.method;
-            c.f1_drop_no_ci_why = v.d_f1_vul_points.abs_ci.why_invalid;
-            c.f1_drop_upper_points =
-                c.f1_drop_has_ci ? -v.d_f1_vul_points.abs_ci.low : c.f1_drop_points;
+            const Delta& d = v.d_f1_vul_points;
+            c.f1_drop_points = sign * d.abs;
+            c.f1_drop_has_ci = d.abs_ci.valid;
+            c.f1_drop_ci_method = d.method;
+            c.f1_drop_no_ci_why = d.abs_ci.why_invalid;
+            // The worst end of the interval: its low end for a score, its high end for a loss.
+            c.f1_drop_upper_points = !c.f1_drop_has_ci ? c.f1_drop_points
+                                     : higher          ? -d.abs_ci.low
+                                                       : d.abs_ci.high;
         }
         c.eval_time_ratio = (!v.eval_duration_s.empty() && !base->eval_duration_s.empty() &&
                              base->eval_duration_s.mean() > 0.0)
@@ -116,7 +130,8 @@ Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
             }
         }
         if (reason.empty() && c.f1_drop_upper_points > budget.max_f1_drop_points) {
-            reason = "F1 drop up to " + fmt("%.2f", c.f1_drop_upper_points) + " points" +
+            reason = short_metric + " " + worsening + " up to " +
+                     fmt("%.2f", c.f1_drop_upper_points) + units +
                      (c.f1_drop_has_ci ? " (" + c.f1_drop_ci_method + " CI upper bound)"
                                        : " (no CI: " + c.f1_drop_no_ci_why + ")") +
                      " > budget " + fmt("%.2g", budget.max_f1_drop_points);
@@ -169,13 +184,15 @@ Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
             rec.explanation =
                 c.variant + " (" + c.name + ") uses " + fmt("%.1f", std::fabs(c.saving_pct)) +
                 " % " + (c.saving_pct >= 0 ? "less" : "more") + " total energy than " +
-                study.baseline + "; its vulnerable-class F1 " +
-                (c.f1_drop_points > 0 ? "drops by " + fmt("%.2f", c.f1_drop_points)
-                                      : "changes by +" + fmt("%.2f", -c.f1_drop_points)) +
-                " points (drop at most " + fmt("%.2f", c.f1_drop_upper_points) +
+                study.baseline + "; its " + metric + " " +
+                (c.f1_drop_points > 0
+                     ? (higher ? "drops by " : "rises by ") + fmt("%.2f", c.f1_drop_points)
+                     : "changes by " + std::string(higher ? "+" : "-") +
+                           fmt("%.2f", -c.f1_drop_points)) +
+                units + " (" + worsening + " at most " + fmt("%.2f", c.f1_drop_upper_points) +
                 (c.f1_drop_has_ci ? ", 95 % " + c.f1_drop_ci_method + " CI upper bound"
                                   : ", no CI: " + c.f1_drop_no_ci_why) +
-                ") within the " + fmt("%.2g", budget.max_f1_drop_points) + "-point budget";
+                ") within the " + fmt("%.2g", budget.max_f1_drop_points) + budget_units;
             if (std::isfinite(c.eval_time_ratio)) {
                 rec.explanation += "; evaluation time ×" + fmt("%.2f", c.eval_time_ratio);
             }
@@ -200,7 +217,7 @@ Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
         }
     }
     auto saving_of = [&](const VariantAggregate* v) { return 1.0 - v->total_energy_j.mean() / e0; };
-    auto drop_of = [&](const VariantAggregate* v) { return -v->d_f1_vul_points.abs; };
+    auto drop_of = [&](const VariantAggregate* v) { return sign * v->d_f1_vul_points.abs; };
     PredictedCombination best;
     std::vector<size_t> idx;
     // Recursive enumeration over combinations of size 2..3 (singles are few: tens at most).
@@ -259,9 +276,9 @@ Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
         }
         best.note = "predicted, not measured: " + names + " would save about " +
                     fmt("%.1f", best.predicted_saving_pct) +
-                    " % of total energy under the multiplicative model (F1 drop ≈ " +
-                    fmt("%.2f", best.predicted_f1_drop_points) +
-                    " points if drops add up); run it before relying on it";
+                    " % of total energy under the multiplicative model (" + short_metric + " " +
+                    worsening + " ≈ " + fmt("%.2f", best.predicted_f1_drop_points) + units +
+                    " if " + worsening + "s add up); run it before relying on it";
     } else {
         best.note = "no untested combination of qualifying single-knob variants to suggest";
     }

@@ -2,7 +2,11 @@
 // phase says, and a run directory whose run.json is written last, atomically, with the run's status.
 #include "greenknobs/pipeline/pipeline.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -272,6 +276,74 @@ void write_final_status(const std::string& dir, json& record, const char* status
     write_status(dir, record);
 }
 
+// SIGINT/SIGTERM during a run only set this flag (a lock-free atomic store is async-signal-safe);
+// the pipeline polls it after every training micro-batch and at every stage boundary, so the run
+// ends through the ordinary path: stages closed, energy reported, run.json "interrupted".
+std::atomic<int> g_stop_signal{0};
+static_assert(std::atomic<int>::is_always_lock_free, "the signal flag must be lock-free");
+
+void on_stop_signal(int sig) {
+    int expected = 0;
+    if (g_stop_signal.compare_exchange_strong(expected, sig)) {
+        static const char kMsg[] =
+            "greenknobs: signal received; stopping at the next batch or stage boundary "
+            "(run.json will say \"interrupted\")\n";
+        const int saved_errno = errno;
+        ssize_t ignored = ::write(STDERR_FILENO, kMsg, sizeof kMsg - 1);
+        (void)ignored;
+        errno = saved_errno;
+    }
+}
+
+// Installs on_stop_signal for the run's lifetime. A signal the caller ignores (a background job's
+// SIGINT) stays ignored. The power limiter installs its handler over ours later and calls ours after
+// waking its restore thread, which then sees a handler (not the default action) and lets the run
+// finish its record instead of killing the process; so ours is only put back when it is still the
+// one installed.
+class StopSignals {
+  public:
+    StopSignals() {
+        g_stop_signal.store(0);
+        install(SIGINT, &old_int_, &installed_int_);
+        install(SIGTERM, &old_term_, &installed_term_);
+    }
+    ~StopSignals() {
+        restore(SIGINT, old_int_, installed_int_);
+        restore(SIGTERM, old_term_, installed_term_);
+    }
+    StopSignals(const StopSignals&) = delete;
+    StopSignals& operator=(const StopSignals&) = delete;
+
+  private:
+    static void install(int sig, struct sigaction* old, bool* installed) {
+        ::sigaction(sig, nullptr, old);
+        if ((old->sa_flags & SA_SIGINFO) == 0 && old->sa_handler == SIG_IGN) {
+            return;
+        }
+        struct sigaction sa {};
+        sa.sa_handler = on_stop_signal;
+        sa.sa_flags = SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        ::sigaction(sig, &sa, nullptr);
+        *installed = true;
+    }
+    static void restore(int sig, const struct sigaction& old, bool installed) {
+        struct sigaction now {};
+        ::sigaction(sig, nullptr, &now);
+        if (installed && (now.sa_flags & SA_SIGINFO) == 0 && now.sa_handler == on_stop_signal) {
+            ::sigaction(sig, &old, nullptr);
+        }
+    }
+    struct sigaction old_int_ {};
+    struct sigaction old_term_ {};
+    bool installed_int_ = false;
+    bool installed_term_ = false;
+};
+
+std::string signal_name(int sig) {
+    return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "signal " + std::to_string(sig);
+}
+
 std::string fmt(double v, int prec = 3) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.*f", prec, v);
@@ -279,6 +351,12 @@ std::string fmt(double v, int prec = 3) {
 }
 
 }  // namespace
+
+Interrupted::Interrupted(int signal, const std::string& stage)
+    : std::runtime_error("interrupted by " + signal_name(signal) +
+                         (stage.empty() ? std::string() : " in stage " + stage)),
+      signal_(signal),
+      stage_(stage) {}
 
 json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
     GK_CHECK(!opt.out_dir.empty(), "run directory");
@@ -291,6 +369,7 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
         }
     }
     fs::make_dirs(dir);
+    StopSignals stop_signals;
 
     json record = {{"schema", "greenknobs.run/1"},
                    {"status", "running"},
@@ -306,6 +385,8 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
     json machine = to_json(machine_info());
     write_status(dir, record);
 
+    // The tracker outlives the try block: an interrupted run still reports what it measured.
+    std::unique_ptr<energy::Tracker> tracker_owner;
     // From here on every exit path rewrites run.json with the final status (never left "running").
     try {
         fs::write_file_atomic(fs::join(dir, "config.toml"), knobs::to_toml(c));
@@ -335,15 +416,23 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
                              {"limits", limits}}}});
         }
 
-        energy::Tracker tracker(knobs::tracker_options(c.energy));
+        tracker_owner = std::make_unique<energy::Tracker>(knobs::tracker_options(c.energy));
+        energy::Tracker& tracker = *tracker_owner;
 #if defined(GK_WITH_CUDA) && TORCH_VERSION_MAJOR >= 2
         if (device.is_cuda()) {
             tracker.set_sync([] { torch::cuda::synchronize(); });
         }
 #endif
         tracker.start();
+        // A pending SIGINT/SIGTERM ends the run here (`where`: the stage it is in or about to open).
+        auto poll_stop = [](const std::string& where) {
+            if (const int sig = g_stop_signal.load()) {
+                throw Interrupted(sig, where);
+            }
+        };
         // One log line per stage boundary: what `greenknobs study` shows as the current stage of a run.
-        auto open_stage = [&tracker](const std::string& name) {
+        auto open_stage = [&tracker, &poll_stop](const std::string& name) {
+            poll_stop(name);
             log::info("stage: " + name);
             return tracker.stage(name);
         };
@@ -415,7 +504,9 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
                 validate_scope->add_work("samples", static_cast<double>(samples));
                 validate_scope->add_work("tokens", static_cast<double>(tokens));
                 validate_scope.reset();
+                poll_stop("train");
             };
+            hooks.after_batch = [&] { poll_stop("train"); };
             train::TrainerOptions topts;
             topts.pad_id = tok->pad_id();
             // The validation pass belongs to training: its batch is train.validation_batch_size, never an
@@ -517,6 +608,7 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
             evaluation["attention_kernel"] = m->attention_kernel();
             s.add_work("samples", static_cast<double>(tk.test.ids.size()));
         }
+        poll_stop("evaluate");  // the last chance: after this the run completes
         if (c.inference.engine == "packed" || c.train.compile == "torchscript") {
             record["knobs"]["details"].push_back(
                 {{"name", c.inference.engine == "packed" ? "inference_engine" : "compile"},
@@ -587,6 +679,23 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
             std::cout << "run directory: " << dir << "\n";
         }
         return record;
+    } catch (const Interrupted& e) {
+        // Every stage was closed while unwinding; what the tracker measured up to the signal is
+        // reported like a complete run's, and the run is marked interrupted, never complete.
+        record["interrupted"] = {{"signal", e.signal()}, {"name", signal_name(e.signal())},
+                                 {"stage", e.stage()}};
+        if (tracker_owner && tracker_owner->started()) {
+            try {
+                tracker_owner->stop();
+                record["energy"] = tracker_owner->report_json();
+                tracker_owner->write_emissions_csv(fs::join(dir, "emissions.csv"));
+                tracker_owner->write_power_csv(fs::join(dir, "power.csv"));
+            } catch (const std::exception& te) {
+                log::warn(std::string("interrupted run: the energy report failed: ") + te.what());
+            }
+        }
+        write_final_status(dir, record, "interrupted", e.what());
+        throw;
     } catch (const UnsupportedError& e) {
         write_final_status(dir, record, "skipped", e.what());
         throw;

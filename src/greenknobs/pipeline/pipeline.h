@@ -3,6 +3,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 
 #include "greenknobs/knobs/run_config.h"
@@ -15,9 +16,25 @@ struct PipelineOptions {
     bool print_summary = true;     // per-stage energy table and metrics on stdout at the end
 };
 
+// A run stopped by SIGINT or SIGTERM. run_pipeline catches the signal (a flag), stops at the next
+// micro-batch of training or the next stage boundary, writes run.json "interrupted" and throws this;
+// `greenknobs train` exits 128 + signal (130, 143).
+class Interrupted : public std::runtime_error {
+  public:
+    Interrupted(int signal, const std::string& stage);
+    int signal() const { return signal_; }
+    const std::string& stage() const { return stage_; }  // the stage it stopped in ("" = none open)
+
+  private:
+    int signal_;
+    std::string stage_;
+};
+
 // Runs everything and returns the run.json document (status "complete"). On any failure the run directory gets
 // a run.json with status "failed" (or "skipped" for an unsupported knob, UnsupportedError) and the error is
-// rethrown. Nothing is marked complete unless every stage finished and every file was written.
+// rethrown. SIGINT/SIGTERM while it runs end it with status "interrupted" (the energy measured up to then,
+// emissions.csv and power.csv written) and Interrupted. Nothing is marked complete unless every stage
+// finished and every file was written.
 nlohmann::json run_pipeline(const knobs::RunConfig& config, const PipelineOptions& options);
 
 struct PredictOptions {

@@ -12,6 +12,7 @@
 #include "greenknobs/text/tokenizer.h"
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/fs.h"
+#include "greenknobs/util/json_strict.h"
 
 namespace gk::pipeline {
 namespace {
@@ -121,6 +122,22 @@ int64_t meta_int(const std::string& model_dir, const char* key, int64_t fallback
     return fallback;
 }
 
+// The tokenizer's ids index the model's embedding: one that yields ids past config.json's vocab_size
+// belongs to another model (LibTorch would stop mid-batch with "index out of range"). A tokenizer
+// with fewer ids than the embedding has rows is fine (ModernBERT pads its vocabulary to 50368).
+void check_tokenizer_fits(const text::Tokenizer& tok, const model::ModernBertConfig& config,
+                          const std::string& tok_path, const std::string& config_path) {
+    if (tok.vocab_size() <= config.vocab_size) {
+        return;
+    }
+    const auto last = static_cast<int32_t>(tok.vocab_size() - 1);
+    throw InputError(tok_path, "",
+                     "yields token ids up to " + std::to_string(last) + " (\"" +
+                         tok.id_to_token(last) + "\") but " + config_path + " has vocab_size " +
+                         std::to_string(config.vocab_size) +
+                         ": this tokenizer.json does not belong to the model");
+}
+
 }  // namespace
 
 void predict_jsonl(const std::string& model_dir, std::istream& in, std::ostream& out,
@@ -154,6 +171,13 @@ void predict_jsonl(const std::string& model_dir, std::istream& in, std::ostream&
 
     // The tokenizer is parsed only when a line needs text encoded (input_ids need none).
     const std::string tok_path = fs::join(model_dir, "tokenizer.json");
+    const std::string config_path = fs::join(model_dir, "config.json");
+    const std::string meta_path = fs::join(model_dir, "greenknobs.json");
+    // The [MASK] id and where it came from: --mask-id, greenknobs.json, else tokenizer.json.
+    int64_t mask_id = opt.mask_id >= 0 ? opt.mask_id : meta_int(model_dir, "mask_token_id", -1);
+    const std::string mask_source = opt.mask_id >= 0 ? "--mask-id"
+                                    : mask_id >= 0   ? meta_path + ":mask_token_id"
+                                                     : tok_path;
     std::unique_ptr<text::Tokenizer> tok;
     auto tokenizer = [&]() -> const text::Tokenizer& {
         if (!tok) {
@@ -162,10 +186,17 @@ void predict_jsonl(const std::string& model_dir, std::istream& in, std::ostream&
                                  "no tokenizer.json in the model directory: send input_ids");
             }
             tok = std::make_unique<text::Tokenizer>(text::Tokenizer::from_file(tok_path));
+            check_tokenizer_fits(*tok, config, tok_path, config_path);
+            // Text's [MASK]s encode to the tokenizer's id: another id would select no position.
+            if (mlm && mask_id >= 0 && tok->mask_id() >= 0 && tok->mask_id() != mask_id) {
+                throw InputError(mask_source, "",
+                                 "[MASK] id " + std::to_string(mask_id) + " but " + tok_path +
+                                     " encodes [MASK] as " + std::to_string(tok->mask_id()) +
+                                     ": the model and its tokenizer disagree");
+            }
         }
         return *tok;
     };
-    int64_t mask_id = opt.mask_id >= 0 ? opt.mask_id : meta_int(model_dir, "mask_token_id", -1);
     auto resolve_mask_id = [&]() {
         if (mask_id < 0) {
             mask_id = tokenizer().mask_id();
@@ -173,6 +204,12 @@ void predict_jsonl(const std::string& model_dir, std::istream& in, std::ostream&
                 throw InputError(tok_path, "added_tokens",
                                  "no [MASK] token: pass --mask-id for a masked-LM model");
             }
+        }
+        if (mask_id >= config.vocab_size) {
+            throw InputError(mask_source, "",
+                             "[MASK] id " + std::to_string(mask_id) + " is not below " +
+                                 config_path + "'s vocab_size " +
+                                 std::to_string(config.vocab_size));
         }
         return mask_id;
     };
@@ -195,13 +232,17 @@ void predict_jsonl(const std::string& model_dir, std::istream& in, std::ostream&
     };
     std::string line;
     int64_t line_no = 0;
+    size_t offset = 0;  // of the line in the input, for the UTF-8 message
     while (std::getline(in, line)) {
         ++line_no;
+        const size_t line_offset = offset;
+        offset += line.size() + 1;
         const std::string where = "<stdin>:" + std::to_string(line_no);
         if (line.find_first_not_of(" \t\r") == std::string::npos) {
             continue;
         }
-        json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+        // Strict: duplicate keys, bytes that are not UTF-8 and trailing bytes are errors naming the line.
+        const json j = parse_json_strict(line, "<stdin>", std::to_string(line_no), line_offset);
         if (!j.is_object()) {
             throw InputError(where, "", "not a JSON object");
         }

@@ -4,6 +4,7 @@
 #include "greenknobs/report/figures.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +16,7 @@
 
 #include "greenknobs/analysis/pareto.h"
 #include "greenknobs/report/format.h"
+#include "greenknobs/report/table.h"
 #include "greenknobs/util/fs.h"
 
 namespace gk::report {
@@ -364,15 +366,24 @@ FigureFile pareto_fig(const analysis::StudyAggregate& st, bool vs_f1, std::strin
             sc.stars.push_back({p.x, p.y, kRed});
         }
     }
-    sc.front = analysis::pareto_front(pts, /*minimize_x=*/true, /*minimize_y=*/!vs_f1);
+    // The primary metric's best is its highest value, or its lowest for a loss (a command study).
+    sc.front = analysis::pareto_front(pts, /*minimize_x=*/true,
+                                      /*minimize_y=*/vs_f1 ? !st.primary_higher_is_better : true);
     for (auto& p : sc.points) {
         p.series = std::find(sc.front.begin(), sc.front.end(), p.id) != sc.front.end() ? 0 : 1;
     }
     sc.star_legend.emplace_back(kRed, "baseline " + st.baseline);
-    if (vs_f1) {
+    const bool f1 = st.primary_metric == "f1_vul";
+    const std::string words = primary_words(st);
+    if (vs_f1 && f1) {
         sc.title = "Total energy vs F1 of the vulnerable class (mean \u00b1 95 % CI)";
         sc.xlabel = "Total energy per run (Wh)";
         sc.ylabel = "F1, vulnerable class (0\u20131)";
+    } else if (vs_f1) {
+        sc.title = "Total energy vs " + words + " (mean \u00b1 95 % CI)";
+        sc.xlabel = "Total energy per run (Wh)";
+        sc.ylabel = words + (st.primary_higher_is_better ? " (higher is better)"
+                                                         : " (lower is better)");
     } else {
         sc.title = "Total energy vs total time (mean \u00b1 95 % CI)";
         sc.xlabel = "Total time per run (s)";
@@ -382,26 +393,45 @@ FigureFile pareto_fig(const analysis::StudyAggregate& st, bool vs_f1, std::strin
     FigureFile f;
     f.name = sc.name;
     f.title =
-        vs_f1 ? "Energy vs F1 (vulnerable class): the dashed line joins the Pareto front (lowest "
-                "energy for its F1; strict dominance on variant means)."
-              : "Energy vs time: the dashed line joins the Pareto front (no variant is both faster "
-                "and cheaper; strict dominance on variant means).";
+        vs_f1 && f1
+            ? "Energy vs F1 (vulnerable class): the dashed line joins the Pareto front (lowest "
+              "energy for its F1; strict dominance on variant means)."
+        : vs_f1 ? "Energy vs " + words +
+                      ": the dashed line joins the Pareto front (lowest energy for its " + words +
+                      ", " + (st.primary_higher_is_better ? "higher" : "lower") +
+                      " being better; strict dominance on variant means)."
+                : "Energy vs time: the dashed line joins the Pareto front (no variant is both "
+                  "faster and cheaper; strict dominance on variant means).";
     return f;
 }
 
-FigureFile stage_bars(const analysis::StudyAggregate& st, std::string& data, std::string& script) {
-    const std::vector<std::pair<std::string, std::string>> segments = {
+FigureFile stage_bars(const analysis::StudyAggregate& st, const std::vector<std::string>& own,
+                      std::string& data, std::string& script) {
+    std::vector<std::pair<std::string, std::string>> segments = {
         {"load_dataset", "#8d6e63"}, {"tokenize", "#ffb300"},       {"load_model", "#7e57c2"},
         {"train", "#1e88e5"},        {"train/validate", "#90caf9"}, {"save", "#26a69a"},
         {"evaluate", "#e53935"}};
+    if (!own.empty()) {
+        // A command's own stages, coloured in turn (top level only: nested ones are inside).
+        static const char* kPalette[] = {"#8d6e63", "#ffb300", "#7e57c2", "#1e88e5",
+                                         "#26a69a", "#e53935", "#90caf9", "#6d4c41"};
+        segments.clear();
+        for (size_t i = 0; i < own.size(); ++i) {
+            segments.emplace_back(own[i], kPalette[i % (sizeof kPalette / sizeof kPalette[0])]);
+        }
+    }
+    const bool pipeline = own.empty();
     std::ostringstream d;
     d << "# variant";
     for (const auto& [seg, colour] : segments) {
-        d << " "
-          << (seg == "train"            ? "train_steps"
-              : seg == "train/validate" ? "validate"
-                                        : seg)
-          << "_wh";
+        std::string col_name = !pipeline                ? seg
+                               : seg == "train"          ? "train_steps"
+                               : seg == "train/validate" ? "validate"
+                                                         : seg;
+        for (char& c : col_name) {
+            c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';  // one token per column
+        }
+        d << " " << col_name << "_wh";
     }
     d << " total_wh total_ci95_wh\n";
     double ymax = 0.0;
@@ -412,7 +442,7 @@ FigureFile stage_bars(const analysis::StudyAggregate& st, std::string& data, std
         for (const auto& [seg, colour] : segments) {
             const auto* sa = v.stage(seg);
             double e = sa ? sa->energy_j.mean() : 0.0;
-            if (seg == "train") {
+            if (pipeline && seg == "train") {
                 e = std::max(0.0,
                              e - validate_j);  // validation is nested inside train: shown apart
             }
@@ -442,7 +472,8 @@ FigureFile stage_bars(const analysis::StudyAggregate& st, std::string& data, std
     s << "plot ";
     int col = 2;
     for (const auto& [seg, colour] : segments) {
-        const std::string title = seg == "train"            ? "train (steps)"
+        const std::string title = !pipeline                 ? seg
+                                  : seg == "train"          ? "train (steps)"
                                   : seg == "train/validate" ? "validate (in train)"
                                                             : seg;
         s << (col > 2 ? ", \\\n     " : "") << "\"stage_energy.dat\" using " << col
@@ -455,10 +486,12 @@ FigureFile stage_bars(const analysis::StudyAggregate& st, std::string& data, std
     script = s.str();
     FigureFile f;
     f.name = "stage_energy";
-    f.title =
-        "Energy per pipeline stage (stacked, Wh per run). Validation runs inside the train stage "
-        "and "
-        "is shown as its own segment; the error bar is the 95 % CI of the total.";
+    f.title = pipeline ? "Energy per pipeline stage (stacked, Wh per run). Validation runs inside "
+                         "the train stage and is shown as its own segment; the error bar is the "
+                         "95 % CI of the total."
+                       : "Energy per stage the command reported (stacked, Wh per run; nested "
+                         "stages are inside their parent); the error bar is the 95 % CI of the "
+                         "total, which also holds what ran outside every stage.";
     return f;
 }
 
@@ -652,7 +685,7 @@ FigureSet write_figures(const analysis::StudyAggregate& study, const std::string
         emit(f, data, script);
     }
     {
-        FigureFile f = stage_bars(study, data, script);
+        FigureFile f = stage_bars(study, opt.stages, data, script);
         emit(f, data, script);
     }
     {

@@ -31,6 +31,9 @@ struct FigureSet {
 struct FigureOptions {
     std::string gnuplot = "gnuplot";  // a name looked up in PATH, or a path
     bool render = true;               // false: write data and scripts only
+    // The stacked stages of the stage-energy figure: a command study's own (top level, as
+    // reported); empty = the pipeline's, with validation shown apart inside train.
+    std::vector<std::string> stages;
 };
 
 // Writes every figure's data and script into `dir` and renders them when gnuplot is available.

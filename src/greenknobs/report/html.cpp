@@ -188,6 +188,17 @@ void machine_section(std::ostringstream& o, const HtmlInput& in) {
          "tracks the work; absolute values are estimates.</li></ul>\n";
 }
 
+// "F1 drop" / "val_loss rise": what the recommendation guards, in words.
+std::string worsening_words(const analysis::StudyAggregate& st) {
+    const std::string what = st.primary_metric == "f1_vul" ? "F1" : primary_words(st);
+    return what + (st.primary_higher_is_better ? " drop" : " rise");
+}
+
+std::string unit_suffix(const analysis::StudyAggregate& st) {
+    const std::string u = primary_delta_unit(st);
+    return u.empty() ? "" : " " + u;
+}
+
 void recommendation_section(std::ostringstream& o, const HtmlInput& in) {
     const auto& r = in.recommendation;
     o << "<h2 id=\"recommendation\">Recommendation</h2>\n<div class=\"rec\">";
@@ -202,7 +213,8 @@ void recommendation_section(std::ostringstream& o, const HtmlInput& in) {
         for (size_t i = 0; i < r.runners_up.size(); ++i) {
             const auto& c = r.runners_up[i];
             o << (i ? "; " : "") << esc(c.variant) << " (" << esc(fixed(c.saving_pct, 1))
-              << " % saving, F1 drop \u2264 " << esc(fixed(c.f1_drop_upper_points, 2)) << " pts"
+              << " % saving, " << esc(worsening_words(*in.study)) << " \u2264 "
+              << esc(fixed(c.f1_drop_upper_points, 2)) << esc(unit_suffix(*in.study))
               << esc(c.f1_drop_has_ci && !c.f1_drop_ci_method.empty()
                          ? ", " + c.f1_drop_ci_method + " CI"
                          : (c.f1_drop_has_ci ? "" : ", no CI"))
@@ -332,8 +344,15 @@ void pareto_section(std::ostringstream& o, const HtmlInput& in) {
         }
         return s.empty() ? std::string("n/a") : s;
     };
-    o << "<li><b>Energy vs F1 (vulnerable class)</b> \u2014 lowest total energy, highest F1: "
-      << esc(list(in.front_energy_f1)) << "</li>";
+    const auto& st = *in.study;
+    if (st.primary_metric == "f1_vul") {
+        o << "<li><b>Energy vs F1 (vulnerable class)</b> \u2014 lowest total energy, highest F1: ";
+    } else {
+        o << "<li><b>Energy vs " << esc(primary_words(st)) << "</b> \u2014 lowest total energy, "
+          << (st.primary_higher_is_better ? "highest " : "lowest ") << esc(primary_words(st))
+          << ": ";
+    }
+    o << esc(list(in.front_energy_f1)) << "</li>";
     o << "<li><b>Energy vs time</b> \u2014 lowest total energy, lowest total time: "
       << esc(list(in.front_energy_time)) << "</li></ul>\n";
 }
@@ -360,8 +379,9 @@ void variant_details(std::ostringstream& o, const HtmlInput& in) {
               << esc(v.d_total_energy.verdict);
         }
         if (!v.f1_vul.empty()) {
-            o << " \u00b7 " << esc(st.primary_metric == "f1_vul" ? "F1 vul" : st.primary_metric)
-              << " " << esc(mean_ci(v.f1_vul.summary));
+            o << " \u00b7 "
+              << esc(st.primary_metric == "f1_vul" ? "F1 vul" : primary_words(st)) << " "
+              << esc(mean_ci(v.f1_vul.summary));
         }
         o << "</summary><div class=\"body\">\n";
         const std::string methods = analysis::delta_methods(v);
@@ -398,14 +418,29 @@ void variant_details(std::ostringstream& o, const HtmlInput& in) {
         o << "<h3>Quality and evaluation</h3><table class=\"plain\"><thead><tr><th>Metric</th>"
              "<th class=\"num\">Mean \u00b1 CI</th><th class=\"num\">\u0394 vs "
           << esc(st.baseline) << " [95 % CI]</th><th>Significance</th></tr></thead><tbody>\n";
-        o << quality_row(st.primary_metric == "f1_vul"
-                             ? std::string("F1, vulnerable class (primary)")
-                             : st.primary_metric + " (primary, reported by the command)",
-                         v.f1_vul, v.d_f1_vul_points, true);
-        o << quality_row("F1, weighted (the paper's metric)", v.f1_weighted, v.d_f1_weighted_points,
-                         true);
-        o << quality_row("MCC", v.mcc, v.d_mcc, false);
-        o << quality_row("Accuracy", v.accuracy, v.d_accuracy_points, true);
+        if (!in.command_study) {
+            o << quality_row("F1, vulnerable class (primary)", v.f1_vul, v.d_f1_vul_points, true);
+            o << quality_row("F1, weighted (the paper's metric)", v.f1_weighted,
+                             v.d_f1_weighted_points, true);
+            o << quality_row("MCC", v.mcc, v.d_mcc, false);
+            o << quality_row("Accuracy", v.accuracy, v.d_accuracy_points, true);
+        } else {
+            // The command's metrics: the primary one in its declared direction and unit, and the
+            // common ones only where the command reported them.
+            o << quality_row(primary_words(st) + " (primary, reported by the command; " +
+                                 (st.primary_higher_is_better ? "higher" : "lower") +
+                                 " is better)",
+                             v.f1_vul, v.d_f1_vul_points, st.primary_in_points);
+            if (st.primary_metric != "f1_weighted" && !v.f1_weighted.empty()) {
+                o << quality_row("F1, weighted", v.f1_weighted, v.d_f1_weighted_points, true);
+            }
+            if (st.primary_metric != "mcc" && !v.mcc.empty()) {
+                o << quality_row("MCC", v.mcc, v.d_mcc, false);
+            }
+            if (st.primary_metric != "accuracy" && !v.accuracy.empty()) {
+                o << quality_row("Accuracy", v.accuracy, v.d_accuracy_points, true);
+            }
+        }
         o << "<tr><td>Evaluation time (s)</td>" << num_td(mean_ci(v.eval_duration_s.summary))
           << num_td(delta_text(v.d_eval_time, true, 1, " %")) << "<td>"
           << esc(v.d_eval_time.verdict.empty() ? "\u2014" : v.d_eval_time.verdict)
@@ -425,6 +460,19 @@ void variant_details(std::ostringstream& o, const HtmlInput& in) {
 }
 
 void paper_notes(std::ostringstream& o, const HtmlInput& in) {
+    if (in.command_study) {
+        // The paper measured its own pipeline: a study of another command is not compared with
+        // it, unless its variants say how they differ.
+        if (in.paper_differences.empty()) {
+            return;
+        }
+        o << "<h2 id=\"paper\">How the variants differ from the paper</h2>\n<dl class=\"kv\">";
+        for (const auto& [id, text] : in.paper_differences) {
+            o << "<dt>" << esc(id) << "</dt><dd>" << esc(text) << "</dd>";
+        }
+        o << "</dl>\n";
+        return;
+    }
     o << "<h2 id=\"paper\">How this study differs from the paper</h2>\n<ul>"
          "<li><b>Repeats and intervals.</b> Every number is a mean over all completed runs with a "
          "95 % "
@@ -509,9 +557,11 @@ std::string render_html(const HtmlInput& in) {
     o << "<nav><a href=\"#recommendation\">Recommendation</a><a href=\"#table1\">Table I</a>"
          "<a href=\"#figures\">Figures</a><a href=\"#interactions\">Interactions</a>"
          "<a href=\"#pareto\">Pareto sets</a><a href=\"#variants\">Per-variant detail</a>"
-         "<a href=\"#machine\">Machine &amp; provenance</a><a href=\"#paper\">Differences from the "
-         "paper</a>"
-         "</nav>\n";
+         "<a href=\"#machine\">Machine &amp; provenance</a>";
+    if (!in.command_study || !in.paper_differences.empty()) {
+        o << "<a href=\"#paper\">Differences from the paper</a>";
+    }
+    o << "</nav>\n";
     if (!st.has_baseline) {
         o << "<p class=\"warn\">The baseline " << esc(st.baseline)
           << " has no completed runs: no \u0394 can be computed.</p>\n";
@@ -530,7 +580,7 @@ std::string render_html(const HtmlInput& in) {
           << " total energy per run</div><div class=\"v\">" << esc(wh(base->total_energy_j))
           << " Wh</div>" << prov_tag(base->total_provenance) << "</div>";
         o << "<div class=\"card\"><div class=\"k\">Baseline "
-          << esc(st.primary_metric == "f1_vul" ? "F1 (vulnerable class)" : st.primary_metric)
+          << esc(primary_words(st))
           << "</div><div "
              "class=\"v\">"
           << esc(base->f1_vul.empty() ? "n/a" : mean_ci(base->f1_vul.summary)) << "</div></div>";
@@ -541,8 +591,13 @@ std::string render_html(const HtmlInput& in) {
               << esc(best->d_total_energy.verdict) << "</span></div>";
         }
         if (in.recommendation.found) {
-            o << "<div class=\"card\"><div class=\"k\">Recommended (F1 budget "
-              << esc(fixed(in.budget.max_f1_drop_points, 1)) << " pts)</div><div class=\"v\">"
+            o << "<div class=\"card\"><div class=\"k\">Recommended ("
+              << esc(st.primary_metric == "f1_vul" ? std::string("F1") : primary_words(st))
+              << " budget "
+              << esc(st.primary_metric == "f1_vul" ? fixed(in.budget.max_f1_drop_points, 1)
+                                                   : sig(in.budget.max_f1_drop_points, 2))
+              << esc(unit_suffix(st))
+              << ")</div><div class=\"v\">"
               << esc(in.recommendation.chosen.variant) << "</div><span class=\"muted\">"
               << esc(fixed(in.recommendation.chosen.saving_pct, 1))
               << " % energy saving</span></div>";
@@ -552,15 +607,24 @@ std::string render_html(const HtmlInput& in) {
     recommendation_section(o, in);
     o << "<h2 id=\"table1\">Table I</h2>\n<p class=\"muted\">Mean \u00b1 95 % CI half-width over n "
          "runs "
-         "(\"(n = 1)\": a single run, no interval). Energies in Wh per run; the paper's columns "
-         "are its "
-         "published single-run values in kWh. \u0394 vs "
-      << esc(st.baseline)
+         "(\"(n = 1)\": a single run, no interval). Energies in Wh per run"
+      << (in.command_study ? ""
+                           : "; the paper's columns are its published single-run values in kWh")
+      << ". \u0394 vs " << esc(st.baseline)
       << ": paired t CIs over repeats where the variant and the baseline have the same repeats, "
          "else Welch CIs (the \u0394 test column says which); <span class=\"ns\">ns</span> = not "
-         "significant (p \u2265 0.05). F1 vul: "
-         "F1 of the "
-         "vulnerable class; F1 w: weighted F1 (the paper's metric). Downloads: ";
+         "significant (p \u2265 0.05). ";
+    if (in.command_study) {
+        o << "Stages: as the command reported them. " << esc(primary_words(st))
+          << (primary_words(st) == st.primary_metric ? "" : " (" + esc(st.primary_metric) + ")")
+          << ": the command's primary metric, "
+          << (st.primary_higher_is_better ? "higher" : "lower") << " is better, \u0394 "
+          << (st.primary_in_points ? "in points of its range" : "in its own units")
+          << ". Downloads: ";
+    } else {
+        o << "F1 vul: F1 of the vulnerable class; F1 w: weighted F1 (the paper's metric). "
+             "Downloads: ";
+    }
     for (size_t i = 0; i < in.downloads.size(); ++i) {
         o << (i ? " \u00b7 " : "") << "<a href=\"" << esc(in.downloads[i].second) << "\">"
           << esc(in.downloads[i].first) << "</a>";

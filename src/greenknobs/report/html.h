@@ -31,6 +31,9 @@ struct HtmlInput {
     std::vector<std::pair<std::string, std::string>> paper_differences;  // variant id → text
     std::vector<std::pair<std::string, std::string>> downloads;          // label → relative path
     std::string generated_at;                                            // UTC, ISO 8601
+    // A study of the user's own command: no comparison with the paper's pipeline unless variants
+    // declare differences, and the primary metric by its catalog name (docs/byo.md).
+    bool command_study = false;
 };
 
 std::string render_html(const HtmlInput& in);

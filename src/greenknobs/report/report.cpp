@@ -52,6 +52,18 @@ Prepared prepare(const std::vector<analysis::RunRecord>& runs, const ReportOptio
         }
     }
     p.study = analysis::aggregate(runs, opt.baseline, p.infos);
+    bool all_commands = true;
+    for (const auto& r : runs) {
+        all_commands = all_commands && r.run.is_object() && r.run.contains("command");
+    }
+    p.table.command_study = opt.command_study || all_commands;
+    if (p.table.command_study) {
+        p.table.stages = reported_stages(p.study);
+        if (!opt.primary_label.empty() && p.study.primary_label.empty() &&
+            opt.primary_label != p.study.primary_metric) {
+            p.study.primary_label = opt.primary_label;
+        }
+    }
     p.table.paper = std::move(paper);
     if (opt.catalog != nullptr) {
         for (const auto& v : opt.catalog->variants) {
@@ -91,6 +103,7 @@ ReportPaths write_report(const std::vector<analysis::RunRecord>& runs, const Rep
     FigureOptions fo;
     fo.gnuplot = opt.gnuplot;
     fo.render = opt.render_figures;
+    fo.stages = p.table.stages;
     FigureSet figs = write_figures(p.study, fig_dir, fo);
     for (const auto& f : figs.figures) {
         if (f.rendered) {
@@ -107,7 +120,11 @@ ReportPaths write_report(const std::vector<analysis::RunRecord>& runs, const Rep
     h.study = &p.study;
     h.interactions = analysis::compute_interactions(p.study);
     h.budget = opt.budget;
-    h.recommendation = analysis::recommend(p.study, opt.budget);
+    if (opt.budget_from_catalog && p.study.primary_budget >= 0) {
+        h.budget.max_f1_drop_points = p.study.primary_budget;
+    }
+    h.recommendation = analysis::recommend(p.study, h.budget);
+    h.command_study = p.table.command_study;
     std::vector<analysis::ParetoPoint> ef1, et;
     for (const auto& v : p.study.variants) {
         if (!v.total_energy_j.empty() && !v.f1_vul.empty()) {
@@ -117,7 +134,9 @@ ReportPaths write_report(const std::vector<analysis::RunRecord>& runs, const Rep
             et.push_back({v.variant, v.total_energy_j.mean(), v.total_duration_s.mean()});
         }
     }
-    h.front_energy_f1 = analysis::pareto_front(ef1, true, false);
+    // Lowest energy and the best primary metric: its highest value, or its lowest for a loss.
+    h.front_energy_f1 = analysis::pareto_front(ef1, /*minimize_x=*/true,
+                                               /*minimize_y=*/!p.study.primary_higher_is_better);
     h.front_energy_time = analysis::pareto_front(et, true, true);
     h.table = p.table;
     h.figures = figs;

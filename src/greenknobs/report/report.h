@@ -22,6 +22,14 @@ struct ReportOptions {
     std::string gnuplot = "gnuplot";
     bool render_figures = true;
     int failed_runs = 0;  // counted by the caller (study store or load_run_dirs), shown on the page
+    // A study of the user's own command (docs/byo.md); also assumed when every run was written by
+    // `measure` (run.json has "command"). Table I then has the stages the runs reported, the page
+    // speaks of the catalog's primary metric and leaves the paper's comparison out.
+    bool command_study = false;
+    std::string primary_label;  // the catalog's [report] primary_label ("" = the runs' or the name)
+    // budget.max_f1_drop_points applies to the primary metric, in its Δ units; a command catalog's
+    // primary_metric.budget replaces the default when `budget_from_catalog` is left true.
+    bool budget_from_catalog = true;
 };
 
 struct ReportPaths {

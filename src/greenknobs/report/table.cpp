@@ -2,10 +2,12 @@
 // carries full-precision means, CI half-widths and p-values in separate columns for machines.
 #include "greenknobs/report/table.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <functional>
 #include <sstream>
+#include <utility>
 
 #include "greenknobs/report/format.h"
 
@@ -28,14 +30,25 @@ const analysis::PaperRow* paper_row(const TableInput& in, const std::string& id)
     return nullptr;
 }
 
-const char* stage_header(const std::string& s) {
+// The pipeline's stages by their paper names; a command's own stages by the names it reported.
+std::string stage_header(const std::string& s, bool command_study) {
+    if (command_study) return s;
     if (s == "load_dataset") return "Load data";
     if (s == "tokenize") return "Tokenize";
     if (s == "load_model") return "Load model";
     if (s == "train") return "Train";
     if (s == "save") return "Save";
     if (s == "evaluate") return "Evaluate";
-    return "?";
+    return s;
+}
+
+bool any_f1_weighted(const analysis::StudyAggregate& st) {
+    for (const auto& v : st.variants) {
+        if (!v.f1_weighted.empty()) {
+            return true;
+        }
+    }
+    return false;
 }
 
 Summary stage_energy(const VariantAggregate& v, const std::string& path) {
@@ -44,11 +57,37 @@ Summary stage_energy(const VariantAggregate& v, const std::string& path) {
 }
 
 struct Column {
+    using Cell = std::function<std::string(const VariantAggregate&, Style)>;
+    Column(std::string text, std::string latex, bool is_numeric, Cell fn, std::string k = "")
+        : header_text(std::move(text)),
+          header_latex(std::move(latex)),
+          numeric(is_numeric),
+          cell(std::move(fn)),
+          key(std::move(k)) {}
     std::string header_text;   // Markdown
     std::string header_latex;  // LaTeX
     bool numeric = true;
-    std::function<std::string(const VariantAggregate&, Style)> cell;
+    Cell cell;
+    std::string key;  // what table1_excerpt picks by ("" = not in the excerpt)
 };
+
+// What a command study's primary metric is, for captions.
+std::string primary_note(const analysis::StudyAggregate& st) {
+    const std::string words = primary_words(st);
+    return words + (words == st.primary_metric ? "" : " (" + st.primary_metric + ")") +
+           " = the command's primary metric, " +
+           (st.primary_higher_is_better ? "higher is better" : "lower is better") + "; its \u0394 " +
+           (st.primary_in_points ? "in points of its range" : "in its own units") + ".";
+}
+
+// A header cell: a reported stage name may hold '|'.
+std::string md_escape_header(const std::string& s) {
+    std::string out;
+    for (char c : s) {
+        out += c == '|' ? std::string("\\|") : std::string(1, c);
+    }
+    return out;
+}
 
 // latex_escape() keeps UTF-8 as is; a Δ in running text becomes math.
 std::string latex_delta(std::string s) {
@@ -61,49 +100,66 @@ std::string latex_delta(std::string s) {
 
 std::vector<Column> columns(const TableInput& in) {
     std::vector<Column> cols;
-    cols.push_back(
-        {"Variant", "Variant", false, [](const VariantAggregate& v, Style) { return v.variant; }});
+    cols.push_back({"Variant", "Variant", false,
+                    [](const VariantAggregate& v, Style) { return v.variant; }, "variant"});
     cols.push_back({"Name", "Name", false, [](const VariantAggregate& v, Style s) {
                         return s == Style::kLatex ? latex_escape(v.name) : v.name;
                     }});
     cols.push_back({"n", "$n$", true,
-                    [](const VariantAggregate& v, Style) { return std::to_string(v.n_runs); }});
-    for (const auto& st : analysis::pipeline_stages()) {
-        const std::string h = stage_header(st);
-        cols.push_back({h + " (Wh)", h + " (Wh)", true, [st](const VariantAggregate& v, Style s) {
+                    [](const VariantAggregate& v, Style) { return std::to_string(v.n_runs); },
+                    "n"});
+    for (const auto& st : table_stages(in)) {
+        const std::string h = stage_header(st, in.command_study);
+        cols.push_back({md_escape_header(h) + " (Wh)", latex_escape(h) + " (Wh)", true,
+                        [st](const VariantAggregate& v, Style s) {
                             return mean_ci(stage_energy(v, st), 1.0 / kJoulesPerWh, s);
                         }});
     }
-    cols.push_back({"Total (Wh)", "Total (Wh)", true, [](const VariantAggregate& v, Style s) {
+    cols.push_back({"Total (Wh)", "Total (Wh)", true,
+                    [](const VariantAggregate& v, Style s) {
                         return mean_ci(v.total_energy_j.summary, 1.0 / kJoulesPerWh, s);
-                    }});
-    cols.push_back(
-        {"\u0394Total (%)", "$\\Delta$Total (\\%)", true, [](const VariantAggregate& v, Style s) {
-             return delta_cell(v.d_total_energy, true, 1, s);
-         }});
-    // A command study's own primary metric replaces F1 vul (analysis::StudyAggregate).
+                    },
+                    "total"});
+    cols.push_back({"\u0394Total (%)", "$\\Delta$Total (\\%)", true,
+                    [](const VariantAggregate& v, Style s) {
+                        return delta_cell(v.d_total_energy, true, 1, s);
+                    },
+                    "d_total"});
+    // A command study's own primary metric replaces F1 vul (analysis::StudyAggregate), in points of
+    // its range or in its own units.
     const std::string primary = in.study != nullptr ? in.study->primary_metric : "f1_vul";
-    cols.push_back({primary == "f1_vul" ? "\u0394F1 vul (pts)" : "\u0394" + primary + " (pts)",
+    const std::string unit = in.study != nullptr ? primary_delta_unit(*in.study) : "pts";
+    const std::string words = in.study != nullptr ? primary_words(*in.study) : primary;
+    const std::string unit_h = unit.empty() ? "" : " (" + unit + ")";
+    const int primary_decimals = unit.empty() ? 3 : 2;
+    cols.push_back({primary == "f1_vul" ? "\u0394F1 vul (pts)" : "\u0394" + words + unit_h,
                     primary == "f1_vul" ? "$\\Delta$F1$_\\mathrm{vul}$ (pts)"
-                                        : "$\\Delta$" + latex_escape(primary) + " (pts)",
+                                        : "$\\Delta$" + latex_escape(words) + unit_h,
                     true,
-                    [](const VariantAggregate& v, Style s) {
-                        return delta_cell(v.d_f1_vul_points, false, 2, s);
-                    }});
-    cols.push_back({"\u0394F1 w (pts)", "$\\Delta$F1$_\\mathrm{w}$ (pts)", true,
-                    [](const VariantAggregate& v, Style s) {
-                        return delta_cell(v.d_f1_weighted_points, false, 2, s);
-                    }});
+                    [primary_decimals](const VariantAggregate& v, Style s) {
+                        return delta_cell(v.d_f1_vul_points, false, primary_decimals, s);
+                    },
+                    "d_primary"});
+    if (!in.command_study || (in.study != nullptr && any_f1_weighted(*in.study))) {
+        cols.push_back({"\u0394F1 w (pts)", "$\\Delta$F1$_\\mathrm{w}$ (pts)", true,
+                        [](const VariantAggregate& v, Style s) {
+                            return delta_cell(v.d_f1_weighted_points, false, 2, s);
+                        }});
+    }
     cols.push_back(
         {"Total time (s)", "Total time (s)", true, [](const VariantAggregate& v, Style s) {
              return mean_ci(v.total_duration_s.summary, 1.0, s);
          }});
-    cols.push_back({"Eval time (s)", "Eval time (s)", true, [](const VariantAggregate& v, Style s) {
+    cols.push_back({"Eval time (s)", "Eval time (s)", true,
+                    [](const VariantAggregate& v, Style s) {
                         return mean_ci(v.eval_duration_s.summary, 1.0, s);
-                    }});
-    cols.push_back(
-        {"\u0394Eval (%)", "$\\Delta$Eval (\\%)", true,
-         [](const VariantAggregate& v, Style s) { return delta_cell(v.d_eval_time, true, 1, s); }});
+                    },
+                    "eval_time"});
+    cols.push_back({"\u0394Eval (%)", "$\\Delta$Eval (\\%)", true,
+                    [](const VariantAggregate& v, Style s) {
+                        return delta_cell(v.d_eval_time, true, 1, s);
+                    },
+                    "d_eval"});
     cols.push_back(
         {"\u0394 test", "$\\Delta$ test", false, [&in](const VariantAggregate& v, Style s) {
              const std::string m = analysis::delta_methods(v);
@@ -116,6 +172,9 @@ std::vector<Column> columns(const TableInput& in) {
         {"Energy provenance", "Provenance", false, [](const VariantAggregate& v, Style s) {
              return s == Style::kLatex ? latex_escape(v.total_provenance) : v.total_provenance;
          }});
+    if (in.command_study) {
+        return cols;  // the paper measured its own pipeline, not this command
+    }
     cols.push_back(
         {"Paper total (kWh)", "Paper total (kWh)", true, [&in](const VariantAggregate& v, Style s) {
              const auto* p = paper_row(in, v.variant);
@@ -125,7 +184,8 @@ std::vector<Column> columns(const TableInput& in) {
                     [&in](const VariantAggregate& v, Style s) {
                         const auto* p = paper_row(in, v.variant);
                         return p == nullptr ? std::string("n/a") : fixed(p->delta_total_pct, 1, s);
-                    }});
+                    },
+                    "paper_d_total"});
     return cols;
 }
 
@@ -181,17 +241,47 @@ std::string md_table(const TableInput& in, const std::vector<Column>& cols, int 
 
 }  // namespace
 
+const std::vector<std::string>& table_stages(const TableInput& in) {
+    return in.stages.empty() ? analysis::pipeline_stages() : in.stages;
+}
+
+std::vector<std::string> reported_stages(const analysis::StudyAggregate& study) {
+    std::vector<std::string> out;
+    for (const auto& v : study.variants) {
+        for (const auto& st : v.stages) {
+            if (st.path.find('/') == std::string::npos &&
+                std::find(out.begin(), out.end(), st.path) == out.end()) {
+                out.push_back(st.path);
+            }
+        }
+    }
+    return out;
+}
+
+std::string primary_words(const analysis::StudyAggregate& study) {
+    if (study.primary_metric == "f1_vul") {
+        return "F1 (vulnerable class)";
+    }
+    return study.primary_label.empty() ? study.primary_metric : study.primary_label;
+}
+
+std::string primary_delta_unit(const analysis::StudyAggregate& study) {
+    return study.primary_in_points ? "pts" : "";
+}
+
 std::string table1_markdown(const TableInput& in) {
     std::ostringstream out;
-    out << "Table I. Mean \u00b1 95 % CI half-width (Student t) over n runs; energy in Wh (paper: "
-           "kWh). \u0394 vs "
-        << in.study->baseline
+    out << "Table I. Mean \u00b1 95 % CI half-width (Student t) over n runs; energy in Wh"
+        << (in.command_study ? "" : " (paper: kWh)") << ". \u0394 vs " << in.study->baseline
         << ": paired over repeats (repeat r of every variant trains with the same seed and data "
            "order; paired t CI of the per-repeat differences, \u0394% = mean per-repeat relative "
            "difference) where both have the same repeats, else Welch; the \u0394 test column says "
            "which. \"ns\" = not significant (p \u2265 0.05); \"(n = 1)\" / \"(n/a)\" = no "
-           "interval. F1 vul = F1 of the vulnerable class; F1 w = weighted F1 (the paper's "
-           "metric). Seeded bootstrap intervals are in the CSV.\n\n";
+           "interval. "
+        << (in.command_study ? primary_note(*in.study) + " Stages: as the command reported them."
+                             : std::string("F1 vul = F1 of the vulnerable class; F1 w = weighted "
+                                           "F1 (the paper's metric)."))
+        << " Seeded bootstrap intervals are in the CSV.\n\n";
     out << md_table(in, columns(in), 0);
     return out.str();
 }
@@ -200,10 +290,7 @@ std::string table1_excerpt(const TableInput& in, int max_rows) {
     auto all = columns(in);
     std::vector<Column> cols;
     for (const auto& c : all) {
-        const std::string& h = c.header_text;
-        if (h == "Variant" || h == "n" || h == "Total (Wh)" || h == "\u0394Total (%)" ||
-            h == "\u0394F1 vul (pts)" || h == "Eval time (s)" || h == "\u0394Eval (%)" ||
-            h == "Paper \u0394Total (%)") {
+        if (!c.key.empty()) {
             cols.push_back(c);
         }
     }
@@ -267,7 +354,7 @@ std::string table1_html(const TableInput& in) {
 std::string table1_csv(const TableInput& in) {
     std::ostringstream out;
     out << "variant,name,n_runs,energy_provenance";
-    for (const auto& st : analysis::pipeline_stages()) {
+    for (const auto& st : table_stages(in)) {
         out << ",energy_" << st << "_wh,energy_" << st << "_wh_ci95";
     }
     out << ",energy_total_wh,energy_total_wh_ci95,delta_total_pct,delta_total_pct_ci95,delta_total_"
@@ -310,7 +397,7 @@ std::string table1_csv(const TableInput& in) {
     for (const auto& v : in.study->variants) {
         out << csv_field(v.variant) << "," << csv_field(v.name) << "," << v.n_runs << ","
             << csv_field(v.total_provenance);
-        for (const auto& st : analysis::pipeline_stages()) {
+        for (const auto& st : table_stages(in)) {
             out << "," << summary(stage_energy(v, st), wh);
         }
         out << "," << summary(v.total_energy_j.summary, wh) << "," << delta(v.d_total_energy, true)
@@ -339,7 +426,9 @@ std::string table1_latex(const TableInput& in) {
         << latex_escape(in.study->baseline)
         << ": paired t CIs over repeats (same seed and data order per repeat) where both have the "
            "same repeats, else Welch CIs; the $\\Delta$ test column says which. ns: not "
-           "significant ($p \\ge 0.05$). The paper's values (kWh, single runs) for comparison.}\n";
+           "significant ($p \\ge 0.05$)."
+        << (in.command_study ? "" : " The paper's values (kWh, single runs) for comparison.")
+        << "}\n";
     out << "\\begin{tabular}{";
     for (const auto& c : cols) {
         out << (c.numeric ? "r" : "l");

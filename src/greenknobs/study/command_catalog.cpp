@@ -3,6 +3,7 @@
 #include "greenknobs/study/command_catalog.h"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "greenknobs/energy/protocol.h"
@@ -89,6 +90,42 @@ std::map<std::string, std::string> env_table(const json& t, const std::string& p
     return out;
 }
 
+// [report] primary_metric = { name = "...", higher_is_better = ..., range = [lo, hi], budget = x }
+void read_primary_table(const json& t, const std::string& path, CommandCatalog* c) {
+    const std::string where = "report.primary_metric";
+    only_keys(t, {"name", "higher_is_better", "range", "budget"}, path, where);
+    c->primary_declared = true;
+    c->primary_metric = str(t, "name", path, where, true);
+    if (c->primary_metric.empty()) {
+        throw InputError(path, where + ".name", "must name the metric the command reports");
+    }
+    if (!t.contains("higher_is_better") || !t["higher_is_better"].is_boolean()) {
+        // Required: a guess would turn the recommendation upside down for a loss.
+        throw InputError(path, where + ".higher_is_better",
+                         "expected true (an accuracy, F1) or false (a loss, an error rate)");
+    }
+    c->primary_higher_is_better = t["higher_is_better"].get<bool>();
+    if (t.contains("range")) {
+        const json& r = t["range"];
+        if (!r.is_array() || r.size() != 2 || !r[0].is_number() || !r[1].is_number() ||
+            !(r[0].get<double>() < r[1].get<double>()) || !std::isfinite(r[0].get<double>()) ||
+            !std::isfinite(r[1].get<double>())) {
+            throw InputError(path, where + ".range",
+                             "expected [low, high] with low < high, got " + r.dump());
+        }
+        c->primary_range = {r[0].get<double>(), r[1].get<double>()};
+    }
+    if (t.contains("budget")) {
+        if (!t["budget"].is_number() || !(t["budget"].get<double>() >= 0) ||
+            !std::isfinite(t["budget"].get<double>())) {
+            throw InputError(path, where + ".budget",
+                             "expected a number >= 0 (the worsening accepted, in the Δ's units), "
+                             "got " + t["budget"].dump());
+        }
+        c->primary_budget = t["budget"].get<double>();
+    }
+}
+
 }  // namespace
 
 bool is_command_catalog(const std::string& path) {
@@ -145,7 +182,11 @@ CommandCatalog load_command_catalog(const std::string& path) {
     if (doc.contains("report")) {
         const json& r = doc["report"];
         only_keys(r, {"primary_metric", "primary_label", "eval_stage"}, path, "report");
-        c.primary_metric = str(r, "primary_metric", path, "report", false);
+        if (r.contains("primary_metric") && r["primary_metric"].is_object()) {
+            read_primary_table(r["primary_metric"], path, &c);
+        } else {
+            c.primary_metric = str(r, "primary_metric", path, "report", false);
+        }
         c.primary_label = str(r, "primary_label", path, "report", false, c.primary_metric);
         c.eval_stage = str(r, "eval_stage", path, "report", false);
     }
@@ -317,6 +358,15 @@ json CommandCatalog::spec(const std::string& variant, int repeat, int64_t base_s
               {"seed", base_seed + repeat},       {"knobs", applied}};
     if (!primary_metric.empty()) {
         s["primary_metric"] = primary_metric;
+    }
+    if (primary_declared) {
+        // Only with the table form, so the specs (and hashes) of string-form catalogs stay as they
+        // were; run.json keeps the spec as `config`, which is where the report reads it.
+        s["primary"] = {{"name", primary_metric},
+                        {"label", primary_label},
+                        {"higher_is_better", primary_higher_is_better},
+                        {"range", primary_range.empty() ? json(nullptr) : json(primary_range)},
+                        {"budget", primary_budget < 0 ? json(nullptr) : json(primary_budget)}};
     }
     if (!eval_stage.empty()) {
         s["eval_stage"] = eval_stage;

@@ -40,9 +40,16 @@ struct CommandCatalog {
     // Seeds per repeat: repeat r gets seed + r as this argument pair and/or environment variable.
     std::string seed_arg, seed_env;
     int64_t seed = 42;
-    // The report: the child's metric that is the accuracy (higher is better), its label, and the
-    // stage whose cost is "evaluation" ("" = none).
+    // The report: the child's metric that is the accuracy, its label, and the stage whose cost is
+    // "evaluation" ("" = none). `primary_metric = "f1"` means a 0-1 score, higher is better; the
+    // table form `primary_metric = { name = "loss", higher_is_better = false, range = [0, 1],
+    // budget = 0.02 }` declares its direction, its range (none: unbounded, Δ in its own units;
+    // a range: Δ in points of it) and the worsening the recommendation accepts (in Δ units).
     std::string primary_metric, primary_label, eval_stage;
+    bool primary_declared = false;  // the table form was used (the spec then carries "primary")
+    bool primary_higher_is_better = true;
+    std::vector<double> primary_range;  // {low, high}; empty = unbounded
+    double primary_budget = -1;         // < 0 = not given (the report's default)
     std::vector<CommandKnob> knobs;
     std::vector<CommandVariant> variants;
 

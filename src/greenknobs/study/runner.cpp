@@ -432,12 +432,19 @@ class Runner {
                 progress.update(done_now, header + " · " + stage + estimate);
             });
             const int failed_so_far = out.status == kFailed ? failures(row) : 0;
+            // A run interrupted by a signal sent to it alone (the study goes on) runs again now,
+            // at no retry's cost; one stopped with the study runs at the next invocation.
+            const bool again_now = out.status == kInterrupted && g_stop_signal == 0;
             // A retry or a bad-input failure still ends this run's turn in the progress count;
             // an interrupted run ends this invocation.
-            if (out.status != kFailed || !out.retry || failed_so_far >= max_attempts()) {
+            if ((out.status != kFailed || !out.retry || failed_so_far >= max_attempts()) &&
+                !again_now) {
                 ++done_now;
             }
             progress.update(done_now, header + " · " + out.status);
+            if (again_now) {
+                plan_next_attempt(row);
+            }
             if (out.status == kFailed) {
                 if (out.retry && failed_so_far < max_attempts() && g_stop_signal == 0) {
                     note("study: " + run.key() + " failed (" + out.error + "); retrying (" +
@@ -538,10 +545,15 @@ class Runner {
             }
             return {kComplete, "", true};
         }
-        // The study's own signal forwarding stopped it: the run did nothing wrong, so the
+        // The study's own signal forwarding stopped it, or a signal the run caught itself (its
+        // run.json says "interrupted": a Ctrl-C that reached it and the study at once, so it may
+        // have exited before the study forwarded anything): the run did nothing wrong, so the
         // attempt is interrupted and costs no retry (the next invocation runs it again).
-        if (cr.forwarded_signal != 0) {
-            std::string err = std::string("interrupted by ") + signal_name(cr.forwarded_signal);
+        const bool said_interrupted = doc.is_object() && doc.value("status", "") == kInterrupted;
+        if (cr.forwarded_signal != 0 || said_interrupted) {
+            std::string err = cr.forwarded_signal != 0
+                                  ? std::string("interrupted by ") + signal_name(cr.forwarded_signal)
+                                  : (doc_error.empty() ? std::string("interrupted") : doc_error);
             store_->mark_finished(row.id, kInterrupted, err,
                                   cr.exited ? std::optional<int>(cr.exit_code) : std::nullopt);
             note("study: " + run.key() + ": " + err + "; run the same command again to resume",

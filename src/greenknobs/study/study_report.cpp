@@ -97,8 +97,11 @@ StudyReport write_study_report(const StudyReportOptions& opt) {
     }
     std::unique_ptr<knobs::Catalog> catalog;
     const bool command_study = !catalog_path.empty() && is_command_catalog(catalog_path);
+    std::string primary_label;
     if (command_study) {
-        catalog = std::make_unique<knobs::Catalog>(load_command_catalog(catalog_path).as_catalog());
+        const CommandCatalog cc = load_command_catalog(catalog_path);
+        primary_label = cc.primary_label;
+        catalog = std::make_unique<knobs::Catalog>(cc.as_catalog());
     } else if (!catalog_path.empty()) {
         catalog = std::make_unique<knobs::Catalog>(knobs::load_catalog(catalog_path));
     }
@@ -108,6 +111,8 @@ StudyReport write_study_report(const StudyReportOptions& opt) {
     ro.catalog = catalog.get();
     ro.failed_runs = rep.failed;
     ro.render_figures = opt.render_figures;
+    ro.command_study = command_study;  // (also recognised from the runs when the catalog is gone)
+    ro.primary_label = primary_label;
     // The paper's Table I compares the paper's pipeline: never beside a study of another command.
     ro.paper_table_csv = command_study                  ? ""
                          : opt.paper_table_csv.empty() ? find_paper_table(catalog_path)

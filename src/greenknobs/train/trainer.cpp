@@ -363,6 +363,9 @@ TrainReport Trainer::fit(const TokenizedSplit& train, const TokenizedSplit& vali
                     progress->update(report.steps, status);
                 }
             }
+            if (hooks.after_batch) {
+                hooks.after_batch();
+            }
         }
         train_s += seconds_since(t_epoch);
         report.epochs_run = epoch + 1;

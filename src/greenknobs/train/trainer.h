@@ -31,6 +31,9 @@ struct TrainHooks {
     // `train/validate`).
     std::function<void(const std::string& stage)> stage_begin;
     std::function<void(const std::string& stage, int64_t samples, int64_t tokens)> stage_end;
+    // Called after every micro-batch; it may throw to stop training (the pipeline's SIGINT/SIGTERM
+    // handling throws pipeline::Interrupted here, so a stop waits for one batch at most).
+    std::function<void()> after_batch;
 };
 
 // What the Trainer needs beyond knobs::TrainConfig.
