@@ -70,7 +70,7 @@ int run(const std::vector<std::string>& args, const std::string& env = "",
 std::vector<std::string> fake_tune_args(const std::string& config, const std::string& out) {
     return {"tune",         "--config",   config,      "--budget",
             "f1_drop=1.0",  "--knobs",    "max_length,precision,grad_checkpointing,threads",
-            "--levels",     "2",          "--fidelities", "0.5",
+            "--levels",     "3",          "--fidelities", "0.5",
             "--max-runs",   "20",         "--out",     out,
             "--train-bin",  GK_FAKE_TUNE_TRAIN, "--no-report"};
 }
@@ -132,7 +132,7 @@ TEST_F(TuneCli, FindsTheCombinationAndVerifiesIt) {
     EXPECT_EQ(s["picked"], chosen["id"]);
     bool checkpointing_dropped = false;
     for (const auto& st : s["steps"]) {
-        if (st["label"] == "grad_checkpointing") {
+        if (st["label"] == "grad_checkpointing=true") {
             checkpointing_dropped = st["decision"] == "dropped";
         }
     }
@@ -247,13 +247,13 @@ TEST(TuneRealRuns, SmallTuneEndToEnd) {
     gk::fs::write_file_atomic(root + "/tiny.toml", kTinyConfig);
     std::string output;
     ASSERT_EQ(run({"tune", "--config", root + "/tiny.toml", "--budget", "f1_drop=100",
-                   "--knobs", "max_length", "--levels", "2", "--fidelities", "0.5",
+                   "--knobs", "max_length", "--levels", "3", "--fidelities", "0.5",
                    "--max-runs", "14", "--out", root + "/t"},
                   "", &output),
               0)
         << output;
     const json s = json::parse(gk::fs::read_file(root + "/t/search.json"));
-    ASSERT_EQ(s["points"].size(), 3u);  // baseline, max_length 512 and 32 at half the samples
+    ASSERT_EQ(s["points"].size(), 4u);  // baseline, max_length 512, 256 and 32 at half the samples
     for (const auto& p : s["points"]) {
         EXPECT_TRUE(p["ok"].get<bool>()) << p.dump();
         EXPECT_GT(p["energy_j"].get<double>(), 0);

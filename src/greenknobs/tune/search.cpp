@@ -338,109 +338,124 @@ class Search {
         }
         std::stable_sort(cascade_moves_.begin(), cascade_moves_.end(),
                          [&](const Move& a, const Move& b) { return single[a.id] > single[b.id]; });
-        std::vector<Move> ordered;
-        std::map<std::string, std::string> best_of_knob;
+        // Each knob's settings, best first; knobs in the order of their best setting. A setting
+        // that breaks the budget (or conflicts) makes way for the knob's next, milder one.
+        std::vector<std::vector<Move>> groups;
+        std::map<std::string, size_t> group_of;
         for (const auto& m : cascade_moves_) {
-            auto it = best_of_knob.find(m.knob);
-            if (it != best_of_knob.end()) {
-                step("cascade", m.id, m.label, f, "dropped",
-                     "knob " + m.knob + " has a better setting, " + it->second, NAN,
-                     100.0 * single[m.id]);
-                continue;
+            auto it = group_of.find(m.knob);
+            if (it == group_of.end()) {
+                group_of[m.knob] = groups.size();
+                groups.push_back({m});
+            } else {
+                groups[it->second].push_back(m);
             }
-            best_of_knob[m.knob] = m.id;
-            ordered.push_back(m);
-            r_.cascade_order.push_back(m.id);
         }
-        cascade_moves_ = ordered;
         json state = json::object();
         std::vector<double> accepted_singles;
         double state_ratio = 1.0;  // observed E_state / E_0
-        std::string state_id = "B";
         double log_factor_sum = 0;  // observed / predicted ratios of the steps run
         int factors = 0;
         int c = 0;
-        for (const auto& m : cascade_moves_) {
-            const json cand = merge_knobs(state, m.knobs);
-            const std::string label = describe_knobs(cand);
-            // Predicted: independent multiplicative savings, times the mean observed interaction
-            // (synergy < 1 < antagonism) of the steps so far.
-            std::vector<double> parts = accepted_singles;
-            parts.push_back(single[m.id]);
-            // Shrunk towards 1 (n / (n + 1)): one odd pair does not condemn every later step.
-            const double correction =
-                factors > 0 ? std::exp(log_factor_sum / (factors + 1.0)) : 1.0;
-            const double base_pred = 1.0 - analysis::multiplicative_saving(parts);
-            // The state's own deviation from its multiplicative prediction carries over.
-            const double state_pred = 1.0 - analysis::multiplicative_saving(accepted_singles);
-            const double pred_ratio = state_ratio * (base_pred / state_pred) * correction;
-            const double pred_saving = 100.0 * (1.0 - pred_ratio);
-            const double pred_gain = 100.0 * (state_ratio - pred_ratio);
-            const std::string why_invalid = ev_.invalid(cand);
-            if (!why_invalid.empty()) {
-                step("cascade", m.id, label, f, "rejected", "conflict: " + why_invalid,
-                     pred_saving);
-                continue;
-            }
-            if (pred_gain < opt_.min_gain_pct) {
-                step("cascade", m.id, label, f, "skipped",
-                     "predicted gain " + num(pred_gain) + " % < " + num(opt_.min_gain_pct) +
-                         " % (interaction correction x" + num(correction, 3) + ")",
-                     pred_saving);
-                continue;
-            }
-            const Point* p = nullptr;
-            std::string id = m.id;
-            if (state.empty()) {
-                p = r_.find(m.id, f);  // the single knob was measured at this fidelity
-            } else {
-                if (fits(f) < 1) {
+        bool budget_spent = false;
+        for (const auto& group : groups) {
+            for (size_t li = 0; li < group.size() && !budget_spent; ++li) {
+                const Move& m = group[li];
+                const std::string milder =
+                    li + 1 < group.size()
+                        ? "; next: the knob's milder setting " + group[li + 1].id
+                        : "";
+                r_.cascade_order.push_back(m.id);
+                const json cand = merge_knobs(state, m.knobs);
+                const std::string label = describe_knobs(cand);
+                // Predicted: independent multiplicative savings on the state's observed energy,
+                // times the mean observed interaction (synergy < 1 < antagonism) of the steps so
+                // far, shrunk towards 1 (n / (n + 1)) so that one odd pair does not condemn every
+                // later step.
+                std::vector<double> parts = accepted_singles;
+                parts.push_back(single[m.id]);
+                const double correction =
+                    factors > 0 ? std::exp(log_factor_sum / (factors + 1.0)) : 1.0;
+                const double base_pred = 1.0 - analysis::multiplicative_saving(parts);
+                const double state_pred = 1.0 - analysis::multiplicative_saving(accepted_singles);
+                const double plain_ratio = state_ratio * (base_pred / state_pred);
+                const double pred_ratio = plain_ratio * correction;
+                const double pred_saving = 100.0 * (1.0 - pred_ratio);
+                const double pred_gain = 100.0 * (state_ratio - pred_ratio);
+                const std::string why_invalid = ev_.invalid(cand);
+                if (!why_invalid.empty()) {
+                    step("cascade", m.id, label, f, "rejected",
+                         "conflict: " + why_invalid + milder, pred_saving);
+                    continue;
+                }
+                if (pred_gain < opt_.min_gain_pct) {
                     step("cascade", m.id, label, f, "skipped",
-                         "the run budget is spent (verification keeps its reserve)", pred_saving);
+                         "predicted gain " + num(pred_gain) + " % < " + num(opt_.min_gain_pct) +
+                             " % (interaction correction x" + num(correction, 3) + ")",
+                         pred_saving);
+                    break;  // the knob's milder settings save less still
+                }
+                const Point* p = nullptr;
+                std::string id = m.id;
+                if (state.empty()) {
+                    p = r_.find(m.id, f);  // the single knob was measured at this fidelity
+                } else {
+                    if (fits(f) < 1) {
+                        step("cascade", m.id, label, f, "skipped",
+                             "the run budget is spent (verification keeps its reserve)",
+                             pred_saving);
+                        budget_spent = true;
+                        break;
+                    }
+                    char cid[16];
+                    std::snprintf(cid, sizeof cid, "C%02d", ++c);
+                    id = cid;
+                    p = measure("cascade", "cascade", f, {Trial{id, cand, label}})[0];
+                }
+                if (!p->outcome.ok) {
+                    step("cascade", id, label, f, "rejected",
+                         "run failed: " + p->outcome.error + milder, pred_saving);
+                    continue;
+                }
+                const double factor = p->energy_ratio / plain_ratio;
+                if (!state.empty()) {
+                    log_factor_sum += std::log(factor);
+                    ++factors;
+                }
+                const std::string interaction =
+                    state.empty() ? std::string("single knob")
+                                  : (factor < 0.98   ? "synergistic"
+                                     : factor > 1.02 ? "antagonistic"
+                                                     : "as predicted") +
+                                        std::string(" (observed/predicted energy x") +
+                                        num(factor, 3) + ", one paired run)";
+                const double gain = 100.0 * (state_ratio - p->energy_ratio);
+                if (!p->violations.empty()) {
+                    step("cascade", id, label, f, "rejected",
+                         join(p->violations, "; ") + "; " + interaction + milder, pred_saving,
+                         p->saving_pct, p->vs_baseline.f1_drop_points);
+                    continue;
+                }
+                if (gain < opt_.min_gain_pct) {
+                    step("cascade", id, label, f, "rejected",
+                         "observed gain " + num(gain) + " % < " + num(opt_.min_gain_pct) +
+                             " %; " + interaction,
+                         pred_saving, p->saving_pct, p->vs_baseline.f1_drop_points);
                     break;
                 }
-                char cid[16];
-                std::snprintf(cid, sizeof cid, "C%02d", ++c);
-                id = cid;
-                p = measure("cascade", "cascade", f, {Trial{id, cand, label}})[0];
-            }
-            if (!p->outcome.ok) {
-                step("cascade", id, label, f, "rejected", "run failed: " + p->outcome.error,
-                     pred_saving);
-                continue;
-            }
-            const double factor = p->energy_ratio / (state_ratio * (base_pred / state_pred));
-            if (!state.empty()) {
-                log_factor_sum += std::log(factor);
-                ++factors;
-            }
-            const std::string interaction =
-                state.empty() ? std::string("single knob")
-                              : (factor < 0.98   ? "synergistic"
-                                 : factor > 1.02 ? "antagonistic"
-                                                 : "as predicted") +
-                                    std::string(" (observed/predicted energy x") +
-                                    num(factor, 3) + ", one paired run)";
-            const double gain = 100.0 * (state_ratio - p->energy_ratio);
-            std::vector<std::string> why = p->violations;
-            if (gain < opt_.min_gain_pct) {
-                why.push_back("observed gain " + num(gain) + " % < " + num(opt_.min_gain_pct) +
-                              " %");
-            }
-            if (!why.empty()) {
-                step("cascade", id, label, f, "rejected", join(why, "; ") + "; " + interaction,
+                step("cascade", id, label, f, "accepted",
+                     "saves " + num(p->saving_pct) + " % (+" + num(gain) + "), F1 drop " +
+                         num(p->vs_baseline.f1_drop_points, 2) + " points within budget; " +
+                         interaction,
                      pred_saving, p->saving_pct, p->vs_baseline.f1_drop_points);
-                continue;
+                state = cand;
+                state_ratio = p->energy_ratio;
+                accepted_singles.push_back(single[m.id]);
+                break;
             }
-            step("cascade", id, label, f, "accepted",
-                 "saves " + num(p->saving_pct) + " % (+" + num(gain) + "), F1 drop " +
-                     num(p->vs_baseline.f1_drop_points, 2) + " points within budget; " +
-                     interaction,
-                 pred_saving, p->saving_pct, p->vs_baseline.f1_drop_points);
-            state = cand;
-            state_ratio = p->energy_ratio;
-            state_id = id;
-            accepted_singles.push_back(single[m.id]);
+            if (budget_spent) {
+                break;
+            }
         }
     }
 

@@ -22,8 +22,8 @@ json config_value(const knobs::RunConfig& c, const std::string& dotted_key) {
     return j.contains(p) ? j.at(p) : json();
 }
 
-// Candidate values of a knob's primary parameter, best guesses first: its choices, or for a
-// number the registry's default, halves of the current and default values and one doubling
+// Candidate values of a knob's primary parameter: its choices, or for a number half the
+// registry's default, half the base's value, double the default and a quarter of the base's value
 // (clipped to the range). Checked and deduplicated later by applying them.
 std::vector<json> primary_levels(const knobs::ParamSpec& p, const json& current) {
     std::vector<json> out;
@@ -46,7 +46,7 @@ std::vector<json> primary_levels(const knobs::ParamSpec& p, const json& current)
     }
     const double def = p.default_value.get<double>();
     const double cur = current.is_number() ? current.get<double>() : def;
-    for (double v : {cur / 2, def / 2, def * 2, cur / 4}) {
+    for (double v : {def / 2, cur / 2, def * 2, cur / 4}) {
         if (p.min < p.max) {
             v = std::min(std::max(v, p.min), p.max);
         }
@@ -83,8 +83,11 @@ std::string describe_knobs(const json& knob_set) {
         if (knob_set.contains(k.name)) {
             const json& p = knob_set[k.name];
             std::string d;
-            if (p.is_object() && p.empty()) {
-                d = k.name;
+            if ((p.is_object() && p.empty()) || p.is_null()) {
+                // The knob's defaults: name the value when there is one parameter.
+                d = k.params.size() == 1
+                        ? knobs::describe_application(k.name, k.params[0].default_value)
+                        : k.name;
             } else {
                 d = knobs::describe_application(k.name, p);
             }
@@ -119,8 +122,16 @@ Space build_space(const knobs::RunConfig& base, const knobs::Capabilities& caps,
         // The knob's defaults first, then other values of its primary parameter.
         std::vector<json> params = {json::object()};
         if (!k.params.empty()) {
-            for (const auto& v : primary_levels(k.params[0], config_value(base, k.params[0].config_key))) {
+            for (const auto& v :
+                 primary_levels(k.params[0], config_value(base, k.params[0].config_key))) {
                 params.push_back(json{{k.params[0].name, v}});
+            }
+        }
+        // Switches among the other parameters (attention's unpad, the engine's bucketing): each
+        // flipped from its default once.
+        for (size_t i = 1; i < k.params.size(); ++i) {
+            if (k.params[i].type == "bool") {
+                params.push_back(json{{k.params[i].name, !k.params[i].default_value.get<bool>()}});
             }
         }
         int levels = 0;

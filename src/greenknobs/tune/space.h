@@ -1,5 +1,6 @@
 // The search space, read from the knob registry: for every knob this machine can run, a few
-// settings ("levels") of its primary parameter around its default and the base's current value,
+// settings ("levels"): its defaults, values of its primary parameter around its default and the
+// base's current value, and each other switch flipped once,
 // each checked by applying it to the base (range, conflicts, requirements). A knob that needs
 // another (quantization needs lora) becomes a bundle with that knob's defaults; a setting that
 // changes nothing (same config hash as the base or as an earlier level) is dropped. Torch-free.
@@ -34,7 +35,7 @@ struct Space {
 
 struct SpaceOptions {
     std::vector<std::string> knobs;  // only these knobs (empty = every knob of the registry)
-    int max_levels = 3;              // settings per knob at most
+    int max_levels = 4;              // settings per knob at most
 };
 
 Space build_space(const knobs::RunConfig& base, const knobs::Capabilities& caps,

@@ -315,6 +315,11 @@ TuneResult run_tune(const TuneOptions& opt) {
     result.space = build_space(base, caps, opt.space);
     log::info("tune: " + std::to_string(result.space.moves.size()) + " candidate settings; " +
               std::to_string(result.space.excluded.size()) + " knob(s) excluded");
+    std::string labels;
+    for (const auto& m : result.space.moves) {
+        labels += (labels.empty() ? "" : ", ") + m.id + " " + m.label;
+    }
+    log::info("tune: space: " + labels);
     for (const auto& e : result.space.excluded) {
         log::info("tune: excluded " + e.knob + ": " + e.why);
     }
