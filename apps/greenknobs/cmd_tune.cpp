@@ -112,8 +112,7 @@ gk::app::Registrar reg("tune", 55, [](CLI::App& app) -> gk::app::RunFn {
             a->opt.catalog_path = "variants/paper.toml";
         }
 #ifdef GK_HAVE_KNOBS
-        a->opt.capabilities =
-            gk::app::detect_here(gk::tune::tune_base(a->opt).system.device);
+        a->opt.capabilities = gk::app::detect_here(gk::tune::tune_base(a->opt).system.device);
 #endif
         const gk::tune::TuneResult r = gk::tune::run_tune(a->opt);
         if (r.interrupted_signal != 0) {

@@ -1,7 +1,8 @@
 // Budget parsing (every key, bad input named) and the check of measured values against it.
+#include "greenknobs/tune/budget.h"
+
 #include <gtest/gtest.h>
 
-#include "greenknobs/tune/budget.h"
 #include "greenknobs/util/error.h"
 
 namespace gk::tune {

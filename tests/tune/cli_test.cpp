@@ -10,8 +10,8 @@
 #include <thread>
 #include <vector>
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,9 +43,9 @@ sample_period_s = 0.05
 )";
 
 std::string tmp_dir(const std::string& name) {
-    const std::string d = (stdfs::temp_directory_path() /
-                           ("gk_tune_cli_" + std::to_string(::getpid()) + "_" + name))
-                              .string();
+    const std::string d =
+        (stdfs::temp_directory_path() / ("gk_tune_cli_" + std::to_string(::getpid()) + "_" + name))
+            .string();
     stdfs::remove_all(d);
     stdfs::create_directories(d);
     return d;
@@ -68,11 +68,24 @@ int run(const std::vector<std::string>& args, const std::string& env = "",
 }
 
 std::vector<std::string> fake_tune_args(const std::string& config, const std::string& out) {
-    return {"tune",         "--config",   config,      "--budget",
-            "f1_drop=1.0",  "--knobs",    "max_length,precision,grad_checkpointing,threads",
-            "--levels",     "3",          "--fidelities", "0.5",
-            "--max-runs",   "20",         "--out",     out,
-            "--train-bin",  GK_FAKE_TUNE_TRAIN, "--no-report"};
+    return {"tune",
+            "--config",
+            config,
+            "--budget",
+            "f1_drop=1.0",
+            "--knobs",
+            "max_length,precision,grad_checkpointing,threads",
+            "--levels",
+            "3",
+            "--fidelities",
+            "0.5",
+            "--max-runs",
+            "20",
+            "--out",
+            out,
+            "--train-bin",
+            GK_FAKE_TUNE_TRAIN,
+            "--no-report"};
 }
 
 int count_lines(const std::string& path) {
@@ -190,9 +203,9 @@ TEST_F(TuneCli, ResumesAfterKill9WithTheSameDecisions) {
     other[4] = "f1_drop=2.0";
     EXPECT_EQ(run(other, "GK_FAKE_SLEEP_MS=0"), 2);
     std::string output;
-    ASSERT_EQ(run(fake_tune_args(config_, out), "GK_FAKE_SLEEP_MS=0 GK_FAKE_ORDER_LOG=" + log,
-                  &output),
-              0)
+    ASSERT_EQ(
+        run(fake_tune_args(config_, out), "GK_FAKE_SLEEP_MS=0 GK_FAKE_ORDER_LOG=" + log, &output),
+        0)
         << output;
     const json a = json::parse(gk::fs::read_file(ref_ + "/search.json"));
     const json b = json::parse(gk::fs::read_file(out + "/search.json"));
@@ -219,8 +232,7 @@ TEST_F(TuneCli, ChosenTomlRunsWithTrain) {
     ASSERT_EQ(ref_code_, 0) << ref_output_;
     const std::string dir = root_ + "/train-chosen";
     std::string output;
-    ASSERT_EQ(run({"-q", "train", "--config", ref_ + "/chosen.toml", "--out", dir}, "", &output),
-              0)
+    ASSERT_EQ(run({"-q", "train", "--config", ref_ + "/chosen.toml", "--out", dir}, "", &output), 0)
         << output;
     const json r = json::parse(gk::fs::read_file(dir + "/run.json"));
     EXPECT_EQ(r["status"], "complete");
@@ -232,11 +244,11 @@ TEST_F(TuneCli, ChosenTomlRunsWithTrain) {
 TEST_F(TuneCli, BadInputExitsTwo) {
     EXPECT_EQ(run({"tune", "--config", config_, "--budget", "speed=3", "--out", root_ + "/bad"}),
               2);
-    EXPECT_EQ(run({"tune", "--config", config_, "--budget", "f1_drop=1", "--max-runs", "5",
-                   "--out", root_ + "/bad2", "--train-bin", GK_FAKE_TUNE_TRAIN}),
+    EXPECT_EQ(run({"tune", "--config", config_, "--budget", "f1_drop=1", "--max-runs", "5", "--out",
+                   root_ + "/bad2", "--train-bin", GK_FAKE_TUNE_TRAIN}),
               2);
-    EXPECT_EQ(run({"tune", "--config", config_, "--budget", "f1_drop=1", "--knobs", "nope",
-                   "--out", root_ + "/bad3"}),
+    EXPECT_EQ(run({"tune", "--config", config_, "--budget", "f1_drop=1", "--knobs", "nope", "--out",
+                   root_ + "/bad3"}),
               2);
 }
 
@@ -246,9 +258,9 @@ TEST(TuneRealRuns, SmallTuneEndToEnd) {
     const std::string root = tmp_dir("real");
     gk::fs::write_file_atomic(root + "/tiny.toml", kTinyConfig);
     std::string output;
-    ASSERT_EQ(run({"tune", "--config", root + "/tiny.toml", "--budget", "f1_drop=100",
-                   "--knobs", "max_length", "--levels", "3", "--fidelities", "0.5",
-                   "--max-runs", "14", "--out", root + "/t"},
+    ASSERT_EQ(run({"tune", "--config", root + "/tiny.toml", "--budget", "f1_drop=100", "--knobs",
+                   "max_length", "--levels", "3", "--fidelities", "0.5", "--max-runs", "14",
+                   "--out", root + "/t"},
                   "", &output),
               0)
         << output;

@@ -5,7 +5,8 @@
 //   val F1  = 0.80 − 0.005 · (seed % 3) − (0.04 if max_length < 48)
 //             − (0.03 if bf16 and GK_FAKE_BF16_FULL_COST is set and train samples >= 96)
 //   test F1 = val F1 − 0.01 + GK_FAKE_TEST_SHIFT
-// GK_FAKE_SLEEP_MS (default 20) is spent "training"; GK_FAKE_ORDER_LOG=file gets one line per start.
+// GK_FAKE_SLEEP_MS (default 20) is spent "training"; GK_FAKE_ORDER_LOG=file gets one line per
+// start.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -80,7 +81,8 @@ int main(int argc, char** argv) {
     doc["config"] = gk::knobs::to_json(c);
     doc["config_hash"] = gk::knobs::config_hash(c);
     doc["train"]["best_epoch"] = 1;
-    doc["train"]["validation"] = nlohmann::json::array({{{"epoch", 1}, {"loss", 0.4}, {"f1_vul", val}}});
+    doc["train"]["validation"] =
+        nlohmann::json::array({{{"epoch", 1}, {"loss", 0.4}, {"f1_vul", val}}});
     gk::fs::make_dirs(out);
     gk::fs::write_file_atomic(gk::fs::join(out, "run.json"), doc.dump(2) + "\n");
     std::printf("run directory: %s\n", out.c_str());

@@ -1,12 +1,13 @@
 // The search logic against a deterministic evaluator: cascade order, the budget at each stage,
 // the interaction correction, conflicts, selection on validation only, the runner-up fallback,
 // the run budget and the energy accounting.
+#include "greenknobs/tune/search.h"
+
 #include <map>
 #include <set>
 
 #include <gtest/gtest.h>
 
-#include "greenknobs/tune/search.h"
 #include "greenknobs/util/error.h"
 
 namespace gk::tune {
@@ -38,8 +39,7 @@ class FakeEvaluator : public Evaluator {
     double energy_total = 0;
 
     std::vector<std::vector<Outcome>> run(const std::string& batch, double f,
-                                          const std::vector<Trial>& trials,
-                                          int repeats) override {
+                                          const std::vector<Trial>& trials, int repeats) override {
         Call c{batch, f, {}, repeats};
         std::vector<std::vector<Outcome>> out;
         for (const auto& t : trials) {
@@ -169,8 +169,8 @@ TEST(Search, CascadeAddsKnobsInOrderOfSavingAndVerifiesThePick) {
 
 TEST(Search, SuccessiveHalvingDropsLosersAtLowFidelity) {
     FakeEvaluator ev;
-    ev.effects = {{"a", {0.9}}, {"b", {0.5}}, {"c", {0.7}}, {"d", {0.95}}, {"e", {1.2}},
-                  {"f", {0.8}}};
+    ev.effects = {{"a", {0.9}},  {"b", {0.5}}, {"c", {0.7}},
+                  {"d", {0.95}}, {"e", {1.2}}, {"f", {0.8}}};
     SearchResult r = run_search(moves_for({"a", "b", "c", "d", "e", "f"}), ev, options());
     // Rung 0.1: e saves nothing; the other five ranked, the best ceil(5/3) = 2 go on.
     ASSERT_GE(ev.calls.size(), 2u);
@@ -382,10 +382,9 @@ TEST(Search, AKnobOverBudgetBacksOffToItsMilderSetting) {
     // Two settings of one knob: "p21" saves most but costs 1.5 points (inside the screening
     // slack), "p12" saves less within budget.
     ev.effects = {{"a", {0.5}}, {"p21", {0.2, 1.5}}, {"p12", {0.5, 0.5}}};
-    std::vector<Move> moves = {
-        Move{"M01", "a", json{{"a", json::object()}}, "a"},
-        Move{"M02", "prune", json{{"p21", json::object()}}, "p21"},
-        Move{"M03", "prune", json{{"p12", json::object()}}, "p12"}};
+    std::vector<Move> moves = {Move{"M01", "a", json{{"a", json::object()}}, "a"},
+                               Move{"M02", "prune", json{{"p21", json::object()}}, "p21"},
+                               Move{"M03", "prune", json{{"p12", json::object()}}, "p12"}};
     auto opt = options();
     opt.fidelities = {0.3};
     SearchResult r = run_search(moves, ev, opt);

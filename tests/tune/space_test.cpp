@@ -1,12 +1,13 @@
 // The search space read from the registry: levels that change the config, requirements bundled,
 // knobs that cannot run (or cannot act on this base) excluded with the reason.
+#include "greenknobs/tune/space.h"
+
 #include <map>
 #include <set>
 
 #include <gtest/gtest.h>
 
 #include "greenknobs/knobs/knob.h"
-#include "greenknobs/tune/space.h"
 #include "greenknobs/util/error.h"
 
 namespace gk::tune {

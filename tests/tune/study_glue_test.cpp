@@ -2,7 +2,6 @@
 // fidelity, and the catalog written for a batch (loaded back by the catalog loader, resolving to
 // the same configurations).
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include "greenknobs/knobs/catalog.h"
@@ -19,8 +18,8 @@ TEST(StudyGlue, ReadsTheRunRecordValidationAtTheBestEpoch) {
                 {"metrics", {{"f1_vul", 0.61}, {"latency_ms_per_batch", 4.5}}},
                 {"train",
                  {{"best_epoch", 2},
-                  {"validation",
-                   json::array({{{"epoch", 1}, {"f1_vul", 0.5}}, {{"epoch", 2}, {"f1_vul", 0.7}}})}}}};
+                  {"validation", json::array({{{"epoch", 1}, {"f1_vul", 0.5}},
+                                              {{"epoch", 2}, {"f1_vul", 0.7}}})}}}};
     Outcome o = outcome_from_run_json(run);
     EXPECT_TRUE(o.ok);
     EXPECT_DOUBLE_EQ(o.energy_j, 123.5);
@@ -53,14 +52,13 @@ TEST(StudyGlue, BatchCatalogLoadsAndResolvesToTheSameConfigs) {
     knobs::RunConfig base;
     base.model.preset = "test-tiny";
     base.tokenizer.max_length = 64;
-    std::vector<Trial> trials = {
-        {"B", json::object(), "baseline"},
-        {"M01", {{"max_length", 32}}, "max_length=32"},
-        {"C01",
-         {{"lora", {{"r", 4}, {"alpha", 8.0}, {"targets", {"attn.Wqkv"}}}},
-          {"quantization", {{"bits", 4}}},
-          {"precision", "bf16"}},
-         "lora + quantization + precision"}};
+    std::vector<Trial> trials = {{"B", json::object(), "baseline"},
+                                 {"M01", {{"max_length", 32}}, "max_length=32"},
+                                 {"C01",
+                                  {{"lora", {{"r", 4}, {"alpha", 8.0}, {"targets", {"attn.Wqkv"}}}},
+                                   {"quantization", {{"bits", 4}}},
+                                   {"precision", "bf16"}},
+                                  "lora + quantization + precision"}};
     char tmpl[] = "/tmp/gk_tune_glue_XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     const std::string path = fs::join(tmpl, "catalog.toml");

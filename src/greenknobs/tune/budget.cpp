@@ -30,8 +30,7 @@ Budget parse_budget(const std::string& spec, const std::string& origin) {
         }
         const auto eq = part.find('=');
         if (eq == std::string::npos) {
-            throw InputError(origin, part,
-                             "expected key=value (f1_drop, eval_latency_ms or time)");
+            throw InputError(origin, part, "expected key=value (f1_drop, eval_latency_ms or time)");
         }
         const std::string key = part.substr(0, eq);
         const std::string value = part.substr(eq + 1);
@@ -74,8 +73,8 @@ std::vector<std::string> budget_violations(const Budget& b, const Measured& m) {
                       " points");
     }
     if (!std::isnan(b.eval_latency_ms) && !(m.eval_latency_ms <= b.eval_latency_ms)) {
-        out.push_back("eval latency " + num(m.eval_latency_ms) + " > " +
-                      num(b.eval_latency_ms) + " ms/batch");
+        out.push_back("eval latency " + num(m.eval_latency_ms) + " > " + num(b.eval_latency_ms) +
+                      " ms/batch");
     }
     if (!std::isnan(b.time_pct) && !(m.time_pct <= b.time_pct)) {
         out.push_back("time " + num(m.time_pct) + " % > " + num(b.time_pct) + " %");

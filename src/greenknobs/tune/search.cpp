@@ -278,8 +278,8 @@ class Search {
                                   " points of low-fidelity slack)");
                 }
                 if (!why.empty()) {
-                    step("screen", m.id, m.label, f, "dropped", join(why, "; "), NAN,
-                         p.saving_pct, p.vs_baseline.f1_drop_points);
+                    step("screen", m.id, m.label, f, "dropped", join(why, "; "), NAN, p.saving_pct,
+                         p.vs_baseline.f1_drop_points);
                     continue;
                 }
                 ok.push_back(Ranked{&m, &p});
@@ -297,8 +297,8 @@ class Search {
                     next.push_back(*x.move);
                 }
             } else {
-                const size_t keep = static_cast<size_t>(
-                    std::ceil(static_cast<double>(ok.size()) / opt_.eta));
+                const size_t keep =
+                    static_cast<size_t>(std::ceil(static_cast<double>(ok.size()) / opt_.eta));
                 for (size_t i = 0; i < ok.size(); ++i) {
                     const auto& x = ok[i];
                     const bool kept = i < keep;
@@ -353,7 +353,7 @@ class Search {
         }
         json state = json::object();
         std::vector<double> accepted_singles;
-        double state_ratio = 1.0;  // observed E_state / E_0
+        double state_ratio = 1.0;   // observed E_state / E_0
         double log_factor_sum = 0;  // observed / predicted ratios of the steps run
         int factors = 0;
         int c = 0;
@@ -362,9 +362,8 @@ class Search {
             for (size_t li = 0; li < group.size() && !budget_spent; ++li) {
                 const Move& m = group[li];
                 const std::string milder =
-                    li + 1 < group.size()
-                        ? "; next: the knob's milder setting " + group[li + 1].id
-                        : "";
+                    li + 1 < group.size() ? "; next: the knob's milder setting " + group[li + 1].id
+                                          : "";
                 r_.cascade_order.push_back(m.id);
                 const json cand = merge_knobs(state, m.knobs);
                 const std::string label = describe_knobs(cand);
@@ -384,8 +383,8 @@ class Search {
                 const double pred_gain = 100.0 * (state_ratio - pred_ratio);
                 const std::string why_invalid = ev_.invalid(cand);
                 if (!why_invalid.empty()) {
-                    step("cascade", m.id, label, f, "rejected",
-                         "conflict: " + why_invalid + milder, pred_saving);
+                    step("cascade", m.id, label, f, "rejected", "conflict: " + why_invalid + milder,
+                         pred_saving);
                     continue;
                 }
                 if (pred_gain < opt_.min_gain_pct) {
@@ -438,8 +437,8 @@ class Search {
                 }
                 if (gain < opt_.min_gain_pct) {
                     step("cascade", id, label, f, "rejected",
-                         "observed gain " + num(gain) + " % < " + num(opt_.min_gain_pct) +
-                             " %; " + interaction,
+                         "observed gain " + num(gain) + " % < " + num(opt_.min_gain_pct) + " %; " +
+                             interaction,
                          pred_saving, p->saving_pct, p->vs_baseline.f1_drop_points);
                     break;
                 }
@@ -516,9 +515,8 @@ class Search {
             }
         }
         if (picks.empty()) {
-            r_.pick_why =
-                "no configuration measured at fidelity " + fid_text(f) +
-                " saved energy within the budget on validation: keep the baseline";
+            r_.pick_why = "no configuration measured at fidelity " + fid_text(f) +
+                          " saved energy within the budget on validation: keep the baseline";
             step("select", "", "", f, "skipped", r_.pick_why);
             return;
         }
@@ -575,10 +573,13 @@ class Search {
             v.eval_latency_ms = analysis::mean(lat);
             Measured m{v.val_f1_drop.upper, v.eval_latency_ms, v.time_pct.mean};
             v.validation_violations = budget_violations(opt_.budget, m);
+            if (!(v.saving_pct.mean > 0)) {
+                v.validation_violations.push_back("saves nothing at full fidelity (mean " +
+                                                  num(v.saving_pct.mean) + " %)");
+            }
             if (v.val_f1_drop.n < 3) {
-                v.validation_violations.push_back(
-                    "only " + std::to_string(v.val_f1_drop.n) + " complete pairs of " +
-                    std::to_string(R));
+                v.validation_violations.push_back("only " + std::to_string(v.val_f1_drop.n) +
+                                                  " complete pairs of " + std::to_string(R));
             }
             v.holds_on_validation = v.validation_violations.empty();
             r_.verified.push_back(v);
@@ -591,10 +592,9 @@ class Search {
         }
         for (const auto& v : r_.verified) {
             step("verify", v.id, v.label, 1.0, v.holds_on_validation ? "holds" : "fails",
-                 "validation over " + std::to_string(v.val_f1_drop.n) +
-                     " paired repeats: saves " + num(v.saving_pct.mean) + " %, F1 drop " +
-                     num(v.val_f1_drop.mean, 2) + " (CI upper " + num(v.val_f1_drop.upper, 2) +
-                     ") points" +
+                 "validation over " + std::to_string(v.val_f1_drop.n) + " paired repeats: saves " +
+                     num(v.saving_pct.mean) + " %, F1 drop " + num(v.val_f1_drop.mean, 2) +
+                     " (CI upper " + num(v.val_f1_drop.upper, 2) + ") points" +
                      (v.validation_violations.empty()
                           ? ""
                           : "; breaks " + join(v.validation_violations, "; ")),
@@ -624,7 +624,14 @@ class Search {
             v.holds_on_test = v.test_violations.empty();
         }
         const Verified& p = r_.verified[static_cast<size_t>(r_.picked)];
-        r_.pick_why = p.role + " " + p.id + " (" + p.label + ") holds the budget on validation" +
+        const bool significant = p.saving_pct.ci.valid && p.saving_pct.ci.low > 0;
+        r_.pick_why = p.role + " " + p.id + " (" + p.label + ") saves " + num(p.saving_pct.mean) +
+                      " % at full fidelity" +
+                      (p.saving_pct.ci.valid ? " (95 % CI " + num(p.saving_pct.ci.low) + " to " +
+                                                   num(p.saving_pct.ci.high) + " %" +
+                                                   (significant ? ")" : "; the CI includes 0)")
+                                             : "") +
+                      " and holds the budget on validation" +
                       (r_.picked > 0 ? " (the chosen configuration did not)" : "") +
                       "; on test its F1 drop is " + num(p.test_f1_drop.mean, 2) + " (CI upper " +
                       num(p.test_f1_drop.upper, 2) + ") points: the budget " +
@@ -783,8 +790,8 @@ json to_json(const SearchResult& r) {
             {"steps", steps},
             {"cascade_order", r.cascade_order},
             {"verified", verified},
-            {"picked", r.picked >= 0 ? json(r.verified[static_cast<size_t>(r.picked)].id)
-                                     : json(nullptr)},
+            {"picked",
+             r.picked >= 0 ? json(r.verified[static_cast<size_t>(r.picked)].id) : json(nullptr)},
             {"pick_why", r.pick_why},
             {"planned_cost_runs", r.planned_cost},
             {"cascade_fidelity", num_or_null(r.cascade_fidelity)},

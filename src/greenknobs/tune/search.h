@@ -53,12 +53,12 @@ class Evaluator {
 
 struct SearchOptions {
     Budget budget;
-    double max_runs = 40;  // full-run equivalents (see Cost in docs/tune.md)
+    double max_runs = 40;                         // full-run equivalents (see Cost in docs/tune.md)
     std::vector<double> fidelities = {0.1, 0.3};  // screening rungs, ascending; the cascade runs at
                                                   // the last
-    double eta = 3;              // successive halving keeps the best 1/eta of a rung
-    int verify_repeats = 3;      // >= 3
-    double min_gain_pct = 1.0;   // a cascade step must save at least this much more (% of E0)
+    double eta = 3;                    // successive halving keeps the best 1/eta of a rung
+    int verify_repeats = 3;            // >= 3
+    double min_gain_pct = 1.0;         // a cascade step must save at least this much more (% of E0)
     double screen_slack_points = 2.0;  // extra F1 drop tolerated when promoting from a rung
     // Configurations verified beside the pick for comparison (e.g. catalog variants V30, V27):
     // same batch, same repeats and seeds; never picked.
@@ -86,8 +86,8 @@ struct Step {
     double predicted_saving_pct = NAN;
     double observed_saving_pct = NAN;
     double f1_drop_points = NAN;  // validation
-    std::string decision;  // measured | promoted | dropped | accepted | rejected | skipped |
-                           // chosen | runner-up | picked
+    std::string decision;         // measured | promoted | dropped | accepted | rejected | skipped |
+                                  // chosen | runner-up | picked
     std::string why;
 };
 
@@ -112,12 +112,12 @@ struct Verified {
 };
 
 struct Accounting {
-    int runs = 0;               // runs with a measured energy (failed runs have none)
+    int runs = 0;                // runs with a measured energy (failed runs have none)
     double search_energy_j = 0;  // screening and cascade
     double verify_energy_j = 0;
-    double full_run_equivalents = 0;  // everything / the verified baseline's mean energy
-    double saving_per_run_j = NAN;    // baseline − picked, full fidelity means
-    double break_even_runs = NAN;     // (search + verify) / saving_per_run_j
+    double full_run_equivalents = 0;    // everything / the verified baseline's mean energy
+    double saving_per_run_j = NAN;      // baseline − picked, full fidelity means
+    double break_even_runs = NAN;       // (search + verify) / saving_per_run_j
     double break_even_runs_high = NAN;  // with the low end of the saving's CI
 };
 

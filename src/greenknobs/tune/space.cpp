@@ -190,10 +190,9 @@ Space build_space(const knobs::RunConfig& base, const knobs::Capabilities& caps,
             ++levels;
         }
         if (levels == 0) {
-            space.excluded.push_back(
-                Excluded{k.name, first_error.empty()
-                                     ? "every setting is a no-op on this base configuration"
-                                     : first_error});
+            space.excluded.push_back(Excluded{
+                k.name, first_error.empty() ? "every setting is a no-op on this base configuration"
+                                            : first_error});
         }
     }
     return space;

@@ -3,8 +3,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <filesystem>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <sstream>
@@ -79,13 +79,11 @@ class StudyEvaluator : public Evaluator {
           caps_(std::move(caps)) {}
 
     std::vector<std::vector<Outcome>> run(const std::string& batch, double fidelity,
-                                          const std::vector<Trial>& trials,
-                                          int repeats) override {
+                                          const std::vector<Trial>& trials, int repeats) override {
         const std::string dir = fs::join(fs::join(opt_.out_dir, "studies"), batch);
         fs::make_dirs(dir);
         const std::string catalog = fs::join(dir, "catalog.toml");
-        const knobs::RunConfig fbase =
-            at_fidelity(base_, fidelity, train_samples_, eval_samples_);
+        const knobs::RunConfig fbase = at_fidelity(base_, fidelity, train_samples_, eval_samples_);
         fs::write_file_atomic(catalog, catalog_toml(fbase, trials,
                                                     "tune batch " + batch + " at fidelity " +
                                                         std::to_string(fidelity)));
@@ -300,17 +298,18 @@ TuneResult run_tune(const TuneOptions& opt) {
             eval_n = static_cast<int64_t>(std::max(d.validation.size(), d.test.size()));
         }
     }
-    fs::write_file_atomic(settings_path,
-                          json{{"schema", "greenknobs.tune-settings/1"},
-                               {"settings", settings},
-                               {"train_samples", train_n},
-                               {"eval_samples", eval_n}}
-                                  .dump(2) +
-                              "\n");
+    fs::write_file_atomic(settings_path, json{{"schema", "greenknobs.tune-settings/1"},
+                                              {"settings", settings},
+                                              {"train_samples", train_n},
+                                              {"eval_samples", eval_n}}
+                                                 .dump(2) +
+                                             "\n");
     fs::write_file_atomic(fs::join(opt.out_dir, "base.toml"), knobs::to_toml(base));
 
     const knobs::Capabilities caps =
-        opt.capabilities ? *opt.capabilities : knobs::detect_capabilities(base.system.device, base.system.device == "cuda");
+        opt.capabilities
+            ? *opt.capabilities
+            : knobs::detect_capabilities(base.system.device, base.system.device == "cuda");
     TuneResult result;
     result.space = build_space(base, caps, opt.space);
     log::info("tune: " + std::to_string(result.space.moves.size()) + " candidate settings; " +
@@ -369,14 +368,14 @@ TuneResult run_tune(const TuneOptions& opt) {
         if (v.role == "compare") {
             continue;
         }
-        knobs::RunConfig c = apply_knobs(base, v.knobs, i == 0 ? "tuned" : "tuned-runner-up", "tune");
+        knobs::RunConfig c =
+            apply_knobs(base, v.knobs, i == 0 ? "tuned" : "tuned-runner-up", "tune");
         const std::string header =
             "# greenknobs tune: " + v.role + " configuration " + v.label + "\n# " +
             (static_cast<int>(i) == result.search.picked ? "picked: " + result.search.pick_why
-                                                           : std::string("not picked")) +
+                                                         : std::string("not picked")) +
             "\n# run it: greenknobs train --config <this file> --out DIR\n";
-        const std::string path =
-            fs::join(opt.out_dir, i == 0 ? "chosen.toml" : "runner-up.toml");
+        const std::string path = fs::join(opt.out_dir, i == 0 ? "chosen.toml" : "runner-up.toml");
         fs::write_file_atomic(path, header + knobs::to_toml(c));
         if (static_cast<int>(i) == result.search.picked) {
             result.chosen_toml = path;

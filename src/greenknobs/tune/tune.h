@@ -18,16 +18,16 @@
 namespace gk::tune {
 
 struct TuneOptions {
-    std::string catalog_path;  // its [base] is the baseline; or
-    std::string config_path;   // a run config (greenknobs train --config) as the baseline
+    std::string catalog_path;       // its [base] is the baseline; or
+    std::string config_path;        // a run config (greenknobs train --config) as the baseline
     std::vector<std::string> sets;  // section.key=value over the base
     // Catalog variants verified beside the pick (needs catalog_path), e.g. {"V30"}.
     std::vector<std::string> compare;
     std::string out_dir;
     SearchOptions search;
     SpaceOptions space;
-    std::optional<int64_t> seed;  // default: the base's train.seed
-    std::string train_bin;        // "" = this executable
+    std::optional<int64_t> seed;                      // default: the base's train.seed
+    std::string train_bin;                            // "" = this executable
     std::optional<knobs::Capabilities> capabilities;  // unset = probed
     int max_retries = 1;
     bool report = true;
@@ -37,9 +37,9 @@ struct TuneOptions {
 struct TuneResult {
     Space space;
     SearchResult search;
-    std::string search_json;   // DIR/search.json
-    std::string chosen_toml;   // DIR/chosen.toml ("" when the baseline is kept)
-    std::string report_html;   // DIR/report/index.html ("" when not written)
+    std::string search_json;     // DIR/search.json
+    std::string chosen_toml;     // DIR/chosen.toml ("" when the baseline is kept)
+    std::string report_html;     // DIR/report/index.html ("" when not written)
     int interrupted_signal = 0;  // the tune was stopped (resume with the same command)
     int exit_code() const { return interrupted_signal != 0 ? 128 + interrupted_signal : 0; }
 };

@@ -87,7 +87,8 @@ struct Fig {
 
 // The cascade: observed and predicted saving per step at the cascade fidelity.
 Fig trajectory(const SearchResult& r, const std::string& dir) {
-    Fig f{"tune_trajectory", "Cascade trajectory: saving per step (accepted, rejected) vs predicted", "", false};
+    Fig f{"tune_trajectory",
+          "Cascade trajectory: saving per step (accepted, rejected) vs predicted", "", false};
     std::ostringstream data;
     data << "# step observed_saving_pct predicted_saving_pct accepted(1/0) label\n";
     int i = 0;
@@ -96,16 +97,22 @@ Fig trajectory(const SearchResult& r, const std::string& dir) {
             continue;
         }
         ++i;
-        data << i << " " << (std::isfinite(s.observed_saving_pct) ? num(s.observed_saving_pct, 3) : "NaN")
-             << " " << (std::isfinite(s.predicted_saving_pct) ? num(s.predicted_saving_pct, 3) : "NaN")
+        data << i << " "
+             << (std::isfinite(s.observed_saving_pct) ? num(s.observed_saving_pct, 3) : "NaN")
+             << " "
+             << (std::isfinite(s.predicted_saving_pct) ? num(s.predicted_saving_pct, 3) : "NaN")
              << " " << (s.decision == "accepted" ? 1 : 0) << " " << q(s.id) << "\n";
     }
     fs::write_file_atomic(fs::join(dir, f.name + ".dat"), data.str());
     std::ostringstream s;
-    s << gp_header(f.name) << "set xlabel \"cascade step\"\nset ylabel \"saving vs baseline (%), cascade fidelity\"\n"
+    s << gp_header(f.name)
+      << "set xlabel \"cascade step\"\nset ylabel \"saving vs baseline (%), cascade fidelity\"\n"
       << "set xrange [0:" << i + 1 << "]\nset xtics 1\n"
-      << "plot " << q(f.name + ".dat") << " using 1:($4==1?$2:1/0) with points pt 7 ps 1.6 lc rgb \"#17703a\" title \"accepted\", \\\n"
-      << "     '' using 1:($4==0?$2:1/0) with points pt 6 ps 1.6 lc rgb \"#b3261e\" title \"rejected\", \\\n"
+      << "plot " << q(f.name + ".dat")
+      << " using 1:($4==1?$2:1/0) with points pt 7 ps 1.6 lc rgb \"#17703a\" title \"accepted\", "
+         "\\\n"
+      << "     '' using 1:($4==0?$2:1/0) with points pt 6 ps 1.6 lc rgb \"#b3261e\" title "
+         "\"rejected\", \\\n"
       << "     '' using 1:3 with points pt 2 ps 1.3 lc rgb \"#555555\" title \"predicted\", \\\n"
       << "     '' using 1:2:5 with labels offset 0,1 notitle\n"
       << gp_footer(f.name);
@@ -114,8 +121,11 @@ Fig trajectory(const SearchResult& r, const std::string& dir) {
 }
 
 // Every configuration measured at the cascade fidelity: energy ratio vs validation F1 drop.
-Fig front_fig(const SearchResult& r, double fidelity, double budget_points, const std::string& dir) {
-    Fig f{"tune_front", "Configurations at the cascade fidelity: energy vs validation F1 drop (front filled)", "", false};
+Fig front_fig(const SearchResult& r, double fidelity, double budget_points,
+              const std::string& dir) {
+    Fig f{"tune_front",
+          "Configurations at the cascade fidelity: energy vs validation F1 drop (front filled)", "",
+          false};
     std::ostringstream data;
     data << "# energy_ratio val_f1_drop_points on_front(1/0) id\n";
     for (const auto& p : r.points) {
@@ -131,8 +141,11 @@ Fig front_fig(const SearchResult& r, double fidelity, double budget_points, cons
       << "set xlabel \"energy / baseline energy\"\nset ylabel \"validation F1 drop (points)\"\n"
       << "set arrow from graph 0, first " << budget_points << " to graph 1, first " << budget_points
       << " nohead dt 2 lc rgb \"#b3261e\"\n"
-      << "plot " << q(f.name + ".dat") << " using 1:($3==1?$2:1/0) with points pt 7 ps 1.5 lc rgb \"#1f5fa8\" title \"on the front\", \\\n"
-      << "     '' using 1:($3==0?$2:1/0) with points pt 6 ps 1.3 lc rgb \"#888888\" title \"dominated\", \\\n"
+      << "plot " << q(f.name + ".dat")
+      << " using 1:($3==1?$2:1/0) with points pt 7 ps 1.5 lc rgb \"#1f5fa8\" title \"on the "
+         "front\", \\\n"
+      << "     '' using 1:($3==0?$2:1/0) with points pt 6 ps 1.3 lc rgb \"#888888\" title "
+         "\"dominated\", \\\n"
       << "     '' using 1:2:4 with labels offset 0,1 notitle\n"
       << gp_footer(f.name);
     fs::write_file_atomic(fs::join(dir, f.name + ".gp"), s.str());
@@ -151,7 +164,8 @@ std::string write_tune_report(const TuneReportInput& in) {
     std::string figures_note;
     const std::string gnuplot = in.render_figures ? report::find_executable("gnuplot") : "";
     if (gnuplot.empty()) {
-        figures_note = in.render_figures ? "gnuplot not found (apt-get install gnuplot-nox): the data and scripts are in report/figures/"
+        figures_note = in.render_figures ? "gnuplot not found (apt-get install gnuplot-nox): the "
+                                           "data and scripts are in report/figures/"
                                          : "rendering disabled";
     }
     for (auto& f : figs) {
@@ -190,9 +204,12 @@ std::string write_tune_report(const TuneReportInput& in) {
         const Verified& p = r.verified[static_cast<size_t>(r.picked)];
         h << "<p><b>Picked: " << html_escape(p.label) << "</b> (" << html_escape(p.id)
           << "): saves <b>" << num(p.saving_pct.mean) << " %</b> of the baseline's total energy at "
-          << "full fidelity (95 % CI " << (p.saving_pct.ci.valid ? num(p.saving_pct.ci.low) + " to " + num(p.saving_pct.ci.high) : "n/a")
+          << "full fidelity (95 % CI "
+          << (p.saving_pct.ci.valid ? num(p.saving_pct.ci.low) + " to " + num(p.saving_pct.ci.high)
+                                    : "n/a")
           << " %). Test F1 drop " << estimate(p.test_f1_drop, 2) << " points: the budget "
-          << (p.holds_on_test ? "<span class=\"ok\">holds</span>" : "<span class=\"bad\">does not hold</span>")
+          << (p.holds_on_test ? "<span class=\"ok\">holds</span>"
+                              : "<span class=\"bad\">does not hold</span>")
           << " on test (upper end of the paired CI " << num(p.test_f1_drop.upper, 2) << " vs "
           << num(in.budget.f1_drop_points, 2) << ").</p><p>Run it: <code>greenknobs train --config "
           << html_escape(fs::join(in.out_dir, "chosen.toml")) << " --out DIR</code></p>";
@@ -205,7 +222,8 @@ std::string write_tune_report(const TuneReportInput& in) {
         h << "<p>Nothing verified.</p>\n";
     } else {
         h << "<table><tr><th>role</th><th>id</th><th>configuration</th><th>saving % [95 % CI]</th>"
-             "<th>validation F1 drop, points</th><th>holds on validation</th><th>test F1 drop, points</th>"
+             "<th>validation F1 drop, points</th><th>holds on validation</th><th>test F1 drop, "
+             "points</th>"
              "<th>holds on test</th><th>time %</th><th>eval latency ms/batch</th></tr>\n";
         for (const auto& v : r.verified) {
             h << "<tr><td>" << v.role << "</td><td>" << html_escape(v.id) << "</td><td>"
@@ -220,7 +238,9 @@ std::string write_tune_report(const TuneReportInput& in) {
                                               return s;
                                           }()))
               << "</td><td class=\"num\">" << estimate(v.test_f1_drop, 2) << "</td><td>"
-              << (v.test_f1_drop.n == 0 ? "not read" : v.holds_on_test ? "<span class=\"ok\">yes</span>" : "<span class=\"bad\">no</span>")
+              << (v.test_f1_drop.n == 0 ? "not read"
+                  : v.holds_on_test     ? "<span class=\"ok\">yes</span>"
+                                        : "<span class=\"bad\">no</span>")
               << "</td><td class=\"num\">" << estimate(v.time_pct) << "</td><td class=\"num\">"
               << num(v.eval_latency_ms, 2) << "</td></tr>\n";
         }
@@ -231,13 +251,22 @@ std::string write_tune_report(const TuneReportInput& in) {
     const Accounting& a = r.accounting;
     h << "<h2>What the search cost</h2>\n<table>"
       << "<tr><td>runs with measured energy</td><td class=\"num\">" << a.runs << "</td></tr>"
-      << "<tr><td>screening and cascade energy</td><td class=\"num\">" << num(a.search_energy_j / 3600.0, 3) << " Wh</td></tr>"
-      << "<tr><td>verification energy</td><td class=\"num\">" << num(a.verify_energy_j / 3600.0, 3) << " Wh</td></tr>"
-      << "<tr><td>in full baseline runs (measured)</td><td class=\"num\">" << num(a.full_run_equivalents, 2) << "</td></tr>"
-      << "<tr><td>planned cost (charged against --max-runs)</td><td class=\"num\">" << num(r.planned_cost, 2) << "</td></tr>"
-      << "<tr><td>saving per future run (full fidelity)</td><td class=\"num\">" << num(a.saving_per_run_j / 3600.0, 4) << " Wh</td></tr>"
-      << "<tr><td>break-even: future runs after which the search has paid for itself</td><td class=\"num\">"
-      << num(a.break_even_runs, 1) << (std::isfinite(a.break_even_runs_high) ? " (≤ " + num(a.break_even_runs_high, 1) + " at the low end of the saving's CI)" : "")
+      << "<tr><td>screening and cascade energy</td><td class=\"num\">"
+      << num(a.search_energy_j / 3600.0, 3) << " Wh</td></tr>"
+      << "<tr><td>verification energy</td><td class=\"num\">" << num(a.verify_energy_j / 3600.0, 3)
+      << " Wh</td></tr>"
+      << "<tr><td>in full baseline runs (measured)</td><td class=\"num\">"
+      << num(a.full_run_equivalents, 2) << "</td></tr>"
+      << "<tr><td>planned cost (charged against --max-runs)</td><td class=\"num\">"
+      << num(r.planned_cost, 2) << "</td></tr>"
+      << "<tr><td>saving per future run (full fidelity)</td><td class=\"num\">"
+      << num(a.saving_per_run_j / 3600.0, 4) << " Wh</td></tr>"
+      << "<tr><td>break-even: future runs after which the search has paid for itself</td><td "
+         "class=\"num\">"
+      << num(a.break_even_runs, 1)
+      << (std::isfinite(a.break_even_runs_high)
+              ? " (≤ " + num(a.break_even_runs_high, 1) + " at the low end of the saving's CI)"
+              : "")
       << "</td></tr></table>\n";
 
     // Figures.
@@ -246,7 +275,8 @@ std::string write_tune_report(const TuneReportInput& in) {
         h << "<p>" << html_escape(figures_note) << "</p>\n";
     }
     for (const auto& f : figs) {
-        h << "<figure>" << (f.rendered ? f.svg : "<p>(not rendered: see figures/" + f.name + ".gp)</p>")
+        h << "<figure>"
+          << (f.rendered ? f.svg : "<p>(not rendered: see figures/" + f.name + ".gp)</p>")
           << "<figcaption>" << html_escape(f.title) << " — <a href=\"figures/" << f.name
           << ".png\">PNG</a></figcaption></figure>\n";
     }
@@ -260,8 +290,10 @@ std::string write_tune_report(const TuneReportInput& in) {
     }
 
     // Steps.
-    h << "<h2>Every step and why</h2>\n<table><tr><th>#</th><th>phase</th><th>id</th><th>configuration</th>"
-         "<th>fidelity</th><th>predicted saving %</th><th>observed saving %</th><th>val F1 drop</th>"
+    h << "<h2>Every step and "
+         "why</h2>\n<table><tr><th>#</th><th>phase</th><th>id</th><th>configuration</th>"
+         "<th>fidelity</th><th>predicted saving %</th><th>observed saving %</th><th>val F1 "
+         "drop</th>"
          "<th>decision</th><th>why</th></tr>\n";
     int i = 0;
     for (const auto& s : r.steps) {
@@ -277,7 +309,8 @@ std::string write_tune_report(const TuneReportInput& in) {
     h << "</table>\n";
 
     // Points.
-    h << "<h2>Every configuration measured</h2>\n<table><tr><th>batch</th><th>id</th><th>configuration</th>"
+    h << "<h2>Every configuration "
+         "measured</h2>\n<table><tr><th>batch</th><th>id</th><th>configuration</th>"
          "<th>fidelity</th><th>energy J</th><th>saving %</th><th>val F1</th><th>val F1 drop</th>"
          "<th>time %</th><th>front</th><th>budget</th></tr>\n";
     for (const auto& p : r.points) {
@@ -292,13 +325,15 @@ std::string write_tune_report(const TuneReportInput& in) {
           << "</td><td class=\"num\">" << num(p.vs_baseline.f1_drop_points, 2)
           << "</td><td class=\"num\">" << num(p.vs_baseline.time_pct) << "</td><td>"
           << (p.on_front ? "yes" : "") << "</td><td>"
-          << html_escape(p.outcome.ok ? (viol.empty() ? "within" : viol) : "failed: " + p.outcome.error)
+          << html_escape(p.outcome.ok ? (viol.empty() ? "within" : viol)
+                                      : "failed: " + p.outcome.error)
           << "</td></tr>\n";
     }
     h << "</table>\n";
 
     // Space.
-    h << "<h2>Search space (from the knob registry)</h2>\n<table><tr><th>id</th><th>knob</th><th>setting</th></tr>\n";
+    h << "<h2>Search space (from the knob "
+         "registry)</h2>\n<table><tr><th>id</th><th>knob</th><th>setting</th></tr>\n";
     for (const auto& m : in.space->moves) {
         h << "<tr><td>" << m.id << "</td><td>" << m.knob << "</td><td>" << html_escape(m.label)
           << "</td></tr>\n";
