@@ -74,7 +74,7 @@ gk::app::Registrar reg("tune", 55, [](CLI::App& app) -> gk::app::RunFn {
                     "screening fidelities (share of the training samples), ascending; the "
                     "cascade runs at the last")
         ->capture_default_str();
-    sub->add_option("--eta", a->opt.search.eta, "successive halving keeps the best 1/eta")
+    sub->add_option("--eta", a->opt.search.eta, "successive halving keeps the best 1/eta of the knobs (two settings each)")
         ->capture_default_str();
     sub->add_option("--verify-repeats", a->opt.search.verify_repeats,
                     "repeats of the baseline, the chosen and the runner-up at full fidelity (>= 3)")

@@ -171,7 +171,9 @@ TEST(Search, SuccessiveHalvingDropsLosersAtLowFidelity) {
     FakeEvaluator ev;
     ev.effects = {{"a", {0.9}},  {"b", {0.5}}, {"c", {0.7}},
                   {"d", {0.95}}, {"e", {1.2}}, {"f", {0.8}}};
-    SearchResult r = run_search(moves_for({"a", "b", "c", "d", "e", "f"}), ev, options());
+    auto opt = options();
+    opt.eta = 3;
+    SearchResult r = run_search(moves_for({"a", "b", "c", "d", "e", "f"}), ev, opt);
     // Rung 0.1: e saves nothing; the other five ranked, the best ceil(5/3) = 2 go on.
     ASSERT_GE(ev.calls.size(), 2u);
     EXPECT_EQ(ev.calls[0].fidelity, 0.1);
@@ -400,6 +402,24 @@ TEST(Search, AKnobOverBudgetBacksOffToItsMilderSetting) {
     EXPECT_EQ(cascade[0], "rejected p21");
     EXPECT_EQ(cascade[1], "accepted p12");
     EXPECT_EQ(cascade[2], "accepted a + p12");
+}
+
+}  // namespace gk::tune
+
+namespace gk::tune {
+
+TEST(Search, HalvingKeepsTheBestKnobsWithTwoSettingsEach) {
+    FakeEvaluator ev;
+    ev.effects = {{"x1", {0.5}}, {"x2", {0.55}}, {"x3", {0.6}}, {"y", {0.7}}, {"z", {0.9}}};
+    std::vector<Move> moves = {Move{"M01", "x", json{{"x1", json::object()}}, "x1"},
+                               Move{"M02", "x", json{{"x2", json::object()}}, "x2"},
+                               Move{"M03", "x", json{{"x3", json::object()}}, "x3"},
+                               Move{"M04", "y", json{{"y", json::object()}}, "y"},
+                               Move{"M05", "z", json{{"z", json::object()}}, "z"}};
+    auto opt = options();  // eta 2: ceil(3 knobs / 2) = 2 knobs go on
+    SearchResult r = run_search(moves, ev, opt);
+    ASSERT_GE(ev.calls.size(), 2u);
+    EXPECT_EQ(ev.calls[1].ids, (std::vector<std::string>{"B", "M01", "M02", "M04"}));
 }
 
 }  // namespace gk::tune

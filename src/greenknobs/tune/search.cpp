@@ -297,19 +297,39 @@ class Search {
                     next.push_back(*x.move);
                 }
             } else {
-                const size_t keep =
-                    static_cast<size_t>(std::ceil(static_cast<double>(ok.size()) / opt_.eta));
-                for (size_t i = 0; i < ok.size(); ++i) {
-                    const auto& x = ok[i];
-                    const bool kept = i < keep;
-                    step("halving", x.move->id, x.move->label, f, kept ? "promoted" : "dropped",
-                         "rank " + std::to_string(i + 1) + " of " + std::to_string(ok.size()) +
-                             " by saving (" + num(x.point->saving_pct) + " %); the best " +
-                             std::to_string(keep) + " go on to fidelity " +
-                             fid_text(opt_.fidelities[rung + 1]),
-                         NAN, x.point->saving_pct, x.point->vs_baseline.f1_drop_points);
-                    if (kept) {
-                        next.push_back(*x.move);
+                // Knob-aware halving: knobs ranked by their best setting, the best 1/eta of
+                // them go on with their two best settings (the cascade combines knobs, so a rung
+                // full of one knob's settings would leave it nothing to combine).
+                std::vector<std::string> knob_order;
+                std::map<std::string, std::vector<const Ranked*>> by_knob;
+                for (const auto& x : ok) {
+                    if (by_knob.count(x.move->knob) == 0) {
+                        knob_order.push_back(x.move->knob);
+                    }
+                    by_knob[x.move->knob].push_back(&x);
+                }
+                const size_t keep = static_cast<size_t>(
+                    std::ceil(static_cast<double>(knob_order.size()) / opt_.eta));
+                const std::string rule =
+                    "the best " + std::to_string(keep) + " of " +
+                    std::to_string(knob_order.size()) + " knobs go on to fidelity " +
+                    fid_text(opt_.fidelities[rung + 1]) + " with their two best settings";
+                for (size_t ki = 0; ki < knob_order.size(); ++ki) {
+                    const auto& levels = by_knob[knob_order[ki]];
+                    for (size_t li = 0; li < levels.size(); ++li) {
+                        const Ranked& x = *levels[li];
+                        const bool kept = ki < keep && li < 2;
+                        std::string why = "knob " + x.move->knob + " ranks " +
+                                          std::to_string(ki + 1) + " (saves " +
+                                          num(x.point->saving_pct) + " %";
+                        why += li == 0 ? ", its best setting)"
+                                       : ", setting " + std::to_string(li + 1) + ")";
+                        step("halving", x.move->id, x.move->label, f, kept ? "promoted" : "dropped",
+                             why + "; " + rule, NAN, x.point->saving_pct,
+                             x.point->vs_baseline.f1_drop_points);
+                        if (kept) {
+                            next.push_back(*x.move);
+                        }
                     }
                 }
             }

@@ -56,7 +56,7 @@ struct SearchOptions {
     double max_runs = 40;                         // full-run equivalents (see Cost in docs/tune.md)
     std::vector<double> fidelities = {0.1, 0.3};  // screening rungs, ascending; the cascade runs at
                                                   // the last
-    double eta = 3;                    // successive halving keeps the best 1/eta of a rung
+    double eta = 2;                    // successive halving keeps the best 1/eta of a rung's knobs
     int verify_repeats = 3;            // >= 3
     double min_gain_pct = 1.0;         // a cascade step must save at least this much more (% of E0)
     double screen_slack_points = 2.0;  // extra F1 drop tolerated when promoting from a rung
