@@ -74,7 +74,8 @@ gk::app::Registrar reg("tune", 55, [](CLI::App& app) -> gk::app::RunFn {
                     "screening fidelities (share of the training samples), ascending; the "
                     "cascade runs at the last")
         ->capture_default_str();
-    sub->add_option("--eta", a->opt.search.eta, "successive halving keeps the best 1/eta of the knobs (two settings each)")
+    sub->add_option("--eta", a->opt.search.eta,
+                    "successive halving keeps the best 1/eta of the knobs (two settings each)")
         ->capture_default_str();
     sub->add_option("--verify-repeats", a->opt.search.verify_repeats,
                     "repeats of the baseline, the chosen and the runner-up at full fidelity (>= 3)")
@@ -90,6 +91,8 @@ gk::app::Registrar reg("tune", 55, [](CLI::App& app) -> gk::app::RunFn {
         ->capture_default_str();
     sub->add_option("--train-bin", a->opt.train_bin,
                     "binary run as `<bin> train` (default: this one)");
+    sub->add_flag("--dry-run", a->opt.dry_run,
+                  "print the search space (every setting, every excluded knob and why) and stop");
     sub->add_flag(
         "--no-report", [a](int64_t) { a->opt.report = false; }, "do not write DIR/report");
     return [a]() -> int {
@@ -115,6 +118,16 @@ gk::app::Registrar reg("tune", 55, [](CLI::App& app) -> gk::app::RunFn {
         a->opt.capabilities = gk::app::detect_here(gk::tune::tune_base(a->opt).system.device);
 #endif
         const gk::tune::TuneResult r = gk::tune::run_tune(a->opt);
+        if (a->opt.dry_run) {
+            std::cout << "search space: " << r.space.moves.size() << " settings\n";
+            for (const auto& m : r.space.moves) {
+                std::cout << "  " << m.id << "  " << m.knob << "  " << m.label << "\n";
+            }
+            for (const auto& e : r.space.excluded) {
+                std::cout << "  excluded " << e.knob << ": " << e.why << "\n";
+            }
+            return 0;
+        }
         if (r.interrupted_signal != 0) {
             std::cout << "interrupted; run the same command again to resume\n";
             return r.exit_code();

@@ -241,6 +241,18 @@ TEST_F(TuneCli, ChosenTomlRunsWithTrain) {
     EXPECT_EQ(r["train"]["precision"], "bf16");  // what ran, not only what was asked
 }
 
+TEST_F(TuneCli, DryRunListsTheSpaceAndRunsNothing) {
+    std::string output;
+    ASSERT_EQ(run({"tune", "--config", config_, "--budget", "f1_drop=1", "--dry-run", "--out",
+                   root_ + "/dry"},
+                  "", &output),
+              0)
+        << output;
+    EXPECT_NE(output.find("max_length=32"), std::string::npos) << output;
+    EXPECT_NE(output.find("excluded early_stopping"), std::string::npos) << output;
+    EXPECT_FALSE(stdfs::exists(root_ + "/dry"));
+}
+
 TEST_F(TuneCli, BadInputExitsTwo) {
     EXPECT_EQ(run({"tune", "--config", config_, "--budget", "speed=3", "--out", root_ + "/bad"}),
               2);

@@ -67,6 +67,9 @@ TEST(Space, ExcludesWhatCannotRunOrActWithTheReason) {
     const Excluded* pl = excluded(s, "power_limit");
     ASSERT_NE(pl, nullptr);
     EXPECT_NE(pl->why.find("powercap"), std::string::npos);
+    const Excluded* init = excluded(s, "init");  // a control, not a saving
+    ASSERT_NE(init, nullptr);
+    EXPECT_NE(init->why.find("control"), std::string::npos);
     const Excluded* es = excluded(s, "early_stopping");  // needs >= 2 epochs
     ASSERT_NE(es, nullptr);
     EXPECT_NE(es->why.find("epochs"), std::string::npos);

@@ -59,32 +59,7 @@ class Search {
     }
 
   private:
-    void check_options() {
-        if (opt_.verify_repeats < 3) {
-            throw InputError("--verify-repeats", std::to_string(opt_.verify_repeats),
-                             "verification needs at least 3 repeats (a paired CI)");
-        }
-        if (opt_.fidelities.empty()) {
-            throw InputError("--fidelities", "", "at least one screening fidelity is needed");
-        }
-        for (size_t i = 0; i < opt_.fidelities.size(); ++i) {
-            const double f = opt_.fidelities[i];
-            if (!(f > 0 && f <= 1) || (i > 0 && f <= opt_.fidelities[i - 1])) {
-                throw InputError("--fidelities", fid_text(f),
-                                 "expected ascending fractions in (0, 1]");
-            }
-        }
-        if (opt_.eta < 2) {
-            throw InputError("--eta", fid_text(opt_.eta), "expected >= 2");
-        }
-        if (opt_.max_runs < reserve() + 1) {
-            throw InputError("--max-runs", num(opt_.max_runs, 0),
-                             "too few: verification alone needs " + num(reserve(), 0) +
-                                 " full runs (baseline, chosen, runner-up and compared x " +
-                                 std::to_string(opt_.verify_repeats) +
-                                 " repeats), and the search at least one more");
-        }
-    }
+    void check_options() { check_search_options(opt_); }
 
     double reserve() const {
         return (3.0 + static_cast<double>(opt_.compare.size())) * opt_.verify_repeats;
@@ -733,6 +708,33 @@ PairedEstimate paired_estimate(const std::vector<double>& values) {
         e.upper = xs[0];  // every pair agrees: no spread, the value is its own bound
     }
     return e;
+}
+
+void check_search_options(const SearchOptions& opt) {
+    const double reserve = (3.0 + static_cast<double>(opt.compare.size())) * opt.verify_repeats;
+    if (opt.verify_repeats < 3) {
+        throw InputError("--verify-repeats", std::to_string(opt.verify_repeats),
+                         "verification needs at least 3 repeats (a paired CI)");
+    }
+    if (opt.fidelities.empty()) {
+        throw InputError("--fidelities", "", "at least one screening fidelity is needed");
+    }
+    for (size_t i = 0; i < opt.fidelities.size(); ++i) {
+        const double f = opt.fidelities[i];
+        if (!(f > 0 && f <= 1) || (i > 0 && f <= opt.fidelities[i - 1])) {
+            throw InputError("--fidelities", fid_text(f), "expected ascending fractions in (0, 1]");
+        }
+    }
+    if (!(opt.eta >= 2)) {
+        throw InputError("--eta", fid_text(opt.eta), "expected >= 2");
+    }
+    if (!(opt.max_runs >= reserve + 1)) {
+        throw InputError("--max-runs", num(opt.max_runs, 0),
+                         "too few: verification alone needs " + num(reserve, 0) +
+                             " full runs (baseline, chosen, runner-up and compared x " +
+                             std::to_string(opt.verify_repeats) +
+                             " repeats), and the search at least one more");
+    }
 }
 
 SearchResult run_search(const std::vector<Move>& moves, Evaluator& ev, const SearchOptions& opt) {

@@ -139,6 +139,10 @@ struct SearchResult {
 
 SearchResult run_search(const std::vector<Move>& moves, Evaluator& ev, const SearchOptions& opt);
 
+// InputError for options the search cannot run with (fewer than 3 verification repeats, fidelities
+// not ascending in (0, 1], eta < 2, --max-runs below what verification needs).
+void check_search_options(const SearchOptions& opt);
+
 // The estimate behind a list of paired values (NaN values dropped).
 PairedEstimate paired_estimate(const std::vector<double>& values);
 

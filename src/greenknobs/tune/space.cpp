@@ -115,8 +115,15 @@ Space build_space(const knobs::RunConfig& base, const knobs::Capabilities& caps,
     std::set<std::string> seen_hashes = {knobs::config_hash(base)};
     int next_id = 1;
     for (const auto& k : knobs::registry()) {
-        if (!opt.knobs.empty() &&
-            std::find(opt.knobs.begin(), opt.knobs.end(), k.name) == opt.knobs.end()) {
+        const bool named = std::find(opt.knobs.begin(), opt.knobs.end(), k.name) != opt.knobs.end();
+        if (!opt.knobs.empty() && !named) {
+            continue;
+        }
+        if (k.targets == "control" && !named) {
+            space.excluded.push_back(
+                Excluded{k.name,
+                         "an experimental control, not an optimisation (name it in --knobs to "
+                         "search it anyway)"});
             continue;
         }
         // The knob's defaults first, then other values of its primary parameter.

@@ -3,7 +3,8 @@
 // base's current value, and each other switch flipped once,
 // each checked by applying it to the base (range, conflicts, requirements). A knob that needs
 // another (quantization needs lora) becomes a bundle with that knob's defaults; a setting that
-// changes nothing (same config hash as the base or as an earlier level) is dropped. Torch-free.
+// changes nothing (same config hash as the base or as an earlier level) is dropped; a control knob
+// (targets "control": init) is searched only when named. Torch-free.
 #pragma once
 
 #include <string>

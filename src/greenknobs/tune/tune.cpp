@@ -266,7 +266,6 @@ TuneResult run_tune(const TuneOptions& opt) {
     }
     const knobs::RunConfig base = tune_base(opt);
     const int64_t seed = opt.seed ? *opt.seed : static_cast<int64_t>(base.train.seed);
-    fs::make_dirs(opt.out_dir);
 
     // The settings are the tune's identity: a resume must ask for the same search.
     const json settings = settings_json(opt, base, seed);
@@ -282,30 +281,6 @@ TuneResult run_tune(const TuneOptions& opt) {
                                  "); resume it with the same command or use another --out");
         }
     }
-    // The full sizes fidelities scale from: the caps when set, else the dataset's splits (read
-    // once, then kept in tune.json).
-    int64_t train_n = base.data.max_train_samples;
-    int64_t eval_n = base.data.max_eval_samples;
-    if (stored.is_object() && stored.contains("train_samples")) {
-        train_n = stored["train_samples"].get<int64_t>();
-        eval_n = stored["eval_samples"].get<int64_t>();
-    } else if (train_n == 0 || eval_n == 0) {
-        const data::Dataset d = data::load_dataset(base.data, static_cast<uint64_t>(seed));
-        if (train_n == 0) {
-            train_n = static_cast<int64_t>(d.train.size());
-        }
-        if (eval_n == 0) {
-            eval_n = static_cast<int64_t>(std::max(d.validation.size(), d.test.size()));
-        }
-    }
-    fs::write_file_atomic(settings_path, json{{"schema", "greenknobs.tune-settings/1"},
-                                              {"settings", settings},
-                                              {"train_samples", train_n},
-                                              {"eval_samples", eval_n}}
-                                                 .dump(2) +
-                                             "\n");
-    fs::write_file_atomic(fs::join(opt.out_dir, "base.toml"), knobs::to_toml(base));
-
     const knobs::Capabilities caps =
         opt.capabilities
             ? *opt.capabilities
@@ -340,6 +315,35 @@ TuneResult run_tune(const TuneOptions& opt) {
             search.compare.push_back(Trial{id, v.knobs, id + " " + v.name});
         }
     }
+    if (opt.dry_run) {
+        return result;
+    }
+    check_search_options(search);
+    // The full sizes fidelities scale from: the caps when set, else the dataset's splits (read
+    // once, then kept in tune.json).
+    int64_t train_n = base.data.max_train_samples;
+    int64_t eval_n = base.data.max_eval_samples;
+    if (stored.is_object() && stored.contains("train_samples")) {
+        train_n = stored["train_samples"].get<int64_t>();
+        eval_n = stored["eval_samples"].get<int64_t>();
+    } else if (train_n == 0 || eval_n == 0) {
+        const data::Dataset d = data::load_dataset(base.data, static_cast<uint64_t>(seed));
+        if (train_n == 0) {
+            train_n = static_cast<int64_t>(d.train.size());
+        }
+        if (eval_n == 0) {
+            eval_n = static_cast<int64_t>(std::max(d.validation.size(), d.test.size()));
+        }
+    }
+    fs::make_dirs(opt.out_dir);
+    fs::write_file_atomic(settings_path, json{{"schema", "greenknobs.tune-settings/1"},
+                                              {"settings", settings},
+                                              {"train_samples", train_n},
+                                              {"eval_samples", eval_n}}
+                                                 .dump(2) +
+                                             "\n");
+    fs::write_file_atomic(fs::join(opt.out_dir, "base.toml"), knobs::to_toml(base));
+
     StudyEvaluator ev(opt, base, seed, train_n, eval_n, caps);
     try {
         result.search = run_search(result.space.moves, ev, search);

@@ -32,6 +32,7 @@ struct TuneOptions {
     int max_retries = 1;
     bool report = true;
     bool render_figures = true;
+    bool dry_run = false;  // build and print the search space, run nothing, write nothing
 };
 
 struct TuneResult {
