@@ -123,6 +123,10 @@ class TuneCli : public ::testing::Test {
                         "GK_FAKE_SLEEP_MS=0 GK_FAKE_ORDER_LOG=" + root_ + "/ref-order.log", &out);
         ref_output_ = out;
     }
+    static void TearDownTestSuite() {
+        stdfs::remove_all(root_);
+        stdfs::remove_all(tmp_dir("out"));
+    }
     static std::string root_, config_, ref_, ref_output_;
     static int ref_code_;
 };
@@ -290,6 +294,9 @@ TEST(TuneRealRuns, SmallTuneEndToEnd) {
     } else {
         EXPECT_TRUE(stdfs::exists(root + "/t/chosen.toml"));
         EXPECT_EQ(s["verified"][0]["saving_pct"]["n"], 3);
+    }
+    if (!HasFailure()) {
+        stdfs::remove_all(root);
     }
 }
 
