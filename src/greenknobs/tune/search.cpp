@@ -1,0 +1,830 @@
+// The search: screening with successive halving, the cascade, the front, selection and
+// verification (search.h). Every decision is appended to `steps` with its reason.
+#include "greenknobs/tune/search.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <sstream>
+
+#include "greenknobs/analysis/interactions.h"
+#include "greenknobs/util/error.h"
+
+namespace gk::tune {
+
+using nlohmann::json;
+
+namespace {
+
+std::string num(double v, int decimals = 1) {
+    if (!std::isfinite(v)) {
+        return "n/a";
+    }
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+    return buf;
+}
+
+std::string join(const std::vector<std::string>& v, const std::string& sep) {
+    std::string s;
+    for (const auto& x : v) {
+        s += (s.empty() ? "" : sep) + x;
+    }
+    return s;
+}
+
+std::string fid_text(double f) {
+    std::ostringstream s;
+    s << f;
+    return s.str();
+}
+
+class Search {
+  public:
+    Search(const std::vector<Move>& moves, Evaluator& ev, const SearchOptions& opt)
+        : moves_(moves), ev_(ev), opt_(opt) {}
+
+    SearchResult run() {
+        check_options();
+        // Points are referred to by pointer while later ones are added: never reallocate.
+        r_.points.reserve(moves_.size() * (opt_.fidelities.size() + 1) + 64);
+        screen();
+        cascade();
+        front();
+        select_and_verify();
+        account();
+        r_.planned_cost = spent();
+        return std::move(r_);
+    }
+
+  private:
+    void check_options() { check_search_options(opt_); }
+
+    double reserve() const {
+        return (3.0 + static_cast<double>(opt_.compare.size())) * opt_.verify_repeats;
+    }
+
+    // The share of a full run's energy a run at fidelity f costs: f until the baseline has been
+    // measured at two fidelities, then the line through the baseline's energies at every measured
+    // fidelity, extrapolated to 1 (fixed costs such as loading the model make low fidelity dearer
+    // than f).
+    double share(double f) const {
+        if (f >= 1) {
+            return 1;
+        }
+        if (baseline_by_fidelity_.size() < 2) {
+            return f;
+        }
+        double sx = 0, sy = 0, sxx = 0, sxy = 0;
+        const double n = static_cast<double>(baseline_by_fidelity_.size());
+        for (const auto& [x, y] : baseline_by_fidelity_) {
+            sx += x;
+            sy += y;
+            sxx += x * x;
+            sxy += x * y;
+        }
+        const double den = n * sxx - sx * sx;
+        if (den <= 0) {
+            return f;
+        }
+        const double b = (n * sxy - sx * sy) / den;
+        const double a = (sy - b * sx) / n;
+        const double e1 = a + b;
+        if (!(e1 > 0)) {
+            return f;
+        }
+        return std::min(1.0, std::max(f, (a + b * f) / e1));
+    }
+
+    // What the batches so far cost at the current estimate of each fidelity's share (re-estimated
+    // as the baseline is measured at more fidelities, so early rungs are charged their real share).
+    double spent() const {
+        double c = 0;
+        for (const auto& [f, n] : charges_) {
+            c += share(f) * static_cast<double>(n);
+        }
+        return c;
+    }
+
+    double available() const { return opt_.max_runs - reserve() - spent(); }
+
+    // How many runs at fidelity f still fit in the search's part of --max-runs.
+    int fits(double f) const {
+        const double s = share(f);
+        return static_cast<int>(std::floor(available() / s + 1e-9));
+    }
+
+    void step(const std::string& phase, const std::string& id, const std::string& label,
+              double fidelity, const std::string& decision, const std::string& why,
+              double predicted = NAN, double observed = NAN, double f1_drop = NAN) {
+        Step s;
+        s.phase = phase;
+        s.id = id;
+        s.label = label;
+        s.fidelity = fidelity;
+        s.decision = decision;
+        s.why = why;
+        s.predicted_saving_pct = predicted;
+        s.observed_saving_pct = observed;
+        s.f1_drop_points = f1_drop;
+        r_.steps.push_back(s);
+    }
+
+    std::string batch_name(const std::string& kind, double f) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%02d-%s-f%s", ++batches_, kind.c_str(),
+                      fid_text(f).c_str());
+        return buf;
+    }
+
+    // Runs trials at f (repeat 0) and records each as a point against `base_point`'s outcome
+    // (the batch's own baseline when the trials include "B").
+    std::vector<Point*> measure(const std::string& kind, const std::string& phase, double f,
+                                const std::vector<Trial>& trials) {
+        const std::string batch = batch_name(kind, f);
+        charges_.emplace_back(f, static_cast<int>(trials.size()));
+        auto results = ev_.run(batch, f, trials, 1);
+        GK_CHECK(results.size() == trials.size(), "evaluator returned a wrong number of results");
+        std::vector<size_t> idx;
+        for (size_t i = 0; i < trials.size(); ++i) {
+            Point p;
+            p.id = trials[i].id;
+            p.batch = batch;
+            p.label = trials[i].label;
+            p.phase = phase;
+            p.fidelity = f;
+            p.knobs = trials[i].knobs;
+            p.outcome = results[i].empty() ? Outcome{} : results[i][0];
+            if (results[i].empty()) {
+                p.outcome.error = "no result";
+            }
+            r_.points.push_back(p);
+            idx.push_back(r_.points.size() - 1);
+            if (p.id == "B" && p.outcome.ok) {
+                baseline_by_fidelity_[f] = p.outcome.energy_j;
+            }
+        }
+        std::vector<Point*> out;
+        for (size_t i : idx) {
+            Point& p = r_.points[i];
+            compare(p);
+            out.push_back(&p);
+        }
+        return out;
+    }
+
+    const Point* baseline_at(double f) const {
+        for (const auto& p : r_.points) {
+            if (p.id == "B" && p.fidelity == f && p.outcome.ok) {
+                return &p;
+            }
+        }
+        return nullptr;
+    }
+
+    // Fills a point's comparison with the baseline of its fidelity (validation F1 only).
+    void compare(Point& p) {
+        const Point* b = baseline_at(p.fidelity);
+        if (!p.outcome.ok || b == nullptr) {
+            return;
+        }
+        p.energy_ratio = p.outcome.energy_j / b->outcome.energy_j;
+        p.saving_pct = 100.0 * (1.0 - p.energy_ratio);
+        p.vs_baseline.f1_drop_points = 100.0 * (b->outcome.val_f1 - p.outcome.val_f1);
+        p.vs_baseline.eval_latency_ms = p.outcome.eval_latency_ms;
+        p.vs_baseline.time_pct = 100.0 * (p.outcome.duration_s / b->outcome.duration_s - 1.0);
+        p.violations = budget_violations(opt_.budget, p.vs_baseline);
+    }
+
+    // ---- screening with successive halving ----
+    void screen() {
+        std::vector<Move> alive = moves_;
+        for (size_t rung = 0; rung < opt_.fidelities.size(); ++rung) {
+            const double f = opt_.fidelities[rung];
+            const bool last = rung + 1 == opt_.fidelities.size();
+            int room = fits(f) - 1;  // the baseline runs beside them
+            if (room < 1) {
+                step("screen", "", "", f, "skipped",
+                     "the run budget left (" + num(available(), 2) +
+                         " full-run equivalents beside verification) cannot pay for this rung");
+                break;
+            }
+            if (static_cast<int>(alive.size()) > room) {
+                for (size_t i = static_cast<size_t>(room); i < alive.size(); ++i) {
+                    step("screen", alive[i].id, alive[i].label, f, "dropped",
+                         "not measured: --max-runs leaves room for " + std::to_string(room) +
+                             " candidates at this fidelity");
+                }
+                alive.resize(static_cast<size_t>(room));
+            }
+            std::vector<Trial> trials = {Trial{"B", json::object(), "baseline"}};
+            for (const auto& m : alive) {
+                trials.push_back(Trial{m.id, m.knobs, m.label});
+            }
+            auto pts = measure(rung == 0 ? "screen" : "rung", "screen", f, trials);
+            last_rung_f_ = f;
+            if (!pts[0]->outcome.ok) {
+                throw std::runtime_error("the baseline failed at fidelity " + fid_text(f) + ": " +
+                                         pts[0]->outcome.error +
+                                         "; nothing can be compared with it");
+            }
+            // Rank the candidates: first the ones that may still fit the budget, by saving.
+            struct Ranked {
+                const Move* move;
+                const Point* point;
+            };
+            std::vector<Ranked> ok;
+            for (size_t i = 1; i < pts.size(); ++i) {
+                const Point& p = *pts[i];
+                const Move& m = alive[i - 1];
+                if (!p.outcome.ok) {
+                    step("screen", m.id, m.label, f, "dropped", "run failed: " + p.outcome.error);
+                    continue;
+                }
+                std::vector<std::string> why;
+                if (!(p.saving_pct > 0)) {
+                    why.push_back("saves nothing (" + num(p.saving_pct) + " %)");
+                }
+                Budget loose = opt_.budget;
+                loose.f1_drop_points += opt_.screen_slack_points;
+                for (const auto& v : budget_violations(loose, p.vs_baseline)) {
+                    why.push_back(v + " (incl. " + num(opt_.screen_slack_points) +
+                                  " points of low-fidelity slack)");
+                }
+                if (!why.empty()) {
+                    step("screen", m.id, m.label, f, "dropped", join(why, "; "), NAN, p.saving_pct,
+                         p.vs_baseline.f1_drop_points);
+                    continue;
+                }
+                ok.push_back(Ranked{&m, &p});
+            }
+            std::stable_sort(ok.begin(), ok.end(), [](const Ranked& a, const Ranked& b) {
+                return a.point->saving_pct > b.point->saving_pct;
+            });
+            std::vector<Move> next;
+            if (last) {
+                for (const auto& x : ok) {
+                    step("screen", x.move->id, x.move->label, f, "promoted",
+                         "saves " + num(x.point->saving_pct) + " % at fidelity " + fid_text(f) +
+                             "; enters the cascade",
+                         NAN, x.point->saving_pct, x.point->vs_baseline.f1_drop_points);
+                    next.push_back(*x.move);
+                }
+            } else {
+                // Knob-aware halving: knobs ranked by their best setting, the best 1/eta of
+                // them go on with their two best settings (the cascade combines knobs, so a rung
+                // full of one knob's settings would leave it nothing to combine).
+                std::vector<std::string> knob_order;
+                std::map<std::string, std::vector<const Ranked*>> by_knob;
+                for (const auto& x : ok) {
+                    if (by_knob.count(x.move->knob) == 0) {
+                        knob_order.push_back(x.move->knob);
+                    }
+                    by_knob[x.move->knob].push_back(&x);
+                }
+                const size_t keep = static_cast<size_t>(
+                    std::ceil(static_cast<double>(knob_order.size()) / opt_.eta));
+                const std::string rule =
+                    "the best " + std::to_string(keep) + " of " +
+                    std::to_string(knob_order.size()) + " knobs go on to fidelity " +
+                    fid_text(opt_.fidelities[rung + 1]) + " with their two best settings";
+                for (size_t ki = 0; ki < knob_order.size(); ++ki) {
+                    const auto& levels = by_knob[knob_order[ki]];
+                    for (size_t li = 0; li < levels.size(); ++li) {
+                        const Ranked& x = *levels[li];
+                        const bool kept = ki < keep && li < 2;
+                        std::string why = "knob " + x.move->knob + " ranks " +
+                                          std::to_string(ki + 1) + " (saves " +
+                                          num(x.point->saving_pct) + " %";
+                        why += li == 0 ? ", its best setting)"
+                                       : ", setting " + std::to_string(li + 1) + ")";
+                        step("halving", x.move->id, x.move->label, f, kept ? "promoted" : "dropped",
+                             why + "; " + rule, NAN, x.point->saving_pct,
+                             x.point->vs_baseline.f1_drop_points);
+                        if (kept) {
+                            next.push_back(*x.move);
+                        }
+                    }
+                }
+            }
+            alive = next;
+            if (alive.empty()) {
+                break;
+            }
+        }
+        // The cascade runs at the last rung measured (an earlier one when the run budget
+        // stopped the screening), over what that rung promoted.
+        cascade_moves_ = alive;
+        r_.cascade_fidelity = last_rung_f_;
+    }
+
+    // ---- the cascade ----
+    void cascade() {
+        const double f = r_.cascade_fidelity;
+        if (baseline_at(f) == nullptr || cascade_moves_.empty()) {
+            return;
+        }
+        // Single-knob savings at the cascade fidelity (the last rung measured each of them); the
+        // best setting of each knob, in order of saving.
+        std::map<std::string, double> single;  // move id → saving fraction
+        for (const auto& m : cascade_moves_) {
+            single[m.id] = r_.find(m.id, f)->saving_pct / 100.0;
+        }
+        std::stable_sort(cascade_moves_.begin(), cascade_moves_.end(),
+                         [&](const Move& a, const Move& b) { return single[a.id] > single[b.id]; });
+        // Each knob's settings, best first; knobs in the order of their best setting. A setting
+        // that breaks the budget (or conflicts) makes way for the knob's next, milder one.
+        std::vector<std::vector<Move>> groups;
+        std::map<std::string, size_t> group_of;
+        for (const auto& m : cascade_moves_) {
+            auto it = group_of.find(m.knob);
+            if (it == group_of.end()) {
+                group_of[m.knob] = groups.size();
+                groups.push_back({m});
+            } else {
+                groups[it->second].push_back(m);
+            }
+        }
+        json state = json::object();
+        std::vector<double> accepted_singles;
+        double state_ratio = 1.0;   // observed E_state / E_0
+        double log_factor_sum = 0;  // observed / predicted ratios of the steps run
+        int factors = 0;
+        int c = 0;
+        bool budget_spent = false;
+        for (const auto& group : groups) {
+            for (size_t li = 0; li < group.size() && !budget_spent; ++li) {
+                const Move& m = group[li];
+                const std::string milder =
+                    li + 1 < group.size() ? "; next: the knob's milder setting " + group[li + 1].id
+                                          : "";
+                r_.cascade_order.push_back(m.id);
+                const json cand = merge_knobs(state, m.knobs);
+                const std::string label = describe_knobs(cand);
+                // Predicted: independent multiplicative savings on the state's observed energy,
+                // times the mean observed interaction (synergy < 1 < antagonism) of the steps so
+                // far, shrunk towards 1 (n / (n + 1)) so that one odd pair does not condemn every
+                // later step.
+                std::vector<double> parts = accepted_singles;
+                parts.push_back(single[m.id]);
+                const double correction =
+                    factors > 0 ? std::exp(log_factor_sum / (factors + 1.0)) : 1.0;
+                const double base_pred = 1.0 - analysis::multiplicative_saving(parts);
+                const double state_pred = 1.0 - analysis::multiplicative_saving(accepted_singles);
+                const double plain_ratio = state_ratio * (base_pred / state_pred);
+                const double pred_ratio = plain_ratio * correction;
+                const double pred_saving = 100.0 * (1.0 - pred_ratio);
+                const double pred_gain = 100.0 * (state_ratio - pred_ratio);
+                const std::string why_invalid = ev_.invalid(cand);
+                if (!why_invalid.empty()) {
+                    step("cascade", m.id, label, f, "rejected", "conflict: " + why_invalid + milder,
+                         pred_saving);
+                    continue;
+                }
+                if (pred_gain < opt_.min_gain_pct) {
+                    step("cascade", m.id, label, f, "skipped",
+                         "predicted gain " + num(pred_gain) + " % < " + num(opt_.min_gain_pct) +
+                             " % (interaction correction x" + num(correction, 3) + ")",
+                         pred_saving);
+                    break;  // the knob's milder settings save less still
+                }
+                const Point* p = nullptr;
+                std::string id = m.id;
+                if (state.empty()) {
+                    p = r_.find(m.id, f);  // the single knob was measured at this fidelity
+                } else {
+                    if (fits(f) < 1) {
+                        step("cascade", m.id, label, f, "skipped",
+                             "the run budget is spent (verification keeps its reserve)",
+                             pred_saving);
+                        budget_spent = true;
+                        break;
+                    }
+                    char cid[16];
+                    std::snprintf(cid, sizeof cid, "C%02d", ++c);
+                    id = cid;
+                    p = measure("cascade", "cascade", f, {Trial{id, cand, label}})[0];
+                }
+                if (!p->outcome.ok) {
+                    step("cascade", id, label, f, "rejected",
+                         "run failed: " + p->outcome.error + milder, pred_saving);
+                    continue;
+                }
+                const double factor = p->energy_ratio / plain_ratio;
+                if (!state.empty()) {
+                    log_factor_sum += std::log(factor);
+                    ++factors;
+                }
+                const std::string interaction =
+                    state.empty() ? std::string("single knob")
+                                  : (factor < 0.98   ? "synergistic"
+                                     : factor > 1.02 ? "antagonistic"
+                                                     : "as predicted") +
+                                        std::string(" (observed/predicted energy x") +
+                                        num(factor, 3) + ", one paired run)";
+                const double gain = 100.0 * (state_ratio - p->energy_ratio);
+                if (!p->violations.empty()) {
+                    step("cascade", id, label, f, "rejected",
+                         join(p->violations, "; ") + "; " + interaction + milder, pred_saving,
+                         p->saving_pct, p->vs_baseline.f1_drop_points);
+                    continue;
+                }
+                if (gain < opt_.min_gain_pct) {
+                    step("cascade", id, label, f, "rejected",
+                         "observed gain " + num(gain) + " % < " + num(opt_.min_gain_pct) + " %; " +
+                             interaction,
+                         pred_saving, p->saving_pct, p->vs_baseline.f1_drop_points);
+                    break;
+                }
+                step("cascade", id, label, f, "accepted",
+                     "saves " + num(p->saving_pct) + " % (+" + num(gain) + "), F1 drop " +
+                         num(p->vs_baseline.f1_drop_points, 2) + " points within budget; " +
+                         interaction,
+                     pred_saving, p->saving_pct, p->vs_baseline.f1_drop_points);
+                state = cand;
+                state_ratio = p->energy_ratio;
+                accepted_singles.push_back(single[m.id]);
+                break;
+            }
+            if (budget_spent) {
+                break;
+            }
+        }
+    }
+
+    // ---- the front at the cascade fidelity ----
+    void front() {
+        const double f = r_.cascade_fidelity;
+        std::vector<Point*> pts;
+        for (auto& p : r_.points) {
+            if (p.fidelity == f && p.outcome.ok && std::isfinite(p.energy_ratio)) {
+                pts.push_back(&p);
+            }
+        }
+        for (Point* a : pts) {
+            bool dominated = false;
+            for (const Point* o : pts) {
+                const double ax[3] = {a->energy_ratio, a->vs_baseline.f1_drop_points,
+                                      a->vs_baseline.time_pct};
+                const double ox[3] = {o->energy_ratio, o->vs_baseline.f1_drop_points,
+                                      o->vs_baseline.time_pct};
+                bool no_worse = true, better = false;
+                for (int k = 0; k < 3; ++k) {
+                    no_worse = no_worse && ox[k] <= ax[k];
+                    better = better || ox[k] < ax[k];
+                }
+                if (o != a && no_worse && better) {
+                    dominated = true;
+                    break;
+                }
+            }
+            a->on_front = !dominated;
+        }
+    }
+
+    // ---- selection (validation only) and verification ----
+    void select_and_verify() {
+        const double f = r_.cascade_fidelity;
+        std::vector<const Point*> fit;
+        for (const auto& p : r_.points) {
+            if (p.fidelity == f && p.id != "B" && p.outcome.ok && p.violations.empty() &&
+                std::isfinite(p.saving_pct) && p.saving_pct > 0) {
+                fit.push_back(&p);
+            }
+        }
+        std::stable_sort(fit.begin(), fit.end(), [](const Point* a, const Point* b) {
+            return a->saving_pct > b->saving_pct;
+        });
+        std::vector<const Point*> picks;
+        for (const Point* p : fit) {
+            bool same = false;
+            for (const Point* q : picks) {
+                same = same || q->knobs == p->knobs;
+            }
+            if (!same) {
+                picks.push_back(p);
+            }
+            if (picks.size() == 2) {
+                break;
+            }
+        }
+        if (picks.empty()) {
+            r_.pick_why = "no configuration measured at fidelity " + fid_text(f) +
+                          " saved energy within the budget on validation: keep the baseline";
+            step("select", "", "", f, "skipped", r_.pick_why);
+            return;
+        }
+        const char* roles[2] = {"chosen", "runner-up"};
+        std::vector<Trial> trials = {Trial{"B", json::object(), "baseline"}};
+        for (size_t i = 0; i < picks.size(); ++i) {
+            step("select", picks[i]->id, picks[i]->label, f, roles[i],
+                 "lowest energy " + std::string(i == 0 ? "" : "after the chosen ") +
+                     "within budget on validation (saves " + num(picks[i]->saving_pct) +
+                     " %, F1 drop " + num(picks[i]->vs_baseline.f1_drop_points, 2) + " points)",
+                 NAN, picks[i]->saving_pct, picks[i]->vs_baseline.f1_drop_points);
+            trials.push_back(Trial{picks[i]->id, picks[i]->knobs, picks[i]->label});
+        }
+        for (const auto& c : opt_.compare) {
+            trials.push_back(c);
+        }
+        const int R = opt_.verify_repeats;
+        charges_.emplace_back(1.0, static_cast<int>(trials.size()) * R);
+        auto res = ev_.run(batch_name("verify", 1.0), 1.0, trials, R);
+        for (const auto& t : res) {
+            for (const auto& o : t) {
+                if (std::isfinite(o.energy_j)) {
+                    r_.accounting.verify_energy_j += o.energy_j;
+                    ++r_.accounting.runs;
+                }
+            }
+        }
+        const auto& base = res[0];
+        for (size_t i = 1; i < trials.size(); ++i) {
+            Verified v;
+            v.role = i <= picks.size() ? roles[i - 1] : "compare";
+            v.id = trials[i].id;
+            v.label = trials[i].label;
+            v.knobs = trials[i].knobs;
+            std::vector<double> e, eb, sav, val, test, time, lat;
+            for (int rep = 0; rep < R; ++rep) {
+                const Outcome& o = res[i][static_cast<size_t>(rep)];
+                const Outcome& ob = base[static_cast<size_t>(rep)];
+                if (!o.ok || !ob.ok) {
+                    continue;
+                }
+                e.push_back(o.energy_j);
+                eb.push_back(ob.energy_j);
+                sav.push_back(100.0 * (1.0 - o.energy_j / ob.energy_j));
+                val.push_back(100.0 * (ob.val_f1 - o.val_f1));
+                time.push_back(100.0 * (o.duration_s / ob.duration_s - 1.0));
+                lat.push_back(o.eval_latency_ms);
+            }
+            v.energy_j = analysis::mean(e);
+            v.baseline_energy_j = analysis::mean(eb);
+            v.saving_pct = paired_estimate(sav);
+            v.val_f1_drop = paired_estimate(val);
+            v.time_pct = paired_estimate(time);
+            v.eval_latency_ms = analysis::mean(lat);
+            Measured m{v.val_f1_drop.upper, v.eval_latency_ms, v.time_pct.mean};
+            v.validation_violations = budget_violations(opt_.budget, m);
+            if (!(v.saving_pct.mean > 0)) {
+                v.validation_violations.push_back("saves nothing at full fidelity (mean " +
+                                                  num(v.saving_pct.mean) + " %)");
+            }
+            if (v.val_f1_drop.n < 3) {
+                v.validation_violations.push_back("only " + std::to_string(v.val_f1_drop.n) +
+                                                  " complete pairs of " + std::to_string(R));
+            }
+            v.holds_on_validation = v.validation_violations.empty();
+            r_.verified.push_back(v);
+        }
+        for (size_t i = 0; i < picks.size(); ++i) {
+            if (r_.verified[i].holds_on_validation) {
+                r_.picked = static_cast<int>(i);
+                break;
+            }
+        }
+        for (const auto& v : r_.verified) {
+            step("verify", v.id, v.label, 1.0, v.holds_on_validation ? "holds" : "fails",
+                 "validation over " + std::to_string(v.val_f1_drop.n) + " paired repeats: saves " +
+                     num(v.saving_pct.mean) + " %, F1 drop " + num(v.val_f1_drop.mean, 2) +
+                     " (CI upper " + num(v.val_f1_drop.upper, 2) + ") points" +
+                     (v.validation_violations.empty()
+                          ? ""
+                          : "; breaks " + join(v.validation_violations, "; ")),
+                 NAN, v.saving_pct.mean, v.val_f1_drop.mean);
+        }
+        if (r_.picked < 0) {
+            r_.pick_why =
+                "neither the chosen configuration nor the runner-up held the budget at full "
+                "fidelity on validation: keep the baseline";
+            step("verify", "", "", 1.0, "skipped", r_.pick_why);
+            return;
+        }
+        // Test F1, read here for the first time, after the pick is final.
+        for (size_t i = 1; i < trials.size(); ++i) {
+            Verified& v = r_.verified[i - 1];
+            std::vector<double> test;
+            for (int rep = 0; rep < R; ++rep) {
+                const Outcome& o = res[i][static_cast<size_t>(rep)];
+                const Outcome& ob = base[static_cast<size_t>(rep)];
+                if (o.ok && ob.ok) {
+                    test.push_back(100.0 * (ob.test_f1 - o.test_f1));
+                }
+            }
+            v.test_f1_drop = paired_estimate(test);
+            v.test_violations = budget_violations(
+                opt_.budget, Measured{v.test_f1_drop.upper, v.eval_latency_ms, v.time_pct.mean});
+            v.holds_on_test = v.test_violations.empty();
+        }
+        const Verified& p = r_.verified[static_cast<size_t>(r_.picked)];
+        const bool significant = p.saving_pct.ci.valid && p.saving_pct.ci.low > 0;
+        r_.pick_why = p.role + " " + p.id + " (" + p.label + ") saves " + num(p.saving_pct.mean) +
+                      " % at full fidelity" +
+                      (p.saving_pct.ci.valid ? " (95 % CI " + num(p.saving_pct.ci.low) + " to " +
+                                                   num(p.saving_pct.ci.high) + " %" +
+                                                   (significant ? ")" : "; the CI includes 0)")
+                                             : "") +
+                      " and holds the budget on validation" +
+                      (r_.picked > 0 ? " (the chosen configuration did not)" : "") +
+                      "; on test its F1 drop is " + num(p.test_f1_drop.mean, 2) + " (CI upper " +
+                      num(p.test_f1_drop.upper, 2) + ") points: the budget " +
+                      (p.holds_on_test ? "holds" : "does NOT hold") + " on test";
+        step("verify", p.id, p.label, 1.0, "picked", r_.pick_why, NAN, p.saving_pct.mean,
+             p.test_f1_drop.mean);
+    }
+
+    void account() {
+        Accounting& a = r_.accounting;
+        for (const auto& p : r_.points) {
+            if (std::isfinite(p.outcome.energy_j)) {
+                a.search_energy_j += p.outcome.energy_j;
+                ++a.runs;
+            }
+        }
+        double base_full = NAN;
+        if (!r_.verified.empty()) {
+            base_full = r_.verified[0].baseline_energy_j;
+        }
+        if (std::isfinite(base_full) && base_full > 0) {
+            a.full_run_equivalents = (a.search_energy_j + a.verify_energy_j) / base_full;
+        }
+        if (r_.picked >= 0) {
+            const Verified& p = r_.verified[static_cast<size_t>(r_.picked)];
+            a.saving_per_run_j = p.baseline_energy_j - p.energy_j;
+            const double spent = a.search_energy_j + a.verify_energy_j;
+            if (a.saving_per_run_j > 0) {
+                a.break_even_runs = spent / a.saving_per_run_j;
+            }
+            if (p.saving_pct.ci.valid && p.saving_pct.ci.low > 0) {
+                a.break_even_runs_high = spent / (p.baseline_energy_j * p.saving_pct.ci.low / 100);
+            }
+        }
+    }
+
+  private:
+    const std::vector<Move>& moves_;
+    Evaluator& ev_;
+    SearchOptions opt_;
+    SearchResult r_;
+    std::map<double, double> baseline_by_fidelity_;
+    std::vector<std::pair<double, int>> charges_;  // (fidelity, runs) of every batch
+    std::vector<Move> cascade_moves_;
+    double last_rung_f_ = NAN;
+    int batches_ = 0;
+};
+
+}  // namespace
+
+const Point* SearchResult::find(const std::string& id, double fidelity) const {
+    for (const auto& p : points) {
+        if (p.id == id && p.fidelity == fidelity) {
+            return &p;
+        }
+    }
+    return nullptr;
+}
+
+PairedEstimate paired_estimate(const std::vector<double>& values) {
+    std::vector<double> xs;
+    for (double v : values) {
+        if (std::isfinite(v)) {
+            xs.push_back(v);
+        }
+    }
+    PairedEstimate e;
+    e.n = static_cast<int>(xs.size());
+    if (xs.empty()) {
+        return e;
+    }
+    const analysis::Summary s = analysis::summarize(xs);
+    e.mean = s.mean;
+    e.ci = s.ci;
+    const bool all_equal = std::all_of(xs.begin(), xs.end(), [&](double v) { return v == xs[0]; });
+    if (s.ci.valid) {
+        e.upper = s.ci.high;
+    } else if (all_equal && e.n >= 2) {
+        e.upper = xs[0];  // every pair agrees: no spread, the value is its own bound
+    }
+    return e;
+}
+
+void check_search_options(const SearchOptions& opt) {
+    const double reserve = (3.0 + static_cast<double>(opt.compare.size())) * opt.verify_repeats;
+    if (opt.verify_repeats < 3) {
+        throw InputError("--verify-repeats", std::to_string(opt.verify_repeats),
+                         "verification needs at least 3 repeats (a paired CI)");
+    }
+    if (opt.fidelities.empty()) {
+        throw InputError("--fidelities", "", "at least one screening fidelity is needed");
+    }
+    for (size_t i = 0; i < opt.fidelities.size(); ++i) {
+        const double f = opt.fidelities[i];
+        if (!(f > 0 && f <= 1) || (i > 0 && f <= opt.fidelities[i - 1])) {
+            throw InputError("--fidelities", fid_text(f), "expected ascending fractions in (0, 1]");
+        }
+    }
+    if (!(opt.eta >= 2)) {
+        throw InputError("--eta", fid_text(opt.eta), "expected >= 2");
+    }
+    if (!(opt.max_runs >= reserve + 1)) {
+        throw InputError("--max-runs", num(opt.max_runs, 0),
+                         "too few: verification alone needs " + num(reserve, 0) +
+                             " full runs (baseline, chosen, runner-up and compared x " +
+                             std::to_string(opt.verify_repeats) +
+                             " repeats), and the search at least one more");
+    }
+}
+
+SearchResult run_search(const std::vector<Move>& moves, Evaluator& ev, const SearchOptions& opt) {
+    return Search(moves, ev, opt).run();
+}
+
+namespace {
+
+json num_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+json estimate_json(const PairedEstimate& e) {
+    return {{"n", e.n},
+            {"mean", num_or_null(e.mean)},
+            {"ci", e.ci.valid ? json::array({e.ci.low, e.ci.high}) : json(nullptr)},
+            {"upper", num_or_null(e.upper)}};
+}
+
+}  // namespace
+
+json to_json(const SearchResult& r) {
+    json points = json::array();
+    for (const auto& p : r.points) {
+        points.push_back({{"id", p.id},
+                          {"batch", p.batch},
+                          {"phase", p.phase},
+                          {"label", p.label},
+                          {"fidelity", p.fidelity},
+                          {"knobs", p.knobs},
+                          {"ok", p.outcome.ok},
+                          {"error", p.outcome.error},
+                          {"energy_j", num_or_null(p.outcome.energy_j)},
+                          {"duration_s", num_or_null(p.outcome.duration_s)},
+                          {"val_f1", num_or_null(p.outcome.val_f1)},
+                          {"eval_latency_ms", num_or_null(p.outcome.eval_latency_ms)},
+                          {"energy_ratio", num_or_null(p.energy_ratio)},
+                          {"saving_pct", num_or_null(p.saving_pct)},
+                          {"val_f1_drop_points", num_or_null(p.vs_baseline.f1_drop_points)},
+                          {"time_pct", num_or_null(p.vs_baseline.time_pct)},
+                          {"violations", p.violations},
+                          {"on_front", p.on_front}});
+    }
+    json steps = json::array();
+    for (const auto& s : r.steps) {
+        steps.push_back({{"phase", s.phase},
+                         {"id", s.id},
+                         {"label", s.label},
+                         {"fidelity", num_or_null(s.fidelity)},
+                         {"predicted_saving_pct", num_or_null(s.predicted_saving_pct)},
+                         {"observed_saving_pct", num_or_null(s.observed_saving_pct)},
+                         {"val_f1_drop_points", num_or_null(s.f1_drop_points)},
+                         {"decision", s.decision},
+                         {"why", s.why}});
+    }
+    json verified = json::array();
+    for (const auto& v : r.verified) {
+        verified.push_back({{"role", v.role},
+                            {"id", v.id},
+                            {"label", v.label},
+                            {"knobs", v.knobs},
+                            {"energy_j", num_or_null(v.energy_j)},
+                            {"baseline_energy_j", num_or_null(v.baseline_energy_j)},
+                            {"saving_pct", estimate_json(v.saving_pct)},
+                            {"val_f1_drop_points", estimate_json(v.val_f1_drop)},
+                            {"test_f1_drop_points", estimate_json(v.test_f1_drop)},
+                            {"time_pct", estimate_json(v.time_pct)},
+                            {"eval_latency_ms", num_or_null(v.eval_latency_ms)},
+                            {"holds_on_validation", v.holds_on_validation},
+                            {"validation_violations", v.validation_violations},
+                            {"holds_on_test", v.holds_on_test},
+                            {"test_violations", v.test_violations}});
+    }
+    const Accounting& a = r.accounting;
+    return {{"schema", "greenknobs.tune/1"},
+            {"points", points},
+            {"steps", steps},
+            {"cascade_order", r.cascade_order},
+            {"verified", verified},
+            {"picked",
+             r.picked >= 0 ? json(r.verified[static_cast<size_t>(r.picked)].id) : json(nullptr)},
+            {"pick_why", r.pick_why},
+            {"planned_cost_runs", r.planned_cost},
+            {"cascade_fidelity", num_or_null(r.cascade_fidelity)},
+            {"accounting",
+             {{"runs", a.runs},
+              {"search_energy_j", a.search_energy_j},
+              {"verify_energy_j", a.verify_energy_j},
+              {"full_run_equivalents", num_or_null(a.full_run_equivalents)},
+              {"saving_per_run_j", num_or_null(a.saving_per_run_j)},
+              {"break_even_runs", num_or_null(a.break_even_runs)},
+              {"break_even_runs_high", num_or_null(a.break_even_runs_high)}}}};
+}
+
+}  // namespace gk::tune

@@ -1,0 +1,425 @@
+// The search logic against a deterministic evaluator: cascade order, the budget at each stage,
+// the interaction correction, conflicts, selection on validation only, the runner-up fallback,
+// the run budget and the energy accounting.
+#include "greenknobs/tune/search.h"
+
+#include <map>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "greenknobs/util/error.h"
+
+namespace gk::tune {
+
+namespace {
+
+using nlohmann::json;
+
+struct Effect {
+    double ratio = 1.0;            // energy factor
+    double drop_points = 0.0;      // validation F1 drop below full fidelity
+    double full_drop_points = -1;  // at full fidelity (< 0: the same)
+};
+
+// Energy (10 + 90 f) · ∏ ratio · pair factors, + 0.1 J per repeat; F1 0.8 − Σ drops.
+class FakeEvaluator : public Evaluator {
+  public:
+    std::map<std::string, Effect> effects;
+    std::map<std::set<std::string>, double> pair_factor;
+    std::set<std::set<std::string>> conflicts;
+    double test_shift = 0;
+    struct Call {
+        std::string batch;
+        double fidelity;
+        std::vector<std::string> ids;
+        int repeats;
+    };
+    std::vector<Call> calls;
+    double energy_total = 0;
+
+    std::vector<std::vector<Outcome>> run(const std::string& batch, double f,
+                                          const std::vector<Trial>& trials, int repeats) override {
+        Call c{batch, f, {}, repeats};
+        std::vector<std::vector<Outcome>> out;
+        for (const auto& t : trials) {
+            c.ids.push_back(t.id);
+            double ratio = 1.0, drop = 0.0;
+            std::vector<std::string> names;
+            for (auto it = t.knobs.begin(); it != t.knobs.end(); ++it) {
+                const Effect& e = effects.at(it.key());
+                ratio *= e.ratio;
+                drop += (f >= 1 && e.full_drop_points >= 0) ? e.full_drop_points : e.drop_points;
+                names.push_back(it.key());
+            }
+            for (size_t i = 0; i < names.size(); ++i) {
+                for (size_t j = i + 1; j < names.size(); ++j) {
+                    auto it = pair_factor.find({names[i], names[j]});
+                    if (it != pair_factor.end()) {
+                        ratio *= it->second;
+                    }
+                }
+            }
+            std::vector<Outcome> reps;
+            for (int r = 0; r < repeats; ++r) {
+                Outcome o;
+                o.ok = true;
+                o.energy_j = (10 + 90 * f) * ratio + 0.1 * r;
+                o.duration_s = o.energy_j / 10;
+                o.val_f1 = 0.8 - drop / 100 + 0.001 * r;
+                o.eval_latency_ms = 5;
+                o.test_f1 = o.val_f1 - 0.01 + (t.knobs.empty() ? 0.0 : test_shift);
+                energy_total += o.energy_j;
+                reps.push_back(o);
+            }
+            out.push_back(reps);
+        }
+        calls.push_back(c);
+        return out;
+    }
+    std::string invalid(const json& knobs) override {
+        for (const auto& pair : conflicts) {
+            bool all = true;
+            for (const auto& k : pair) {
+                all = all && knobs.contains(k);
+            }
+            if (all) {
+                return "knobs " + *pair.begin() + " and " + *pair.rbegin() + " conflict";
+            }
+        }
+        return "";
+    }
+};
+
+std::vector<Move> moves_for(const std::vector<std::string>& knobs) {
+    std::vector<Move> m;
+    int i = 1;
+    for (const auto& k : knobs) {
+        m.push_back(Move{"M0" + std::to_string(i++), k, json{{k, json::object()}}, k});
+    }
+    return m;
+}
+
+SearchOptions options(double f1_drop = 1.0, double max_runs = 40) {
+    SearchOptions o;
+    o.budget = parse_budget("f1_drop=" + std::to_string(f1_drop));
+    o.max_runs = max_runs;
+    o.fidelities = {0.1, 0.3};
+    return o;
+}
+
+std::vector<std::string> decisions(const SearchResult& r, const std::string& phase,
+                                   const std::string& decision) {
+    std::vector<std::string> ids;
+    for (const auto& s : r.steps) {
+        if (s.phase == phase && s.decision == decision) {
+            ids.push_back(s.id);
+        }
+    }
+    return ids;
+}
+
+const Step* step_of(const SearchResult& r, const std::string& phase, const std::string& label) {
+    for (const auto& s : r.steps) {
+        if (s.phase == phase && s.label == label) {
+            return &s;
+        }
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+TEST(Search, CascadeAddsKnobsInOrderOfSavingAndVerifiesThePick) {
+    FakeEvaluator ev;
+    ev.effects = {{"a", {0.9}}, {"b", {0.5}}, {"c", {0.7}}};
+    auto opt = options();
+    opt.fidelities = {0.3};  // one rung: everything that saves goes to the cascade
+    SearchResult r = run_search(moves_for({"a", "b", "c"}), ev, opt);
+    // Order of screened saving: b (50 %), c (30 %), a (10 %).
+    ASSERT_EQ(r.cascade_order, (std::vector<std::string>{"M02", "M03", "M01"}));
+    const auto accepted = decisions(r, "cascade", "accepted");
+    ASSERT_EQ(accepted.size(), 3u);
+    EXPECT_EQ(accepted[0], "M02");  // the single knob, measured in screening: no new run
+    // The chosen configuration has every knob; the runner-up is the state before the last step.
+    ASSERT_EQ(r.verified.size(), 2u);
+    EXPECT_EQ(r.verified[0].knobs.size(), 3u);
+    EXPECT_EQ(r.verified[1].knobs.size(), 2u);
+    EXPECT_EQ(r.picked, 0);
+    EXPECT_NEAR(r.verified[0].saving_pct.mean, 100 * (1 - 0.9 * 0.5 * 0.7), 0.5);
+    EXPECT_TRUE(r.verified[0].holds_on_validation);
+    EXPECT_TRUE(r.verified[0].holds_on_test);
+    // Verification: baseline + 2 configurations x 3 repeats at full fidelity, once.
+    const auto& last = ev.calls.back();
+    EXPECT_EQ(last.fidelity, 1.0);
+    EXPECT_EQ(last.repeats, 3);
+    EXPECT_EQ(last.ids, (std::vector<std::string>{"B", r.verified[0].id, r.verified[1].id}));
+    int full = 0;
+    for (const auto& c : ev.calls) {
+        full += c.fidelity >= 1 ? 1 : 0;
+    }
+    EXPECT_EQ(full, 1);
+    // Without interactions, predictions match observations.
+    for (const auto& s : r.steps) {
+        if (s.phase == "cascade" && s.decision == "accepted") {
+            EXPECT_NEAR(s.predicted_saving_pct, s.observed_saving_pct, 0.01) << s.id;
+        }
+    }
+}
+
+TEST(Search, SuccessiveHalvingDropsLosersAtLowFidelity) {
+    FakeEvaluator ev;
+    ev.effects = {{"a", {0.9}},  {"b", {0.5}}, {"c", {0.7}},
+                  {"d", {0.95}}, {"e", {1.2}}, {"f", {0.8}}};
+    auto opt = options();
+    opt.eta = 3;
+    SearchResult r = run_search(moves_for({"a", "b", "c", "d", "e", "f"}), ev, opt);
+    // Rung 0.1: e saves nothing; the other five ranked, the best ceil(5/3) = 2 go on.
+    ASSERT_GE(ev.calls.size(), 2u);
+    EXPECT_EQ(ev.calls[0].fidelity, 0.1);
+    EXPECT_EQ(ev.calls[0].ids.size(), 7u);
+    EXPECT_EQ(ev.calls[1].fidelity, 0.3);
+    EXPECT_EQ(ev.calls[1].ids, (std::vector<std::string>{"B", "M02", "M03"}));  // b, c
+    const Step* e = step_of(r, "screen", "e");
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(e->decision, "dropped");
+    EXPECT_NE(e->why.find("saves nothing"), std::string::npos);
+    EXPECT_EQ(decisions(r, "halving", "dropped").size(), 3u);
+}
+
+TEST(Search, TheBudgetHoldsAtEveryStage) {
+    FakeEvaluator ev;
+    // d saves most but costs 5 points: dropped at screening (over budget + slack).
+    // e costs 1.5 points: within the screening slack, rejected by the cascade's real run.
+    ev.effects = {{"b", {0.5}}, {"d", {0.3, 5.0}}, {"e", {0.6, 1.5}}};
+    auto opt = options();
+    opt.fidelities = {0.3};
+    SearchResult r = run_search(moves_for({"b", "d", "e"}), ev, opt);
+    const Step* d = step_of(r, "screen", "d");
+    ASSERT_NE(d, nullptr);
+    EXPECT_EQ(d->decision, "dropped");
+    EXPECT_NE(d->why.find("F1 drop"), std::string::npos);
+    // b saves 50 %, e 40 %: b goes first.
+    ASSERT_EQ(r.cascade_order, (std::vector<std::string>{"M01", "M03"}));
+    const auto rejected = decisions(r, "cascade", "rejected");
+    ASSERT_EQ(rejected.size(), 1u);
+    for (const auto& s : r.steps) {
+        if (s.phase == "cascade" && s.decision == "rejected") {
+            EXPECT_NE(s.why.find("F1 drop"), std::string::npos) << s.why;
+        }
+    }
+    ASSERT_GE(r.picked, 0);
+    EXPECT_EQ(r.verified[static_cast<size_t>(r.picked)].knobs, (json{{"b", json::object()}}));
+}
+
+TEST(Search, AntagonismCorrectsPredictionsAndRejectsSteps) {
+    FakeEvaluator ev;
+    ev.effects = {{"a", {0.5}}, {"b", {0.6}}, {"c", {0.7}}};
+    ev.pair_factor[{"a", "b"}] = 1.65;  // together they save < 1 % more than a alone
+    auto opt = options();
+    opt.fidelities = {0.3};
+    SearchResult r = run_search(moves_for({"a", "b", "c"}), ev, opt);
+    const Step* ab = step_of(r, "cascade", "a + b");
+    ASSERT_NE(ab, nullptr);
+    EXPECT_EQ(ab->decision, "rejected");
+    EXPECT_NE(ab->why.find("antagonistic"), std::string::npos) << ab->why;
+    // The next step's prediction carries the observed antagonism: below the plain multiplicative
+    // 1 − 0.5 · 0.7 = 65 %.
+    const Step* ac = step_of(r, "cascade", "a + c");
+    ASSERT_NE(ac, nullptr);
+    EXPECT_LT(ac->predicted_saving_pct, 65.0 - 1.0);
+}
+
+TEST(Search, ConflictingKnobsAreRejectedWithoutARun) {
+    FakeEvaluator ev;
+    ev.effects = {{"a", {0.5}}, {"b", {0.6}}};
+    ev.conflicts.insert({"a", "b"});
+    auto opt = options();
+    opt.fidelities = {0.3};
+    SearchResult r = run_search(moves_for({"a", "b"}), ev, opt);
+    const Step* ab = step_of(r, "cascade", "a + b");
+    ASSERT_NE(ab, nullptr);
+    EXPECT_EQ(ab->decision, "rejected");
+    EXPECT_NE(ab->why.find("conflict"), std::string::npos);
+    for (const auto& c : ev.calls) {
+        EXPECT_EQ(c.batch.find("cascade"), std::string::npos) << "a conflict must not be run";
+    }
+}
+
+TEST(Search, RunnerUpIsPickedWhenTheChosenFailsAtFullFidelity) {
+    FakeEvaluator ev;
+    // c is added last (smallest saving) and costs 2 points only at full fidelity.
+    ev.effects = {{"a", {0.5}}, {"b", {0.6}}, {"c", {0.8, 0.0, 2.0}}};
+    auto opt = options();
+    opt.fidelities = {0.3};
+    SearchResult r = run_search(moves_for({"a", "b", "c"}), ev, opt);
+    ASSERT_EQ(r.verified.size(), 2u);
+    EXPECT_FALSE(r.verified[0].holds_on_validation);
+    EXPECT_TRUE(r.verified[1].holds_on_validation);
+    EXPECT_EQ(r.picked, 1);
+    EXPECT_EQ(r.verified[1].knobs.size(), 2u);
+    EXPECT_NE(r.pick_why.find("runner-up"), std::string::npos);
+}
+
+TEST(Search, TestF1NeverSteersTheSearch) {
+    auto run = [](double shift) {
+        FakeEvaluator ev;
+        ev.effects = {{"a", {0.9}}, {"b", {0.5}}, {"c", {0.7, 0.8}}};
+        ev.test_shift = shift;
+        return run_search(moves_for({"a", "b", "c"}), ev, options());
+    };
+    const SearchResult good = run(0.0);
+    const SearchResult bad = run(-0.2);  // test F1 20 points lower everywhere else
+    json g = to_json(good), b = to_json(bad);
+    EXPECT_EQ(g["points"], b["points"]);
+    EXPECT_EQ(g["cascade_order"], b["cascade_order"]);
+    EXPECT_EQ(g["picked"], b["picked"]);
+    ASSERT_GE(good.picked, 0);
+    const auto& gp = good.verified[static_cast<size_t>(good.picked)];
+    const auto& bp = bad.verified[static_cast<size_t>(bad.picked)];
+    EXPECT_TRUE(gp.holds_on_test);
+    EXPECT_FALSE(bp.holds_on_test);  // reported, not acted on
+    EXPECT_NE(bad.pick_why.find("does NOT hold"), std::string::npos);
+}
+
+TEST(Search, RespectsTheRunBudgetAndReservesVerification) {
+    FakeEvaluator ev;
+    std::vector<std::string> names;
+    for (char c = 'a'; c <= 'l'; ++c) {
+        names.push_back(std::string(1, c));
+        ev.effects[names.back()] = Effect{0.95 - 0.01 * (c - 'a')};
+    }
+    auto opt = options(1.0, 10.0);  // 9 reserved for verification: 1 run for the search
+    SearchResult r = run_search(moves_for(names), ev, opt);
+    EXPECT_LE(r.planned_cost, 10.0 + 1e-9);
+    EXPECT_EQ(r.cascade_fidelity, 0.1);  // the second rung did not fit
+    int not_measured = 0;
+    for (const auto& s : r.steps) {
+        not_measured += s.why.find("not measured") != std::string::npos ? 1 : 0;
+    }
+    EXPECT_GT(not_measured, 0);
+    EXPECT_EQ(ev.calls.back().repeats, 3);  // verification still ran
+    EXPECT_THROW(run_search(moves_for(names), ev, options(1.0, 9.5)), InputError);
+    auto few = options();
+    few.verify_repeats = 2;
+    EXPECT_THROW(run_search(moves_for(names), ev, few), InputError);
+}
+
+TEST(Search, AccountsTheEnergySpentAndTheBreakEven) {
+    FakeEvaluator ev;
+    ev.effects = {{"a", {0.5}}};
+    SearchResult r = run_search(moves_for({"a"}), ev, options());
+    const Accounting& a = r.accounting;
+    EXPECT_NEAR(a.search_energy_j + a.verify_energy_j, ev.energy_total, 1e-9);
+    ASSERT_GE(r.picked, 0);
+    const Verified& p = r.verified[static_cast<size_t>(r.picked)];
+    EXPECT_NEAR(a.saving_per_run_j, p.baseline_energy_j - p.energy_j, 1e-9);
+    EXPECT_NEAR(a.break_even_runs, ev.energy_total / a.saving_per_run_j, 1e-9);
+    EXPECT_NEAR(a.full_run_equivalents, ev.energy_total / p.baseline_energy_j, 1e-9);
+    // Only one configuration fits: no runner-up.
+    EXPECT_EQ(r.verified.size(), 1u);
+}
+
+TEST(Search, KeepsTheBaselineWhenNothingFits) {
+    FakeEvaluator ev;
+    ev.effects = {{"a", {1.1}}, {"b", {0.5, 4.0}}};
+    SearchResult r = run_search(moves_for({"a", "b"}), ev, options());
+    EXPECT_EQ(r.picked, -1);
+    EXPECT_TRUE(r.verified.empty());
+    EXPECT_NE(r.pick_why.find("keep the baseline"), std::string::npos);
+    for (const auto& c : ev.calls) {
+        EXPECT_LT(c.fidelity, 1.0);  // nothing verified, nothing run at full fidelity
+    }
+}
+
+TEST(Search, IsDeterministicGivenTheOutcomes) {
+    auto run = [] {
+        FakeEvaluator ev;
+        ev.effects = {{"a", {0.9}}, {"b", {0.5}}, {"c", {0.7}}, {"d", {0.8, 0.5}}};
+        ev.pair_factor[{"b", "c"}] = 0.9;
+        return to_json(run_search(moves_for({"a", "b", "c", "d"}), ev, options()));
+    };
+    EXPECT_EQ(run(), run());
+}
+
+TEST(Search, PairedEstimate) {
+    PairedEstimate e = paired_estimate({1.0, 1.0, 1.0});
+    EXPECT_DOUBLE_EQ(e.upper, 1.0);  // every pair agrees
+    e = paired_estimate({0.0, 1.0, 2.0});
+    EXPECT_TRUE(e.ci.valid);
+    EXPECT_GT(e.upper, 2.0);
+    EXPECT_DOUBLE_EQ(e.mean, 1.0);
+    e = paired_estimate({1.0});
+    EXPECT_TRUE(std::isnan(e.upper));
+}
+
+}  // namespace gk::tune
+
+namespace gk::tune {
+
+TEST(Search, ComparedConfigurationsAreVerifiedBesideButNeverPicked) {
+    FakeEvaluator ev;
+    ev.effects = {{"a", {0.5}}, {"v30", {0.1, 30.0}}};
+    auto opt = options();
+    opt.compare = {Trial{"V30", nlohmann::json{{"v30", nlohmann::json::object()}}, "V30"}};
+    SearchResult r = run_search(moves_for({"a"}), ev, opt);
+    ASSERT_EQ(r.verified.size(), 2u);
+    EXPECT_EQ(r.verified[1].role, "compare");
+    EXPECT_EQ(r.verified[1].id, "V30");
+    EXPECT_FALSE(r.verified[1].holds_on_validation);
+    EXPECT_EQ(r.picked, 0);
+    EXPECT_EQ(ev.calls.back().ids, (std::vector<std::string>{"B", "M01", "V30"}));
+    // Its verification is reserved from the start: 4 configurations x 3 repeats.
+    auto tight = options(1.0, 12.5);
+    tight.compare = opt.compare;
+    EXPECT_THROW(run_search(moves_for({"a"}), ev, tight), InputError);
+}
+
+}  // namespace gk::tune
+
+namespace gk::tune {
+
+TEST(Search, AKnobOverBudgetBacksOffToItsMilderSetting) {
+    FakeEvaluator ev;
+    // Two settings of one knob: "p21" saves most but costs 1.5 points (inside the screening
+    // slack), "p12" saves less within budget.
+    ev.effects = {{"a", {0.5}}, {"p21", {0.2, 1.5}}, {"p12", {0.5, 0.5}}};
+    std::vector<Move> moves = {Move{"M01", "a", json{{"a", json::object()}}, "a"},
+                               Move{"M02", "prune", json{{"p21", json::object()}}, "p21"},
+                               Move{"M03", "prune", json{{"p12", json::object()}}, "p12"}};
+    auto opt = options();
+    opt.fidelities = {0.3};
+    SearchResult r = run_search(moves, ev, opt);
+    ASSERT_EQ(r.cascade_order, (std::vector<std::string>{"M02", "M03", "M01"}));
+    const auto& s0 = r.steps;
+    std::vector<std::string> cascade;
+    for (const auto& s : s0) {
+        if (s.phase == "cascade") {
+            cascade.push_back(s.decision + " " + s.label);
+        }
+    }
+    ASSERT_EQ(cascade.size(), 3u);
+    EXPECT_EQ(cascade[0], "rejected p21");
+    EXPECT_EQ(cascade[1], "accepted p12");
+    EXPECT_EQ(cascade[2], "accepted a + p12");
+}
+
+}  // namespace gk::tune
+
+namespace gk::tune {
+
+TEST(Search, HalvingKeepsTheBestKnobsWithTwoSettingsEach) {
+    FakeEvaluator ev;
+    ev.effects = {{"x1", {0.5}}, {"x2", {0.55}}, {"x3", {0.6}}, {"y", {0.7}}, {"z", {0.9}}};
+    std::vector<Move> moves = {Move{"M01", "x", json{{"x1", json::object()}}, "x1"},
+                               Move{"M02", "x", json{{"x2", json::object()}}, "x2"},
+                               Move{"M03", "x", json{{"x3", json::object()}}, "x3"},
+                               Move{"M04", "y", json{{"y", json::object()}}, "y"},
+                               Move{"M05", "z", json{{"z", json::object()}}, "z"}};
+    auto opt = options();  // eta 2: ceil(3 knobs / 2) = 2 knobs go on
+    SearchResult r = run_search(moves, ev, opt);
+    ASSERT_GE(ev.calls.size(), 2u);
+    EXPECT_EQ(ev.calls[1].ids, (std::vector<std::string>{"B", "M01", "M02", "M04"}));
+}
+
+}  // namespace gk::tune

@@ -1,0 +1,114 @@
+// The search space read from the registry: levels that change the config, requirements bundled,
+// knobs that cannot run (or cannot act on this base) excluded with the reason.
+#include "greenknobs/tune/space.h"
+
+#include <map>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "greenknobs/knobs/knob.h"
+#include "greenknobs/util/error.h"
+
+namespace gk::tune {
+
+namespace {
+
+knobs::RunConfig tiny_base() {
+    knobs::RunConfig c;
+    c.model.preset = "test-tiny";
+    c.tokenizer.max_length = 64;
+    c.data.max_train_samples = 96;
+    c.data.max_eval_samples = 48;
+    return c;
+}
+
+const Excluded* excluded(const Space& s, const std::string& knob) {
+    for (const auto& e : s.excluded) {
+        if (e.knob == knob) {
+            return &e;
+        }
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+TEST(Space, EveryMoveChangesTheConfigAndNoTwoAreTheSame) {
+    const knobs::RunConfig base = tiny_base();
+    knobs::Capabilities caps;  // CPU, no power limit
+    Space s = build_space(base, caps, SpaceOptions{});
+    ASSERT_GT(s.moves.size(), 10u);
+    std::set<std::string> hashes = {knobs::config_hash(base)};
+    std::map<std::string, int> per_knob;
+    for (const auto& m : s.moves) {
+        const knobs::RunConfig c = apply_knobs(base, m.knobs, m.id, "test");
+        EXPECT_TRUE(hashes.insert(knobs::config_hash(c)).second) << m.label;
+        ++per_knob[m.knob];
+    }
+    for (const auto& [k, n] : per_knob) {
+        EXPECT_LE(n, 4) << k;
+    }
+    // max_length: shorter settings than the base's 64 are among the levels.
+    bool shorter = false;
+    for (const auto& m : s.moves) {
+        if (m.knob == "max_length" &&
+            apply_knobs(base, m.knobs, "x", "t").tokenizer.max_length < 64) {
+            shorter = true;
+        }
+    }
+    EXPECT_TRUE(shorter);
+}
+
+TEST(Space, ExcludesWhatCannotRunOrActWithTheReason) {
+    knobs::Capabilities caps;
+    caps.power_limit_reason = "no writable powercap here";
+    Space s = build_space(tiny_base(), caps, SpaceOptions{});
+    const Excluded* pl = excluded(s, "power_limit");
+    ASSERT_NE(pl, nullptr);
+    EXPECT_NE(pl->why.find("powercap"), std::string::npos);
+    const Excluded* init = excluded(s, "init");  // a control, not a saving
+    ASSERT_NE(init, nullptr);
+    EXPECT_NE(init->why.find("control"), std::string::npos);
+    const Excluded* es = excluded(s, "early_stopping");  // needs >= 2 epochs
+    ASSERT_NE(es, nullptr);
+    EXPECT_NE(es->why.find("epochs"), std::string::npos);
+    for (const auto& m : s.moves) {
+        EXPECT_NE(m.knob, "power_limit");
+        EXPECT_NE(m.knob, "early_stopping");
+    }
+}
+
+TEST(Space, BundlesAKnobWithTheKnobItNeeds) {
+    SpaceOptions o;
+    o.knobs = {"quantization"};
+    Space s = build_space(tiny_base(), knobs::Capabilities{}, o);
+    ASSERT_FALSE(s.moves.empty());
+    for (const auto& m : s.moves) {
+        EXPECT_TRUE(m.knobs.contains("lora")) << m.label;
+        EXPECT_TRUE(m.knobs.contains("quantization"));
+    }
+}
+
+TEST(Space, KnobFilterAndLevelCap) {
+    SpaceOptions o;
+    o.knobs = {"max_length", "precision"};
+    o.max_levels = 1;
+    Space s = build_space(tiny_base(), knobs::Capabilities{}, o);
+    ASSERT_EQ(s.moves.size(), 2u);
+    EXPECT_EQ(s.moves[0].knob, "max_length");  // registry order
+    EXPECT_EQ(s.moves[1].knob, "precision");
+    o.knobs = {"no_such_knob"};
+    EXPECT_THROW(build_space(tiny_base(), knobs::Capabilities{}, o), InputError);
+}
+
+TEST(Space, MergeAndDescribe) {
+    nlohmann::json a = {{"lora", {{"r", 8}}}, {"precision", "bf16"}};
+    nlohmann::json m = merge_knobs(a, {{"lora", {{"r", 4}}}});
+    EXPECT_EQ(m["lora"]["r"], 4);
+    EXPECT_EQ(m["precision"], "bf16");
+    EXPECT_EQ(describe_knobs(nlohmann::json::object()), "baseline");
+    EXPECT_NE(describe_knobs(a).find(" + "), std::string::npos);
+}
+
+}  // namespace gk::tune

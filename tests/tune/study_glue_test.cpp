@@ -1,0 +1,76 @@
+// The glue between the search and the study runner: what is read from a run.json, the base at a
+// fidelity, and the catalog written for a batch (loaded back by the catalog loader, resolving to
+// the same configurations).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "greenknobs/knobs/catalog.h"
+#include "greenknobs/tune/tune.h"
+#include "greenknobs/util/fs.h"
+
+namespace gk::tune {
+
+using nlohmann::json;
+
+TEST(StudyGlue, ReadsTheRunRecordValidationAtTheBestEpoch) {
+    json run = {{"status", "complete"},
+                {"energy", {{"total", {{"energy_j", {{"total", 123.5}}}, {"duration_s", 9.0}}}}},
+                {"metrics", {{"f1_vul", 0.61}, {"latency_ms_per_batch", 4.5}}},
+                {"train",
+                 {{"best_epoch", 2},
+                  {"validation", json::array({{{"epoch", 1}, {"f1_vul", 0.5}},
+                                              {{"epoch", 2}, {"f1_vul", 0.7}}})}}}};
+    Outcome o = outcome_from_run_json(run);
+    EXPECT_TRUE(o.ok);
+    EXPECT_DOUBLE_EQ(o.energy_j, 123.5);
+    EXPECT_DOUBLE_EQ(o.duration_s, 9.0);
+    EXPECT_DOUBLE_EQ(o.val_f1, 0.7);  // the best epoch's, not the test F1
+    EXPECT_DOUBLE_EQ(o.test_f1, 0.61);
+    EXPECT_DOUBLE_EQ(o.eval_latency_ms, 4.5);
+    run["train"]["best_epoch"] = 3;  // no such epoch: no validation F1, not usable
+    EXPECT_FALSE(outcome_from_run_json(run).ok);
+    EXPECT_FALSE(outcome_from_run_json(json{{"status", "failed"}}).ok);
+}
+
+TEST(StudyGlue, FidelityScalesTrainingSamplesAndKeepsEnoughEvaluation) {
+    knobs::RunConfig base;
+    base.data.max_train_samples = 3000;
+    base.data.max_eval_samples = 600;
+    knobs::RunConfig c = at_fidelity(base, 0.1, 3000, 600);
+    EXPECT_EQ(c.data.max_train_samples, 300);
+    EXPECT_EQ(c.data.max_eval_samples, 200);  // floor of 200 evaluation samples
+    c = at_fidelity(base, 0.5, 3000, 600);
+    EXPECT_EQ(c.data.max_eval_samples, 300);
+    c = at_fidelity(base, 1.0, 3000, 600);
+    EXPECT_EQ(knobs::config_hash(c), knobs::config_hash(base));
+    c = at_fidelity(base, 0.1, 100, 48);
+    EXPECT_EQ(c.data.max_train_samples, 16);  // never below 16
+    EXPECT_EQ(c.data.max_eval_samples, 48);   // never above the full size
+}
+
+TEST(StudyGlue, BatchCatalogLoadsAndResolvesToTheSameConfigs) {
+    knobs::RunConfig base;
+    base.model.preset = "test-tiny";
+    base.tokenizer.max_length = 64;
+    std::vector<Trial> trials = {{"B", json::object(), "baseline"},
+                                 {"M01", {{"max_length", 32}}, "max_length=32"},
+                                 {"C01",
+                                  {{"lora", {{"r", 4}, {"alpha", 8.0}, {"targets", {"attn.Wqkv"}}}},
+                                   {"quantization", {{"bits", 4}}},
+                                   {"precision", "bf16"}},
+                                  "lora + quantization + precision"}};
+    char tmpl[] = "/tmp/gk_tune_glue_XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::string path = fs::join(tmpl, "catalog.toml");
+    fs::write_file_atomic(path, catalog_toml(base, trials, "test \"batch\""));
+    const knobs::Catalog cat = knobs::load_catalog(path);
+    EXPECT_EQ(cat.baseline().id, "B");
+    for (const auto& t : trials) {
+        const knobs::RunConfig from_catalog = knobs::resolve(cat, t.id);
+        const knobs::RunConfig direct = apply_knobs(base, t.knobs, t.id, "test");
+        EXPECT_EQ(knobs::config_hash(from_catalog), knobs::config_hash(direct)) << t.id;
+    }
+    EXPECT_EQ(cat.find("C01").phase, "training+model");  // registry order: lora first
+}
+
+}  // namespace gk::tune
