@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "greenknobs/study/child.h"
+#include "greenknobs/study/slurm.h"
 #include "greenknobs/study/store.h"
 #include "greenknobs/study/study_report.h"
 #include "greenknobs/util/error.h"
@@ -136,15 +137,39 @@ class Runner {
         if (opt_.max_retries < 0) {
             throw InputError("--max-retries", std::to_string(opt_.max_retries), "expected >= 0");
         }
+        if (opt_.executor != "local" && opt_.executor != "slurm") {
+            throw InputError("--executor", opt_.executor, "expected local or slurm");
+        }
         plan_ = make_plan(opt_.plan);
+        if (opt_.executor == "slurm") {
+            // Compute nodes know nothing of this process: every path the jobs see is absolute.
+            opt_.out_dir = std::filesystem::absolute(opt_.out_dir).lexically_normal().string();
+            if (!opt_.train_bin.empty()) {
+                opt_.train_bin = std::filesystem::absolute(opt_.train_bin).string();
+            }
+        }
         train_bin_ = opt_.train_bin.empty() ? self_exe() : opt_.train_bin;
         train_exec_ = opt_.train_bin.empty() ? "/proc/self/exe" : opt_.train_bin;
         for (const char* sub : {"", "configs", "runs", "logs"}) {
             fs::make_dirs(fs::join(opt_.out_dir, sub));
         }
         lock_study_dir();
-        store_ = std::make_unique<Store>(fs::join(opt_.out_dir, "study.sqlite"));
+        store_ = open_store(resolve_store(opt_.out_dir, opt_.store, /*create=*/true));
         open_or_create_study();
+        if (opt_.executor == "slurm") {
+            SlurmContext ctx;
+            ctx.store = store_.get();
+            ctx.study_id = study_id_;
+            ctx.plan = &plan_;
+            ctx.out_dir = opt_.out_dir;
+            ctx.program = opt_.train_bin.empty() ? self_exe() : opt_.train_bin;
+            ctx.max_attempts = max_attempts();
+            ctx.config_path = [this](const PlannedRun& r) { return config_path(r); };
+            ctx.run_dir = [this](const PlannedRun& r) { return run_dir(r); };
+            ctx.stop_signal = &g_stop_signal;
+            ctx.progress_every_s = opt_.progress_every_s;
+            slurm_ = std::make_unique<SlurmExecutor>(opt_.slurm, ctx);
+        }
         for (const auto& run : plan_.runs) {
             // Same content every time (same hash): rewriting is harmless and repairs a deleted
             // file.
@@ -157,7 +182,7 @@ class Runner {
         SignalGuard guard;
         execute();
         summarize();
-        if (opt_.report && result_.interrupted_signal == 0) {
+        if (opt_.report && result_.interrupted_signal == 0 && !result_.detached) {
             make_report();
         }
         return result_;
@@ -307,8 +332,12 @@ class Runner {
     // failed runs get one while their own failures leave retries.
     void recover() {
         load_states();  // the hash check, before anything is changed
-        int stale = store_->interrupt_running(
-            study_id_, "interrupted: the study process stopped while this run was in flight");
+        // Slurm jobs outlive the study: the executor asks Slurm what became of them.
+        int stale = slurm_ ? slurm_->reconcile()
+                           : store_->interrupt_running(
+                                 study_id_,
+                                 "interrupted: the study process stopped while this run was in "
+                                 "flight");
         if (stale > 0) {
             result_.recovered = stale;
             note("study: " + std::to_string(stale) +
@@ -364,6 +393,12 @@ class Runner {
     }
 
     void execute() {
+        if (slurm_) {
+            // Whether a knob runs is decided on the node (exit 3: skipped), not on this login node.
+            result_.interrupted_signal = slurm_->execute();
+            result_.detached = opt_.slurm.detach && result_.interrupted_signal == 0;
+            return;
+        }
         const std::string device = plan_.runs.front().config.system.device;
         caps_ = opt_.capabilities
                     ? *opt_.capabilities
@@ -625,6 +660,8 @@ class Runner {
                 result_.failed_runs.push_back(key + ": " + last->error);
             } else if (last->status == kInterrupted) {
                 ++result_.interrupted;
+            } else if (last->status == kRunning) {
+                ++result_.in_flight;
             }
         }
         result_.total = static_cast<int>(plan_.runs.size());
@@ -633,6 +670,8 @@ class Runner {
              " skipped" +
              (result_.interrupted ? ", " + std::to_string(result_.interrupted) + " interrupted"
                                   : std::string()) +
+             (result_.in_flight ? ", " + std::to_string(result_.in_flight) + " queued or running"
+                                : std::string()) +
              " of " + std::to_string(result_.total) + " runs" +
              (result_.interrupted_signal ? " (interrupted; run the same command to resume)" : ""));
         for (const auto& s : result_.skipped_runs) {
@@ -666,7 +705,8 @@ class Runner {
         }
     }
 
-    const StudyOptions& opt_;
+    StudyOptions opt_;  // a copy: a Slurm study makes its paths absolute
+    std::unique_ptr<SlurmExecutor> slurm_;
     int lock_fd_ = -1;
     Plan plan_;
     std::string train_bin_;   // shown as the child's argv[0]
