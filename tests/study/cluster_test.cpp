@@ -4,6 +4,7 @@
 // complete exactly once), and the hardware check of the report. Tests that need a server skip
 // loudly, naming what is missing, when scripts/dev-cluster.sh has not started one.
 #include <atomic>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -118,6 +119,10 @@ RunRow planned(int64_t study, const std::string& v, int repeat, int attempt = 1)
 json run_json_on(const std::string& host, const std::string& cpu) {
     json doc = gk::testing::make_run_json({});
     doc["machine"] = {{"hostname", host}, {"cpu_model", cpu}};
+    doc["energy"]["timeseries"] = json::array({{{"source", "cpu-model"},
+                                                {"component", "cpu"},
+                                                {"t_s", {0.1, 0.2}},
+                                                {"power_w", {9.0, nullptr}}}});
     return doc;
 }
 
@@ -245,11 +250,22 @@ TEST_F(ClusterTest, PostgresSchemaMigrationsAndOneCompleteRow) {
     EXPECT_EQ(s.failed_attempts(study, "V7", 0), 1);
     const int64_t a3 = s.insert_run(planned(study, "V7", 0, 3));
     s.mark_complete(a3, run_json_on("node1", "EPYC"), 0);
-    EXPECT_GT(s.count_stages(a3), 0);
-    EXPECT_GT(s.count_samples(a3), 0);
+    // What SQLite stores (StoreTest.CompleteWritesSummaryStagesAndSamples), NULL never 0.
+    EXPECT_EQ(s.count_stages(a3), 7);
+    EXPECT_EQ(s.count_samples(a3), 2);
+    const std::string where = " WHERE run_id = " + std::to_string(a3);
+    EXPECT_EQ(s.query_text("SELECT COUNT(*) FROM samples" + where + " AND power_w IS NULL"), "1");
+    EXPECT_EQ(s.query_text("SELECT COUNT(*) FROM stages" + where + " AND energy_gpu_j IS NULL"),
+              "7");
+    EXPECT_EQ(s.query_text("SELECT provenance_cpu FROM stages" + where + " AND path = 'evaluate'"),
+              "modelled");
     auto done = s.complete_runs(study);
     ASSERT_EQ(done.size(), 1u);
     EXPECT_EQ(done[0].host, "node1");
+    EXPECT_DOUBLE_EQ(done[0].total_energy_j, 1000.0);
+    EXPECT_DOUBLE_EQ(done[0].eval_energy_j, 140.0);
+    EXPECT_EQ(done[0].exit_code, 0);
+    EXPECT_TRUE(std::isnan(s.runs(study)[0].total_energy_j));  // not complete: NULL
     EXPECT_EQ(s.runs(study)[1].job_id, "17_3");
     // The database refuses a second complete row, and takes nothing of it (stages rolled back).
     const int64_t a4 = s.insert_run(planned(study, "V7", 0, 4));
@@ -458,6 +474,7 @@ TEST_F(ClusterTest, SlurmStudyIntoPostgresSurvivesKilledJobAndKilledStudy) {
         ::waitpid(again, &status, 0);
     }
     const std::string all_log = slurp(log);
+    std::printf("---- both invocations' output ----\n%s", all_log.c_str());  // shown with -V
     ASSERT_EQ(rc, 0) << all_log;
     EXPECT_NE(all_log.find("resuming"), std::string::npos) << all_log;
     EXPECT_NE(all_log.find("FAILED"), std::string::npos) << all_log;  // the crash, the scancel
@@ -494,7 +511,58 @@ TEST_F(ClusterTest, SlurmStudyIntoPostgresSurvivesKilledJobAndKilledStudy) {
     StudyReport rep = write_study_report(ro);
     EXPECT_EQ(rep.runs, 6);
     EXPECT_EQ(rep.source, "PostgreSQL store");
-    (void)first_log;
+    // The first invocation was killed while jobs were in flight, so the second re-attached.
+    EXPECT_EQ(first_log.find("study: 6 complete"), std::string::npos) << first_log;
+    EXPECT_NE(all_log.find("re-attached to"), std::string::npos) << all_log;
+}
+
+// --detach submits and returns; the same command re-attaches and finishes. --block-by-node pins
+// each repeat block to a node; Slurm options without --executor slurm are refused.
+TEST_F(ClusterTest, SlurmStudyDetachesAndReattaches) {
+    const std::string bin = std::string(GK_BINARY_DIR) + "/bin/greenknobs";
+    const std::string base = bin + " study --catalog " + catalog_ + " --variants V0,V7 --repeats 2 " +
+                             "--out " + out_ + " --train-bin " + GK_FAKE_TRAIN + " --no-report";
+    auto sh = [](const std::string& cmd, std::string* out) {
+        FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+        char buf[4096];
+        size_t n;
+        out->clear();
+        while (p && (n = std::fread(buf, 1, sizeof buf, p)) > 0) {
+            out->append(buf, n);
+        }
+        const int st = p ? ::pclose(p) : -1;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    };
+    std::string out;
+    EXPECT_EQ(sh(base + " --partition gpu", &out), 2) << out;
+    EXPECT_NE(out.find("need --executor slurm"), std::string::npos) << out;
+    EXPECT_EQ(sh(base + " --executor kubernetes", &out), 2) << out;
+
+    REQUIRE_PG(uri);
+    std::string why;
+    if (!slurm_up(&why)) {
+        std::fprintf(stderr, "SKIPPED (no Slurm): %s\n", why.c_str());
+        GTEST_SKIP() << why;
+    }
+    ::setenv("GK_FAKE_SLEEP_MS", "1500", 1);
+    const std::string cmd =
+        base + " --executor slurm --block-by-node --poll-s 0.3 --store " + uri;
+    ASSERT_EQ(sh(cmd + " --detach", &out), 0) << out;
+    EXPECT_NE(out.find("4 run(s) queued or running in Slurm"), std::string::npos) << out;
+    bool pinned = false;
+    for (const auto& e : std::filesystem::directory_iterator(fs::join(out_, "jobs"))) {
+        pinned = pinned || fs::read_file(e.path().string()).find("#SBATCH --nodelist=") !=
+                               std::string::npos;
+    }
+    EXPECT_TRUE(pinned);
+    ASSERT_EQ(sh(cmd, &out), 0) << out;
+    EXPECT_NE(out.find("re-attached to"), std::string::npos) << out;
+    EXPECT_NE(out.find("4 complete, 0 failed, 0 skipped of 4 runs"), std::string::npos) << out;
+    // Nothing was submitted twice: one attempt per run.
+    PgStore s(uri, resolve_store(out_, "", false).study_key);
+    EXPECT_EQ(s.runs(s.study()->id).size(), 4u);
+    ASSERT_EQ(sh(bin + " report " + out_ + " --no-figures", &out), 0) << out;
+    EXPECT_NE(out.find("4 complete run(s) from the PostgreSQL store"), std::string::npos) << out;
 }
 
 // Ctrl-C of a following study cancels its jobs and records them interrupted (no retry used).
