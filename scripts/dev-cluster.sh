@@ -163,6 +163,11 @@ start_slurm() {
 stop_all() {
   export SLURM_CONF=$DIR/slurm/slurm.conf
   local f
+  # Jobs first (this cluster's only), so that no job step outlives its slurmd.
+  if daemon_running "$DIR/slurm/slurmctld.pid"; then
+    scancel --full --quiet -u "$ME" 2>/dev/null || true
+    for _ in $(seq 1 40); do [ -z "$(squeue -h -o %i 2>/dev/null)" ] && break; sleep 0.25; done
+  fi
   for f in "$DIR/slurm/slurmd.pid" "$DIR/slurm/slurmctld.pid" "$DIR/munge/munged.pid"; do
     if daemon_running "$f"; then
       kill "$(cat "$f")" 2>/dev/null || true

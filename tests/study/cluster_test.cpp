@@ -4,8 +4,8 @@
 // complete exactly once), and the hardware check of the report. Tests that need a server skip
 // loudly, naming what is missing, when scripts/dev-cluster.sh has not started one.
 #include <atomic>
-#include <cmath>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -79,12 +79,12 @@ bool slurm_up(std::string* why) {
     return true;
 }
 
-#define REQUIRE_PG(uri)                                           \
-    std::string why_;                                             \
-    const std::string uri = pg_uri(&why_);                        \
-    if (uri.empty()) {                                            \
+#define REQUIRE_PG(uri)                                                  \
+    std::string why_;                                                    \
+    const std::string uri = pg_uri(&why_);                               \
+    if (uri.empty()) {                                                   \
         std::fprintf(stderr, "SKIPPED (no server): %s\n", why_.c_str()); \
-        GTEST_SKIP() << why_;                                     \
+        GTEST_SKIP() << why_;                                            \
     }
 
 std::string new_key() {
@@ -168,7 +168,8 @@ TEST_F(ClusterTest, ReportRefusesMixedHardwareUnlessBlockedOrAsked) {
         for (const char* v : {"V0", "V7"}) {
             // V7's repeat 1 ran on another CPU than everything else.
             const bool other = rep == 1 && std::string(v) == "V7";
-            runs.push_back({v, rep, run_json_on("n" + std::to_string(rep), other ? "Xeon" : "EPYC")});
+            runs.push_back(
+                {v, rep, run_json_on("n" + std::to_string(rep), other ? "Xeon" : "EPYC")});
         }
     }
     try {
@@ -208,13 +209,44 @@ TEST_F(ClusterTest, SlurmEndStatesAreJudgedForRetries) {
     v = judge_job(parse_scontrol_job("JobState=FAILED ExitCode=2:0"), false);
     EXPECT_EQ(v.status, kFailed);
     EXPECT_FALSE(v.retry);  // bad input fails the same way again
-    EXPECT_EQ(judge_job(parse_scontrol_job("JobState=FAILED ExitCode=3:0"), false).status, kSkipped);
+    EXPECT_EQ(judge_job(parse_scontrol_job("JobState=FAILED ExitCode=3:0"), false).status,
+              kSkipped);
     EXPECT_EQ(judge_job(parse_scontrol_job("JobState=CANCELLED ExitCode=0:15"), false).status,
               kFailed);
     EXPECT_EQ(judge_job(parse_scontrol_job("JobState=CANCELLED ExitCode=0:15"), true).status,
               kInterrupted);
-    EXPECT_EQ(judge_job(parse_scontrol_job("JobState=TIMEOUT ExitCode=0:0"), false).status, kFailed);
+    EXPECT_EQ(judge_job(parse_scontrol_job("JobState=TIMEOUT ExitCode=0:0"), false).status,
+              kFailed);
     EXPECT_EQ(judge_job(JobFate{}, false).status, kInterrupted);  // forgotten: an outage
+}
+
+TEST_F(ClusterTest, CatalogSlurmTableGivesResourcesTheCommandLineOverrides) {
+    const std::string cat = fs::join(tmp_, "slurm.toml");
+    fs::write_file_atomic(cat, std::string(gk::testing::kStudyCatalog) +
+                                   "\n[slurm]\npartition = \"gpu\"\ngres = \"gpu:1\"\n"
+                                   "cpus_per_task = 8\nexclusive = true\n"
+                                   "sbatch_args = [\"--reservation=paper\"]\n");
+    SlurmOptions o;
+    o.partition = "a100";  // given on the command line
+    o.sbatch_args = {"--reservation=mine"};
+    apply_catalog_resources(cat, o);
+    EXPECT_EQ(o.partition, "a100");
+    EXPECT_EQ(o.gres, "gpu:1");
+    EXPECT_EQ(o.cpus_per_task, 8);
+    EXPECT_TRUE(o.exclusive);
+    EXPECT_EQ(o.sbatch_args, (std::vector<std::string>{"--reservation=paper", "--reservation=mine"}));
+    // The catalog itself still loads (the plan ignores [slurm]).
+    PlanOptions po;
+    po.catalog_path = cat;
+    po.variants = {"V0"};
+    EXPECT_EQ(make_plan(po).runs.size(), 1u);
+    fs::write_file_atomic(cat, std::string(gk::testing::kStudyCatalog) + "\n[slurm]\ngpus = 2\n");
+    try {
+        apply_catalog_resources(cat, o);
+        FAIL() << "an unknown [slurm] key was accepted";
+    } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("slurm.gpus"), std::string::npos) << e.what();
+    }
 }
 
 // ---- PostgreSQL ----------------------------------------------------------------------------
@@ -417,11 +449,27 @@ TEST_F(ClusterTest, SlurmStudyIntoPostgresSurvivesKilledJobAndKilledStudy) {
     ::setenv("GK_FAKE_MODE", "crash", 1);  // V8 crashes on its first try of each repeat
     ::setenv("GK_FAKE_ONLY", "V8", 1);
     ::setenv("GK_FAKE_ONCE_DIR", once.c_str(), 1);
-    const std::vector<std::string> cmd = {
-        std::string(GK_BINARY_DIR) + "/bin/greenknobs", "study", "--catalog", catalog_,
-        "--variants", "V0,V7,V8", "--repeats", "2", "--out", out_, "--train-bin", GK_FAKE_TRAIN,
-        "--executor", "slurm", "--store", uri, "--poll-s", "0.3", "--cpus-per-task", "1",
-        "--no-report"};
+    const std::vector<std::string> cmd = {std::string(GK_BINARY_DIR) + "/bin/greenknobs",
+                                          "study",
+                                          "--catalog",
+                                          catalog_,
+                                          "--variants",
+                                          "V0,V7,V8",
+                                          "--repeats",
+                                          "2",
+                                          "--out",
+                                          out_,
+                                          "--train-bin",
+                                          GK_FAKE_TRAIN,
+                                          "--executor",
+                                          "slurm",
+                                          "--store",
+                                          uri,
+                                          "--poll-s",
+                                          "0.3",
+                                          "--cpus-per-task",
+                                          "1",
+                                          "--no-report"};
     const std::string log = fs::join(tmp_, "study.log");
     pid_t study = spawn(cmd, log);
     ASSERT_GT(study, 0);
@@ -520,8 +568,9 @@ TEST_F(ClusterTest, SlurmStudyIntoPostgresSurvivesKilledJobAndKilledStudy) {
 // each repeat block to a node; Slurm options without --executor slurm are refused.
 TEST_F(ClusterTest, SlurmStudyDetachesAndReattaches) {
     const std::string bin = std::string(GK_BINARY_DIR) + "/bin/greenknobs";
-    const std::string base = bin + " study --catalog " + catalog_ + " --variants V0,V7 --repeats 2 " +
-                             "--out " + out_ + " --train-bin " + GK_FAKE_TRAIN + " --no-report";
+    const std::string base = bin + " study --catalog " + catalog_ +
+                             " --variants V0,V7 --repeats 2 " + "--out " + out_ + " --train-bin " +
+                             GK_FAKE_TRAIN + " --no-report";
     auto sh = [](const std::string& cmd, std::string* out) {
         FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
         char buf[4096];
@@ -545,14 +594,13 @@ TEST_F(ClusterTest, SlurmStudyDetachesAndReattaches) {
         GTEST_SKIP() << why;
     }
     ::setenv("GK_FAKE_SLEEP_MS", "1500", 1);
-    const std::string cmd =
-        base + " --executor slurm --block-by-node --poll-s 0.3 --store " + uri;
+    const std::string cmd = base + " --executor slurm --block-by-node --poll-s 0.3 --store " + uri;
     ASSERT_EQ(sh(cmd + " --detach", &out), 0) << out;
     EXPECT_NE(out.find("4 run(s) queued or running in Slurm"), std::string::npos) << out;
     bool pinned = false;
     for (const auto& e : std::filesystem::directory_iterator(fs::join(out_, "jobs"))) {
-        pinned = pinned || fs::read_file(e.path().string()).find("#SBATCH --nodelist=") !=
-                               std::string::npos;
+        pinned = pinned ||
+                 fs::read_file(e.path().string()).find("#SBATCH --nodelist=") != std::string::npos;
     }
     EXPECT_TRUE(pinned);
     ASSERT_EQ(sh(cmd, &out), 0) << out;
@@ -574,10 +622,25 @@ TEST_F(ClusterTest, SlurmStudyCancelledCancelsItsJobs) {
         GTEST_SKIP() << why;
     }
     ::setenv("GK_FAKE_SLEEP_MS", "20000", 1);
-    const std::vector<std::string> cmd = {
-        std::string(GK_BINARY_DIR) + "/bin/greenknobs", "study", "--catalog", catalog_,
-        "--variants", "V0,V7", "--repeats", "1", "--out", out_, "--train-bin", GK_FAKE_TRAIN,
-        "--executor", "slurm", "--store", uri, "--poll-s", "0.3", "--no-report"};
+    const std::vector<std::string> cmd = {std::string(GK_BINARY_DIR) + "/bin/greenknobs",
+                                          "study",
+                                          "--catalog",
+                                          catalog_,
+                                          "--variants",
+                                          "V0,V7",
+                                          "--repeats",
+                                          "1",
+                                          "--out",
+                                          out_,
+                                          "--train-bin",
+                                          GK_FAKE_TRAIN,
+                                          "--executor",
+                                          "slurm",
+                                          "--store",
+                                          uri,
+                                          "--poll-s",
+                                          "0.3",
+                                          "--no-report"};
     const std::string log = fs::join(tmp_, "study.log");
     pid_t study = spawn(cmd, log);
     // Until both jobs are submitted (the store knows their ids).
@@ -593,7 +656,8 @@ TEST_F(ClusterTest, SlurmStudyCancelledCancelsItsJobs) {
     ::waitpid(study, &status, 0);
     ASSERT_TRUE(WIFEXITED(status)) << slurp(log);
     EXPECT_EQ(WEXITSTATUS(status), 130) << slurp(log);
-    EXPECT_NE(slurp(log).find("cancelled 2 job(s) with the study"), std::string::npos) << slurp(log);
+    EXPECT_NE(slurp(log).find("cancelled 2 job(s) with the study"), std::string::npos)
+        << slurp(log);
     PgStore s(uri, resolve_store(out_, "", false).study_key);
     for (const auto& r : s.runs(s.study()->id)) {
         EXPECT_EQ(r.status, kInterrupted) << r.variant << ": " << r.error;

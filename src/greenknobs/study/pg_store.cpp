@@ -334,19 +334,20 @@ std::vector<RunRow> PgStore::complete_runs(int64_t study_id) {
 }
 
 int64_t PgStore::insert_run(const RunRow& row) {
-    Result r = run(conn_,
-                   "INSERT INTO runs (study_id, seq, variant, repeat, attempt, config_hash, status, "
-                   "error, run_dir) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-                   Params()
-                       .integer(row.study_id)
-                       .integer(row.seq)
-                       .text(row.variant)
-                       .integer(row.repeat)
-                       .integer(row.attempt)
-                       .text(row.config_hash)
-                       .text(row.status)
-                       .opt_text(row.error)
-                       .text(row.run_dir));
+    Result r =
+        run(conn_,
+            "INSERT INTO runs (study_id, seq, variant, repeat, attempt, config_hash, status, "
+            "error, run_dir) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            Params()
+                .integer(row.study_id)
+                .integer(row.seq)
+                .text(row.variant)
+                .integer(row.repeat)
+                .integer(row.attempt)
+                .text(row.config_hash)
+                .text(row.status)
+                .opt_text(row.error)
+                .text(row.run_dir));
     return r.integer(0, 0);
 }
 
@@ -363,12 +364,12 @@ void PgStore::mark_finished(int64_t run_id, const std::string& status, const std
     GK_CHECK(status == kFailed || status == kInterrupted || status == kSkipped,
              "mark_finished: " + status);
     const std::string now = utc_now_iso8601();
-    Result r = run(conn_,
-                   "UPDATE runs SET status = $1, error = $2, exit_code = $3, finished_at = $4, "
-                   "started_at = COALESCE(started_at, $4) WHERE id = $5 "
-                   "AND status IN ('planned', 'running')",
-                   Params().text(status).opt_text(error).opt_int(exit_code).text(now).integer(
-                       run_id));
+    Result r =
+        run(conn_,
+            "UPDATE runs SET status = $1, error = $2, exit_code = $3, finished_at = $4, "
+            "started_at = COALESCE(started_at, $4) WHERE id = $5 "
+            "AND status IN ('planned', 'running')",
+            Params().text(status).opt_text(error).opt_int(exit_code).text(now).integer(run_id));
     GK_CHECK(r.affected() == 1, "run " + std::to_string(run_id) + " was already finished");
 }
 
@@ -428,8 +429,8 @@ void PgStore::mark_complete(int64_t run_id, const json& doc, std::optional<int> 
             Params p;
             for (size_t i = from; i < to; ++i) {
                 const int b = static_cast<int>(5 * (i - from));
-                sql += (i == from ? "" : ", ") + std::string("($") + std::to_string(b + 1) +
-                       ", $" + std::to_string(b + 2) + ", $" + std::to_string(b + 3) + ", $" +
+                sql += (i == from ? "" : ", ") + std::string("($") + std::to_string(b + 1) + ", $" +
+                       std::to_string(b + 2) + ", $" + std::to_string(b + 3) + ", $" +
                        std::to_string(b + 4) + ", $" + std::to_string(b + 5) + ")";
                 p.integer(run_id)
                     .text(samples[i].source)

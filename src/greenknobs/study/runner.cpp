@@ -157,6 +157,7 @@ class Runner {
         store_ = open_store(resolve_store(opt_.out_dir, opt_.store, /*create=*/true));
         open_or_create_study();
         if (opt_.executor == "slurm") {
+            apply_catalog_resources(opt_.plan.catalog_path, opt_.slurm);
             SlurmContext ctx;
             ctx.store = store_.get();
             ctx.study_id = study_id_;

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "greenknobs/knobs/run_config.h"
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/fs.h"
 #include "greenknobs/util/log.h"
@@ -136,9 +137,9 @@ void parse_exit_code(const std::string& v, JobFate& f) {
 
 bool JobFate::live() const {
     static const std::set<std::string> kLive = {
-        "PENDING",  "RUNNING",   "CONFIGURING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD",
-        "REQUEUE_FED", "RESIZING", "SUSPENDED", "STOPPED",    "SIGNALING", "STAGE_OUT",
-        "RESV_DEL_HOLD"};
+        "PENDING",      "RUNNING",     "CONFIGURING",  "COMPLETING", "REQUEUED",
+        "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING",     "SUSPENDED",  "STOPPED",
+        "SIGNALING",    "STAGE_OUT",   "RESV_DEL_HOLD"};
     return kLive.count(state) > 0;
 }
 
@@ -187,8 +188,8 @@ JobVerdict judge_job(const JobFate& f, bool cancelled_by_study) {
         return {kFailed, "bad input (exit 2)" + on, false};
     }
     if (f.state == "CANCELLED") {
-        return {kFailed, "Slurm: CANCELLED" + on + " outside the study (scancel or an administrator)",
-                true};
+        return {kFailed,
+                "Slurm: CANCELLED" + on + " outside the study (scancel or an administrator)", true};
     }
     if (f.state == "TIMEOUT") {
         return {kFailed, "Slurm: TIMEOUT" + on + " (the run needs a longer --time)", true};
@@ -207,6 +208,78 @@ JobVerdict judge_job(const JobFate& f, bool cancelled_by_study) {
         what += ", exit " + std::to_string(f.exit_code);
     }
     return {kFailed, what + on, true};
+}
+
+void apply_catalog_resources(const std::string& path, SlurmOptions& opt) {
+    const json doc = knobs::toml_to_json(fs::read_file(path), path);
+    if (!doc.contains("slurm")) {
+        return;
+    }
+    const json& t = doc["slurm"];
+    if (!t.is_object()) {
+        throw InputError(path, "slurm", "expected a [slurm] table");
+    }
+    auto text = [&](const char* key, std::string& field) {
+        if (!t.contains(key)) {
+            return;
+        }
+        if (!t[key].is_string()) {
+            throw InputError(path, std::string("slurm.") + key, "expected a string");
+        }
+        if (field.empty()) {
+            field = t[key].get<std::string>();
+        }
+    };
+    auto flag = [&](const char* key, bool& field) {
+        if (!t.contains(key)) {
+            return;
+        }
+        if (!t[key].is_boolean()) {
+            throw InputError(path, std::string("slurm.") + key, "expected true or false");
+        }
+        field = field || t[key].get<bool>();
+    };
+    for (const auto& [k, v] : t.items()) {
+        static const std::set<std::string> kKeys = {
+            "partition", "gres", "cpus_per_task", "mem", "time", "constraint",
+            "account", "qos",  "exclusive",     "block_by_node", "sbatch_args"};
+        if (!kKeys.count(k)) {
+            throw InputError(path, "slurm." + k,
+                             "unknown key; [slurm] has partition, gres, cpus_per_task, mem, time, "
+                             "constraint, account, qos, exclusive, block_by_node, sbatch_args");
+        }
+    }
+    text("partition", opt.partition);
+    text("gres", opt.gres);
+    text("mem", opt.mem);
+    text("time", opt.time);
+    text("constraint", opt.constraint);
+    text("account", opt.account);
+    text("qos", opt.qos);
+    flag("exclusive", opt.exclusive);
+    flag("block_by_node", opt.block_by_node);
+    if (t.contains("cpus_per_task")) {
+        if (!t["cpus_per_task"].is_number_integer() || t["cpus_per_task"].get<int64_t>() < 1) {
+            throw InputError(path, "slurm.cpus_per_task", "expected an integer >= 1");
+        }
+        if (opt.cpus_per_task == 0) {
+            opt.cpus_per_task = t["cpus_per_task"].get<int>();
+        }
+    }
+    if (t.contains("sbatch_args")) {
+        if (!t["sbatch_args"].is_array()) {
+            throw InputError(path, "slurm.sbatch_args", "expected an array of strings");
+        }
+        std::vector<std::string> from_catalog;
+        for (const auto& a : t["sbatch_args"]) {
+            if (!a.is_string()) {
+                throw InputError(path, "slurm.sbatch_args", "expected an array of strings");
+            }
+            from_catalog.push_back(a.get<std::string>());
+        }
+        // The command line's come last: sbatch takes the last of a repeated option.
+        opt.sbatch_args.insert(opt.sbatch_args.begin(), from_catalog.begin(), from_catalog.end());
+    }
 }
 
 SlurmExecutor::SlurmExecutor(const SlurmOptions& opt, const SlurmContext& ctx)
@@ -231,9 +304,8 @@ std::string SlurmExecutor::log_path(const RunRow& row) const {
 }
 
 std::string SlurmExecutor::exit_path(const RunRow& row) const {
-    return fs::join(fs::join(ctx_.out_dir, "jobs"),
-                    run_key(row.variant, row.repeat) + "-a" + std::to_string(row.attempt) +
-                        ".exit");
+    return fs::join(fs::join(ctx_.out_dir, "jobs"), run_key(row.variant, row.repeat) + "-a" +
+                                                        std::to_string(row.attempt) + ".exit");
 }
 
 std::map<std::string, std::string> SlurmExecutor::queue() {
@@ -263,8 +335,8 @@ JobFate SlurmExecutor::fate_of(const RunRow& row) {
         f = parse_scontrol_job(sc.out);
     } else {
         // Slurm forgets finished jobs after MinJobAge; accounting (when there is any) keeps them.
-        CmdResult sa = run_cmd(
-            {"sacct", "-n", "-P", "-X", "-j", row.job_id, "-o", "State,ExitCode,NodeList"});
+        CmdResult sa =
+            run_cmd({"sacct", "-n", "-P", "-X", "-j", row.job_id, "-o", "State,ExitCode,NodeList"});
         const std::string l = first_line(sa.out);
         if (sa.rc == 0 && !l.empty() && std::count(l.begin(), l.end(), '|') == 2) {
             f.state = state_word(l.substr(0, l.find('|')));
@@ -372,15 +444,13 @@ void SlurmExecutor::submit_block(const std::vector<RunRow>& rows) {
         stdfs::remove_all(dir, ec);
         std::error_code ec2;
         stdfs::remove(exit_path(rows[i]), ec2);
-        const std::string cmd =
-            run.command.is_null()
-                ? sh_quote(ctx_.program) + " train --config " + sh_quote(ctx_.config_path(run)) +
-                      " --out \"$RUNDIR\""
-                : sh_quote(ctx_.program) + " measure --log-stages --spec " +
-                      sh_quote(ctx_.config_path(run)) + " --out \"$RUNDIR\"";
+        const std::string cmd = run.command.is_null()
+                                    ? sh_quote(ctx_.program) + " train --config " +
+                                          sh_quote(ctx_.config_path(run)) + " --out \"$RUNDIR\""
+                                    : sh_quote(ctx_.program) + " measure --log-stages --spec " +
+                                          sh_quote(ctx_.config_path(run)) + " --out \"$RUNDIR\"";
         sh << "  " << i << ") RUNDIR=" << sh_quote(dir) << "; LOG=" << sh_quote(log_path(rows[i]))
-           << "; EXITF=" << sh_quote(exit_path(rows[i])) << "\n     run() { " << cmd
-           << "; } ;;\n";
+           << "; EXITF=" << sh_quote(exit_path(rows[i])) << "\n     run() { " << cmd << "; } ;;\n";
     }
     sh << "  *) echo \"no run for array task $SLURM_ARRAY_TASK_ID\" >&2; exit 2 ;;\n"
        << "esac\n"
@@ -455,16 +525,17 @@ void SlurmExecutor::finalize(const RunRow& row, bool cancelled_by_study) {
     const JobFate fate = fate_of(row);
     const JobVerdict v = judge_job(fate, cancelled_by_study);
     const std::string err = v.error + " (job " + row.job_id + ", log: " + log_path(row) + ")";
-    ctx_.store->mark_finished(row.id, v.status, err,
-                              fate.exit_code >= 0 ? std::optional<int>(fate.exit_code)
-                                                  : std::nullopt);
+    ctx_.store->mark_finished(
+        row.id, v.status, err,
+        fate.exit_code >= 0 ? std::optional<int>(fate.exit_code) : std::nullopt);
     note("study: " + key + " " + (v.status == kFailed ? "FAILED" : v.status) + ": " + err,
          log::Level::kWarn);
     if (cancelled_by_study || stop_ != 0) {
         return;  // the next invocation plans what is left
     }
     const int failures = ctx_.store->failed_attempts(ctx_.study_id, row.variant, row.repeat);
-    if (v.status == kInterrupted || (v.status == kFailed && v.retry && failures < ctx_.max_attempts)) {
+    if (v.status == kInterrupted ||
+        (v.status == kFailed && v.retry && failures < ctx_.max_attempts)) {
         RunRow next;
         next.study_id = ctx_.study_id;
         next.seq = row.seq;
@@ -626,8 +697,8 @@ int SlurmExecutor::execute() {
         if (running + pending == 0) {
             break;
         }
-        progress.update(done, std::to_string(running) + " running, " + std::to_string(pending) +
-                                  " pending");
+        progress.update(
+            done, std::to_string(running) + " running, " + std::to_string(pending) + " pending");
         auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(opt_.poll_s);
         while (*ctx_.stop_signal == 0 && std::chrono::steady_clock::now() < until) {
             std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -26,9 +26,14 @@ struct SlurmOptions {
     // the same hardware as the baseline's repeat r.
     bool block_by_node = false;
     std::vector<std::string> sbatch_args;  // passed through as is (e.g. "--reservation=x")
-    bool detach = false;  // submit, then return; the same command again re-attaches
+    bool detach = false;   // submit, then return; the same command again re-attaches
     double poll_s = 10.0;  // how often squeue is asked
 };
+
+// The catalog's [slurm] table (partition, gres, cpus_per_task, mem, time, constraint, account, qos,
+// exclusive, block_by_node, sbatch_args) fills what the command line left unset. InputError for an
+// unknown key or a wrong type, naming the catalog and key.
+void apply_catalog_resources(const std::string& catalog_path, SlurmOptions& opt);
 
 // What the executor needs of the study runner.
 struct SlurmContext {
@@ -45,7 +50,8 @@ struct SlurmContext {
 
 // A job's fate as Slurm (or the job's exit file) tells it.
 struct JobFate {
-    std::string state;  // PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, NODE_FAIL, ... ("" = unknown)
+    std::string
+        state;  // PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, NODE_FAIL, ... ("" = unknown)
     int exit_code = -1;  // -1 = unknown
     int signal = 0;
     std::string node;
