@@ -27,7 +27,7 @@ gk::app::Registrar reg("report", 51, [](CLI::App& app) -> gk::app::RunFn {
     sub->add_flag(
         "--no-figures", [o](int64_t) { o->render_figures = false; }, "skip gnuplot");
     sub->add_flag("--mixed-hardware", o->mixed_hardware,
-                  "compare energies measured on different hardware (CPU, GPU, power limit)");
+                  "compare energies measured on different hardware (CPU and GPU models)");
     return [o]() -> int {
         gk::study::StudyReport r = gk::study::write_study_report(*o);
         std::cout << "Table I (excerpt):\n" << r.table1_excerpt << "\n";

@@ -189,6 +189,13 @@ TEST_F(ClusterTest, ReportRefusesMixedHardwareUnlessBlockedOrAsked) {
         r.run["machine"]["cpu_model"] = "EPYC";
     }
     EXPECT_EQ(check_hardware(runs, "DIR", false), "");
+    // Nor does the power limit: a knob (V5) the study compares on purpose.
+    runs[1].run["config"]["system"]["power_limit_w"] = 150.0;
+    EXPECT_EQ(run_hardware(runs[1].run).power_limit_w, 150.0);
+    EXPECT_EQ(check_hardware(runs, "DIR", false), "");
+    // A GPU model differs: another kind.
+    runs[3].run["energy"]["machine"]["gpu_model"] = "NVIDIA H100 x 1";
+    EXPECT_THROW(check_hardware(runs, "DIR", false), InputError);
 }
 
 TEST_F(ClusterTest, SlurmEndStatesAreJudgedForRetries) {

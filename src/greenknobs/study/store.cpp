@@ -217,14 +217,8 @@ std::vector<SampleRow> sample_rows(const json& doc) {
 }  // namespace detail
 
 std::string RunHardware::signature() const {
-    std::string s = "cpu=" + (cpu_model.empty() ? std::string("?") : cpu_model) +
-                    "; gpu=" + (gpu_model.empty() ? std::string("none") : gpu_model);
-    if (power_limit_w > 0) {
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "%.0f", power_limit_w);
-        s += std::string("; power limit=") + buf + " W";
-    }
-    return s;
+    return "cpu=" + (cpu_model.empty() ? std::string("?") : cpu_model) +
+           "; gpu=" + (gpu_model.empty() ? std::string("none") : gpu_model);
 }
 
 RunHardware run_hardware(const json& doc) {
@@ -238,7 +232,8 @@ RunHardware run_hardware(const json& doc) {
     if (h.gpu_model.empty()) {
         h.gpu_model = detail::text_at(doc, "/machine/gpu_model");
     }
-    // The limit the run asked for (system.power_limit_w); what was enforced is in run.json.
+    // The limit the run asked for (system.power_limit_w, the V5 knob); what was enforced is in
+    // run.json's power_limit record.
     double limit = detail::num(doc, "/config/system/power_limit_w");
     h.power_limit_w = std::isfinite(limit) && limit > 0 ? limit : 0;
     return h;

@@ -65,9 +65,10 @@ struct RunHardware {
     std::string host;
     std::string cpu_model;
     std::string gpu_model;  // "" = none
-    double power_limit_w = 0;  // 0 = not set
-    // What must be equal for two runs' energies to be compared: CPU, GPU and power limit (the host
-    // name is not part of it: identical nodes are interchangeable).
+    double power_limit_w = 0;  // the run's requested GPU power limit; 0 = not set
+    // What must be equal for two runs' energies to be compared: the CPU and GPU models. Not the
+    // host name (identical nodes are interchangeable) and not the power limit, which is a knob
+    // (V5) the study compares on purpose.
     std::string signature() const;
 };
 RunHardware run_hardware(const nlohmann::json& run_json);

@@ -25,7 +25,7 @@ struct StudyReportOptions {
     std::string catalog_path;     // "" = the one the study used, when it still exists
     std::string paper_table_csv;  // "" = looked up beside the catalog, then data/reference/
     bool render_figures = true;
-    // Compare energies measured on different hardware (CPU model, GPU model, power limit) anyway.
+    // Compare energies measured on different hardware (CPU model, GPU model) anyway.
     // Without it such a study is refused, unless each repeat block ran on one kind of hardware
     // (`study --block-by-node`), which keeps every paired difference like for like.
     bool mixed_hardware = false;
