@@ -154,12 +154,27 @@ TEST_F(ClusterTest, StoreLocationRefusesPasswordsAndMixedStores) {
     StoreLocation pg = resolve_store(out_, "postgresql://u@h:5432/db", true);
     EXPECT_TRUE(pg.postgresql());
     EXPECT_FALSE(pg.study_key.empty());
+    EXPECT_FALSE(has_store(out_));  // recorded only once it has been opened
+    record_store(out_, pg);
+    EXPECT_TRUE(has_store(out_));
     // Recorded: the directory names its store from now on; another --store is refused.
     StoreLocation again = resolve_store(out_, "", false);
     EXPECT_EQ(again.uri, "postgresql://u@h:5432/db");
     EXPECT_EQ(again.study_key, pg.study_key);
     EXPECT_THROW(resolve_store(out_, "postgresql://u@other/db", true), InputError);
     EXPECT_THROW(resolve_store(out_, "sqlite", true), InputError);
+}
+
+TEST_F(ClusterTest, AnUnreachableStoreIsBadInputAndNotRecorded) {
+    StudyOptions o = options("V0", 1);
+    o.store = "postgresql://nobody@127.0.0.1:1/none";  // nothing listens on port 1
+    try {
+        run_study(o);
+        FAIL() << "a study ran without its store";
+    } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("cannot connect"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(has_store(out_));  // a corrected --store is not refused afterwards
 }
 
 TEST_F(ClusterTest, ReportRefusesMixedHardwareUnlessBlockedOrAsked) {

@@ -154,7 +154,9 @@ class Runner {
             fs::make_dirs(fs::join(opt_.out_dir, sub));
         }
         lock_study_dir();
-        store_ = open_store(resolve_store(opt_.out_dir, opt_.store, /*create=*/true));
+        const StoreLocation where = resolve_store(opt_.out_dir, opt_.store, /*create=*/true);
+        store_ = open_store(where);
+        record_store(opt_.out_dir, where);
         open_or_create_study();
         if (opt_.executor == "slurm") {
             apply_catalog_resources(opt_.plan.catalog_path, opt_.slurm);

@@ -294,10 +294,17 @@ StoreLocation resolve_store(const std::string& dir, const std::string& uri, bool
     loc.uri = uri;
     if (create) {
         loc.study_key = new_study_key();
-        fs::write_file_atomic(meta, json{{"uri", loc.uri}, {"study_key", loc.study_key}}.dump(2) +
-                                        "\n");
     }
     return loc;
+}
+
+void record_store(const std::string& dir, const StoreLocation& loc) {
+    const std::string meta = fs::join(dir, "store.json");
+    if (!loc.postgresql() || fs::exists(meta)) {
+        return;
+    }
+    fs::write_file_atomic(meta,
+                          json{{"uri", loc.uri}, {"study_key", loc.study_key}}.dump(2) + "\n");
 }
 
 std::unique_ptr<Store> open_store(const StoreLocation& where) {

@@ -182,8 +182,11 @@ struct StoreLocation {
     bool postgresql() const { return !uri.empty(); }
     std::string describe() const { return postgresql() ? uri : sqlite_path; }
 };
-// Resolves (and for a new PostgreSQL study, records in DIR/store.json) where DIR's study is stored.
+// Resolves where DIR's study is stored (`create`: a new study key for a new PostgreSQL study).
 StoreLocation resolve_store(const std::string& dir, const std::string& uri, bool create);
+// Writes DIR/store.json for a PostgreSQL store, once it has been opened (a URI that cannot be
+// reached is never recorded).
+void record_store(const std::string& dir, const StoreLocation& loc);
 // Whether DIR has a store at all (study.sqlite or store.json).
 bool has_store(const std::string& dir);
 std::unique_ptr<Store> open_store(const StoreLocation& where);
