@@ -241,8 +241,8 @@ void apply_catalog_resources(const std::string& path, SlurmOptions& opt) {
     };
     for (const auto& [k, v] : t.items()) {
         static const std::set<std::string> kKeys = {
-            "partition", "gres", "cpus_per_task", "mem", "time", "constraint",
-            "account", "qos",  "exclusive",     "block_by_node", "sbatch_args"};
+            "partition", "gres", "cpus_per_task", "mem",           "time",       "constraint",
+            "account",   "qos",  "exclusive",     "block_by_node", "sbatch_args"};
         if (!kKeys.count(k)) {
             throw InputError(path, "slurm." + k,
                              "unknown key; [slurm] has partition, gres, cpus_per_task, mem, time, "
@@ -647,12 +647,27 @@ int SlurmExecutor::execute() {
         note("study: detached; the jobs run on. Run the same command again to follow them");
         return 0;
     }
-    int todo = 0;
+    // Progress counts runs (not attempts): a run is done when its last attempt is neither queued
+    // nor planned, so a retry keeps it open, like the local executor's count.
+    std::set<std::string> followed;
     for (const auto& r : ctx_.store->runs(ctx_.study_id)) {
-        todo += r.status == kRunning ? 1 : 0;
+        if (r.status == kRunning) {
+            followed.insert(run_key(r.variant, r.repeat));
+        }
     }
-    Progress progress("study", todo, ctx_.progress_every_s);
-    int done = 0;
+    auto runs_done = [&] {
+        std::map<std::string, std::string> last;
+        for (const auto& r : ctx_.store->runs(ctx_.study_id)) {
+            last[run_key(r.variant, r.repeat)] = r.status;  // ordered by (seq, attempt)
+        }
+        int n = 0;
+        for (const auto& k : followed) {
+            n += last[k] != kRunning && last[k] != kPlanned ? 1 : 0;
+        }
+        return n;
+    };
+    Progress progress("study", static_cast<int64_t>(followed.size()), ctx_.progress_every_s);
+    int todo = 0;  // planned attempts seen so far (a new one means a retry to submit)
     while (true) {
         if (*ctx_.stop_signal != 0) {
             stop_ = *ctx_.stop_signal;
@@ -681,15 +696,15 @@ int SlurmExecutor::execute() {
                 continue;
             }
             finalize(r, false);
-            ++done;
             resubmit = true;
         }
         if (resubmit) {
-            const int before = todo;
+            int planned_now = 0;
             for (const auto& r : ctx_.store->runs(ctx_.study_id)) {
-                todo += r.status == kPlanned ? 1 : 0;
+                planned_now += r.status == kPlanned ? 1 : 0;
             }
-            if (todo > before) {
+            if (planned_now > 0) {
+                todo += planned_now;
                 submit_planned();
                 continue;  // count the new jobs in the next poll
             }
@@ -697,8 +712,10 @@ int SlurmExecutor::execute() {
         if (running + pending == 0) {
             break;
         }
-        progress.update(
-            done, std::to_string(running) + " running, " + std::to_string(pending) + " pending");
+        progress.update(runs_done(),
+                        std::to_string(running) + " running, " + std::to_string(pending) +
+                            " pending" +
+                            (todo > 0 ? ", " + std::to_string(todo) + " resubmitted" : std::string()));
         auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(opt_.poll_s);
         while (*ctx_.stop_signal == 0 && std::chrono::steady_clock::now() < until) {
             std::this_thread::sleep_for(std::chrono::milliseconds(50));

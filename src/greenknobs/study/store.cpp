@@ -687,6 +687,16 @@ int SqliteStore::failed_attempts(int64_t study_id, const std::string& variant, i
 // retry budget back.
 void SqliteStore::migrate() {
     migrate_interrupted_check();
+    // Up to date (every open but the first): read only, so that a reader (`greenknobs report`, a
+    // test polling the store) never takes the write lock from the study that writes it.
+    const bool have_table =
+        !query_text("SELECT name FROM sqlite_master WHERE type = 'table' AND name = "
+                    "'schema_migrations'")
+             .empty();
+    if (have_table && std::stoi("0" + query_text("SELECT MAX(version) FROM schema_migrations")) >=
+                          migrations().back().version) {
+        return;
+    }
     exec(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL PRIMARY KEY, "
         "description TEXT NOT NULL, applied_at TEXT NOT NULL)");
