@@ -6,9 +6,11 @@
 // hash.
 #include "greenknobs/study/runner.h"
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -201,7 +203,15 @@ class Runner {
         if (lock_fd_ < 0) {
             throw InputError(path, "", "cannot open the study lock");
         }
-        if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+        // A study killed with -9 may leave a just-forked run child that has not yet reached exec
+        // (its copy of the lock's descriptor closes there) nor noticed its parent's death: when the
+        // recorded holder is gone, the lock is free in moments, so wait for it briefly.
+        bool locked = ::flock(lock_fd_, LOCK_EX | LOCK_NB) == 0;
+        for (int i = 0; !locked && i < 150 && !lock_holder_alive(); ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            locked = ::flock(lock_fd_, LOCK_EX | LOCK_NB) == 0;
+        }
+        if (!locked) {
             char buf[32] = {0};
             ssize_t n = ::pread(lock_fd_, buf, sizeof buf - 1, 0);
             std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "?";
@@ -219,6 +229,14 @@ class Runner {
             ssize_t w = ::pwrite(lock_fd_, pid.data(), pid.size(), 0);
             (void)w;
         }
+    }
+
+    // Whether the process whose pid the lock file records still exists.
+    bool lock_holder_alive() const {
+        char buf[32] = {0};
+        ssize_t n = ::pread(lock_fd_, buf, sizeof buf - 1, 0);
+        const long pid = n > 0 ? std::strtol(buf, nullptr, 10) : 0;
+        return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH);
     }
 
   public:
