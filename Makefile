@@ -15,18 +15,21 @@ export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_f
 
 # Debian packages the project needs (Debian 12). libopenblas0-openmp replaces the 16x slower reference BLAS.
 APT_PACKAGES := cmake make clang lld ccache pkg-config libtorch-dev libopenblas0-openmp nlohmann-json3-dev \
-  libcli11-dev libtomlplusplus-dev libutf8proc-dev libsqlite3-dev libssl-dev libgtest-dev libbenchmark-dev \
+  libcli11-dev libtomlplusplus-dev libutf8proc-dev libsqlite3-dev libpq-dev libssl-dev libgtest-dev libbenchmark-dev \
   gnuplot-nox libarchive-dev libclang-rt-14-dev pybind11-dev python3-dev python3-torch
 # `make bench-python` (the PyTorch-Python side of the comparison); python3-torch is in APT_PACKAGES too, for
 # the PyTorch example `make test` studies (docs/byo.md).
 BENCH_APT_PACKAGES := python3-torch
+# `make test`'s local cluster (scripts/dev-cluster.sh, docs/cluster.md): a PostgreSQL server and a
+# single-node Slurm whose study test runs through both.
+CLUSTER_APT_PACKAGES := postgresql slurmctld slurmd slurm-client munge
 # Only for `make corpus`: the Debian source packages whose upstream tarballs (under /usr/src) make the
 # pretraining corpus (docs/corpus.md). Large (~260 MB of tarballs), so not part of `deps`.
 CORPUS_APT_PACKAGES := linux-source-6.1 glibc-source binutils-source gcc-12-source
 CORPUS_OUT ?= out/corpus
 CORPUS_ARGS ?=
 
-.PHONY: all deps bench-deps corpus-deps configure build test run quick bench bench-python corpus asan \
+.PHONY: all deps bench-deps corpus-deps cluster-deps configure build test run quick bench bench-python corpus asan \
   tsan fuzz fuzz-build fuzz-ci clean format python-install byo-example
 
 all: build
@@ -51,10 +54,16 @@ build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
 # The README's test command: everything CI checks, the seed corpora included (ctest), then a short
-# fuzz pass of every parser under ASan+UBSan.
-test: build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
+# fuzz pass of every parser under ASan+UBSan. The local cluster runs for the duration of ctest; if it
+# cannot start, its tests skip and say why.
+test: build cluster-deps
+	@./scripts/dev-cluster.sh start >/dev/null || echo "make test: the local cluster did not start; its tests will skip"
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900; rc=$$?; \
+	  cd $(CURDIR) && ./scripts/dev-cluster.sh stop; exit $$rc
 	$(MAKE) fuzz-ci
+
+cluster-deps:
+	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(CLUSTER_APT_PACKAGES)"
 
 # libFuzzer targets, one per parser (fuzz/, docs/input-rules.md): a torch-free ASan+UBSan build.
 FUZZ_BUILD ?= build-fuzz

@@ -1,5 +1,5 @@
 // `greenknobs report DIR`: the study report (Table I, figures, interactions, HTML) from
-// DIR/study.sqlite, or from DIR/runs/*/run.json when there is no store, written into DIR/report/.
+// DIR/study.sqlite (or the PostgreSQL store DIR/store.json names), or from DIR/runs/*/run.json when there is no store, written into DIR/report/.
 #ifdef GK_HAVE_STUDY
 
 #include <iostream>
@@ -16,7 +16,7 @@ gk::app::Registrar reg("report", 51, [](CLI::App& app) -> gk::app::RunFn {
     auto o = std::make_shared<gk::study::StudyReportOptions>();
     auto* sub = app.add_subcommand(
         "report", "write a study's report (HTML, Table I, figures) into DIR/report");
-    sub->add_option("dir", o->dir, "study directory (holds study.sqlite or runs/)")
+    sub->add_option("dir", o->dir, "study directory (holds study.sqlite, store.json or runs/)")
         ->required()
         ->check(CLI::ExistingDirectory);
     sub->add_option("--baseline", o->baseline,
@@ -26,6 +26,8 @@ gk::app::Registrar reg("report", 51, [](CLI::App& app) -> gk::app::RunFn {
     sub->add_option("--paper-table", o->paper_table_csv, "the paper's Table I CSV");
     sub->add_flag(
         "--no-figures", [o](int64_t) { o->render_figures = false; }, "skip gnuplot");
+    sub->add_flag("--mixed-hardware", o->mixed_hardware,
+                  "compare energies measured on different hardware (CPU and GPU models)");
     return [o]() -> int {
         gk::study::StudyReport r = gk::study::write_study_report(*o);
         std::cout << "Table I (excerpt):\n" << r.table1_excerpt << "\n";
@@ -34,6 +36,9 @@ gk::app::Registrar reg("report", 51, [](CLI::App& app) -> gk::app::RunFn {
             std::cout << ", " << r.failed << " failed";
         }
         std::cout << "\nreport: " << r.paths.html << "\n";
+        if (!r.hardware_note.empty()) {
+            std::cout << "note: " << r.hardware_note << "\n";
+        }
         if (!r.paths.figures_skipped_why.empty()) {
             std::cout << "figures not rendered: " << r.paths.figures_skipped_why << "\n";
         }

@@ -1,5 +1,5 @@
 // `greenknobs study`: variants x repeats, each run an isolated `greenknobs train` child in a seeded
-// interleaved order, results in DIR/study.sqlite, resumable after any crash (same command again),
+// interleaved order (here, or as Slurm jobs), results in DIR/study.sqlite or PostgreSQL, resumable after any crash (same command again),
 // report at the end.
 #ifdef GK_HAVE_STUDY
 
@@ -75,8 +75,53 @@ gk::app::Registrar reg("study", 50, [](CLI::App& app) -> gk::app::RunFn {
     sub->add_flag(
         "--no-report", [a](int64_t) { a->opt.report = false; },
         "do not write DIR/report at the end");
+    sub->add_option("--store", a->opt.store,
+                    "where runs are stored: DIR/study.sqlite (default) or postgresql://[user@]host"
+                    "[:port]/db (password from ~/.pgpass or PGPASSWORD; docs/cluster.md)");
+    sub->add_option("--executor", a->opt.executor,
+                    "local: one run at a time here; slurm: one Slurm job per run")
+        ->capture_default_str();
+    auto& sl = a->opt.slurm;
+    const char* g = "Slurm (--executor slurm)";
+    sub->add_option("--partition", sl.partition, "sbatch --partition")->group(g);
+    sub->add_option("--gres", sl.gres, "sbatch --gres, e.g. gpu:1")->group(g);
+    sub->add_option("--cpus-per-task", sl.cpus_per_task, "sbatch --cpus-per-task")->group(g);
+    sub->add_option("--time", sl.time, "sbatch --time limit per run, e.g. 02:00:00")->group(g);
+    sub->add_option("--constraint", sl.constraint, "sbatch --constraint (node features)")
+        ->group(g);
+    sub->add_option("--account", sl.account, "sbatch --account")->group(g);
+    sub->add_option("--qos", sl.qos, "sbatch --qos")->group(g);
+    sub->add_option("--mem", sl.mem, "sbatch --mem, e.g. 32G")->group(g);
+    sub->add_flag("--exclusive", sl.exclusive,
+                  "whole nodes per run (clean energy numbers: nothing else draws power)")
+        ->group(g);
+    sub->add_flag("--block-by-node", sl.block_by_node,
+                  "each repeat block on one node, so paired differences share hardware")
+        ->group(g);
+    sub->add_option("--sbatch-arg", sl.sbatch_args,
+                    "another sbatch option for every job, e.g. --reservation=x (repeatable)")
+        ->group(g);
+    sub->add_flag("--detach", sl.detach,
+                  "submit the jobs and return; the same command again follows them")
+        ->group(g);
+    sub->add_option("--poll-s", sl.poll_s, "how often the queue is asked")
+        ->capture_default_str()
+        ->group(g);
     return [a]() -> int {
         a->opt.plan.variants = split_commas(a->variants);
+        const auto& sl = a->opt.slurm;
+        if (a->opt.executor != "slurm" &&
+            (!sl.partition.empty() || !sl.gres.empty() || sl.cpus_per_task > 0 ||
+             !sl.time.empty() || !sl.constraint.empty() || !sl.account.empty() ||
+             !sl.qos.empty() || !sl.mem.empty() || sl.exclusive || sl.block_by_node ||
+             !sl.sbatch_args.empty() || sl.detach)) {
+            throw gk::InputError("--executor", a->opt.executor,
+                                 "Slurm options (--partition, --gres, --detach, ...) need "
+                                 "--executor slurm");
+        }
+        if (!(sl.poll_s > 0)) {
+            throw gk::InputError("--poll-s", std::to_string(sl.poll_s), "expected > 0");
+        }
         if (a->seed >= 0) {
             a->opt.plan.seed = a->seed;
         }
@@ -86,8 +131,10 @@ gk::app::Registrar reg("study", 50, [](CLI::App& app) -> gk::app::RunFn {
 #ifdef GK_HAVE_KNOBS
         // The device every run uses decides the capabilities; the plan resolves it, so peek at the
         // catalog.
-        gk::study::Plan peek = gk::study::make_plan(a->opt.plan);
-        a->opt.capabilities = gk::app::detect_here(peek.runs.front().config.system.device);
+        if (a->opt.executor == "local") {  // a Slurm run's node decides for itself (exit 3)
+            gk::study::Plan peek = gk::study::make_plan(a->opt.plan);
+            a->opt.capabilities = gk::app::detect_here(peek.runs.front().config.system.device);
+        }
 #endif
         gk::study::StudyResult r = gk::study::run_study(a->opt);
         if (!r.report_html.empty()) {
@@ -102,6 +149,11 @@ gk::app::Registrar reg("study", 50, [](CLI::App& app) -> gk::app::RunFn {
         }
         if (r.interrupted_signal != 0) {
             std::cout << "interrupted; run the same command again to resume\n";
+        }
+        if (r.detached) {
+            std::cout << r.in_flight
+                      << " run(s) queued or running in Slurm; run the same command again to "
+                         "follow them\n";
         }
         return r.exit_code();
     };

@@ -98,7 +98,7 @@ TEST_F(CommandStudyCli, StudiesACommandResumesAndReportsItsMetric) {
     EXPECT_TRUE(has(gk::fs::read_file(out + "/logs/V1-r1-a1.log"), "done with seed 101"));
 
     {
-        gk::study::Store store(out + "/study.sqlite");
+        gk::study::SqliteStore store(out + "/study.sqlite");
         auto study = store.study();
         ASSERT_TRUE(study.has_value());
         EXPECT_EQ(store.complete_runs(study->id).size(), 8u);

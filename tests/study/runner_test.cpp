@@ -98,7 +98,7 @@ bool wait_for(const std::function<bool()>& cond, double timeout_s = 10.0) {
 
 // Rows per "V7-r0", ordered by attempt.
 std::map<std::string, std::vector<RunRow>> rows_by_run(const std::string& out) {
-    Store s(fs::join(out, "study.sqlite"));
+    SqliteStore s(fs::join(out, "study.sqlite"));
     std::map<std::string, std::vector<RunRow>> m;
     for (auto& r : s.runs(s.study()->id)) {
         m[run_key(r.variant, r.repeat)].push_back(r);
@@ -131,7 +131,7 @@ TEST_F(RunnerTest, RunsEveryRunOnceInTheSeededInterleavedOrder) {
     EXPECT_NE(executed, catalog_order);
 
     // Store: one complete row each, its stages and samples, configs and run directories on disk.
-    Store s(fs::join(out_, "study.sqlite"));
+    SqliteStore s(fs::join(out_, "study.sqlite"));
     auto rows = s.complete_runs(s.study()->id);
     ASSERT_EQ(rows.size(), 8u);
     for (const auto& row : rows) {
@@ -249,7 +249,7 @@ TEST_F(RunnerTest, KillNineAtRandomPointsLosesAndDuplicatesNothing) {
         if (!fs::exists(db)) {
             return false;
         }
-        Store st(db);
+        SqliteStore st(db);
         return st.study() &&
                st.query_text("SELECT COUNT(*) FROM runs WHERE status = 'running'") != "0";
     };
@@ -282,7 +282,7 @@ TEST_F(RunnerTest, KillNineAtRandomPointsLosesAndDuplicatesNothing) {
     EXPECT_EQ(r.failed, 0);
     EXPECT_EQ(processes_mentioning(out_), 0);
 
-    Store s(fs::join(out_, "study.sqlite"));
+    SqliteStore s(fs::join(out_, "study.sqlite"));
     const int64_t study = s.study()->id;
     std::map<std::string, int> complete;
     for (const auto& row : s.complete_runs(study)) {
@@ -318,7 +318,7 @@ TEST_F(RunnerTest, InterruptionsAndOwnFailuresAreCountedApart) {
             if (!fs::exists(fs::join(out_, "study.sqlite"))) {
                 return false;
             }
-            Store st(fs::join(out_, "study.sqlite"));
+            SqliteStore st(fs::join(out_, "study.sqlite"));
             if (!st.study()) {
                 return false;
             }

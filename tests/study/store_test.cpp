@@ -38,7 +38,7 @@ RunRow planned(int64_t study, const std::string& v, int repeat, int attempt = 1)
 }
 
 TEST_F(StoreTest, SchemaTablesColumnsAndDurability) {
-    Store s(fs::join(tmp_, "s.sqlite"));
+    SqliteStore s(fs::join(tmp_, "s.sqlite"));
     EXPECT_EQ(s.query_text("PRAGMA journal_mode"), "wal");
     EXPECT_EQ(s.query_text("PRAGMA synchronous"), "2");  // FULL
     for (const char* t : {"study", "runs", "stages", "samples"}) {
@@ -71,7 +71,7 @@ TEST_F(StoreTest, SchemaTablesColumnsAndDurability) {
 }
 
 TEST_F(StoreTest, StudyRoundTrips) {
-    Store s(fs::join(tmp_, "s.sqlite"));
+    SqliteStore s(fs::join(tmp_, "s.sqlite"));
     EXPECT_FALSE(s.study().has_value());
     int64_t id = make_study(s);
     auto st = s.study();
@@ -85,7 +85,7 @@ TEST_F(StoreTest, StudyRoundTrips) {
 }
 
 TEST_F(StoreTest, CompleteWritesSummaryStagesAndSamples) {
-    Store s(fs::join(tmp_, "s.sqlite"));
+    SqliteStore s(fs::join(tmp_, "s.sqlite"));
     int64_t study = make_study(s);
     int64_t id = s.insert_run(planned(study, "V7", 0));
     s.mark_running(id);
@@ -120,7 +120,7 @@ TEST_F(StoreTest, CompleteWritesSummaryStagesAndSamples) {
 }
 
 TEST_F(StoreTest, ASecondCompleteRowForTheSameRunIsRefusedAndRolledBack) {
-    Store s(fs::join(tmp_, "s.sqlite"));
+    SqliteStore s(fs::join(tmp_, "s.sqlite"));
     int64_t study = make_study(s);
     int64_t a = s.insert_run(planned(study, "V0", 0, 1));
     s.mark_complete(a, gk::testing::make_run_json({}), 0);
@@ -134,7 +134,7 @@ TEST_F(StoreTest, ASecondCompleteRowForTheSameRunIsRefusedAndRolledBack) {
 }
 
 TEST_F(StoreTest, InterruptRunningAndFinish) {
-    Store s(fs::join(tmp_, "s.sqlite"));
+    SqliteStore s(fs::join(tmp_, "s.sqlite"));
     int64_t study = make_study(s);
     int64_t a = s.insert_run(planned(study, "V0", 0));
     int64_t b = s.insert_run(planned(study, "V7", 0));
@@ -152,7 +152,7 @@ TEST_F(StoreTest, InterruptRunningAndFinish) {
 }
 
 TEST_F(StoreTest, OnlyOwnFailuresAreCountedAgainstRetries) {
-    Store s(fs::join(tmp_, "s.sqlite"));
+    SqliteStore s(fs::join(tmp_, "s.sqlite"));
     int64_t study = make_study(s);
     for (int attempt = 1; attempt <= 4; ++attempt) {
         int64_t id = s.insert_run(planned(study, "V7", 0, attempt));
@@ -174,7 +174,7 @@ TEST_F(StoreTest, OnlyOwnFailuresAreCountedAgainstRetries) {
 TEST_F(StoreTest, AnOlderStoreIsMigratedAndItsInterruptionsReclassified) {
     const std::string path = fs::join(tmp_, "old.sqlite");
     {
-        Store s(path);
+        SqliteStore s(path);
         int64_t study = make_study(s);
         for (int attempt = 1; attempt <= 3; ++attempt) {
             int64_t id = s.insert_run(planned(study, "V7", 0, attempt));
@@ -205,7 +205,7 @@ TEST_F(StoreTest, AnOlderStoreIsMigratedAndItsInterruptionsReclassified) {
                "'runs'");
         s.exec("PRAGMA writable_schema=OFF");
     }
-    Store s(path);
+    SqliteStore s(path);
     const std::string ddl =
         s.query_text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'runs'");
     EXPECT_NE(ddl.find("'interrupted'"), std::string::npos);
@@ -233,7 +233,7 @@ TEST_F(StoreTest, AnOlderStoreIsMigratedAndItsInterruptionsReclassified) {
 TEST_F(StoreTest, NotAStore) {
     const std::string p = fs::join(tmp_, "junk.sqlite");
     fs::write_file_atomic(p, std::string(4096, 'x'));
-    EXPECT_THROW(Store{p}, InputError);
+    EXPECT_THROW(SqliteStore{p}, InputError);
 }
 
 }  // namespace

@@ -240,9 +240,12 @@ Catalog load_catalog(const std::string& path) {
     cat.path = path;
     json doc = toml_to_json(fs::read_file(path), path);
     for (auto it = doc.begin(); it != doc.end(); ++it) {
-        if (it.key() != "description" && it.key() != "base" && it.key() != "variant") {
+        // [slurm]: the study's job resources, read by `greenknobs study --executor slurm`.
+        if (it.key() != "description" && it.key() != "base" && it.key() != "variant" &&
+            it.key() != "slurm") {
             throw InputError(path, it.key(),
-                             "unknown key; a catalog has description, [base] and [[variant]]");
+                             "unknown key; a catalog has description, [base], [[variant]] and "
+                             "[slurm]");
         }
     }
     cat.description = get_string(doc, "description", path, "(top level)", false);

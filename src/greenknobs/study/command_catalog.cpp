@@ -156,7 +156,7 @@ const CommandKnob& CommandCatalog::knob(const std::string& name) const {
 
 CommandCatalog load_command_catalog(const std::string& path) {
     json doc = knobs::toml_to_json(fs::read_file(path), path);
-    only_keys(doc, {"description", "base", "report", "knob", "variant"}, path, "");
+    only_keys(doc, {"description", "base", "report", "knob", "variant", "slurm"}, path, "");
     CommandCatalog c;
     c.path = path;
     c.description = str(doc, "description", path, "", false);

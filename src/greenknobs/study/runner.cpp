@@ -6,9 +6,11 @@
 // hash.
 #include "greenknobs/study/runner.h"
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -19,6 +21,7 @@
 #include <unistd.h>
 
 #include "greenknobs/study/child.h"
+#include "greenknobs/study/slurm.h"
 #include "greenknobs/study/store.h"
 #include "greenknobs/study/study_report.h"
 #include "greenknobs/util/error.h"
@@ -136,15 +139,42 @@ class Runner {
         if (opt_.max_retries < 0) {
             throw InputError("--max-retries", std::to_string(opt_.max_retries), "expected >= 0");
         }
+        if (opt_.executor != "local" && opt_.executor != "slurm") {
+            throw InputError("--executor", opt_.executor, "expected local or slurm");
+        }
         plan_ = make_plan(opt_.plan);
+        if (opt_.executor == "slurm") {
+            // Compute nodes know nothing of this process: every path the jobs see is absolute.
+            opt_.out_dir = std::filesystem::absolute(opt_.out_dir).lexically_normal().string();
+            if (!opt_.train_bin.empty()) {
+                opt_.train_bin = std::filesystem::absolute(opt_.train_bin).string();
+            }
+        }
         train_bin_ = opt_.train_bin.empty() ? self_exe() : opt_.train_bin;
         train_exec_ = opt_.train_bin.empty() ? "/proc/self/exe" : opt_.train_bin;
         for (const char* sub : {"", "configs", "runs", "logs"}) {
             fs::make_dirs(fs::join(opt_.out_dir, sub));
         }
         lock_study_dir();
-        store_ = std::make_unique<Store>(fs::join(opt_.out_dir, "study.sqlite"));
+        const StoreLocation where = resolve_store(opt_.out_dir, opt_.store, /*create=*/true);
+        store_ = open_store(where);
+        record_store(opt_.out_dir, where);
         open_or_create_study();
+        if (opt_.executor == "slurm") {
+            apply_catalog_resources(opt_.plan.catalog_path, opt_.slurm);
+            SlurmContext ctx;
+            ctx.store = store_.get();
+            ctx.study_id = study_id_;
+            ctx.plan = &plan_;
+            ctx.out_dir = opt_.out_dir;
+            ctx.program = opt_.train_bin.empty() ? self_exe() : opt_.train_bin;
+            ctx.max_attempts = max_attempts();
+            ctx.config_path = [this](const PlannedRun& r) { return config_path(r); };
+            ctx.run_dir = [this](const PlannedRun& r) { return run_dir(r); };
+            ctx.stop_signal = &g_stop_signal;
+            ctx.progress_every_s = opt_.progress_every_s;
+            slurm_ = std::make_unique<SlurmExecutor>(opt_.slurm, ctx);
+        }
         for (const auto& run : plan_.runs) {
             // Same content every time (same hash): rewriting is harmless and repairs a deleted
             // file.
@@ -157,7 +187,7 @@ class Runner {
         SignalGuard guard;
         execute();
         summarize();
-        if (opt_.report && result_.interrupted_signal == 0) {
+        if (opt_.report && result_.interrupted_signal == 0 && !result_.detached) {
             make_report();
         }
         return result_;
@@ -173,7 +203,15 @@ class Runner {
         if (lock_fd_ < 0) {
             throw InputError(path, "", "cannot open the study lock");
         }
-        if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+        // A study killed with -9 may leave a just-forked run child that has not yet reached exec
+        // (its copy of the lock's descriptor closes there) nor noticed its parent's death: when the
+        // recorded holder is gone, the lock is free in moments, so wait for it briefly.
+        bool locked = ::flock(lock_fd_, LOCK_EX | LOCK_NB) == 0;
+        for (int i = 0; !locked && i < 150 && !lock_holder_alive(); ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            locked = ::flock(lock_fd_, LOCK_EX | LOCK_NB) == 0;
+        }
+        if (!locked) {
             char buf[32] = {0};
             ssize_t n = ::pread(lock_fd_, buf, sizeof buf - 1, 0);
             std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "?";
@@ -191,6 +229,14 @@ class Runner {
             ssize_t w = ::pwrite(lock_fd_, pid.data(), pid.size(), 0);
             (void)w;
         }
+    }
+
+    // Whether the process whose pid the lock file records still exists.
+    bool lock_holder_alive() const {
+        char buf[32] = {0};
+        ssize_t n = ::pread(lock_fd_, buf, sizeof buf - 1, 0);
+        const long pid = n > 0 ? std::strtol(buf, nullptr, 10) : 0;
+        return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH);
     }
 
   public:
@@ -307,8 +353,12 @@ class Runner {
     // failed runs get one while their own failures leave retries.
     void recover() {
         load_states();  // the hash check, before anything is changed
-        int stale = store_->interrupt_running(
-            study_id_, "interrupted: the study process stopped while this run was in flight");
+        // Slurm jobs outlive the study: the executor asks Slurm what became of them.
+        int stale = slurm_ ? slurm_->reconcile()
+                           : store_->interrupt_running(
+                                 study_id_,
+                                 "interrupted: the study process stopped while this run was in "
+                                 "flight");
         if (stale > 0) {
             result_.recovered = stale;
             note("study: " + std::to_string(stale) +
@@ -364,6 +414,12 @@ class Runner {
     }
 
     void execute() {
+        if (slurm_) {
+            // Whether a knob runs is decided on the node (exit 3: skipped), not on this login node.
+            result_.interrupted_signal = slurm_->execute();
+            result_.detached = opt_.slurm.detach && result_.interrupted_signal == 0;
+            return;
+        }
         const std::string device = plan_.runs.front().config.system.device;
         caps_ = opt_.capabilities
                     ? *opt_.capabilities
@@ -625,6 +681,8 @@ class Runner {
                 result_.failed_runs.push_back(key + ": " + last->error);
             } else if (last->status == kInterrupted) {
                 ++result_.interrupted;
+            } else if (last->status == kRunning) {
+                ++result_.in_flight;
             }
         }
         result_.total = static_cast<int>(plan_.runs.size());
@@ -633,6 +691,8 @@ class Runner {
              " skipped" +
              (result_.interrupted ? ", " + std::to_string(result_.interrupted) + " interrupted"
                                   : std::string()) +
+             (result_.in_flight ? ", " + std::to_string(result_.in_flight) + " queued or running"
+                                : std::string()) +
              " of " + std::to_string(result_.total) + " runs" +
              (result_.interrupted_signal ? " (interrupted; run the same command to resume)" : ""));
         for (const auto& s : result_.skipped_runs) {
@@ -666,7 +726,8 @@ class Runner {
         }
     }
 
-    const StudyOptions& opt_;
+    StudyOptions opt_;  // a copy: a Slurm study makes its paths absolute
+    std::unique_ptr<SlurmExecutor> slurm_;
     int lock_fd_ = -1;
     Plan plan_;
     std::string train_bin_;   // shown as the child's argv[0]

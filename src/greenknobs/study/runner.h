@@ -9,6 +9,7 @@
 
 #include "greenknobs/knobs/capabilities.h"
 #include "greenknobs/study/plan.h"
+#include "greenknobs/study/slurm.h"
 
 namespace gk::study {
 
@@ -32,6 +33,13 @@ struct StudyOptions {
     // After a forwarded SIGINT/SIGTERM, how long the run gets before SIGKILL.
     double grace_s = 10.0;
     double progress_every_s = 10.0;  // plain progress line period when stderr is not a terminal
+    // Where the store is: "" = what the directory already has, else DIR/study.sqlite; "sqlite";
+    // or a postgresql:// URI (recorded in DIR/store.json; docs/cluster.md).
+    std::string store;
+    // "local": one child process at a time on this machine; "slurm": one Slurm job per attempt
+    // (slurm.h).
+    std::string executor = "local";
+    SlurmOptions slurm;
 };
 
 struct SkippedRun {
@@ -48,6 +56,8 @@ struct StudyResult {
     int recovered = 0;  // runs found `running` at start (the study had died): recorded interrupted
     int interrupted = 0;  // runs whose last attempt was interrupted (this invocation was stopped)
     int interrupted_signal = 0;  // SIGINT/SIGTERM that stopped this invocation (0 = none)
+    int in_flight = 0;  // runs whose Slurm jobs are still queued or running (--detach)
+    bool detached = false;
     std::vector<SkippedRun> skipped_runs;
     std::vector<std::string> failed_runs;  // "V7-r1: <error>"
     std::string report_html;

@@ -1,15 +1,20 @@
-// SQLite implementation of the study store. Every change that must not be seen half-done (a run
+// The study store's shared parts (schema, migrations, what a complete run writes, where a study
+// directory's store is) and its SQLite backend. Every change that must not be seen half-done (a run
 // becoming complete with its stages and samples, recovery after a crash) is one BEGIN IMMEDIATE ...
 // COMMIT transaction; with WAL and synchronous=FULL a committed transaction survives kill -9 and
 // power loss.
 #include "greenknobs/study/store.h"
 
 #include <cmath>
+#include <fstream>
 #include <limits>
 
 #include <sqlite3.h>
 
+#include "greenknobs/study/pg_store.h"
+#include "greenknobs/study/store_rows.h"
 #include "greenknobs/util/error.h"
+#include "greenknobs/util/fs.h"
 #include "greenknobs/util/machine.h"
 
 namespace gk::study {
@@ -78,6 +83,235 @@ CREATE TABLE IF NOT EXISTS samples (
 );
 CREATE INDEX IF NOT EXISTS samples_by_run ON samples (run_id);
 )SQL";
+}
+
+const std::vector<Migration>& migrations() {
+    // Version 1 is schema_sql() (plus, for SQLite stores older than the 'interrupted' status, the
+    // CHECK rebuild of migrate_interrupted_check()). Never edit a released entry: add one.
+    static const std::vector<Migration> m = {
+        {1, "study, runs, stages, samples", ""},
+        {2, "hardware and executor columns; study keys (many studies in one PostgreSQL store)",
+         "ALTER TABLE study ADD COLUMN study_key TEXT;\n"
+         "CREATE UNIQUE INDEX IF NOT EXISTS study_by_key ON study (study_key);\n"
+         "ALTER TABLE runs ADD COLUMN job_id TEXT;\n"
+         "ALTER TABLE runs ADD COLUMN host TEXT;\n"
+         "ALTER TABLE runs ADD COLUMN cpu_model TEXT;\n"
+         "ALTER TABLE runs ADD COLUMN gpu_model TEXT;\n"
+         "ALTER TABLE runs ADD COLUMN power_limit_w DOUBLE PRECISION;\n"},
+    };
+    return m;
+}
+
+namespace detail {
+
+const char* const kRunColumns =
+    "id, study_id, seq, variant, repeat, attempt, config_hash, status, error, started_at, "
+    "finished_at, run_dir, exit_code, total_energy_j, eval_energy_j, f1_vul, f1_weighted, "
+    "total_duration_s, eval_duration_s, run_json, job_id, host";
+
+std::string join_ids(const std::vector<std::string>& ids) {
+    std::string out;
+    for (const auto& id : ids) {
+        out += (out.empty() ? "" : ",") + id;
+    }
+    return out;
+}
+
+std::vector<std::string> split_ids(const std::string& s) {
+    std::vector<std::string> out;
+    std::string cur;
+    for (char c : s) {
+        if (c == ',') {
+            out.push_back(cur);
+            cur.clear();
+        } else {
+            cur += c;
+        }
+    }
+    if (!cur.empty()) {
+        out.push_back(cur);
+    }
+    return out;
+}
+
+namespace {
+
+// A JSON number at `ptr`, NaN when missing or null.
+double num(const json& doc, const char* ptr) {
+    json::json_pointer p(ptr);
+    if (!doc.contains(p) || !doc.at(p).is_number()) {
+        return std::numeric_limits<double>::quiet_NaN();
+    }
+    return doc.at(p).get<double>();
+}
+
+// The evaluate stage's field (top-level stage named "evaluate").
+double eval_stage(const json& doc, const char* field) {
+    if (!doc.contains("energy") || !doc["energy"].contains("stages")) {
+        return std::numeric_limits<double>::quiet_NaN();
+    }
+    for (const auto& st : doc["energy"]["stages"]) {
+        if (st.value("path", "") == "evaluate") {
+            return num(st, field);
+        }
+    }
+    return std::numeric_limits<double>::quiet_NaN();
+}
+
+std::string text_at(const json& doc, const char* ptr) {
+    json::json_pointer p(ptr);
+    return doc.is_object() && doc.contains(p) && doc.at(p).is_string() ? doc.at(p).get<std::string>()
+                                                                       : "";
+}
+
+}  // namespace
+
+RunSummary summarize(const json& doc) {
+    RunSummary s;
+    s.started_at = text_at(doc, "/started_at");
+    s.finished_at = text_at(doc, "/finished_at");
+    s.total_energy_j = num(doc, "/energy/total/energy_j/total");
+    s.eval_energy_j = eval_stage(doc, "/energy_j/total");
+    s.f1_vul = num(doc, "/metrics/f1_vul");
+    s.f1_weighted = num(doc, "/metrics/f1_weighted");
+    s.total_duration_s = num(doc, "/energy/total/duration_s");
+    s.eval_duration_s = eval_stage(doc, "/duration_s");
+    s.hw = run_hardware(doc);
+    return s;
+}
+
+std::vector<StageRow> stage_rows(const json& doc) {
+    std::vector<StageRow> out;
+    const json energy = doc.value("energy", json::object());
+    for (const auto& stage : energy.value("stages", json::array())) {
+        const json prov = stage.value("provenance", json::object());
+        out.push_back(StageRow{stage.value("path", stage.value("name", "?")),
+                               num(stage, "/duration_s"), num(stage, "/energy_j/cpu"),
+                               num(stage, "/energy_j/ram"), num(stage, "/energy_j/gpu"),
+                               num(stage, "/energy_j/total"), text_at(prov, "/cpu"),
+                               text_at(prov, "/ram"), text_at(prov, "/gpu")});
+    }
+    return out;
+}
+
+std::vector<SampleRow> sample_rows(const json& doc) {
+    std::vector<SampleRow> out;
+    const json energy = doc.value("energy", json::object());
+    for (const auto& series : energy.value("timeseries", json::array())) {
+        const std::string source = series.value("source", "?");
+        const std::string component = series.value("component", "?");
+        const json t = series.value("t_s", json::array());
+        const json p = series.value("power_w", json::array());
+        for (size_t i = 0; i < t.size() && i < p.size(); ++i) {
+            if (!t[i].is_number()) {
+                continue;
+            }
+            out.push_back(SampleRow{source, component, t[i].get<double>(),
+                                    p[i].is_number() ? p[i].get<double>()
+                                                     : std::numeric_limits<double>::quiet_NaN()});
+        }
+    }
+    return out;
+}
+
+}  // namespace detail
+
+std::string RunHardware::signature() const {
+    return "cpu=" + (cpu_model.empty() ? std::string("?") : cpu_model) +
+           "; gpu=" + (gpu_model.empty() ? std::string("none") : gpu_model);
+}
+
+RunHardware run_hardware(const json& doc) {
+    RunHardware h;
+    h.host = detail::text_at(doc, "/machine/hostname");
+    h.cpu_model = detail::text_at(doc, "/machine/cpu_model");
+    if (h.cpu_model.empty()) {
+        h.cpu_model = detail::text_at(doc, "/energy/machine/cpu_model");
+    }
+    h.gpu_model = detail::text_at(doc, "/energy/machine/gpu_model");
+    if (h.gpu_model.empty()) {
+        h.gpu_model = detail::text_at(doc, "/machine/gpu_model");
+    }
+    // The limit the run asked for (system.power_limit_w, the V5 knob); what was enforced is in
+    // run.json's power_limit record.
+    double limit = detail::num(doc, "/config/system/power_limit_w");
+    h.power_limit_w = std::isfinite(limit) && limit > 0 ? limit : 0;
+    return h;
+}
+
+namespace {
+
+bool is_postgres_uri(const std::string& uri) {
+    return uri.rfind("postgresql://", 0) == 0 || uri.rfind("postgres://", 0) == 0;
+}
+
+std::string new_study_key() {
+    std::ifstream in("/proc/sys/kernel/random/uuid");
+    std::string key;
+    std::getline(in, key);
+    GK_CHECK(key.size() >= 32, "cannot read a UUID from /proc/sys/kernel/random/uuid");
+    return key;
+}
+
+}  // namespace
+
+bool has_store(const std::string& dir) {
+    return fs::exists(fs::join(dir, "store.json")) || fs::exists(fs::join(dir, "study.sqlite"));
+}
+
+StoreLocation resolve_store(const std::string& dir, const std::string& uri, bool create) {
+    StoreLocation loc;
+    loc.sqlite_path = fs::join(dir, "study.sqlite");
+    const std::string meta = fs::join(dir, "store.json");
+    if (!uri.empty() && uri != "sqlite" && !is_postgres_uri(uri)) {
+        throw InputError("--store", uri,
+                         "expected a postgresql://[user@]host[:port]/dbname URI or \"sqlite\"");
+    }
+    if (fs::exists(meta)) {
+        json j = json::parse(fs::read_file(meta), nullptr, /*allow_exceptions=*/false);
+        if (!j.is_object() || !j.value("uri", json()).is_string() ||
+            !j.value("study_key", json()).is_string()) {
+            throw InputError(meta, "", "expected {\"uri\": \"postgresql://...\", \"study_key\": \"...\"}");
+        }
+        loc.uri = j["uri"].get<std::string>();
+        loc.study_key = j["study_key"].get<std::string>();
+        if (!uri.empty() && uri != loc.uri) {
+            throw InputError("--store", uri,
+                             "this study directory's store is " + loc.uri + " (" + meta +
+                                 "); resume with the same --store, or use a new --out");
+        }
+        return loc;
+    }
+    if (uri.empty() || uri == "sqlite") {
+        return loc;
+    }
+    if (fs::exists(loc.sqlite_path)) {
+        throw InputError("--store", uri,
+                         "this study directory already has a SQLite store (" + loc.sqlite_path +
+                             "); use a new --out for a PostgreSQL study");
+    }
+    reject_password(uri);
+    loc.uri = uri;
+    if (create) {
+        loc.study_key = new_study_key();
+    }
+    return loc;
+}
+
+void record_store(const std::string& dir, const StoreLocation& loc) {
+    const std::string meta = fs::join(dir, "store.json");
+    if (!loc.postgresql() || fs::exists(meta)) {
+        return;
+    }
+    fs::write_file_atomic(meta,
+                          json{{"uri", loc.uri}, {"study_key", loc.study_key}}.dump(2) + "\n");
+}
+
+std::unique_ptr<Store> open_store(const StoreLocation& where) {
+    if (where.postgresql()) {
+        return std::make_unique<PgStore>(where.uri, where.study_key);
+    }
+    return std::make_unique<SqliteStore>(where.sqlite_path);
 }
 
 namespace {
@@ -162,63 +396,6 @@ class Stmt {
     sqlite3_stmt* st_ = nullptr;
 };
 
-std::string join_ids(const std::vector<std::string>& ids) {
-    std::string out;
-    for (const auto& id : ids) {
-        out += (out.empty() ? "" : ",") + id;
-    }
-    return out;
-}
-
-std::vector<std::string> split_ids(const std::string& s) {
-    std::vector<std::string> out;
-    std::string cur;
-    for (char c : s) {
-        if (c == ',') {
-            out.push_back(cur);
-            cur.clear();
-        } else {
-            cur += c;
-        }
-    }
-    if (!cur.empty()) {
-        out.push_back(cur);
-    }
-    return out;
-}
-
-// A JSON number at `ptr`, NaN when missing or null.
-double num(const json& doc, const char* ptr) {
-    json::json_pointer p(ptr);
-    if (!doc.contains(p) || !doc.at(p).is_number()) {
-        return std::numeric_limits<double>::quiet_NaN();
-    }
-    return doc.at(p).get<double>();
-}
-
-// The evaluate stage's field (top-level stage named "evaluate").
-double eval_stage(const json& doc, const char* field) {
-    if (!doc.contains("energy") || !doc["energy"].contains("stages")) {
-        return std::numeric_limits<double>::quiet_NaN();
-    }
-    for (const auto& st : doc["energy"]["stages"]) {
-        if (st.value("path", "") == "evaluate") {
-            return num(st, field);
-        }
-    }
-    return std::numeric_limits<double>::quiet_NaN();
-}
-
-std::string text_or_empty(const json& j, const char* key) {
-    return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
-}
-
-const char* kRunColumns =
-    "id, study_id, seq, variant, repeat, attempt, config_hash, status, error, started_at, "
-    "finished_at, "
-    "run_dir, exit_code, total_energy_j, eval_energy_j, f1_vul, f1_weighted, total_duration_s, "
-    "eval_duration_s, run_json";
-
 RunRow read_run(Stmt& s) {
     RunRow r;
     r.id = s.integer(0);
@@ -243,12 +420,15 @@ RunRow read_run(Stmt& s) {
     r.total_duration_s = s.real(17);
     r.eval_duration_s = s.real(18);
     r.run_json = s.text(19);
+    r.job_id = s.text(20);
+    r.host = s.text(21);
     return r;
 }
 
 }  // namespace
 
-Store::Store(const std::string& path) : path_(path) {
+SqliteStore::SqliteStore(const std::string& path) {
+    path_ = path;
     if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
         SQLITE_OK) {
         std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
@@ -271,9 +451,9 @@ Store::Store(const std::string& path) : path_(path) {
     }
 }
 
-Store::~Store() { sqlite3_close(db_); }
+SqliteStore::~SqliteStore() { sqlite3_close(db_); }
 
-void Store::exec(const std::string& sql) {
+void SqliteStore::exec(const std::string& sql) {
     char* err = nullptr;
     if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
         std::string msg = err ? err : "?";
@@ -282,20 +462,20 @@ void Store::exec(const std::string& sql) {
     }
 }
 
-std::string Store::query_text(const std::string& sql) {
+std::string SqliteStore::query_text(const std::string& sql) {
     Stmt s(db_, sql);
     return s.step() ? s.text(0) : "";
 }
 
-void Store::begin() { exec("BEGIN IMMEDIATE"); }
-void Store::commit() { exec("COMMIT"); }
-void Store::rollback() {
+void SqliteStore::begin() { exec("BEGIN IMMEDIATE"); }
+void SqliteStore::commit() { exec("COMMIT"); }
+void SqliteStore::rollback() {
     char* err = nullptr;
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, &err);
     sqlite3_free(err);
 }
 
-void Store::transaction(const std::function<void()>& fn) {
+void SqliteStore::transaction(const std::function<void()>& fn) {
     begin();
     try {
         fn();
@@ -306,7 +486,7 @@ void Store::transaction(const std::function<void()>& fn) {
     }
 }
 
-std::optional<StudyRow> Store::study() {
+std::optional<StudyRow> SqliteStore::study() {
     Stmt s(
         db_,
         "SELECT id, catalog_path, catalog_sha256, created_at, seed, repeats, variants, config_json "
@@ -321,12 +501,12 @@ std::optional<StudyRow> Store::study() {
     r.created_at = s.text(3);
     r.seed = s.integer(4);
     r.repeats = static_cast<int>(s.integer(5));
-    r.variants = split_ids(s.text(6));
+    r.variants = detail::split_ids(s.text(6));
     r.config = json::parse(s.text(7), nullptr, /*allow_exceptions=*/false);
     return r;
 }
 
-int64_t Store::create_study(const StudyRow& r) {
+int64_t SqliteStore::create_study(const StudyRow& r) {
     Stmt s(db_,
            "INSERT INTO study (catalog_path, catalog_sha256, created_at, seed, repeats, variants, "
            "config_json) VALUES (?, ?, ?, ?, ?, ?, ?)");
@@ -335,14 +515,14 @@ int64_t Store::create_study(const StudyRow& r) {
         .bind(3, r.created_at.empty() ? utc_now_iso8601() : r.created_at)
         .bind(4, r.seed)
         .bind(5, r.repeats)
-        .bind(6, join_ids(r.variants))
+        .bind(6, detail::join_ids(r.variants))
         .bind(7, r.config.dump());
     s.run();
     return sqlite3_last_insert_rowid(db_);
 }
 
-std::vector<RunRow> Store::runs(int64_t study_id) {
-    Stmt s(db_, std::string("SELECT ") + kRunColumns +
+std::vector<RunRow> SqliteStore::runs(int64_t study_id) {
+    Stmt s(db_, std::string("SELECT ") + detail::kRunColumns +
                     " FROM runs WHERE study_id = ? ORDER BY seq, attempt");
     s.bind(1, study_id);
     std::vector<RunRow> out;
@@ -352,9 +532,9 @@ std::vector<RunRow> Store::runs(int64_t study_id) {
     return out;
 }
 
-std::vector<RunRow> Store::complete_runs(int64_t study_id) {
+std::vector<RunRow> SqliteStore::complete_runs(int64_t study_id) {
     Stmt s(db_,
-           std::string("SELECT ") + kRunColumns +
+           std::string("SELECT ") + detail::kRunColumns +
                " FROM runs WHERE study_id = ? AND status = 'complete' ORDER BY variant, repeat");
     s.bind(1, study_id);
     std::vector<RunRow> out;
@@ -364,7 +544,7 @@ std::vector<RunRow> Store::complete_runs(int64_t study_id) {
     return out;
 }
 
-int64_t Store::insert_run(const RunRow& r) {
+int64_t SqliteStore::insert_run(const RunRow& r) {
     Stmt s(db_,
            "INSERT INTO runs (study_id, seq, variant, repeat, attempt, config_hash, status, error, "
            "run_dir) "
@@ -382,7 +562,7 @@ int64_t Store::insert_run(const RunRow& r) {
     return sqlite3_last_insert_rowid(db_);
 }
 
-void Store::mark_running(int64_t run_id) {
+void SqliteStore::mark_running(int64_t run_id) {
     Stmt s(db_,
            "UPDATE runs SET status = 'running', started_at = ?, finished_at = NULL, error = NULL "
            "WHERE id = ? AND status = 'planned'");
@@ -391,7 +571,7 @@ void Store::mark_running(int64_t run_id) {
     GK_CHECK(sqlite3_changes(db_) == 1, "run " + std::to_string(run_id) + " was not planned");
 }
 
-void Store::mark_finished(int64_t run_id, const std::string& status, const std::string& error,
+void SqliteStore::mark_finished(int64_t run_id, const std::string& status, const std::string& error,
                           std::optional<int> exit_code) {
     GK_CHECK(status == kFailed || status == kInterrupted || status == kSkipped,
              "mark_finished: " + status);
@@ -410,87 +590,79 @@ void Store::mark_finished(int64_t run_id, const std::string& status, const std::
     GK_CHECK(sqlite3_changes(db_) == 1, "run " + std::to_string(run_id) + " was already finished");
 }
 
-void Store::mark_complete(int64_t run_id, const json& doc, std::optional<int> exit_code) {
-    begin();
-    try {
+void SqliteStore::mark_complete(int64_t run_id, const json& doc, std::optional<int> exit_code) {
+    const detail::RunSummary sum = detail::summarize(doc);
+    transaction([&] {
         Stmt u(db_,
                "UPDATE runs SET status = 'complete', error = NULL, exit_code = ?, "
                "started_at = COALESCE(?, started_at), finished_at = ?, total_energy_j = ?, "
                "eval_energy_j = ?, f1_vul = ?, f1_weighted = ?, total_duration_s = ?, "
-               "eval_duration_s = ?, "
-               "run_json = ? WHERE id = ? AND status IN ('planned', 'running', 'failed', "
+               "eval_duration_s = ?, run_json = ?, host = ?, cpu_model = ?, gpu_model = ?, "
+               "power_limit_w = ? WHERE id = ? AND status IN ('planned', 'running', 'failed', "
                "'interrupted')");
-        const std::string started = text_or_empty(doc, "started_at");
-        const std::string finished = text_or_empty(doc, "finished_at");
         u.bind_opt_int(1, exit_code)
-            .bind_opt_text(2, started)
-            .bind(3, finished.empty() ? utc_now_iso8601() : finished)
-            .bind(4, num(doc, "/energy/total/energy_j/total"))
-            .bind(5, eval_stage(doc, "/energy_j/total"))
-            .bind(6, num(doc, "/metrics/f1_vul"))
-            .bind(7, num(doc, "/metrics/f1_weighted"))
-            .bind(8, num(doc, "/energy/total/duration_s"))
-            .bind(9, eval_stage(doc, "/duration_s"))
+            .bind_opt_text(2, sum.started_at)
+            .bind(3, sum.finished_at.empty() ? utc_now_iso8601() : sum.finished_at)
+            .bind(4, sum.total_energy_j)
+            .bind(5, sum.eval_energy_j)
+            .bind(6, sum.f1_vul)
+            .bind(7, sum.f1_weighted)
+            .bind(8, sum.total_duration_s)
+            .bind(9, sum.eval_duration_s)
             .bind(10, doc.dump())
-            .bind(11, run_id);
+            .bind_opt_text(11, sum.hw.host)
+            .bind_opt_text(12, sum.hw.cpu_model)
+            .bind_opt_text(13, sum.hw.gpu_model);
+        if (sum.hw.power_limit_w > 0) {
+            u.bind(14, sum.hw.power_limit_w);
+        } else {
+            u.bind_null(14);
+        }
+        u.bind(15, run_id);
         u.run();
         GK_CHECK(sqlite3_changes(db_) == 1,
                  "run " + std::to_string(run_id) + " was already finished");
 
-        const json energy = doc.value("energy", json::object());
         Stmt st(db_,
                 "INSERT INTO stages (run_id, idx, path, duration_s, energy_cpu_j, energy_ram_j, "
-                "energy_gpu_j, "
-                "energy_total_j, provenance_cpu, provenance_ram, provenance_gpu) "
+                "energy_gpu_j, energy_total_j, provenance_cpu, provenance_ram, provenance_gpu) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
         int idx = 0;
-        for (const auto& stage : energy.value("stages", json::array())) {
-            const json prov = stage.value("provenance", json::object());
+        for (const auto& r : detail::stage_rows(doc)) {
             st.bind(1, run_id)
                 .bind(2, idx++)
-                .bind(3, stage.value("path", stage.value("name", "?")))
-                .bind(4, num(stage, "/duration_s"))
-                .bind(5, num(stage, "/energy_j/cpu"))
-                .bind(6, num(stage, "/energy_j/ram"))
-                .bind(7, num(stage, "/energy_j/gpu"))
-                .bind(8, num(stage, "/energy_j/total"))
-                .bind_opt_text(9, text_or_empty(prov, "cpu"))
-                .bind_opt_text(10, text_or_empty(prov, "ram"))
-                .bind_opt_text(11, text_or_empty(prov, "gpu"));
+                .bind(3, r.path)
+                .bind(4, r.duration_s)
+                .bind(5, r.cpu_j)
+                .bind(6, r.ram_j)
+                .bind(7, r.gpu_j)
+                .bind(8, r.total_j)
+                .bind_opt_text(9, r.prov_cpu)
+                .bind_opt_text(10, r.prov_ram)
+                .bind_opt_text(11, r.prov_gpu);
             st.run();
             st.reset();
         }
-
         Stmt sa(
             db_,
             "INSERT INTO samples (run_id, source, component, t_s, power_w) VALUES (?, ?, ?, ?, ?)");
-        for (const auto& series : energy.value("timeseries", json::array())) {
-            const std::string source = series.value("source", "?");
-            const std::string component = series.value("component", "?");
-            const json t = series.value("t_s", json::array());
-            const json p = series.value("power_w", json::array());
-            for (size_t i = 0; i < t.size() && i < p.size(); ++i) {
-                if (!t[i].is_number()) {
-                    continue;
-                }
-                sa.bind(1, run_id).bind(2, source).bind(3, component).bind(4, t[i].get<double>());
-                if (p[i].is_number()) {
-                    sa.bind(5, p[i].get<double>());
-                } else {
-                    sa.bind_null(5);
-                }
-                sa.run();
-                sa.reset();
-            }
+        for (const auto& r : detail::sample_rows(doc)) {
+            sa.bind(1, run_id).bind(2, r.source).bind(3, r.component).bind(4, r.t_s).bind(5,
+                                                                                         r.power_w);
+            sa.run();
+            sa.reset();
         }
-        commit();
-    } catch (...) {
-        rollback();
-        throw;
-    }
+    });
 }
 
-int Store::interrupt_running(int64_t study_id, const std::string& error) {
+void SqliteStore::set_job(int64_t run_id, const std::string& job_id) {
+    Stmt s(db_, "UPDATE runs SET job_id = ? WHERE id = ?");
+    s.bind_opt_text(1, job_id).bind(2, run_id);
+    s.run();
+    GK_CHECK(sqlite3_changes(db_) == 1, "no run " + std::to_string(run_id));
+}
+
+int SqliteStore::interrupt_running(int64_t study_id, const std::string& error) {
     Stmt s(db_,
            "UPDATE runs SET status = 'interrupted', error = ?, finished_at = ? "
            "WHERE study_id = ? AND status = 'running'");
@@ -499,7 +671,7 @@ int Store::interrupt_running(int64_t study_id, const std::string& error) {
     return sqlite3_changes(db_);
 }
 
-int Store::failed_attempts(int64_t study_id, const std::string& variant, int repeat) {
+int SqliteStore::failed_attempts(int64_t study_id, const std::string& variant, int repeat) {
     Stmt s(db_,
            "SELECT COUNT(*) FROM runs WHERE study_id = ? AND variant = ? AND repeat = ? "
            "AND status = 'failed'");
@@ -513,7 +685,42 @@ int Store::failed_attempts(int64_t study_id, const std::string& variant, int rep
 // sequence, foreign keys off), in one transaction. Attempts those versions recorded as failed only
 // because the study stopped (their own error texts) become interrupted, so their runs get their
 // retry budget back.
-void Store::migrate() {
+void SqliteStore::migrate() {
+    migrate_interrupted_check();
+    // Up to date (every open but the first): read only, so that a reader (`greenknobs report`, a
+    // test polling the store) never takes the write lock from the study that writes it.
+    const bool have_table =
+        !query_text("SELECT name FROM sqlite_master WHERE type = 'table' AND name = "
+                    "'schema_migrations'")
+             .empty();
+    if (have_table && std::stoi("0" + query_text("SELECT MAX(version) FROM schema_migrations")) >=
+                          migrations().back().version) {
+        return;
+    }
+    exec(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL PRIMARY KEY, "
+        "description TEXT NOT NULL, applied_at TEXT NOT NULL)");
+    // BEGIN IMMEDIATE takes the write lock first: two processes opening a new store at once apply
+    // each migration once.
+    transaction([&] {
+        const int have = std::stoi("0" + query_text("SELECT MAX(version) FROM schema_migrations"));
+        for (const auto& m : migrations()) {
+            if (m.version <= have) {
+                continue;
+            }
+            if (*m.sql) {
+                exec(m.sql);
+            }
+            Stmt s(db_,
+                   "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, "
+                   "?)");
+            s.bind(1, m.version).bind(2, m.description).bind(3, utc_now_iso8601());
+            s.run();
+        }
+    });
+}
+
+void SqliteStore::migrate_interrupted_check() {
     const std::string ddl =
         query_text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'runs'");
     if (ddl.find("'interrupted'") != std::string::npos) {
@@ -530,7 +737,22 @@ void Store::migrate() {
             create.replace(0, std::string("CREATE TABLE IF NOT EXISTS runs").size(),
                            "CREATE TABLE runs_migrated");
             exec(create);
-            exec("INSERT INTO runs_migrated SELECT * FROM runs");
+            // Columns later migrations added (a store that has them) come along by name.
+            std::string cols;
+            {
+                Stmt info(db_, "SELECT name, type FROM pragma_table_info('runs') ORDER BY cid");
+                while (info.step()) {
+                    const std::string name = info.text(0);
+                    if (query_text("SELECT name FROM pragma_table_info('runs_migrated') WHERE "
+                                   "name = '" +
+                                   name + "'")
+                            .empty()) {
+                        exec("ALTER TABLE runs_migrated ADD COLUMN " + name + " " + info.text(1));
+                    }
+                    cols += (cols.empty() ? "" : ", ") + name;
+                }
+            }
+            exec("INSERT INTO runs_migrated (" + cols + ") SELECT " + cols + " FROM runs");
             exec("DROP TABLE runs");
             exec("ALTER TABLE runs_migrated RENAME TO runs");
             exec(schema_sql());  // the partial unique index went with the old table
@@ -548,14 +770,14 @@ void Store::migrate() {
     exec("PRAGMA foreign_keys=ON");
 }
 
-int64_t Store::count_stages(int64_t run_id) {
+int64_t SqliteStore::count_stages(int64_t run_id) {
     Stmt s(db_, "SELECT COUNT(*) FROM stages WHERE run_id = ?");
     s.bind(1, run_id);
     s.step();
     return s.integer(0);
 }
 
-int64_t Store::count_samples(int64_t run_id) {
+int64_t SqliteStore::count_samples(int64_t run_id) {
     Stmt s(db_, "SELECT COUNT(*) FROM samples WHERE run_id = ?");
     s.bind(1, run_id);
     s.step();

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <set>
 
 #include "greenknobs/knobs/catalog.h"
 #include "greenknobs/study/command_catalog.h"
@@ -18,15 +19,17 @@ using nlohmann::json;
 
 std::vector<analysis::RunRecord> load_study_records(const std::string& dir, int* failed_count,
                                                     std::string* catalog_path) {
-    const std::string db = fs::join(dir, "study.sqlite");
     std::vector<analysis::RunRecord> out;
-    if (!fs::exists(db)) {
+    if (!has_store(dir)) {
         if (catalog_path) {
             catalog_path->clear();
         }
         return analysis::load_run_dirs(dir, failed_count);
     }
-    Store store(db);
+    const StoreLocation where = resolve_store(dir, "", /*create=*/false);
+    const std::string db = where.describe();
+    std::unique_ptr<Store> opened = open_store(where);
+    Store& store = *opened;
     auto study = store.study();
     if (!study) {
         throw InputError(db, "study", "the store holds no study");
@@ -66,6 +69,55 @@ std::vector<analysis::RunRecord> load_study_records(const std::string& dir, int*
     return out;
 }
 
+std::map<std::string, std::vector<std::string>> hardware_groups(
+    const std::vector<analysis::RunRecord>& runs) {
+    std::map<std::string, std::vector<std::string>> g;
+    for (const auto& r : runs) {
+        g[run_hardware(r.run).signature()].push_back(r.variant + "-r" + std::to_string(r.repeat));
+    }
+    return g;
+}
+
+std::string check_hardware(const std::vector<analysis::RunRecord>& runs, const std::string& dir,
+                           bool mixed_hardware) {
+    const auto groups = hardware_groups(runs);
+    if (groups.size() <= 1) {
+        return "";
+    }
+    std::string list;
+    for (const auto& [sig, keys] : groups) {
+        std::string some;
+        for (size_t i = 0; i < keys.size() && i < 4; ++i) {
+            some += (i ? ", " : "") + keys[i];
+        }
+        list += "\n  " + sig + ": " + std::to_string(keys.size()) + " run(s) (" + some +
+                (keys.size() > 4 ? ", ..." : "") + ")";
+    }
+    // Blocked by node: every repeat on one kind of hardware, so each paired difference is.
+    std::map<int, std::set<std::string>> per_repeat;
+    for (const auto& r : runs) {
+        per_repeat[r.repeat].insert(run_hardware(r.run).signature());
+    }
+    bool blocked = true;
+    for (const auto& [rep, sigs] : per_repeat) {
+        blocked = blocked && sigs.size() == 1;
+    }
+    const std::string head = "the runs were measured on " + std::to_string(groups.size()) +
+                             " kinds of hardware:" + list;
+    if (blocked) {
+        return head + "\neach repeat ran on one kind, so the paired differences (Δ) compare like "
+                      "with like; per-variant means mix hardware";
+    }
+    if (mixed_hardware) {
+        return head + "\ncompared anyway (--mixed-hardware): energy differences include the "
+                      "hardware's";
+    }
+    throw InputError(dir, "hardware",
+                     head + "\nenergies of different hardware are not compared. Run the study on "
+                            "one kind of node (--constraint), block it by node "
+                            "(--block-by-node), or pass --mixed-hardware to compare anyway");
+}
+
 std::string find_paper_table(const std::string& catalog_path) {
     namespace stdfs = std::filesystem;
     std::vector<std::string> candidates;
@@ -86,11 +138,14 @@ StudyReport write_study_report(const StudyReportOptions& opt) {
     StudyReport rep;
     std::string stored_catalog;
     auto runs = load_study_records(opt.dir, &rep.failed, &stored_catalog);
-    rep.source = fs::exists(fs::join(opt.dir, "study.sqlite")) ? "store" : "run directories";
+    rep.source = !has_store(opt.dir)                                  ? "run directories"
+                 : fs::exists(fs::join(opt.dir, "store.json")) ? "PostgreSQL store"
+                                                               : "store";
     rep.runs = static_cast<int>(runs.size());
     if (runs.empty()) {
         throw InputError(opt.dir, "", "no complete runs to report on (" + rep.source + ")");
     }
+    rep.hardware_note = check_hardware(runs, opt.dir, opt.mixed_hardware);
     std::string catalog_path = opt.catalog_path;
     if (catalog_path.empty() && !stored_catalog.empty() && fs::exists(stored_catalog)) {
         catalog_path = stored_catalog;

@@ -1,8 +1,9 @@
-// The report of a study directory: complete runs from DIR/study.sqlite (or, without a store, the
-// run directories under DIR/runs), written by report::write_report into DIR/report/. Used by
+// The report of a study directory: complete runs from its store (DIR/study.sqlite, or the
+// PostgreSQL store DIR/store.json names; without a store, the run directories under DIR/runs), written by report::write_report into DIR/report/. Used by
 // `greenknobs report` and at the end of `greenknobs study`.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -24,7 +25,19 @@ struct StudyReportOptions {
     std::string catalog_path;     // "" = the one the study used, when it still exists
     std::string paper_table_csv;  // "" = looked up beside the catalog, then data/reference/
     bool render_figures = true;
+    // Compare energies measured on different hardware (CPU model, GPU model) anyway.
+    // Without it such a study is refused, unless each repeat block ran on one kind of hardware
+    // (`study --block-by-node`), which keeps every paired difference like for like.
+    bool mixed_hardware = false;
 };
+
+// The complete runs grouped by hardware signature (RunHardware::signature), "V7-r1" keys each.
+std::map<std::string, std::vector<std::string>> hardware_groups(
+    const std::vector<analysis::RunRecord>& runs);
+// InputError when `runs` mix hardware and the comparison is not allowed (see mixed_hardware);
+// returns a note to show when they mix but may be compared ("" when they do not mix).
+std::string check_hardware(const std::vector<analysis::RunRecord>& runs, const std::string& dir,
+                           bool mixed_hardware);
 
 struct StudyReport {
     report::ReportPaths paths;
@@ -32,6 +45,7 @@ struct StudyReport {
     int runs = 0;
     int failed = 0;
     std::string source;  // "store" | "run directories"
+    std::string hardware_note;  // runs from more than one kind of hardware ("" = one)
 };
 
 // InputError when there is nothing to report on.
