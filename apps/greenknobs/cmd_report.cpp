@@ -24,6 +24,10 @@ gk::app::Registrar reg("report", 51, [](CLI::App& app) -> gk::app::RunFn {
     sub->add_option("--catalog", o->catalog_path,
                     "variant catalog (default: the one the study used)");
     sub->add_option("--paper-table", o->paper_table_csv, "the paper's Table I CSV");
+    sub->add_option("--budget-points", o->budget_points,
+                    "recommend within this drop of the primary metric (F1 vul) at the CI's upper "
+                    "end, in points (default: the catalog's, else 1)")
+        ->check(CLI::Range(0.0, 100.0));
     sub->add_flag(
         "--no-figures", [o](int64_t) { o->render_figures = false; }, "skip gnuplot");
     sub->add_flag("--mixed-hardware", o->mixed_hardware,

@@ -48,6 +48,12 @@ TEST_F(StudyCli, StudyThenReport) {
     EXPECT_TRUE(has(r.out, "4 complete run(s) from the store")) << r.out;
     EXPECT_TRUE(has(r.out, "report: " + out_ + "/report/report.html")) << r.out;
 
+    // A wider quality budget reaches the recommendation's rule (and a bad one is exit 2).
+    r = run("report " + out_ + " --no-figures --budget-points 2.5");
+    EXPECT_EQ(r.rc, 0) << r.out;
+    EXPECT_TRUE(has(gk::fs::read_file(out_ + "/report/report.html"), "at most 2.5 points"));
+    EXPECT_EQ(run("report " + out_ + " --no-figures --budget-points -1").rc, 2);
+
     r = run("report " + tmp_ + "/nowhere");
     EXPECT_EQ(r.rc, 2) << r.out;
 }

@@ -177,6 +177,10 @@ StudyReport write_study_report(const StudyReportOptions& opt) {
     } else if (catalog) {
         ro.baseline = catalog->baseline().id;
     }
+    if (opt.budget_points >= 0) {
+        ro.budget.max_f1_drop_points = opt.budget_points;
+        ro.budget_from_catalog = false;
+    }
     rep.paths = report::write_report(runs, ro);
     rep.table1_excerpt = report::table1_excerpt_markdown(runs, ro);
     return rep;

@@ -29,6 +29,10 @@ struct StudyReportOptions {
     // Without it such a study is refused, unless each repeat block ran on one kind of hardware
     // (`study --block-by-node`), which keeps every paired difference like for like.
     bool mixed_hardware = false;
+    // The recommendation's quality budget: the largest accepted drop of the primary metric (F1 of the
+    // vulnerable class for the pipeline) at the upper end of its 95 % CI, in points. < 0 = the
+    // catalog's primary_metric budget, else 1 point.
+    double budget_points = -1;
 };
 
 // The complete runs grouped by hardware signature (RunHardware::signature), "V7-r1" keys each.
