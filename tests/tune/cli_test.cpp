@@ -223,7 +223,7 @@ TEST_F(TuneCli, ResumesAfterKill9WithTheSameDecisions) {
     EXPECT_LE(starts, ref_runs + 1);
     // Each batch is a study directory with one complete row per run.
     for (const auto& e : stdfs::directory_iterator(out + "/studies")) {
-        gk::study::Store store((e.path() / "study.sqlite").string());
+        gk::study::SqliteStore store((e.path() / "study.sqlite").string());
         const auto st = store.study();
         ASSERT_TRUE(st.has_value());
         EXPECT_EQ(static_cast<int>(store.complete_runs(st->id).size()),

@@ -106,7 +106,7 @@ class StudyEvaluator : public Evaluator {
             throw Interrupted{sr.interrupted_signal};
         }
         // Results from the store: complete runs, else the last attempt's error.
-        study::Store store(fs::join(dir, "study.sqlite"));
+        study::SqliteStore store(fs::join(dir, "study.sqlite"));  // tune's batches are local studies
         const int64_t id = store.study()->id;
         std::map<std::pair<std::string, int>, Outcome> by_key;
         for (const auto& row : store.runs(id)) {
