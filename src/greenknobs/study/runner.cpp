@@ -20,6 +20,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "greenknobs/study/run_json.h"
 #include "greenknobs/study/child.h"
 #include "greenknobs/study/slurm.h"
 #include "greenknobs/study/store.h"
@@ -84,23 +85,6 @@ void note(const std::string& msg, log::Level level = log::Level::kInfo) {
         std::fputs("\r\033[K", stderr);
     }
     log::write(level, msg);
-}
-
-json read_run_json(const std::string& run_dir) {
-    const std::string p = fs::join(run_dir, "run.json");
-    if (!fs::exists(p)) {
-        return json();
-    }
-    try {
-        return json::parse(fs::read_file(p), nullptr, /*allow_exceptions=*/false);
-    } catch (const std::exception&) {
-        return json();
-    }
-}
-
-bool is_complete_for(const json& doc, const std::string& config_hash) {
-    return doc.is_object() && doc.value("status", "") == kComplete &&
-           doc.value("config_hash", "") == config_hash;
 }
 
 std::string study_settings_summary(const std::vector<std::string>& variants, int repeats,

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "greenknobs/knobs/run_config.h"
+#include "greenknobs/study/run_json.h"
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/fs.h"
 #include "greenknobs/util/log.h"
@@ -90,23 +91,6 @@ std::string first_line(const std::string& s) { return trim(s.substr(0, s.find('\
 std::string user_name() {
     const passwd* pw = ::getpwuid(::getuid());
     return pw && pw->pw_name ? pw->pw_name : std::to_string(::getuid());
-}
-
-json read_run_json(const std::string& run_dir) {
-    const std::string p = fs::join(run_dir, "run.json");
-    if (!fs::exists(p)) {
-        return json();
-    }
-    try {
-        return json::parse(fs::read_file(p), nullptr, /*allow_exceptions=*/false);
-    } catch (const std::exception&) {
-        return json();
-    }
-}
-
-bool complete_for(const json& doc, const std::string& hash) {
-    return doc.is_object() && doc.value("status", "") == kComplete &&
-           doc.value("config_hash", "") == hash;
 }
 
 std::string hex8(const std::string& s) {
@@ -513,7 +497,7 @@ void SlurmExecutor::finalize(const RunRow& row, bool cancelled_by_study) {
     const PlannedRun& run = planned(row);
     const json doc = read_run_json(ctx_.run_dir(run));
     const std::string key = run.key();
-    if (complete_for(doc, run.config_hash)) {
+    if (is_complete_for(doc, run.config_hash)) {
         ctx_.store->mark_complete(row.id, doc, std::nullopt);
         note("study: " + key + " complete (job " + row.job_id +
              (doc.contains("/machine/hostname"_json_pointer)
