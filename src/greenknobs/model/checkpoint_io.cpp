@@ -76,4 +76,22 @@ std::set<std::string> copy_parameters(const SafetensorsFile& f,
     return used;
 }
 
+void write_parameters(const std::string& path,
+                      const torch::OrderedDict<std::string, torch::Tensor>& params) {
+    std::vector<torch::Tensor> keep;  // owns the fp32 contiguous copies while writing
+    std::vector<StTensorView> views;
+    for (const auto& item : params) {
+        torch::Tensor t = item.value().detach().to(torch::kCPU).to(torch::kFloat).contiguous();
+        keep.push_back(t);
+        StTensorView v;
+        v.name = item.key();
+        v.dtype = StDtype::kF32;
+        v.shape.assign(t.sizes().begin(), t.sizes().end());
+        v.data = t.data_ptr();
+        v.nbytes = static_cast<size_t>(t.numel()) * sizeof(float);
+        views.push_back(v);
+    }
+    write_safetensors(path, views, {{"format", "pt"}});
+}
+
 }  // namespace gk::model

@@ -22,6 +22,11 @@ torch::Tensor tensor_from(const SafetensorsFile& f, const StTensorInfo& t);
 // "ModernBertForSequenceClassification" or "ModernBertModel" (InputError if config.json is bad).
 std::string checkpoint_architecture(const std::string& dir);
 
+// Writes `params` to `path` as an fp32 safetensors file under their own names (HF's layout when the
+// module registers HF's names), metadata {"format": "pt"} as torch's save_file writes.
+void write_parameters(const std::string& path,
+                      const torch::OrderedDict<std::string, torch::Tensor>& params);
+
 // Copies each of `params` from `f`: parameter `ours` is the file's tensor `file_name(ours)`;
 // parameters for which `skip(ours)` holds keep their values. A missing tensor or a shape other than
 // the parameter's is an InputError naming `weights_path` and the tensor (and `config_path`, whose

@@ -125,20 +125,7 @@ ModernBertForMaskedLM load_hf_masked_lm(const std::string& dir) {
 
 void save_hf_masked_lm(const std::string& dir, ModernBertForMaskedLM& m) {
     fs::make_dirs(dir);
-    std::vector<torch::Tensor> keep;  // owns the fp32 contiguous copies while writing
-    std::vector<StTensorView> views;
-    for (auto& item : m->named_parameters(/*recurse=*/true)) {
-        torch::Tensor t = item.value().detach().to(torch::kCPU).to(torch::kFloat).contiguous();
-        keep.push_back(t);
-        StTensorView v;
-        v.name = item.key();
-        v.dtype = StDtype::kF32;
-        v.shape.assign(t.sizes().begin(), t.sizes().end());
-        v.data = t.data_ptr();
-        v.nbytes = static_cast<size_t>(t.numel()) * sizeof(float);
-        views.push_back(v);
-    }
-    write_safetensors(fs::join(dir, "model.safetensors"), views, {{"format", "pt"}});
+    write_parameters(fs::join(dir, "model.safetensors"), m->named_parameters(/*recurse=*/true));
     ModernBertConfig c = m->encoder()->config();  // pruned depth and layer ids included
     c.architectures = {"ModernBertForMaskedLM"};
     fs::write_file_atomic(fs::join(dir, "config.json"), to_hf_json(c).dump(2) + "\n");
