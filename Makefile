@@ -1,5 +1,5 @@
 # greenknobs — set-up, build, test, run. Every target installs what is missing first (idempotent).
-# Build: clang++ + lld + ccache, one precompiled torch header (see docs/decisions/0001-build.md).
+# Build: clang++ + lld + ccache, one precompiled torch header (see docs/decisions/0001-build-and-modules.md).
 
 BUILD ?= build
 JOBS ?= $(shell nproc)
