@@ -4,10 +4,12 @@
   ship RUN_DIR OUT_DIR CONFIG_PATH
       OUT_DIR gets the HF masked-LM files (model.safetensors, config.json, tokenizer.json), greenknobs.json
       (mask id, row length, steps, tokens, config hash), resume/ (optimizer.pt, state.json: what a later
-      session needs to continue the very same run), history.csv, loss_curve.svg and MODEL_CARD.md: corpus,
+      session needs to continue the very same run; only while its schedule is unfinished), history.csv, loss_curve.svg and MODEL_CARD.md: corpus,
       licences and decontamination counts, steps and tokens, wall time, the energy greenknobs measured (with
       provenance) over every invocation, held-out masked-token loss/accuracy, and the commands that
       reproduce it.
+      OUT_DIR/invocation_notes.json ({"3": "quiet machine"}), kept by hand, says what each invocation ran
+      beside; the card shows it per invocation.
   restore OUT_DIR RUN_DIR
       puts OUT_DIR's weights and resume/ back as RUN_DIR's latest checkpoint, so
       `greenknobs pretrain --config CONFIG --out RUN_DIR` continues where the shipped run stopped (the
@@ -60,11 +62,16 @@ def ship(run_dir, out_dir, config_path):
     state = json.load(open(os.path.join(ckpt, "state.json")))
     if state["step"] != run["train"]["steps"]:
         sys.exit(f"{ckpt}: step {state['step']} but run.json says {run['train']['steps']}: run.json is stale")
-    os.makedirs(os.path.join(out_dir, "resume"), exist_ok=True)
     for f in ("model.safetensors", "config.json"):
         shutil.copyfile(os.path.join(ckpt, f), os.path.join(out_dir, f))
-    for f in ("optimizer.pt", "state.json"):
-        shutil.copyfile(os.path.join(ckpt, f), os.path.join(out_dir, "resume", f))
+    resume = os.path.join(out_dir, "resume")
+    if run["status"] == "complete":
+        # The schedule ended: nothing to resume, so no optimizer state rides along in the repository.
+        shutil.rmtree(resume, ignore_errors=True)
+    else:
+        os.makedirs(resume, exist_ok=True)
+        for f in ("optimizer.pt", "state.json"):
+            shutil.copyfile(os.path.join(ckpt, f), os.path.join(resume, f))
     shutil.copyfile(run["config"]["tokenizer"]["path"], os.path.join(out_dir, "tokenizer.json"))
     shutil.copyfile(os.path.join(run_dir, "history.csv"), os.path.join(out_dir, "history.csv"))
     tokens_per_step = (run["config"]["train"]["batch_size"] * run["config"]["train"]["grad_accum"] *
@@ -107,6 +114,10 @@ def card(run_dir, out_dir, config_path, run):
     loss_svg(os.path.join(run_dir, "history.csv"), os.path.join(out_dir, "loss_curve.svg"))
 
     invocations = run.get("invocations", [])
+    # What each invocation ran beside (the run cannot see it): OUT_DIR/invocation_notes.json, {"3": "..."},
+    # kept with the checkpoint so that every later ship still says it.
+    notes_path = os.path.join(out_dir, "invocation_notes.json")
+    notes = json.load(open(notes_path)) if os.path.exists(notes_path) else {}
     energy_j = sum(i.get("energy_j", 0.0) for i in invocations)
     wall_s = sum(i.get("duration_s", 0.0) for i in invocations)
     provenance = run["energy"]["total"].get("provenance", {})
@@ -153,14 +164,15 @@ def card(run_dir, out_dir, config_path, run):
                  "`invocations/`):\n")
     if "machine" in scope.values():
         lines.append("Scope `machine` means the models charged the whole machine's utilisation and installed RAM to the "
-                     "run. The invocations so far ran on a shared 2-vCPU VM that other work (parallel builds and "
-                     "tests) kept busy, so they overstate what the pretraining alone drew and its wall time is "
-                     "longer than on a quiet machine; `--set energy.scope=process` charges only the run's own "
-                     "process tree (docs/measurement.md).\n")
-    lines.append("| # | steps | wall s | energy J | device | threads | CPU |\n| --- | --- | --- | --- | --- | --- | --- |")
+                     "run: where other work kept the machine busy (the conditions column), the energy overstates "
+                     "what the pretraining alone drew and the wall time is longer than on a quiet machine; "
+                     "`--set energy.scope=process` charges only the run's own process tree (docs/measurement.md).\n")
+    lines.append("| # | steps | wall s | energy J | device | threads | CPU | conditions |\n"
+                 "| --- | --- | --- | --- | --- | --- | --- | --- |")
     for n, i in enumerate(invocations, 1):
         lines.append(f"| {n} | {i['steps'][0]}–{i['steps'][1]} | {i['duration_s']:.0f} | {i['energy_j']:.0f} | "
-                     f"{i.get('device', '')} | {i.get('threads', '')} | {i.get('machine', '')} |")
+                     f"{i.get('device', '')} | {i.get('threads', '')} | {i.get('machine', '')} | "
+                     f"{notes.get(str(n), 'not recorded')} |")
     lines.append("")
     lines.append("## Recipe\n")
     lines.append(f"ModernBERT's, scaled down: {t['mask_prob'] * 100:.0f} % of non-special tokens masked (80 % `[MASK]`, "
@@ -192,11 +204,15 @@ def card(run_dir, out_dir, config_path, run):
                      f"{data['row_tokens']} tokens ({data['train_tokens'] / 1e6:.0f} M training tokens); the held-out "
                      "documents are chosen by a hash of their text.\n")
     lines.append("## Reproduce\n")
+    continue_lines = ("# resumable: run the same command again after any interruption. To continue this very run:\n"
+                      f"scripts/ship_pretrained.py restore data/pretrained/{cfg['name']} runs/pretrain-{cfg['name']}\n"
+                      "# then the pretrain command above; afterwards ship the new state:\n")
+    if status == "complete":
+        continue_lines = ("# resumable: run the same command again after any interruption (this run is complete: its\n"
+                          "# schedule ended, so no optimizer state is shipped). To ship a finished run:\n")
     lines.append("```sh\nmake corpus    # installs the Debian source packages, builds out/corpus/corpus.jsonl\n"
                  f"build/bin/greenknobs pretrain --config {config_path} --out runs/pretrain-{cfg['name']}\n"
-                 "# resumable: run the same command again after any interruption. To continue this very run:\n"
-                 f"scripts/ship_pretrained.py restore data/pretrained/{cfg['name']} runs/pretrain-{cfg['name']}\n"
-                 "# then the pretrain command above; afterwards ship the new state:\n"
+                 + continue_lines +
                  f"scripts/ship_pretrained.py ship runs/pretrain-{cfg['name']} data/pretrained/{cfg['name']} {config_path}\n```\n")
     lines.append(f"Config hash: `{run['config_hash']}`; greenknobs commit `{run.get('git_commit', '?')}`.\n")
     open(os.path.join(out_dir, "MODEL_CARD.md"), "w").write("\n".join(lines) + "\n")
