@@ -4,17 +4,17 @@
 #include <string>
 
 #include "fuzz_common.h"
-#include "greenknobs/knobs/run_config.h"
+#include "greenknobs/config/run_config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string bytes(reinterpret_cast<const char*>(data), size);
     gk::fuzz::expect_clean("fuzz.toml", [&] {
-        nlohmann::json j = gk::knobs::toml_to_json(bytes, "fuzz.toml");
-        gk::knobs::RunConfig c = gk::knobs::from_json(j, "fuzz.toml");
-        const std::string toml = gk::knobs::to_toml(c);
-        gk::knobs::RunConfig back =
-            gk::knobs::from_json(gk::knobs::toml_to_json(toml, "round trip"), "round trip");
-        gk::fuzz::expect(gk::knobs::config_hash(back) == gk::knobs::config_hash(c),
+        nlohmann::json j = gk::config::toml_to_json(bytes, "fuzz.toml");
+        gk::config::RunConfig c = gk::config::from_json(j, "fuzz.toml");
+        const std::string toml = gk::config::to_toml(c);
+        gk::config::RunConfig back =
+            gk::config::from_json(gk::config::toml_to_json(toml, "round trip"), "round trip");
+        gk::fuzz::expect(gk::config::config_hash(back) == gk::config::config_hash(c),
                          "to_toml does not round-trip:", toml);
     });
     return 0;

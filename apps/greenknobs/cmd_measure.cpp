@@ -26,6 +26,8 @@
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/fs.h"
 #include "greenknobs/util/machine.h"
+#include "greenknobs/util/process.h"
+#include "greenknobs/util/utc_time.h"
 
 #include "command.h"
 
@@ -67,14 +69,6 @@ void forward_signal(int sig, siginfo_t* info, void*) {
 std::string basename_of(const std::string& path) {
     size_t slash = path.rfind('/');
     return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
-// The child's end of a pipe must survive exec; everything else we open is close-on-exec.
-void keep_across_exec(int fd) {
-    int flags = ::fcntl(fd, F_GETFD);
-    if (flags >= 0) {
-        ::fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
-    }
 }
 
 // A descriptor that becomes readable when the process exits (pidfd_open, Linux 5.3+); -1 if the
@@ -147,20 +141,15 @@ int run_measure(const MeasureOptions& opt) {
     if (!opt.out_dir.empty()) {
         gk::fs::make_dirs(opt.out_dir);
     }
-    // go: start signal; err: exec failure; proto: the child's stage lines; ack: our answers.
-    int go[2], err[2], proto[2], ack[2];
-    if (::pipe2(go, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0 ||
-        ::pipe2(proto, O_CLOEXEC) != 0 || ::pipe2(ack, O_CLOEXEC) != 0) {
+    // go: start signal; proto: the child's stage lines; ack: our answers.
+    int go[2], proto[2], ack[2];
+    if (::pipe2(go, O_CLOEXEC) != 0 || ::pipe2(proto, O_CLOEXEC) != 0 ||
+        ::pipe2(ack, O_CLOEXEC) != 0) {
         throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
     }
     ::fcntl(proto[0], F_SETFL, O_NONBLOCK);
     ::fcntl(ack[1], F_SETFL, O_NONBLOCK);
-    std::vector<char*> argv;
-    for (const auto& a : spec.argv) {
-        argv.push_back(const_cast<char*>(a.c_str()));
-    }
-    argv.push_back(nullptr);
-    // The environment is built before fork (no allocation between fork and exec).
+    // The command's environment: ours, with the spec's variables and the protocol's descriptors.
     std::map<std::string, std::string> extra = spec.env;
     extra[gk::energy::kStageFdEnv] = std::to_string(proto[1]);
     extra[gk::energy::kStageAckFdEnv] = std::to_string(ack[0]);
@@ -174,40 +163,19 @@ int run_measure(const MeasureOptions& opt) {
     for (const auto& [k, v] : extra) {
         env_store.push_back(k + "=" + v);
     }
-    std::vector<char*> envp;
-    for (auto& kv : env_store) {
-        envp.push_back(kv.data());
-    }
-    envp.push_back(nullptr);
+    gk::process::SpawnOptions sp;
+    sp.argv = spec.argv;
+    sp.search_path = true;
+    sp.cwd = spec.cwd;
+    sp.replace_env = true;
+    sp.env = env_store;
+    sp.keep_fds = {proto[1], ack[0]};
+    sp.gate_fd = go[0];  // wait until the tracker runs, so the command's first instructions are measured
     const char* cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
     const std::string started_at = gk::utc_now_iso8601();
-
-    pid_t child = ::fork();
-    if (child < 0) {
-        throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
-    }
-    if (child == 0) {
-        // Wait until the tracker runs, so the command's first instructions are measured.
-        char c = 0;
-        if (::read(go[0], &c, 1) != 1) {
-            ::_exit(127);
-        }
-        keep_across_exec(proto[1]);
-        keep_across_exec(ack[0]);
-        int e = 0;
-        if (cwd != nullptr && ::chdir(cwd) != 0) {
-            e = errno;
-        } else {
-            ::execvpe(argv[0], argv.data(), envp.data());
-            e = errno;
-        }
-        ssize_t ignored =
-            ::write(err[1], &e, sizeof e);  // the pipe is CLOEXEC: EOF means exec worked
-        (void)ignored;
-        ::_exit(127);
-    }
+    gk::process::Spawned spawned = gk::process::spawn(sp);
+    const pid_t child = spawned.pid;
     ::close(go[0]);
-    ::close(err[1]);
     ::close(proto[1]);
     // ack[0] stays open here too: once the command has exited, an acknowledgement written to a
     // pipe without readers would raise SIGPIPE in us. With a reader it is only a full buffer.
@@ -264,13 +232,8 @@ int run_measure(const MeasureOptions& opt) {
             throw std::runtime_error("cannot start the child");
         }
         ::close(go[1]);
-        int exec_errno = 0;
-        ssize_t n;
-        do {
-            n = ::read(err[0], &exec_errno, sizeof exec_errno);
-        } while (n < 0 && errno == EINTR);
-        ::close(err[0]);
-        if (n == static_cast<ssize_t>(sizeof exec_errno)) {
+        const int exec_errno = gk::process::exec_errno(spawned);
+        if (exec_errno != 0) {
             int status = 0;
             ::waitpid(child, &status, 0);
             g_child.store(0);

@@ -8,19 +8,14 @@
 #include <memory>
 
 #include "command.h"
+#include "greenknobs/config/run_config.h"
 #include "greenknobs/knobs/catalog.h"
-#include "greenknobs/knobs/run_config.h"
 #include "greenknobs/pipeline/pipeline.h"
 #include "greenknobs/util/fs.h"
+#include "greenknobs/util/utc_time.h"
 
 namespace {
 
-std::string timestamp_utc() {
-    std::time_t t = std::time(nullptr);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", std::gmtime(&t));
-    return buf;
-}
 
 struct TrainArgs {
     std::string config_path;
@@ -47,41 +42,32 @@ gk::app::Registrar reg("train", 30, [](CLI::App& app) -> gk::app::RunFn {
     sub->add_flag("--print-config", args->print_config, "print the resolved config and its hash, run nothing");
     sub->add_flag("--overwrite", args->overwrite, "replace results in an existing run directory");
     return [args]() -> int {
-        // Order: defaults (or the catalog's base) → --config → --device/--init-from/--set → the variant's
-        // knobs, so device-dependent knobs (precision "half") see the device and a variant stays itself
-        // (the study runner resolves the same way).
-        auto overrides = [&](gk::knobs::RunConfig& c) {
-            if (!args->device.empty()) {
-                gk::knobs::apply_set(c, "system.device=" + args->device);
-            }
-            if (!args->init_from.empty()) {
-                gk::knobs::apply_set(c, "model.init_from=" + args->init_from);
-            }
-            for (const auto& s : args->sets) {
-                gk::knobs::apply_set(c, s);
-            }
-        };
-        gk::knobs::RunConfig cfg;
+        // The order of every command (knobs::resolve_sources): the catalog's base (with --variant) or
+        // the defaults → --config → --device/--init-from/--set → the variant's knobs.
+        gk::knobs::ConfigSources sources;
         std::unique_ptr<gk::knobs::Catalog> cat;
         if (!args->variant.empty()) {
             cat = std::make_unique<gk::knobs::Catalog>(gk::knobs::load_catalog(args->catalog));
             cat->find(args->variant);  // unknown id → InputError naming the catalog
-            cfg = cat->base;
+            sources.catalog = cat.get();
+            sources.variant = args->variant;
         }
-        if (!args->config_path.empty()) {
-            cfg = gk::knobs::load_toml(args->config_path, cfg);
+        sources.config_path = args->config_path;
+        if (!args->device.empty()) {
+            sources.sets.push_back("system.device=" + args->device);
         }
-        overrides(cfg);
-        if (cat) {
-            cfg = gk::knobs::resolve(cfg, cat->find(args->variant), args->catalog);
+        if (!args->init_from.empty()) {
+            sources.sets.push_back("model.init_from=" + args->init_from);
         }
+        sources.sets.insert(sources.sets.end(), args->sets.begin(), args->sets.end());
+        const gk::config::RunConfig cfg = gk::knobs::resolve_sources(sources);
         if (args->print_config) {
-            std::cout << gk::knobs::to_toml(cfg) << "\n# config_hash = " << gk::knobs::config_hash(cfg)
+            std::cout << gk::config::to_toml(cfg) << "\n# config_hash = " << gk::config::config_hash(cfg)
                       << "\n";
             return 0;
         }
         gk::pipeline::PipelineOptions opt;
-        opt.out_dir = args->out.empty() ? "runs/" + cfg.name + "-" + timestamp_utc() : args->out;
+        opt.out_dir = args->out.empty() ? "runs/" + cfg.name + "-" + gk::utc_now("%Y%m%dT%H%M%SZ") : args->out;
         opt.overwrite = args->overwrite;
         try {
             gk::pipeline::run_pipeline(cfg, opt);

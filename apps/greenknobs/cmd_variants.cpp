@@ -66,7 +66,7 @@ gk::app::Registrar reg("variants", 21, [](CLI::App& app) -> gk::app::RunFn {
         gk::knobs::Catalog cat =
             gk::knobs::load_catalog(opt->catalog.empty() ? default_catalog() : opt->catalog);
         if (!opt->device.empty()) {
-            gk::knobs::apply_set(cat.base, "system.device=" + opt->device);
+            gk::config::apply_set(cat.base, "system.device=" + opt->device);
         }
         auto caps = gk::app::detect_here(cat.base.system.device);
         if (opt->json) {

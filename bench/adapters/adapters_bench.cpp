@@ -109,12 +109,12 @@ void run_train(benchmark::State& state, const std::string& mode) {
     auto m = make_model();
     int64_t weight_bytes_before = gk::model::count_params(*m).weights_bytes;
     if (mode == "qlora_int8" || mode == "qlora_nf4") {
-        gk::knobs::QuantizationConfig qc;
+        gk::config::QuantizationConfig qc;
         qc.bits = mode == "qlora_int8" ? 8 : 4;
         gk::adapters::quantize_model(*m, qc, /*double_quant=*/qc.bits == 4);
     }
     if (mode != "full") {
-        gk::adapters::apply_lora(*m, gk::knobs::LoraConfig{});
+        gk::adapters::apply_lora(*m, gk::config::LoraConfig{});
     }
     std::vector<torch::Tensor> params;
     for (const auto& p : m->parameters()) {

@@ -53,7 +53,7 @@ void csv_stream(benchmark::State& state, const std::string& path) {
 
 void load(benchmark::State& state, const std::string& path, const std::string& mode,
           const std::string& dedup) {
-    gk::knobs::DataConfig cfg;
+    gk::config::DataConfig cfg;
     cfg.path = path;
     cfg.mode = mode;
     cfg.dedup = dedup;

@@ -118,8 +118,8 @@ gk::train::TokenizedSplit make_split(int64_t n, int64_t seq, int64_t vocab, bool
     return s;
 }
 
-gk::knobs::TrainConfig train_config(const Args& a) {
-    gk::knobs::TrainConfig tc;
+gk::config::TrainConfig train_config(const Args& a) {
+    gk::config::TrainConfig tc;
     tc.epochs = 1;
     tc.batch_size = a.batch;
     tc.precision = a.precision;
@@ -147,7 +147,7 @@ int main(int argc, char** argv) {
     auto train = make_split(n_train, a.seq, c.vocab_size, a.full, 1);
     auto warm = make_split(n_warm, a.seq, c.vocab_size, a.full, 2);
     auto eval = make_split(n_eval, a.seq, c.vocab_size, a.full, 3);
-    gk::knobs::TrainConfig tc = train_config(a);
+    gk::config::TrainConfig tc = train_config(a);
 
     if (!a.data_out.empty()) {
         gk::train::LoaderOptions lo;

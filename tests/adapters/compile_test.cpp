@@ -23,7 +23,7 @@ torch::Tensor eager(TinyModel& m, const torch::Tensor& ids, const torch::Tensor&
 TEST(Compile, TracedModelMatchesEagerAcrossMasksAndShapes) {
     torch::manual_seed(1);
     TinyModel m(2);
-    knobs::LoraConfig lc;
+    config::LoraConfig lc;
     lc.r = 4;
     apply_lora(*m, lc);
     CompiledModel cm(make_classifier(m));

@@ -24,14 +24,14 @@ TEST(Cuda, QLoraTrainsAndMergesOnTheGpu) {
         torch::manual_seed(1);
         testing::TinyModel m(2);
         m->to(torch::kCUDA);
-        knobs::QuantizationConfig qc;
+        config::QuantizationConfig qc;
         qc.bits = bits;
         auto qrep = quantize_model(*m, qc, /*double_quant=*/true);
         EXPECT_EQ(qrep.layers, 8);
         for (const auto& b : m->named_buffers()) {
             EXPECT_TRUE(b.value().is_cuda()) << b.key();
         }
-        apply_lora(*m, knobs::LoraConfig{});
+        apply_lora(*m, config::LoraConfig{});
         {
             torch::NoGradGuard g;
             for (auto& p : m->named_parameters()) {
@@ -63,7 +63,7 @@ TEST(Cuda, EngineAndCompileOnTheGpu) {
     torch::manual_seed(3);
     model::ModernBertForSequenceClassification m(model::preset("test-tiny"));
     m->to(torch::kCUDA);
-    apply_lora(*m, knobs::LoraConfig{});
+    apply_lora(*m, config::LoraConfig{});
     auto ids = torch::randint(5, 50000, {6, 40}, torch::kLong);
     auto lens = torch::tensor({40, 3, 17, 25, 40, 8}, torch::kLong);
     auto mask = (torch::arange(40).unsqueeze(0) < lens.unsqueeze(1)).to(torch::kLong);

@@ -55,7 +55,7 @@ torch::Tensor to_tensor(const std::vector<std::array<float, 2>>& logits) {
 TinyModel lora_model(uint64_t seed) {
     torch::manual_seed(seed);
     TinyModel m(2);
-    knobs::LoraConfig lc;
+    config::LoraConfig lc;
     lc.r = 4;
     lc.dropout = 0.1;
     apply_lora(*m, lc);
@@ -160,10 +160,10 @@ TEST(Engine, Int8PacksEveryProjection) {
 TEST(Engine, QuantizedLoraModelPacksToItsOwnLogits) {
     torch::manual_seed(8);
     TinyModel m(2);
-    knobs::QuantizationConfig qc;
+    config::QuantizationConfig qc;
     qc.bits = 4;
     quantize_model(*m, qc, /*double_quant=*/true);
-    knobs::LoraConfig lc;
+    config::LoraConfig lc;
     lc.r = 4;
     apply_lora(*m, lc);
     auto seqs = random_sequences(20, 16, 9);
@@ -189,7 +189,7 @@ TEST(Engine, RejectsBadOptions) {
 // The evaluation precision rule (docs/knobs.md): inference.dtype = train follows train.precision; an explicit
 // inference.dtype wins.
 TEST(Engine, EvaluationDtypeFollowsTrainingUnlessInferenceSaysOtherwise) {
-    knobs::RunConfig c;
+    config::RunConfig c;
     EXPECT_EQ(c.inference.dtype, "train");
     EXPECT_EQ(evaluation_dtype(c), "fp32");
     c.train.precision = "bf16";
@@ -211,7 +211,7 @@ TEST(Engine, Fp16OffCudaIsUnsupported) {
 }
 
 TEST(Engine, OptionsComeFromTheRunConfig) {
-    knobs::RunConfig c;
+    config::RunConfig c;
     c.inference.engine = "packed";
     c.inference.dtype = "int8";
     c.inference.batch_size = 64;

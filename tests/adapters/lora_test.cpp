@@ -13,8 +13,8 @@ namespace {
 
 using testing::TinyModel;
 
-knobs::LoraConfig default_lora() {
-    knobs::LoraConfig c;
+config::LoraConfig default_lora() {
+    config::LoraConfig c;
     c.enabled = true;
     c.r = 4;
     c.alpha = 8;

@@ -58,7 +58,7 @@ void randomize_lora_b(torch::nn::Module& m) {
 TEST(AdaptersOnModernBert, LoraTargetsEveryLayersProjections) {
     auto m = tiny(1);
     const auto layers = m->num_layers();
-    auto rep = apply_lora(*m, knobs::LoraConfig{});
+    auto rep = apply_lora(*m, config::LoraConfig{});
     for (const auto& t : {"attn.Wqkv", "attn.Wo", "mlp.Wi", "mlp.Wo"}) {
         EXPECT_EQ(rep.adapters_per_target.at(t), layers) << t;
     }
@@ -74,7 +74,7 @@ TEST(AdaptersOnModernBert, LoraTargetsEveryLayersProjections) {
 
 TEST(AdaptersOnModernBert, ThePapersBertTargetNamesAreRejected) {
     auto m = tiny(2);
-    knobs::LoraConfig c;
+    config::LoraConfig c;
     c.targets = {"query", "key", "value", "dense", "dense_h_to_4h", "dense_4h_to_h"};
     EXPECT_THROW(apply_lora(*m, c), InputError);
     for (const auto& p : m->parameters()) {
@@ -84,7 +84,7 @@ TEST(AdaptersOnModernBert, ThePapersBertTargetNamesAreRejected) {
 
 TEST(AdaptersOnModernBert, MergedCheckpointReloadsAsPlainModelWithSameLogits) {
     auto m = tiny(3);
-    apply_lora(*m, knobs::LoraConfig{});
+    apply_lora(*m, config::LoraConfig{});
     randomize_lora_b(*m);
     auto [ids, mask] = batch(3, 20, 4);
     auto unmerged = eval_logits(m, ids, mask);
@@ -104,12 +104,12 @@ TEST(AdaptersOnModernBert, MergedCheckpointReloadsAsPlainModelWithSameLogits) {
 
 TEST(AdaptersOnModernBert, QLoraNf4TrainsOnlyAdaptersAndHead) {
     auto m = tiny(5);
-    knobs::QuantizationConfig qc;
+    config::QuantizationConfig qc;
     qc.bits = 4;
     auto qrep = quantize_model(*m, qc, /*double_quant=*/true);
     EXPECT_EQ(qrep.layers, 4 * m->num_layers());
     EXPECT_GT(qrep.weight_bytes_before, 6 * qrep.weight_bytes_after);
-    apply_lora(*m, knobs::LoraConfig{});
+    apply_lora(*m, config::LoraConfig{});
     randomize_lora_b(*m);
     auto [ids, mask] = batch(2, 12, 6);
     m->train();
@@ -129,7 +129,7 @@ TEST(AdaptersOnModernBert, QLoraNf4TrainsOnlyAdaptersAndHead) {
 
 TEST(AdaptersOnModernBert, EngineAndCompiledModelGiveTheModelsLogits) {
     auto m = tiny(7);
-    apply_lora(*m, knobs::LoraConfig{});
+    apply_lora(*m, config::LoraConfig{});
     randomize_lora_b(*m);
     auto [ids, mask] = batch(4, 40, 8);
     auto ref = eval_logits(m, ids, mask);
@@ -163,10 +163,10 @@ TEST(AdaptersOnModernBert, QLoraGradientsSurviveGradientCheckpointing) {
     std::vector<torch::Tensor> grads[2];
     for (int ckpt = 0; ckpt < 2; ++ckpt) {
         auto m = tiny(11);
-        knobs::QuantizationConfig qc;
+        config::QuantizationConfig qc;
         qc.bits = 4;
         quantize_model(*m, qc);
-        knobs::LoraConfig lc;
+        config::LoraConfig lc;
         lc.dropout = 0;
         apply_lora(*m, lc);
         randomize_lora_b(*m);
@@ -191,10 +191,10 @@ TEST(AdaptersOnModernBert, QLoraGradientsSurviveGradientCheckpointing) {
 // and the model keeps computing through its NF4 base and adapters (what evaluate then runs).
 TEST(AdaptersOnModernBert, SaveMergedWritesWhatMergeWouldAndLeavesTheModelAsTrained) {
     auto m = tiny(11);
-    knobs::QuantizationConfig qc;
+    config::QuantizationConfig qc;
     qc.bits = 4;
     quantize_model(*m, qc);
-    apply_lora(*m, knobs::LoraConfig{});
+    apply_lora(*m, config::LoraConfig{});
     randomize_lora_b(*m);
     auto [ids, mask] = batch(2, 12, 12);
     auto before = eval_logits(m, ids, mask);

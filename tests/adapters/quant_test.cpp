@@ -75,7 +75,7 @@ TEST(Quant, NibblePackingRoundTrips) {
 }
 
 TEST(Quant, MemoryShrinksAboutFourAndEightTimes) {
-    knobs::QuantizationConfig cfg;
+    config::QuantizationConfig cfg;
     struct Case {
         int bits;
         bool dq;
@@ -106,7 +106,7 @@ TEST(Quant, ForwardUsesDequantizedWeightAndBackwardMatchesDense) {
         auto holder = std::make_shared<torch::nn::Module>();
         holder->register_module("Wi", lin);
         auto w_fp32 = lin->weight.detach().clone();
-        knobs::QuantizationConfig cfg;
+        config::QuantizationConfig cfg;
         cfg.bits = bits;
         cfg.block_size = 32;
         quantize_model(*holder, cfg);
@@ -133,13 +133,13 @@ TEST(Quant, QLoraTrainsOnlyAdaptersAndHeadAndMergesToFp32) {
     for (int bits : {8, 4}) {
         torch::manual_seed(6);
         TinyModel m(2);
-        knobs::QuantizationConfig qc;
+        config::QuantizationConfig qc;
         qc.bits = bits;
         qc.block_size = 64;
         auto qrep = quantize_model(*m, qc, /*double_quant=*/bits == 4);
         EXPECT_EQ(qrep.layers, 8);  // 4 projections x 2 layers; head.dense and classifier stay fp32
         EXPECT_EQ(qrep.skipped.size(), 2u);
-        knobs::LoraConfig lc;
+        config::LoraConfig lc;
         lc.r = 4;
         lc.alpha = 8;
         lc.dropout = 0;
@@ -181,7 +181,7 @@ TEST(Quant, QLoraTrainsOnlyAdaptersAndHeadAndMergesToFp32) {
 
 TEST(Quant, RejectsUnsupportedBitWidths) {
     TinyModel m(1);
-    knobs::QuantizationConfig cfg;
+    config::QuantizationConfig cfg;
     cfg.bits = 3;
     EXPECT_THROW(quantize_model(*m, cfg), InputError);
     cfg.bits = 4;

@@ -12,6 +12,8 @@
 #include <archive_entry.h>
 #include <unistd.h>
 
+#include "../common/temp_dir.h"
+
 namespace gk::testing {
 
 using Files = std::vector<std::pair<std::string, std::string>>;  // member path, bytes
@@ -57,28 +59,6 @@ inline void write_text(const std::string& path, const std::string& bytes) {
     std::ofstream(path, std::ios::binary) << bytes;
 }
 
-// A fresh directory under the system temp dir, removed with its contents at scope exit.
-class TempDir {
-  public:
-    explicit TempDir(const std::string& tag) {
-        path_ = (std::filesystem::temp_directory_path() /
-                 ("gk_corpus_" + tag + "_" + std::to_string(::getpid())))
-                    .string();
-        std::filesystem::remove_all(path_);
-        std::filesystem::create_directories(path_);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-    const std::string& path() const { return path_; }
-
-  private:
-    std::string path_;
-};
 
 // Three "fine-tuning" functions, each long enough (> 64 normalised bytes, ~100 tokens) that a
 // one-line edit keeps the Jaccard of 5-shingles above 0.8.

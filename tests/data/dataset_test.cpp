@@ -19,7 +19,7 @@ using gk::data::Sample;
 using gk::data::testing_util::fixture;
 using gk::data::testing_util::input_error_of;
 using gk::data::testing_util::write_tmp;
-using gk::knobs::DataConfig;
+using gk::config::DataConfig;
 
 namespace {
 

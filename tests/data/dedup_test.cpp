@@ -128,7 +128,7 @@ TEST(Dedup, NearPrefersTheEvaluationCopy) {
 // 1); r3 +2 renames (train, 1); r4 +1 (test, 0); r5 +1 (test, 1); r6 other (validation, 0); r7 = r6
 // with tabs (train).
 TEST(Dedup, NearOnFixtureHasKnownAnswers) {
-    gk::knobs::DataConfig c;
+    gk::config::DataConfig c;
     c.path = fixture("near.csv");
     c.dedup = "near";
     c.near_dup_threshold = 0.9;

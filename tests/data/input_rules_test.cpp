@@ -13,7 +13,7 @@
 using gk::data::CsvReader;
 using gk::data::Dataset;
 using gk::data::load_dataset;
-using gk::knobs::DataConfig;
+using gk::config::DataConfig;
 using namespace gk::data::testing_util;
 
 namespace {

@@ -12,7 +12,7 @@
 
 using gk::data::Dataset;
 using gk::data::load_dataset;
-using gk::knobs::DataConfig;
+using gk::config::DataConfig;
 
 namespace {
 

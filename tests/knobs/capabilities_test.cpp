@@ -30,6 +30,7 @@ bool has(const std::string& msg, const std::string& part) {
 TEST(Capabilities, WritableRaplLimitIsSupported) {
     std::string root = fresh_dir("writable");
     stdfs::create_directories(root + "/intel-rapl:0");
+    std::ofstream(root + "/intel-rapl:0/name") << "package-0\n";
     std::ofstream(root + "/intel-rapl:0/constraint_0_power_limit_uw") << "65000000\n";
     ProbePaths paths;
     paths.powercap_root = root;
@@ -39,9 +40,16 @@ TEST(Capabilities, WritableRaplLimitIsSupported) {
     EXPECT_FALSE(caps.gpu_power_limit);
     EXPECT_TRUE(caps.power_limit_reason.empty()) << caps.power_limit_reason;
     EXPECT_EQ(caps.device, "cpu");
-    std::string why;
-    EXPECT_EQ(find_writable_rapl_limit(root, &why),
-              root + "/intel-rapl:0/constraint_0_power_limit_uw");
+
+    // psys has limits too, but they are the platform's: not a CPU power limit.
+    std::string psys = fresh_dir("psys");
+    stdfs::create_directories(psys + "/intel-rapl:1");
+    std::ofstream(psys + "/intel-rapl:1/name") << "psys\n";
+    std::ofstream(psys + "/intel-rapl:1/constraint_0_power_limit_uw") << "65000000\n";
+    paths.powercap_root = psys;
+    caps = detect_capabilities("cpu", /*cuda=*/false, paths);
+    EXPECT_FALSE(caps.cpu_power_limit);
+    EXPECT_TRUE(has(caps.power_limit_reason, "no RAPL package zone")) << caps.power_limit_reason;
 }
 
 TEST(Capabilities, NoPowercapSaysWhy) {
@@ -51,12 +59,13 @@ TEST(Capabilities, NoPowercapSaysWhy) {
     Capabilities caps = detect_capabilities("cpu", /*cuda=*/false, paths);
     EXPECT_FALSE(caps.cpu_power_limit);
     EXPECT_FALSE(caps.gpu_power_limit);
-    EXPECT_TRUE(has(caps.power_limit_reason, "/nonexistent/powercap does not exist"))
+    EXPECT_TRUE(has(caps.power_limit_reason, "no powercap tree at /nonexistent/powercap"))
         << caps.power_limit_reason;
     EXPECT_TRUE(has(caps.power_limit_reason, "no CUDA device")) << caps.power_limit_reason;
 
     std::string root = fresh_dir("empty");
-    stdfs::create_directories(root + "/intel-rapl:0");  // a zone without a limit constraint
+    stdfs::create_directories(root + "/intel-rapl:0");  // a package without a limit constraint
+    std::ofstream(root + "/intel-rapl:0/name") << "package-0\n";
     paths.powercap_root = root;
     caps = detect_capabilities("cuda", /*cuda=*/true, paths);
     EXPECT_FALSE(caps.cpu_power_limit);
@@ -74,6 +83,7 @@ TEST(Capabilities, ReadOnlyRaplLimitIsNotSupported) {
     }
     std::string root = fresh_dir("readonly");
     stdfs::create_directories(root + "/intel-rapl:0");
+    std::ofstream(root + "/intel-rapl:0/name") << "package-0\n";
     std::string limit = root + "/intel-rapl:0/constraint_0_power_limit_uw";
     std::ofstream(limit) << "65000000\n";
     stdfs::permissions(

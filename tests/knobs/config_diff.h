@@ -7,7 +7,7 @@
 #include <set>
 #include <string>
 
-#include "greenknobs/knobs/run_config.h"
+#include "greenknobs/config/run_config.h"
 
 namespace gk::testing {
 
@@ -22,10 +22,10 @@ inline void config_leaves(const nlohmann::json& j, const std::string& prefix,
     }
 }
 
-inline std::set<std::string> changed_keys(const gk::knobs::RunConfig& a, const gk::knobs::RunConfig& b) {
+inline std::set<std::string> changed_keys(const gk::config::RunConfig& a, const gk::config::RunConfig& b) {
     std::map<std::string, nlohmann::json> la, lb;
-    config_leaves(gk::knobs::to_json(a), "", &la);
-    config_leaves(gk::knobs::to_json(b), "", &lb);
+    config_leaves(gk::config::to_json(a), "", &la);
+    config_leaves(gk::config::to_json(b), "", &lb);
     std::set<std::string> out;
     for (const auto& [k, v] : la) {
         if (k != "knobs" && k != "name" && lb.at(k) != v) {

@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "greenknobs/knobs/catalog.h"
-#include "greenknobs/knobs/run_config.h"
+#include "greenknobs/config/run_config.h"
 #include "greenknobs/util/error.h"
 
 #include "../common/errors.h"

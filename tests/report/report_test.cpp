@@ -19,6 +19,7 @@
 #include "greenknobs/report/table.h"
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/fs.h"
+#include "greenknobs/util/process.h"
 
 #include "../analysis/synthetic_run.h"
 
@@ -340,7 +341,7 @@ TEST(Report, ThirtyOneVariantsEndToEnd) {
     EXPECT_TRUE(fs::exists(p.table_md));
     EXPECT_TRUE(fs::exists(p.table_csv));
     EXPECT_TRUE(fs::exists(p.table_tex));
-    if (find_executable("gnuplot").empty()) {
+    if (process::find_executable("gnuplot").empty()) {
         GTEST_SKIP() << "gnuplot not installed: SVG checks skipped";
     }
     ASSERT_EQ(p.figures_svg.size(), 4u) << p.figures_skipped_why;
@@ -392,7 +393,7 @@ TEST(Report, DegenerateStudiesStillRender) {
         const std::string html = fs::read_file(p.html);
         EXPECT_FALSE(has_non_finite_token(html)) << name;
         EXPECT_FALSE(has_non_finite_token(fs::read_file(p.table_md))) << name;
-        if (!find_executable("gnuplot").empty()) {
+        if (!process::find_executable("gnuplot").empty()) {
             EXPECT_EQ(p.figures_svg.size(), 4u) << name << ": " << html.substr(0, 0);
             EXPECT_EQ(html.find("gnuplot exited"), std::string::npos) << name;
         }

@@ -11,22 +11,20 @@
 
 #include "greenknobs/util/error.h"
 
+#include "../common/temp_dir.h"
+
 namespace gk::study {
 namespace {
 
 class CommandCatalogTest : public ::testing::Test {
   protected:
-    void SetUp() override {
-        char tmpl[] = "/tmp/gk_cmd_catalog_XXXXXX";
-        dir_ = ::mkdtemp(tmpl);
-    }
-    void TearDown() override { std::filesystem::remove_all(dir_); }
     std::string write(const std::string& text, const std::string& name = "c.toml") {
         std::string p = dir_ + "/" + name;
         std::ofstream(p) << text;
         return p;
     }
-    std::string dir_;
+    gk::testing::TempDir tmp_{"cmd_catalog"};
+    std::string dir_ = tmp_.path();
 };
 
 const char* kCatalog = R"(

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../common/cli.h"
+#include "../common/temp_dir.h"
 #include "greenknobs/study/store.h"
 #include "greenknobs/util/fs.h"
 
@@ -19,8 +20,6 @@ using gk::testing::has;
 class CommandStudyCli : public ::testing::Test {
   protected:
     void SetUp() override {
-        char tmpl[] = "/tmp/gk_cmd_study_XXXXXX";
-        dir_ = ::mkdtemp(tmpl);
         // The "training script": stages over the protocol, work, a metric that depends on the
         // knob's argument and the seed from the environment, and an uninstrumented tail.
         std::ofstream(dir_ + "/job.sh") << R"(#!/bin/sh
@@ -71,8 +70,8 @@ id = "V3"
 knobs = ["fast", "quiet"]
 )";
     }
-    void TearDown() override { std::filesystem::remove_all(dir_); }
-    std::string dir_;
+    gk::testing::TempDir tmp_{"cmd_study"};
+    std::string dir_ = tmp_.path();
 };
 
 TEST_F(CommandStudyCli, StudiesACommandResumesAndReportsItsMetric) {

@@ -21,9 +21,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "greenknobs/knobs/run_config.h"
+#include "greenknobs/config/run_config.h"
 #include "greenknobs/util/fs.h"
 #include "greenknobs/util/machine.h"
+#include "greenknobs/util/utc_time.h"
 
 #include "synthetic_run.h"
 
@@ -57,8 +58,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "usage: fake_train train --config FILE --out DIR\n");
         return 2;
     }
-    gk::knobs::RunConfig cfg = gk::knobs::load_toml(config);
-    const std::string hash = gk::knobs::config_hash(cfg);
+    gk::config::RunConfig cfg = gk::config::load_toml(config);
+    const std::string hash = gk::config::config_hash(cfg);
     const std::string run_json = gk::fs::join(out, "run.json");
 
     if (!env("GK_FAKE_ORDER_LOG").empty()) {
@@ -147,7 +148,7 @@ int main(int argc, char** argv) {
     s.total_time_s = 100.0 * variant_factor(cfg.name);
     s.f1_vul = 0.8 - 0.01 * static_cast<double>(cfg.train.seed % 3);
     nlohmann::json doc = gk::testing::make_run_json(s);
-    doc["config"] = gk::knobs::to_json(cfg);
+    doc["config"] = gk::config::to_json(cfg);
     doc["config_hash"] = hash;
     doc["started_at"] = record["started_at"];
     doc["finished_at"] = gk::utc_now_iso8601();

@@ -69,7 +69,7 @@ TEST_F(PlanTest, RepeatsGetDistinctSeedsAndHashes) {
     for (const auto& r : p.runs) {
         EXPECT_EQ(r.config.train.seed, 42u + static_cast<uint64_t>(r.repeat)) << r.key();
         EXPECT_EQ(r.config.name, r.variant);
-        EXPECT_EQ(r.config_hash, knobs::config_hash(r.config));
+        EXPECT_EQ(r.config_hash, config::config_hash(r.config));
         hashes.insert(r.config_hash);
     }
     EXPECT_EQ(hashes.size(), 6u);

@@ -13,6 +13,8 @@
 #include "greenknobs/study/runner.h"
 #include "greenknobs/util/fs.h"
 
+#include "../common/temp_dir.h"
+
 namespace gk::testing {
 
 inline const char* kStudyCatalog = R"(
@@ -72,9 +74,7 @@ differs_from_paper = "-"
 class StudyTest : public ::testing::Test {
   protected:
     void SetUp() override {
-        char tmpl[] = "/tmp/gk_study_test_XXXXXX";
-        ASSERT_NE(::mkdtemp(tmpl), nullptr);
-        tmp_ = tmpl;
+        tmp_ = dir_.path();
         catalog_ = fs::join(tmp_, "catalog.toml");
         fs::write_file_atomic(catalog_, kStudyCatalog);
         out_ = fs::join(tmp_, "study");
@@ -85,8 +85,6 @@ class StudyTest : public ::testing::Test {
     }
     void TearDown() override {
         clear_fake_env();
-        std::error_code ec;
-        std::filesystem::remove_all(tmp_, ec);
     }
     static void clear_fake_env() {
         for (const char* v : {"GK_FAKE_MODE", "GK_FAKE_ONLY", "GK_FAKE_ONCE_DIR",
@@ -120,6 +118,7 @@ class StudyTest : public ::testing::Test {
         return o;
     }
 
+    gk::testing::TempDir dir_{"study_test"};
     std::string tmp_, catalog_, out_, order_log_;
 };
 

@@ -10,6 +10,7 @@
 
 #include "greenknobs/util/fs.h"
 
+#include "../common/temp_dir.h"
 #include "test_support.h"
 
 namespace gk::text {
@@ -23,14 +24,6 @@ struct CliRun {
 
 class TokenizeCli : public ::testing::Test {
   protected:
-    void SetUp() override {
-        dir_ = (std::filesystem::temp_directory_path() /
-                ("gk_text_cli_" + std::to_string(::getpid()) + "_" +
-                 ::testing::UnitTest::GetInstance()->current_test_info()->name()))
-                   .string();
-        std::filesystem::create_directories(dir_);
-    }
-    void TearDown() override { std::filesystem::remove_all(dir_); }
 
     CliRun run(const std::string& input, const std::string& args) {
         fs::write_file_atomic(dir_ + "/in.jsonl", input);
@@ -53,7 +46,8 @@ class TokenizeCli : public ::testing::Test {
         }
         return rows;
     }
-    std::string dir_;
+    gk::testing::TempDir tmp_{"text_cli"};
+    std::string dir_ = tmp_.path();
 };
 
 TEST_F(TokenizeCli, EncodesEachLineLikeTheGoldens) {

@@ -12,20 +12,13 @@
 #include "greenknobs/util/hash.h"
 
 #include "test_support.h"
+#include "../common/temp_dir.h"
 
 namespace gk::text {
 namespace {
 
 class TokenCacheTest : public ::testing::Test {
   protected:
-    void SetUp() override {
-        dir_ = (std::filesystem::temp_directory_path() /
-                ("gk_text_cache_" + std::to_string(::getpid()) + "_" +
-                 ::testing::UnitTest::GetInstance()->current_test_info()->name()))
-                   .string();
-        std::filesystem::remove_all(dir_);
-    }
-    void TearDown() override { std::filesystem::remove_all(dir_); }
 
     std::vector<Encoding> sample() const {
         std::vector<std::string> texts;
@@ -34,7 +27,8 @@ class TokenCacheTest : public ::testing::Test {
         }
         return testing::modernbert().encode_batch(texts, true, 32, 1);
     }
-    std::string dir_;
+    gk::testing::TempDir tmp_{"text_cache"};
+    std::string dir_ = tmp_ / "cache";  // absent until the cache makes it
 };
 
 void expect_same(const std::vector<Encoding>& a, const std::vector<Encoding>& b) {

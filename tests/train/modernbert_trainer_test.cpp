@@ -45,8 +45,8 @@ ForwardFn forward_of(ModernBertForSequenceClassification& m) {
     };
 }
 
-knobs::TrainConfig tiny_config() {
-    knobs::TrainConfig c;
+config::TrainConfig tiny_config() {
+    config::TrainConfig c;
     c.epochs = 4;
     c.batch_size = 16;
     c.lr = 3e-3;

@@ -57,8 +57,8 @@ TokenizedSplit toy_split(int n, uint32_t seed, bool flip_labels = false) {
     return s;
 }
 
-knobs::TrainConfig toy_config() {
-    knobs::TrainConfig c;
+config::TrainConfig toy_config() {
+    config::TrainConfig c;
     c.epochs = 3;
     c.batch_size = 16;
     c.lr = 5e-2;

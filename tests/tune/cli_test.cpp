@@ -18,6 +18,8 @@
 #include "greenknobs/study/store.h"
 #include "greenknobs/util/fs.h"
 
+#include "../common/temp_dir.h"
+
 namespace {
 
 namespace stdfs = std::filesystem;
@@ -42,10 +44,10 @@ batch_size = 16
 sample_period_s = 0.05
 )";
 
+// A fresh subdirectory of this process's temp dir (the same name again: emptied first).
 std::string tmp_dir(const std::string& name) {
-    const std::string d =
-        (stdfs::temp_directory_path() / ("gk_tune_cli_" + std::to_string(::getpid()) + "_" + name))
-            .string();
+    static const gk::testing::TempDir root("tune_cli");
+    const std::string d = root / name;
     stdfs::remove_all(d);
     stdfs::create_directories(d);
     return d;

@@ -17,7 +17,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "greenknobs/knobs/run_config.h"
+#include "greenknobs/config/run_config.h"
 #include "greenknobs/util/fs.h"
 
 #include "synthetic_run.h"
@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "usage: fake_tune_train train --config FILE --out DIR\n");
         return 2;
     }
-    const gk::knobs::RunConfig c = gk::knobs::load_toml(config);
+    const gk::config::RunConfig c = gk::config::load_toml(config);
     if (!env("GK_FAKE_ORDER_LOG").empty()) {
         const std::string line = c.name + " " + std::to_string(c.train.seed) + " " +
                                  std::to_string(c.data.max_train_samples) + "\n";
@@ -78,8 +78,8 @@ int main(int argc, char** argv) {
     s.total_time_s = e / 10.0;
     s.f1_vul = val - 0.01 + std::strtod(env("GK_FAKE_TEST_SHIFT", "0").c_str(), nullptr);
     nlohmann::json doc = gk::testing::make_run_json(s);
-    doc["config"] = gk::knobs::to_json(c);
-    doc["config_hash"] = gk::knobs::config_hash(c);
+    doc["config"] = gk::config::to_json(c);
+    doc["config_hash"] = gk::config::config_hash(c);
     doc["train"]["best_epoch"] = 1;
     doc["train"]["validation"] =
         nlohmann::json::array({{{"epoch", 1}, {"loss", 0.4}, {"f1_vul", val}}});

@@ -14,8 +14,8 @@ namespace gk::tune {
 
 namespace {
 
-knobs::RunConfig tiny_base() {
-    knobs::RunConfig c;
+config::RunConfig tiny_base() {
+    config::RunConfig c;
     c.model.preset = "test-tiny";
     c.tokenizer.max_length = 64;
     c.data.max_train_samples = 96;
@@ -35,15 +35,15 @@ const Excluded* excluded(const Space& s, const std::string& knob) {
 }  // namespace
 
 TEST(Space, EveryMoveChangesTheConfigAndNoTwoAreTheSame) {
-    const knobs::RunConfig base = tiny_base();
+    const config::RunConfig base = tiny_base();
     knobs::Capabilities caps;  // CPU, no power limit
     Space s = build_space(base, caps, SpaceOptions{});
     ASSERT_GT(s.moves.size(), 10u);
-    std::set<std::string> hashes = {knobs::config_hash(base)};
+    std::set<std::string> hashes = {config::config_hash(base)};
     std::map<std::string, int> per_knob;
     for (const auto& m : s.moves) {
-        const knobs::RunConfig c = apply_knobs(base, m.knobs, m.id, "test");
-        EXPECT_TRUE(hashes.insert(knobs::config_hash(c)).second) << m.label;
+        const config::RunConfig c = apply_knobs(base, m.knobs, m.id, "test");
+        EXPECT_TRUE(hashes.insert(config::config_hash(c)).second) << m.label;
         ++per_knob[m.knob];
     }
     for (const auto& [k, n] : per_knob) {

@@ -8,6 +8,8 @@
 #include "greenknobs/tune/tune.h"
 #include "greenknobs/util/fs.h"
 
+#include "../common/temp_dir.h"
+
 namespace gk::tune {
 
 using nlohmann::json;
@@ -33,23 +35,23 @@ TEST(StudyGlue, ReadsTheRunRecordValidationAtTheBestEpoch) {
 }
 
 TEST(StudyGlue, FidelityScalesTrainingSamplesAndKeepsEnoughEvaluation) {
-    knobs::RunConfig base;
+    config::RunConfig base;
     base.data.max_train_samples = 3000;
     base.data.max_eval_samples = 600;
-    knobs::RunConfig c = at_fidelity(base, 0.1, 3000, 600);
+    config::RunConfig c = at_fidelity(base, 0.1, 3000, 600);
     EXPECT_EQ(c.data.max_train_samples, 300);
     EXPECT_EQ(c.data.max_eval_samples, 200);  // floor of 200 evaluation samples
     c = at_fidelity(base, 0.5, 3000, 600);
     EXPECT_EQ(c.data.max_eval_samples, 300);
     c = at_fidelity(base, 1.0, 3000, 600);
-    EXPECT_EQ(knobs::config_hash(c), knobs::config_hash(base));
+    EXPECT_EQ(config::config_hash(c), config::config_hash(base));
     c = at_fidelity(base, 0.1, 100, 48);
     EXPECT_EQ(c.data.max_train_samples, 16);  // never below 16
     EXPECT_EQ(c.data.max_eval_samples, 48);   // never above the full size
 }
 
 TEST(StudyGlue, BatchCatalogLoadsAndResolvesToTheSameConfigs) {
-    knobs::RunConfig base;
+    config::RunConfig base;
     base.model.preset = "test-tiny";
     base.tokenizer.max_length = 64;
     std::vector<Trial> trials = {{"B", json::object(), "baseline"},
@@ -59,16 +61,15 @@ TEST(StudyGlue, BatchCatalogLoadsAndResolvesToTheSameConfigs) {
                                    {"quantization", {{"bits", 4}}},
                                    {"precision", "bf16"}},
                                   "lora + quantization + precision"}};
-    char tmpl[] = "/tmp/gk_tune_glue_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    const std::string path = fs::join(tmpl, "catalog.toml");
+    const gk::testing::TempDir tmp("tune_glue");
+    const std::string path = tmp / "catalog.toml";
     fs::write_file_atomic(path, catalog_toml(base, trials, "test \"batch\""));
     const knobs::Catalog cat = knobs::load_catalog(path);
     EXPECT_EQ(cat.baseline().id, "B");
     for (const auto& t : trials) {
-        const knobs::RunConfig from_catalog = knobs::resolve(cat, t.id);
-        const knobs::RunConfig direct = apply_knobs(base, t.knobs, t.id, "test");
-        EXPECT_EQ(knobs::config_hash(from_catalog), knobs::config_hash(direct)) << t.id;
+        const config::RunConfig from_catalog = knobs::resolve(cat, t.id);
+        const config::RunConfig direct = apply_knobs(base, t.knobs, t.id, "test");
+        EXPECT_EQ(config::config_hash(from_catalog), config::config_hash(direct)) << t.id;
     }
     EXPECT_EQ(cat.find("C01").phase, "training+model");  // registry order: lora first
 }

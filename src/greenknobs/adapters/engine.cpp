@@ -170,11 +170,11 @@ Classifier classifier_of(const std::shared_ptr<model::ModernBertForSequenceClass
     return {m, [m](const torch::Tensor& ids, const torch::Tensor& mask) { return m->forward(ids, mask); }};
 }
 
-std::string evaluation_dtype(const knobs::RunConfig& cfg) {
+std::string evaluation_dtype(const config::RunConfig& cfg) {
     return cfg.inference.dtype == "train" ? cfg.train.precision : cfg.inference.dtype;
 }
 
-EngineOptions engine_options(const knobs::RunConfig& cfg, int64_t pad_id) {
+EngineOptions engine_options(const config::RunConfig& cfg, int64_t pad_id) {
     EngineOptions o;
     o.engine = cfg.inference.engine;
     o.dtype = evaluation_dtype(cfg);

@@ -15,7 +15,7 @@
 #include <vector>
 #include <torch/torch.h>
 
-#include "greenknobs/knobs/run_config.h"
+#include "greenknobs/config/run_config.h"
 #include "greenknobs/model/linear.h"
 
 namespace gk::model {
@@ -58,9 +58,9 @@ struct EngineOptions {
 // The precision the evaluate stage computes in (docs/knobs.md, "Evaluation precision"): inference.dtype when
 // it names one (fp32 | bf16 | int8), else ("train", the default) the precision training computed in
 // (train.precision: fp32 | bf16 | fp16). So V27 (compile + bf16) evaluates under bf16, as V7 does.
-std::string evaluation_dtype(const knobs::RunConfig& cfg);
+std::string evaluation_dtype(const config::RunConfig& cfg);
 // From the run configuration (inference.*, train.compile, and evaluation_dtype()).
-EngineOptions engine_options(const knobs::RunConfig& cfg, int64_t pad_id);
+EngineOptions engine_options(const config::RunConfig& cfg, int64_t pad_id);
 
 // A step the engine could not take as asked, and what ran instead: never silent, recorded in run.json.
 struct EngineFallback {

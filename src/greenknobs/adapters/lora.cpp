@@ -54,7 +54,7 @@ void LoraAdapter::merge(model::LinearImpl& base) {
 
 std::string LoraAdapter::kind() const { return inner_ ? inner_->kind() + "+lora" : "lora"; }
 
-LoraReport apply_lora(torch::nn::Module& model, const knobs::LoraConfig& cfg) {
+LoraReport apply_lora(torch::nn::Module& model, const config::LoraConfig& cfg) {
     if (cfg.targets.empty()) {
         throw InputError("lora.targets", "[]", "expected at least one module suffix, e.g. \"attn.Wqkv\"");
     }

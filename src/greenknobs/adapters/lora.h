@@ -10,7 +10,7 @@
 #include <torch/torch.h>
 
 #include "greenknobs/adapters/adapter.h"
-#include "greenknobs/knobs/run_config.h"
+#include "greenknobs/config/run_config.h"
 #include "greenknobs/model/modernbert.h"
 
 namespace gk::adapters {
@@ -60,7 +60,7 @@ struct LoraReport {
 // except head.* and classifier.*, and reports the counts. A target that matches no Linear, or an empty
 // target list, throws InputError naming the key (the paper's V2 silently matched only head.dense).
 // Composes with quantize_model (call that first). cfg.enabled is not consulted: the caller decides.
-LoraReport apply_lora(torch::nn::Module& model, const knobs::LoraConfig& cfg);
+LoraReport apply_lora(torch::nn::Module& model, const config::LoraConfig& cfg);
 
 // Folds every adapter into the fp32 weights and removes it (see merge_adapters). After a quantized base, the
 // merged weight is dequant(W) + (alpha/r)·B·A in fp32: the saved model holds the dequantized values.

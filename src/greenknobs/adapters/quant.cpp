@@ -221,7 +221,7 @@ void QuantAdapter::merge(model::LinearImpl& base) {
     base.unregister_module("quant");
 }
 
-QuantReport quantize_model(torch::nn::Module& model, const knobs::QuantizationConfig& cfg,
+QuantReport quantize_model(torch::nn::Module& model, const config::QuantizationConfig& cfg,
                            bool double_quant) {
     QuantReport rep;
     rep.bits = cfg.bits;

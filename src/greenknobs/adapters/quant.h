@@ -11,7 +11,7 @@
 #include <torch/torch.h>
 
 #include "greenknobs/adapters/adapter.h"
-#include "greenknobs/knobs/run_config.h"
+#include "greenknobs/config/run_config.h"
 
 namespace gk::adapters {
 
@@ -90,7 +90,7 @@ struct QuantReport {
 // Quantizes every Linear's base weight except the head and classifier (which stay fp32 and trainable, as
 // in QLoRA), frees the fp32 copies and freezes every base parameter. cfg.bits 0 = no-op; 8 or 4 else
 // InputError. Call before apply_lora (LoRA then sits on the quantized base). Embeddings and norms stay fp32.
-QuantReport quantize_model(torch::nn::Module& model, const knobs::QuantizationConfig& cfg,
+QuantReport quantize_model(torch::nn::Module& model, const config::QuantizationConfig& cfg,
                            bool double_quant = false);
 
 }  // namespace gk::adapters

@@ -23,7 +23,7 @@ bool ends_with(const std::string& s, const std::string& suffix) {
            s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-std::string resolve_format(const gk::knobs::DataConfig& cfg) {
+std::string resolve_format(const gk::config::DataConfig& cfg) {
     if (cfg.format == "csv" || cfg.format == "jsonl") {
         return cfg.format;
     }
@@ -102,7 +102,7 @@ nlohmann::json DataReport::to_json() const {
             {"load_duration_s", load_duration_s}};
 }
 
-Dataset load_dataset(const gk::knobs::DataConfig& cfg, uint64_t seed) {
+Dataset load_dataset(const gk::config::DataConfig& cfg, uint64_t seed) {
     const auto t0 = std::chrono::steady_clock::now();
     Dataset ds;
     DataReport& rep = ds.report;

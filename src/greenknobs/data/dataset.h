@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "greenknobs/knobs/run_config.h"
+#include "greenknobs/config/run_config.h"
 
 namespace gk::data {
 
@@ -66,6 +66,6 @@ struct Dataset {
 // Loads cfg.path (relative to the current directory). `seed` drives the hashed split (when the file
 // has no split column) and the subsampling. Throws InputError for bad files (file:line and what)
 // and for a split left empty (which split and why).
-Dataset load_dataset(const gk::knobs::DataConfig& cfg, uint64_t seed);
+Dataset load_dataset(const gk::config::DataConfig& cfg, uint64_t seed);
 
 }  // namespace gk::data

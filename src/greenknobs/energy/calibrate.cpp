@@ -10,6 +10,7 @@
 #include "greenknobs/energy/proc.h"
 #include "greenknobs/energy/rapl.h"
 #include "greenknobs/util/error.h"
+#include "greenknobs/util/utc_time.h"
 
 namespace gk::energy {
 
@@ -33,14 +34,6 @@ void duty_cycle(double duty, const std::atomic<bool>* stop) {
     }
 }
 
-std::string today_utc() {
-    std::time_t t = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[16];
-    std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
-    return buf;
-}
 
 }  // namespace
 
@@ -107,7 +100,7 @@ CalibrationRun run_cpu_calibration(const CalibrateOptions& opts) {
     run.fit = fit_cpu_calibration(fit_points);
     run.fit.cpu_model = cpu.model_name;
     run.fit.logical_cpus = logical;
-    run.fit.date = today_utc();
+    run.fit.date = utc_now("%Y-%m-%d");
     run.fit.source = zones;
     return run;
 }

@@ -18,6 +18,7 @@
 
 #include "greenknobs/energy/nvml.h"
 #include "greenknobs/util/error.h"
+#include "greenknobs/util/fs.h"
 
 namespace gk::energy {
 
@@ -130,25 +131,6 @@ void unregister_active(PowerLimiter* p) {
     }
 }
 
-bool read_text(const std::string& path, std::string* out) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return false;
-    }
-    char buf[64];
-    ssize_t n = ::read(fd, buf, sizeof buf - 1);
-    ::close(fd);
-    if (n <= 0) {
-        return false;
-    }
-    buf[n] = '\0';
-    out->assign(buf);
-    while (!out->empty() && (out->back() == '\n' || out->back() == ' ')) {
-        out->pop_back();
-    }
-    return true;
-}
-
 bool write_text(const char* path, const char* text, size_t len) {
     int fd = ::open(
         path, O_WRONLY | O_TRUNC | O_CLOEXEC);  // O_TRUNC: sysfs ignores it; regular files need it
@@ -167,6 +149,60 @@ std::string watts(double w) {
 }
 
 }  // namespace
+
+std::vector<RaplLimitZone> find_rapl_limit_zones(const std::string& powercap_root,
+                                                 std::string* why_not) {
+    std::vector<RaplLimitZone> zones;
+    std::string cpu_why;
+    DIR* dir = ::opendir(powercap_root.c_str());
+    if (dir == nullptr) {
+        cpu_why = "no powercap tree at " + powercap_root;
+    } else {
+        std::vector<std::string> ids;
+        while (dirent* e = ::readdir(dir)) {
+            std::string id = e->d_name;
+            if (id.rfind("intel-rapl:", 0) == 0 && id.find(':', 11) == std::string::npos) {
+                ids.push_back(id);  // packages only: intel-rapl:N (MMIO copies share the limit)
+            }
+        }
+        ::closedir(dir);
+        std::sort(ids.begin(), ids.end());
+        int packages = 0;
+        for (const auto& id : ids) {
+            RaplLimitZone z;
+            z.dir = powercap_root + "/" + id;
+            if (!fs::read_sysfs_value(z.dir + "/name", &z.label) || z.label.rfind("package-", 0) != 0) {
+                continue;  // psys has limits too, but they are the platform's
+            }
+            ++packages;
+            for (int c = 0; c < 2; ++c) {
+                std::string file = z.dir + "/constraint_" + std::to_string(c) + "_power_limit_uw";
+                if (::access(file.c_str(), F_OK) != 0) {
+                    continue;  // a package with only the long-term constraint
+                }
+                if (::access(file.c_str(), W_OK) != 0) {
+                    cpu_why = file + " is not writable (" + std::strerror(errno) + "; needs root)";
+                    break;
+                }
+                z.constraints.push_back(c);
+            }
+            if (!cpu_why.empty()) {
+                zones.clear();
+                break;
+            }
+            if (!z.constraints.empty()) {
+                zones.push_back(z);
+            }
+        }
+        if (zones.empty() && cpu_why.empty()) {
+            cpu_why = packages == 0 ? "no RAPL package zone in " + powercap_root
+                                    : "no RAPL power-limit constraint in the package zones of " +
+                                          powercap_root;
+        }
+    }
+    *why_not = cpu_why;
+    return zones;
+}
 
 PowerLimiter::PowerLimiter(PowerLimitOptions opts) : opts_(std::move(opts)) {
     std::string gpu_why;
@@ -217,48 +253,7 @@ PowerLimiter::PowerLimiter(PowerLimitOptions opts) : opts_(std::move(opts)) {
         }
     }
     std::string cpu_why;
-    DIR* dir = ::opendir(opts_.powercap_root.c_str());
-    if (dir == nullptr) {
-        cpu_why = "no powercap tree at " + opts_.powercap_root;
-    } else {
-        std::vector<std::string> ids;
-        while (dirent* e = ::readdir(dir)) {
-            std::string id = e->d_name;
-            if (id.rfind("intel-rapl:", 0) == 0 && id.find(':', 11) == std::string::npos) {
-                ids.push_back(id);  // packages only: intel-rapl:N (MMIO copies share the limit)
-            }
-        }
-        ::closedir(dir);
-        std::sort(ids.begin(), ids.end());
-        for (const auto& id : ids) {
-            RaplZone z;
-            z.dir = opts_.powercap_root + "/" + id;
-            if (!read_text(z.dir + "/name", &z.label) || z.label.rfind("package-", 0) != 0) {
-                continue;  // psys has limits too, but they are the platform's
-            }
-            for (int c = 0; c < 2; ++c) {
-                std::string file = z.dir + "/constraint_" + std::to_string(c) + "_power_limit_uw";
-                if (::access(file.c_str(), F_OK) != 0) {
-                    continue;  // a package with only the long-term constraint
-                }
-                if (::access(file.c_str(), W_OK) != 0) {
-                    cpu_why = file + " is not writable (" + std::strerror(errno) + "; needs root)";
-                    break;
-                }
-                z.constraints.push_back(c);
-            }
-            if (!cpu_why.empty()) {
-                rapl_zones_.clear();
-                break;
-            }
-            if (!z.constraints.empty()) {
-                rapl_zones_.push_back(z);
-            }
-        }
-        if (rapl_zones_.empty() && cpu_why.empty()) {
-            cpu_why = "no RAPL package zone in " + opts_.powercap_root;
-        }
-    }
+    rapl_zones_ = find_rapl_limit_zones(opts_.powercap_root, &cpu_why);
     if (!rapl_zones_.empty()) {
         support_ = {true, "rapl",
                     std::to_string(rapl_zones_.size()) + " CPU package(s) through RAPL"};
@@ -360,7 +355,7 @@ std::vector<AppliedLimit> PowerLimiter::apply_rapl(double limit_w) {
             std::string prefix = z.dir + "/constraint_" + std::to_string(c);
             std::string file = prefix + "_power_limit_uw";
             std::string cname;
-            read_text(prefix + "_name", &cname);
+            fs::read_sysfs_value(prefix + "_name", &cname);
             AppliedLimit a;
             a.device = z.label + (cname.empty() ? "/constraint_" + std::to_string(c) : "/" + cname);
             a.requested_w = limit_w;
@@ -368,7 +363,7 @@ std::vector<AppliedLimit> PowerLimiter::apply_rapl(double limit_w) {
             // The hardware's ceiling for this constraint (max_power_uw, when the driver exposes
             // it): asking above it is capped, not an error.
             std::string max_text;
-            if (read_text(prefix + "_max_power_uw", &max_text)) {
+            if (fs::read_sysfs_value(prefix + "_max_power_uw", &max_text)) {
                 long long max_uw = std::strtoll(max_text.c_str(), nullptr, 10);
                 if (max_uw > 0 && target > max_uw) {
                     target = max_uw;
@@ -377,7 +372,7 @@ std::vector<AppliedLimit> PowerLimiter::apply_rapl(double limit_w) {
                 }
             }
             std::string prev;
-            if (!read_text(file, &prev)) {
+            if (!fs::read_sysfs_value(file, &prev) || prev.empty()) {
                 throw UnsupportedError("cannot read " + file);
             }
             std::string want = std::to_string(target);
@@ -387,7 +382,7 @@ std::vector<AppliedLimit> PowerLimiter::apply_rapl(double limit_w) {
             rapl_saved_.push_back({file, prev});
             applied_ = true;
             std::string back;
-            read_text(file, &back);
+            fs::read_sysfs_value(file, &back);
             double back_uw = std::strtod(back.c_str(), nullptr);
             a.previous_w = std::strtod(prev.c_str(), nullptr) * 1e-6;
             a.enforced_w = back_uw * 1e-6;

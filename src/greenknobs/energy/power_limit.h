@@ -43,6 +43,19 @@ struct AppliedLimit {
     std::string note;  // why capped
 };
 
+// A CPU package whose power limit can be set: a RAPL package zone and its writable constraints.
+struct RaplLimitZone {
+    std::string label;             // package-0
+    std::string dir;               // <powercap_root>/intel-rapl:0
+    std::vector<int> constraints;  // N of each writable constraint_N_power_limit_uw (0 long, 1 short term)
+};
+
+// The RAPL package zones under powercap_root whose limits this process may set (access(2) only:
+// nothing is written). Empty, with why_not saying why, when there is none or one is read-only. The
+// one probe behind both the knob's capability check and PowerLimiter.
+std::vector<RaplLimitZone> find_rapl_limit_zones(const std::string& powercap_root,
+                                                 std::string* why_not);
+
 class PowerLimiter {
   public:
     explicit PowerLimiter(PowerLimitOptions opts = {});
@@ -68,11 +81,6 @@ class PowerLimiter {
         std::string path;
         std::string previous_text;  // written back verbatim
     };
-    struct RaplZone {
-        std::string label;  // package-0
-        std::string dir;
-        std::vector<int> constraints;  // writable constraint_N_power_limit_uw
-    };
     std::vector<AppliedLimit> apply_gpus(double limit_w);
     std::vector<AppliedLimit> apply_rapl(double limit_w);
     void restore_locked(std::string* errors);
@@ -82,7 +90,7 @@ class PowerLimiter {
     std::shared_ptr<NvmlLibrary> nvml_;
     std::vector<void*> gpus_;
     std::vector<unsigned> gpu_index_;  // NVML index of each entry of gpus_
-    std::vector<RaplZone> rapl_zones_;
+    std::vector<RaplLimitZone> rapl_zones_;
     std::mutex mu_;  // the saved state: the restore thread and the owner both restore
     std::vector<GpuSaved> gpu_saved_;
     std::vector<RaplSaved> rapl_saved_;

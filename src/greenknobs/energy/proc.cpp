@@ -1,5 +1,6 @@
 // /proc parsing with plain file reads; nothing here throws on a vanished process.
 #include "greenknobs/energy/proc.h"
+#include "greenknobs/util/fs.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -14,37 +15,10 @@
 
 namespace gk::energy {
 
-namespace {
-
-// Small whole-file read with open/read/close (cheaper than iostreams on the sampler's hot path).
-bool slurp(const std::string& path, std::string* out) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return false;
-    }
-    out->clear();
-    char buf[4096];
-    for (;;) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0) {
-            ::close(fd);
-            return false;
-        }
-        if (n == 0) {
-            break;
-        }
-        out->append(buf, static_cast<size_t>(n));
-    }
-    ::close(fd);
-    return true;
-}
-
-}  // namespace
-
 bool read_machine_cpu_ticks(const std::string& proc_root, MachineCpuTicks* out, std::string* err) {
     std::string text;
     std::string path = proc_root + "/stat";
-    if (!slurp(path, &text)) {
+    if (!fs::read_small_file(path, &text)) {
         *err = "cannot read " + path + ": " + std::strerror(errno);
         return false;
     }
@@ -107,7 +81,7 @@ std::vector<ProcessStat> read_all_processes(const std::string& proc_root) {
         if (e->d_name[0] < '0' || e->d_name[0] > '9') {
             continue;
         }
-        if (!slurp(proc_root + "/" + e->d_name + "/stat", &text)) {
+        if (!fs::read_small_file(proc_root + "/" + e->d_name + "/stat", &text)) {
             continue;  // exited meanwhile
         }
         ProcessStat s;
@@ -160,7 +134,7 @@ std::vector<ProcessStat> read_process_tree(const std::string& proc_root, int roo
         }
         std::string dir = proc_root + "/" + std::to_string(pid);
         ProcessStat s;
-        if (!slurp(dir + "/stat", &text) || !parse_process_stat(text, &s)) {
+        if (!fs::read_small_file(dir + "/stat", &text) || !parse_process_stat(text, &s)) {
             continue;  // exited meanwhile
         }
         out.push_back(s);
@@ -172,7 +146,7 @@ std::vector<ProcessStat> read_process_tree(const std::string& proc_root, int roo
             if (e->d_name[0] < '0' || e->d_name[0] > '9') {
                 continue;
             }
-            if (!slurp(dir + "/task/" + e->d_name + "/children", &text)) {
+            if (!fs::read_small_file(dir + "/task/" + e->d_name + "/children", &text)) {
                 continue;
             }
             const char* p = text.c_str();
@@ -191,7 +165,7 @@ std::vector<ProcessStat> read_process_tree(const std::string& proc_root, int roo
 CpuInfo read_cpuinfo(const std::string& proc_root) {
     CpuInfo info;
     std::string text;
-    if (!slurp(proc_root + "/cpuinfo", &text)) {
+    if (!fs::read_small_file(proc_root + "/cpuinfo", &text)) {
         return info;
     }
     std::istringstream in(text);
@@ -221,7 +195,7 @@ CpuInfo read_cpuinfo(const std::string& proc_root) {
 
 double read_mem_total_bytes(const std::string& proc_root) {
     std::string text;
-    if (!slurp(proc_root + "/meminfo", &text)) {
+    if (!fs::read_small_file(proc_root + "/meminfo", &text)) {
         return 0;
     }
     size_t at = text.find("MemTotal:");
@@ -280,7 +254,7 @@ std::string pid_dir(const std::string& proc_root, int pid) {
 CgroupInfo read_cgroup(const std::string& proc_root, const std::string& cgroup_root, int pid) {
     CgroupInfo info;
     std::string text;
-    if (!slurp(pid_dir(proc_root, pid) + "/cgroup", &text)) {
+    if (!fs::read_small_file(pid_dir(proc_root, pid) + "/cgroup", &text)) {
         return info;
     }
     std::istringstream in(text);
@@ -310,7 +284,7 @@ CgroupInfo read_cgroup(const std::string& proc_root, const std::string& cgroup_r
     // Limits of every ancestor apply too.
     std::string dir = info.dir;
     for (;;) {
-        if (slurp(dir + "/cpu.max", &text)) {
+        if (fs::read_small_file(dir + "/cpu.max", &text)) {
             std::istringstream f(text);
             std::string quota;
             double period = 0;
@@ -322,7 +296,7 @@ CgroupInfo read_cgroup(const std::string& proc_root, const std::string& cgroup_r
                 }
             }
         }
-        if (slurp(dir + "/memory.max", &text) && trim(text) != "max") {
+        if (fs::read_small_file(dir + "/memory.max", &text) && trim(text) != "max") {
             double m = std::strtod(text.c_str(), nullptr);
             if (m > 0 && (info.memory_max_bytes == 0 || m < info.memory_max_bytes)) {
                 info.memory_max_bytes = m;
@@ -338,7 +312,7 @@ CgroupInfo read_cgroup(const std::string& proc_root, const std::string& cgroup_r
 
 bool read_cgroup_usage_us(const std::string& dir, uint64_t* usage_us) {
     std::string text;
-    if (!slurp(dir + "/cpu.stat", &text)) {
+    if (!fs::read_small_file(dir + "/cpu.stat", &text)) {
         return false;
     }
     size_t at = text.find("usage_usec ");
@@ -351,7 +325,7 @@ bool read_cgroup_usage_us(const std::string& dir, uint64_t* usage_us) {
 
 double read_cgroup_memory_bytes(const std::string& dir) {
     std::string text;
-    return slurp(dir + "/memory.current", &text) ? std::strtod(text.c_str(), nullptr) : 0;
+    return fs::read_small_file(dir + "/memory.current", &text) ? std::strtod(text.c_str(), nullptr) : 0;
 }
 
 CpuCapacity read_cpu_capacity(const std::string& proc_root, const CgroupInfo& cgroup, int pid) {
@@ -360,7 +334,7 @@ CpuCapacity read_cpu_capacity(const std::string& proc_root, const CgroupInfo& cg
     c.cpus = c.online;
     c.origin = std::to_string(c.online) + " logical CPUs";
     std::string text;
-    if (slurp(pid_dir(proc_root, pid) + "/status", &text)) {
+    if (fs::read_small_file(pid_dir(proc_root, pid) + "/status", &text)) {
         size_t at = text.find("Cpus_allowed_list:");
         if (at != std::string::npos) {
             size_t b = text.find_first_not_of(" \t", at + 18);
@@ -433,7 +407,7 @@ ProcessTreeMeter::Delta ProcessTreeMeter::sample() {
         // stays counted; its reaper is not ours.
         ProcessStat alive;
         std::string text;
-        if (slurp(proc_root_ + "/" + std::to_string(kv.first) + "/stat", &text) &&
+        if (fs::read_small_file(proc_root_ + "/" + std::to_string(kv.first) + "/stat", &text) &&
             parse_process_stat(text, &alive) && alive.start_ticks == kv.second.start_ticks) {
             continue;
         }

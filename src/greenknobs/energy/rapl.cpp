@@ -1,5 +1,6 @@
 // RAPL powercap reader and zone discovery.
 #include "greenknobs/energy/rapl.h"
+#include "greenknobs/util/fs.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -16,27 +17,6 @@
 namespace gk::energy {
 
 namespace {
-
-bool read_small(const std::string& path, std::string* out, int* err_no) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        *err_no = errno;
-        return false;
-    }
-    char buf[256];
-    ssize_t n = ::read(fd, buf, sizeof buf - 1);
-    *err_no = n < 0 ? errno : 0;
-    ::close(fd);
-    if (n < 0) {
-        return false;
-    }
-    buf[n] = '\0';
-    out->assign(buf);
-    while (!out->empty() && (out->back() == '\n' || out->back() == ' ')) {
-        out->pop_back();
-    }
-    return true;
-}
 
 std::string describe_errno(const std::string& path, int err_no) {
     std::string why = "cannot read " + path + ": " + std::strerror(err_no);
@@ -60,15 +40,15 @@ RaplSource::RaplSource(const std::string& zone_dir, const std::string& label, Co
     update_period_s_ = 0.001;
     int err_no = 0;
     std::string text;
-    read_small(zone_dir + "/name", &domain_, &err_no);
+    fs::read_sysfs_value(zone_dir + "/name", &domain_, &err_no);
     std::string range_path = zone_dir + "/max_energy_range_uj";
-    if (!read_small(range_path, &text, &err_no)) {
+    if (!fs::read_sysfs_value(range_path, &text, &err_no)) {
         available_ = false;
         why_unavailable_ = describe_errno(range_path, err_no);
         return;
     }
     max_range_uj_ = std::strtoull(text.c_str(), nullptr, 10);
-    if (read_small(zone_dir + "/constraint_0_max_power_uw", &text, &err_no)) {
+    if (fs::read_sysfs_value(zone_dir + "/constraint_0_max_power_uw", &text, &err_no)) {
         double max_w = std::strtod(text.c_str(), nullptr) * 1e-6;
         if (max_w > 0) {
             max_plausible_w_ = std::min(max_plausible_w_, 4 * max_w);
@@ -228,7 +208,7 @@ std::vector<std::shared_ptr<Source>> discover_rapl(const std::string& root, Cloc
         size_t second = id.find(':', colon + 1);
         z.parent = second == std::string::npos ? "" : id.substr(0, second);
         int err_no = 0;
-        read_small(root + "/" + id + "/name", &z.domain, &err_no);
+        fs::read_sysfs_value(root + "/" + id + "/name", &z.domain, &err_no);
         if (z.domain.rfind("package-", 0) == 0) {
             z.base = "package";
             z.where = z.domain.substr(8);  // "0" or "0-die-1"
@@ -339,7 +319,7 @@ std::vector<std::shared_ptr<Source>> discover_hwmon_energy(const std::string& hw
         std::string hdir = hwmon_root + "/" + h;
         std::string driver;
         int err_no = 0;
-        if (!read_small(hdir + "/name", &driver, &err_no) ||
+        if (!fs::read_sysfs_value(hdir + "/name", &driver, &err_no) ||
             (driver != "amd_energy" && driver != "zenergy")) {
             continue;
         }
@@ -353,7 +333,7 @@ std::vector<std::shared_ptr<Source>> discover_hwmon_energy(const std::string& hw
                 continue;
             }
             std::string label;
-            read_small(hdir + "/energy" + std::to_string(i) + "_label", &label, &err_no);
+            fs::read_sysfs_value(hdir + "/energy" + std::to_string(i) + "_label", &label, &err_no);
             // Labels: "Esocket0", "Ecore012". The driver accumulates the 32-bit hardware counter
             // into 64 bits: no wrap to correct.
             bool socket = label.rfind("Esocket", 0) == 0;

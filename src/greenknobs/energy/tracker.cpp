@@ -16,6 +16,7 @@
 #include "greenknobs/energy/proc.h"
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/fs.h"
+#include "greenknobs/util/utc_time.h"
 
 namespace gk::energy {
 
@@ -44,15 +45,6 @@ std::string random_run_id() {
         id += hex[bytes[i] & 15];
     }
     return id;
-}
-
-std::string iso_utc(double unix_s) {
-    std::time_t t = static_cast<std::time_t>(std::floor(unix_s));
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
 }
 
 nlohmann::json num_or_null(bool present, double v) {
@@ -471,7 +463,7 @@ nlohmann::json Tracker::report_json() const {
     j["project_name"] = opts_.project_name;
     j["run_id"] = run_id_;
     j["experiment_id"] = opts_.experiment_id;
-    j["started_at"] = iso_utc(started_at_unix_s_);
+    j["started_at"] = utc_iso8601(started_at_unix_s_);
     j["started_at_unix_s"] = started_at_unix_s_;
     j["sample_period_s"] = opts_.sample_period_s;
     j["sources"] = sources_json(entries_);

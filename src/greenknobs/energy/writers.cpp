@@ -9,6 +9,7 @@
 
 #include "greenknobs/energy/tracker.h"
 #include "greenknobs/util/csv_field.h"
+#include "greenknobs/util/utc_time.h"
 
 namespace gk::energy {
 
@@ -26,15 +27,8 @@ std::string num(const nlohmann::json& v, const char* f = "%.10g", double scale =
 }
 
 
-// CodeCarbon writes "YYYY-MM-DDTHH:MM:SS" at the end of the measured interval.
-std::string iso_end(double unix_s) {
-    std::time_t t = static_cast<std::time_t>(std::floor(unix_s));
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    return buf;
-}
+// CodeCarbon writes "YYYY-MM-DDTHH:MM:SS" (no zone) at the end of the measured interval.
+std::string iso_end(double unix_s) { return utc_format(unix_s, "%Y-%m-%dT%H:%M:%S"); }
 
 std::string fixed(const nlohmann::json& v, const char* f, int width) {
     std::string s = v.is_number() ? num(v, f) : "n/a";

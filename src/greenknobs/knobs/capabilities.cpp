@@ -1,52 +1,21 @@
 // Capability probes for the knobs' supported() checks. Probing never changes anything: it checks
-// that a power-limit file is writable (access(2)) and that NVML can be loaded, nothing more.
+// that a RAPL package limit is writable (access(2), energy's own probe) and that NVML can be loaded.
 #include "greenknobs/knobs/capabilities.h"
-
-#include <algorithm>
-#include <filesystem>
-#include <vector>
 
 #include <dlfcn.h>
 #include <unistd.h>
 
-namespace gk::knobs {
+#include "greenknobs/energy/power_limit.h"
 
-std::string find_writable_rapl_limit(const std::string& powercap_root, std::string* why_not) {
-    namespace stdfs = std::filesystem;
-    std::error_code ec;
-    if (!stdfs::is_directory(powercap_root, ec)) {
-        *why_not = powercap_root + " does not exist (no RAPL powercap interface)";
-        return "";
-    }
-    std::vector<std::string> zones;
-    for (const auto& entry : stdfs::directory_iterator(powercap_root, ec)) {
-        zones.push_back(entry.path().string());
-    }
-    std::sort(zones.begin(), zones.end());
-    bool any_limit = false;
-    for (const auto& zone : zones) {
-        const std::string limit = zone + "/constraint_0_power_limit_uw";
-        if (!stdfs::exists(limit, ec)) {
-            continue;
-        }
-        any_limit = true;
-        if (::access(limit.c_str(), W_OK) == 0) {
-            return limit;
-        }
-    }
-    *why_not = any_limit ? "the RAPL power limits under " + powercap_root +
-                               " are not writable (needs root and a writable /sys)"
-                         : "no RAPL power-limit constraint under " + powercap_root;
-    return "";
-}
+namespace gk::knobs {
 
 Capabilities detect_capabilities(const std::string& device, bool cuda, const ProbePaths& paths) {
     Capabilities caps;
     caps.device = device;
     caps.cuda = cuda;
 
-    std::string cpu_why;
-    caps.cpu_power_limit = !find_writable_rapl_limit(paths.powercap_root, &cpu_why).empty();
+    std::string cpu_why;  // the same probe the power-limit mechanism uses (energy/power_limit.h)
+    caps.cpu_power_limit = !energy::find_rapl_limit_zones(paths.powercap_root, &cpu_why).empty();
 
     std::string gpu_why;
     if (!cuda) {

@@ -1,7 +1,7 @@
 // What this machine can do for the knobs that depend on hardware: CUDA (given by the caller, since
 // only model/ may ask LibTorch) and whether a power limit can be set (NVML loadable with root for
-// the GPU; a writable RAPL powercap constraint for the CPU). The energy module owns the real
-// power-limit code.
+// the GPU; a RAPL package zone with writable limits for the CPU, found by the power-limit code of the
+// energy module itself).
 #pragma once
 
 #include <string>
@@ -18,9 +18,5 @@ struct ProbePaths {
 // device: the configured device ("cpu" | "cuda"); cuda: whether LibTorch here can run CUDA.
 Capabilities detect_capabilities(const std::string& device, bool cuda,
                                  const ProbePaths& paths = ProbePaths{});
-
-// The first writable `constraint_0_power_limit_uw` under the powercap root, or "" (why_not says
-// why).
-std::string find_writable_rapl_limit(const std::string& powercap_root, std::string* why_not);
 
 }  // namespace gk::knobs

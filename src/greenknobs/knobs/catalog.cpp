@@ -205,8 +205,8 @@ const Variant& Catalog::baseline() const {
     throw InputError(path, "", "no baseline variant (baseline = true)");
 }
 
-RunConfig resolve(const RunConfig& base, const Variant& v, const std::string& origin) {
-    RunConfig c = base;
+config::RunConfig resolve(const config::RunConfig& base, const Variant& v, const std::string& origin) {
+    config::RunConfig c = base;
     c.name = v.id;
     c.knobs.clear();
     for (auto it = v.knobs.begin(); it != v.knobs.end();
@@ -230,7 +230,22 @@ RunConfig resolve(const RunConfig& base, const Variant& v, const std::string& or
     return c;
 }
 
-RunConfig resolve(const Catalog& cat, const std::string& variant_id) {
+config::RunConfig resolve_sources(const ConfigSources& s) {
+    GK_CHECK(s.variant.empty() || s.catalog != nullptr, "a variant needs its catalog");
+    config::RunConfig c = s.catalog ? s.catalog->base : config::RunConfig{};
+    if (!s.config_path.empty()) {
+        c = config::load_toml(s.config_path, c);
+    }
+    for (const auto& set : s.sets) {
+        config::apply_set(c, set);
+    }
+    if (!s.variant.empty()) {
+        c = resolve(c, s.catalog->find(s.variant), s.catalog->path);
+    }
+    return c;
+}
+
+config::RunConfig resolve(const Catalog& cat, const std::string& variant_id) {
     const Variant& v = cat.find(variant_id);
     return resolve(cat.base, v, cat.path + ":" + v.id);
 }
@@ -250,7 +265,7 @@ Catalog load_catalog(const std::string& path) {
     }
     cat.description = get_string(doc, "description", path, "(top level)", false);
 
-    json base = to_json(RunConfig{});
+    json base = to_json(config::RunConfig{});
     if (doc.contains("base")) {
         const json& b = doc["base"];
         if (b.is_object() && (b.contains("name") || b.contains("knobs"))) {

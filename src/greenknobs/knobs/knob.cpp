@@ -1,7 +1,7 @@
-// The knob registry and apply_knob. Each knob's apply function touches only the RunConfig fields
-// its parameters name (tests diff the JSON to prove it); the mechanisms themselves live in data/,
-// text/, model/ and train/, which read those fields. The paper's confounds are documented per knob
-// in docs/knobs.md.
+// The knob registry and apply_knob. Each knob's apply function touches only the config::RunConfig
+// fields its parameters name (tests diff the JSON to prove it); the mechanisms themselves live in
+// data/, text/, model/ and train/, which read those fields. The paper's confounds are documented
+// per knob in docs/knobs.md.
 #include "greenknobs/knobs/knob.h"
 
 #include <algorithm>
@@ -64,147 +64,170 @@ std::vector<Knob> build_registry() {
     std::vector<Knob> r;
 
     // ---- data ----
-    r.push_back(
-        Knob{"dedup",
-             Phase::kData,
-             "compute",
-             "remove exact (whitespace-normalised) or near (MinHash Jaccard) duplicate functions "
-             "before the split",
-             {p_str("mode", "near", {"none", "exact", "near"}, "data.dedup",
-                    "which duplicates to remove"),
-              p_float("threshold", 0.9, 0.5, 1.0, "data.near_dup_threshold",
-                      "Jaccard similarity above which two functions are near-duplicates (mode = "
-                      "near only)")},
-             {},
-             [](const RunConfig&, const Capabilities&) { return ok(); },
-             "Not a numbered paper variant (Figure 1's data phase); the paper's pipeline never "
-             "deduplicated. Fewer "
-             "training samples means less training compute, and removes leakage between splits.",
-             [](RunConfig& c, const json& p, const std::string&) {
-                 c.data.dedup = p["mode"].get<std::string>();
-                 if (c.data.dedup == "near") {
-                     c.data.near_dup_threshold = p["threshold"].get<double>();
-                 }
-             }});
-    r.push_back(Knob{"tokenizer_cache",
-                     Phase::kData,
-                     "compute",
-                     "content-addressed on-disk cache of the encoded splits (keyed by data, "
-                     "tokenizer and settings hashes)",
-                     {p_bool("enabled", true, "tokenizer.cache", "read/write the token cache")},
-                     {},
-                     [](const RunConfig&, const Capabilities&) { return ok(); },
-                     "The paper's V4 (use_fast=True) was a no-op: ModernBERT ships only "
-                     "tokenizer.json, so both settings "
-                     "loaded the same fast tokenizer. The first run of a configuration fills the "
-                     "cache; later runs hit it.",
-                     [](RunConfig& c, const json& p, const std::string&) {
-                         c.tokenizer.cache = p["enabled"].get<bool>();
-                     }});
-    r.push_back(Knob{"tokenizer_threads",
-                     Phase::kData,
-                     "idle power",
-                     "encode the splits in parallel",
-                     {p_int("threads", 0, 0, 256, "tokenizer.threads",
-                            "encoding threads (0 = all hardware threads)")},
-                     {},
-                     [](const RunConfig&, const Capabilities&) { return ok(); },
-                     "The same encoding work on more cores: the saving is the static (idle) energy "
-                     "of a shorter stage.",
-                     [](RunConfig& c, const json& p, const std::string&) {
-                         c.tokenizer.threads = p["threads"].get<int>();
-                     }});
-    r.push_back(
-        Knob{"max_length",
-             Phase::kData,
-             "compute",
-             "truncate every sample to at most this many tokens (incl. [CLS]/[SEP])",
-             {p_int("tokens", 512, 8, 8192, "tokenizer.max_length", "maximum tokens per sample")},
-             {},
-             [](const RunConfig&, const Capabilities&) { return ok(); },
-             "Paper V8: 2048 -> 512. Attention cost is quadratic and the rest linear in length; "
-             "the run reports "
-             "the share of truncated samples.",
-             [](RunConfig& c, const json& p, const std::string&) {
-                 c.tokenizer.max_length = p["tokens"].get<int>();
-             }});
+    {
+        Knob k;
+        k.name = "dedup";
+        k.phase = Phase::kData;
+        k.targets = "compute";
+        k.summary =
+            "remove exact (whitespace-normalised) or near (MinHash Jaccard) duplicate functions "
+            "before the split";
+        k.params = {
+            p_str("mode", "near", {"none", "exact", "near"}, "data.dedup",
+                  "which duplicates to remove"),
+            p_float("threshold", 0.9, 0.5, 1.0, "data.near_dup_threshold",
+                    "Jaccard similarity above which two functions are near-duplicates (mode = "
+                    "near only)")};
+        k.notes =
+            "Not a numbered paper variant (Figure 1's data phase); the paper's pipeline never "
+            "deduplicated. Fewer training samples means less training compute, and removes "
+            "leakage between splits.";
+        k.apply = [](config::RunConfig& c, const json& p, const std::string&) {
+            c.data.dedup = p["mode"].get<std::string>();
+            if (c.data.dedup == "near") {
+                c.data.near_dup_threshold = p["threshold"].get<double>();
+            }
+        };
+        r.push_back(std::move(k));
+    }
+    {
+        Knob k;
+        k.name = "tokenizer_cache";
+        k.phase = Phase::kData;
+        k.targets = "compute";
+        k.summary =
+            "content-addressed on-disk cache of the encoded splits (keyed by data, tokenizer and "
+            "settings hashes)";
+        k.params = {p_bool("enabled", true, "tokenizer.cache", "read/write the token cache")};
+        k.notes =
+            "The paper's V4 (use_fast=True) was a no-op: ModernBERT ships only tokenizer.json, so "
+            "both settings loaded the same fast tokenizer. The first run of a configuration fills "
+            "the cache; later runs hit it.";
+        k.apply = [](config::RunConfig& c, const json& p, const std::string&) {
+            c.tokenizer.cache = p["enabled"].get<bool>();
+        };
+        r.push_back(std::move(k));
+    }
+    {
+        Knob k;
+        k.name = "tokenizer_threads";
+        k.phase = Phase::kData;
+        k.targets = "idle power";
+        k.summary = "encode the splits in parallel";
+        k.params = {p_int("threads", 0, 0, 256, "tokenizer.threads",
+                          "encoding threads (0 = all hardware threads)")};
+        k.notes =
+            "The same encoding work on more cores: the saving is the static (idle) energy of a "
+            "shorter stage.";
+        k.apply = [](config::RunConfig& c, const json& p, const std::string&) {
+            c.tokenizer.threads = p["threads"].get<int>();
+        };
+        r.push_back(std::move(k));
+    }
+    {
+        Knob k;
+        k.name = "max_length";
+        k.phase = Phase::kData;
+        k.targets = "compute";
+        k.summary = "truncate every sample to at most this many tokens (incl. [CLS]/[SEP])";
+        k.params = {
+            p_int("tokens", 512, 8, 8192, "tokenizer.max_length", "maximum tokens per sample")};
+        k.notes =
+            "Paper V8: 2048 -> 512. Attention cost is quadratic and the rest linear in length; "
+            "the run reports the share of truncated samples.";
+        k.apply = [](config::RunConfig& c, const json& p, const std::string&) {
+            c.tokenizer.max_length = p["tokens"].get<int>();
+        };
+        r.push_back(std::move(k));
+    }
 
     // ---- model ----
-    r.push_back(Knob{
-        "attention",
-        Phase::kModel,
-        "memory traffic",
-        "fused scaled-dot-product attention kernel instead of eager matmul-softmax-matmul; "
-        "optional unpadding",
-        {p_str("impl", "sdpa", {"eager", "sdpa"}, "model.attention", "attention implementation"),
-         p_bool("unpad", false, "model.unpad",
-                "drop pad tokens before the encoder (ModernBERT's unpadding)")},
-        {"compile.mode=torchscript"},
-        [](const RunConfig&, const Capabilities&) { return ok(); },
-        "Paper V12: attn_implementation sdpa. Unpadding is ours (ModernBERT does it with "
-        "flash-attention): "
-        "no compute is spent on pad tokens.",
-        [](RunConfig& c, const json& p, const std::string&) {
+    {
+        Knob k;
+        k.name = "attention";
+        k.phase = Phase::kModel;
+        k.targets = "memory traffic";
+        k.summary =
+            "fused scaled-dot-product attention kernel instead of eager matmul-softmax-matmul; "
+            "optional unpadding";
+        k.params = {
+            p_str("impl", "sdpa", {"eager", "sdpa"}, "model.attention", "attention implementation"),
+            p_bool("unpad", false, "model.unpad",
+                   "drop pad tokens before the encoder (ModernBERT's unpadding)")};
+        k.conflicts = {"compile.mode=torchscript"};
+        k.notes =
+            "Paper V12: attn_implementation sdpa. Unpadding is ours (ModernBERT does it with "
+            "flash-attention): no compute is spent on pad tokens.";
+        k.apply = [](config::RunConfig& c, const json& p, const std::string&) {
             c.model.attention = p["impl"].get<std::string>();
             c.model.unpad = p["unpad"].get<bool>();
-        }});
-    r.push_back(Knob{"init",
-                     Phase::kModel,
-                     "control",
-                     "where the encoder's weights start: the shipped pretrained checkpoint of the "
-                     "preset, or HF's random initialisation",
-                     {p_str("weights", "scratch", {"scratch", "pretrained"}, "model.init",
-                            "scratch = random init (the control), pretrained = the preset's "
-                            "checkpoint under data/pretrained/ (an error if there is none)")},
-                     {},
-                     [](const RunConfig&, const Capabilities&) { return ok(); },
-                     "Not a saving: the control that shows what pretraining is worth to every "
-                     "other knob (docs/pretraining.md). The pretraining's own energy is paid "
-                     "once and stated in the checkpoint's MODEL_CARD.md.",
-                     [](RunConfig& c, const json& p, const std::string& origin) {
-                         if (!c.model.init_from.empty()) {
-                             throw InputError(origin, "init",
-                                              "model.init_from is set (" + c.model.init_from +
-                                                  "): it decides the weights, so the init knob "
-                                                  "would do nothing");
-                         }
-                         c.model.init = p["weights"].get<std::string>();
-                     }});
-    r.push_back(Knob{"prune_layers",
-                     Phase::kModel,
-                     "compute",
-                     "remove n encoder layers before training; each kept layer keeps its original "
-                     "global/local type",
-                     {p_int("n", 12, 1, 21, "model.prune_layers",
-                            "layers to remove (the 22-layer presets keep >= 1)"),
-                      p_str("from", "top", {"top", "bottom"}, "model.prune_from",
-                            "top = the last n (nearest the output), bottom = the first n")},
-                     {},
-                     [](const RunConfig&, const Capabilities&) { return ok(); },
-                     "Paper V13-V22. Unlike the paper, the saved config.json states the remaining "
-                     "depth and the original "
-                     "layer ids.",
-                     [](RunConfig& c, const json& p, const std::string&) {
-                         c.model.prune_layers = p["n"].get<int>();
-                         c.model.prune_from = p["from"].get<std::string>();
-                     }});
-    r.push_back(Knob{
-        "quantization",
-        Phase::kModel,
-        "memory traffic",
-        "store the frozen base weights quantized (int8 per channel or 4-bit NF4 block-wise), "
-        "dequantized on "
-        "the fly; LoRA adapters train on top (QLoRA)",
-        {p_int("bits", 4, 4, 8, "quantization.bits",
-               "4 = NF4 block-wise, 8 = int8 per output channel", {"4", "8"}),
-         p_int("block_size", 64, 16, 4096, "quantization.block_size",
-               "weights per NF4 scale (bits = 4 only)")},
-        {},
-        [](const RunConfig&, const Capabilities&) { return ok(); },
-        "Requires the lora knob. Paper V3 also enabled gradient checkpointing, a cosine schedule, "
-        "group_by_length, double quantization and bf16 compute; this knob changes only the "
-        "weights' storage.",
-        [](RunConfig& c, const json& p, const std::string& origin) {
+        };
+        r.push_back(std::move(k));
+    }
+    {
+        Knob k;
+        k.name = "init";
+        k.phase = Phase::kModel;
+        k.targets = "control";
+        k.summary =
+            "where the encoder's weights start: the shipped pretrained checkpoint of the preset, "
+            "or HF's random initialisation";
+        k.params = {p_str("weights", "scratch", {"scratch", "pretrained"}, "model.init",
+                          "scratch = random init (the control), pretrained = the preset's "
+                          "checkpoint under data/pretrained/ (an error if there is none)")};
+        k.notes =
+            "Not a saving: the control that shows what pretraining is worth to every other knob "
+            "(docs/pretraining.md). The pretraining's own energy is paid once and stated in the "
+            "checkpoint's MODEL_CARD.md.";
+        k.apply = [](config::RunConfig& c, const json& p, const std::string& origin) {
+            if (!c.model.init_from.empty()) {
+                throw InputError(origin, "init",
+                                 "model.init_from is set (" + c.model.init_from +
+                                     "): it decides the weights, so the init knob "
+                                     "would do nothing");
+            }
+            c.model.init = p["weights"].get<std::string>();
+        };
+        r.push_back(std::move(k));
+    }
+    {
+        Knob k;
+        k.name = "prune_layers";
+        k.phase = Phase::kModel;
+        k.targets = "compute";
+        k.summary =
+            "remove n encoder layers before training; each kept layer keeps its original "
+            "global/local type";
+        k.params = {p_int("n", 12, 1, 21, "model.prune_layers",
+                          "layers to remove (the 22-layer presets keep >= 1)"),
+                    p_str("from", "top", {"top", "bottom"}, "model.prune_from",
+                          "top = the last n (nearest the output), bottom = the first n")};
+        k.notes =
+            "Paper V13-V22. Unlike the paper, the saved config.json states the remaining depth "
+            "and the original layer ids.";
+        k.apply = [](config::RunConfig& c, const json& p, const std::string&) {
+            c.model.prune_layers = p["n"].get<int>();
+            c.model.prune_from = p["from"].get<std::string>();
+        };
+        r.push_back(std::move(k));
+    }
+    {
+        Knob k;
+        k.name = "quantization";
+        k.phase = Phase::kModel;
+        k.targets = "memory traffic";
+        k.summary =
+            "store the frozen base weights quantized (int8 per channel or 4-bit NF4 block-wise), "
+            "dequantized on the fly; LoRA adapters train on top (QLoRA)";
+        k.params = {p_int("bits", 4, 4, 8, "quantization.bits",
+                          "4 = NF4 block-wise, 8 = int8 per output channel", {"4", "8"}),
+                    p_int("block_size", 64, 16, 4096, "quantization.block_size",
+                          "weights per NF4 scale (bits = 4 only)")};
+        k.notes =
+            "Requires the lora knob. Paper V3 also enabled gradient checkpointing, a cosine "
+            "schedule, group_by_length, double quantization and bf16 compute; this knob changes "
+            "only the weights' storage.";
+        k.apply = [](config::RunConfig& c, const json& p, const std::string& origin) {
             if (!c.lora.enabled) {
                 throw InputError(
                     origin, "quantization",
@@ -215,30 +238,35 @@ std::vector<Knob> build_registry() {
             if (c.quantization.bits == 4) {
                 c.quantization.block_size = p["block_size"].get<int>();
             }
-        }});
+        };
+        r.push_back(std::move(k));
+    }
 
     // ---- training ----
-    r.push_back(Knob{
-        "lora",
-        Phase::kTraining,
-        "compute",
-        "low-rank adapters on the encoder's projections; base frozen, head and classifier trained; "
-        "evaluated unmerged unless merge = true; the saved model is merged",
-        {p_int("r", 8, 1, 1024, "lora.r", "adapter rank"),
-         p_float("alpha", 16.0, 0.01, 4096, "lora.alpha", "scale = alpha / r"),
-         p_float("dropout", 0.05, 0.0, 0.9, "lora.dropout", "dropout on the adapter input"),
-         p_list("targets", {"attn.Wqkv", "attn.Wo", "mlp.Wi", "mlp.Wo"},
-                {"attn.Wqkv", "attn.Wo", "mlp.Wi", "mlp.Wo", "head.dense"}, "lora.targets",
-                "ModernBERT modules that get adapters"),
-         p_bool("merge", false, "lora.merge",
+    {
+        Knob k;
+        k.name = "lora";
+        k.phase = Phase::kTraining;
+        k.targets = "compute";
+        k.summary =
+            "low-rank adapters on the encoder's projections; base frozen, head and classifier "
+            "trained; evaluated unmerged unless merge = true; the saved model is merged";
+        k.params = {
+            p_int("r", 8, 1, 1024, "lora.r", "adapter rank"),
+            p_float("alpha", 16.0, 0.01, 4096, "lora.alpha", "scale = alpha / r"),
+            p_float("dropout", 0.05, 0.0, 0.9, "lora.dropout", "dropout on the adapter input"),
+            p_list("targets", {"attn.Wqkv", "attn.Wo", "mlp.Wi", "mlp.Wo"},
+                   {"attn.Wqkv", "attn.Wo", "mlp.Wi", "mlp.Wo", "head.dense"}, "lora.targets",
+                   "ModernBERT modules that get adapters"),
+            p_bool(
+                "merge", false, "lora.merge",
                 "fold the adapters into dense weights before evaluate (off: evaluate as trained, "
-                "a quantized base stays quantized)")},
-        {},
-        [](const RunConfig&, const Capabilities&) { return ok(); },
-        "Paper V2/V24/V30 targeted BERT names (query, key, value, dense...) that ModernBERT lacks: "
-        "only "
-        "head.dense matched and the encoder never trained. Ours targets the real projections.",
-        [](RunConfig& c, const json& p, const std::string& origin) {
+                "a quantized base stays quantized)")};
+        k.notes =
+            "Paper V2/V24/V30 targeted BERT names (query, key, value, dense...) that ModernBERT "
+            "lacks: only head.dense matched and the encoder never trained. Ours targets the real "
+            "projections.";
+        k.apply = [](config::RunConfig& c, const json& p, const std::string& origin) {
             auto targets = p["targets"].get<std::vector<std::string>>();
             if (targets.empty()) {
                 throw InputError(origin, "lora.targets", "LoRA needs at least one target module");
@@ -249,73 +277,89 @@ std::vector<Knob> build_registry() {
             c.lora.dropout = p["dropout"].get<double>();
             c.lora.targets = targets;
             c.lora.merge = p["merge"].get<bool>();
-        }});
-    r.push_back(Knob{
-        "grad_checkpointing",
-        Phase::kTraining,
-        "memory traffic",
-        "recompute each encoder layer's activations in backward instead of storing them",
-        {p_bool("enabled", true, "train.grad_checkpointing", "checkpoint every encoder layer")},
-        {},
-        [](const RunConfig&, const Capabilities&) { return ok(); },
-        "Paper V1: trades one extra forward per layer for lower peak memory; expect more energy, "
-        "not less.",
-        [](RunConfig& c, const json& p, const std::string&) {
+        };
+        r.push_back(std::move(k));
+    }
+    {
+        Knob k;
+        k.name = "grad_checkpointing";
+        k.phase = Phase::kTraining;
+        k.targets = "memory traffic";
+        k.summary =
+            "recompute each encoder layer's activations in backward instead of storing them";
+        k.params = {
+            p_bool("enabled", true, "train.grad_checkpointing", "checkpoint every encoder layer")};
+        k.notes =
+            "Paper V1: trades one extra forward per layer for lower peak memory; expect more "
+            "energy, not less.";
+        k.apply = [](config::RunConfig& c, const json& p, const std::string&) {
             c.train.grad_checkpointing = p["enabled"].get<bool>();
-        }});
-    r.push_back(Knob{
-        "optimizer",
-        Phase::kTraining,
-        "memory traffic",
-        "AdamW variant: plain, 8-bit block-wise quantized moments, or multi-tensor (foreach) "
-        "updates",
-        {p_str("name", "adamw8bit", {"adamw", "adamw8bit", "adamw_foreach"}, "train.optimizer",
-               "optimizer implementation")},
-        {},
-        [](const RunConfig&, const Capabilities&) { return ok(); },
-        "Paper V6: adamw_bnb_8bit. Ours quantizes both moments block-wise as bitsandbytes does.",
-        [](RunConfig& c, const json& p, const std::string&) {
+        };
+        r.push_back(std::move(k));
+    }
+    {
+        Knob k;
+        k.name = "optimizer";
+        k.phase = Phase::kTraining;
+        k.targets = "memory traffic";
+        k.summary =
+            "AdamW variant: plain, 8-bit block-wise quantized moments, or multi-tensor (foreach) "
+            "updates";
+        k.params = {p_str("name", "adamw8bit", {"adamw", "adamw8bit", "adamw_foreach"},
+                          "train.optimizer", "optimizer implementation")};
+        k.notes =
+            "Paper V6: adamw_bnb_8bit. Ours quantizes both moments block-wise as bitsandbytes "
+            "does.";
+        k.apply = [](config::RunConfig& c, const json& p, const std::string&) {
             c.train.optimizer = p["name"].get<std::string>();
-        }});
-    r.push_back(Knob{
-        "precision",
-        Phase::kTraining,
-        "precision",
-        "autocast the forward/backward to a 16-bit type (fp32 master weights)",
-        {p_str("precision", "bf16", {"fp32", "bf16", "fp16", "half"}, "train.precision",
-               "half = fp16 on CUDA (the paper's), bf16 on CPU")},
-        {},
-        [](const RunConfig& c, const Capabilities& caps) {
+        };
+        r.push_back(std::move(k));
+    }
+    {
+        Knob k;
+        k.name = "precision";
+        k.phase = Phase::kTraining;
+        k.targets = "precision";
+        k.summary = "autocast the forward/backward to a 16-bit type (fp32 master weights)";
+        k.params = {p_str("precision", "bf16", {"fp32", "bf16", "fp16", "half"}, "train.precision",
+                          "half = fp16 on CUDA (the paper's), bf16 on CPU")};
+        k.supported = [](const config::RunConfig& c, const Capabilities& caps) {
             if (c.train.precision == "fp16" && (c.system.device != "cuda" || !caps.cuda)) {
                 return no(
                     "fp16 needs CUDA: CPU autocast has no fp16 and loss scaling (GradScaler) needs "
                     "CUDA; use bf16 or half");
             }
             return ok();
-        },
-        "Paper V7: fp16 AMP with loss scaling. On CPU this catalog uses bf16 ('half' picks by "
-        "device).",
-        [](RunConfig& c, const json& p, const std::string&) {
+        };
+        k.notes =
+            "Paper V7: fp16 AMP with loss scaling. On CPU this catalog uses bf16 ('half' picks by "
+            "device).";
+        k.apply = [](config::RunConfig& c, const json& p, const std::string&) {
             std::string v = p["precision"].get<std::string>();
             if (v == "half") {
                 v = c.system.device == "cuda" ? "fp16" : "bf16";
             }
             c.train.precision = v;
-        }});
-    r.push_back(Knob{
-        "grad_accum",
-        Phase::kTraining,
-        "memory traffic",
-        "split each optimizer step into `steps` micro-batches; the effective batch stays the same",
-        {p_int("steps", 2, 1, 1024, "train.grad_accum",
-               "micro-batches per step; per-device batch = effective batch / steps (sets "
-               "train.batch_size)")},
-        {},
-        [](const RunConfig&, const Capabilities&) { return ok(); },
-        "Paper V23/V25 called it gradient accumulation but went from 2x4 to 4x2, raising the "
-        "padded batch. "
-        "Ours keeps batch_size x grad_accum fixed, so only the micro-batch size changes.",
-        [](RunConfig& c, const json& p, const std::string& origin) {
+        };
+        r.push_back(std::move(k));
+    }
+    {
+        Knob k;
+        k.name = "grad_accum";
+        k.phase = Phase::kTraining;
+        k.targets = "memory traffic";
+        k.summary =
+            "split each optimizer step into `steps` micro-batches; the effective batch stays the "
+            "same";
+        k.params = {
+            p_int("steps", 2, 1, 1024, "train.grad_accum",
+                  "micro-batches per step; per-device batch = effective batch / steps (sets "
+                  "train.batch_size)")};
+        k.notes =
+            "Paper V23/V25 called it gradient accumulation but went from 2x4 to 4x2, raising the "
+            "padded batch. Ours keeps batch_size x grad_accum fixed, so only the micro-batch size "
+            "changes.";
+        k.apply = [](config::RunConfig& c, const json& p, const std::string& origin) {
             const int steps = p["steps"].get<int>();
             const int effective = c.train.batch_size * c.train.grad_accum;
             if (effective % steps != 0) {
@@ -327,96 +371,112 @@ std::vector<Knob> build_registry() {
             }
             c.train.batch_size = effective / steps;
             c.train.grad_accum = steps;
-        }});
-    r.push_back(Knob{"group_by_length",
-                     Phase::kTraining,
-                     "compute",
-                     "batch samples of similar length together (less padding per batch)",
-                     {p_bool("enabled", true, "train.group_by_length", "length-grouped batching")},
-                     {},
-                     [](const RunConfig&, const Capabilities&) { return ok(); },
-                     "Not a numbered paper variant; the paper's V3 switched it on silently.",
-                     [](RunConfig& c, const json& p, const std::string&) {
-                         c.train.group_by_length = p["enabled"].get<bool>();
-                     }});
-    r.push_back(Knob{
-        "early_stopping",
-        Phase::kTraining,
-        "compute",
-        "stop training when validation F1 (vulnerable class) has not improved for `patience` "
-        "epochs",
-        {p_int("patience", 1, 1, 100, "train.early_stopping_patience",
-               "epochs without improvement")},
-        {},
-        [](const RunConfig&, const Capabilities&) { return ok(); },
-        "Not a numbered paper variant (the paper trained one epoch). Needs train.epochs >= 2.",
-        [](RunConfig& c, const json& p, const std::string& origin) {
+        };
+        r.push_back(std::move(k));
+    }
+    {
+        Knob k;
+        k.name = "group_by_length";
+        k.phase = Phase::kTraining;
+        k.targets = "compute";
+        k.summary = "batch samples of similar length together (less padding per batch)";
+        k.params = {p_bool("enabled", true, "train.group_by_length", "length-grouped batching")};
+        k.notes = "Not a numbered paper variant; the paper's V3 switched it on silently.";
+        k.apply = [](config::RunConfig& c, const json& p, const std::string&) {
+            c.train.group_by_length = p["enabled"].get<bool>();
+        };
+        r.push_back(std::move(k));
+    }
+    {
+        Knob k;
+        k.name = "early_stopping";
+        k.phase = Phase::kTraining;
+        k.targets = "compute";
+        k.summary =
+            "stop training when validation F1 (vulnerable class) has not improved for `patience` "
+            "epochs";
+        k.params = {p_int("patience", 1, 1, 100, "train.early_stopping_patience",
+                          "epochs without improvement")};
+        k.notes =
+            "Not a numbered paper variant (the paper trained one epoch). Needs train.epochs >= 2.";
+        k.apply = [](config::RunConfig& c, const json& p, const std::string& origin) {
             if (c.train.epochs < 2) {
                 throw InputError(origin, "early_stopping",
                                  "early stopping needs at least 2 epochs to act (train.epochs = " +
                                      std::to_string(c.train.epochs) + ")");
             }
             c.train.early_stopping_patience = p["patience"].get<int>();
-        }});
+        };
+        r.push_back(std::move(k));
+    }
 
     // ---- system ----
-    r.push_back(
-        Knob{"loader",
-             Phase::kSystem,
-             "idle power",
-             "collate batches on background threads ahead of the step; pinned host memory",
-             {p_int("workers", 2, 0, 64, "train.loader_workers", "background collation threads"),
-              p_bool("pin_memory", true, "train.pin_memory", "page-locked batch memory")},
-             {},
-             [](const RunConfig&, const Capabilities&) { return ok(); },
-             "Paper V10 (4 workers + pin memory) also switched on fp16; ours changes nothing else. "
-             "Pin memory only "
-             "matters on CUDA (faster host-to-device copies).",
-             [](RunConfig& c, const json& p, const std::string&) {
-                 c.train.loader_workers = p["workers"].get<int>();
-                 c.train.pin_memory = p["pin_memory"].get<bool>();
-             }});
-    r.push_back(Knob{"threads",
-                     Phase::kSystem,
-                     "idle power",
-                     "intra-op threads for the model's kernels",
-                     {p_int("threads", 1, 0, 1024, "system.threads",
-                            "intra-op threads (0 = all hardware threads)")},
-                     {},
-                     [](const RunConfig&, const Capabilities&) { return ok(); },
-                     "Not a numbered paper variant. Fewer threads draw less power for longer; more "
-                     "threads finish sooner "
-                     "and cut the static share.",
-                     [](RunConfig& c, const json& p, const std::string&) {
-                         c.system.threads = p["threads"].get<int>();
-                     }});
-    r.push_back(Knob{
-        "compile",
-        Phase::kSystem,
-        "compute",
-        "graph-level optimisation of the model: TorchScript trace, freeze and "
-        "optimize_for_inference",
-        {p_str("mode", "torchscript", {"none", "torchscript"}, "train.compile", "graph compiler")},
-        {"attention.unpad=true"},
-        [](const RunConfig&, const Capabilities&) { return ok(); },
-        "evaluation only: LibTorch 1.13 on Debian has no NNC/LLVM fuser, so training stays eager "
-        "and "
-        "TorchScript gives no CPU speed-up here. Paper V11 used torch.compile (inductor) for "
-        "training. Works "
-        "with the packed inference engine (its int8/bf16 weights are traced in).",
-        [](RunConfig& c, const json& p, const std::string&) {
+    {
+        Knob k;
+        k.name = "loader";
+        k.phase = Phase::kSystem;
+        k.targets = "idle power";
+        k.summary = "collate batches on background threads ahead of the step; pinned host memory";
+        k.params = {
+            p_int("workers", 2, 0, 64, "train.loader_workers", "background collation threads"),
+            p_bool("pin_memory", true, "train.pin_memory", "page-locked batch memory")};
+        k.notes =
+            "Paper V10 (4 workers + pin memory) also switched on fp16; ours changes nothing else. "
+            "Pin memory only matters on CUDA (faster host-to-device copies).";
+        k.apply = [](config::RunConfig& c, const json& p, const std::string&) {
+            c.train.loader_workers = p["workers"].get<int>();
+            c.train.pin_memory = p["pin_memory"].get<bool>();
+        };
+        r.push_back(std::move(k));
+    }
+    {
+        Knob k;
+        k.name = "threads";
+        k.phase = Phase::kSystem;
+        k.targets = "idle power";
+        k.summary = "intra-op threads for the model's kernels";
+        k.params = {p_int("threads", 1, 0, 1024, "system.threads",
+                          "intra-op threads (0 = all hardware threads)")};
+        k.notes =
+            "Not a numbered paper variant. Fewer threads draw less power for longer; more threads "
+            "finish sooner and cut the static share.";
+        k.apply = [](config::RunConfig& c, const json& p, const std::string&) {
+            c.system.threads = p["threads"].get<int>();
+        };
+        r.push_back(std::move(k));
+    }
+    {
+        Knob k;
+        k.name = "compile";
+        k.phase = Phase::kSystem;
+        k.targets = "compute";
+        k.summary =
+            "graph-level optimisation of the model: TorchScript trace, freeze and "
+            "optimize_for_inference";
+        k.params = {p_str("mode", "torchscript", {"none", "torchscript"}, "train.compile",
+                          "graph compiler")};
+        k.conflicts = {"attention.unpad=true"};
+        k.notes =
+            "evaluation only: LibTorch 1.13 on Debian has no NNC/LLVM fuser, so training stays "
+            "eager and TorchScript gives no CPU speed-up here. Paper V11 used torch.compile "
+            "(inductor) for training. Works with the packed inference engine (its int8/bf16 "
+            "weights are traced in).";
+        k.apply = [](config::RunConfig& c, const json& p, const std::string&) {
             c.train.compile = p["mode"].get<std::string>();
-        }});
-    r.push_back(Knob{
-        "power_limit",
-        Phase::kSystem,
-        "power draw",
-        "cap the device's power: GPU through NVML, CPU through a RAPL powercap constraint; "
-        "verified and "
-        "restored on exit",
-        {p_float("watts", 100.0, 1.0, 2000.0, "system.power_limit_w", "the limit to enforce")},
-        {},
-        [](const RunConfig& c, const Capabilities& caps) {
+        };
+        r.push_back(std::move(k));
+    }
+    {
+        Knob k;
+        k.name = "power_limit";
+        k.phase = Phase::kSystem;
+        k.targets = "power draw";
+        k.summary =
+            "cap the device's power: GPU through NVML, CPU through a RAPL powercap constraint; "
+            "verified and restored on exit";
+        k.params = {
+            p_float("watts", 100.0, 1.0, 2000.0, "system.power_limit_w", "the limit to enforce")};
+        k.supported = [](const config::RunConfig& c, const Capabilities& caps) {
             if (c.system.power_limit_w <= 0) {
                 return ok();
             }
@@ -426,29 +486,33 @@ std::vector<Knob> build_registry() {
             }
             return no(caps.power_limit_reason.empty() ? "no settable power limit on this machine"
                                                       : caps.power_limit_reason);
-        },
-        "Paper V5 set the cap by hand (nvidia-smi) and half its runs were uncapped. Where no limit "
-        "can be set "
-        "the variant is skipped with the reason, never run as if capped. 100 W is the paper's GPU "
-        "value.",
-        [](RunConfig& c, const json& p, const std::string&) {
+        };
+        k.notes =
+            "Paper V5 set the cap by hand (nvidia-smi) and half its runs were uncapped. Where no "
+            "limit can be set the variant is skipped with the reason, never run as if capped. 100 "
+            "W is the paper's GPU value.";
+        k.apply = [](config::RunConfig& c, const json& p, const std::string&) {
             c.system.power_limit_w = p["watts"].get<double>();
-        }});
+        };
+        r.push_back(std::move(k));
+    }
 
     // ---- inference ----
-    r.push_back(Knob{
-        "inference_engine",
-        Phase::kInference,
-        "compute",
-        "separate evaluate path: inference mode, frozen pre-packed weights (bf16 or dynamic int8), "
-        "length-bucketed large batches",
-        {p_str("dtype", "auto", {"fp32", "bf16", "int8", "auto"}, "inference.dtype",
-               "packed weight type; auto = int8 on CPU, bf16 on CUDA"),
-         p_int("batch_size", 64, 1, 4096, "inference.batch_size", "samples per evaluate batch"),
-         p_bool("bucket_by_length", true, "inference.bucket_by_length",
-                "batch samples of similar length")},
-        {},
-        [](const RunConfig& c, const Capabilities&) {
+    {
+        Knob k;
+        k.name = "inference_engine";
+        k.phase = Phase::kInference;
+        k.targets = "compute";
+        k.summary =
+            "separate evaluate path: inference mode, frozen pre-packed weights (bf16 or dynamic "
+            "int8), length-bucketed large batches";
+        k.params = {
+            p_str("dtype", "auto", {"fp32", "bf16", "int8", "auto"}, "inference.dtype",
+                  "packed weight type; auto = int8 on CPU, bf16 on CUDA"),
+            p_int("batch_size", 64, 1, 4096, "inference.batch_size", "samples per evaluate batch"),
+            p_bool("bucket_by_length", true, "inference.bucket_by_length",
+                   "batch samples of similar length")};
+        k.supported = [](const config::RunConfig& c, const Capabilities&) {
             if (c.inference.engine == "packed" && c.inference.dtype == "int8" &&
                 c.system.device == "cuda") {
                 return no(
@@ -456,11 +520,11 @@ std::vector<Knob> build_registry() {
                     "auto");
             }
             return ok();
-        },
-        "Paper V9 used vLLM (and charged its start-up to the save stage). Ours charges everything "
-        "to evaluate "
-        "and reports samples/s, latency and J/sample.",
-        [](RunConfig& c, const json& p, const std::string&) {
+        };
+        k.notes =
+            "Paper V9 used vLLM (and charged its start-up to the save stage). Ours charges "
+            "everything to evaluate and reports samples/s, latency and J/sample.";
+        k.apply = [](config::RunConfig& c, const json& p, const std::string&) {
             std::string dtype = p["dtype"].get<std::string>();
             if (dtype == "auto") {
                 dtype = c.system.device == "cuda" ? "bf16" : "int8";
@@ -469,7 +533,9 @@ std::vector<Knob> build_registry() {
             c.inference.dtype = dtype;
             c.inference.batch_size = p["batch_size"].get<int>();
             c.inference.bucket_by_length = p["bucket_by_length"].get<bool>();
-        }});
+        };
+        r.push_back(std::move(k));
+    }
 
     // Application order (resolve applies a variant's knobs in it): lora must precede quantization,
     // and grad_accum reads the batch size no other knob changes. Phases then keep the table
@@ -613,7 +679,8 @@ json check_param(const ParamSpec& spec, const json& v, const std::string& origin
 
 // Conflicts that depend on parameter values are rules over the resulting fields (the fields are the
 // truth, whichever knob or base set them). `knob` is the one being applied, for the message.
-void check_field_conflicts(const RunConfig& c, const std::string& knob, const std::string& origin) {
+void check_field_conflicts(const config::RunConfig& c, const std::string& knob,
+                           const std::string& origin) {
     if (c.train.compile == "torchscript" && c.model.unpad) {
         throw InputError(
             origin, knob,
@@ -703,7 +770,7 @@ nlohmann::json normalized_params(const std::string& knob, const nlohmann::json& 
     return full;
 }
 
-void apply_knob(RunConfig& c, const std::string& knob, const nlohmann::json& params,
+void apply_knob(config::RunConfig& c, const std::string& knob, const nlohmann::json& params,
                 const std::string& origin) {
     const Knob* k = lookup(knob);
     if (k == nullptr) {
@@ -723,7 +790,7 @@ void apply_knob(RunConfig& c, const std::string& knob, const nlohmann::json& par
 
     const nlohmann::json full = normalized_params(knob, params, origin);
 
-    RunConfig next = c;  // all or nothing: c is untouched when anything throws
+    config::RunConfig next = c;  // all or nothing: c is untouched when anything throws
     k->apply(next, full, origin);
     check_field_conflicts(next, knob, origin);
     validate(next, origin);
@@ -731,7 +798,7 @@ void apply_knob(RunConfig& c, const std::string& knob, const nlohmann::json& par
     c = next;
 }
 
-std::vector<std::pair<std::string, Support>> unsupported_knobs(const RunConfig& c,
+std::vector<std::pair<std::string, Support>> unsupported_knobs(const config::RunConfig& c,
                                                                const Capabilities& caps) {
     std::vector<std::pair<std::string, Support>> out;
     for (const auto& k : registry()) {
@@ -743,13 +810,14 @@ std::vector<std::pair<std::string, Support>> unsupported_knobs(const RunConfig& 
     return out;
 }
 
-nlohmann::json knob_settings(const RunConfig& c) {
+nlohmann::json knob_settings(const config::RunConfig& c) {
     const nlohmann::json config = to_json(c);
     nlohmann::json out = nlohmann::json::array();
     for (const auto& name : c.knobs) {
         const Knob* k = lookup(name);
         if (k == nullptr) {
-            continue;  // RunConfig.knobs is informational; an unknown label has no fields to read
+            continue;  // config::RunConfig.knobs is informational; an unknown label has no fields
+                       // to read
         }
         nlohmann::json params = nlohmann::json::object();
         for (const auto& p : k->params) {

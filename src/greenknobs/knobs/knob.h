@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "greenknobs/knobs/run_config.h"
+#include "greenknobs/config/run_config.h"
 
 namespace gk::knobs {
 
@@ -24,7 +24,7 @@ struct ParamSpec {
     nlohmann::json default_value;
     double min = 0, max = 0;           // inclusive range for int/float; ignored when min == max
     std::vector<std::string> choices;  // allowed values (ints as strings); empty = any
-    std::string config_key;            // the RunConfig field it sets ("train.precision")
+    std::string config_key;            // the config::RunConfig field it sets ("train.precision")
     std::string help;
 };
 
@@ -45,11 +45,12 @@ struct Support {
 
 // Applies a knob's fully defaulted and checked parameters (always a JSON object) to a config.
 using ApplyFn =
-    std::function<void(RunConfig&, const nlohmann::json& params, const std::string& origin)>;
+    std::function<void(config::RunConfig&, const nlohmann::json& params, const std::string& origin)>;
 
+// One knob, written in the registry (knob.cpp) as one block of named fields.
 struct Knob {
     std::string name;
-    Phase phase;
+    Phase phase = Phase::kData;
     std::string targets;  // compute | memory traffic | precision | I/O | idle power
     std::string summary;
     std::vector<ParamSpec> params;
@@ -58,7 +59,9 @@ struct Knob {
     // config set).
     std::vector<std::string> conflicts;
     // Whether the config's use of this knob can run here (ok when the config does not use it).
-    std::function<Support(const RunConfig&, const Capabilities&)> supported;
+    // Unset: the knob runs everywhere.
+    std::function<Support(const config::RunConfig&, const Capabilities&)> supported =
+        [](const config::RunConfig&, const Capabilities&) { return Support{}; };
     std::string notes;
     ApplyFn apply;  // sets the fields; called by apply_knob after the parameters are checked
 };
@@ -72,7 +75,7 @@ const Knob& find_knob(const std::string& name);
 // the only one for single-parameter knobs (null = all defaults). Validates types, ranges, choices
 // and conflicts with knobs already applied (c.knobs); appends the knob name to c.knobs. Errors are
 // InputErrors naming `origin`, the knob and the parameter.
-void apply_knob(RunConfig& c, const std::string& knob, const nlohmann::json& params,
+void apply_knob(config::RunConfig& c, const std::string& knob, const nlohmann::json& params,
                 const std::string& origin);
 
 // The knob's parameters with defaults filled in and every value checked (type, range, choices): an
@@ -82,12 +85,12 @@ nlohmann::json normalized_params(const std::string& knob, const nlohmann::json& 
                                  const std::string& origin);
 
 // The knobs whose settings in `c` cannot run with `caps`, each with the reason.
-std::vector<std::pair<std::string, Support>> unsupported_knobs(const RunConfig& c,
+std::vector<std::pair<std::string, Support>> unsupported_knobs(const config::RunConfig& c,
                                                                const Capabilities& caps);
 
 // The knobs named in c.knobs with the parameter values the config now holds (read back from each
 // parameter's config_key): [{"name": "lora", "params": {"r": 8, ...}}], for run records.
-nlohmann::json knob_settings(const RunConfig& c);
+nlohmann::json knob_settings(const config::RunConfig& c);
 
 // "r=8 [1..1024]", "precision=bf16 {fp32|bf16|fp16|half}": one parameter for tables.
 std::string describe_param(const ParamSpec& p);

@@ -50,8 +50,8 @@ std::vector<std::string> wrap(const std::string& text, size_t width) {
 }
 
 // The default config on this device, with what a knob needs to be applicable at all.
-RunConfig probe_base(const Knob& k, const Capabilities& caps) {
-    RunConfig c;
+config::RunConfig probe_base(const Knob& k, const Capabilities& caps) {
+    config::RunConfig c;
     c.system.device = caps.device;
     if (k.name == "quantization") {
         apply_knob(c, "lora", nullptr, "probe");
@@ -62,7 +62,7 @@ RunConfig probe_base(const Knob& k, const Capabilities& caps) {
     return c;
 }
 
-std::string variant_knob_lines(const Catalog& cat, const Variant& v, const RunConfig& resolved) {
+std::string variant_knob_lines(const Catalog& cat, const Variant& v, const config::RunConfig& resolved) {
     std::string s;
     for (const auto& k : registry()) {
         if (!v.knobs.contains(k.name)) {
@@ -105,11 +105,11 @@ void leaves(const json& j, const std::string& prefix,
     }
 }
 
-// "key=value, ..." for every base field that differs from the RunConfig defaults.
-std::string base_overrides(const RunConfig& base) {
+// "key=value, ..." for every base field that differs from the config::RunConfig defaults.
+std::string base_overrides(const config::RunConfig& base) {
     std::vector<std::pair<std::string, json>> ours, defaults;
     leaves(to_json(base), "", &ours);
-    leaves(to_json(RunConfig{}), "", &defaults);
+    leaves(to_json(config::RunConfig{}), "", &defaults);
     std::string s;
     for (size_t i = 0; i < ours.size() && i < defaults.size(); ++i) {
         if (ours[i].second != defaults[i].second && ours[i].first != "name" &&
@@ -119,7 +119,7 @@ std::string base_overrides(const RunConfig& base) {
                  (v.is_string() ? v.get<std::string>() : v.dump());
         }
     }
-    return s.empty() ? "(RunConfig defaults)" : s;
+    return s.empty() ? "(config::RunConfig defaults)" : s;
 }
 
 }  // namespace
@@ -184,8 +184,8 @@ std::string render_table(const std::vector<std::string>& headers, const std::vec
 }
 
 Support knob_support_here(const Knob& k, const Capabilities& caps, std::string* summary) {
-    RunConfig base = probe_base(k, caps);
-    RunConfig with_defaults = base;
+    config::RunConfig base = probe_base(k, caps);
+    config::RunConfig with_defaults = base;
     apply_knob(with_defaults, k.name, nullptr, "probe");
     Support s = k.supported(with_defaults, caps);
     if (!s.ok) {
@@ -200,7 +200,7 @@ Support knob_support_here(const Knob& k, const Capabilities& caps, std::string* 
             if (p.type == "list") {
                 value = json::array({choice});
             }
-            RunConfig c = base;
+            config::RunConfig c = base;
             try {
                 apply_knob(c, k.name, json{{p.name, value}}, "probe");
             } catch (const std::exception&) {
@@ -279,7 +279,7 @@ std::string variants_table(const Catalog& cat, const Capabilities& caps) {
     int runnable = 0;
     std::string skipped_ids;
     for (const auto& v : cat.variants) {
-        RunConfig c = resolve(cat, v.id);
+        config::RunConfig c = resolve(cat, v.id);
         auto unsupported = unsupported_knobs(c, caps);
         std::string here = "run";
         if (!unsupported.empty()) {
@@ -309,7 +309,7 @@ std::string variants_table(const Catalog& cat, const Capabilities& caps) {
 json variants_json(const Catalog& cat, const Capabilities& caps) {
     json vs = json::array();
     for (const auto& v : cat.variants) {
-        RunConfig c = resolve(cat, v.id);
+        config::RunConfig c = resolve(cat, v.id);
         json skipped = json::array();
         for (const auto& [knob, why] : unsupported_knobs(c, caps)) {
             skipped.push_back({{"knob", knob}, {"reason", why.reason}});

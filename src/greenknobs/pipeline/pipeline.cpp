@@ -22,10 +22,10 @@
 #include "greenknobs/adapters/engine.h"
 #include "greenknobs/adapters/lora.h"
 #include "greenknobs/adapters/quant.h"
+#include "greenknobs/config/tracker_options.h"
 #include "greenknobs/data/dataset.h"
 #include "greenknobs/energy/power_limit.h"
 #include "greenknobs/energy/tracker.h"
-#include "greenknobs/knobs/tracker_options.h"
 #include "greenknobs/knobs/knob.h"
 #include "greenknobs/model/checkpoint_io.h"
 #include "greenknobs/model/modernbert.h"
@@ -41,6 +41,7 @@
 #include "greenknobs/util/log.h"
 #include "greenknobs/util/machine.h"
 #include "greenknobs/util/text_check.h"
+#include "greenknobs/util/utc_time.h"
 
 #ifndef GK_GIT_COMMIT
 #define GK_GIT_COMMIT "unknown"
@@ -87,7 +88,7 @@ train::TokenizedSplit to_split(const std::vector<text::Encoding>& enc, const std
     return out;
 }
 
-Tokenized tokenize_all(const knobs::RunConfig& c, const data::Dataset& ds, const text::Tokenizer& tok) {
+Tokenized tokenize_all(const config::RunConfig& c, const data::Dataset& ds, const text::Tokenizer& tok) {
     Tokenized t;
     std::unique_ptr<text::TokenCache> cache;
     if (c.tokenizer.cache) {
@@ -143,11 +144,11 @@ Tokenized tokenize_all(const knobs::RunConfig& c, const data::Dataset& ds, const
 // (prune → attention/unpad/checkpointing → quantize → LoRA), then the device.
 // Where the encoder's weights come from (model.init_from, else model.init): the directory, or "" for
 // HF's random init, and a record of the decision for run.json.
-std::string resolve_init(const knobs::RunConfig& c, json* init) {
+std::string resolve_init(const config::RunConfig& c, json* init) {
     std::string dir = c.model.init_from;
     std::string kind = "checkpoint";
     if (dir.empty() && c.model.init != "scratch") {
-        const std::string shipped = knobs::pretrained_dir(c.model.preset);
+        const std::string shipped = config::pretrained_dir(c.model.preset);
         if (fs::exists(fs::join(shipped, "model.safetensors"))) {
             dir = shipped;
             kind = "pretrained";
@@ -179,7 +180,7 @@ std::string resolve_init(const knobs::RunConfig& c, json* init) {
     return dir;
 }
 
-ModernBertForSequenceClassification build_model(const knobs::RunConfig& c, const torch::Device& device,
+ModernBertForSequenceClassification build_model(const config::RunConfig& c, const torch::Device& device,
                                                 json* applied, json* init) {
     ModernBertForSequenceClassification m{nullptr};
     const std::string init_dir = resolve_init(c, init);
@@ -245,7 +246,7 @@ json kinds_json(const std::map<std::string, int>& kinds) {
 // the embedding lookup fail mid-run (LibTorch's "index out of range"), so it is bad input, named
 // before anything runs.
 void check_vocab_fits(const text::Tokenizer& tok, const model::ModernBertConfig& mc,
-                      const knobs::RunConfig& c) {
+                      const config::RunConfig& c) {
     if (tok.vocab_size() <= mc.vocab_size) {
         return;
     }
@@ -358,7 +359,7 @@ Interrupted::Interrupted(int signal, const std::string& stage)
       signal_(signal),
       stage_(stage) {}
 
-json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
+json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
     GK_CHECK(!opt.out_dir.empty(), "run directory");
     const std::string dir = opt.out_dir;
     const std::string run_json = fs::join(dir, "run.json");
@@ -375,8 +376,8 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
                    {"status", "running"},
                    {"error", nullptr},
                    {"name", c.name},
-                   {"config", knobs::to_json(c)},
-                   {"config_hash", knobs::config_hash(c)},
+                   {"config", config::to_json(c)},
+                   {"config_hash", config::config_hash(c)},
                    {"greenknobs_version", "0.1.0"},
                    {"git_commit", GK_GIT_COMMIT},
                    {"started_at", utc_now_iso8601()},
@@ -389,7 +390,7 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
     std::unique_ptr<energy::Tracker> tracker_owner;
     // From here on every exit path rewrites run.json with the final status (never left "running").
     try {
-        fs::write_file_atomic(fs::join(dir, "config.toml"), knobs::to_toml(c));
+        fs::write_file_atomic(fs::join(dir, "config.toml"), config::to_toml(c));
         model::RuntimeInfo rt = model::init_runtime(c.system.device, c.system.threads);
         machine["torch_version"] = rt.torch_version;
         machine["blas"] = rt.blas;
@@ -416,7 +417,7 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
                              {"limits", limits}}}});
         }
 
-        tracker_owner = std::make_unique<energy::Tracker>(knobs::tracker_options(c.energy));
+        tracker_owner = std::make_unique<energy::Tracker>(config::tracker_options(c.energy));
         energy::Tracker& tracker = *tracker_owner;
 #if defined(GK_WITH_CUDA) && TORCH_VERSION_MAJOR >= 2
         if (device.is_cuda()) {
@@ -547,7 +548,7 @@ json run_pipeline(const knobs::RunConfig& c, const PipelineOptions& opt) {
             }
             fs::write_file_atomic(fs::join(model_dir, "tokenizer.json"), fs::read_file(c.tokenizer.path));
             // What `predict` needs beyond HF's files: the training sequence length and the run's identity.
-            json meta = {{"max_length", c.tokenizer.max_length}, {"config_hash", knobs::config_hash(c)},
+            json meta = {{"max_length", c.tokenizer.max_length}, {"config_hash", config::config_hash(c)},
                          {"name", c.name}};
             fs::write_file_atomic(fs::join(model_dir, "greenknobs.json"), meta.dump(2) + "\n");
             m->to(device);

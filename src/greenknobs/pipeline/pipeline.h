@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "greenknobs/knobs/run_config.h"
+#include "greenknobs/config/run_config.h"
 
 namespace gk::pipeline {
 
@@ -35,7 +35,7 @@ class Interrupted : public std::runtime_error {
 // rethrown. SIGINT/SIGTERM while it runs end it with status "interrupted" (the energy measured up to then,
 // emissions.csv and power.csv written) and Interrupted. Nothing is marked complete unless every stage
 // finished and every file was written.
-nlohmann::json run_pipeline(const knobs::RunConfig& config, const PipelineOptions& options);
+nlohmann::json run_pipeline(const config::RunConfig& config, const PipelineOptions& options);
 
 struct PredictOptions {
     std::string device = "cpu";

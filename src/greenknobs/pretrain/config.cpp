@@ -27,14 +27,14 @@ void require(bool ok, const std::string& origin, const std::string& key, const s
 }
 
 // The system and energy sections are the fine-tuning run's own (one schema, one validation).
-nlohmann::json run_section(const knobs::RunConfig& rc, const char* key) {
-    return knobs::to_json(rc)[key];
+nlohmann::json run_section(const config::RunConfig& rc, const char* key) {
+    return config::to_json(rc)[key];
 }
 
 }  // namespace
 
 nlohmann::json to_json(const PretrainConfig& c) {
-    knobs::RunConfig rc;
+    config::RunConfig rc;
     rc.system = c.system;
     rc.energy = c.energy;
     return {{"name", c.name},         {"corpus", c.corpus},
@@ -45,17 +45,17 @@ nlohmann::json to_json(const PretrainConfig& c) {
 
 PretrainConfig from_json(const nlohmann::json& j, const std::string& origin) {
     nlohmann::json merged = to_json(PretrainConfig{});
-    knobs::merge_json(merged, j, origin);
+    config::merge_json(merged, j, origin);
     PretrainConfig c;
     c.name = merged["name"].get<std::string>();
     c.corpus = merged["corpus"].get<CorpusConfig>();
     c.tokenizer = merged["tokenizer"].get<TokenizerConfig>();
     c.model = merged["model"].get<ModelConfig>();
     c.train = merged["train"].get<TrainConfig>();
-    nlohmann::json run = knobs::to_json(knobs::RunConfig{});
+    nlohmann::json run = config::to_json(config::RunConfig{});
     run["system"] = merged["system"];
     run["energy"] = merged["energy"];
-    knobs::RunConfig rc = knobs::from_json(run, origin);  // validates system and energy
+    config::RunConfig rc = config::from_json(run, origin);  // validates system and energy
     c.system = rc.system;
     c.energy = rc.energy;
     validate(c, origin);
@@ -63,12 +63,12 @@ PretrainConfig from_json(const nlohmann::json& j, const std::string& origin) {
 }
 
 PretrainConfig load_toml(const std::string& path) {
-    return from_json(knobs::toml_to_json(fs::read_file(path), path), path);
+    return from_json(config::toml_to_json(fs::read_file(path), path), path);
 }
 
 void apply_set(PretrainConfig& c, const std::string& assignment) {
     nlohmann::json j = to_json(c);
-    knobs::apply_set_json(j, assignment);
+    config::apply_set_json(j, assignment);
     c = from_json(j, "--set");
 }
 
@@ -105,7 +105,7 @@ void validate(const PretrainConfig& c, const std::string& origin) {
     require(t.keep_checkpoints >= 1, origin, "train.keep_checkpoints", "must be >= 1");
 }
 
-std::string to_toml(const PretrainConfig& c) { return knobs::json_to_toml(to_json(c)); }
+std::string to_toml(const PretrainConfig& c) { return config::json_to_toml(to_json(c)); }
 
 std::string config_hash(const PretrainConfig& c) {
     // What is learned, not where: the name, the device/threads and the meter's settings may change

@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "greenknobs/knobs/run_config.h"
+#include "greenknobs/config/run_config.h"
 
 namespace gk::pretrain {
 
@@ -62,8 +62,8 @@ struct PretrainConfig {
     TokenizerConfig tokenizer;
     ModelConfig model;
     TrainConfig train;
-    knobs::SystemConfig system;
-    knobs::EnergyConfig energy;
+    config::SystemConfig system;
+    config::EnergyConfig energy;
 
     int64_t tokens_per_step() const {
         return static_cast<int64_t>(train.batch_size) * train.grad_accum * tokenizer.max_length;

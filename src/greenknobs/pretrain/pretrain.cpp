@@ -16,8 +16,8 @@
 
 #include <torch/torch.h>
 
+#include "greenknobs/config/tracker_options.h"
 #include "greenknobs/energy/tracker.h"
-#include "greenknobs/knobs/tracker_options.h"
 #include "greenknobs/model/masked_lm.h"
 #include "greenknobs/model/runtime.h"
 #include "greenknobs/pretrain/corpus_stage.h"
@@ -31,6 +31,7 @@
 #include "greenknobs/util/log.h"
 #include "greenknobs/util/machine.h"
 #include "greenknobs/util/progress.h"
+#include "greenknobs/util/utc_time.h"
 
 #ifndef GK_GIT_COMMIT
 #define GK_GIT_COMMIT "unknown"
@@ -356,7 +357,7 @@ json run_pretrain(const PretrainConfig& c, const PretrainOptions& opt) {
         const train::Precision prec = train::parse_precision(c.train.precision);
         train::check_precision_supported(prec, device);
 
-        energy::Tracker tracker(knobs::tracker_options(c.energy));
+        energy::Tracker tracker(config::tracker_options(c.energy));
 #if defined(GK_WITH_CUDA) && TORCH_VERSION_MAJOR >= 2
         if (device.is_cuda()) {
             tracker.set_sync([] { torch::cuda::synchronize(); });

@@ -10,14 +10,11 @@
 #include <cstdlib>
 #include <sstream>
 
-#include <fcntl.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include "greenknobs/analysis/pareto.h"
 #include "greenknobs/report/format.h"
 #include "greenknobs/report/table.h"
 #include "greenknobs/util/fs.h"
+#include "greenknobs/util/process.h"
 
 namespace gk::report {
 
@@ -598,74 +595,6 @@ std::vector<PlacedLabel> place_labels(const std::vector<std::pair<double, double
     return out;
 }
 
-std::string find_executable(const std::string& name) {
-    if (name.empty()) {
-        return "";
-    }
-    if (name.find('/') != std::string::npos) {
-        return ::access(name.c_str(), X_OK) == 0 ? name : "";
-    }
-    const char* path = std::getenv("PATH");
-    std::stringstream ss(path ? path : "/usr/bin:/bin");
-    std::string dir;
-    while (std::getline(ss, dir, ':')) {
-        const std::string candidate = fs::join(dir.empty() ? "." : dir, name);
-        if (::access(candidate.c_str(), X_OK) == 0) {
-            return candidate;
-        }
-    }
-    return "";
-}
-
-ProcessResult run_process(const std::vector<std::string>& argv, const std::string& cwd) {
-    ProcessResult r;
-    std::vector<char*> args;
-    for (const auto& a : argv) {
-        args.push_back(const_cast<char*>(a.c_str()));
-    }
-    args.push_back(nullptr);
-    int err_pipe[2];
-    if (::pipe(err_pipe) != 0) {
-        r.stderr_text = "pipe() failed";
-        return r;
-    }
-    const pid_t pid = ::fork();
-    if (pid < 0) {
-        ::close(err_pipe[0]);
-        ::close(err_pipe[1]);
-        r.stderr_text = "fork() failed";
-        return r;
-    }
-    if (pid == 0) {
-        // Child: only async-signal-safe calls until exec.
-        ::dup2(err_pipe[1], 2);
-        ::close(err_pipe[0]);
-        ::close(err_pipe[1]);
-        const int devnull = ::open("/dev/null", O_RDWR);
-        if (devnull >= 0) {
-            ::dup2(devnull, 0);
-            ::dup2(devnull, 1);
-        }
-        if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) {
-            ::_exit(126);
-        }
-        ::execv(args[0], args.data());
-        ::_exit(127);
-    }
-    ::close(err_pipe[1]);
-    char buf[4096];
-    ssize_t got;
-    while ((got = ::read(err_pipe[0], buf, sizeof buf)) > 0) {
-        r.stderr_text.append(buf, static_cast<size_t>(got));
-    }
-    ::close(err_pipe[0]);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0) {
-    }
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return r;
-}
-
 FigureSet write_figures(const analysis::StudyAggregate& study, const std::string& dir,
                         const FigureOptions& opt) {
     fs::make_dirs(dir);
@@ -700,7 +629,7 @@ FigureSet write_figures(const analysis::StudyAggregate& study, const std::string
         set.skipped_why = "rendering disabled";
         return set;
     }
-    const std::string gnuplot = find_executable(opt.gnuplot);
+    const std::string gnuplot = process::find_executable(opt.gnuplot);
     if (gnuplot.empty()) {
         set.skipped_why =
             "gnuplot not found (looked for '" + opt.gnuplot +
@@ -712,7 +641,7 @@ FigureSet write_figures(const analysis::StudyAggregate& study, const std::string
     for (auto& f : set.figures) {
         std::remove(fs::join(dir, f.svg).c_str());
         std::remove(fs::join(dir, f.png).c_str());
-        const ProcessResult r = run_process({gnuplot, f.script}, dir);
+        const process::RunResult r = process::run({gnuplot, f.script}, dir);
         f.rendered = r.exit_code == 0 && fs::exists(fs::join(dir, f.svg));
         if (!f.rendered) {
             set.errors.push_back(f.name + ": gnuplot exited with " + std::to_string(r.exit_code) +

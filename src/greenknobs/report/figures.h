@@ -41,16 +41,6 @@ struct FigureOptions {
 FigureSet write_figures(const analysis::StudyAggregate& study, const std::string& dir,
                         const FigureOptions& opt = {});
 
-// The executable's path (PATH lookup unless `name` has a '/'), or "" if none is executable.
-std::string find_executable(const std::string& name);
-
-struct ProcessResult {
-    int exit_code = -1;
-    std::string stderr_text;
-};
-// fork + exec (no shell) in `cwd`; stdout discarded, stderr captured.
-ProcessResult run_process(const std::vector<std::string>& argv, const std::string& cwd);
-
 // Label placement, exposed for tests: points in pixel space, labels as (width, height) boxes.
 struct LabelBox {
     double x = 0, y = 0, w = 0, h = 0;  // top-left corner, pixels (y grows downwards)

@@ -12,6 +12,7 @@
 #include "greenknobs/report/table.h"
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/fs.h"
+#include "greenknobs/util/utc_time.h"
 
 namespace gk::report {
 
@@ -75,14 +76,6 @@ Prepared prepare(const std::vector<analysis::RunRecord>& runs, const ReportOptio
     return p;
 }
 
-std::string utc_now() {
-    const std::time_t t = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
 
 }  // namespace
 
@@ -153,7 +146,7 @@ ReportPaths write_report(const std::vector<analysis::RunRecord>& runs, const Rep
     h.downloads = {{"Table I (Markdown)", "table1.md"},
                    {"Table I (CSV)", "table1.csv"},
                    {"Table I (LaTeX)", "table1.tex"}};
-    h.generated_at = utc_now();
+    h.generated_at = utc_now_iso8601();
     fs::write_file_atomic(paths.html, render_html(h));
     return paths;
 }

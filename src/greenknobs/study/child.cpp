@@ -1,5 +1,5 @@
-// fork/execv with a captured pipe and a poll loop; see child.h. Only async-signal-safe calls
-// between fork and exec (the parent may hold locks: the logger's mutex, malloc's).
+// A run as a child process (child.h): util/process's spawn with the output captured through a
+// pipe, and a poll loop that logs, forwards stop signals and reaps.
 #include "greenknobs/study/child.h"
 
 #include <cerrno>
@@ -9,9 +9,10 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "greenknobs/util/process.h"
 
 namespace gk::study {
 
@@ -58,57 +59,34 @@ ChildResult run_child(const std::string& exec_path, const std::vector<std::strin
         ::close(log_fd);
         throw std::runtime_error(errno_text("pipe"));
     }
-    // Everything the child needs is built before fork: no allocation after it.
-    std::vector<char*> cargv;
-    for (const auto& a : argv) {
-        cargv.push_back(const_cast<char*>(a.c_str()));
-    }
-    cargv.push_back(nullptr);
-    const char* exec_c = exec_path.c_str();
-    const pid_t parent = ::getpid();
+    process::SpawnOptions opt;
+    opt.argv = argv;
+    opt.exec_path = exec_path;
+    opt.stdin_fd = process::kDevNull;
+    opt.stdout_fd = fds[1];
+    opt.stderr_fd = fds[1];
+    // Die with the study: a run whose parent is gone can never be recorded and would race the
+    // retry. The study's own descriptors (the SQLite store above all) must not live on in the run.
+    opt.die_with_parent = true;
+    opt.close_other_fds = true;
+    opt.reset_signals = true;
     const auto t0 = std::chrono::steady_clock::now();
-
-    pid_t pid = ::fork();
-    if (pid < 0) {
+    process::Spawned child;
+    try {
+        child = process::spawn(opt);
+    } catch (...) {
         ::close(fds[0]);
         ::close(fds[1]);
         ::close(log_fd);
-        throw std::runtime_error(errno_text("fork"));
+        throw;
     }
-    if (pid == 0) {
-        // Die with the study: a run whose parent is gone can never be recorded and would race the
-        // retry.
-        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (::getppid() != parent) {
-            ::_exit(127);
-        }
-        ::dup2(fds[1], STDOUT_FILENO);
-        ::dup2(fds[1], STDERR_FILENO);
-        int devnull = ::open("/dev/null", O_RDONLY);
-        if (devnull >= 0) {
-            ::dup2(devnull, STDIN_FILENO);
-        }
-        // The study's own descriptors (the SQLite store above all) must not live on in the run.
-        for (int fd = 3; fd < 1024; ++fd) {
-            ::close(fd);
-        }
-        // Handlers are reset by exec, but a blocked or ignored disposition would be inherited.
-        struct sigaction dfl {};
-        dfl.sa_handler = SIG_DFL;
-        ::sigaction(SIGINT, &dfl, nullptr);
-        ::sigaction(SIGTERM, &dfl, nullptr);
-        ::sigaction(SIGPIPE, &dfl, nullptr);
-        sigset_t none;
-        sigemptyset(&none);
-        ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        ::execv(exec_c, cargv.data());
-        const char* msg = "greenknobs study: cannot execute the train binary: ";
-        write_all(STDERR_FILENO, msg, std::strlen(msg));
-        write_all(STDERR_FILENO, exec_c, std::strlen(exec_c));
-        write_all(STDERR_FILENO, "\n", 1);
-        ::_exit(127);
-    }
+    const pid_t pid = child.pid;
     ::close(fds[1]);
+    std::string exec_failure;  // logged like the run's own output: the attempt's last line
+    if (const int e = process::exec_errno(child); e != 0) {
+        exec_failure = "greenknobs study: cannot execute the train binary " + exec_path + ": " +
+                       std::strerror(e) + "\n";
+    }
 
     ChildResult res;
     std::string pending;
@@ -135,6 +113,12 @@ ChildResult run_child(const std::string& exec_path, const std::vector<std::strin
             pending.clear();
         }
     };
+
+    if (!exec_failure.empty()) {
+        write_all(log_fd, exec_failure.data(), exec_failure.size());
+        pending = exec_failure;
+        flush_lines(false);
+    }
 
     bool pipe_open = true;
     bool reaped = false;

@@ -7,7 +7,7 @@
 #include <set>
 
 #include "greenknobs/energy/protocol.h"
-#include "greenknobs/knobs/run_config.h"
+#include "greenknobs/config/run_config.h"
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/fs.h"
 #include "greenknobs/util/hash.h"
@@ -132,7 +132,7 @@ bool is_command_catalog(const std::string& path) {
     if (!fs::exists(path)) {
         return false;
     }
-    json doc = knobs::toml_to_json(fs::read_file(path), path);
+    json doc = config::toml_to_json(fs::read_file(path), path);
     return doc.contains("base") && doc["base"].is_object() && doc["base"].contains("argv");
 }
 
@@ -155,7 +155,7 @@ const CommandKnob& CommandCatalog::knob(const std::string& name) const {
 }
 
 CommandCatalog load_command_catalog(const std::string& path) {
-    json doc = knobs::toml_to_json(fs::read_file(path), path);
+    json doc = config::toml_to_json(fs::read_file(path), path);
     only_keys(doc, {"description", "base", "report", "knob", "variant", "slurm"}, path, "");
     CommandCatalog c;
     c.path = path;

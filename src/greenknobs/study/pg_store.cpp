@@ -15,6 +15,7 @@
 #include "greenknobs/study/store_rows.h"
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/machine.h"
+#include "greenknobs/util/utc_time.h"
 
 namespace gk::study {
 

@@ -105,20 +105,21 @@ Plan make_plan(const PlanOptions& opt) {
     // --set tunes the base every variant starts from (device-dependent knob values follow
     // base.system.device); a variant's knobs are its identity and win over it: `--set
     // tokenizer.max_length=128` must not silently turn V8's trim into a no-op. Such a clash is logged.
-    knobs::RunConfig base = plan.catalog.base;
-    for (const auto& s : opt.sets) {
-        knobs::apply_set(base, s);
-    }
+    knobs::ConfigSources sources;
+    sources.catalog = &plan.catalog;
+    sources.sets = opt.sets;
+    const config::RunConfig base = knobs::resolve_sources(sources);
     plan.seed = opt.seed ? *opt.seed : static_cast<int64_t>(base.train.seed);
     if (plan.seed < 0) {
         throw InputError("--seed", std::to_string(plan.seed), "expected a non-negative integer");
     }
 
-    std::vector<knobs::RunConfig> resolved;
+    std::vector<config::RunConfig> resolved;
     for (const auto& id : plan.variants) {
-        knobs::RunConfig c = knobs::resolve(base, plan.catalog.find(id), opt.catalog_path);
-        const nlohmann::json with_knobs = knobs::to_json(c);
-        const nlohmann::json base_json = knobs::to_json(base);
+        sources.variant = id;
+        config::RunConfig c = knobs::resolve_sources(sources);
+        const nlohmann::json with_knobs = config::to_json(c);
+        const nlohmann::json base_json = config::to_json(base);
         for (const auto& s : opt.sets) {
             const auto ptr = nlohmann::json::json_pointer("/" + std::regex_replace(s.substr(0, s.find('=')),
                                                                                    std::regex("\\."), "/"));
@@ -147,8 +148,8 @@ Plan make_plan(const PlanOptions& opt) {
         run.config = resolved[i];
         // Repeats must differ (the paper reran seed 42): repeat r trains with base seed + r.
         run.config.train.seed = static_cast<uint64_t>(plan.seed) + static_cast<uint64_t>(repeat);
-        knobs::validate(run.config, opt.catalog_path + " (" + run.key() + ")");
-        run.config_hash = knobs::config_hash(run.config);
+        config::validate(run.config, opt.catalog_path + " (" + run.key() + ")");
+        run.config_hash = config::config_hash(run.config);
         plan.runs.push_back(std::move(run));
     }
     return plan;

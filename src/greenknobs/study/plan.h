@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "greenknobs/knobs/catalog.h"
-#include "greenknobs/knobs/run_config.h"
+#include "greenknobs/config/run_config.h"
 
 namespace gk::study {
 
@@ -28,7 +28,7 @@ struct PlannedRun {
     int seq = 0;  // position in the execution order
     std::string variant;
     int repeat = 0;  // 0-based
-    knobs::RunConfig config;
+    config::RunConfig config;
     std::string config_hash;
     // A command study's run (command_catalog.h): its spec for `measure --spec`; null for the
     // built-in pipeline, whose run is `config`.

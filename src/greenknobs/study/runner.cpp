@@ -13,17 +13,17 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <set>
 #include <thread>
 
-#include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include "greenknobs/study/run_json.h"
 #include "greenknobs/study/child.h"
 #include "greenknobs/study/slurm.h"
 #include "greenknobs/study/store.h"
+#include "greenknobs/study/study_lock.h"
 #include "greenknobs/study/study_report.h"
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/fs.h"
@@ -35,49 +35,6 @@ namespace gk::study {
 using nlohmann::json;
 
 namespace {
-
-volatile std::sig_atomic_t g_stop_signal = 0;
-
-extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
-
-// SIGINT/SIGTERM set a flag for the duration of the study (the child loop forwards it); restored
-// after.
-class SignalGuard {
-  public:
-    SignalGuard() {
-        g_stop_signal = 0;
-        struct sigaction sa {};
-        sa.sa_handler = on_stop_signal;
-        sigemptyset(&sa.sa_mask);
-        ::sigaction(SIGINT, &sa, &old_int_);
-        ::sigaction(SIGTERM, &sa, &old_term_);
-    }
-    ~SignalGuard() {
-        ::sigaction(SIGINT, &old_int_, nullptr);
-        ::sigaction(SIGTERM, &old_term_, nullptr);
-    }
-
-  private:
-    struct sigaction old_int_ {};
-    struct sigaction old_term_ {};
-};
-
-const char* signal_name(int sig) {
-    switch (sig) {
-        case SIGINT:
-            return "SIGINT";
-        case SIGTERM:
-            return "SIGTERM";
-        case SIGKILL:
-            return "SIGKILL";
-        case SIGSEGV:
-            return "SIGSEGV";
-        case SIGABRT:
-            return "SIGABRT";
-        default:
-            return "signal";
-    }
-}
 
 // A log line that does not tear a progress bar drawn on the terminal.
 void note(const std::string& msg, log::Level level = log::Level::kInfo) {
@@ -139,7 +96,7 @@ class Runner {
         for (const char* sub : {"", "configs", "runs", "logs"}) {
             fs::make_dirs(fs::join(opt_.out_dir, sub));
         }
-        lock_study_dir();
+        lock_ = std::make_unique<StudyLock>(opt_.out_dir);
         const StoreLocation where = resolve_store(opt_.out_dir, opt_.store, /*create=*/true);
         store_ = open_store(where);
         record_store(opt_.out_dir, where);
@@ -155,7 +112,7 @@ class Runner {
             ctx.max_attempts = max_attempts();
             ctx.config_path = [this](const PlannedRun& r) { return config_path(r); };
             ctx.run_dir = [this](const PlannedRun& r) { return run_dir(r); };
-            ctx.stop_signal = &g_stop_signal;
+            ctx.stop_signal = StopSignals::flag();
             ctx.progress_every_s = opt_.progress_every_s;
             slurm_ = std::make_unique<SlurmExecutor>(opt_.slurm, ctx);
         }
@@ -163,12 +120,12 @@ class Runner {
             // Same content every time (same hash): rewriting is harmless and repairs a deleted
             // file.
             fs::write_file_atomic(config_path(run), run.command.is_null()
-                                                        ? knobs::to_toml(run.config)
+                                                        ? config::to_toml(run.config)
                                                         : run.command.dump(2) + "\n");
         }
         recover();
 
-        SignalGuard guard;
+        StopSignals stop_signals;
         execute();
         summarize();
         if (opt_.report && result_.interrupted_signal == 0 && !result_.detached) {
@@ -178,58 +135,6 @@ class Runner {
     }
 
   private:
-    // One study process per directory: a second one would take the first one's in-flight runs for
-    // crashed ones. flock is released by the kernel however the holder dies, so a kill -9 never
-    // leaves it stuck.
-    void lock_study_dir() {
-        const std::string path = fs::join(opt_.out_dir, "study.lock");
-        lock_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        if (lock_fd_ < 0) {
-            throw InputError(path, "", "cannot open the study lock");
-        }
-        // A study killed with -9 may leave a just-forked run child that has not yet reached exec
-        // (its copy of the lock's descriptor closes there) nor noticed its parent's death: when the
-        // recorded holder is gone, the lock is free in moments, so wait for it briefly.
-        bool locked = ::flock(lock_fd_, LOCK_EX | LOCK_NB) == 0;
-        for (int i = 0; !locked && i < 150 && !lock_holder_alive(); ++i) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-            locked = ::flock(lock_fd_, LOCK_EX | LOCK_NB) == 0;
-        }
-        if (!locked) {
-            char buf[32] = {0};
-            ssize_t n = ::pread(lock_fd_, buf, sizeof buf - 1, 0);
-            std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "?";
-            while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) {
-                holder.pop_back();
-            }
-            ::close(lock_fd_);
-            lock_fd_ = -1;
-            throw InputError(opt_.out_dir, "",
-                             "another study process (pid " + holder +
-                                 ") is running in this directory; wait for it or stop it");
-        }
-        const std::string pid = std::to_string(::getpid()) + "\n";
-        if (::ftruncate(lock_fd_, 0) == 0) {
-            ssize_t w = ::pwrite(lock_fd_, pid.data(), pid.size(), 0);
-            (void)w;
-        }
-    }
-
-    // Whether the process whose pid the lock file records still exists.
-    bool lock_holder_alive() const {
-        char buf[32] = {0};
-        ssize_t n = ::pread(lock_fd_, buf, sizeof buf - 1, 0);
-        const long pid = n > 0 ? std::strtol(buf, nullptr, 10) : 0;
-        return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH);
-    }
-
-  public:
-    ~Runner() {
-        if (lock_fd_ >= 0) {
-            ::close(lock_fd_);
-        }
-    }
-
   private:
     std::string config_path(const PlannedRun& r) const {
         return fs::join(fs::join(opt_.out_dir, "configs"),
@@ -435,7 +340,7 @@ class Runner {
         int done_now = 0;
         std::set<std::string> no_retry;
         bool first = true;
-        while (g_stop_signal == 0) {
+        while (StopSignals::received() == 0) {
             auto rows = store_->runs(study_id_);
             const RunRow* next = nullptr;
             int done_overall = 0;
@@ -452,7 +357,7 @@ class Runner {
             if (!first && opt_.cooldown_s > 0) {
                 progress.update(done_now, "cooling down " + format_duration(opt_.cooldown_s));
                 sleep_interruptibly(opt_.cooldown_s);
-                if (g_stop_signal != 0) {
+                if (StopSignals::received() != 0) {
                     break;
                 }
             }
@@ -474,7 +379,7 @@ class Runner {
             const int failed_so_far = out.status == kFailed ? failures(row) : 0;
             // A run interrupted by a signal sent to it alone (the study goes on) runs again now,
             // at no retry's cost; one stopped with the study runs at the next invocation.
-            const bool again_now = out.status == kInterrupted && g_stop_signal == 0;
+            const bool again_now = out.status == kInterrupted && StopSignals::received() == 0;
             // A retry or a bad-input failure still ends this run's turn in the progress count;
             // an interrupted run ends this invocation.
             if ((out.status != kFailed || !out.retry || failed_so_far >= max_attempts()) &&
@@ -486,7 +391,7 @@ class Runner {
                 plan_next_attempt(row);
             }
             if (out.status == kFailed) {
-                if (out.retry && failed_so_far < max_attempts() && g_stop_signal == 0) {
+                if (out.retry && failed_so_far < max_attempts() && StopSignals::received() == 0) {
                     note("study: " + run.key() + " failed (" + out.error + "); retrying (" +
                              std::to_string(failed_so_far) + " of at most " +
                              std::to_string(max_attempts()) + " failed attempts used)",
@@ -498,15 +403,15 @@ class Runner {
             }
         }
         // finish() would show every run done; an interrupted study shows where it stopped instead.
-        if (g_stop_signal == 0) {
+        if (StopSignals::received() == 0) {
             progress.finish("done");
         }
-        result_.interrupted_signal = g_stop_signal;
+        result_.interrupted_signal = StopSignals::received();
     }
 
     void sleep_interruptibly(double seconds) {
         auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-        while (g_stop_signal == 0 && std::chrono::steady_clock::now() < until) {
+        while (StopSignals::received() == 0 && std::chrono::steady_clock::now() < until) {
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }
     }
@@ -549,7 +454,7 @@ class Runner {
             }
         };
         hooks.on_tick = [&] { show(stage); };
-        hooks.stop_signal = &g_stop_signal;
+        hooks.stop_signal = StopSignals::flag();
         hooks.grace_s = opt_.grace_s;
         // A command study's run is the user's command under `measure` (stage protocol, run.json).
         ChildResult cr = run_child(
@@ -712,7 +617,7 @@ class Runner {
 
     StudyOptions opt_;  // a copy: a Slurm study makes its paths absolute
     std::unique_ptr<SlurmExecutor> slurm_;
-    int lock_fd_ = -1;
+    std::unique_ptr<StudyLock> lock_;
     Plan plan_;
     std::string train_bin_;   // shown as the child's argv[0]
     std::string train_exec_;  // what is executed

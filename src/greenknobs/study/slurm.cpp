@@ -19,7 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "greenknobs/knobs/run_config.h"
+#include "greenknobs/config/run_config.h"
 #include "greenknobs/study/run_json.h"
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/fs.h"
@@ -195,7 +195,7 @@ JobVerdict judge_job(const JobFate& f, bool cancelled_by_study) {
 }
 
 void apply_catalog_resources(const std::string& path, SlurmOptions& opt) {
-    const json doc = knobs::toml_to_json(fs::read_file(path), path);
+    const json doc = config::toml_to_json(fs::read_file(path), path);
     if (!doc.contains("slurm")) {
         return;
     }

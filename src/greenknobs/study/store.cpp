@@ -16,6 +16,7 @@
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/fs.h"
 #include "greenknobs/util/machine.h"
+#include "greenknobs/util/utc_time.h"
 
 namespace gk::study {
 

@@ -236,7 +236,7 @@ EvalResult evaluate(torch::nn::Module& module, const ForwardFn& forward,
     return r;
 }
 
-Trainer::Trainer(torch::nn::Module& module, ForwardFn forward, knobs::TrainConfig config,
+Trainer::Trainer(torch::nn::Module& module, ForwardFn forward, config::TrainConfig config,
                  torch::Device device, TrainerOptions options)
     : module_(module),
       forward_(std::move(forward)),

@@ -14,7 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "greenknobs/knobs/run_config.h"
+#include "greenknobs/config/run_config.h"
 #include "greenknobs/train/batch.h"
 #include "greenknobs/train/metrics.h"
 #include "greenknobs/train/optim.h"
@@ -36,7 +36,7 @@ struct TrainHooks {
     std::function<void()> after_batch;
 };
 
-// What the Trainer needs beyond knobs::TrainConfig.
+// What the Trainer needs beyond config::TrainConfig.
 struct TrainerOptions {
     int32_t pad_id = 0;               // the tokenizer's [PAD]
     int eval_batch_size = 32;         // validation batch size (train.validation_batch_size)
@@ -107,7 +107,7 @@ EvalResult evaluate(torch::nn::Module& module, const ForwardFn& forward,
 
 class Trainer {
   public:
-    Trainer(torch::nn::Module& module, ForwardFn forward, knobs::TrainConfig config,
+    Trainer(torch::nn::Module& module, ForwardFn forward, config::TrainConfig config,
             torch::Device device, TrainerOptions options = {});
     // Trains for config.epochs (or until early stopping), validating after each epoch, and leaves
     // the module holding the weights of the best epoch by validation F1 of the vulnerable class.
@@ -120,7 +120,7 @@ class Trainer {
   private:
     torch::nn::Module& module_;
     ForwardFn forward_;
-    knobs::TrainConfig config_;
+    config::TrainConfig config_;
     torch::Device device_;
     TrainerOptions options_;
 };

@@ -14,10 +14,10 @@ using nlohmann::json;
 
 namespace {
 
-json config_value(const knobs::RunConfig& c, const std::string& dotted_key) {
+json config_value(const config::RunConfig& c, const std::string& dotted_key) {
     std::string ptr = "/" + dotted_key;
     std::replace(ptr.begin(), ptr.end(), '.', '/');
-    const json j = knobs::to_json(c);
+    const json j = config::to_json(c);
     const json::json_pointer p(ptr);
     return j.contains(p) ? j.at(p) : json();
 }
@@ -61,7 +61,7 @@ std::vector<json> primary_levels(const knobs::ParamSpec& p, const json& current)
 
 }  // namespace
 
-knobs::RunConfig apply_knobs(const knobs::RunConfig& base, const json& knob_set,
+config::RunConfig apply_knobs(const config::RunConfig& base, const json& knob_set,
                              const std::string& name, const std::string& origin) {
     knobs::Variant v;
     v.id = name;
@@ -106,13 +106,13 @@ std::string describe_knobs(const json& knob_set) {
     return s.empty() ? "baseline" : s;
 }
 
-Space build_space(const knobs::RunConfig& base, const knobs::Capabilities& caps,
+Space build_space(const config::RunConfig& base, const knobs::Capabilities& caps,
                   const SpaceOptions& opt) {
     for (const auto& name : opt.knobs) {
         knobs::find_knob(name);  // InputError listing the known ones
     }
     Space space;
-    std::set<std::string> seen_hashes = {knobs::config_hash(base)};
+    std::set<std::string> seen_hashes = {config::config_hash(base)};
     int next_id = 1;
     for (const auto& k : knobs::registry()) {
         const bool named = std::find(opt.knobs.begin(), opt.knobs.end(), k.name) != opt.knobs.end();
@@ -148,7 +148,7 @@ Space build_space(const knobs::RunConfig& base, const knobs::Capabilities& caps,
                 break;
             }
             json knob_set = {{k.name, p}};
-            knobs::RunConfig c;
+            config::RunConfig c;
             try {
                 c = apply_knobs(base, knob_set, "tune", "search space");
             } catch (const InputError& e) {
@@ -187,7 +187,7 @@ Space build_space(const knobs::RunConfig& base, const knobs::Capabilities& caps,
             if (unsupported) {
                 continue;
             }
-            const std::string h = knobs::config_hash(c);
+            const std::string h = config::config_hash(c);
             if (!seen_hashes.insert(h).second) {
                 continue;  // a no-op on this base, or the same as an earlier level
             }

@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "greenknobs/knobs/knob.h"
-#include "greenknobs/knobs/run_config.h"
+#include "greenknobs/config/run_config.h"
 
 namespace gk::tune {
 
@@ -39,12 +39,12 @@ struct SpaceOptions {
     int max_levels = 4;              // settings per knob at most
 };
 
-Space build_space(const knobs::RunConfig& base, const knobs::Capabilities& caps,
+Space build_space(const config::RunConfig& base, const knobs::Capabilities& caps,
                   const SpaceOptions& opt);
 
 // base + the knobs {knob: params} in registry order (knobs::resolve), named `name`. InputError
 // (naming `origin`) when they conflict or a value is out of range.
-knobs::RunConfig apply_knobs(const knobs::RunConfig& base, const nlohmann::json& knob_set,
+config::RunConfig apply_knobs(const config::RunConfig& base, const nlohmann::json& knob_set,
                              const std::string& name, const std::string& origin);
 
 // a's knobs with b's laid over them (b's parameters win for a knob both set).

@@ -69,7 +69,7 @@ std::string phase_of(const json& knob_set) {
 
 class StudyEvaluator : public Evaluator {
   public:
-    StudyEvaluator(const TuneOptions& opt, const knobs::RunConfig& base, int64_t seed,
+    StudyEvaluator(const TuneOptions& opt, const config::RunConfig& base, int64_t seed,
                    int64_t train_samples, int64_t eval_samples, knobs::Capabilities caps)
         : opt_(opt),
           base_(base),
@@ -83,7 +83,7 @@ class StudyEvaluator : public Evaluator {
         const std::string dir = fs::join(fs::join(opt_.out_dir, "studies"), batch);
         fs::make_dirs(dir);
         const std::string catalog = fs::join(dir, "catalog.toml");
-        const knobs::RunConfig fbase = at_fidelity(base_, fidelity, train_samples_, eval_samples_);
+        const config::RunConfig fbase = at_fidelity(base_, fidelity, train_samples_, eval_samples_);
         fs::write_file_atomic(catalog, catalog_toml(fbase, trials,
                                                     "tune batch " + batch + " at fidelity " +
                                                         std::to_string(fidelity)));
@@ -135,7 +135,7 @@ class StudyEvaluator : public Evaluator {
 
     std::string invalid(const json& knob_set) override {
         try {
-            const knobs::RunConfig c = apply_knobs(base_, knob_set, "candidate", "tune");
+            const config::RunConfig c = apply_knobs(base_, knob_set, "candidate", "tune");
             for (const auto& [name, why] : knobs::unsupported_knobs(c, caps_)) {
                 if (knob_set.contains(name)) {
                     return name + " cannot run here: " + why.reason;
@@ -149,7 +149,7 @@ class StudyEvaluator : public Evaluator {
 
   private:
     const TuneOptions& opt_;
-    knobs::RunConfig base_;
+    config::RunConfig base_;
     int64_t seed_;
     int64_t train_samples_, eval_samples_;
     knobs::Capabilities caps_;
@@ -157,18 +157,23 @@ class StudyEvaluator : public Evaluator {
 
 }  // namespace
 
-knobs::RunConfig tune_base(const TuneOptions& opt) {
+config::RunConfig tune_base(const TuneOptions& opt) {
     if (opt.catalog_path.empty() == opt.config_path.empty()) {
         throw InputError("--catalog/--config", "",
                          "give exactly one: a catalog (its [base] is the baseline) or a run "
                          "config");
     }
-    knobs::RunConfig base = opt.catalog_path.empty() ? knobs::load_toml(opt.config_path)
-                                                     : knobs::load_catalog(opt.catalog_path).base;
-    for (const auto& s : opt.sets) {
-        knobs::apply_set(base, s);
+    knobs::Catalog catalog;
+    knobs::ConfigSources sources;
+    if (opt.catalog_path.empty()) {
+        sources.config_path = opt.config_path;
+    } else {
+        catalog = knobs::load_catalog(opt.catalog_path);
+        sources.catalog = &catalog;
     }
-    knobs::validate(base, opt.catalog_path.empty() ? opt.config_path : opt.catalog_path);
+    sources.sets = opt.sets;
+    config::RunConfig base = knobs::resolve_sources(sources);
+    config::validate(base, opt.catalog_path.empty() ? opt.config_path : opt.catalog_path);
     base.name = "B";
     base.knobs.clear();
     return base;
@@ -176,9 +181,9 @@ knobs::RunConfig tune_base(const TuneOptions& opt) {
 
 namespace {
 
-json settings_json(const TuneOptions& opt, const knobs::RunConfig& base, int64_t seed) {
+json settings_json(const TuneOptions& opt, const config::RunConfig& base, int64_t seed) {
     const SearchOptions& s = opt.search;
-    return {{"base_config_hash", knobs::config_hash(base)},
+    return {{"base_config_hash", config::config_hash(base)},
             {"seed", seed},
             {"budget", s.budget.text},
             {"max_runs", s.max_runs},
@@ -221,9 +226,9 @@ Outcome outcome_from_run_json(const json& run) {
     return o;
 }
 
-knobs::RunConfig at_fidelity(const knobs::RunConfig& base, double fidelity, int64_t train_samples,
+config::RunConfig at_fidelity(const config::RunConfig& base, double fidelity, int64_t train_samples,
                              int64_t eval_samples) {
-    knobs::RunConfig c = base;
+    config::RunConfig c = base;
     if (fidelity >= 1) {
         return c;
     }
@@ -235,16 +240,16 @@ knobs::RunConfig at_fidelity(const knobs::RunConfig& base, double fidelity, int6
     return c;
 }
 
-std::string catalog_toml(const knobs::RunConfig& base, const std::vector<Trial>& trials,
+std::string catalog_toml(const config::RunConfig& base, const std::vector<Trial>& trials,
                          const std::string& description) {
     std::ostringstream out;
     out << "# Written by greenknobs tune: one batch of the search (docs/tune.md).\n";
     out << "description = " << json(description).dump() << "\n";
-    json b = knobs::to_json(base);
+    json b = config::to_json(base);
     b.erase("name");
     b.erase("knobs");
     for (auto it = b.begin(); it != b.end(); ++it) {
-        out << "\n[base." << it.key() << "]\n" << knobs::json_to_toml(it.value());
+        out << "\n[base." << it.key() << "]\n" << config::json_to_toml(it.value());
     }
     out << "\n[[variant]]\nid = \"B\"\nname = \"baseline\"\nphase = \"baseline\"\n"
            "baseline = true\ndiffers_from_paper = \"tune baseline\"\n";
@@ -264,7 +269,7 @@ TuneResult run_tune(const TuneOptions& opt) {
     if (opt.out_dir.empty()) {
         throw InputError("--out", "", "a tune directory is required");
     }
-    const knobs::RunConfig base = tune_base(opt);
+    const config::RunConfig base = tune_base(opt);
     const int64_t seed = opt.seed ? *opt.seed : static_cast<int64_t>(base.train.seed);
 
     // The settings are the tune's identity: a resume must ask for the same search.
@@ -342,7 +347,7 @@ TuneResult run_tune(const TuneOptions& opt) {
                                               {"eval_samples", eval_n}}
                                                  .dump(2) +
                                              "\n");
-    fs::write_file_atomic(fs::join(opt.out_dir, "base.toml"), knobs::to_toml(base));
+    fs::write_file_atomic(fs::join(opt.out_dir, "base.toml"), config::to_toml(base));
 
     StudyEvaluator ev(opt, base, seed, train_n, eval_n, caps);
     try {
@@ -372,7 +377,7 @@ TuneResult run_tune(const TuneOptions& opt) {
         if (v.role == "compare") {
             continue;
         }
-        knobs::RunConfig c =
+        config::RunConfig c =
             apply_knobs(base, v.knobs, i == 0 ? "tuned" : "tuned-runner-up", "tune");
         const std::string header =
             "# greenknobs tune: " + v.role + " configuration " + v.label + "\n# " +
@@ -380,7 +385,7 @@ TuneResult run_tune(const TuneOptions& opt) {
                                                          : std::string("not picked")) +
             "\n# run it: greenknobs train --config <this file> --out DIR\n";
         const std::string path = fs::join(opt.out_dir, i == 0 ? "chosen.toml" : "runner-up.toml");
-        fs::write_file_atomic(path, header + knobs::to_toml(c));
+        fs::write_file_atomic(path, header + config::to_toml(c));
         if (static_cast<int>(i) == result.search.picked) {
             result.chosen_toml = path;
         }

@@ -49,7 +49,7 @@ TuneResult run_tune(const TuneOptions& opt);
 
 // The baseline configuration the options name (catalog [base] or run config, then --set); what
 // the CLI peeks at to probe the device's capabilities before the tune starts.
-knobs::RunConfig tune_base(const TuneOptions& opt);
+config::RunConfig tune_base(const TuneOptions& opt);
 
 // What the search reads from a run.json (schema greenknobs.run/1): total energy and time, the
 // validation F1 at the best epoch, the evaluation latency, and test F1 (kept for verification).
@@ -57,12 +57,12 @@ Outcome outcome_from_run_json(const nlohmann::json& run);
 
 // The base resolved at a fidelity: max_train_samples (and, not below 200 samples, the evaluation
 // cap) scaled from the full sizes.
-knobs::RunConfig at_fidelity(const knobs::RunConfig& base, double fidelity, int64_t train_samples,
+config::RunConfig at_fidelity(const config::RunConfig& base, double fidelity, int64_t train_samples,
                              int64_t eval_samples);
 
 // A catalog (knobs/catalog.h format) of `base` with "B" as the baseline and each trial as a
 // variant.
-std::string catalog_toml(const knobs::RunConfig& base, const std::vector<Trial>& trials,
+std::string catalog_toml(const config::RunConfig& base, const std::vector<Trial>& trials,
                          const std::string& description);
 
 }  // namespace gk::tune

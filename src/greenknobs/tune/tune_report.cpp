@@ -12,6 +12,8 @@
 #include "greenknobs/study/study_report.h"
 #include "greenknobs/util/fs.h"
 #include "greenknobs/util/machine.h"
+#include "greenknobs/util/process.h"
+#include "greenknobs/util/utc_time.h"
 
 namespace gk::tune {
 
@@ -162,7 +164,7 @@ std::string write_tune_report(const TuneReportInput& in) {
     const double fc = r.cascade_fidelity;
     std::vector<Fig> figs = {trajectory(r, fdir), front_fig(r, fc, in.budget.f1_drop_points, fdir)};
     std::string figures_note;
-    const std::string gnuplot = in.render_figures ? report::find_executable("gnuplot") : "";
+    const std::string gnuplot = in.render_figures ? process::find_executable("gnuplot") : "";
     if (gnuplot.empty()) {
         figures_note = in.render_figures ? "gnuplot not found (apt-get install gnuplot-nox): the "
                                            "data and scripts are in report/figures/"
@@ -172,7 +174,7 @@ std::string write_tune_report(const TuneReportInput& in) {
         if (gnuplot.empty()) {
             break;
         }
-        const report::ProcessResult pr = report::run_process({gnuplot, f.name + ".gp"}, fdir);
+        const process::RunResult pr = process::run({gnuplot, f.name + ".gp"}, fdir);
         f.rendered = pr.exit_code == 0 && fs::exists(fs::join(fdir, f.name + ".svg"));
         if (f.rendered) {
             f.svg = report::inline_svg(fs::read_file(fs::join(fdir, f.name + ".svg")), f.name);

@@ -1,8 +1,10 @@
 // std::filesystem plus POSIX rename for atomicity.
 #include "greenknobs/util/fs.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -60,6 +62,50 @@ std::string join(const std::string& a, const std::string& b) {
         return a + b;
     }
     return a + "/" + b;
+}
+
+bool read_small_file(const std::string& path, std::string* out, int* err_no) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (err_no != nullptr) {
+            *err_no = errno;
+        }
+        return false;
+    }
+    out->clear();
+    char buf[4096];
+    for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            if (err_no != nullptr) {
+                *err_no = errno;
+            }
+            ::close(fd);
+            return false;
+        }
+        if (n == 0) {
+            break;
+        }
+        out->append(buf, static_cast<size_t>(n));
+    }
+    ::close(fd);
+    if (err_no != nullptr) {
+        *err_no = 0;
+    }
+    return true;
+}
+
+bool read_sysfs_value(const std::string& path, std::string* out, int* err_no) {
+    if (!read_small_file(path, out, err_no)) {
+        return false;
+    }
+    while (!out->empty() && (out->back() == '\n' || out->back() == ' ')) {
+        out->pop_back();
+    }
+    return true;
 }
 
 }  // namespace gk::fs

@@ -16,4 +16,11 @@ bool exists(const std::string& path);
 // Joins two path parts with exactly one '/'.
 std::string join(const std::string& a, const std::string& b);
 
+// A small kernel file (procfs, sysfs) read whole with open/read/close: no iostreams, no exception,
+// since the energy sources read them on the sampler's hot path and report a failure as data. false
+// (with errno in *err_no when given) if it cannot be opened or read.
+bool read_small_file(const std::string& path, std::string* out, int* err_no = nullptr);
+// The same for a one-value sysfs attribute: trailing newlines and spaces removed.
+bool read_sysfs_value(const std::string& path, std::string* out, int* err_no = nullptr);
+
 }  // namespace gk::fs

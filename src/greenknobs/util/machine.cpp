@@ -77,11 +77,4 @@ double peak_rss_mb() {
     return 0;
 }
 
-std::string utc_now_iso8601() {
-    std::time_t t = std::time(nullptr);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-    return buf;
-}
-
 }  // namespace gk

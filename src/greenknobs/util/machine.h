@@ -18,7 +18,5 @@ MachineInfo machine_info();
 nlohmann::json to_json(const MachineInfo& m);
 // Peak resident set size of this process so far (VmHWM), in MB; 0 if unknown.
 double peak_rss_mb();
-// UTC time as ISO 8601 with seconds ("2026-11-28T05:00:00Z").
-std::string utc_now_iso8601();
 
 }  // namespace gk

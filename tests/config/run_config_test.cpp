@@ -1,5 +1,5 @@
 // RunConfig: strict TOML/--set parsing, validation messages, canonical hashing, TOML round trip.
-#include "greenknobs/knobs/run_config.h"
+#include "greenknobs/config/run_config.h"
 
 #include <gtest/gtest.h>
 

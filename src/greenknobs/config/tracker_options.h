@@ -5,9 +5,9 @@
 #include <unistd.h>
 
 #include "greenknobs/energy/tracker.h"
-#include "greenknobs/knobs/run_config.h"
+#include "greenknobs/config/run_config.h"
 
-namespace gk::knobs {
+namespace gk::config {
 
 inline energy::TrackerOptions tracker_options(const EnergyConfig& e) {
     energy::TrackerOptions t;
@@ -23,4 +23,4 @@ inline energy::TrackerOptions tracker_options(const EnergyConfig& e) {
     return t;
 }
 
-}  // namespace gk::knobs
+}  // namespace gk::config

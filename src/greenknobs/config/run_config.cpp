@@ -1,6 +1,6 @@
 // RunConfig serialisation. Strictness lives in merge_json: the defaults' JSON is the schema, so a key that
 // is not there, or a value of another type, is an InputError that names the file and the key.
-#include "greenknobs/knobs/run_config.h"
+#include "greenknobs/config/run_config.h"
 
 #include <charconv>
 #include <cmath>
@@ -12,7 +12,7 @@
 #include "greenknobs/util/hash.h"
 #include "greenknobs/util/text_check.h"
 
-namespace gk::knobs {
+namespace gk::config {
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(DataConfig, path, format, mode, validation_fraction,
                                                 test_fraction, max_train_samples, max_eval_samples,
@@ -454,4 +454,4 @@ std::string json_to_toml(const nlohmann::json& j) {
 
 std::string to_toml(const RunConfig& c) { return json_to_toml(to_json(c)); }
 
-}  // namespace gk::knobs
+}  // namespace gk::config

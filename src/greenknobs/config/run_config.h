@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace gk::knobs {
+namespace gk::config {
 
 struct DataConfig {
     std::string path = "data/juliet/juliet_functions.csv";  // CSV (MSR layout) or JSON Lines
@@ -154,4 +154,4 @@ std::string config_hash(const RunConfig& c);
 // The same config rendered as TOML (what `greenknobs train --config` reads back).
 std::string to_toml(const RunConfig& c);
 
-}  // namespace gk::knobs
+}  // namespace gk::config
