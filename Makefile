@@ -14,7 +14,7 @@ test asan tsan: export OMP_WAIT_POLICY ?= passive
 export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_file_ctime
 
 # Debian packages the project needs (Debian 12). libopenblas0-openmp replaces the 16x slower reference BLAS.
-APT_PACKAGES := cmake make clang lld ccache pkg-config libtorch-dev libopenblas0-openmp nlohmann-json3-dev \
+APT_PACKAGES := cmake make clang clang-format lld ccache pkg-config libtorch-dev libopenblas0-openmp nlohmann-json3-dev \
   libcli11-dev libtomlplusplus-dev libutf8proc-dev libsqlite3-dev libpq-dev libssl-dev libgtest-dev libbenchmark-dev \
   gnuplot-nox libarchive-dev libclang-rt-14-dev pybind11-dev python3-dev python3-torch
 # `make bench-python` (the PyTorch-Python side of the comparison); python3-torch is in APT_PACKAGES too, for
@@ -30,7 +30,7 @@ CORPUS_OUT ?= out/corpus
 CORPUS_ARGS ?=
 
 .PHONY: all deps bench-deps corpus-deps cluster-deps configure build test run quick bench bench-python corpus asan \
-  tsan fuzz fuzz-build fuzz-ci clean format python-install byo-example
+  tsan fuzz fuzz-build fuzz-ci clean format format-check python-install byo-example
 
 all: build
 
@@ -132,5 +132,11 @@ tsan:
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-fuzz
 
-format:
-	clang-format -i $$(git ls-files '*.h' '*.cpp')
+# The repo's .clang-format over every tracked C++ file: `make format` rewrites, `make format-check`
+# (also a ctest test, so `make test` fails on a difference) only reports.
+FORMAT_FILES = $$(git ls-files '*.h' '*.cpp')
+format: deps
+	clang-format -i $(FORMAT_FILES)
+
+format-check: deps
+	clang-format --dry-run -Werror $(FORMAT_FILES)

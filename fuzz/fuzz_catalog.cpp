@@ -2,8 +2,9 @@
 #include <cstdint>
 #include <string>
 
-#include "fuzz_common.h"
 #include "greenknobs/knobs/catalog.h"
+
+#include "fuzz_common.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string bytes(reinterpret_cast<const char*>(data), size);

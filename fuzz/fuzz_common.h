@@ -4,12 +4,12 @@
 // temporary file for the readers that take paths.
 #pragma once
 
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <string>
+
+#include <unistd.h>
 
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/text_check.h"

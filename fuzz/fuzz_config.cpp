@@ -3,9 +3,10 @@
 #include <cstdint>
 #include <string>
 
-#include "fuzz_common.h"
 #include "greenknobs/model/config.h"
 #include "greenknobs/util/json_strict.h"
+
+#include "fuzz_common.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string bytes(reinterpret_cast<const char*>(data), size);
@@ -16,8 +17,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                              c.hidden_size % c.num_attention_heads == 0,
                          "a loaded config has inconsistent sizes");
         nlohmann::json out = gk::model::to_hf_json(c);
-        gk::fuzz::expect(gk::model::to_hf_json(gk::model::config_from_json(out, "round trip")) == out,
-                         "HF JSON does not round-trip");
+        gk::fuzz::expect(
+            gk::model::to_hf_json(gk::model::config_from_json(out, "round trip")) == out,
+            "HF JSON does not round-trip");
     });
     return 0;
 }

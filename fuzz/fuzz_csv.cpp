@@ -5,9 +5,10 @@
 #include <string>
 #include <vector>
 
-#include "fuzz_common.h"
 #include "greenknobs/data/csv.h"
 #include "greenknobs/data/rows.h"
+
+#include "fuzz_common.h"
 
 namespace {
 

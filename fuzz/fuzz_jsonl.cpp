@@ -2,8 +2,9 @@
 #include <cstdint>
 #include <string>
 
-#include "fuzz_common.h"
 #include "greenknobs/data/rows.h"
+
+#include "fuzz_common.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string bytes(reinterpret_cast<const char*>(data), size);
@@ -13,10 +14,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             gk::data::RowRequirements req;
             req.func_after = paired;
             gk::fuzz::expect_clean(path, [&] {
-                gk::data::read_jsonl_rows(path, req, [](gk::data::RawRow&& row,
-                                                        const gk::data::RowColumns&) {
-                    gk::fuzz::expect(row.vul == 0 || row.vul == 1, "label not 0/1");
-                });
+                gk::data::read_jsonl_rows(
+                    path, req, [](gk::data::RawRow&& row, const gk::data::RowColumns&) {
+                        gk::fuzz::expect(row.vul == 0 || row.vul == 1, "label not 0/1");
+                    });
             });
         }
     }

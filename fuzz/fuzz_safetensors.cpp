@@ -3,8 +3,9 @@
 #include <cstdint>
 #include <string>
 
-#include "fuzz_common.h"
 #include "greenknobs/model/safetensors.h"
+
+#include "fuzz_common.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string bytes(reinterpret_cast<const char*>(data), size);

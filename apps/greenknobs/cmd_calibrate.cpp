@@ -31,10 +31,11 @@ int run_calibrate(const CalibrateCliOptions& opt) {
                     p.w_per_cpu);
     }
     const auto& f = r.fit;
-    std::printf("fit for '%s' (%d logical CPUs, %s): W per CPU = %.4f + %.4f × u^%.2f "
-                "(largest residual %.1f %%)\n",
-                f.cpu_model.c_str(), f.logical_cpus, f.source.c_str(), f.idle_w_per_cpu,
-                f.dynamic_w_per_cpu, f.exponent, 100 * f.max_rel_residual);
+    std::printf(
+        "fit for '%s' (%d logical CPUs, %s): W per CPU = %.4f + %.4f × u^%.2f "
+        "(largest residual %.1f %%)\n",
+        f.cpu_model.c_str(), f.logical_cpus, f.source.c_str(), f.idle_w_per_cpu,
+        f.dynamic_w_per_cpu, f.exponent, 100 * f.max_rel_residual);
     if (opt.dry_run) {
         return 0;
     }

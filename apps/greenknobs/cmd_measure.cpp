@@ -8,10 +8,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
-
-#include <map>
 
 #include <fcntl.h>
 #include <poll.h>
@@ -36,8 +35,8 @@ namespace {
 struct MeasureOptions {
     std::vector<std::string> command;
     std::string json_path, csv_path, power_csv_path;
-    std::string out_dir;    // run.json + emissions.csv + power.csv
-    std::string spec_path;  // the command as a JSON spec (argv, cwd, env) instead of -- CMD
+    std::string out_dir;      // run.json + emissions.csv + power.csv
+    std::string spec_path;    // the command as a JSON spec (argv, cwd, env) instead of -- CMD
     bool log_stages = false;  // "stage: PATH" on stderr at each reported begin (a study's progress)
     int period_ms = 100;
     double tdp_w = 0;
@@ -117,7 +116,8 @@ int run_measure(const MeasureOptions& opt) {
     gk::energy::CommandSpec spec;
     if (!opt.spec_path.empty()) {
         if (!opt.command.empty()) {
-            throw gk::InputError("measure", "--spec", "give either --spec FILE or -- CMD, not both");
+            throw gk::InputError("measure", "--spec",
+                                 "give either --spec FILE or -- CMD, not both");
         }
         nlohmann::json doc;
         try {
@@ -170,7 +170,8 @@ int run_measure(const MeasureOptions& opt) {
     sp.replace_env = true;
     sp.env = env_store;
     sp.keep_fds = {proto[1], ack[0]};
-    sp.gate_fd = go[0];  // wait until the tracker runs, so the command's first instructions are measured
+    sp.gate_fd =
+        go[0];  // wait until the tracker runs, so the command's first instructions are measured
     const char* cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
     const std::string started_at = gk::utc_now_iso8601();
     gk::process::Spawned spawned = gk::process::spawn(sp);
@@ -216,9 +217,8 @@ int run_measure(const MeasureOptions& opt) {
     gk::energy::Tracker tracker(topts);
     gk::energy::ProtocolSession session(&tracker);
     if (opt.log_stages) {
-        session.set_on_begin([](const std::string& path) {
-            std::fprintf(stderr, "stage: %s\n", path.c_str());
-        });
+        session.set_on_begin(
+            [](const std::string& path) { std::fprintf(stderr, "stage: %s\n", path.c_str()); });
     }
     const std::string wrapper = basename_of(spec.argv[0]);
     gk::energy::CommandOutcome outcome;
@@ -243,8 +243,8 @@ int run_measure(const MeasureOptions& opt) {
             ::close(ack[0]);
             ::close(ack[1]);
             std::string why = std::string("cannot run '") + spec.argv[0] + "'" +
-                              (cwd != nullptr ? std::string(" in ") + cwd : std::string()) +
-                              ": " + std::strerror(exec_errno);
+                              (cwd != nullptr ? std::string(" in ") + cwd : std::string()) + ": " +
+                              std::strerror(exec_errno);
             std::fprintf(stderr, "greenknobs: error: %s\n", why.c_str());
             if (!opt.out_dir.empty()) {
                 outcome.error = why;
@@ -302,8 +302,9 @@ int run_measure(const MeasureOptions& opt) {
         }
         g_child.store(0);
         // The kernel's account of the command and every descendant it waited for.
-        tracker.reconcile_cpu_time(static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-                                   1e-6 * static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec));
+        tracker.reconcile_cpu_time(
+            static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+            1e-6 * static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec));
         outcome.exited = WIFEXITED(status);
         outcome.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         outcome.term_signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
@@ -316,8 +317,7 @@ int run_measure(const MeasureOptions& opt) {
         throw;
     }
     outcome.finished_at = gk::utc_now_iso8601();
-    const nlohmann::json report =
-        gk::energy::promote_child_stages(tracker.report_json(), wrapper);
+    const nlohmann::json report = gk::energy::promote_child_stages(tracker.report_json(), wrapper);
     std::fprintf(stderr, "%s", gk::energy::format_summary(report).c_str());
     for (const auto& w : session.warnings()) {
         std::fprintf(stderr, "warning: stage protocol: %s\n", w.c_str());
@@ -369,8 +369,9 @@ gk::app::Registrar reg("measure", 80, [](CLI::App& app) -> gk::app::RunFn {
                     "ISO 3166 alpha-3 code for carbon intensity (default: world)");
     sub->add_option("--carbon-g-per-kwh", opt->carbon_g_per_kwh, "carbon intensity override");
     sub->add_option("--pue", opt->pue, "power usage effectiveness (default 1.0)");
-    sub->add_option("--wue", opt->wue,
-                    "water usage effectiveness in L/kWh for CodeCarbon's water_consumed (default 0)");
+    sub->add_option(
+        "--wue", opt->wue,
+        "water usage effectiveness in L/kWh for CodeCarbon's water_consumed (default 0)");
     sub->add_option("--experiment-id", opt->experiment_id,
                     "CodeCarbon's experiment_id column in emissions.csv (default empty)");
     sub->add_option("--cpu-calibration", opt->cpu_calibration,

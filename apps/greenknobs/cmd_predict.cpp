@@ -2,8 +2,9 @@
 // classifier's logits, label and p(vulnerable), or a masked LM's top-k fills of each [MASK].
 #include <iostream>
 
-#include "command.h"
 #include "greenknobs/pipeline/pipeline.h"
+
+#include "command.h"
 
 namespace {
 
@@ -16,11 +17,13 @@ gk::app::Registrar reg("predict", 40, [](CLI::App& app) -> gk::app::RunFn {
     auto mask_id = std::make_shared<int64_t>(-1);
     auto* sub = app.add_subcommand(
         "predict", "classify functions, or fill [MASK]s with a masked LM (JSON Lines on stdin)");
-    sub->add_option("--model", *model, "model directory (model.safetensors, config.json, tokenizer.json)")
+    sub->add_option("--model", *model,
+                    "model directory (model.safetensors, config.json, tokenizer.json)")
         ->required()
         ->check(CLI::ExistingDirectory);
     sub->add_option("--device", *device, "cpu | cuda")->capture_default_str();
-    sub->add_option("--max-length", *max_length, "truncate texts to N tokens (0 = the model's training length)");
+    sub->add_option("--max-length", *max_length,
+                    "truncate texts to N tokens (0 = the model's training length)");
     sub->add_option("--batch-size", *batch, "sequences per forward pass")->capture_default_str();
     sub->add_option("--top-k", *top_k, "masked LM: candidates per [MASK]")->capture_default_str();
     sub->add_option("--mask-id", *mask_id,

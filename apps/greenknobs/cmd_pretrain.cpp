@@ -1,13 +1,14 @@
-// `greenknobs pretrain --config pretrain.toml --out DIR`: masked-LM pretraining of a ModernBERT encoder
-// on a code corpus, metered, checkpointed and resumable (the same command continues a run).
+// `greenknobs pretrain --config pretrain.toml --out DIR`: masked-LM pretraining of a ModernBERT
+// encoder on a code corpus, metered, checkpointed and resumable (the same command continues a run).
 #include <csignal>
 #include <cstring>
 #include <iostream>
 #include <memory>
 
-#include "command.h"
 #include "greenknobs/pretrain/config.h"
 #include "greenknobs/pretrain/pretrain.h"
+
+#include "command.h"
 
 namespace {
 
@@ -18,7 +19,7 @@ extern "C" void on_pretrain_pause_signal(int sig) { g_stop_signal = sig; }
 // second one acts at once (SA_RESETHAND restores the default action). The previous handlers come
 // back when the run returns.
 class PauseOnSignal {
-public:
+  public:
     PauseOnSignal() {
         struct sigaction sa;
         std::memset(&sa, 0, sizeof sa);
@@ -35,7 +36,7 @@ public:
     PauseOnSignal(const PauseOnSignal&) = delete;
     PauseOnSignal& operator=(const PauseOnSignal&) = delete;
 
-private:
+  private:
     struct sigaction old_int_, old_term_;
 };
 
@@ -52,7 +53,8 @@ struct PretrainArgs {
 gk::app::Registrar reg("pretrain", 35, [](CLI::App& app) -> gk::app::RunFn {
     auto args = std::make_shared<PretrainArgs>();
     auto* sub = app.add_subcommand(
-        "pretrain", "masked-LM pretraining on a code corpus, metered and resumable → run directory");
+        "pretrain",
+        "masked-LM pretraining on a code corpus, metered and resumable → run directory");
     sub->add_option("--config", args->config_path, "pretraining configuration (TOML)")
         ->check(CLI::ExistingFile);
     sub->add_option("--set", args->sets, "override one key: section.key=value (repeatable)");
@@ -62,7 +64,8 @@ gk::app::Registrar reg("pretrain", 35, [](CLI::App& app) -> gk::app::RunFn {
     sub->add_option("--time-limit", args->time_limit_s,
                     "stop this invocation after this many seconds (checkpointed)");
     sub->add_flag("--print-config", args->print_config, "print the resolved config and its hash");
-    sub->add_flag("--overwrite", args->overwrite, "discard the directory's checkpoints, start over");
+    sub->add_flag("--overwrite", args->overwrite,
+                  "discard the directory's checkpoints, start over");
     return [args]() -> int {
         gk::pretrain::PretrainConfig cfg;
         if (!args->config_path.empty()) {
@@ -87,7 +90,8 @@ gk::app::Registrar reg("pretrain", 35, [](CLI::App& app) -> gk::app::RunFn {
             PauseOnSignal guard;
             gk::pretrain::run_pretrain(cfg, opt);
         }
-        // Paused by a signal: checkpointed and recorded, but the shell should still see it (130/143).
+        // Paused by a signal: checkpointed and recorded, but the shell should still see it
+        // (130/143).
         return g_stop_signal != 0 ? 128 + g_stop_signal : 0;
     };
 });

@@ -1,5 +1,6 @@
 // `greenknobs report DIR`: the study report (Table I, figures, interactions, HTML) from
-// DIR/study.sqlite (or the PostgreSQL store DIR/store.json names), or from DIR/runs/*/run.json when there is no store, written into DIR/report/.
+// DIR/study.sqlite (or the PostgreSQL store DIR/store.json names), or from DIR/runs/*/run.json when
+// there is no store, written into DIR/report/.
 #ifdef GK_HAVE_STUDY
 
 #include <iostream>

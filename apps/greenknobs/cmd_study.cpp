@@ -1,6 +1,6 @@
 // `greenknobs study`: variants x repeats, each run an isolated `greenknobs train` child in a seeded
-// interleaved order (here, or as Slurm jobs), results in DIR/study.sqlite or PostgreSQL, resumable after any crash (same command again),
-// report at the end.
+// interleaved order (here, or as Slurm jobs), results in DIR/study.sqlite or PostgreSQL, resumable
+// after any crash (same command again), report at the end.
 #ifdef GK_HAVE_STUDY
 
 #include <cstdio>
@@ -87,8 +87,7 @@ gk::app::Registrar reg("study", 50, [](CLI::App& app) -> gk::app::RunFn {
     sub->add_option("--gres", sl.gres, "sbatch --gres, e.g. gpu:1")->group(g);
     sub->add_option("--cpus-per-task", sl.cpus_per_task, "sbatch --cpus-per-task")->group(g);
     sub->add_option("--time", sl.time, "sbatch --time limit per run, e.g. 02:00:00")->group(g);
-    sub->add_option("--constraint", sl.constraint, "sbatch --constraint (node features)")
-        ->group(g);
+    sub->add_option("--constraint", sl.constraint, "sbatch --constraint (node features)")->group(g);
     sub->add_option("--account", sl.account, "sbatch --account")->group(g);
     sub->add_option("--qos", sl.qos, "sbatch --qos")->group(g);
     sub->add_option("--mem", sl.mem, "sbatch --mem, e.g. 32G")->group(g);
@@ -112,9 +111,9 @@ gk::app::Registrar reg("study", 50, [](CLI::App& app) -> gk::app::RunFn {
         const auto& sl = a->opt.slurm;
         if (a->opt.executor != "slurm" &&
             (!sl.partition.empty() || !sl.gres.empty() || sl.cpus_per_task > 0 ||
-             !sl.time.empty() || !sl.constraint.empty() || !sl.account.empty() ||
-             !sl.qos.empty() || !sl.mem.empty() || sl.exclusive || sl.block_by_node ||
-             !sl.sbatch_args.empty() || sl.detach)) {
+             !sl.time.empty() || !sl.constraint.empty() || !sl.account.empty() || !sl.qos.empty() ||
+             !sl.mem.empty() || sl.exclusive || sl.block_by_node || !sl.sbatch_args.empty() ||
+             sl.detach)) {
             throw gk::InputError("--executor", a->opt.executor,
                                  "Slurm options (--partition, --gres, --detach, ...) need "
                                  "--executor slurm");

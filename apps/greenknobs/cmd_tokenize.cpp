@@ -1,6 +1,7 @@
 // `greenknobs tokenize`: JSON Lines {"text": ...} on stdin → {"ids": [...]} per line on stdout,
 // with the HF-compatible tokenizer. The whole input is read and checked before anything is written;
-// each line is read by the strict JSON reader (UTF-8, duplicate keys, trailing bytes: docs/input-rules.md).
+// each line is read by the strict JSON reader (UTF-8, duplicate keys, trailing bytes:
+// docs/input-rules.md).
 #ifdef GK_HAVE_TEXT
 
 #include <charconv>

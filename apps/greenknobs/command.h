@@ -1,11 +1,13 @@
-// Subcommand registry: each cmd_<name>.cpp registers itself with a static Registrar, so adding a command
-// touches no other file. A command's setup adds its CLI11 subcommand and returns the function that runs it.
+// Subcommand registry: each cmd_<name>.cpp registers itself with a static Registrar, so adding a
+// command touches no other file. A command's setup adds its CLI11 subcommand and returns the
+// function that runs it.
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <functional>
 #include <string>
 #include <vector>
+
+#include <CLI/CLI.hpp>
 
 namespace gk::app {
 

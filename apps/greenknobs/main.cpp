@@ -1,16 +1,17 @@
 // greenknobs CLI entry: parse, wire, catch. Bad input → one line on stderr and exit code 2.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+
 #include <unistd.h>
 
-#include <algorithm>
-#include <cstdlib>
-#include <string>
-#include <cstdio>
-#include <map>
-
-#include "command.h"
 #include "greenknobs/model/omp_env.h"
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/log.h"
+
+#include "command.h"
 
 namespace {
 
@@ -81,7 +82,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "greenknobs: error: %s\n", gk::printable(e.what()).c_str());
         return 2;
     } catch (const gk::UnsupportedError& e) {
-        // Not bad input: this machine or build cannot do it (e.g. a power limit without NVML or RAPL).
+        // Not bad input: this machine or build cannot do it (e.g. a power limit without NVML or
+        // RAPL).
         std::fprintf(stderr, "greenknobs: unsupported here: %s\n", gk::printable(e.what()).c_str());
         return 3;
     } catch (const std::exception& e) {

@@ -1,12 +1,14 @@
-// V2/V3/V9/V11 on the cpu-small preset. Eval: 128 sequences with Juliet-like lengths (16..256 tokens, mean
-// ~130) through InferenceEngine in each mode, samples per CPU second as a counter. Train: one AdamW step (batch 16 x seq
-// 128) with full fine-tuning, LoRA, QLoRA-int8 and QLoRA-nf4, with trainable parameters, optimizer-state
-// bytes and weight bytes as counters. Numbers and machine: docs/perf/adapters.md.
-#include <benchmark/benchmark.h>
-
+// V2/V3/V9/V11 on the cpu-small preset. Eval: 128 sequences with Juliet-like lengths (16..256
+// tokens, mean ~130) through InferenceEngine in each mode, samples per CPU second as a counter.
+// Train: one AdamW step (batch 16 x seq 128) with full fine-tuning, LoRA, QLoRA-int8 and QLoRA-nf4,
+// with trainable parameters, optimizer-state bytes and weight bytes as counters. Numbers and
+// machine: docs/perf/adapters.md.
 #include <cstdlib>
 #include <random>
+
 #include <torch/torch.h>
+
+#include <benchmark/benchmark.h>
 
 #include "greenknobs/adapters/engine.h"
 #include "greenknobs/adapters/lora.h"
@@ -18,9 +20,9 @@ namespace {
 
 using gk::model::ModernBertForSequenceClassification;
 
-// One intra-op thread by default (GK_BENCH_THREADS overrides): on the shared 2-vCPU VM other processes take
-// the cores, and with one thread the main thread's CPU time (what the rates below divide by) is all the work,
-// with no OpenMP spin-waiting in it. Wall times are printed too.
+// One intra-op thread by default (GK_BENCH_THREADS overrides): on the shared 2-vCPU VM other
+// processes take the cores, and with one thread the main thread's CPU time (what the rates below
+// divide by) is all the work, with no OpenMP spin-waiting in it. Wall times are printed too.
 void init_once() {
     static bool done = [] {
         const char* env = std::getenv("GK_BENCH_THREADS");
@@ -66,16 +68,18 @@ void run_eval(benchmark::State& state, const gk::adapters::EngineOptions& opts) 
     for (auto _ : state) {
         auto res = eng.run(seqs);
         samples += res.timing.samples;
-        padded = static_cast<double>(res.timing.padded_tokens) / static_cast<double>(res.timing.real_tokens);
+        padded = static_cast<double>(res.timing.padded_tokens) /
+                 static_cast<double>(res.timing.real_tokens);
         benchmark::DoNotOptimize(res.logits.data());
     }
-    state.counters["samples_per_cpu_s"] = benchmark::Counter(static_cast<double>(samples), benchmark::Counter::kIsRate);
+    state.counters["samples_per_cpu_s"] =
+        benchmark::Counter(static_cast<double>(samples), benchmark::Counter::kIsRate);
     state.counters["padding_x"] = padded;
     state.SetLabel(eng.describe());
 }
 
-gk::adapters::EngineOptions eval_opts(const std::string& engine, const std::string& dtype, bool bucket,
-                                      bool compile = false, bool bf16_weights = true) {
+gk::adapters::EngineOptions eval_opts(const std::string& engine, const std::string& dtype,
+                                      bool bucket, bool compile = false, bool bf16_weights = true) {
     gk::adapters::EngineOptions o;
     o.engine = engine;
     o.dtype = dtype;
@@ -88,14 +92,20 @@ gk::adapters::EngineOptions eval_opts(const std::string& engine, const std::stri
 }
 
 void BM_Eval_plain_fp32(benchmark::State& s) { run_eval(s, eval_opts("plain", "fp32", false)); }
-void BM_Eval_plain_fp32_bucketed(benchmark::State& s) { run_eval(s, eval_opts("plain", "fp32", true)); }
+void BM_Eval_plain_fp32_bucketed(benchmark::State& s) {
+    run_eval(s, eval_opts("plain", "fp32", true));
+}
 void BM_Eval_packed_fp32(benchmark::State& s) { run_eval(s, eval_opts("packed", "fp32", true)); }
-void BM_Eval_packed_bf16_weights(benchmark::State& s) { run_eval(s, eval_opts("packed", "bf16", true)); }
+void BM_Eval_packed_bf16_weights(benchmark::State& s) {
+    run_eval(s, eval_opts("packed", "bf16", true));
+}
 void BM_Eval_packed_bf16_autocast(benchmark::State& s) {
     run_eval(s, eval_opts("packed", "bf16", true, false, /*bf16_weights=*/false));
 }
 void BM_Eval_packed_int8(benchmark::State& s) { run_eval(s, eval_opts("packed", "int8", true)); }
-void BM_Eval_compiled_fp32(benchmark::State& s) { run_eval(s, eval_opts("packed", "fp32", true, true)); }
+void BM_Eval_compiled_fp32(benchmark::State& s) {
+    run_eval(s, eval_opts("packed", "fp32", true, true));
+}
 BENCHMARK(BM_Eval_plain_fp32)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Eval_plain_fp32_bucketed)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Eval_packed_fp32)->Unit(benchmark::kMillisecond);
@@ -148,8 +158,8 @@ void run_train(benchmark::State& state, const std::string& mode) {
     state.counters["optimizer_state_MB"] = static_cast<double>(opt_bytes) / 1e6;
     state.counters["weights_MB"] = static_cast<double>(counts.weights_bytes) / 1e6;
     state.counters["weights_MB_before"] = static_cast<double>(weight_bytes_before) / 1e6;
-    state.counters["samples_per_cpu_s"] = benchmark::Counter(16.0 * static_cast<double>(state.iterations()),
-                                                         benchmark::Counter::kIsRate);
+    state.counters["samples_per_cpu_s"] = benchmark::Counter(
+        16.0 * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 
 void BM_TrainStep_full(benchmark::State& s) { run_train(s, "full"); }

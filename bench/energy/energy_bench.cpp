@@ -88,7 +88,8 @@ void BM_SamplerCpuCost(benchmark::State& state) {
         double cpu0 = process_cpu_s();
         auto t0 = std::chrono::steady_clock::now();
         std::this_thread::sleep_for(std::chrono::seconds(10));
-        double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        double wall_s =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         double cpu_s = process_cpu_s() - cpu0;
         tracker.stop();
         state.counters["core_pct"] = 100.0 * cpu_s / wall_s;

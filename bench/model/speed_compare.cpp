@@ -5,8 +5,6 @@
 // computes on exactly the same batches in the same order.
 //
 //   speed_compare --shape cpu-small --seq 128 --batch 16 --precision bf16 --steps 8 --threads 2
-#include <sys/resource.h>
-
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +14,7 @@
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
+#include <sys/resource.h>
 
 #include "greenknobs/model/modernbert.h"
 #include "greenknobs/model/omp_env.h"
@@ -44,7 +43,7 @@ struct Args {
     int threads = 0;
     std::string attention = "eager";
     bool unpad = false;
-    bool full = false;  // every sequence full length (no padding)
+    bool full = false;          // every sequence full length (no padding)
     std::string mode = "both";  // train | eval | both
     std::string data_out;
 };
@@ -169,10 +168,16 @@ int main(int argc, char** argv) {
         std::ofstream(a.data_out) << d.dump();
     }
 
-    json out = {{"impl", "greenknobs"},    {"shape", a.shape},         {"seq", a.seq},
-                {"batch", a.batch},        {"precision", a.precision}, {"threads", rt.threads},
-                {"attention", a.attention}, {"unpad", a.unpad},
-                {"omp_wait_policy", rt.omp_wait_policy}, {"gomp_spincount", rt.gomp_spincount}};
+    json out = {{"impl", "greenknobs"},
+                {"shape", a.shape},
+                {"seq", a.seq},
+                {"batch", a.batch},
+                {"precision", a.precision},
+                {"threads", rt.threads},
+                {"attention", a.attention},
+                {"unpad", a.unpad},
+                {"omp_wait_policy", rt.omp_wait_policy},
+                {"gomp_spincount", rt.gomp_spincount}};
     auto forward = [m](const torch::Tensor& ids, const torch::Tensor& mask) mutable {
         return m->forward(ids, mask);
     };
@@ -185,8 +190,10 @@ int main(int argc, char** argv) {
         }
         const double cpu0 = process_cpu_s();
         auto t0 = std::chrono::steady_clock::now();
-        gk::train::TrainReport r = gk::train::Trainer(*m, forward, tc, torch::kCPU, opts).fit(train, {});
-        const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        gk::train::TrainReport r =
+            gk::train::Trainer(*m, forward, tc, torch::kCPU, opts).fit(train, {});
+        const double wall =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         out["train_tokens_per_s"] = r.tokens_per_s;
         out["train_tokens"] = r.tokens;
         out["train_padded_tokens"] = r.padded_tokens;
@@ -202,7 +209,8 @@ int main(int argc, char** argv) {
         first.labels.assign(eval.labels.begin(), eval.labels.begin() + a.batch);
         (void)gk::train::evaluate(*m, forward, first, a.batch, torch::kCPU, prec);
         const double cpu0 = process_cpu_s();
-        gk::train::EvalResult r = gk::train::evaluate(*m, forward, eval, a.batch, torch::kCPU, prec);
+        gk::train::EvalResult r =
+            gk::train::evaluate(*m, forward, eval, a.batch, torch::kCPU, prec);
         out["eval_samples_per_s"] = r.metrics.samples_per_s.value_or(0.0);
         out["eval_wall_s"] = r.duration_s;
         out["eval_cpu_s"] = process_cpu_s() - cpu0;

@@ -52,7 +52,9 @@ class PyTracker {
     }
     void sample_now() { tracker_.sample_now(); }
     std::string report_json() const { return tracker_.report_json().dump(); }
-    std::string describe_sources() const { return gk::energy::describe_sources(tracker_.sources()); }
+    std::string describe_sources() const {
+        return gk::energy::describe_sources(tracker_.sources());
+    }
     bool started() const { return tracker_.started(); }
     bool stopped() const { return tracker_.stopped(); }
 
@@ -93,7 +95,8 @@ PYBIND11_MODULE(_greenknobs, m) {
     py::class_<PyTracker>(m, "Tracker")
         .def(py::init([](const gk::energy::TrackerOptions& o) {
             if (o.clock && o.sample_period_s > 0) {
-                throw py::value_error("a Python clock needs sample_period_s <= 0 (no sampler thread)");
+                throw py::value_error(
+                    "a Python clock needs sample_period_s <= 0 (no sampler thread)");
             }
             return std::make_unique<PyTracker>(o);
         }))
@@ -110,7 +113,8 @@ PYBIND11_MODULE(_greenknobs, m) {
         .def_property_readonly("started", &PyTracker::started)
         .def_property_readonly("stopped", &PyTracker::stopped);
 
-    m.def("emissions_csv", [](const std::string& r) { return gk::energy::emissions_csv(parse(r)); });
+    m.def("emissions_csv",
+          [](const std::string& r) { return gk::energy::emissions_csv(parse(r)); });
     m.def("power_csv", [](const std::string& r) { return gk::energy::power_csv(parse(r)); });
     m.def("format_summary",
           [](const std::string& r) { return gk::energy::format_summary(parse(r)); });

@@ -1,9 +1,12 @@
-// TorchScript compile (V11, evaluation only): the traced, frozen model gives the eager logits, for other
-// masks of the same shape and, after a re-trace, for other shapes; the engine can run through it.
+// TorchScript compile (V11, evaluation only): the traced, frozen model gives the eager logits, for
+// other masks of the same shape and, after a re-trace, for other shapes; the engine can run through
+// it.
+#include "greenknobs/adapters/compile.h"
+
 #include <gtest/gtest.h>
 
-#include "greenknobs/adapters/compile.h"
 #include "greenknobs/adapters/lora.h"
+
 #include "tiny_model.h"
 
 namespace gk::adapters {
@@ -81,12 +84,14 @@ TEST(Compile, EngineRunsThroughTheTraceWithFewShapes) {
         EXPECT_NEAR(res.logits[i][0], plain.logits[i][0], 1e-4) << i;
         EXPECT_NEAR(res.logits[i][1], plain.logits[i][1], 1e-4) << i;
     }
-    // Lengths 1..40 rounded to multiples of 32 and batches kept at 8 rows: only [8, 32] and [8, 64].
+    // Lengths 1..40 rounded to multiples of 32 and batches kept at 8 rows: only [8, 32] and [8,
+    // 64].
     EXPECT_EQ(res.timing.batches, 4);
 }
 
-// The engine's prepacked int8 weights are script objects: the trace takes them as module attributes. Int8
-// activations are quantized per tensor, so results depend on the whole batch: compare on one batch.
+// The engine's prepacked int8 weights are script objects: the trace takes them as module
+// attributes. Int8 activations are quantized per tensor, so results depend on the whole batch:
+// compare on one batch.
 TEST(Compile, Int8EngineTracesThroughPrepackedWeights) {
     torch::manual_seed(11);
     TinyModel m(2);

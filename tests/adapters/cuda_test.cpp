@@ -1,6 +1,7 @@
-// The adapters on a CUDA device (skipped where LibTorch has no CUDA or no GPU is visible): QLoRA trains and
-// merges on the GPU, the engine's fp32 and bf16 (CUDA autocast) paths give the model's logits, int8 falls
-// back to fp32 with a reason (oneDNN dynamic quantization is CPU-only), and the compiled model matches eager.
+// The adapters on a CUDA device (skipped where LibTorch has no CUDA or no GPU is visible): QLoRA
+// trains and merges on the GPU, the engine's fp32 and bf16 (CUDA autocast) paths give the model's
+// logits, int8 falls back to fp32 with a reason (oneDNN dynamic quantization is CPU-only), and the
+// compiled model matches eager.
 #include <gtest/gtest.h>
 
 #include "greenknobs/adapters/compile.h"
@@ -8,14 +9,15 @@
 #include "greenknobs/adapters/lora.h"
 #include "greenknobs/adapters/quant.h"
 #include "greenknobs/model/modernbert.h"
+
 #include "tiny_model.h"
 
 namespace gk::adapters {
 namespace {
 
-#define GK_REQUIRE_CUDA()                                                                   \
-    if (!torch::cuda::is_available()) {                                                     \
-        GTEST_SKIP() << "no CUDA: this LibTorch build has no CUDA or no GPU is visible";    \
+#define GK_REQUIRE_CUDA()                                                                \
+    if (!torch::cuda::is_available()) {                                                  \
+        GTEST_SKIP() << "no CUDA: this LibTorch build has no CUDA or no GPU is visible"; \
     }
 
 TEST(Cuda, QLoraTrainsAndMergesOnTheGpu) {
@@ -47,7 +49,8 @@ TEST(Cuda, QLoraTrainsAndMergesOnTheGpu) {
         m->train();
         m->forward(ids, mask).pow(2).sum().backward();
         for (const auto& p : m->named_parameters()) {
-            const bool should = p.key().find(".lora_") != std::string::npos || is_head_param(p.key());
+            const bool should =
+                p.key().find(".lora_") != std::string::npos || is_head_param(p.key());
             EXPECT_EQ(p.value().grad().defined(), should) << p.key();
         }
         m->eval();
@@ -94,10 +97,13 @@ TEST(Cuda, EngineAndCompileOnTheGpu) {
                 EXPECT_NE(eng.fallback_reason().find("CPU only"), std::string::npos);
             }
             auto res = eng.run(seqs);
-            const double tol = dtype == "bf16" ? 0.05 * ref.abs().max().item<double>() + 1e-3 : 1e-4;
+            const double tol =
+                dtype == "bf16" ? 0.05 * ref.abs().max().item<double>() + 1e-3 : 1e-4;
             for (size_t i = 0; i < seqs.size(); ++i) {
-                EXPECT_NEAR(res.logits[i][0], ref[i][0].item<float>(), tol) << dtype << " compile=" << compile;
-                EXPECT_NEAR(res.logits[i][1], ref[i][1].item<float>(), tol) << dtype << " compile=" << compile;
+                EXPECT_NEAR(res.logits[i][0], ref[i][0].item<float>(), tol)
+                    << dtype << " compile=" << compile;
+                EXPECT_NEAR(res.logits[i][1], ref[i][1].item<float>(), tol)
+                    << dtype << " compile=" << compile;
             }
         }
     }

@@ -1,12 +1,14 @@
-// Inference engine (V9): the packed fp32 path equals the plain model, bf16/int8 stay close with the same
-// argmax, bucketing cuts padding and every result lands back at its input's position; the model is
-// restored when the engine goes away.
+// Inference engine (V9): the packed fp32 path equals the plain model, bf16/int8 stay close with the
+// same argmax, bucketing cuts padding and every result lands back at its input's position; the
+// model is restored when the engine goes away.
+#include "greenknobs/adapters/engine.h"
+
 #include <gtest/gtest.h>
 
-#include "greenknobs/adapters/engine.h"
 #include "greenknobs/adapters/lora.h"
 #include "greenknobs/adapters/quant.h"
 #include "greenknobs/util/error.h"
+
 #include "tiny_model.h"
 
 namespace gk::adapters {
@@ -36,7 +38,8 @@ torch::Tensor reference_logits(TinyModel& m, const std::vector<std::vector<int32
     m->eval();
     std::vector<torch::Tensor> rows;
     for (const auto& s : seqs) {
-        auto ids = torch::tensor(std::vector<int64_t>(s.begin(), s.end()), torch::kLong).unsqueeze(0);
+        auto ids =
+            torch::tensor(std::vector<int64_t>(s.begin(), s.end()), torch::kLong).unsqueeze(0);
         rows.push_back(m->forward(ids, torch::ones_like(ids)));
     }
     m->train(was);
@@ -78,7 +81,8 @@ TEST(Engine, PackedFp32EqualsPlainModelAndRestoresOrder) {
         o.batch_size = 8;
         o.bucket_by_length = true;
         InferenceEngine eng(make_classifier(m), o);
-        EXPECT_EQ(eng.packed_linears(), 8);  // the LoRA'd ones are folded; plain ones need no packing
+        EXPECT_EQ(eng.packed_linears(),
+                  8);  // the LoRA'd ones are folded; plain ones need no packing
         EXPECT_FALSE(m->is_training());
         auto res = eng.run(seqs);
         ASSERT_EQ(res.logits.size(), seqs.size());
@@ -91,7 +95,8 @@ TEST(Engine, PackedFp32EqualsPlainModelAndRestoresOrder) {
     }
     // The engine is gone: the LoRA adapters and training mode are back.
     EXPECT_TRUE(m->is_training());
-    EXPECT_EQ(m->model->layers[0]->as<testing::TinyLayerImpl>()->attn->Wqkv->adapter->kind(), "lora");
+    EXPECT_EQ(m->model->layers[0]->as<testing::TinyLayerImpl>()->attn->Wqkv->adapter->kind(),
+              "lora");
 }
 
 TEST(Engine, BucketingCutsPaddingWithoutChangingResults) {
@@ -186,8 +191,8 @@ TEST(Engine, RejectsBadOptions) {
     EXPECT_THROW(InferenceEngine(make_classifier(m), o), InputError);
 }
 
-// The evaluation precision rule (docs/knobs.md): inference.dtype = train follows train.precision; an explicit
-// inference.dtype wins.
+// The evaluation precision rule (docs/knobs.md): inference.dtype = train follows train.precision;
+// an explicit inference.dtype wins.
 TEST(Engine, EvaluationDtypeFollowsTrainingUnlessInferenceSaysOtherwise) {
     config::RunConfig c;
     EXPECT_EQ(c.inference.dtype, "train");

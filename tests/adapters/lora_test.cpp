@@ -1,11 +1,13 @@
-// LoRA (V2): adapters land on the real projections, only adapters + head train, a target that matches
-// nothing is an error, and the merged model equals base + (alpha/r)·B·A.
-#include <gtest/gtest.h>
+// LoRA (V2): adapters land on the real projections, only adapters + head train, a target that
+// matches nothing is an error, and the merged model equals base + (alpha/r)·B·A.
+#include "greenknobs/adapters/lora.h"
 
 #include <set>
 
-#include "greenknobs/adapters/lora.h"
+#include <gtest/gtest.h>
+
 #include "greenknobs/util/error.h"
+
 #include "tiny_model.h"
 
 namespace gk::adapters {
@@ -68,7 +70,8 @@ TEST(Lora, InstallsOnRealProjectionsAndFreezesAllButHead) {
         EXPECT_TRUE(ok) << name;
     }
     EXPECT_EQ(rep.trainable_params, trainable_numel);
-    EXPECT_EQ(rep.trainable_params, rep.adapter_params + kHidden * kHidden + 2 * kHidden + 2 * kHidden + 2);
+    EXPECT_EQ(rep.trainable_params,
+              rep.adapter_params + kHidden * kHidden + 2 * kHidden + 2 * kHidden + 2);
     EXPECT_GT(rep.total_params, rep.trainable_params);
 }
 
@@ -158,7 +161,8 @@ TEST(Lora, OptimizerSeesAdaptersAndLeavesBaseUntouched) {
     m->forward(ids, mask).pow(2).sum().backward();
     opt.step();
     EXPECT_FALSE(torch::equal(a0, lora->lora_A()));
-    EXPECT_TRUE(torch::equal(w0, m->model->layers[0]->as<testing::TinyLayerImpl>()->attn->Wqkv->weight));
+    EXPECT_TRUE(
+        torch::equal(w0, m->model->layers[0]->as<testing::TinyLayerImpl>()->attn->Wqkv->weight));
 }
 
 TEST(Lora, MergedModelEqualsBasePlusScaledBA) {
@@ -173,7 +177,9 @@ TEST(Lora, MergedModelEqualsBasePlusScaledBA) {
     auto& wqkv = m->model->layers[1]->as<testing::TinyLayerImpl>()->attn->Wqkv;
     auto* lora = dynamic_cast<LoraAdapter*>(wqkv->adapter.get());
     ASSERT_NE(lora, nullptr);
-    auto expected_w = (wqkv->weight + (cfg.alpha / cfg.r) * torch::matmul(lora->lora_B(), lora->lora_A())).detach();
+    auto expected_w =
+        (wqkv->weight + (cfg.alpha / cfg.r) * torch::matmul(lora->lora_B(), lora->lora_A()))
+            .detach();
     EXPECT_EQ(merge_lora(*m), 8);
     EXPECT_TRUE(torch::allclose(wqkv->weight, expected_w, 1e-6, 1e-6));
     EXPECT_FALSE(wqkv->adapter);

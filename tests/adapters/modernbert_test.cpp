@@ -1,18 +1,20 @@
-// The adapters on the real ModernBERT (test-tiny preset): LoRA hits Wqkv/Wo/Wi/Wo in every layer, the
-// paper's BERT target names are rejected, merged checkpoints reload as plain HF models with the same logits,
-// QLoRA trains only adapters + head, and the engine and the compiled model give the model's logits.
-#include <gtest/gtest.h>
+// The adapters on the real ModernBERT (test-tiny preset): LoRA hits Wqkv/Wo/Wi/Wo in every layer,
+// the paper's BERT target names are rejected, merged checkpoints reload as plain HF models with the
+// same logits, QLoRA trains only adapters + head, and the engine and the compiled model give the
+// model's logits.
+#include "greenknobs/model/modernbert.h"
 
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
 
+#include <gtest/gtest.h>
+
 #include "greenknobs/adapters/compile.h"
 #include "greenknobs/adapters/engine.h"
 #include "greenknobs/adapters/lora.h"
 #include "greenknobs/adapters/quant.h"
-#include "greenknobs/model/modernbert.h"
 #include "greenknobs/util/error.h"
 
 namespace gk::adapters {
@@ -149,16 +151,18 @@ TEST(AdaptersOnModernBert, EngineAndCompiledModelGiveTheModelsLogits) {
         InferenceEngine eng(classifier_of(m.ptr()), o);
         auto res = eng.run(seqs);
         for (size_t i = 0; i < seqs.size(); ++i) {
-            EXPECT_NEAR(res.logits[i][0], ref[i][0].item<float>(), 1e-4) << i << " compile=" << compile;
-            EXPECT_NEAR(res.logits[i][1], ref[i][1].item<float>(), 1e-4) << i << " compile=" << compile;
+            EXPECT_NEAR(res.logits[i][0], ref[i][0].item<float>(), 1e-4)
+                << i << " compile=" << compile;
+            EXPECT_NEAR(res.logits[i][1], ref[i][1].item<float>(), 1e-4)
+                << i << " compile=" << compile;
         }
     }
     CompiledModel cm(classifier_of(m.ptr()));
     EXPECT_TRUE(torch::allclose(cm.forward(ids, mask), ref, 1e-4, 1e-5));
 }
 
-// V24/V30 combine LoRA with gradient checkpointing: the recomputed layers must see the adapters (and the
-// quantized base), giving the same adapter gradients as the plain path.
+// V24/V30 combine LoRA with gradient checkpointing: the recomputed layers must see the adapters
+// (and the quantized base), giving the same adapter gradients as the plain path.
 TEST(AdaptersOnModernBert, QLoraGradientsSurviveGradientCheckpointing) {
     std::vector<torch::Tensor> grads[2];
     for (int ckpt = 0; ckpt < 2; ++ckpt) {
@@ -173,7 +177,9 @@ TEST(AdaptersOnModernBert, QLoraGradientsSurviveGradientCheckpointing) {
         m->set_grad_checkpointing(ckpt == 1);
         m->train();
         auto [ids, mask] = batch(2, 16, 12);
-        torch::nn::functional::cross_entropy(m->forward(ids, mask), torch::tensor({1, 0}, torch::kLong)).backward();
+        torch::nn::functional::cross_entropy(m->forward(ids, mask),
+                                             torch::tensor({1, 0}, torch::kLong))
+            .backward();
         for (const auto& p : m->named_parameters()) {
             if (p.key().find(".lora_") != std::string::npos) {
                 ASSERT_TRUE(p.value().grad().defined()) << p.key() << " ckpt=" << ckpt;
@@ -187,8 +193,9 @@ TEST(AdaptersOnModernBert, QLoraGradientsSurviveGradientCheckpointing) {
     }
 }
 
-// The save stage's merged checkpoint, written without touching the model: byte-identical to merge + save_hf,
-// and the model keeps computing through its NF4 base and adapters (what evaluate then runs).
+// The save stage's merged checkpoint, written without touching the model: byte-identical to merge +
+// save_hf, and the model keeps computing through its NF4 base and adapters (what evaluate then
+// runs).
 TEST(AdaptersOnModernBert, SaveMergedWritesWhatMergeWouldAndLeavesTheModelAsTrained) {
     auto m = tiny(11);
     config::QuantizationConfig qc;
@@ -205,15 +212,18 @@ TEST(AdaptersOnModernBert, SaveMergedWritesWhatMergeWouldAndLeavesTheModelAsTrai
     MergedSave r = save_hf_merged(a, m);
     EXPECT_EQ(r.merged_linears, 4 * m->num_layers());
     // Still as trained: every projection on its NF4 base with LoRA, same logits.
-    EXPECT_EQ(linear_kinds(*m), (std::map<std::string, int>{{"nf4+lora", 4 * static_cast<int>(m->num_layers())},
-                                                            {"dense", 2}}));
+    EXPECT_EQ(linear_kinds(*m),
+              (std::map<std::string, int>{{"nf4+lora", 4 * static_cast<int>(m->num_layers())},
+                                          {"dense", 2}}));
     EXPECT_TRUE(torch::equal(eval_logits(m, ids, mask), before));
     merge_lora(*m);
-    EXPECT_EQ(r.trainable_params, adapters::count_params(*m).trainable);  // what the old in-place merge left trainable
+    EXPECT_EQ(r.trainable_params,
+              adapters::count_params(*m).trainable);  // what the old in-place merge left trainable
     model::save_hf(b, m);
     for (const char* f : {"model.safetensors", "config.json"}) {
         std::ifstream fa(a + "/" + f, std::ios::binary), fb(b + "/" + f, std::ios::binary);
-        std::string sa((std::istreambuf_iterator<char>(fa)), {}), sb((std::istreambuf_iterator<char>(fb)), {});
+        std::string sa((std::istreambuf_iterator<char>(fa)), {}),
+            sb((std::istreambuf_iterator<char>(fb)), {});
         EXPECT_FALSE(sa.empty()) << f;
         EXPECT_EQ(sa, sb) << f;
     }

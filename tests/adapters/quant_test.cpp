@@ -1,10 +1,13 @@
-// Quantization (V3): dequantization error bounds, nibble packing, the memory saving, the custom backward,
-// and QLoRA: gradients reach only LoRA + head, and merge writes dequant(W) + (alpha/r)·B·A in fp32.
+// Quantization (V3): dequantization error bounds, nibble packing, the memory saving, the custom
+// backward, and QLoRA: gradients reach only LoRA + head, and merge writes dequant(W) +
+// (alpha/r)·B·A in fp32.
+#include "greenknobs/adapters/quant.h"
+
 #include <gtest/gtest.h>
 
 #include "greenknobs/adapters/lora.h"
-#include "greenknobs/adapters/quant.h"
 #include "greenknobs/util/error.h"
+
 #include "tiny_model.h"
 
 namespace gk::adapters {
@@ -17,8 +20,8 @@ TEST(Quant, Int8ErrorIsAtMostHalfAScalePerChannel) {
     auto w = torch::randn({40, 72}) * torch::linspace(0.01, 3.0, 40).unsqueeze(1);
     auto q = quantize_int8(w);
     EXPECT_EQ(q.data.scalar_type(), torch::kInt8);
-    auto err = (w - dequantize(q)).abs();                   // [40, 72]
-    auto bound = q.scale.unsqueeze(1) / 2 * (1 + 1e-5);      // per output channel
+    auto err = (w - dequantize(q)).abs();                // [40, 72]
+    auto bound = q.scale.unsqueeze(1) / 2 * (1 + 1e-5);  // per output channel
     EXPECT_TRUE((err <= bound).all().item<bool>()) << (err - bound).max();
     // The absmax of each row is represented exactly (code ±127).
     EXPECT_TRUE(torch::allclose(dequantize(q).abs().amax(1), w.abs().amax(1), 1e-5, 0));
@@ -53,11 +56,12 @@ TEST(Quant, Nf4DoubleQuantKeepsAbsmaxClose) {
     EXPECT_EQ(dq.absmax_q.scalar_type(), torch::kInt8);
     auto absmax_err = (nf4_absmax(dq) - plain.scale).abs();
     // int8 over (absmax - mean): error <= half a step of each 256-block's scale.
-    auto step = dq.absmax_scale.repeat_interleave(kDoubleQuantBlock).slice(0, 0, plain.scale.numel());
+    auto step =
+        dq.absmax_scale.repeat_interleave(kDoubleQuantBlock).slice(0, 0, plain.scale.numel());
     EXPECT_TRUE((absmax_err <= step / 2 * (1 + 1e-4) + 1e-7).all().item<bool>());
     EXPECT_LT(dq.bytes(), plain.bytes());
-    // The weights' error bound still holds with the (slightly off) absmax it was coded with, plus the
-    // absmax error itself times the largest |level| (1).
+    // The weights' error bound still holds with the (slightly off) absmax it was coded with, plus
+    // the absmax error itself times the largest |level| (1).
     auto err = (w.flatten() - dequantize(dq).flatten()).abs();
     auto bound = plain.scale.repeat_interleave(64) * nf4_max_half_gap() +
                  absmax_err.repeat_interleave(64) + 1e-6;
@@ -158,7 +162,8 @@ TEST(Quant, QLoraTrainsOnlyAdaptersAndHeadAndMergesToFp32) {
         auto [ids, mask] = testing::random_batch(4, 9, 7);
         m->forward(ids, mask).pow(2).sum().backward();
         for (const auto& p : m->named_parameters()) {
-            const bool should = p.key().find(".lora_") != std::string::npos || is_head_param(p.key());
+            const bool should =
+                p.key().find(".lora_") != std::string::npos || is_head_param(p.key());
             EXPECT_EQ(p.value().grad().defined(), should) << p.key();
         }
         for (const auto& b : m->named_buffers()) {
@@ -171,7 +176,8 @@ TEST(Quant, QLoraTrainsOnlyAdaptersAndHeadAndMergesToFp32) {
         auto before = m->forward(ids, mask).detach();
         merge_lora(*m);
         EXPECT_EQ(wqkv->weight.scalar_type(), torch::kFloat32);
-        EXPECT_EQ(wqkv->weight.sizes(), (std::vector<int64_t>{3 * testing::kHidden, testing::kHidden}));
+        EXPECT_EQ(wqkv->weight.sizes(),
+                  (std::vector<int64_t>{3 * testing::kHidden, testing::kHidden}));
         EXPECT_TRUE(torch::allclose(wqkv->weight, expected, 0, 0));
         EXPECT_TRUE(m->named_buffers().is_empty());  // the packed stores are gone
         auto after = m->forward(ids, mask);

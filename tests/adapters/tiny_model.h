@@ -1,9 +1,11 @@
-// A ModernBERT-shaped toy for the adapter tests: the same HF module names (model.layers.N.attn.Wqkv,
-// attn.Wo, mlp.Wi, mlp.Wo, head.dense, head.norm, classifier), masked softmax attention with a head
-// reshape, GeGLU MLP, masked mean pooling. Small enough that every test runs in milliseconds.
+// A ModernBERT-shaped toy for the adapter tests: the same HF module names
+// (model.layers.N.attn.Wqkv, attn.Wo, mlp.Wi, mlp.Wo, head.dense, head.norm, classifier), masked
+// softmax attention with a head reshape, GeGLU MLP, masked mean pooling. Small enough that every
+// test runs in milliseconds.
 #pragma once
 
 #include <cmath>
+
 #include <torch/torch.h>
 
 #include "greenknobs/model/linear.h"
@@ -22,9 +24,10 @@ struct TinyAttnImpl : torch::nn::Module {
     }
     torch::Tensor forward(const torch::Tensor& h, const torch::Tensor& mask_add) {
         const int64_t b = h.size(0), s = h.size(1), hd = kHidden / kHeads;
-        auto qkv = Wqkv(h).view({b, s, 3, kHeads, hd}).permute({2, 0, 3, 1, 4});  // [3, B, H, S, hd]
+        auto qkv =
+            Wqkv(h).view({b, s, 3, kHeads, hd}).permute({2, 0, 3, 1, 4});  // [3, B, H, S, hd]
         auto scores = torch::matmul(qkv[0], qkv[1].transpose(-1, -2)) / std::sqrt(double(hd));
-        auto att = torch::softmax(scores + mask_add, -1);                            // [B, H, S, S]
+        auto att = torch::softmax(scores + mask_add, -1);  // [B, H, S, S]
         auto ctx = torch::matmul(att, qkv[2]).transpose(1, 2).reshape({b, s, kHidden});
         return Wo(ctx);
     }
@@ -49,8 +52,10 @@ struct TinyLayerImpl : torch::nn::Module {
     TinyLayerImpl() {
         attn = register_module("attn", TinyAttn());
         mlp = register_module("mlp", TinyMlp());
-        attn_norm = register_module("attn_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({kHidden})));
-        mlp_norm = register_module("mlp_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({kHidden})));
+        attn_norm = register_module("attn_norm",
+                                    torch::nn::LayerNorm(torch::nn::LayerNormOptions({kHidden})));
+        mlp_norm = register_module("mlp_norm",
+                                   torch::nn::LayerNorm(torch::nn::LayerNormOptions({kHidden})));
     }
     torch::Tensor forward(torch::Tensor h, const torch::Tensor& mask_add) {
         h = h + attn->forward(attn_norm(h.to(torch::kFloat)), mask_add);
@@ -69,7 +74,8 @@ struct TinyEncoderImpl : torch::nn::Module {
         for (int i = 0; i < n_layers; ++i) {
             layers->push_back(TinyLayer());
         }
-        final_norm = register_module("final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({kHidden})));
+        final_norm = register_module("final_norm",
+                                     torch::nn::LayerNorm(torch::nn::LayerNormOptions({kHidden})));
     }
     torch::nn::Embedding tok_embeddings = nullptr;
     torch::nn::ModuleList layers = nullptr;
@@ -80,7 +86,8 @@ TORCH_MODULE(TinyEncoder);
 struct TinyHeadImpl : torch::nn::Module {
     TinyHeadImpl() {
         dense = register_module("dense", model::Linear(kHidden, kHidden, false));
-        norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({kHidden})));
+        norm =
+            register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({kHidden})));
     }
     model::Linear dense = nullptr;
     torch::nn::LayerNorm norm = nullptr;
@@ -102,16 +109,17 @@ struct TinyModelImpl : torch::nn::Module {
     }
     // input_ids, attention_mask: [B, S] int64 -> logits [B, 2]
     torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {
-        auto h = model->tok_embeddings(input_ids);                                       // [B, S, D]
-        auto maskf = attention_mask.to(h.scalar_type());                                 // [B, S]
-        auto mask_add = ((1 - maskf) * -1e9).unsqueeze(1).unsqueeze(1);                 // [B, 1, 1, S]
+        auto h = model->tok_embeddings(input_ids);                       // [B, S, D]
+        auto maskf = attention_mask.to(h.scalar_type());                 // [B, S]
+        auto mask_add = ((1 - maskf) * -1e9).unsqueeze(1).unsqueeze(1);  // [B, 1, 1, S]
         for (const auto& layer : *model->layers) {
             h = layer->as<TinyLayerImpl>()->forward(h, mask_add);
         }
-        h = model->final_norm(h.to(torch::kFloat));  // 1.13 CPU autocast: layer_norm wants fp32 input
+        h = model->final_norm(
+            h.to(torch::kFloat));  // 1.13 CPU autocast: layer_norm wants fp32 input
         auto pooled = (h * maskf.unsqueeze(-1)).sum(1) / maskf.sum(1, true).clamp_min(1);  // [B, D]
         auto z = head->norm(torch::gelu(head->dense(pooled)).to(torch::kFloat));
-        return classifier(z).to(torch::kFloat);                                          // [B, 2]
+        return classifier(z).to(torch::kFloat);  // [B, 2]
     }
     TinyEncoder model = nullptr;
     TinyHead head = nullptr;

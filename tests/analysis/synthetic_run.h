@@ -77,7 +77,8 @@ inline nlohmann::json make_run_json(const SyntheticRun& s) {
     }
     stages.push_back(stage("evaluate", "evaluate", nullptr, eval_e, eval_t, t0));
     json total = stage("total", "total", nullptr, s.total_energy_j, s.total_time_s, 0.0);
-    // The stated range of the modelled parts (energy/tracker: -50 %/+100 % for the default CPU TDP).
+    // The stated range of the modelled parts (energy/tracker: -50 %/+100 % for the default CPU
+    // TDP).
     total["energy_range_j"] = {
         {"total", {{"low", 0.5 * s.total_energy_j}, {"high", 2.0 * s.total_energy_j}}}};
     json applied = json::array();

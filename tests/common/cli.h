@@ -1,12 +1,12 @@
-// Shared by the CLI end-to-end tests: run the built `greenknobs` with arguments through a shell, capture
-// stdout and stderr together, return the exit status.
+// Shared by the CLI end-to-end tests: run the built `greenknobs` with arguments through a shell,
+// capture stdout and stderr together, return the exit status.
 #pragma once
-
-#include <sys/wait.h>
 
 #include <array>
 #include <cstdio>
 #include <string>
+
+#include <sys/wait.h>
 
 namespace gk::testing {
 
@@ -32,6 +32,8 @@ inline CliResult run_greenknobs(const std::string& args) {
     return r;
 }
 
-inline bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+inline bool has(const std::string& s, const std::string& part) {
+    return s.find(part) != std::string::npos;
+}
 
 }  // namespace gk::testing

@@ -1,4 +1,5 @@
-// Shared by the tests of bad input: the message of the InputError a call throws ("" if it throws none).
+// Shared by the tests of bad input: the message of the InputError a call throws ("" if it throws
+// none).
 #pragma once
 
 #include <functional>

@@ -2,12 +2,12 @@
 // with its contents when the object goes away. The one temp-dir helper of the tests.
 #pragma once
 
-#include <stdlib.h>
-#include <sys/stat.h>
-
 #include <filesystem>
 #include <stdexcept>
 #include <string>
+
+#include <stdlib.h>
+#include <sys/stat.h>
 
 namespace gk::testing {
 

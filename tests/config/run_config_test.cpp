@@ -1,10 +1,10 @@
 // RunConfig: strict TOML/--set parsing, validation messages, canonical hashing, TOML round trip.
 #include "greenknobs/config/run_config.h"
 
-#include <gtest/gtest.h>
-
 #include <cstdio>
 #include <fstream>
+
+#include <gtest/gtest.h>
 
 #include "greenknobs/util/error.h"
 
@@ -23,7 +23,8 @@ using gk::testing::error_of;
 }  // namespace
 
 TEST(RunConfig, TomlOverridesDefaults) {
-    auto path = write_tmp("a.toml", "name = \"x\"\n[train]\nlr = 1e-4\nepochs = 3\n[lora]\nenabled = true\n");
+    auto path = write_tmp("a.toml",
+                          "name = \"x\"\n[train]\nlr = 1e-4\nepochs = 3\n[lora]\nenabled = true\n");
     RunConfig c = load_toml(path);
     EXPECT_EQ(c.name, "x");
     EXPECT_DOUBLE_EQ(c.train.lr, 1e-4);
@@ -75,8 +76,10 @@ TEST(RunConfig, SetRejectsBadValues) {
     RunConfig c;
     EXPECT_NE(error_of([&] { apply_set(c, "train.precision=fp8"); }).find("expected one of"),
               std::string::npos);
-    EXPECT_NE(error_of([&] { apply_set(c, "train.nope=1"); }).find("unknown key"), std::string::npos);
-    EXPECT_NE(error_of([&] { apply_set(c, "train.epochs=0"); }).find("train.epochs"), std::string::npos);
+    EXPECT_NE(error_of([&] { apply_set(c, "train.nope=1"); }).find("unknown key"),
+              std::string::npos);
+    EXPECT_NE(error_of([&] { apply_set(c, "train.epochs=0"); }).find("train.epochs"),
+              std::string::npos);
     EXPECT_NE(error_of([&] { apply_set(c, "novalue"); }).find("expected section.key=value"),
               std::string::npos);
     // A failed --set leaves the config unchanged.

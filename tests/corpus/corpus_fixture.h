@@ -59,7 +59,6 @@ inline void write_text(const std::string& path, const std::string& bytes) {
     std::ofstream(path, std::ios::binary) << bytes;
 }
 
-
 // Three "fine-tuning" functions, each long enough (> 64 normalised bytes, ~100 tokens) that a
 // one-line edit keeps the Jaccard of 5-shingles above 0.8.
 inline std::string ref_a() {

@@ -13,13 +13,13 @@
 
 #include "test_util.h"
 
+using gk::config::DataConfig;
 using gk::data::Dataset;
 using gk::data::load_dataset;
 using gk::data::Sample;
 using gk::data::testing_util::fixture;
 using gk::data::testing_util::input_error_of;
 using gk::data::testing_util::write_tmp;
-using gk::config::DataConfig;
 
 namespace {
 

@@ -8,12 +8,13 @@
 #include "greenknobs/data/csv.h"
 #include "greenknobs/data/dataset.h"
 #include "greenknobs/data/rows.h"
+
 #include "test_util.h"
 
+using gk::config::DataConfig;
 using gk::data::CsvReader;
 using gk::data::Dataset;
 using gk::data::load_dataset;
-using gk::config::DataConfig;
 using namespace gk::data::testing_util;
 
 namespace {
@@ -90,8 +91,9 @@ TEST(CsvRules, BareCrLineEndsAreNamed) {
         << msg;
     EXPECT_NE(msg.find("classic Mac line ends"), std::string::npos) << msg;
     // CRLF is fine, inside quotes a CR is data.
-    const std::string path = write_tmp("crlf.csv", "func_before,vul,split\r\n\"a\rb\",1,train\r\n"
-                                                   "c,0,validation\r\nd,1,test\r\n");
+    const std::string path = write_tmp("crlf.csv",
+                                       "func_before,vul,split\r\n\"a\rb\",1,train\r\n"
+                                       "c,0,validation\r\nd,1,test\r\n");
     Dataset ds = load_dataset(config(path), 1);
     EXPECT_EQ(ds.train.at(0).text, "a\rb");
 }
@@ -138,7 +140,8 @@ TEST(JsonLinesRules, OneObjectPerLine) {
     msg = load_error("arr2.jsonl", "{\"func_before\":\"a\",\"vul\":1}\n[1, 2]\n");
     EXPECT_NE(msg.find(":2: a JSON array: JSON Lines holds one object per line"), std::string::npos)
         << msg;
-    msg = load_error("two.jsonl", "{\"func_before\":\"a\",\"vul\":1} {\"func_before\":\"b\",\"vul\":0}\n");
+    msg = load_error("two.jsonl",
+                     "{\"func_before\":\"a\",\"vul\":1} {\"func_before\":\"b\",\"vul\":0}\n");
     EXPECT_NE(msg.find(":1: invalid JSON"), std::string::npos) << msg;
 }
 
@@ -161,11 +164,11 @@ TEST(JsonLinesRules, TextMustBeAString) {
 }
 
 TEST(JsonLinesRules, NullMetadataMeansAbsent) {
-    const std::string path = write_tmp(
-        "nullmeta.jsonl",
-        "{\"func_before\":\"a\",\"vul\":1,\"CVE ID\":null,\"split\":\"train\"}\n"
-        "{\"func_before\":\"b\",\"vul\":0,\"CVE ID\":null,\"split\":\"validation\"}\n"
-        "{\"func_before\":\"c\",\"vul\":0,\"CVE ID\":null,\"split\":\"test\"}\n");
+    const std::string path =
+        write_tmp("nullmeta.jsonl",
+                  "{\"func_before\":\"a\",\"vul\":1,\"CVE ID\":null,\"split\":\"train\"}\n"
+                  "{\"func_before\":\"b\",\"vul\":0,\"CVE ID\":null,\"split\":\"validation\"}\n"
+                  "{\"func_before\":\"c\",\"vul\":0,\"CVE ID\":null,\"split\":\"test\"}\n");
     Dataset ds = load_dataset(config(path), 1);
     EXPECT_EQ(ds.train.size(), 1u);
 }
@@ -173,11 +176,13 @@ TEST(JsonLinesRules, NullMetadataMeansAbsent) {
 TEST(JsonLinesRules, DuplicateKeysAndEncodingAreNamed) {
     std::string msg = load_error("dupkey.jsonl", "{\"func_before\":\"a\",\"vul\":0,\"vul\":1}\n");
     EXPECT_NE(msg.find(":1: duplicate key 'vul'"), std::string::npos) << msg;
-    msg = load_error("bad8.jsonl",
-                     "{\"func_before\":\"a\",\"vul\":0}\n{\"func_before\":\"caf\xE9\",\"vul\":1}\n");
+    msg =
+        load_error("bad8.jsonl",
+                   "{\"func_before\":\"a\",\"vul\":0}\n{\"func_before\":\"caf\xE9\",\"vul\":1}\n");
     EXPECT_NE(msg.find(":2: not valid UTF-8: byte 0xE9 at byte offset 47"), std::string::npos)
         << msg;
-    msg = load_error("mac.jsonl", "{\"func_before\":\"a\",\"vul\":0}\r{\"func_before\":\"b\",\"vul\":1}\r");
+    msg = load_error("mac.jsonl",
+                     "{\"func_before\":\"a\",\"vul\":0}\r{\"func_before\":\"b\",\"vul\":1}\r");
     EXPECT_NE(msg.find(":1: a bare CR"), std::string::npos) << msg;
     std::string utf16 = "\xFF\xFE";
     for (char c : std::string("{\"vul\":1}\n")) {

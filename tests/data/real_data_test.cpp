@@ -10,9 +10,9 @@
 #include "greenknobs/data/dedup.h"
 #include "greenknobs/data/rows.h"
 
+using gk::config::DataConfig;
 using gk::data::Dataset;
 using gk::data::load_dataset;
-using gk::config::DataConfig;
 
 namespace {
 

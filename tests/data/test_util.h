@@ -5,9 +5,8 @@
 #include <functional>
 #include <string>
 
-#include <unistd.h>
-
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "greenknobs/util/error.h"
 

@@ -120,8 +120,7 @@ TEST(CpuModel, ProcessTreeUtilisation) {
     write(proc / "200/stat", pid_stat(200, "other", 1, 500, 500, 100));
     long hz = clock_ticks_per_s();
     double util = 100.0 / hz / 2.0;
-    EXPECT_NEAR(src.read_power_w(1), 10 * curve_share(teads_curve(), util),
-                1e-9);
+    EXPECT_NEAR(src.read_power_w(1), 10 * curve_share(teads_curve(), util), 1e-9);
     // A new grandchild counts from zero; a pid reused by a new process is not a negative delta.
     write(proc / "102/stat", pid_stat(102, "grandkid", 101, 20, 0, 100));
     write(proc / "101/stat", pid_stat(101, "kid", 100, 0, 0, 100, /*start=*/2000));

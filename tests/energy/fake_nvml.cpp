@@ -19,9 +19,9 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
-#include <thread>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {

@@ -44,7 +44,8 @@ Result run_cli(std::vector<std::string> args, const TempDir& dir, int signal_aft
         // machine the CLI may still be loading its libraries and would die of the signal itself.
         const std::string children =
             "/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children";
-        // Wait for the command itself (its child has exec'ed: comm is the command's name), not the fork.
+        // Wait for the command itself (its child has exec'ed: comm is the command's name), not the
+        // fork.
         std::string command;
         for (size_t i = 0; i + 1 < args.size(); ++i) {
             if (args[i] == "--") {
@@ -118,8 +119,8 @@ TEST(Measure, BusyLoopUsesClearlyMoreModelledEnergyThanSleep) {
     double sleep_j = s["stages"][0]["energy_j"]["cpu"].get<double>();
     if (b["stages"][0]["provenance"]["cpu"] == "modelled") {
         // Sleep: the idle share (12 W) over its duration, plus what its little CPU time (exec,
-        // loading) costs at most on the curve's steepest segment (2 × TDP per unit of load). Busy: at
-        // least 1 CPU-second on top, i.e. the dynamic share (90 W) × 1 s / logical CPUs, however
+        // loading) costs at most on the curve's steepest segment (2 × TDP per unit of load). Busy:
+        // at least 1 CPU-second on top, i.e. the dynamic share (90 W) × 1 s / logical CPUs, however
         // loaded the machine is.
         double d = s["stages"][0]["duration_s"].get<double>();
         double cpu_s = s["stages"][0]["cpu_time_s"].get<double>();
@@ -142,11 +143,10 @@ TEST(Measure, BusyLoopUsesClearlyMoreModelledEnergyThanSleep) {
 TEST(Measure, ShortLivedChildrenAreAttributed) {
     TempDir dir;
     // 30 children of 60 ms CPU each under a shell: most start and end between two 100 ms samples.
-    std::string loop = std::string("i=0; while [ $i -lt 30 ]; do ") + GK_BUSY_PATH +
-                       " 0.06; i=$((i+1)); done";
-    auto r = run_cli({"measure", "--tdp-w", "100", "--json", dir / "out.json", "--", "sh", "-c",
-                      loop},
-                     dir);
+    std::string loop =
+        std::string("i=0; while [ $i -lt 30 ]; do ") + GK_BUSY_PATH + " 0.06; i=$((i+1)); done";
+    auto r = run_cli(
+        {"measure", "--tdp-w", "100", "--json", dir / "out.json", "--", "sh", "-c", loop}, dir);
     ASSERT_EQ(r.exit_code, 0) << r.err;
     auto j = load(dir / "out.json");
     double rusage = j["process"]["cpu_time_rusage_s"].get<double>();
@@ -162,9 +162,9 @@ TEST(Measure, ShortLivedChildrenAreAttributed) {
 
 TEST(Calibrate, WithoutReadableRaplSaysWhyAndExits3) {
     TempDir dir;
-    auto r = run_cli({"calibrate", "--powercap-root", "/nonexistent/powercap", "--output",
-                      dir / "cal.json"},
-                     dir);
+    auto r = run_cli(
+        {"calibrate", "--powercap-root", "/nonexistent/powercap", "--output", dir / "cal.json"},
+        dir);
     EXPECT_EQ(r.exit_code, 3) << r.err;  // missing hardware: unsupported here, not bad input
     EXPECT_NE(r.err.find("no readable RAPL package counter"), std::string::npos) << r.err;
     EXPECT_FALSE(std::ifstream(dir / "cal.json").good());  // nothing stored
@@ -187,14 +187,16 @@ TEST(Measure, ExitCodeIsTheCommands) {
 
 TEST(Measure, SigtermIsForwardedToTheCommand) {
 #ifdef GK_TSAN_BUILD
-    // ThreadSanitizer defers asynchronous signals to its own safe points: in a TSan build the forwarding
-    // handler was seen to run only after the command had ended on its own (exit 0 after 30 s).
+    // ThreadSanitizer defers asynchronous signals to its own safe points: in a TSan build the
+    // forwarding handler was seen to run only after the command had ended on its own (exit 0 after
+    // 30 s).
     GTEST_SKIP() << "signal delivery is deferred by ThreadSanitizer";
 #endif
     TempDir dir;
     auto r = run_cli({"measure", "--json", dir / "out.json", "--", "sleep", "30"}, dir,
                      /*signal_after_ms=*/500);
-    // 128 + SIGTERM (not 0) proves `sleep 30` was ended by the forwarded signal, not left to finish.
+    // 128 + SIGTERM (not 0) proves `sleep 30` was ended by the forwarded signal, not left to
+    // finish.
     EXPECT_EQ(r.exit_code, 128 + SIGTERM) << r.err;
     // The report is still written for the interrupted command.
     EXPECT_EQ(load(dir / "out.json")["stages"].size(), 1u);

@@ -123,8 +123,9 @@ TEST_F(PowerLimit, GpuCapBelowTheRequestIsRespectedAndReported) {
 }
 
 TEST_F(PowerLimit, OnlyVisibleGpusAreCappedAndMigIsRefused) {
-    script("gpus 3\nlimits 0 100000 300000 250000\nlimits 1 100000 300000 250000\n"
-           "limits 2 100000 300000 250000\nuuid 2 GPU-cccc\nmig 2 MIG-aaaa\n");
+    script(
+        "gpus 3\nlimits 0 100000 300000 250000\nlimits 1 100000 300000 250000\n"
+        "limits 2 100000 300000 250000\nuuid 2 GPU-cccc\nmig 2 MIG-aaaa\n");
     PowerLimitOptions o = gpu_opts();
     o.cuda_visible_devices = "1";
     {
@@ -149,8 +150,10 @@ TEST_F(PowerLimit, OnlyVisibleGpusAreCappedAndMigIsRefused) {
 // 300 ms in every energy read, and the signal is sent to the reading thread.
 TEST_F(PowerLimit, SignalDuringASamplerReadRestoresWithoutDeadlock) {
     std::string limit_file = dir_ / "limit";
-    script("gpus 1\nlimits 0 100000 300000 250000\nenergy 0 1000\nenergy_delay_ms 0 300\n"
-           "limit_file " + limit_file + "\n");
+    script(
+        "gpus 1\nlimits 0 100000 300000 250000\nenergy 0 1000\nenergy_delay_ms 0 300\n"
+        "limit_file " +
+        limit_file + "\n");
     pid_t pid = ::fork();
     if (pid == 0) {
         PowerLimitOptions o = gpu_opts();

@@ -53,8 +53,8 @@ TEST(SamplerThread, SamplesConcurrentlyWithBoundaryReads) {
     sampler.start();
     double t0 = clock();
     // Stage boundaries read the counter on this thread while the sampler reads it on its own: at
-    // least 200 reads and at least 0.25 s (125 sampling periods), so that a loaded machine, which may
-    // not schedule the sampler for tens of milliseconds, still yields several samples.
+    // least 200 reads and at least 0.25 s (125 sampling periods), so that a loaded machine, which
+    // may not schedule the sampler for tens of milliseconds, still yields several samples.
     for (int i = 0; i < 200 || clock() - t0 < 0.25; ++i) {
         counter->read_energy_j();
         std::this_thread::sleep_for(std::chrono::microseconds(100));

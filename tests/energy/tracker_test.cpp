@@ -349,14 +349,44 @@ std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
 TEST(Writers, EmissionsCsvReadsWithCodeCarbonsColumnsAndMeanings) {
     // CodeCarbon 3.3.0's EmissionsData fields, in order (codecarbon/output_methods/
     // emissions_data.py), written out here independently of the writer's own list.
-    const std::vector<std::string> codecarbon = {
-        "timestamp", "project_name", "run_id", "experiment_id", "duration", "emissions",
-        "emissions_rate", "cpu_power", "gpu_power", "ram_power", "cpu_energy", "gpu_energy",
-        "ram_energy", "energy_consumed", "water_consumed", "country_name", "country_iso_code",
-        "region", "cloud_provider", "cloud_region", "os", "python_version", "codecarbon_version",
-        "cpu_count", "cpu_model", "gpu_count", "gpu_model", "longitude", "latitude",
-        "ram_total_size", "tracking_mode", "cpu_utilization_percent", "gpu_utilization_percent",
-        "ram_utilization_percent", "ram_used_gb", "on_cloud", "pue", "wue"};
+    const std::vector<std::string> codecarbon = {"timestamp",
+                                                 "project_name",
+                                                 "run_id",
+                                                 "experiment_id",
+                                                 "duration",
+                                                 "emissions",
+                                                 "emissions_rate",
+                                                 "cpu_power",
+                                                 "gpu_power",
+                                                 "ram_power",
+                                                 "cpu_energy",
+                                                 "gpu_energy",
+                                                 "ram_energy",
+                                                 "energy_consumed",
+                                                 "water_consumed",
+                                                 "country_name",
+                                                 "country_iso_code",
+                                                 "region",
+                                                 "cloud_provider",
+                                                 "cloud_region",
+                                                 "os",
+                                                 "python_version",
+                                                 "codecarbon_version",
+                                                 "cpu_count",
+                                                 "cpu_model",
+                                                 "gpu_count",
+                                                 "gpu_model",
+                                                 "longitude",
+                                                 "latitude",
+                                                 "ram_total_size",
+                                                 "tracking_mode",
+                                                 "cpu_utilization_percent",
+                                                 "gpu_utilization_percent",
+                                                 "ram_utilization_percent",
+                                                 "ram_used_gb",
+                                                 "on_cloud",
+                                                 "pue",
+                                                 "wue"};
     Scripted sc;
     TrackerOptions o = sc.options(1.0);
     o.pue = 1.5;
@@ -402,7 +432,9 @@ TEST(Writers, EmissionsCsvReadsWithCodeCarbonsColumnsAndMeanings) {
         // CodeCarbon's meaning: energies in kWh with the PUE applied; their sum is energy_consumed;
         // emissions (kg) = energy_consumed × intensity; water = energy_consumed × wue.
         // Written with 10 significant digits: compare relatively.
-        auto near = [](double a, double b) { return std::fabs(a - b) <= 1e-9 * std::fabs(b) + 1e-15; };
+        auto near = [](double a, double b) {
+            return std::fabs(a - b) <= 1e-9 * std::fabs(b) + 1e-15;
+        };
         double sum = num(r, "cpu_energy") + num(r, "gpu_energy") + num(r, "ram_energy");
         EXPECT_TRUE(near(num(r, "energy_consumed"), sum));
         EXPECT_TRUE(near(num(r, "energy_consumed"), 1.5 * num(r, "it_energy_consumed")));

@@ -1,5 +1,7 @@
 // `greenknobs knobs` and `greenknobs variants` end to end: the real binary, its output and exit
 // codes.
+#include "../common/cli.h"
+
 #include <array>
 #include <cstdio>
 #include <fstream>
@@ -8,8 +10,6 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <sys/wait.h>
-
-#include "../common/cli.h"
 
 namespace {
 
@@ -23,11 +23,26 @@ Result run(const std::string& args) { return gk::testing::run_greenknobs(args); 
 TEST(Cli, KnobsTable) {
     Result r = run("knobs");
     ASSERT_EQ(r.rc, 0) << r.out;
-    for (const char* k :
-         {"grad_checkpointing", "lora", "quantization", "tokenizer_cache", "tokenizer_threads",
-          "power_limit", "optimizer", "precision", "max_length", "inference_engine", "loader",
-          "compile", "attention", "prune_layers", "init", "dedup", "group_by_length", "early_stopping",
-          "grad_accum", "threads"}) {
+    for (const char* k : {"grad_checkpointing",
+                          "lora",
+                          "quantization",
+                          "tokenizer_cache",
+                          "tokenizer_threads",
+                          "power_limit",
+                          "optimizer",
+                          "precision",
+                          "max_length",
+                          "inference_engine",
+                          "loader",
+                          "compile",
+                          "attention",
+                          "prune_layers",
+                          "init",
+                          "dedup",
+                          "group_by_length",
+                          "early_stopping",
+                          "grad_accum",
+                          "threads"}) {
         EXPECT_TRUE(has(r.out, k)) << k;
     }
     EXPECT_TRUE(has(r.out, "supported here (cpu)"));

@@ -1,11 +1,12 @@
-// Shared by the knob and catalog tests: which RunConfig leaf keys ("train.lr") differ between two configs.
-// "knobs" and "name" are labels, not behaviour, and are left out.
+// Shared by the knob and catalog tests: which RunConfig leaf keys ("train.lr") differ between two
+// configs. "knobs" and "name" are labels, not behaviour, and are left out.
 #pragma once
 
 #include <map>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "greenknobs/config/run_config.h"
 
@@ -22,7 +23,8 @@ inline void config_leaves(const nlohmann::json& j, const std::string& prefix,
     }
 }
 
-inline std::set<std::string> changed_keys(const gk::config::RunConfig& a, const gk::config::RunConfig& b) {
+inline std::set<std::string> changed_keys(const gk::config::RunConfig& a,
+                                          const gk::config::RunConfig& b) {
     std::map<std::string, nlohmann::json> la, lb;
     config_leaves(gk::config::to_json(a), "", &la);
     config_leaves(gk::config::to_json(b), "", &lb);

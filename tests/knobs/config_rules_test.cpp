@@ -1,12 +1,13 @@
 // Regression tests of issue #12 for run configurations and catalogs (docs/input-rules.md): an empty
-// file is not a config, integers never wrap, numbers are finite, dates are named, strings are UTF-8.
+// file is not a config, integers never wrap, numbers are finite, dates are named, strings are
+// UTF-8.
 #include <fstream>
 #include <string>
 
 #include <gtest/gtest.h>
 
-#include "greenknobs/knobs/catalog.h"
 #include "greenknobs/config/run_config.h"
+#include "greenknobs/knobs/catalog.h"
 #include "greenknobs/util/error.h"
 
 #include "../common/errors.h"
@@ -47,11 +48,13 @@ TEST(RunConfigRules, IntegersNeverWrap) {
               std::string::npos)
         << msg;
     msg = toml_error("neg.toml", "[train]\nseed = -1\n");
-    EXPECT_NE(msg.find("neg.toml:train.seed: expected a non-negative integer, got integer -1"), std::string::npos)
+    EXPECT_NE(msg.find("neg.toml:train.seed: expected a non-negative integer, got integer -1"),
+              std::string::npos)
         << msg;
     RunConfig c;
-    EXPECT_NE(error_of([&] { apply_set(c, "tokenizer.max_length=4294967424"); })
-                  .find("--set:tokenizer.max_length: 4294967424 is out of range"),
+    EXPECT_NE(error_of([&] {
+                  apply_set(c, "tokenizer.max_length=4294967424");
+              }).find("--set:tokenizer.max_length: 4294967424 is out of range"),
               std::string::npos);
     EXPECT_EQ(c.tokenizer.max_length, RunConfig{}.tokenizer.max_length);
 }
@@ -78,7 +81,8 @@ TEST(RunConfigRules, EncodingsAreNamed) {
         utf16 += ch;
         utf16 += '\0';
     }
-    EXPECT_NE(toml_error("utf16.toml", utf16).find("utf16.toml:1: starts with a UTF-16 LE byte order mark"),
+    EXPECT_NE(toml_error("utf16.toml", utf16)
+                  .find("utf16.toml:1: starts with a UTF-16 LE byte order mark"),
               std::string::npos);
     const std::string latin1 = toml_error("latin1.toml", "[data]\npath = \"caf\xE9.csv\"\n");
     EXPECT_NE(latin1.find("latin1.toml:2:"), std::string::npos) << latin1;
@@ -89,11 +93,13 @@ TEST(RunConfigRules, EncodingsAreNamed) {
 }
 
 TEST(CatalogRules, CatalogNumbersObeyTheSameRules) {
-    const std::string path = write_tmp("cat.toml",
-                                       "[base.train]\nepochs = 4294967297\n"
-                                       "[[variant]]\nid = \"V0\"\nname = \"b\"\nphase = "
-                                       "\"baseline\"\nbaseline = true\ndiffers_from_paper = \"\"\n");
-    EXPECT_NE(error_of([&] { load_catalog(path); }).find("train.epochs: 4294967297 is out of range"),
-              std::string::npos)
+    const std::string path =
+        write_tmp("cat.toml",
+                  "[base.train]\nepochs = 4294967297\n"
+                  "[[variant]]\nid = \"V0\"\nname = \"b\"\nphase = "
+                  "\"baseline\"\nbaseline = true\ndiffers_from_paper = \"\"\n");
+    EXPECT_NE(
+        error_of([&] { load_catalog(path); }).find("train.epochs: 4294967297 is out of range"),
+        std::string::npos)
         << error_of([&] { load_catalog(path); });
 }

@@ -67,9 +67,11 @@ LossGrads run(ModernBertForSequenceClassification& m, const torch::Tensor& ids,
 }
 
 void expect_same(const LossGrads& a, const LossGrads& b, double tol, const std::string& what) {
-    EXPECT_TRUE(torch::allclose(a.logits, b.logits, tol, tol)) << what << "\n" << a.logits << b.logits;
+    EXPECT_TRUE(torch::allclose(a.logits, b.logits, tol, tol)) << what << "\n"
+                                                               << a.logits << b.logits;
     for (const auto& [name, g] : a.grads) {
-        EXPECT_LE((g - b.grads.at(name)).abs().max().item<double>(), tol * (1 + g.abs().max().item<double>()))
+        EXPECT_LE((g - b.grads.at(name)).abs().max().item<double>(),
+                  tol * (1 + g.abs().max().item<double>()))
             << what << ": gradient of " << name;
     }
 }
@@ -102,7 +104,8 @@ TEST(BlockPlan, EachQueryGetsExactlyItsSequencesWindowAndLessWorkThanPadded) {
         }
         std::set<int64_t> want;
         for (int64_t u = 0; u < 108; ++u) {
-            if (seq_of(u) == seq_of(t) && std::abs((u - start[seq_of(u)]) - (t - start[seq_of(t)])) <= 4) {
+            if (seq_of(u) == seq_of(t) &&
+                std::abs((u - start[seq_of(u)]) - (t - start[seq_of(t)])) <= 4) {
                 want.insert(u);
             }
         }
@@ -152,9 +155,9 @@ TEST(AttentionKernels, UnpaddedHandlesLeftPaddingAndHoles) {
     torch::manual_seed(8);
     ModernBertForSequenceClassification m(config(3, 4));
     auto [ids, mask] = batch({20, 20, 20}, 20, 5);
-    mask[0].narrow(0, 0, 6).fill_(0);    // left padding
-    mask[1].narrow(0, 5, 7).fill_(0);    // a hole
-    mask[2].narrow(0, 15, 5).fill_(0);   // right padding
+    mask[0].narrow(0, 0, 6).fill_(0);   // left padding
+    mask[1].narrow(0, 5, 7).fill_(0);   // a hole
+    mask[2].narrow(0, 15, 5).fill_(0);  // right padding
     LossGrads full = run(m, ids, mask, "sdpa", false);
     LossGrads unpadded = run(m, ids, mask, "eager", true);
     expect_same(full, unpadded, 1e-5, "holes");
@@ -207,8 +210,8 @@ TEST(CpuBudget, CgroupQuotaIsTheSmallestOnThePath) {
     std::ofstream(root + "/a/cpu.max") << "150000 100000\n";  // 1.5 CPUs
     std::ofstream(root + "/a/b/cpu.max") << "max 100000\n";
     EXPECT_DOUBLE_EQ(cgroup_cpu_quota("0::/a/b\n", root), 1.5);
-    EXPECT_DOUBLE_EQ(cgroup_cpu_quota("0::/\n", root), 0.0);           // no quota
-    EXPECT_DOUBLE_EQ(cgroup_cpu_quota("1:cpu:/x\n", root), 0.0);       // cgroup v1 only: unknown
+    EXPECT_DOUBLE_EQ(cgroup_cpu_quota("0::/\n", root), 0.0);      // no quota
+    EXPECT_DOUBLE_EQ(cgroup_cpu_quota("1:cpu:/x\n", root), 0.0);  // cgroup v1 only: unknown
     std::ofstream(root + "/a/b/cpu.max") << "50000 100000\n";
     EXPECT_DOUBLE_EQ(cgroup_cpu_quota("0::/a/b\n", root), 0.5);
     CpuBudget b = cpu_budget();
@@ -241,8 +244,9 @@ TEST(Runtime, ThreadsAndWaitPolicyAreRecordedWithTheirSource) {
     EXPECT_EQ(c.threads_source, "cpus");
     EXPECT_EQ(c.threads, cpu_budget().usable);
     auto j = to_json(c);
-    for (const char* key : {"threads", "threads_source", "affinity_cpus", "cpu_quota", "omp_wait_policy",
-                            "gomp_spincount", "omp_wait_source", "omp_num_threads"}) {
+    for (const char* key :
+         {"threads", "threads_source", "affinity_cpus", "cpu_quota", "omp_wait_policy",
+          "gomp_spincount", "omp_wait_source", "omp_num_threads"}) {
         EXPECT_TRUE(j.contains(key)) << key;
     }
     const bool user = std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT");

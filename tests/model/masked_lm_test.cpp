@@ -86,7 +86,8 @@ TEST(MaskedLm, MatchesIndependentReferenceTopKAndLogits) {
             ASSERT_LT(e, masks.size());
             const auto& want = masks[e++];
             EXPECT_EQ(want["position"].get<int64_t>(), p);
-            auto all = torch::tensor(want["all_logits"].get<std::vector<double>>()).to(torch::kFloat);
+            auto all =
+                torch::tensor(want["all_logits"].get<std::vector<double>>()).to(torch::kFloat);
             EXPECT_LT((logits[b][p] - all).abs().max().item<float>(), 1e-4);
             auto top = logits[b][p].topk(k);
             EXPECT_EQ(std::get<1>(top).to(torch::kLong).contiguous().data_ptr<int64_t>()[0],
@@ -115,8 +116,8 @@ TEST(MaskedLm, ForwardAtEqualsDenseForwardAtSelectedPositions) {
     torch::NoGradGuard no_grad;
     auto dense = m->forward(ids, mask);
     auto sparse = m->forward_at(ids, mask, select);
-    auto want = dense.reshape({30, -1}).index_select(
-        0, torch::nonzero(select.reshape({-1})).reshape({-1}));
+    auto want =
+        dense.reshape({30, -1}).index_select(0, torch::nonzero(select.reshape({-1})).reshape({-1}));
     ASSERT_EQ(sparse.sizes(), want.sizes());
     EXPECT_LT((sparse - want).abs().max().item<float>(), 1e-5);
 }
@@ -214,7 +215,9 @@ TEST(MaskedLm, RefusesClassifierCheckpointsAndUntiedDecoders) {
     EXPECT_NE(error_of([&] { load_hf_masked_lm(missing); }).find("decoder.bias"),
               std::string::npos);
     const std::string extra = tmp_dir("extra");
-    rewrite_checkpoint(kRefMlm, extra, [](auto& t) { t["classifier.weight"] = torch::zeros({2, 16}); });
+    rewrite_checkpoint(kRefMlm, extra, [](auto& t) {
+        t["classifier.weight"] = torch::zeros({2, 16});
+    });
     EXPECT_NE(error_of([&] { load_hf_masked_lm(extra); }).find("classifier.weight"),
               std::string::npos);
 }

@@ -48,21 +48,24 @@ std::string config_error(const nlohmann::json& j) {
 
 TEST(SafetensorsRules, ShapeProductOverflowIsCaught) {
     // 2^32 x 2^32 wraps to 0 in 64 bits; 2^62 x 4 bytes wraps to 0 too.
-    EXPECT_EQ(st_error(R"({"a":{"dtype":"U8","shape":[4294967296,4294967296],"data_offsets":[0,0]}})"),
-              "m.safetensors:a: shape x dtype size exceeds the 0-byte data section (data_offsets "
-              "span 0)");
-    EXPECT_NE(st_error(R"({"a":{"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,0]}})")
-                  .find("exceeds the 0-byte data section"),
-              std::string::npos);
+    EXPECT_EQ(
+        st_error(R"({"a":{"dtype":"U8","shape":[4294967296,4294967296],"data_offsets":[0,0]}})"),
+        "m.safetensors:a: shape x dtype size exceeds the 0-byte data section (data_offsets "
+        "span 0)");
+    EXPECT_NE(
+        st_error(R"({"a":{"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,0]}})")
+            .find("exceeds the 0-byte data section"),
+        std::string::npos);
     // Wrapping onto the stored byte count: 2^63 + 2 elements x 2 bytes = 4 (mod 2^64).
-    EXPECT_NE(st_error(R"({"a":{"dtype":"F16","shape":[9223372036854775810],"data_offsets":[0,4]}})",
-                       "abcd")
-                  .find("m.safetensors:a: shape entry"),
-              std::string::npos);
+    EXPECT_NE(
+        st_error(R"({"a":{"dtype":"F16","shape":[9223372036854775810],"data_offsets":[0,4]}})",
+                 "abcd")
+            .find("m.safetensors:a: shape entry"),
+        std::string::npos);
     // An empty tensor may have any other dimension.
     SafetensorsFile ok(
-        file_with_header(R"({"e":{"dtype":"F32","shape":[0,4294967296,4294967296],"data_offsets":[0,0]}})",
-                         ""),
+        file_with_header(
+            R"({"e":{"dtype":"F32","shape":[0,4294967296,4294967296],"data_offsets":[0,0]}})", ""),
         "m.safetensors");
     EXPECT_EQ(ok.tensors().at(0).numel(), 0);
 }
@@ -70,8 +73,9 @@ TEST(SafetensorsRules, ShapeProductOverflowIsCaught) {
 TEST(SafetensorsRules, HeaderCharsetAndPaddingFollowTheFormat) {
     const std::string t = R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})";
     EXPECT_NO_THROW(SafetensorsFile(file_with_header(t + "   ", "x"), "m.safetensors"));
-    EXPECT_EQ(st_error(t + std::string(3, '\0'), "x"),
-              "m.safetensors:header: padded with NUL bytes (the format allows trailing spaces only)");
+    EXPECT_EQ(
+        st_error(t + std::string(3, '\0'), "x"),
+        "m.safetensors:header: padded with NUL bytes (the format allows trailing spaces only)");
     EXPECT_EQ(st_error(t + "\n", "x"),
               "m.safetensors:header: does not end with '}' (trailing padding may only be spaces)");
     EXPECT_EQ(st_error("\xEF\xBB\xBF" + t, "x"),
@@ -149,9 +153,11 @@ TEST(ConfigRules, FilesAreStrictJson) {
     std::string path = write_tmp("dup.json", R"({"model_type":"modernbert","hidden_size":32,)"
                                              R"("vocab_size":256,"hidden_size":64})");
     EXPECT_EQ(error_of([&] { load_config(path); }),
-              path + ":hidden_size: duplicate key 'hidden_size' (the later value would silently "
-                     "replace the earlier one)");
+              path +
+                  ":hidden_size: duplicate key 'hidden_size' (the later value would silently "
+                  "replace the earlier one)");
     path = write_tmp("bad8.json", "{\"model_type\":\"modernbert\",\"x\":\"\xFF\"}");
-    EXPECT_NE(error_of([&] { load_config(path); }).find("not valid UTF-8: byte 0xFF at byte offset 32"),
-              std::string::npos);
+    EXPECT_NE(
+        error_of([&] { load_config(path); }).find("not valid UTF-8: byte 0xFF at byte offset 32"),
+        std::string::npos);
 }

@@ -706,8 +706,9 @@ TEST(ModernBert, MatchesTheIndependentPythonReference) {
 }
 
 // Regression: under bf16 autocast the CPU sdpa kernel added the fp32 mask's lowest into bf16 scores
-// (-inf), so a pad query outside every local window of a long, mostly padded batch got a NaN row that
-// spread into the loss (the V12 + V7 and V30 variants trained on NaN). sdpa must match eager there.
+// (-inf), so a pad query outside every local window of a long, mostly padded batch got a NaN row
+// that spread into the loss (the V12 + V7 and V30 variants trained on NaN). sdpa must match eager
+// there.
 TEST(ModernBert, SdpaUnderBf16AutocastWithLongPaddingIsFiniteAndMatchesEager) {
     torch::manual_seed(3);
     gk::model::ModernBertForSequenceClassification m(gk::model::preset("test-tiny"));
@@ -724,7 +725,8 @@ TEST(ModernBert, SdpaUnderBf16AutocastWithLongPaddingIsFiniteAndMatchesEager) {
         at::autocast::decrement_nesting();
         at::autocast::clear_cache();
         gk::model::set_autocast_enabled(/*cuda=*/false, false);
-        auto loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat), torch::tensor({0, 1}));
+        auto loss =
+            torch::nn::functional::cross_entropy(logits.to(torch::kFloat), torch::tensor({0, 1}));
         loss.backward();
         return std::make_pair(loss.item<double>(),
                               m->model->embeddings->norm->weight.grad().clone());

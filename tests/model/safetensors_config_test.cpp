@@ -110,9 +110,10 @@ TEST(Safetensors, BadHeadersAreNamedByTensor) {
     EXPECT_NE(parse_error(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", "abcd")
                   .find("bad.safetensors:w: shape x dtype size = 8 bytes"),
               std::string::npos);
-    EXPECT_NE(parse_error(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", "abcd")
-                  .find("bad.safetensors:w: data_offsets [4, 8] end beyond the data section (4 bytes"),
-              std::string::npos);
+    EXPECT_NE(
+        parse_error(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", "abcd")
+            .find("bad.safetensors:w: data_offsets [4, 8] end beyond the data section (4 bytes"),
+        std::string::npos);
     std::string overlap = parse_error(
         R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}})",
         "abcdefgh");

@@ -1,13 +1,12 @@
 // Bad input through the real binary (issue #12): exit 2 with one printable line naming file and
 // place, and a run directory whose run.json says "failed" with that message, never "running".
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
 #include <string>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include "greenknobs/util/fs.h"
 #include "greenknobs/util/text_check.h"
@@ -37,7 +36,10 @@ std::string small_csv(const std::string& name, const std::string& extra_row = ""
     std::string text = "func_before,vul,split\n";
     for (int i = 0; i < 8; ++i) {
         text += "\"int f" + std::to_string(i) + "(){return " + std::to_string(i) + ";}\"," +
-                std::to_string(i % 2) + "," + (i < 4 ? "train" : i < 6 ? "validation" : "test") +
+                std::to_string(i % 2) + "," +
+                (i < 4   ? "train"
+                 : i < 6 ? "validation"
+                         : "test") +
                 "\n";
     }
     return write(scratch(name), text + extra_row);
@@ -57,7 +59,9 @@ void expect_one_error_line(const std::string& out) {
     EXPECT_EQ(gk::printable(out.substr(0, out.size() - 1)), out.substr(0, out.size() - 1));
 }
 
-json run_record(const std::string& dir) { return json::parse(gk::fs::read_file(dir + "/run.json")); }
+json run_record(const std::string& dir) {
+    return json::parse(gk::fs::read_file(dir + "/run.json"));
+}
 
 }  // namespace
 
@@ -79,8 +83,8 @@ TEST(BadInputCli, TokenizerIdsBeyondTheModelVocabularyAreBadInput) {
     // The tiny checkpoint has 256 ids; ModernBERT's tokenizer yields up to 50367.
     const std::string dir = scratch("run_vocab");
     stdfs::remove_all(dir);
-    auto r = run_greenknobs(train_args(small_csv("vocab.csv"), dir) +
-                            " --init-from " + source("data/tiny-modernbert-random/base"));
+    auto r = run_greenknobs(train_args(small_csv("vocab.csv"), dir) + " --init-from " +
+                            source("data/tiny-modernbert-random/base"));
     EXPECT_EQ(r.rc, 2) << r.out;
     expect_one_error_line(r.out);
     EXPECT_TRUE(has(r.out, "tokenizer.json: yields token ids up to 50367")) << r.out;

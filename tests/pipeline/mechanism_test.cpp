@@ -1,20 +1,21 @@
-// Every knob through the pipeline: tiny `greenknobs train` runs of the variants in mechanisms.toml, each test
-// asserting the run.json evidence that each knob's mechanism ran (dtype, layer count, trainable count, cache
-// hit, threads, kernel, engine, optimizer state...), so a knob that silently did nothing fails here. The
-// equality tests elsewhere (sdpa == eager, workers == inline, checkpointed grads == plain) stay; these say
-// the knob changed what ran.
-#include <gtest/gtest.h>
-#include <unistd.h>
-
+// Every knob through the pipeline: tiny `greenknobs train` runs of the variants in mechanisms.toml,
+// each test asserting the run.json evidence that each knob's mechanism ran (dtype, layer count,
+// trainable count, cache hit, threads, kernel, engine, optimizer state...), so a knob that silently
+// did nothing fails here. The equality tests elsewhere (sdpa == eager, workers == inline,
+// checkpointed grads == plain) stay; these say the knob changed what ran.
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 
-#include "../common/cli.h"
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
 #include "greenknobs/util/fs.h"
+
+#include "../common/cli.h"
 
 namespace {
 
@@ -34,17 +35,17 @@ struct TrainRun {
     json record;
 };
 
-// Trains `variant` of mechanisms.toml into a fresh scratch directory and reads its run.json. Tests run in the
-// build directory, so the bundled data is named by absolute path.
+// Trains `variant` of mechanisms.toml into a fresh scratch directory and reads its run.json. Tests
+// run in the build directory, so the bundled data is named by absolute path.
 TrainRun train(const std::string& variant, const std::string& extra = "") {
     const std::string dir = scratch(variant);
     stdfs::remove_all(dir);
     const std::string src = GK_SOURCE_DIR;
     TrainRun r;
-    auto res = gk::testing::run_greenknobs("-q train --catalog " + kCatalog + " --variant " + variant +
-                                           " --set data.path=" + src + "/data/juliet/juliet_functions.csv" +
-                                           " --set tokenizer.path=" + src + "/data/modernbert/tokenizer.json " +
-                                           extra + " --out " + dir);
+    auto res = gk::testing::run_greenknobs(
+        "-q train --catalog " + kCatalog + " --variant " + variant + " --set data.path=" + src +
+        "/data/juliet/juliet_functions.csv" + " --set tokenizer.path=" + src +
+        "/data/modernbert/tokenizer.json " + extra + " --out " + dir);
     r.rc = res.rc;
     r.out = res.out;
     if (stdfs::exists(dir + "/run.json")) {
@@ -86,8 +87,8 @@ TEST(Mechanisms, CatalogCoversEveryKnobOfTheRegistry) {
     ASSERT_FALSE(reg["knobs"].empty());
     for (const auto& k : reg["knobs"]) {
         const std::string name = k["name"];
-        const bool listed = has(catalog, "\n" + name + " = ") || has(catalog, "{ " + name + " = ") ||
-                            has(catalog, ", " + name + " = ");
+        const bool listed = has(catalog, "\n" + name + " = ") ||
+                            has(catalog, "{ " + name + " = ") || has(catalog, ", " + name + " = ");
         EXPECT_TRUE(listed) << "knob " << name << " has no mechanism test in mechanisms.toml";
     }
 }
@@ -98,11 +99,13 @@ TEST(Mechanisms, BaselineRecordsWhatRan) {
     ASSERT_EQ(r.rc, 0) << r.out;
     const json& rec = r.record;
     EXPECT_EQ(rec["model"]["layers"], 3);
-    EXPECT_EQ(rec["model"]["init"]["setting"], "auto");  // tiny has no shipped checkpoint: auto = scratch
+    EXPECT_EQ(rec["model"]["init"]["setting"],
+              "auto");  // tiny has no shipped checkpoint: auto = scratch
     EXPECT_EQ(rec["model"]["trainable_params"], rec["model"]["total_params"]);
     EXPECT_EQ(rec["model"]["trainable_params_after_merge"], rec["model"]["trainable_params"]);
     // eager, or eager-banded where a batch is long enough for the local layers' band to pay.
-    EXPECT_EQ(rec["attention"]["kernel"].get<std::string>().rfind("eager", 0), 0u) << rec["attention"];
+    EXPECT_EQ(rec["attention"]["kernel"].get<std::string>().rfind("eager", 0), 0u)
+        << rec["attention"];
     EXPECT_EQ(rec["evaluation"]["engine"], "plain");
     EXPECT_EQ(rec["evaluation"]["precision"], "fp32");
     EXPECT_EQ(rec["evaluation"]["batch_size"], 32);
@@ -114,14 +117,16 @@ TEST(Mechanisms, BaselineRecordsWhatRan) {
     EXPECT_EQ(i64(rec["train"]["loader"]["batches_inline"]), i64(rec["train"]["micro_batches"]));
     EXPECT_EQ(rec["train"]["optimizer"]["name"], "adamw");
     // fp32 AdamW: two fp32 moments per trainable parameter.
-    EXPECT_EQ(i64(rec["train"]["optimizer"]["state_bytes"]), 8 * i64(rec["model"]["trainable_params"]));
+    EXPECT_EQ(i64(rec["train"]["optimizer"]["state_bytes"]),
+              8 * i64(rec["model"]["trainable_params"]));
     EXPECT_EQ(rec["data"]["near_duplicates_removed"], 0);
     EXPECT_EQ(rec["data"]["tokenizer_threads_run"], 1);
     EXPECT_TRUE(rec["knobs"]["details"].empty()) << rec["knobs"]["details"];
 }
 
 TEST(Mechanisms, DataModelTrainingSystemAndInferenceKnobsEachLeaveTheirEvidence) {
-    // early_stopping needs >= 2 epochs; a negligible learning rate keeps validation F1 flat, so it must stop.
+    // early_stopping needs >= 2 epochs; a negligible learning rate keeps validation F1 flat, so it
+    // must stop.
     TrainRun r = train("M1", "--set train.epochs=3 --set train.lr=1e-9");
     ASSERT_EQ(r.rc, 0) << r.out;
     const json& rec = r.record;
@@ -175,12 +180,14 @@ TEST(Mechanisms, DataModelTrainingSystemAndInferenceKnobsEachLeaveTheirEvidence)
         EXPECT_EQ(ev["engine"], "packed");
         EXPECT_EQ(ev["batch_size"], 8);
         EXPECT_TRUE(ev["bucket_by_length"].get<bool>());
-        EXPECT_EQ(ev["requested_precision"], "int8");  // the engine's explicit dtype wins over bf16 training
+        EXPECT_EQ(ev["requested_precision"],
+                  "int8");  // the engine's explicit dtype wins over bf16 training
         if (ev["precision"] == "int8") {
             EXPECT_EQ(ev["packed_linears"], 2 * 4 + 2);
             EXPECT_EQ(ev["linears"], json({{"packed-int8", 2 * 4 + 2}}));
         } else {
-            // int8 unavailable in this build: the fallback is in run.json with its reason, never silent.
+            // int8 unavailable in this build: the fallback is in run.json with its reason, never
+            // silent.
             EXPECT_EQ(ev["precision"], "fp32");
             EXPECT_TRUE(has_fallback(rec, "inference_engine", "int8 -> fp32")) << rec["knobs"];
         }
@@ -238,7 +245,8 @@ TEST(Mechanisms, AdaptersEvaluateAsTrainedUnlessMergedAndTheTokenCacheHits) {
         // Evaluate ran on the NF4 base with its adapters, not on merged dense weights.
         const json& ev = q.record["evaluation"];
         EXPECT_FALSE(ev["adapters_merged"].get<bool>());
-        // 3 layers: Wqkv and mlp.Wo adapted on NF4, attn.Wo and Wi NF4 only; head and classifier stay dense.
+        // 3 layers: Wqkv and mlp.Wo adapted on NF4, attn.Wo and Wi NF4 only; head and classifier
+        // stay dense.
         EXPECT_EQ(ev["linears"], json({{"nf4+lora", 6}, {"nf4", 6}, {"dense", 2}}));
         EXPECT_EQ(ev["engine"], "plain");
     }
@@ -248,8 +256,8 @@ TEST(Mechanisms, AdaptersEvaluateAsTrainedUnlessMergedAndTheTokenCacheHits) {
         EXPECT_EQ(q.record["data"]["token_cache"]["splits"], json({"miss", "miss", "miss"}));
     }
 
-    // Damage one of the three entries: the second run must hit the other two and re-encode that split, and
-    // say so (a rejected entry is a recorded fallback, not only a log line).
+    // Damage one of the three entries: the second run must hit the other two and re-encode that
+    // split, and say so (a rejected entry is a recorded fallback, not only a log line).
     std::vector<std::string> entries;
     for (const auto& e : stdfs::directory_iterator(cache)) {
         entries.push_back(e.path().string());
@@ -266,7 +274,8 @@ TEST(Mechanisms, AdaptersEvaluateAsTrainedUnlessMergedAndTheTokenCacheHits) {
         EXPECT_EQ(std::count(splits.begin(), splits.end(), json("hit")), 2) << splits;
         EXPECT_EQ(std::count(splits.begin(), splits.end(), json("miss")), 1) << splits;
         EXPECT_FALSE(l.record["data"]["token_cache"]["hit"].get<bool>());  // not every split
-        EXPECT_TRUE(has_fallback(l.record, "tokenizer_cache", "rejected")) << l.record["knobs"]["details"];
+        EXPECT_TRUE(has_fallback(l.record, "tokenizer_cache", "rejected"))
+            << l.record["knobs"]["details"];
     }
     {
         SCOPED_TRACE("lora.merge");
@@ -280,7 +289,8 @@ TEST(Mechanisms, AdaptersEvaluateAsTrainedUnlessMergedAndTheTokenCacheHits) {
 }
 
 TEST(Mechanisms, CompiledEvaluationRunsInTheDeclaredPrecisionAndBatchesAreGrouped) {
-    // Long enough that samples differ in length (at 64 tokens nearly every Juliet function is truncated).
+    // Long enough that samples differ in length (at 64 tokens nearly every Juliet function is
+    // truncated).
     TrainRun r = train("M4", "--set tokenizer.max_length=256");
     ASSERT_EQ(r.rc, 0) << r.out;
     {

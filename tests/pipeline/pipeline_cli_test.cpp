@@ -1,15 +1,16 @@
-// The pipeline end to end through `greenknobs train` / `predict` on a tiny model and a slice of the bundled
-// Juliet data: the run directory's contract (docs/design.md), the stage boundaries, bad input, predict.
-#include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
+// The pipeline end to end through `greenknobs train` / `predict` on a tiny model and a slice of the
+// bundled Juliet data: the run directory's contract (docs/design.md), the stage boundaries, bad
+// input, predict.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "greenknobs/util/fs.h"
 
@@ -35,8 +36,8 @@ Result run(const std::string& args, const std::string& stdin_text = "") {
     std::string in_path = scratch("stdin.txt");
     std::ofstream(in_path) << stdin_text;
     std::string out_path = scratch("stdout.txt");
-    std::string cmd = "cd " + std::string(GK_SOURCE_DIR) + " && " + kBin + " " + args + " < " + in_path +
-                      " > " + out_path + " 2>" + out_path + ".err";
+    std::string cmd = "cd " + std::string(GK_SOURCE_DIR) + " && " + kBin + " " + args + " < " +
+                      in_path + " > " + out_path + " 2>" + out_path + ".err";
     int status = std::system(cmd.c_str());
     Result r;
     r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -45,13 +46,14 @@ Result run(const std::string& args, const std::string& stdin_text = "") {
 }
 
 std::string tiny_args() {
-    return "--set model.preset=test-tiny --set data.max_train_samples=96 --set data.max_eval_samples=48 "
+    return "--set model.preset=test-tiny --set data.max_train_samples=96 --set "
+           "data.max_eval_samples=48 "
            "--set train.epochs=2 --set train.batch_size=16 --set tokenizer.max_length=64 "
            "--set energy.sample_period_s=0.05";
 }
 
 class PipelineCli : public testing::Test {
-protected:
+  protected:
     static void SetUpTestSuite() {
         dir_ = scratch("pipeline_run");
         stdfs::remove_all(dir_);
@@ -79,7 +81,8 @@ TEST_F(PipelineCli, RunJsonIsCompleteAndFollowsTheSchema) {
     EXPECT_EQ(record_["train"]["epochs_run"], 2);
     EXPECT_EQ(record_["train"]["validation"].size(), 2u);
     const json& m = record_["metrics"];
-    for (const char* k : {"f1_vul", "precision_vul", "recall_vul", "accuracy", "f1_macro", "f1_weighted", "mcc"}) {
+    for (const char* k :
+         {"f1_vul", "precision_vul", "recall_vul", "accuracy", "f1_macro", "f1_weighted", "mcc"}) {
         ASSERT_TRUE(m[k].is_number()) << k;
         EXPECT_GE(m[k].get<double>(), -1.0);
         EXPECT_LE(m[k].get<double>(), 1.0);
@@ -105,18 +108,20 @@ TEST_F(PipelineCli, SixStagesInOrderWithNestedValidation) {
         EXPECT_EQ(s["provenance"]["cpu"], "modelled");
         EXPECT_TRUE(s["energy_j"]["gpu"].is_null());  // no GPU here: n/a, never 0
     }
-    EXPECT_EQ(top, (std::vector<std::string>{"load_dataset", "tokenize", "load_model", "train", "save",
-                                             "evaluate"}));
+    EXPECT_EQ(top, (std::vector<std::string>{"load_dataset", "tokenize", "load_model", "train",
+                                             "save", "evaluate"}));
     EXPECT_EQ(validate, 2);  // one per epoch
 }
 
 TEST_F(PipelineCli, WritesCsvsAndAnHfModelDirectory) {
     std::string csv = gk::fs::read_file(dir_ + "/emissions.csv");
-    for (const char* col : {"duration", "emissions", "cpu_energy", "ram_energy", "energy_consumed", "stage"}) {
+    for (const char* col :
+         {"duration", "emissions", "cpu_energy", "ram_energy", "energy_consumed", "stage"}) {
         EXPECT_NE(csv.substr(0, csv.find('\n')).find(col), std::string::npos) << col;
     }
     EXPECT_TRUE(stdfs::exists(dir_ + "/power.csv"));
-    for (const char* f : {"model.safetensors", "config.json", "tokenizer.json", "greenknobs.json"}) {
+    for (const char* f :
+         {"model.safetensors", "config.json", "tokenizer.json", "greenknobs.json"}) {
         EXPECT_TRUE(stdfs::exists(dir_ + "/model/" + f)) << f;
     }
     json cfg = json::parse(gk::fs::read_file(dir_ + "/model/config.json"));
@@ -130,8 +135,9 @@ TEST_F(PipelineCli, PredictTextAndIdsAgree) {
                      json{{"text", fn}}.dump() + "\n");
     ASSERT_EQ(tok.code, 0) << tok.out;
     json ids = json::parse(tok.out.substr(0, tok.out.find('\n')))["ids"];
-    Result a = run("predict --model " + dir_ + "/model", json{{"text", fn}}.dump() + "\n" +
-                                                            json{{"text", "void g(void) {}"}}.dump() + "\n");
+    Result a =
+        run("predict --model " + dir_ + "/model",
+            json{{"text", fn}}.dump() + "\n" + json{{"text", "void g(void) {}"}}.dump() + "\n");
     ASSERT_EQ(a.code, 0) << a.out;
     Result b = run("predict --model " + dir_ + "/model", json{{"input_ids", ids}}.dump() + "\n");
     ASSERT_EQ(b.code, 0) << b.out;
@@ -224,9 +230,11 @@ TEST(PipelineEnergy, ProcessScopeChargesTheRunsOwnProcessTree) {
     // record says so per source and per stage.
     const std::string dir = scratch("pipeline_process_scope");
     stdfs::remove_all(dir);
-    Result r = run("-q train " + tiny_args() +
-                   " --set data.max_train_samples=32 --set train.epochs=1 --set energy.scope=process"
-                   " --out " + dir);
+    Result r =
+        run("-q train " + tiny_args() +
+            " --set data.max_train_samples=32 --set train.epochs=1 --set energy.scope=process"
+            " --out " +
+            dir);
     ASSERT_EQ(r.code, 0) << r.out << gk::fs::read_file(scratch("stdout.txt.err"));
     const json rec = json::parse(gk::fs::read_file(dir + "/run.json"));
     EXPECT_EQ(rec["config"]["energy"]["scope"], "process");

@@ -1,19 +1,18 @@
 // `greenknobs pretrain` end to end at tiny scale: the metered stages, checkpoints, a paused and
 // resumed run that ends bit-identical to an uninterrupted one, kill -9 at random moments (never
 // more than checkpoint_every steps lost), fill-mask with the result, and bad input (exit 2).
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <thread>
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "greenknobs/util/fs.h"
 
@@ -57,7 +56,8 @@ std::string make_config(const std::string& dir, const std::string& corpus, int m
     std::ofstream out(path);
     out << "name = \"tiny\"\n"
         << "[corpus]\njsonl = \"" << corpus << "\"\nheldout_fraction = 0.1\n"
-        << "[tokenizer]\npath = \"" << kSrc << "/data/modernbert/tokenizer.json\"\nmax_length = 64\n"
+        << "[tokenizer]\npath = \"" << kSrc
+        << "/data/modernbert/tokenizer.json\"\nmax_length = 64\n"
         << "[model]\npreset = \"test-tiny\"\n"
         << "[train]\nbatch_size = 4\nmax_steps = " << max_steps
         << "\nwarmup_steps = 3\nlr = 3e-3\neval_every = 10\neval_rows = 8\ncheckpoint_every = 5\n"
@@ -65,9 +65,7 @@ std::string make_config(const std::string& dir, const std::string& corpus, int m
     return path;
 }
 
-json run_json(const std::string& dir) {
-    return json::parse(gk::fs::read_file(dir + "/run.json"));
-}
+json run_json(const std::string& dir) { return json::parse(gk::fs::read_file(dir + "/run.json")); }
 
 std::string weights(const std::string& model_dir) {
     return gk::fs::read_file(model_dir + "/model.safetensors");
@@ -128,10 +126,11 @@ TEST(PretrainCli, PausesResumesAndEndsEqualToAnUninterruptedRun) {
     EXPECT_TRUE(jb["data"]["token_cache_hit"].get<bool>());
     EXPECT_EQ(jb["invocations"].size(), 2u);
     EXPECT_EQ(weights(a + "/model"), weights(b + "/model"));  // bit-identical
-    EXPECT_EQ(jb["train"]["history"], ja["train"]["history"].is_array() ? jb["train"]["history"]
-                                                                        : json());
+    EXPECT_EQ(jb["train"]["history"],
+              ja["train"]["history"].is_array() ? jb["train"]["history"] : json());
     for (size_t i = 0; i < ja["train"]["history"].size(); ++i) {
-        EXPECT_EQ(ja["train"]["history"][i]["heldout_loss"], jb["train"]["history"][i]["heldout_loss"]);
+        EXPECT_EQ(ja["train"]["history"][i]["heldout_loss"],
+                  jb["train"]["history"][i]["heldout_loss"]);
     }
 
     // A complete run is not redone; another config is refused on resume.
@@ -139,8 +138,10 @@ TEST(PretrainCli, PausesResumesAndEndsEqualToAnUninterruptedRun) {
     EXPECT_EQ(again.rc, 2) << again.out;
     EXPECT_TRUE(has(again.out, "complete")) << again.out;
     const std::string c = base + "/c";
-    ASSERT_EQ(run_greenknobs("pretrain --config " + cfg + " --out " + c + " --stop-after-steps 5").rc, 0);
-    auto other = run_greenknobs("pretrain --config " + cfg + " --out " + c + " --set train.lr=1e-2");
+    ASSERT_EQ(
+        run_greenknobs("pretrain --config " + cfg + " --out " + c + " --stop-after-steps 5").rc, 0);
+    auto other =
+        run_greenknobs("pretrain --config " + cfg + " --out " + c + " --set train.lr=1e-2");
     EXPECT_EQ(other.rc, 2) << other.out;
     EXPECT_TRUE(has(other.out, "another configuration")) << other.out;
 
@@ -187,7 +188,8 @@ TEST(PretrainCli, Kill9AtRandomMomentsLosesAtMostOneCheckpointInterval) {
                std::chrono::steady_clock::now() - t0 < std::chrono::seconds(120)) {
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<>(0, 400)(rng)));
+        std::this_thread::sleep_for(
+            std::chrono::milliseconds(std::uniform_int_distribution<>(0, 400)(rng)));
         int status = 0;
         if (waitpid(pid, &status, WNOHANG) == 0) {
             kill(pid, SIGKILL);
@@ -273,7 +275,8 @@ TEST(PretrainCli, BadInputExitsTwoNamingThePlace) {
     EXPECT_TRUE(has(r.out, "corpus.jsonl:2")) << r.out;
     EXPECT_EQ(run_json(base + "/run")["status"], "failed");
 
-    auto unknown = run_greenknobs("pretrain --config " + cfg + " --out " + base + "/r2 --set train.nope=1");
+    auto unknown =
+        run_greenknobs("pretrain --config " + cfg + " --out " + base + "/r2 --set train.nope=1");
     EXPECT_EQ(unknown.rc, 2);
     EXPECT_TRUE(has(unknown.out, "train.nope")) << unknown.out;
     auto both = run_greenknobs("pretrain --config " + cfg + " --out " + base +
@@ -282,8 +285,8 @@ TEST(PretrainCli, BadInputExitsTwoNamingThePlace) {
     EXPECT_TRUE(has(both.out, "exactly one")) << both.out;
 }
 
-// Fine-tuning starts from the checkpoint shipped for its preset (model.init = auto), records what it
-// ran, and stays one setting away from scratch.
+// Fine-tuning starts from the checkpoint shipped for its preset (model.init = auto), records what
+// it ran, and stays one setting away from scratch.
 TEST(PretrainCli, TrainStartsFromTheShippedCheckpointByDefault) {
     const std::string base = tmp_dir("init");
     const std::string cfg = make_config(base, make_corpus(base), 5);
@@ -295,11 +298,13 @@ TEST(PretrainCli, TrainStartsFromTheShippedCheckpointByDefault) {
     stdfs::create_directory_symlink(kSrc + "/data/modernbert", cwd + "/data/modernbert");
     stdfs::create_directory_symlink(base + "/pt/model", cwd + "/data/pretrained/test-tiny-code");
     const std::string tiny =
-        " --set model.preset=test-tiny --set data.max_train_samples=48 --set data.max_eval_samples=24"
+        " --set model.preset=test-tiny --set data.max_train_samples=48 --set "
+        "data.max_eval_samples=24"
         " --set train.batch_size=16 --set tokenizer.max_length=64 --set system.threads=1";
     auto train = [&](const std::string& extra, const std::string& out) {
         const std::string cmd = "cd " + cwd + " && " + std::string(GK_BINARY_DIR) +
-                                "/bin/greenknobs -q train" + tiny + extra + " --out " + out + " 2>&1";
+                                "/bin/greenknobs -q train" + tiny + extra + " --out " + out +
+                                " 2>&1";
         return std::system(cmd.c_str());
     };
     ASSERT_EQ(train("", base + "/auto"), 0);
@@ -315,6 +320,7 @@ TEST(PretrainCli, TrainStartsFromTheShippedCheckpointByDefault) {
     EXPECT_NE(run_json(base + "/scratch")["config_hash"], a["config_hash"]);
 
     // "pretrained" demands a checkpoint: none for cpu-tiny here.
-    const int rc = train(" --set model.preset=cpu-tiny --set model.init=pretrained", base + "/none");
+    const int rc =
+        train(" --set model.preset=cpu-tiny --set model.init=pretrained", base + "/none");
     EXPECT_EQ(WEXITSTATUS(rc), 2);
 }

@@ -410,8 +410,10 @@ TEST(Report, DegenerateStudiesStillRender) {
 std::vector<analysis::RunRecord> loss_command_study() {
     using nlohmann::json;
     std::vector<analysis::RunRecord> runs;
-    const json primary = {{"name", "loss"},          {"label", "validation loss"},
-                          {"higher_is_better", false}, {"range", nullptr},
+    const json primary = {{"name", "loss"},
+                          {"label", "validation loss"},
+                          {"higher_is_better", false},
+                          {"range", nullptr},
                           {"budget", 0.05}};
     auto add = [&](const std::string& v, double energy_j, double loss, std::vector<std::string> k) {
         for (int r = 0; r < 2; ++r) {
@@ -437,8 +439,8 @@ std::vector<analysis::RunRecord> loss_command_study() {
                 st["path"] = path;
                 st["start_s"] = t0;
                 st["duration_s"] = share * 10.0;
-                st["energy_j"] = {{"cpu", share * e}, {"ram", 0.0}, {"gpu", nullptr},
-                                  {"total", share * e}};
+                st["energy_j"] = {
+                    {"cpu", share * e}, {"ram", 0.0}, {"gpu", nullptr}, {"total", share * e}};
                 stages.push_back(st);
                 t0 += path == "fit/check" ? 0.0 : share * 10.0;
             }

@@ -1,13 +1,14 @@
 // `greenknobs study` and `greenknobs report` end to end: the real binary (with the fake train
 // binary behind
 // --train-bin), its output, files and exit codes.
+#include "../common/cli.h"
+
 #include <array>
 #include <cstdio>
 #include <string>
 
 #include <sys/wait.h>
 
-#include "../common/cli.h"
 #include "study_fixture.h"
 
 namespace {

@@ -256,7 +256,8 @@ TEST_F(ClusterTest, CatalogSlurmTableGivesResourcesTheCommandLineOverrides) {
     EXPECT_EQ(o.gres, "gpu:1");
     EXPECT_EQ(o.cpus_per_task, 8);
     EXPECT_TRUE(o.exclusive);
-    EXPECT_EQ(o.sbatch_args, (std::vector<std::string>{"--reservation=paper", "--reservation=mine"}));
+    EXPECT_EQ(o.sbatch_args,
+              (std::vector<std::string>{"--reservation=paper", "--reservation=mine"}));
     // The catalog itself still loads (the plan ignores [slurm]).
     PlanOptions po;
     po.catalog_path = cat;

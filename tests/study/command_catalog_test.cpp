@@ -112,9 +112,7 @@ TEST_F(CommandCatalogTest, PrimaryMetricTableDeclaresDirectionRangeAndBudget) {
     std::string text = kCatalog;
     const std::string old_report = "primary_metric = \"acc\"\n";
     const std::string string_form_hash =
-        load_command_catalog(write(text))
-            .spec("V1", 0, 7)["config_hash"]
-            .get<std::string>();
+        load_command_catalog(write(text)).spec("V1", 0, 7)["config_hash"].get<std::string>();
     EXPECT_FALSE(load_command_catalog(write(text)).spec("V1", 0, 7).contains("primary"));
     text.replace(text.find(old_report), old_report.size(),
                  "primary_metric = { name = \"val_loss\", higher_is_better = false, budget = 0.02 "
@@ -133,22 +131,29 @@ TEST_F(CommandCatalogTest, PrimaryMetricTableDeclaresDirectionRangeAndBudget) {
     EXPECT_EQ(s["primary"]["budget"], 0.02);
     EXPECT_NE(s["config_hash"], string_form_hash);
 
-    const std::string head = "[base]\nargv = [\"true\"]\n[[variant]]\nid = \"V0\"\nbaseline = true\n";
+    const std::string head =
+        "[base]\nargv = [\"true\"]\n[[variant]]\nid = \"V0\"\nbaseline = true\n";
     const std::pair<std::string, std::string> bad[] = {
         {"{ name = \"loss\" }", "report.primary_metric.higher_is_better"},
-        {"{ name = \"loss\", higher_is_better = \"no\" }", "report.primary_metric.higher_is_better"},
+        {"{ name = \"loss\", higher_is_better = \"no\" }",
+         "report.primary_metric.higher_is_better"},
         {"{ higher_is_better = true }", "report.primary_metric.name"},
-        {"{ name = \"acc\", higher_is_better = true, range = [1, 0] }", "report.primary_metric.range"},
-        {"{ name = \"acc\", higher_is_better = true, budget = -1 }", "report.primary_metric.budget"},
+        {"{ name = \"acc\", higher_is_better = true, range = [1, 0] }",
+         "report.primary_metric.range"},
+        {"{ name = \"acc\", higher_is_better = true, budget = -1 }",
+         "report.primary_metric.budget"},
         {"{ name = \"acc\", higher_is_better = true, scale = 2 }", "scale: unknown key"},
     };
     for (const auto& [table, expect] : bad) {
-        const std::string p = write("[report]\nprimary_metric = " + table + "\n" + head, "bad.toml");
+        const std::string p =
+            write("[report]\nprimary_metric = " + table + "\n" + head, "bad.toml");
         EXPECT_NE(error_of(p).find(expect), std::string::npos) << table << " -> " << error_of(p);
     }
     CommandCatalog ranged = load_command_catalog(
         write("[report]\nprimary_metric = { name = \"acc\", higher_is_better = true, range = [0, "
-              "100] }\n" + head, "ranged.toml"));
+              "100] }\n" +
+                  head,
+              "ranged.toml"));
     EXPECT_EQ(ranged.primary_range, (std::vector<double>{0.0, 100.0}));
 }
 

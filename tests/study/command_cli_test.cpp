@@ -8,10 +8,11 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "../common/cli.h"
-#include "../common/temp_dir.h"
 #include "greenknobs/study/store.h"
 #include "greenknobs/util/fs.h"
+
+#include "../common/cli.h"
+#include "../common/temp_dir.h"
 
 namespace {
 
@@ -76,8 +77,7 @@ knobs = ["fast", "quiet"]
 
 TEST_F(CommandStudyCli, StudiesACommandResumesAndReportsItsMetric) {
     const std::string out = dir_ + "/study";
-    const std::string cmd =
-        "study --catalog " + dir_ + "/catalog.toml --repeats 2 --out " + out;
+    const std::string cmd = "study --catalog " + dir_ + "/catalog.toml --repeats 2 --out " + out;
     auto r = gk::testing::run_greenknobs(cmd);
     ASSERT_EQ(r.rc, 0) << r.out;
     EXPECT_TRUE(has(r.out, "8 complete, 0 failed, 0 skipped of 8 runs")) << r.out;
@@ -104,7 +104,8 @@ TEST_F(CommandStudyCli, StudiesACommandResumesAndReportsItsMetric) {
     }
 
     const std::string html = gk::fs::read_file(out + "/report/report.html");
-    EXPECT_TRUE(has(html, "acc (primary, reported by the command; higher is better)")) << "primary metric label";
+    EXPECT_TRUE(has(html, "acc (primary, reported by the command; higher is better)"))
+        << "primary metric label";
     const std::string table = gk::fs::read_file(out + "/report/table1.md");
     EXPECT_TRUE(has(table, "\u0394acc (pts)")) << table;
     EXPECT_TRUE(has(table, "\u22122.00")) << table;  // V1: 0.78 vs 0.80, in points
@@ -145,8 +146,8 @@ p "metric loss $loss"
     EXPECT_EQ(run["config"]["primary"]["higher_is_better"], false);
     EXPECT_EQ(run["metrics"]["loss"], 0.55);
     const std::string table = gk::fs::read_file(out + "/report/table1.md");
-    for (const char* h : {"| prepare (Wh) |", "| fit (Wh) |", "| score (Wh) |",
-                          "\u0394validation loss |"}) {
+    for (const char* h :
+         {"| prepare (Wh) |", "| fit (Wh) |", "| score (Wh) |", "\u0394validation loss |"}) {
         EXPECT_TRUE(has(table, h)) << h << "\n" << table;
     }
     EXPECT_FALSE(has(table, "Load data")) << table;
@@ -162,9 +163,8 @@ TEST_F(CommandStudyCli, AFailingCommandIsRecordedFailed) {
     std::ofstream(dir_ + "/job.sh") << "#!/bin/sh\necho 'begin train' >&$GREENKNOBS_STAGE_FD\n"
                                        "echo 'cannot find data' >&2\nexit 1\n";
     const std::string out = dir_ + "/study";
-    auto r = gk::testing::run_greenknobs("study --catalog " + dir_ +
-                                         "/catalog.toml --variants V0 --max-retries 0 --out " +
-                                         out);
+    auto r = gk::testing::run_greenknobs(
+        "study --catalog " + dir_ + "/catalog.toml --variants V0 --max-retries 0 --out " + out);
     EXPECT_EQ(r.rc, 1) << r.out;
     EXPECT_TRUE(has(r.out, "failed V0-r0: exit 1")) << r.out;
     const nlohmann::json run =

@@ -91,7 +91,8 @@ TEST_F(PlanTest, SetsApplyToEveryVariantAndSeedOverrides) {
         EXPECT_EQ(r.config.data.max_train_samples, 77) << r.key();
         EXPECT_EQ(r.config.train.seed, 7u + static_cast<uint64_t>(r.repeat));
         EXPECT_DOUBLE_EQ(r.config.energy.idle_baseline_s, 1.5);
-        // --set tunes the base; a variant's knob stays itself (V8 trims to 64 whatever the base says).
+        // --set tunes the base; a variant's knob stays itself (V8 trims to 64 whatever the base
+        // says).
         EXPECT_EQ(r.config.tokenizer.max_length, r.variant == "V8" ? 64 : 128) << r.key();
     }
 }

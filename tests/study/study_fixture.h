@@ -83,9 +83,7 @@ class StudyTest : public ::testing::Test {
         ::setenv("GK_FAKE_SLEEP_MS", "30", 1);
         ::setenv("GK_FAKE_ORDER_LOG", order_log_.c_str(), 1);
     }
-    void TearDown() override {
-        clear_fake_env();
-    }
+    void TearDown() override { clear_fake_env(); }
     static void clear_fake_env() {
         for (const char* v : {"GK_FAKE_MODE", "GK_FAKE_ONLY", "GK_FAKE_ONCE_DIR",
                               "GK_FAKE_SLEEP_MS", "GK_FAKE_ORDER_LOG"}) {

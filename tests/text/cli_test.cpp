@@ -24,7 +24,6 @@ struct CliRun {
 
 class TokenizeCli : public ::testing::Test {
   protected:
-
     CliRun run(const std::string& input, const std::string& args) {
         fs::write_file_atomic(dir_ + "/in.jsonl", input);
         std::string cmd = std::string(GK_BINARY_DIR) + "/bin/greenknobs tokenize --tokenizer " +

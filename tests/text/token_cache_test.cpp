@@ -11,15 +11,14 @@
 #include "greenknobs/util/fs.h"
 #include "greenknobs/util/hash.h"
 
-#include "test_support.h"
 #include "../common/temp_dir.h"
+#include "test_support.h"
 
 namespace gk::text {
 namespace {
 
 class TokenCacheTest : public ::testing::Test {
   protected:
-
     std::vector<Encoding> sample() const {
         std::vector<std::string> texts;
         for (const auto& g : testing::goldens()) {

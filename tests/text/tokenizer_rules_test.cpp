@@ -7,9 +7,9 @@
 
 #include "greenknobs/text/tokenizer.h"
 #include "greenknobs/util/error.h"
-#include "test_support.h"
 
 #include "../common/errors.h"
+#include "test_support.h"
 
 using gk::text::Tokenizer;
 using gk::text::testing::tiny_tokenizer_json;
@@ -22,8 +22,8 @@ std::string load_error(const std::string& bytes) {
 std::string load_error(const nlohmann::json& j) { return load_error(j.dump()); }
 
 nlohmann::json added(int id, const std::string& content) {
-    return {{"id", id},           {"content", content}, {"single_word", false}, {"lstrip", false},
-            {"rstrip", false},    {"normalized", false}, {"special", true}};
+    return {{"id", id},        {"content", content},  {"single_word", false}, {"lstrip", false},
+            {"rstrip", false}, {"normalized", false}, {"special", true}};
 }
 
 }  // namespace
@@ -60,7 +60,8 @@ TEST(TokenizerRules, AddedTokensAreUniqueAndAgreeWithTheVocab) {
               "t.json:added_tokens[2].content: \"[CLS]\" is also the content of added_tokens[0]");
     j = tiny_tokenizer_json();
     j["added_tokens"].push_back(added(256, "[X]"));  // the vocab's "ab"
-    EXPECT_EQ(load_error(j), "t.json:added_tokens[2].id: id 256 is the vocab's \"ab\", not \"[X]\"");
+    EXPECT_EQ(load_error(j),
+              "t.json:added_tokens[2].id: id 256 is the vocab's \"ab\", not \"[X]\"");
     j = tiny_tokenizer_json();
     j["added_tokens"].push_back(added(310, "ab"));  // "ab" is 256 in the vocab
     EXPECT_EQ(load_error(j),

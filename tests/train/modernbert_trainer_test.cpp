@@ -136,9 +136,9 @@ TEST(ModernBertTrainer, AccumulationMatchesOneBigBatchOnTheEncoder) {
     }
 }
 
-// Beside the model's equality test (checkpointed gradients == plain ones): the checkpointed run's autograd
-// graph really holds one recompute node per layer instead of the layers' own ops, and the report says which
-// autocast dtype the steps ran under.
+// Beside the model's equality test (checkpointed gradients == plain ones): the checkpointed run's
+// autograd graph really holds one recompute node per layer instead of the layers' own ops, and the
+// report says which autocast dtype the steps ran under.
 TEST(ModernBertTrainer, ReportSaysCheckpointingAndPrecisionRan) {
     auto train = tiny_split(32, 4);
     auto run = [&](bool ckpt, const char* precision) {
@@ -155,7 +155,8 @@ TEST(ModernBertTrainer, ReportSaysCheckpointingAndPrecisionRan) {
     TrainReport ckpt = run(true, "bf16");
     EXPECT_EQ(plain.checkpointed_layers, 0);
     EXPECT_EQ(ckpt.checkpointed_layers, 3);
-    EXPECT_LT(ckpt.autograd_nodes, plain.autograd_nodes);  // the layers' ops live inside the checkpoints
+    EXPECT_LT(ckpt.autograd_nodes,
+              plain.autograd_nodes);  // the layers' ops live inside the checkpoints
     EXPECT_EQ(plain.precision, "fp32");
     EXPECT_EQ(ckpt.precision, "bf16");
     EXPECT_EQ(plain.micro_batches, 2);

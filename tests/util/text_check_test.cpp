@@ -24,13 +24,13 @@ TEST(Utf8, AcceptsWellFormedText) {
 
 TEST(Utf8, NamesTheFirstBadByte) {
     EXPECT_EQ(utf8_invalid_at("abcdefghij\xFFxyz"), 10u);            // never valid
-    EXPECT_EQ(utf8_invalid_at("caf\xE9!"), 3u);                       // Latin-1 é
-    EXPECT_EQ(utf8_invalid_at("a\xC0\x80"), 1u);                      // overlong NUL
-    EXPECT_EQ(utf8_invalid_at("a\xE0\x80\xAF"), 1u);                  // overlong '/'
-    EXPECT_EQ(utf8_invalid_at("a\xED\xA0\x80"), 1u);                  // surrogate U+D800
-    EXPECT_EQ(utf8_invalid_at("a\xF4\x90\x80\x80"), 1u);              // above U+10FFFF
-    EXPECT_EQ(utf8_invalid_at("ok \xE2\x82"), 3u);                    // truncated at the end
-    EXPECT_EQ(utf8_invalid_at(std::string("12345678\x80", 9)), 8u);   // lone continuation
+    EXPECT_EQ(utf8_invalid_at("caf\xE9!"), 3u);                      // Latin-1 é
+    EXPECT_EQ(utf8_invalid_at("a\xC0\x80"), 1u);                     // overlong NUL
+    EXPECT_EQ(utf8_invalid_at("a\xE0\x80\xAF"), 1u);                 // overlong '/'
+    EXPECT_EQ(utf8_invalid_at("a\xED\xA0\x80"), 1u);                 // surrogate U+D800
+    EXPECT_EQ(utf8_invalid_at("a\xF4\x90\x80\x80"), 1u);             // above U+10FFFF
+    EXPECT_EQ(utf8_invalid_at("ok \xE2\x82"), 3u);                   // truncated at the end
+    EXPECT_EQ(utf8_invalid_at(std::string("12345678\x80", 9)), 8u);  // lone continuation
 }
 
 TEST(Utf8, OtherEncodingsAreRecognised) {
@@ -45,8 +45,9 @@ TEST(Utf8, OtherEncodingsAreRecognised) {
 
 TEST(Utf8, ProblemNamesOffsetNulAndLatin1) {
     EXPECT_EQ(gk::utf8_problem("fine"), "");
-    EXPECT_EQ(gk::utf8_problem(std::string("ab\0c", 4), 100),
-              "NUL byte at byte offset 102: expected UTF-8 text (is this a binary file, or UTF-16?)");
+    EXPECT_EQ(
+        gk::utf8_problem(std::string("ab\0c", 4), 100),
+        "NUL byte at byte offset 102: expected UTF-8 text (is this a binary file, or UTF-16?)");
     const std::string latin1 = gk::utf8_problem("caf\xE9", 10);
     EXPECT_EQ(latin1.rfind("not valid UTF-8: byte 0xE9 at byte offset 13 (Latin-1", 0), 0u)
         << latin1;
@@ -73,7 +74,8 @@ TEST(RequireUtf8, NamesTheEncodingOrTheOffset) {
               "f.json: starts with a UTF-16 LE byte order mark: expected UTF-8 (convert it, e.g. "
               "iconv -f UTF-16 -t UTF-8)");
     EXPECT_EQ(error_of([] { gk::require_utf8_text("ok", "f.json", ""); }), "");
-    EXPECT_NE(error_of([] { gk::require_utf8_text("{\"a\":\"\xFF\"}", "f.json", "header", 8); })
-                  .find("f.json:header: not valid UTF-8: byte 0xFF at byte offset 14"),
+    EXPECT_NE(error_of([] {
+                  gk::require_utf8_text("{\"a\":\"\xFF\"}", "f.json", "header", 8);
+              }).find("f.json:header: not valid UTF-8: byte 0xFF at byte offset 14"),
               std::string::npos);
 }

@@ -1,13 +1,14 @@
-// See compile.h. The trace is taken with `self` = a jit::Module whose attributes are the C++ module's own
-// parameter and buffer tensors (no copies), so the graph reads weights through prim::GetAttr and
-// torch::jit::freeze can fold them in as constants, as torch.jit.trace + freeze does in Python.
+// See compile.h. The trace is taken with `self` = a jit::Module whose attributes are the C++
+// module's own parameter and buffer tensors (no copies), so the graph reads weights through
+// prim::GetAttr and torch::jit::freeze can fold them in as constants, as torch.jit.trace + freeze
+// does in Python.
 #include "greenknobs/adapters/compile.h"
-
-#include <torch/csrc/jit/api/module.h>
-#include <torch/csrc/jit/frontend/tracer.h>
 
 #include <algorithm>
 #include <chrono>
+
+#include <torch/csrc/jit/api/module.h>
+#include <torch/csrc/jit/frontend/tracer.h>
 
 #include "greenknobs/model/modernbert.h"
 #include "greenknobs/util/error.h"
@@ -33,16 +34,18 @@ CompiledModel::CompiledModel(Classifier model, at::ScalarType autocast, Objects 
     GK_CHECK(model_.module && model_.forward, "CompiledModel needs a module and its forward");
     auto* mb = dynamic_cast<model::ModernBertForSequenceClassificationImpl*>(model_.module.get());
     if (mb != nullptr && mb->unpad()) {
-        // Unpadding gathers the real tokens with nonzero(mask): a trace would bake one batch's indices in.
-        throw InputError("train.compile", "torchscript",
-                         "conflicts with model.unpad = true (data-dependent shapes cannot be traced)");
+        // Unpadding gathers the real tokens with nonzero(mask): a trace would bake one batch's
+        // indices in.
+        throw InputError(
+            "train.compile", "torchscript",
+            "conflicts with model.unpad = true (data-dependent shapes cannot be traced)");
     }
 }
 
 CompiledModel::~CompiledModel() = default;
 
 std::shared_ptr<torch::jit::Module> CompiledModel::trace_shape(int64_t batch, int64_t seq,
-                                                                const torch::Device& device) {
+                                                               const torch::Device& device) {
     auto t0 = std::chrono::steady_clock::now();
     steps_.clear();
     auto jm = std::make_shared<torch::jit::Module>("gk_compiled_b" + std::to_string(batch) + "_s" +
@@ -57,8 +60,9 @@ std::shared_ptr<torch::jit::Module> CompiledModel::trace_shape(int64_t batch, in
     for (const auto& [name, obj] : objects_) {
         jm->register_attribute(attr_name(name), obj.type(), obj);
     }
-    // Example inputs: any ids, and a mask with one padded position so the model's padded-mask branch is
-    // the one recorded (valid for unpadded rows too; a no-padding trace would drop the mask entirely).
+    // Example inputs: any ids, and a mask with one padded position so the model's padded-mask
+    // branch is the one recorded (valid for unpadded rows too; a no-padding trace would drop the
+    // mask entirely).
     auto ids = torch::ones({batch, seq}, torch::TensorOptions().dtype(torch::kLong).device(device));
     auto mask = torch::ones({batch, seq}, ids.options());
     if (seq > 1) {
@@ -73,8 +77,9 @@ std::shared_ptr<torch::jit::Module> CompiledModel::trace_shape(int64_t batch, in
         auto fn = [this](torch::jit::Stack in) -> torch::jit::Stack {
             return {model_.forward(in.at(0).toTensor(), in.at(1).toTensor())};
         };
-        state = torch::jit::tracer::trace({ids, mask}, fn, [](const torch::Tensor&) { return std::string(); },
-                                          /*strict=*/true, /*force_outplace=*/false, jm.get())
+        state = torch::jit::tracer::trace(
+                    {ids, mask}, fn, [](const torch::Tensor&) { return std::string(); },
+                    /*strict=*/true, /*force_outplace=*/false, jm.get())
                     .first;
     } catch (...) {
         model_.module->train(was_training);
@@ -88,8 +93,9 @@ std::shared_ptr<torch::jit::Module> CompiledModel::trace_shape(int64_t batch, in
     jm->type()->addMethod(fn);
     jm->eval();
     std::shared_ptr<torch::jit::Module> out = jm;
-    // A failed freeze or optimize leaves a model that still computes the same logits, slower: the step is
-    // skipped, and recorded (failures()) so the run says so instead of presenting it as compiled.
+    // A failed freeze or optimize leaves a model that still computes the same logits, slower: the
+    // step is skipped, and recorded (failures()) so the run says so instead of presenting it as
+    // compiled.
     auto skipped = [this](const std::string& step, const std::exception& e) {
         std::string why = e.what();
         why = why.substr(0, why.find('\n'));  // TorchScript errors carry a multi-line backtrace
@@ -116,7 +122,8 @@ std::shared_ptr<torch::jit::Module> CompiledModel::trace_shape(int64_t batch, in
     return out;
 }
 
-torch::Tensor CompiledModel::forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {
+torch::Tensor CompiledModel::forward(const torch::Tensor& input_ids,
+                                     const torch::Tensor& attention_mask) {
     GK_CHECK(input_ids.dim() == 2 && attention_mask.sizes() == input_ids.sizes(),
              "CompiledModel expects ids and mask of one [B, S] shape");
     const auto key = std::make_pair(input_ids.size(0), input_ids.size(1));

@@ -1,13 +1,14 @@
-// See engine.h. Packing swaps each projection's adapter for an engine adapter that holds the pre-packed
-// weight; the swap is undone in the destructor. int8 goes through the dispatcher because LibTorch's C++ API
-// has no wrapper for quantized::linear_dynamic, and Debian's 1.13 has no FBGEMM (libtorch-notes §4f).
+// See engine.h. Packing swaps each projection's adapter for an engine adapter that holds the
+// pre-packed weight; the swap is undone in the destructor. int8 goes through the dispatcher because
+// LibTorch's C++ API has no wrapper for quantized::linear_dynamic, and Debian's 1.13 has no FBGEMM
+// (libtorch-notes §4f).
 #include "greenknobs/adapters/engine.h"
-
-#include <ATen/autocast_mode.h>
 
 #include <algorithm>
 #include <chrono>
 #include <numeric>
+
+#include <ATen/autocast_mode.h>
 
 #include "greenknobs/adapters/adapter.h"
 #include "greenknobs/adapters/compile.h"
@@ -39,17 +40,21 @@ torch::Tensor current_weight(model::LinearImpl& lin) {
 
 // Engine adapters: temporary, never merged.
 class PackedDense : public model::LinearAdapter {
-public:
+  public:
     PackedDense(torch::Tensor w, torch::Tensor b) : w_(std::move(w)), b_(std::move(b)) {}
     torch::Tensor forward(model::LinearImpl& /*base*/, const torch::Tensor& x) override {
         // bf16 weights: the input follows (under autocast it already is bf16).
         auto xin = x.scalar_type() == w_.scalar_type() ? x : x.to(w_.scalar_type());
         return torch::nn::functional::linear(xin, w_, b_);
     }
-    void merge(model::LinearImpl& /*base*/) override { GK_CHECK(false, "engine adapters are never merged"); }
-    std::string kind() const override { return w_.scalar_type() == torch::kBFloat16 ? "packed-bf16" : "packed-fp32"; }
+    void merge(model::LinearImpl& /*base*/) override {
+        GK_CHECK(false, "engine adapters are never merged");
+    }
+    std::string kind() const override {
+        return w_.scalar_type() == torch::kBFloat16 ? "packed-bf16" : "packed-fp32";
+    }
 
-private:
+  private:
     torch::Tensor w_;  // [out, in]
     torch::Tensor b_;  // [out] or undefined
 };
@@ -59,7 +64,8 @@ struct Int8Ops {
     c10::OperatorHandle linear_dynamic;
 };
 
-// Looks the ops up and selects the oneDNN engine; throws with the reason when this build lacks them.
+// Looks the ops up and selects the oneDNN engine; throws with the reason when this build lacks
+// them.
 const Int8Ops& int8_ops() {
     static const Int8Ops ops = [] {
         const auto& engines = at::globalContext().supportedQEngines();
@@ -74,17 +80,18 @@ const Int8Ops& int8_ops() {
     return ops;
 }
 
-// Symmetric per-output-channel int8 weight, prepacked for oneDNN; activations are quantized per call.
+// Symmetric per-output-channel int8 weight, prepacked for oneDNN; activations are quantized per
+// call.
 class PackedInt8 : public model::LinearAdapter {
-public:
+  public:
     PackedInt8(const torch::Tensor& w, const torch::Tensor& b) : out_(w.size(0)) {
         const auto& ops = int8_ops();
         auto wf = w.to(torch::kFloat32).contiguous();
         auto scales = (wf.abs().amax(1) / 127.0).clamp_min(1e-12).to(torch::kDouble);  // [out]
         auto zero = torch::zeros({wf.size(0)}, torch::kLong);
         auto wq = at::quantize_per_channel(wf, scales, zero, /*axis=*/0, torch::kQInt8);
-        std::vector<c10::IValue> stack{wq, b.defined() ? c10::IValue(b.to(torch::kFloat32).contiguous())
-                                                       : c10::IValue()};
+        std::vector<c10::IValue> stack{
+            wq, b.defined() ? c10::IValue(b.to(torch::kFloat32).contiguous()) : c10::IValue()};
         ops.prepack.callBoxed(&stack);
         packed_ = stack.at(0);
     }
@@ -96,11 +103,13 @@ public:
         sizes.back() = out_;
         return stack.at(0).toTensor().view(sizes);  // [..., out]
     }
-    void merge(model::LinearImpl& /*base*/) override { GK_CHECK(false, "engine adapters are never merged"); }
+    void merge(model::LinearImpl& /*base*/) override {
+        GK_CHECK(false, "engine adapters are never merged");
+    }
     std::string kind() const override { return "packed-int8"; }
     const c10::IValue& packed() const { return packed_; }
 
-private:
+  private:
     c10::IValue packed_;  // LinearPackedParamsBase
     int64_t out_;
 };
@@ -167,7 +176,9 @@ std::map<std::string, int> linear_kinds(torch::nn::Module& root) {
 }
 
 Classifier classifier_of(const std::shared_ptr<model::ModernBertForSequenceClassificationImpl>& m) {
-    return {m, [m](const torch::Tensor& ids, const torch::Tensor& mask) { return m->forward(ids, mask); }};
+    return {m, [m](const torch::Tensor& ids, const torch::Tensor& mask) {
+                return m->forward(ids, mask);
+            }};
 }
 
 std::string evaluation_dtype(const config::RunConfig& cfg) {
@@ -205,18 +216,21 @@ InferenceEngine::InferenceEngine(Classifier model, EngineOptions opts)
         device_ = params.front().device();
     }
     if (dtype_ == "fp16" && !device_.is_cuda()) {
-        // CPU autocast has no fp16 here (train::check_precision_supported says the same for training).
+        // CPU autocast has no fp16 here (train::check_precision_supported says the same for
+        // training).
         throw UnsupportedError("fp16 evaluation needs CUDA: CPU autocast has no fp16; use bf16");
     }
     was_training_ = model_.module->is_training();
     model_.module->eval();
     if (dtype_ == "int8" && device_.is_cuda()) {
-        fallback_reason_ = "int8 dynamic quantization runs on CPU only; the model is on " + device_.str();
+        fallback_reason_ =
+            "int8 dynamic quantization runs on CPU only; the model is on " + device_.str();
     } else if (dtype_ == "int8") {
         int8_dynamic_supported(&fallback_reason_);
     }
     if (!fallback_reason_.empty()) {
-        log::warn("inference engine: int8 is unavailable (" + fallback_reason_ + "); FALLING BACK to fp32");
+        log::warn("inference engine: int8 is unavailable (" + fallback_reason_ +
+                  "); FALLING BACK to fp32");
         dtype_ = "fp32";
     }
     auto t0 = std::chrono::steady_clock::now();
@@ -230,7 +244,8 @@ InferenceEngine::InferenceEngine(Classifier model, EngineOptions opts)
                 objects.emplace_back("packed_int8_" + std::to_string(objects.size()), p->packed());
             }
         }
-        compiled_ = std::make_unique<CompiledModel>(model_, autocast_type_of(dtype_), std::move(objects));
+        compiled_ =
+            std::make_unique<CompiledModel>(model_, autocast_type_of(dtype_), std::move(objects));
     }
     pack_s_ = seconds_since(t0);
 }
@@ -281,11 +296,13 @@ std::vector<EngineFallback> InferenceEngine::fallbacks() const {
 std::string InferenceEngine::describe() const {
     std::string s = opts_.engine + " " + dtype_;
     if (dtype_ == "bf16") {
-        s += opts_.engine == "packed" && opts_.bf16_weights ? " (bf16 weights + autocast)" : " (autocast)";
+        s += opts_.engine == "packed" && opts_.bf16_weights ? " (bf16 weights + autocast)"
+                                                            : " (autocast)";
     } else if (dtype_ == "fp16") {
         s += " (autocast)";
     }
-    s += ", batch " + std::to_string(opts_.batch_size) + (opts_.bucket_by_length ? ", length-bucketed" : "");
+    s += ", batch " + std::to_string(opts_.batch_size) +
+         (opts_.bucket_by_length ? ", length-bucketed" : "");
     if (opts_.compile) {
         s += ", torchscript";
     }
@@ -303,7 +320,8 @@ torch::Tensor InferenceEngine::forward_batch(const torch::Tensor& ids, const tor
     return model_.forward(ids, mask);
 }
 
-torch::Tensor InferenceEngine::forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) {
+torch::Tensor InferenceEngine::forward(const torch::Tensor& input_ids,
+                                       const torch::Tensor& attention_mask) {
     c10::InferenceMode guard(opts_.engine == "packed");
     torch::NoGradGuard no_grad;
     auto out = forward_batch(input_ids.to(device_), attention_mask.to(device_));
@@ -318,16 +336,18 @@ EngineResult InferenceEngine::run(const std::vector<std::vector<int32_t>>& seque
     std::vector<int64_t> order(sequences.size());
     std::iota(order.begin(), order.end(), 0);
     for (int64_t i = 0; i < n; ++i) {
-        GK_CHECK(!sequences[i].empty(), "sequence " + std::to_string(i) + " is empty (no [CLS]/[SEP])");
+        GK_CHECK(!sequences[i].empty(),
+                 "sequence " + std::to_string(i) + " is empty (no [CLS]/[SEP])");
     }
     if (opts_.bucket_by_length) {
-        // Longest first: the first batch shows the peak memory at once; stable so ties keep input order.
+        // Longest first: the first batch shows the peak memory at once; stable so ties keep input
+        // order.
         std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
             return sequences[a].size() > sequences[b].size();
         });
     }
-    // A traced graph is specialized to its shape: round lengths up and keep the batch size fixed, so a few
-    // traces serve every batch.
+    // A traced graph is specialized to its shape: round lengths up and keep the batch size fixed,
+    // so a few traces serve every batch.
     const int64_t round_to = compiled_ ? CompiledModel::kSeqMultiple : 1;
     for (int64_t start = 0; start < n; start += opts_.batch_size) {
         const int64_t end = std::min<int64_t>(n, start + opts_.batch_size);
@@ -350,7 +370,8 @@ EngineResult InferenceEngine::run(const std::vector<std::vector<int32_t>>& seque
             res.timing.real_tokens += static_cast<int64_t>(seq.size());
         }
         for (int64_t r = end - start; r < rows; ++r) {
-            mask_a[r][0] = 1;  // filler rows of a fixed-size compiled batch: one pad token each, discarded
+            mask_a[r][0] =
+                1;  // filler rows of a fixed-size compiled batch: one pad token each, discarded
         }
         res.timing.padded_tokens += (end - start) * len;
         auto tb = std::chrono::steady_clock::now();

@@ -17,7 +17,8 @@ LoraAdapter::LoraAdapter(model::LinearImpl& base, int r, double alpha, double dr
     GK_CHECK(r > 0, "LoRA rank must be positive");
     auto opts = torch::TensorOptions().dtype(torch::kFloat32).device(base.weight.device());
     auto a = torch::empty({r, base.in_features}, opts);
-    // PEFT: kaiming_uniform_(a=√5), i.e. U(-1/√in, 1/√in); B = 0 so the adapted model starts equal to the base.
+    // PEFT: kaiming_uniform_(a=√5), i.e. U(-1/√in, 1/√in); B = 0 so the adapted model starts equal
+    // to the base.
     torch::nn::init::kaiming_uniform_(a, std::sqrt(5.0));
     auto b = torch::zeros({base.out_features, r}, opts);
     a_ = base.register_module("lora_A", LoraFactor(a));
@@ -38,14 +39,16 @@ torch::Tensor LoraAdapter::forward(model::LinearImpl& base, const torch::Tensor&
 
 torch::Tensor LoraAdapter::effective_weight(model::LinearImpl& base) {
     torch::NoGradGuard no_grad;
-    return base_weight(inner_, base) + torch::matmul(b_->weight, a_->weight) * scaling_;  // [out, in]
+    return base_weight(inner_, base) +
+           torch::matmul(b_->weight, a_->weight) * scaling_;  // [out, in]
 }
 
 void LoraAdapter::merge(model::LinearImpl& base) {
     torch::NoGradGuard no_grad;
     auto w = effective_weight(base).to(torch::kFloat32);
     if (inner_) {
-        inner_->merge(base);  // restores an fp32 base.weight (the dequantized one) and drops its store
+        inner_->merge(
+            base);  // restores an fp32 base.weight (the dequantized one) and drops its store
     }
     base.weight.set_(w.contiguous());
     base.unregister_module("lora_A");
@@ -56,7 +59,8 @@ std::string LoraAdapter::kind() const { return inner_ ? inner_->kind() + "+lora"
 
 LoraReport apply_lora(torch::nn::Module& model, const config::LoraConfig& cfg) {
     if (cfg.targets.empty()) {
-        throw InputError("lora.targets", "[]", "expected at least one module suffix, e.g. \"attn.Wqkv\"");
+        throw InputError("lora.targets", "[]",
+                         "expected at least one module suffix, e.g. \"attn.Wqkv\"");
     }
     if (cfg.r <= 0) {
         throw InputError("lora.r", std::to_string(cfg.r), "expected a positive rank");
@@ -80,9 +84,10 @@ LoraReport apply_lora(torch::nn::Module& model, const config::LoraConfig& cfg) {
             for (size_t i = 0; i < linears.size() && i < 8; ++i) {
                 known += (i ? ", " : "") + linears[i].first;
             }
-            throw InputError("lora.targets", target,
-                             "matches no Linear of this model (it has e.g. " + known +
-                                 "); a LoRA target that matches nothing would silently train only the head");
+            throw InputError(
+                "lora.targets", target,
+                "matches no Linear of this model (it has e.g. " + known +
+                    "); a LoRA target that matches nothing would silently train only the head");
         }
         rep.adapters_per_target[target] = hits;
     }
@@ -93,7 +98,8 @@ LoraReport apply_lora(torch::nn::Module& model, const config::LoraConfig& cfg) {
             throw InputError("lora.targets", name, "is matched by two targets");
         }
         if (lin->adapter && lin->adapter->kind().find("lora") != std::string::npos) {
-            throw InputError("lora.targets", name, "already has a LoRA adapter (apply_lora ran twice?)");
+            throw InputError("lora.targets", name,
+                             "already has a LoRA adapter (apply_lora ran twice?)");
         }
     }
     // Freeze the base; the head and classifier stay trainable (PEFT's SEQ_CLS modules_to_save).
@@ -102,7 +108,8 @@ LoraReport apply_lora(torch::nn::Module& model, const config::LoraConfig& cfg) {
     }
     for (const auto& [name, lin] : chosen) {
         // A targeted head.dense gets a frozen base too: LoRA means the base does not train.
-        lin->adapter = std::make_shared<LoraAdapter>(*lin, cfg.r, cfg.alpha, cfg.dropout, lin->adapter);
+        lin->adapter =
+            std::make_shared<LoraAdapter>(*lin, cfg.r, cfg.alpha, cfg.dropout, lin->adapter);
         auto* lora = static_cast<LoraAdapter*>(lin->adapter.get());
         rep.adapter_params += lora->lora_A().numel() + lora->lora_B().numel();
     }
@@ -131,7 +138,8 @@ MergedSave save_hf_merged(const std::string& dir, model::ModernBertForSequenceCl
             continue;
         }
         auto* a = dynamic_cast<Adapter*>(lin->adapter.get());
-        GK_CHECK(a != nullptr, name + ": a " + lin->adapter->kind() + " adapter has no effective weight to save");
+        GK_CHECK(a != nullptr,
+                 name + ": a " + lin->adapter->kind() + " adapter has no effective weight to save");
         merged[name + ".weight"] = a->effective_weight(*lin);
         ++r.merged_linears;
     }
@@ -140,7 +148,8 @@ MergedSave save_hf_merged(const std::string& dir, model::ModernBertForSequenceCl
     std::vector<model::StTensorView> views;
     for (auto& item : m->named_parameters(/*recurse=*/true)) {
         const std::string& key = item.key();
-        if (key.find(".lora_A.") != std::string::npos || key.find(".lora_B.") != std::string::npos) {
+        if (key.find(".lora_A.") != std::string::npos ||
+            key.find(".lora_B.") != std::string::npos) {
             continue;  // folded into the weight above; not an HF tensor
         }
         auto it = merged.find(key);

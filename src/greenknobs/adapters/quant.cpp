@@ -1,5 +1,5 @@
-// See quant.h. Quantization runs once at load; dequantization runs in every forward and (recomputed) in
-// every backward, as bitsandbytes does, so only the packed weights stay resident.
+// See quant.h. Quantization runs once at load; dequantization runs in every forward and
+// (recomputed) in every backward, as bitsandbytes does, so only the packed weights stay resident.
 #include "greenknobs/adapters/quant.h"
 
 #include <algorithm>
@@ -10,11 +10,22 @@
 
 namespace gk::adapters {
 
-const std::array<float, 16> kNf4Levels = {
-    -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,
-    -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,
-    0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
-    0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f};
+const std::array<float, 16> kNf4Levels = {-1.0f,
+                                          -0.6961928009986877f,
+                                          -0.5250730514526367f,
+                                          -0.39491748809814453f,
+                                          -0.28444138169288635f,
+                                          -0.18477343022823334f,
+                                          -0.09105003625154495f,
+                                          0.0f,
+                                          0.07958029955625534f,
+                                          0.16093020141124725f,
+                                          0.24611230194568634f,
+                                          0.33791524171829224f,
+                                          0.44070982933044434f,
+                                          0.5626170039176941f,
+                                          0.7229568362236023f,
+                                          1.0f};
 
 float nf4_max_half_gap() {
     float gap = 0;
@@ -46,7 +57,8 @@ int64_t QuantizedTensor::numel() const {
 }
 
 int64_t QuantizedTensor::bytes() const {
-    return tensor_bytes(data) + tensor_bytes(scale) + tensor_bytes(absmax_q) + tensor_bytes(absmax_scale) +
+    return tensor_bytes(data) + tensor_bytes(scale) + tensor_bytes(absmax_q) +
+           tensor_bytes(absmax_scale) +
            (double_quant ? static_cast<int64_t>(sizeof(float)) : 0);  // the mean
 }
 
@@ -57,10 +69,12 @@ QuantizedTensor quantize_int8(const torch::Tensor& w) {
     QuantizedTensor q;
     q.bits = 8;
     q.shape = wf.sizes().vec();
-    // Symmetric per output channel: scale = absmax/127, so |w - q·scale| <= scale/2 for every element.
-    auto absmax = wf.abs().amax(/*dim=*/1);                                   // [out]
+    // Symmetric per output channel: scale = absmax/127, so |w - q·scale| <= scale/2 for every
+    // element.
+    auto absmax = wf.abs().amax(/*dim=*/1);                                    // [out]
     q.scale = (absmax / 127.0f).clamp_min(std::numeric_limits<float>::min());  // [out]
-    q.data = torch::round(wf / q.scale.unsqueeze(1)).clamp(-127, 127).to(torch::kInt8);  // [out, in]
+    q.data =
+        torch::round(wf / q.scale.unsqueeze(1)).clamp(-127, 127).to(torch::kInt8);  // [out, in]
     return q;
 }
 
@@ -69,7 +83,7 @@ torch::Tensor pack_nibbles(const torch::Tensor& codes) {
     if (c.numel() % 2 != 0) {
         c = torch::cat({c, torch::zeros({1}, c.options())});
     }
-    auto pairs = c.view({-1, 2});                                            // [n/2, 2]
+    auto pairs = c.view({-1, 2});                                           // [n/2, 2]
     return torch::bitwise_or(pairs.select(1, 0) * 16, pairs.select(1, 1));  // high nibble first
 }
 
@@ -94,12 +108,13 @@ QuantizedTensor quantize_nf4(const torch::Tensor& w, int64_t block_size, bool do
     const int64_t blocks = (n + block_size - 1) / block_size;
     auto padded = torch::zeros({blocks * block_size}, wf.options());
     padded.slice(0, 0, n).copy_(wf);
-    auto grid = padded.view({blocks, block_size});                      // [blocks, block]
-    auto absmax = grid.abs().amax(/*dim=*/1);                            // [blocks]
-    auto normed = grid / absmax.clamp_min(std::numeric_limits<float>::min()).unsqueeze(1);  // in [-1, 1]
+    auto grid = padded.view({blocks, block_size});  // [blocks, block]
+    auto absmax = grid.abs().amax(/*dim=*/1);       // [blocks]
+    auto normed =
+        grid / absmax.clamp_min(std::numeric_limits<float>::min()).unsqueeze(1);  // in [-1, 1]
     // Nearest level: bucketize against the midpoints between adjacent levels.
     auto lv = levels_on(wf.device());
-    auto mids = (lv.slice(0, 1) + lv.slice(0, 0, 15)) / 2;              // [15]
+    auto mids = (lv.slice(0, 1) + lv.slice(0, 0, 15)) / 2;                 // [15]
     auto codes = torch::bucketize(normed.flatten(), mids).slice(0, 0, n);  // [n] int64, 0..15
     q.data = pack_nibbles(codes);
     if (!double_quant) {
@@ -139,9 +154,9 @@ torch::Tensor dequantize(const QuantizedTensor& q) {
     }
     GK_CHECK(q.bits == 4, "dequantize: unknown bit width " + std::to_string(q.bits));
     const int64_t n = q.numel();
-    auto codes = unpack_nibbles(q.data, n).to(torch::kLong);              // [n]
-    auto values = levels_on(q.data.device()).index_select(0, codes);     // [n]
-    auto absmax = nf4_absmax(q);                                         // [blocks]
+    auto codes = unpack_nibbles(q.data, n).to(torch::kLong);          // [n]
+    auto values = levels_on(q.data.device()).index_select(0, codes);  // [n]
+    auto absmax = nf4_absmax(q);                                      // [blocks]
     const int64_t blocks = absmax.numel();
     auto padded = torch::zeros({blocks * q.block_size}, values.options());
     padded.slice(0, 0, n).copy_(values);
@@ -150,7 +165,8 @@ torch::Tensor dequantize(const QuantizedTensor& q) {
 }
 
 QuantStoreImpl::QuantStoreImpl(QuantizedTensor qt) : q(std::move(qt)) {
-    // The buffers and q's members are the same tensors, so module.to(device) moves what q points at.
+    // The buffers and q's members are the same tensors, so module.to(device) moves what q points
+    // at.
     q.data = register_buffer("data", q.data);
     if (q.scale.defined()) {
         q.scale = register_buffer("scale", q.scale);
@@ -164,8 +180,8 @@ QuantStoreImpl::QuantStoreImpl(QuantizedTensor qt) : q(std::move(qt)) {
 namespace {
 
 // y = x·dequant(W)ᵀ with nothing of W saved for backward but the packed tensors (held by the module
-// anyway); backward dequantizes again. W is frozen: only x receives a gradient. The (frozen) bias is added
-// outside: an undefined tensor cannot be a Function input.
+// anyway); backward dequantizes again. W is frozen: only x receives a gradient. The (frozen) bias
+// is added outside: an undefined tensor cannot be a Function input.
 struct DequantLinearFn : public torch::autograd::Function<DequantLinearFn> {
     static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x,
                                  const QuantizedTensor* q) {
@@ -179,7 +195,8 @@ struct DequantLinearFn : public torch::autograd::Function<DequantLinearFn> {
         ctx->saved_data["absmax_mean"] = q->absmax_mean;
         ctx->saved_data["scale"] = q->scale.defined() ? q->scale : torch::Tensor();
         ctx->saved_data["absmax_q"] = q->absmax_q.defined() ? q->absmax_q : torch::Tensor();
-        ctx->saved_data["absmax_scale"] = q->absmax_scale.defined() ? q->absmax_scale : torch::Tensor();
+        ctx->saved_data["absmax_scale"] =
+            q->absmax_scale.defined() ? q->absmax_scale : torch::Tensor();
         ctx->saved_data["x_dtype"] = static_cast<int64_t>(x.scalar_type());
         // Under autocast, linear casts to the autocast dtype itself.
         return torch::nn::functional::linear(x, w);
@@ -212,7 +229,9 @@ torch::Tensor QuantAdapter::forward(model::LinearImpl& base, const torch::Tensor
     return base.bias.defined() ? y + base.bias : y;
 }
 
-torch::Tensor QuantAdapter::effective_weight(model::LinearImpl& /*base*/) { return dequantize(store_->q); }
+torch::Tensor QuantAdapter::effective_weight(model::LinearImpl& /*base*/) {
+    return dequantize(store_->q);
+}
 
 void QuantAdapter::merge(model::LinearImpl& base) {
     torch::NoGradGuard no_grad;
@@ -247,13 +266,15 @@ QuantReport quantize_model(torch::nn::Module& model, const config::QuantizationC
                                     (lin->adapter ? lin->adapter->kind() : "") +
                                     "): quantize before apply_lora");
         GK_CHECK(lin->weight.numel() > 0, name + " has no fp32 weight to quantize");
-        rep.weight_bytes_before += lin->weight.numel() * static_cast<int64_t>(lin->weight.element_size());
+        rep.weight_bytes_before +=
+            lin->weight.numel() * static_cast<int64_t>(lin->weight.element_size());
         QuantizedTensor q = cfg.bits == 8 ? quantize_int8(lin->weight)
                                           : quantize_nf4(lin->weight, cfg.block_size, double_quant);
         rep.weight_bytes_after += q.bytes();
         auto store = lin->register_module("quant", QuantStore(std::move(q)));
         lin->adapter = std::make_shared<QuantAdapter>(QuantStore(store));
-        // Free the fp32 weight in place: the registered parameter and the member share one TensorImpl.
+        // Free the fp32 weight in place: the registered parameter and the member share one
+        // TensorImpl.
         lin->weight.set_requires_grad(false);
         lin->weight.set_();
         ++rep.layers;

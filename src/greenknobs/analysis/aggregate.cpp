@@ -385,21 +385,23 @@ StudyAggregate aggregate(const std::vector<RunRecord>& runs, const std::string& 
                 push_if_finite(v.total_energy_low_j,
                                json_number(energy["total"], "/energy_range_j/total/low"), r.repeat);
                 push_if_finite(v.total_energy_high_j,
-                               json_number(energy["total"], "/energy_range_j/total/high"), r.repeat);
+                               json_number(energy["total"], "/energy_range_j/total/high"),
+                               r.repeat);
                 if (energy["total"].contains("provenance")) {
                     total_prov.insert(provenance_label(energy["total"]["provenance"]));
                 }
             }
-            // A command study names its own accuracy metric (docs/byo.md); the pipeline's is f1_vul.
+            // A command study names its own accuracy metric (docs/byo.md); the pipeline's is
+            // f1_vul.
             const std::string primary = doc.value("primary_metric", std::string("f1_vul"));
             if (primary != "f1_vul") {
                 study.primary_metric = primary;
             }
-            const nlohmann::json* declared =
-                doc.contains("config") && doc["config"].is_object() &&
-                        doc["config"].contains("primary") && doc["config"]["primary"].is_object()
-                    ? &doc["config"]["primary"]
-                    : nullptr;
+            const nlohmann::json* declared = doc.contains("config") && doc["config"].is_object() &&
+                                                     doc["config"].contains("primary") &&
+                                                     doc["config"]["primary"].is_object()
+                                                 ? &doc["config"]["primary"]
+                                                 : nullptr;
             if (declared != nullptr) {
                 const auto& d = *declared;
                 study.primary_label = d.value("label", std::string());
@@ -408,8 +410,7 @@ StudyAggregate aggregate(const std::vector<RunRecord>& runs, const std::string& 
                 if (range.is_array() && range.size() == 2 && range[0].is_number() &&
                     range[1].is_number() && range[1].get<double>() > range[0].get<double>()) {
                     study.primary_in_points = true;
-                    study.primary_scale =
-                        100.0 / (range[1].get<double>() - range[0].get<double>());
+                    study.primary_scale = 100.0 / (range[1].get<double>() - range[0].get<double>());
                 } else {
                     study.primary_in_points = false;
                     study.primary_scale = 1.0;
@@ -437,8 +438,8 @@ StudyAggregate aggregate(const std::vector<RunRecord>& runs, const std::string& 
         }
         for (Sample* s :
              {&v.total_energy_j, &v.total_duration_s, &v.eval_energy_j, &v.eval_duration_s,
-              &v.total_energy_low_j, &v.total_energy_high_j,
-              &v.f1_vul, &v.f1_weighted, &v.mcc, &v.accuracy, &v.latency_ms_per_batch}) {
+              &v.total_energy_low_j, &v.total_energy_high_j, &v.f1_vul, &v.f1_weighted, &v.mcc,
+              &v.accuracy, &v.latency_ms_per_batch}) {
             finish(*s);
         }
         v.total_provenance = merge_labels(total_prov);

@@ -55,7 +55,7 @@ Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
                worsening + " vs " + study.baseline + " is at most " +
                fmt("%.2g", budget.max_f1_drop_points) + units +
                " (the paired t interval over repeats when the variant and the baseline have the "
-        "same repeats, else Welch's; the point estimate when there is no interval, flagged)";
+               "same repeats, else Welch's; the point estimate when there is no interval, flagged)";
     if (budget.max_eval_time_ratio > 0.0) {
         rec.rule += ", its mean evaluation time is at most " +
                     fmt("%.3g", budget.max_eval_time_ratio) + "× the baseline's";

@@ -1,10 +1,12 @@
-// RunConfig serialisation. Strictness lives in merge_json: the defaults' JSON is the schema, so a key that
-// is not there, or a value of another type, is an InputError that names the file and the key.
+// RunConfig serialisation. Strictness lives in merge_json: the defaults' JSON is the schema, so a
+// key that is not there, or a value of another type, is an InputError that names the file and the
+// key.
 #include "greenknobs/config/run_config.h"
 
 #include <charconv>
 #include <cmath>
 #include <sstream>
+
 #include <toml++/toml.h>
 
 #include "greenknobs/util/error.h"
@@ -21,20 +23,23 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TokenizerConfig, path, max_lengt
                                                 cache_dir)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ModelConfig, preset, init, init_from, pooling,
                                                 prune_layers, prune_from, attention, unpad)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LoraConfig, enabled, r, alpha, dropout, targets, merge)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LoraConfig, enabled, r, alpha, dropout, targets,
+                                                merge)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(QuantizationConfig, bits, block_size)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, epochs, batch_size, grad_accum, lr,
-                                                weight_decay, warmup_ratio, max_grad_norm, optimizer,
-                                                precision, grad_checkpointing, loader_workers,
-                                                pin_memory, group_by_length, early_stopping_patience,
-                                                compile, seed, validation_batch_size)
+                                                weight_decay, warmup_ratio, max_grad_norm,
+                                                optimizer, precision, grad_checkpointing,
+                                                loader_workers, pin_memory, group_by_length,
+                                                early_stopping_patience, compile, seed,
+                                                validation_batch_size)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(InferenceConfig, engine, dtype, batch_size,
                                                 bucket_by_length)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SystemConfig, device, threads, power_limit_w)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(EnergyConfig, sample_period_s, idle_baseline_s,
                                                 country, carbon_g_per_kwh, pue, cpu_tdp_w, scope)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunConfig, name, knobs, data, tokenizer, model, lora,
-                                                quantization, train, inference, system, energy)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(RunConfig, name, knobs, data, tokenizer, model,
+                                                lora, quantization, train, inference, system,
+                                                energy)
 
 namespace {
 
@@ -154,7 +159,8 @@ RunConfig decode(const nlohmann::json& merged, const std::string& origin) {
 
 std::string toml_value(const nlohmann::json& v) {
     if (v.is_string()) {
-        return nlohmann::json(v.get<std::string>()).dump();  // JSON string escaping is valid TOML basic string
+        return nlohmann::json(v.get<std::string>())
+            .dump();  // JSON string escaping is valid TOML basic string
     }
     if (v.is_number_float()) {
         // Shortest text that reads back to the same double (1e-4, not 0.00010000000000000000479).
@@ -200,13 +206,15 @@ std::string choices(std::initializer_list<const char*> allowed) {
     return s;
 }
 
-#define GK_REQUIRE_ONE_OF(value, key, ...)                                                     \
-    require(one_of(value, {__VA_ARGS__}), origin, key,                                         \
+#define GK_REQUIRE_ONE_OF(value, key, ...)             \
+    require(one_of(value, {__VA_ARGS__}), origin, key, \
             "got '" + (value) + "', expected one of " + choices({__VA_ARGS__}))
 
 }  // namespace
 
-std::string pretrained_dir(const std::string& preset) { return "data/pretrained/" + preset + "-code"; }
+std::string pretrained_dir(const std::string& preset) {
+    return "data/pretrained/" + preset + "-code";
+}
 
 nlohmann::json to_json(const RunConfig& c) {
     nlohmann::json j = c;
@@ -229,11 +237,11 @@ void merge_json(nlohmann::json& base, const nlohmann::json& overlay, const std::
             continue;
         }
         if (!compatible(target, it.value())) {
-            throw InputError(origin, key,
-                             std::string("expected ") +
-                                 (target.is_number_unsigned() ? "a non-negative integer"
-                                                              : type_name(target)) +
-                                 ", got " + type_name(it.value()) + " " + it.value().dump());
+            throw InputError(
+                origin, key,
+                std::string("expected ") +
+                    (target.is_number_unsigned() ? "a non-negative integer" : type_name(target)) +
+                    ", got " + type_name(it.value()) + " " + it.value().dump());
         }
         if (target.is_array()) {
             for (const auto& e : it.value()) {
@@ -264,15 +272,17 @@ RunConfig from_json(const nlohmann::json& j, const std::string& origin) {
 nlohmann::json toml_to_json(const std::string& text, const std::string& origin) {
     const std::string enc = foreign_encoding(text);
     if (!enc.empty() && enc != "a UTF-8 byte order mark") {
-        throw InputError(origin, "1",
-                         "starts with " + enc + ": TOML is UTF-8 (convert it, e.g. iconv -f UTF-16 -t UTF-8)");
+        throw InputError(
+            origin, "1",
+            "starts with " + enc + ": TOML is UTF-8 (convert it, e.g. iconv -f UTF-16 -t UTF-8)");
     }
     try {
         toml::table t = toml::parse(text, origin);
         return toml_node_to_json(t);
     } catch (const toml::parse_error& e) {
         const auto& src = e.source();
-        throw InputError(origin, std::to_string(src.begin.line) + ":" + std::to_string(src.begin.column),
+        throw InputError(origin,
+                         std::to_string(src.begin.line) + ":" + std::to_string(src.begin.column),
                          std::string(e.description()));
     }
 }
@@ -381,12 +391,14 @@ void validate(const RunConfig& c, const std::string& origin) {
     require(c.lora.alpha > 0, origin, "lora.alpha", "must be > 0");
     require(c.lora.dropout >= 0 && c.lora.dropout < 1, origin, "lora.dropout", "must be in [0,1)");
     for (const auto& t : c.lora.targets) {
-        GK_REQUIRE_ONE_OF(t, "lora.targets", "attn.Wqkv", "attn.Wo", "mlp.Wi", "mlp.Wo", "head.dense");
+        GK_REQUIRE_ONE_OF(t, "lora.targets", "attn.Wqkv", "attn.Wo", "mlp.Wi", "mlp.Wo",
+                          "head.dense");
     }
     require(!c.lora.enabled || !c.lora.targets.empty(), origin, "lora.targets",
             "LoRA needs at least one target");
-    require(c.quantization.bits == 0 || c.quantization.bits == 8 || c.quantization.bits == 4, origin,
-            "quantization.bits", "got " + std::to_string(c.quantization.bits) + ", expected 0, 4 or 8");
+    require(c.quantization.bits == 0 || c.quantization.bits == 8 || c.quantization.bits == 4,
+            origin, "quantization.bits",
+            "got " + std::to_string(c.quantization.bits) + ", expected 0, 4 or 8");
     require(c.quantization.block_size >= 16 && c.quantization.block_size <= 4096, origin,
             "quantization.block_size", "must be in [16, 4096]");
     require(c.quantization.bits == 0 || c.lora.enabled, origin, "quantization.bits",
@@ -407,10 +419,11 @@ void validate(const RunConfig& c, const std::string& origin) {
     require(c.train.early_stopping_patience >= 0, origin, "train.early_stopping_patience",
             "must be >= 0");
     GK_REQUIRE_ONE_OF(c.inference.engine, "inference.engine", "plain", "packed");
-    require(c.train.validation_batch_size >= 1, origin, "train.validation_batch_size", "must be >= 1");
+    require(c.train.validation_batch_size >= 1, origin, "train.validation_batch_size",
+            "must be >= 1");
     GK_REQUIRE_ONE_OF(c.inference.dtype, "inference.dtype", "train", "fp32", "bf16", "int8");
-    require(c.inference.dtype != "int8" || c.inference.engine == "packed", origin, "inference.dtype",
-            "int8 needs inference.engine = packed");
+    require(c.inference.dtype != "int8" || c.inference.engine == "packed", origin,
+            "inference.dtype", "int8 needs inference.engine = packed");
     require(c.inference.batch_size >= 1, origin, "inference.batch_size", "must be >= 1");
     GK_REQUIRE_ONE_OF(c.system.device, "system.device", "cpu", "cuda");
     require(c.system.threads >= 0, origin, "system.threads", "must be >= 0");

@@ -1,47 +1,52 @@
-// RunConfig: everything one pipeline run does, fully resolved. It is the contract between the CLI, the
-// knobs, the pipeline and the study runner: TOML in, `--set key=value` overrides, canonical JSON out, and a
-// SHA-256 of that JSON as the run's identity (two runs with equal hashes did exactly the same thing).
+// RunConfig: everything one pipeline run does, fully resolved. It is the contract between the CLI,
+// the knobs, the pipeline and the study runner: TOML in, `--set key=value` overrides, canonical
+// JSON out, and a SHA-256 of that JSON as the run's identity (two runs with equal hashes did
+// exactly the same thing).
 #pragma once
 
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace gk::config {
 
 struct DataConfig {
     std::string path = "data/juliet/juliet_functions.csv";  // CSV (MSR layout) or JSON Lines
-    std::string format = "auto";     // auto | csv | jsonl (auto: by extension)
-    std::string mode = "natural";    // natural: func_before+vul | paired: before→1, after→0
+    std::string format = "auto";       // auto | csv | jsonl (auto: by extension)
+    std::string mode = "natural";      // natural: func_before+vul | paired: before→1, after→0
     double validation_fraction = 0.1;  // used only when the data has no `split` column
     double test_fraction = 0.1;
     int64_t max_train_samples = 0;  // 0 = all; otherwise a seeded, class-stratified sample
     int64_t max_eval_samples = 0;   // caps validation and test alike
-    std::string dedup = "exact";    // none | exact | near (whitespace-normalised exact / MinHash near-dup)
+    std::string dedup =
+        "exact";  // none | exact | near (whitespace-normalised exact / MinHash near-dup)
     double near_dup_threshold = 0.9;  // Jaccard similarity for dedup = near
 };
 
 struct TokenizerConfig {
     std::string path = "data/modernbert/tokenizer.json";
-    int max_length = 128;      // truncation, incl. [CLS]/[SEP] (Juliet: median ~100 tokens)
-    int threads = 0;           // 0 = all hardware threads
-    bool cache = false;        // content-addressed on-disk cache of encoded splits
+    int max_length = 128;  // truncation, incl. [CLS]/[SEP] (Juliet: median ~100 tokens)
+    int threads = 0;       // 0 = all hardware threads
+    bool cache = false;    // content-addressed on-disk cache of encoded splits
     std::string cache_dir = ".cache/greenknobs/tokens";
 };
 
 struct ModelConfig {
-    std::string preset = "cpu-small";  // base | cpu-small | cpu-tiny | test-tiny (all but test keep 22 layers)
-    // Where the encoder's weights come from when init_from is empty: "auto" = the checkpoint shipped
-    // for the preset (data/pretrained/<preset>-code/, masked-LM pretrained on C/C++) where one exists,
-    // else HF's random init; "pretrained" = that checkpoint or an InputError; "scratch" = random init.
+    std::string preset =
+        "cpu-small";  // base | cpu-small | cpu-tiny | test-tiny (all but test keep 22 layers)
+    // Where the encoder's weights come from when init_from is empty: "auto" = the checkpoint
+    // shipped for the preset (data/pretrained/<preset>-code/, masked-LM pretrained on C/C++) where
+    // one exists, else HF's random init; "pretrained" = that checkpoint or an InputError; "scratch"
+    // = random init.
     std::string init = "auto";
-    std::string init_from;              // HF checkpoint directory (classifier or masked LM); wins over init
-    std::string pooling = "mean";       // mean | cls
-    int prune_layers = 0;               // remove n encoder layers before training
-    std::string prune_from = "top";     // top = the last n (nearest the output) | bottom = the first n
-    std::string attention = "eager";    // eager | sdpa (fused kernel where LibTorch has one)
-    bool unpad = false;                 // drop pad tokens before the encoder (ModernBERT's unpadding)
+    std::string init_from;  // HF checkpoint directory (classifier or masked LM); wins over init
+    std::string pooling = "mean";    // mean | cls
+    int prune_layers = 0;            // remove n encoder layers before training
+    std::string prune_from = "top";  // top = the last n (nearest the output) | bottom = the first n
+    std::string attention = "eager";  // eager | sdpa (fused kernel where LibTorch has one)
+    bool unpad = false;               // drop pad tokens before the encoder (ModernBERT's unpadding)
 };
 
 struct LoraConfig {
@@ -50,27 +55,30 @@ struct LoraConfig {
     double alpha = 16.0;
     double dropout = 0.05;
     std::vector<std::string> targets = {"attn.Wqkv", "attn.Wo", "mlp.Wi", "mlp.Wo"};
-    // Fold the adapters into dense fp32 weights before the evaluate stage. Off: evaluate runs the model as
-    // trained (adapters unmerged, a quantized base still quantized), as PEFT evaluates. The saved
-    // model.safetensors is merged either way.
+    // Fold the adapters into dense fp32 weights before the evaluate stage. Off: evaluate runs the
+    // model as trained (adapters unmerged, a quantized base still quantized), as PEFT evaluates.
+    // The saved model.safetensors is merged either way.
     bool merge = false;
 };
 
 struct QuantizationConfig {
-    int bits = 0;  // 0 = off | 8 = int8 per-channel | 4 = NF4 block-wise; base weights frozen (QLoRA)
+    int bits =
+        0;  // 0 = off | 8 = int8 per-channel | 4 = NF4 block-wise; base weights frozen (QLoRA)
     int block_size = 64;
 };
 
 struct TrainConfig {
     int epochs = 1;
     int batch_size = 16;
-    int grad_accum = 1;  // micro-batches per optimizer step; effective batch = batch_size × grad_accum
+    int grad_accum =
+        1;  // micro-batches per optimizer step; effective batch = batch_size × grad_accum
     double lr = 1e-3;  // from scratch, tiny model: 1e-3 beat 3e-4 on Juliet (docs/perf.md)
     double weight_decay = 0.01;
     double warmup_ratio = 0.1;
     double max_grad_norm = 1.0;
     std::string optimizer = "adamw";  // adamw | adamw8bit | adamw_foreach
-    std::string precision = "fp32";   // fp32 | bf16 (autocast) | fp16 (autocast + loss scaling, CUDA)
+    std::string precision =
+        "fp32";  // fp32 | bf16 (autocast) | fp16 (autocast + loss scaling, CUDA)
     bool grad_checkpointing = false;
     int loader_workers = 0;  // background collation threads (0 = collate on the training thread)
     bool pin_memory = false;
@@ -78,12 +86,14 @@ struct TrainConfig {
     int early_stopping_patience = 0;  // epochs without validation-F1 gain before stopping (0 = off)
     std::string compile = "none";     // none | torchscript
     uint64_t seed = 42;
-    int validation_batch_size = 32;   // the per-epoch validation pass (no knob changes it)
+    int validation_batch_size = 32;  // the per-epoch validation pass (no knob changes it)
 };
 
 struct InferenceConfig {
-    std::string engine = "plain";  // plain (the training model, no_grad) | packed (frozen, pre-packed)
-    // The evaluate stage's precision: train = train.precision's (default) | fp32 | bf16 | int8 (packed only)
+    std::string engine =
+        "plain";  // plain (the training model, no_grad) | packed (frozen, pre-packed)
+    // The evaluate stage's precision: train = train.precision's (default) | fp32 | bf16 | int8
+    // (packed only)
     std::string dtype = "train";
     int batch_size = 32;
     bool bucket_by_length = false;
@@ -97,11 +107,11 @@ struct SystemConfig {
 
 struct EnergyConfig {
     double sample_period_s = 0.1;
-    double idle_baseline_s = 0;  // idle power measured for this long before the run (0 = skip)
-    std::string country = "";    // ISO 3166 alpha-3; empty = world average
+    double idle_baseline_s = 0;   // idle power measured for this long before the run (0 = skip)
+    std::string country = "";     // ISO 3166 alpha-3; empty = world average
     double carbon_g_per_kwh = 0;  // override (0 = from country / world average)
     double pue = 1.0;
-    double cpu_tdp_w = 0;         // override the TDP table (0 = look up, else default)
+    double cpu_tdp_w = 0;  // override the TDP table (0 = look up, else default)
     // What the CPU and RAM models charge to the run: "machine" (the whole machine's utilisation and
     // installed RAM, or the cgroup's: right on a dedicated machine or node) or "process" (this
     // process tree's CPU time and resident memory: right on a machine shared with other work).
@@ -110,8 +120,9 @@ struct EnergyConfig {
 };
 
 struct RunConfig {
-    std::string name = "run";     // variant id or user label
-    std::vector<std::string> knobs;  // knobs applied (informational; the fields above are the truth)
+    std::string name = "run";  // variant id or user label
+    std::vector<std::string>
+        knobs;  // knobs applied (informational; the fields above are the truth)
     DataConfig data;
     TokenizerConfig tokenizer;
     ModelConfig model;

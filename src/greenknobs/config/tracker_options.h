@@ -1,11 +1,11 @@
-// The meter's options from a run's [energy] section: one mapping for `train` and `pretrain`, so both
-// meter alike. Header-only (knobs stays free of a link dependency on energy).
+// The meter's options from a run's [energy] section: one mapping for `train` and `pretrain`, so
+// both meter alike. Header-only (knobs stays free of a link dependency on energy).
 #pragma once
 
 #include <unistd.h>
 
-#include "greenknobs/energy/tracker.h"
 #include "greenknobs/config/run_config.h"
+#include "greenknobs/energy/tracker.h"
 
 namespace gk::config {
 

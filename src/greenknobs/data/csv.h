@@ -1,8 +1,9 @@
 // RFC 4180 CSV reader: quoted fields with commas, `""` escapes and line breaks, CRLF/LF row ends, a
 // BOM, a header row. One pass, no regex, over a buffer or streamed in chunks from a file (MSR's
 // full BigVul CSV is gigabytes). Strict (docs/input-rules.md): UTF-8 only, no NUL bytes, no quote
-// inside an unquoted field, no bare CR line ends, no duplicate or blank header. Errors name the file
-// and the line where the bad record or field started, with a hint where the cause is guessable.
+// inside an unquoted field, no bare CR line ends, no duplicate or blank header. Errors name the
+// file and the line where the bad record or field started, with a hint where the cause is
+// guessable.
 #pragma once
 
 #include <cstdint>
@@ -68,7 +69,7 @@ class CsvReader {
     std::string path_;
     size_t pos_ = 0;
     uint64_t consumed_ = 0;  // file bytes dropped from the front of buffer_ (for byte offsets)
-    int64_t line_ = 1;  // line of text_[pos_]
+    int64_t line_ = 1;       // line of text_[pos_]
     int64_t record_line_ = 0;
     std::vector<std::string> header_;
     bool have_header_ = false;

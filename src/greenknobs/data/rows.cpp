@@ -70,8 +70,8 @@ std::string missing_column_hint(const std::vector<std::string>& header, const ch
         for (const char* d : {";", "\t", "|"}) {
             if (header[0].find(d) != std::string::npos) {
                 const std::string shown = d[0] == '\t' ? "tab" : std::string("'") + d + "'";
-                return "; the header is one column holding " + shown + ": the file seems " +
-                       shown + "-separated, but CSV here means comma-separated";
+                return "; the header is one column holding " + shown + ": the file seems " + shown +
+                       "-separated, but CSV here means comma-separated";
             }
         }
     }
@@ -150,9 +150,9 @@ std::string as_text(const nlohmann::json& v, const std::string& path, const std:
     if (shown.size() > 40) {
         shown = shown.substr(0, 40) + "...";
     }
-    throw InputError(path, place,
-                     std::string("field '") + key + "' must be a string, found " + v.type_name() +
-                         " " + shown);
+    throw InputError(
+        path, place,
+        std::string("field '") + key + "' must be a string, found " + v.type_name() + " " + shown);
 }
 
 // Turns one JSON record into a row; the first record fixes `columns`.
@@ -160,9 +160,9 @@ RawRow row_from_object(const nlohmann::json& obj, int64_t line, const std::strin
                        const std::string& place, const RowRequirements& req, RowColumns& columns,
                        bool first) {
     if (!obj.is_object()) {
-        throw InputError(path, place,
-                         std::string("expected a JSON object per record, found ") +
-                             obj.type_name());
+        throw InputError(
+            path, place,
+            std::string("expected a JSON object per record, found ") + obj.type_name());
     }
     auto need = [&](const char* key) -> const nlohmann::json& {
         auto it = obj.find(key);
@@ -188,9 +188,8 @@ RawRow row_from_object(const nlohmann::json& obj, int64_t line, const std::strin
                          "label `vul` must be 0 or 1, found " + std::string(vul.type_name()) + " " +
                              vul.dump().substr(0, 40));
     }
-    row.func_after = req.func_after
-                         ? as_text(need("func_after"), path, place, "func_after", false)
-                         : opt("func_after");
+    row.func_after = req.func_after ? as_text(need("func_after"), path, place, "func_after", false)
+                                    : opt("func_after");
     row.cwe = opt("CWE ID");
     row.cve = opt("CVE ID");
     row.project = opt("project");
@@ -296,8 +295,7 @@ int64_t read_jsonl_rows(const std::string& path, const RowRequirements& req, con
             return count;
         }
         if (text[first] == '[') {
-            throw InputError(path, place,
-                             "a JSON array: JSON Lines holds one object per line");
+            throw InputError(path, place, "a JSON array: JSON Lines holds one object per line");
         }
         const size_t cr = text.find('\r');
         if (cr != std::string::npos && cr + 1 < text.size() &&
@@ -307,8 +305,8 @@ int64_t read_jsonl_rows(const std::string& path, const RowRequirements& req, con
                              "the file seems to use classic Mac line ends; JSON Lines records "
                              "end with LF (or CRLF)");
         }
-        nlohmann::json obj = parse_json_strict(std::string_view(text).substr(skip), path, place,
-                                               line_offset + skip);
+        nlohmann::json obj =
+            parse_json_strict(std::string_view(text).substr(skip), path, place, line_offset + skip);
         sink(row_from_object(obj, line, path, place, req, columns, count == 0), columns);
         ++count;
     }

@@ -34,7 +34,6 @@ void duty_cycle(double duty, const std::atomic<bool>* stop) {
     }
 }
 
-
 }  // namespace
 
 CalibrationRun run_cpu_calibration(const CalibrateOptions& opts) {
@@ -90,8 +89,9 @@ CalibrationRun run_cpu_calibration(const CalibrateOptions& opts) {
         CalibrationPoint p;
         p.target_u = level;
         uint64_t dtotal = t1.total - t0.total;
-        p.measured_u = dtotal > 0 ? static_cast<double>(t1.busy - t0.busy) / static_cast<double>(dtotal)
-                                  : level;
+        p.measured_u = dtotal > 0
+                           ? static_cast<double>(t1.busy - t0.busy) / static_cast<double>(dtotal)
+                           : level;
         p.power_w = s1 > s0 ? (e1 - e0) / (s1 - s0) : 0;
         p.w_per_cpu = p.power_w / logical;
         run.points.push_back(p);

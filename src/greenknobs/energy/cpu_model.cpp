@@ -136,11 +136,12 @@ TdpChoice choose_tdp(const CpuInfo& cpu, double override_tdp_w, double capacity_
         }
     }
     if (best != nullptr) {
-        double share = std::min(cpus / best->threads, static_cast<double>(std::max(1, cpu.sockets)));
+        double share =
+            std::min(cpus / best->threads, static_cast<double>(std::max(1, cpu.sockets)));
         choice.tdp_w = best->tdp_w * share;
-        choice.origin = "table: '" + std::string(best->pattern) + "' " +
-                        fmt("%g W per %g threads, scaled to %g CPUs", best->tdp_w, best->threads,
-                            cpus);
+        choice.origin =
+            "table: '" + std::string(best->pattern) + "' " +
+            fmt("%g W per %g threads, scaled to %g CPUs", best->tdp_w, best->threads, cpus);
         choice.kind = best->family ? TdpChoice::Kind::kFamily : TdpChoice::Kind::kTable;
         return choice;
     }
@@ -200,8 +201,8 @@ CpuCalibration fit_cpu_calibration(const std::vector<std::pair<double, double>>&
     best.points = static_cast<int>(pts.size());
     for (const auto& p : pts) {
         if (p.second > 0) {
-            best.max_rel_residual = std::max(best.max_rel_residual,
-                                             std::fabs(best.w_per_cpu(p.first) - p.second) / p.second);
+            best.max_rel_residual = std::max(
+                best.max_rel_residual, std::fabs(best.w_per_cpu(p.first) - p.second) / p.second);
         }
     }
     return best;
@@ -233,8 +234,9 @@ std::vector<CpuCalibration> load_calibrations(const std::string& path) {
     }
     if (!j.is_object() || j.value("schema", "") != "greenknobs.cpu-calibration/1" ||
         !j.contains("cpus") || !j["cpus"].is_object()) {
-        throw InputError(path, "schema",
-                         "expected {\"schema\": \"greenknobs.cpu-calibration/1\", \"cpus\": {...}}");
+        throw InputError(
+            path, "schema",
+            "expected {\"schema\": \"greenknobs.cpu-calibration/1\", \"cpus\": {...}}");
     }
     for (auto it = j["cpus"].begin(); it != j["cpus"].end(); ++it) {
         const auto& e = it.value();
@@ -263,7 +265,8 @@ std::vector<CpuCalibration> load_calibrations(const std::string& path) {
 }
 
 void store_calibration(const std::string& path, const CpuCalibration& c) {
-    nlohmann::json j = {{"schema", "greenknobs.cpu-calibration/1"}, {"cpus", nlohmann::json::object()}};
+    nlohmann::json j = {{"schema", "greenknobs.cpu-calibration/1"},
+                        {"cpus", nlohmann::json::object()}};
     if (fs::exists(path)) {
         load_calibrations(path);  // refuses to overwrite a malformed file
         j = nlohmann::json::parse(fs::read_file(path));
@@ -400,7 +403,8 @@ double CpuModelSource::utilisation(double t_s) {
                 add_warning("cannot read " + cgroup_.dir + "/cpu.stat");
                 return std::numeric_limits<double>::quiet_NaN();
             }
-            cpu_s = usage >= prev_usage_us_ ? static_cast<double>(usage - prev_usage_us_) * 1e-6 : 0;
+            cpu_s =
+                usage >= prev_usage_us_ ? static_cast<double>(usage - prev_usage_us_) * 1e-6 : 0;
             prev_usage_us_ = usage;
         }
         double dt = t_s - prev_t_s_;

@@ -3,8 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 
 #include <dlfcn.h>
@@ -242,8 +242,8 @@ VisibleGpus resolve_visible_gpus(const NvmlLibrary& lib, const std::string* cuda
         *is_mig = false;
         std::string gpu_part = t;
         if (t.rfind("MIG-GPU-", 0) == 0) {  // MIG-GPU-<gpu uuid>/<gi>/<ci> (drivers before R470)
-            gpu_part = t.substr(4, t.find('/') == std::string::npos ? std::string::npos
-                                                                    : t.find('/') - 4);
+            gpu_part =
+                t.substr(4, t.find('/') == std::string::npos ? std::string::npos : t.find('/') - 4);
         }
         for (unsigned i : among) {
             if (t.rfind("MIG-", 0) == 0 && t.rfind("MIG-GPU-", 0) != 0) {
@@ -285,13 +285,16 @@ VisibleGpus resolve_visible_gpus(const NvmlLibrary& lib, const std::string* cuda
                 std::vector<unsigned> sel;
                 for (const auto& t : toks) {
                     bool m = false;
-                    long idx = is_index(t) ? std::strtol(t.c_str(), nullptr, 10) : by_uuid(t, base, &m);
+                    long idx =
+                        is_index(t) ? std::strtol(t.c_str(), nullptr, 10) : by_uuid(t, base, &m);
                     if (idx < 0 || static_cast<unsigned long>(idx) >= count) {
-                        v.error = "NVIDIA_VISIBLE_DEVICES entry '" + t + "' names no GPU NVML reports";
+                        v.error =
+                            "NVIDIA_VISIBLE_DEVICES entry '" + t + "' names no GPU NVML reports";
                         return v;
                     }
                     v.has_mig = v.has_mig || m;
-                    if (std::find(sel.begin(), sel.end(), static_cast<unsigned>(idx)) == sel.end()) {
+                    if (std::find(sel.begin(), sel.end(), static_cast<unsigned>(idx)) ==
+                        sel.end()) {
                         sel.push_back(static_cast<unsigned>(idx));
                     }
                 }
@@ -311,7 +314,9 @@ VisibleGpus resolve_visible_gpus(const NvmlLibrary& lib, const std::string* cuda
             bool m = false;
             if (is_index(t)) {
                 long n = std::strtol(t.c_str(), nullptr, 10);
-                idx = n < static_cast<long>(base.size()) ? static_cast<long>(base[static_cast<size_t>(n)]) : -1;
+                idx = n < static_cast<long>(base.size())
+                          ? static_cast<long>(base[static_cast<size_t>(n)])
+                          : -1;
                 numeric = true;
             } else if (t.rfind("GPU-", 0) == 0 || t.rfind("MIG-", 0) == 0) {
                 idx = by_uuid(t, base, &m);
@@ -337,14 +342,16 @@ VisibleGpus resolve_visible_gpus(const NvmlLibrary& lib, const std::string* cuda
         }
         if (numeric && mixed && (order == nullptr || std::string(order) != "PCI_BUS_ID")) {
             v.warnings.push_back(
-                "CUDA_VISIBLE_DEVICES indices are taken in NVML (PCI bus) order; with different GPU "
+                "CUDA_VISIBLE_DEVICES indices are taken in NVML (PCI bus) order; with different "
+                "GPU "
                 "models CUDA orders fastest first unless CUDA_DEVICE_ORDER=PCI_BUS_ID: set it, or "
                 "use UUIDs");
         }
         base = sel;
     }
     v.indices = base;
-    v.origin = (origin.empty() ? std::string("all GPUs") : origin) + " -> NVML " + join_indices(base);
+    v.origin =
+        (origin.empty() ? std::string("all GPUs") : origin) + " -> NVML " + join_indices(base);
     return v;
 }
 
@@ -353,7 +360,8 @@ VisibleGpus visible_gpus_from_env(const NvmlLibrary& lib) {
     const char* nvidia = std::getenv("NVIDIA_VISIBLE_DEVICES");
     std::string c = cuda != nullptr ? cuda : "";
     std::string n = nvidia != nullptr ? nvidia : "";
-    return resolve_visible_gpus(lib, cuda != nullptr ? &c : nullptr, nvidia != nullptr ? &n : nullptr);
+    return resolve_visible_gpus(lib, cuda != nullptr ? &c : nullptr,
+                                nvidia != nullptr ? &n : nullptr);
 }
 
 NvmlGpuSource::NvmlGpuSource(std::shared_ptr<NvmlLibrary> lib, unsigned index)
@@ -437,13 +445,14 @@ double NvmlGpuSource::read_energy_j() {
 
 double NvmlGpuSource::read_power_w(double t_s) {
     (void)t_s;
- unsigned mw = 0;
+    unsigned mw = 0;
     int rc = instant_ ? lib_->instant_power_mw(dev_, &mw) : lib_->power_mw(dev_, &mw);
     if (rc != NvmlLibrary::kSuccess) {
         if (rc != last_error_) {
-            add_warning(std::string(instant_ ? "NVML_FI_DEV_POWER_INSTANT" : "nvmlDeviceGetPowerUsage") +
-                        " failed: " + lib_->error_string(rc) +
-                        "; the gap is interpolated from the neighbouring samples");
+            add_warning(
+                std::string(instant_ ? "NVML_FI_DEV_POWER_INSTANT" : "nvmlDeviceGetPowerUsage") +
+                " failed: " + lib_->error_string(rc) +
+                "; the gap is interpolated from the neighbouring samples");
         }
         last_error_ = rc;
         return std::numeric_limits<double>::quiet_NaN();

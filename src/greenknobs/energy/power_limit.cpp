@@ -12,8 +12,8 @@
 #include <thread>
 
 #include <dirent.h>
-#include <signal.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "greenknobs/energy/nvml.h"
@@ -171,7 +171,8 @@ std::vector<RaplLimitZone> find_rapl_limit_zones(const std::string& powercap_roo
         for (const auto& id : ids) {
             RaplLimitZone z;
             z.dir = powercap_root + "/" + id;
-            if (!fs::read_sysfs_value(z.dir + "/name", &z.label) || z.label.rfind("package-", 0) != 0) {
+            if (!fs::read_sysfs_value(z.dir + "/name", &z.label) ||
+                z.label.rfind("package-", 0) != 0) {
                 continue;  // psys has limits too, but they are the platform's
             }
             ++packages;
@@ -311,8 +312,8 @@ std::vector<AppliedLimit> PowerLimiter::apply_gpus(double limit_w) {
         unsigned prev = 0;
         int rc = nvml_->power_limit_mw(gpus_[i], &prev);
         if (rc != NvmlLibrary::kSuccess) {
-            throw UnsupportedError(a.device + ": nvmlDeviceGetPowerManagementLimit: " +
-                                   nvml_->error_string(rc));
+            throw UnsupportedError(
+                a.device + ": nvmlDeviceGetPowerManagementLimit: " + nvml_->error_string(rc));
         }
         rc = nvml_->set_power_limit_mw(gpus_[i], want_mw);
         if (rc != NvmlLibrary::kSuccess) {
@@ -326,8 +327,8 @@ std::vector<AppliedLimit> PowerLimiter::apply_gpus(double limit_w) {
         a.previous_w = prev / 1000.0;
         a.enforced_w = rc == NvmlLibrary::kSuccess ? enforced / 1000.0 : 0;
         if (rc != NvmlLibrary::kSuccess) {
-            throw UnsupportedError(a.device + ": nvmlDeviceGetEnforcedPowerLimit: " +
-                                   nvml_->error_string(rc));
+            throw UnsupportedError(a.device +
+                                   ": nvmlDeviceGetEnforcedPowerLimit: " + nvml_->error_string(rc));
         }
         // The enforced limit is the lowest of every limit in force (ours, an administrator's
         // through nvidia-smi or the in-band/out-of-band controller): below ours it is a cap we may

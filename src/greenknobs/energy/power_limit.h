@@ -45,9 +45,10 @@ struct AppliedLimit {
 
 // A CPU package whose power limit can be set: a RAPL package zone and its writable constraints.
 struct RaplLimitZone {
-    std::string label;             // package-0
-    std::string dir;               // <powercap_root>/intel-rapl:0
-    std::vector<int> constraints;  // N of each writable constraint_N_power_limit_uw (0 long, 1 short term)
+    std::string label;  // package-0
+    std::string dir;    // <powercap_root>/intel-rapl:0
+    std::vector<int>
+        constraints;  // N of each writable constraint_N_power_limit_uw (0 long, 1 short term)
 };
 
 // The RAPL package zones under powercap_root whose limits this process may set (access(2) only:

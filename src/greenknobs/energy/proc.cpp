@@ -1,6 +1,5 @@
 // /proc parsing with plain file reads; nothing here throws on a vanished process.
 #include "greenknobs/energy/proc.h"
-#include "greenknobs/util/fs.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -12,6 +11,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
+
+#include "greenknobs/util/fs.h"
 
 namespace gk::energy {
 
@@ -325,7 +326,8 @@ bool read_cgroup_usage_us(const std::string& dir, uint64_t* usage_us) {
 
 double read_cgroup_memory_bytes(const std::string& dir) {
     std::string text;
-    return fs::read_small_file(dir + "/memory.current", &text) ? std::strtod(text.c_str(), nullptr) : 0;
+    return fs::read_small_file(dir + "/memory.current", &text) ? std::strtod(text.c_str(), nullptr)
+                                                               : 0;
 }
 
 CpuCapacity read_cpu_capacity(const std::string& proc_root, const CgroupInfo& cgroup, int pid) {
@@ -412,8 +414,8 @@ ProcessTreeMeter::Delta ProcessTreeMeter::sample() {
             continue;
         }
         int up = kv.second.ppid;
-        for (int hops = 0; hops < 64 && prev_.count(up) != 0 && !same(now, up, prev_[up].start_ticks);
-             ++hops) {
+        for (int hops = 0;
+             hops < 64 && prev_.count(up) != 0 && !same(now, up, prev_[up].start_ticks); ++hops) {
             up = prev_[up].ppid;  // the parent is gone too: its reaper gets both
         }
         incoming[up] += kv.second.cpu_ticks + kv.second.reaped_cpu_ticks + kv.second.credit_ticks;

@@ -50,9 +50,9 @@ int count_cpu_list(const std::string& list);
 // The cgroup v2 a process belongs to (the "0::<path>" line of /proc/<pid>/cgroup under the
 // unified hierarchy at cgroup_root) and the limits on it and its ancestors.
 struct CgroupInfo {
-    bool found = false;   // a cgroup v2 directory exists for the process
-    bool is_root = true;  // the hierarchy's root (no cpu.max there): the whole machine
-    std::string dir;      // <cgroup_root>/<path>
+    bool found = false;           // a cgroup v2 directory exists for the process
+    bool is_root = true;          // the hierarchy's root (no cpu.max there): the whole machine
+    std::string dir;              // <cgroup_root>/<path>
     double quota_cpus = 0;        // min over the cgroup and its ancestors of cpu.max; 0 = no quota
     double memory_max_bytes = 0;  // min of memory.max; 0 = no limit
 };

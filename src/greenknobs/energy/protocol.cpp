@@ -323,18 +323,18 @@ nlohmann::json command_run_record(const CommandSpec& spec, const nlohmann::json&
         j["repeat"] = d["repeat"];
     }
     j["config"] = d;
-    j["config_hash"] = d.contains("config_hash") ? d["config_hash"].get<std::string>()
-                                                 : command_spec_hash(d);
+    j["config_hash"] =
+        d.contains("config_hash") ? d["config_hash"].get<std::string>() : command_spec_hash(d);
     j["greenknobs_version"] = "0.1.0";
     j["started_at"] = outcome.started_at;
     j["finished_at"] = outcome.finished_at;
     j["machine"] = to_json(machine_info());
-    j["command"] = {{"argv", spec.argv},
-                    {"cwd", spec.cwd},
-                    {"exit_code", outcome.exited ? nlohmann::json(outcome.exit_code)
-                                                 : nlohmann::json(nullptr)},
-                    {"term_signal", outcome.exited ? nlohmann::json(nullptr)
-                                                   : nlohmann::json(outcome.term_signal)}};
+    j["command"] = {
+        {"argv", spec.argv},
+        {"cwd", spec.cwd},
+        {"exit_code", outcome.exited ? nlohmann::json(outcome.exit_code) : nlohmann::json(nullptr)},
+        {"term_signal",
+         outcome.exited ? nlohmann::json(nullptr) : nlohmann::json(outcome.term_signal)}};
     nlohmann::json applied = nlohmann::json::array();
     if (d.contains("knobs") && d["knobs"].is_array()) {
         applied = d["knobs"];
@@ -348,8 +348,7 @@ nlohmann::json command_run_record(const CommandSpec& spec, const nlohmann::json&
             j[k] = d[k];  // what the study report ranks by and calls evaluation
         }
     }
-    j["protocol"] = {{"stages_reported", session.stages_begun()},
-                     {"warnings", session.warnings()}};
+    j["protocol"] = {{"stages_reported", session.stages_begun()}, {"warnings", session.warnings()}};
     j["energy"] = report;
     return j;
 }

@@ -13,7 +13,6 @@
 
 #include "greenknobs/energy/tracker.h"
 
-
 namespace gk::energy {
 
 // The write end of the protocol pipe, as a decimal file descriptor number.
@@ -85,8 +84,8 @@ nlohmann::json promote_child_stages(const nlohmann::json& report, const std::str
 // `knobs`. A study writes one per run (configs/<key>.json); `measure --spec FILE` reads it.
 struct CommandSpec {
     std::vector<std::string> argv;
-    std::string cwd;                          // "" = inherited
-    std::map<std::string, std::string> env;   // added or replaced
+    std::string cwd;                                // "" = inherited
+    std::map<std::string, std::string> env;         // added or replaced
     nlohmann::json doc = nlohmann::json::object();  // the whole spec as given
 };
 // InputError naming `origin` and the key for a malformed spec.

@@ -84,7 +84,9 @@ static int gk_protocol_line_(const char* verb, const char* name, const char* val
     return gk_protocol_send_(line, ack);
 }
 
-static inline int gk_stage_begin(const char* name) { return gk_protocol_line_("begin", name, NULL, 1); }
+static inline int gk_stage_begin(const char* name) {
+    return gk_protocol_line_("begin", name, NULL, 1);
+}
 static inline int gk_stage_end(const char* name) { return gk_protocol_line_("end", name, NULL, 1); }
 static inline int gk_metric(const char* name, double value) {
     char v[64];

@@ -1,11 +1,10 @@
 // RAPL powercap reader and zone discovery.
 #include "greenknobs/energy/rapl.h"
-#include "greenknobs/util/fs.h"
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 
@@ -13,6 +12,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "greenknobs/util/fs.h"
 
 namespace gk::energy {
 
@@ -136,10 +137,10 @@ double RaplSource::read_energy_j() {
         // counter can wrap: a 2^32 uJ range lasts about 60 s at 70 W; the usual 2^38 uJ range,
         // hours); otherwise the counter was reset (CPU hotplug, driver reload): counted from the
         // new value, with a warning, never as a wrap.
-        double wrap_uj = max_range_uj_ > last_raw_uj_
-                             ? static_cast<double>(max_range_uj_ - last_raw_uj_) +
-                                   static_cast<double>(raw)
-                             : -1;
+        double wrap_uj =
+            max_range_uj_ > last_raw_uj_
+                ? static_cast<double>(max_range_uj_ - last_raw_uj_) + static_cast<double>(raw)
+                : -1;
         bool plausible = wrap_uj >= 0 && wrap_uj * 1e-6 <= max_plausible_w_ * std::max(dt, 0.0);
         if (plausible) {
             total_uj_ += wrap_uj;
@@ -258,8 +259,7 @@ std::vector<std::shared_ptr<Source>> discover_rapl(const std::string& root, Cloc
         for (size_t k = i + 1; k < all.size(); ++k) {
             const Zone& b = all[k];
             if (b.source->available() && chosen[b.key] == b.id && b.base == a.base &&
-                b.key != a.key && !a.where.empty() &&
-                package_of(b.where) == package_of(a.where) &&
+                b.key != a.key && !a.where.empty() && package_of(b.where) == package_of(a.where) &&
                 b.source->first_raw_uj() == a.source->first_raw_uj() &&
                 b.source->max_range_uj() == a.source->max_range_uj() &&
                 a.source->first_raw_uj() != 0) {

@@ -63,8 +63,8 @@ double interpolate_at(const Series& s, const std::vector<double>& v, double t_s)
     if (t_s >= t[n - 1]) {
         return v[n - 1];
     }
-    size_t i = static_cast<size_t>(std::upper_bound(t.begin(), t.begin() + static_cast<long>(n), t_s) -
-                                   t.begin());
+    size_t i = static_cast<size_t>(
+        std::upper_bound(t.begin(), t.begin() + static_cast<long>(n), t_s) - t.begin());
     double span = t[i] - t[i - 1];
     return span > 0 ? v[i - 1] + (v[i] - v[i - 1]) * (t_s - t[i - 1]) / span : v[i];
 }

@@ -25,7 +25,7 @@ struct Series {
     bool interval_mean = true;
     std::vector<double> t_s;  // sampler clock
     std::vector<double> power_w;
-    std::vector<double> energy_j;  // counters only: cumulative energy at t_s
+    std::vector<double> energy_j;    // counters only: cumulative energy at t_s
     std::vector<double> cpu_time_s;  // CPU-time sources only: cumulative busy CPU seconds at t_s
 };
 

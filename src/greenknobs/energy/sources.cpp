@@ -86,10 +86,10 @@ nlohmann::json sources_json(const std::vector<SourceEntry>& entries) {
         j["update_period_s"] = s.update_period_s();
         j["note"] = s.note();
         j["scope"] = s.scope();
-        j["uncertainty"] = s.provenance() == Provenance::kModelled
-                               ? nlohmann::json{{"low", s.uncertainty_low()},
-                                                {"high", s.uncertainty_high()}}
-                               : nlohmann::json(nullptr);
+        j["uncertainty"] =
+            s.provenance() == Provenance::kModelled
+                ? nlohmann::json{{"low", s.uncertainty_low()}, {"high", s.uncertainty_high()}}
+                : nlohmann::json(nullptr);
         list.push_back(j);
     }
     return list;
@@ -122,7 +122,8 @@ std::string describe_sources(const std::vector<SourceEntry>& entries) {
     }
     out << "\n";
     if (!counters_readable) {
-        out << "No energy counters are readable on this machine (no RAPL, no NVML): the CPU and RAM "
+        out << "No energy counters are readable on this machine (no RAPL, no NVML): the CPU and "
+               "RAM "
                "are modelled (provenance 'modelled'), not measured.\n";
     }
     for (int c = 0; c < kNumComponents; ++c) {

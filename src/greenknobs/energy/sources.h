@@ -19,8 +19,8 @@ struct SourceOptions {
     std::string proc_root = "/proc";
     std::string cgroup_root = "/sys/fs/cgroup";
     std::string cpu_calibration_path;  // "" = default_calibration_path(); "none" = ignore
-    double cpu_tdp_w = 0;  // 0 = look up the table
-    int pid = 0;           // 0 = whole machine
+    double cpu_tdp_w = 0;              // 0 = look up the table
+    int pid = 0;                       // 0 = whole machine
     double sample_period_s = 0.1;
 };
 

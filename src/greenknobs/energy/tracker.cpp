@@ -336,7 +336,8 @@ nlohmann::json Tracker::record_json(const Record& r, const std::vector<Series>& 
     if (cpu_time_idx_ >= 0) {
         const Series& cs = series[static_cast<size_t>(cpu_time_idx_)];
         if (!cs.cpu_time_s.empty()) {
-            double c = interpolate_at(cs, cs.cpu_time_s, r.t1) - interpolate_at(cs, cs.cpu_time_s, r.t0);
+            double c =
+                interpolate_at(cs, cs.cpu_time_s, r.t1) - interpolate_at(cs, cs.cpu_time_s, r.t0);
             bool gets_added = false;
             if (added_cpu_s_ > 0 && last_ended_ < stages_.size()) {
                 const std::string& last = stages_[last_ended_].path;
@@ -346,8 +347,8 @@ nlohmann::json Tracker::record_json(const Record& r, const std::vector<Series>& 
                 gets_added = is_total;
             }
             if (gets_added) {
-                const auto* model =
-                    dynamic_cast<const CpuModelSource*>(sampled_[static_cast<size_t>(cpu_time_idx_)].get());
+                const auto* model = dynamic_cast<const CpuModelSource*>(
+                    sampled_[static_cast<size_t>(cpu_time_idx_)].get());
                 if (static_cast<size_t>(cpu_time_idx_) < used_.size() && model != nullptr) {
                     double util = duration_s > 0 ? c / (duration_s * model->capacity_cpus()) : 0;
                     double extra = added_cpu_s_ * model->marginal_w_per_cpu_s(util);
@@ -413,8 +414,8 @@ nlohmann::json Tracker::record_json(const Record& r, const std::vector<Series>& 
     mj["total"] = num_or_null(any && duration_s > 0, duration_s > 0 ? total / duration_s : 0);
     sj["total"] = num_or_null(any && idle_w != nullptr, total_static);
     dj["total"] = num_or_null(any && idle_w != nullptr, total - total_static);
-    rj["total"] = any ? nlohmann::json{{"low", total_low}, {"high", total_high}}
-                      : nlohmann::json(nullptr);
+    rj["total"] =
+        any ? nlohmann::json{{"low", total_low}, {"high", total_high}} : nlohmann::json(nullptr);
     j["energy_j"] = ej;
     j["provenance"] = pj;
     j["scope"] = scj;
@@ -488,14 +489,15 @@ nlohmann::json Tracker::report_json() const {
     }
     j["idle_power_w"] = idle;
     const double* idle_ptr = has_baseline_ ? idle_w : nullptr;
-    j["carbon"] = {{"intensity_g_per_kwh", ci.g_per_kwh},
-                   {"source", ci.source},
-                   {"country_iso_code", ci.country_iso_code},
-                   {"country_name", ci.country_name},
-                   {"year", ci.year > 0 ? nlohmann::json(ci.year) : nlohmann::json(nullptr)},
-                   {"warning", ci.warning.empty() ? nlohmann::json(nullptr) : nlohmann::json(ci.warning)},
-                   {"pue", opts_.pue},
-                   {"wue_l_per_kwh", opts_.wue_l_per_kwh}};
+    j["carbon"] = {
+        {"intensity_g_per_kwh", ci.g_per_kwh},
+        {"source", ci.source},
+        {"country_iso_code", ci.country_iso_code},
+        {"country_name", ci.country_name},
+        {"year", ci.year > 0 ? nlohmann::json(ci.year) : nlohmann::json(nullptr)},
+        {"warning", ci.warning.empty() ? nlohmann::json(nullptr) : nlohmann::json(ci.warning)},
+        {"pue", opts_.pue},
+        {"wue_l_per_kwh", opts_.wue_l_per_kwh}};
     j["machine"] = machine_json(machine_);
     nlohmann::json stages = nlohmann::json::array();
     for (const auto& r : stages_) {

@@ -20,12 +20,12 @@ namespace gk::energy {
 
 // The machine as CodeCarbon describes it (for emissions.csv) plus what utilisation is a share of.
 struct MachineInfo {
-    std::string os;         // "Linux-<release>-<machine>"
-    std::string cpu_model;  // /proc/cpuinfo model name
-    int cpu_count = 0;      // logical CPUs the OS sees
-    double cpu_capacity = 0;  // CPUs this process may use (affinity, cgroup cpu.max)
-    int gpu_count = 0;        // GPUs measured
-    std::string gpu_model;    // "N x NAME", as CodeCarbon
+    std::string os;                // "Linux-<release>-<machine>"
+    std::string cpu_model;         // /proc/cpuinfo model name
+    int cpu_count = 0;             // logical CPUs the OS sees
+    double cpu_capacity = 0;       // CPUs this process may use (affinity, cgroup cpu.max)
+    int gpu_count = 0;             // GPUs measured
+    std::string gpu_model;         // "N x NAME", as CodeCarbon
     double ram_total_size_gb = 0;  // MemTotal in GiB (CodeCarbon's GB = 2^30 bytes)
 };
 MachineInfo detect_machine(const std::string& proc_root, const std::string& cgroup_root,
@@ -43,7 +43,7 @@ struct TrackerOptions {
     std::string country_iso_code;  // ISO 3166 alpha-3; empty = world average
     double carbon_g_per_kwh = 0;   // > 0 overrides the country
     double pue = 1.0;
-    double wue_l_per_kwh = 0;  // water usage effectiveness (CodeCarbon's wue), L per kWh
+    double wue_l_per_kwh = 0;   // water usage effectiveness (CodeCarbon's wue), L per kWh
     std::string experiment_id;  // CodeCarbon's experiment_id column; empty = none
     std::string cgroup_root = "/sys/fs/cgroup";
     std::string cpu_calibration_path;  // stored CPU-model calibrations; empty = the default path

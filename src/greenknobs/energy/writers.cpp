@@ -26,7 +26,6 @@ std::string num(const nlohmann::json& v, const char* f = "%.10g", double scale =
     return buf;
 }
 
-
 // CodeCarbon writes "YYYY-MM-DDTHH:MM:SS" (no zone) at the end of the measured interval.
 std::string iso_end(double unix_s) { return utc_format(unix_s, "%Y-%m-%dT%H:%M:%S"); }
 
@@ -43,19 +42,44 @@ std::string fixed(const nlohmann::json& v, const char* f, int width) {
 const std::vector<std::string>& codecarbon_columns() {
     // CodeCarbon 3.3.0, codecarbon/output_methods/emissions_data.py (EmissionsData, field order).
     static const std::vector<std::string> cols = {
-        "timestamp",       "project_name",           "run_id",
-        "experiment_id",   "duration",               "emissions",
-        "emissions_rate",  "cpu_power",              "gpu_power",
-        "ram_power",       "cpu_energy",             "gpu_energy",
-        "ram_energy",      "energy_consumed",        "water_consumed",
-        "country_name",    "country_iso_code",       "region",
-        "cloud_provider",  "cloud_region",           "os",
-        "python_version",  "codecarbon_version",     "cpu_count",
-        "cpu_model",       "gpu_count",              "gpu_model",
-        "longitude",       "latitude",               "ram_total_size",
-        "tracking_mode",   "cpu_utilization_percent", "gpu_utilization_percent",
-        "ram_utilization_percent", "ram_used_gb",    "on_cloud",
-        "pue",             "wue",
+        "timestamp",
+        "project_name",
+        "run_id",
+        "experiment_id",
+        "duration",
+        "emissions",
+        "emissions_rate",
+        "cpu_power",
+        "gpu_power",
+        "ram_power",
+        "cpu_energy",
+        "gpu_energy",
+        "ram_energy",
+        "energy_consumed",
+        "water_consumed",
+        "country_name",
+        "country_iso_code",
+        "region",
+        "cloud_provider",
+        "cloud_region",
+        "os",
+        "python_version",
+        "codecarbon_version",
+        "cpu_count",
+        "cpu_model",
+        "gpu_count",
+        "gpu_model",
+        "longitude",
+        "latitude",
+        "ram_total_size",
+        "tracking_mode",
+        "cpu_utilization_percent",
+        "gpu_utilization_percent",
+        "ram_utilization_percent",
+        "ram_used_gb",
+        "on_cloud",
+        "pue",
+        "wue",
     };
     return cols;
 }
@@ -100,8 +124,8 @@ std::string emissions_csv(const nlohmann::json& report) {
     }
     out << "\n";
     double started = report.at("started_at_unix_s").get<double>();
-    std::string tracking = report.value("process", nlohmann::json()).is_object() ? "process"
-                                                                                 : "machine";
+    std::string tracking =
+        report.value("process", nlohmann::json()).is_object() ? "process" : "machine";
     for (const auto& r : rows) {
         bool is_total = r.at("path").get<std::string>() == "total" && r.at("parent").is_null() &&
                         &r == &rows.back();
@@ -112,8 +136,8 @@ std::string emissions_csv(const nlohmann::json& report) {
         const auto& em = r.at("emissions_g");
         out << iso_end(end_s) << "," << csv_field(report.value("project_name", "")) << ","
             << csv_field(report.value("run_id", "")) << ","
-            << csv_field(report.value("experiment_id", "")) << "," << num(r.at("duration_s"))
-            << "," << num(em, "%.10g", 1e-3) << ",";
+            << csv_field(report.value("experiment_id", "")) << "," << num(r.at("duration_s")) << ","
+            << num(em, "%.10g", 1e-3) << ",";
         if (em.is_number() && duration > 0) {
             out << num(nlohmann::json(em.get<double>() * 1e-3 / duration));
         }
@@ -129,8 +153,8 @@ std::string emissions_csv(const nlohmann::json& report) {
         }
         out << "," << csv_field(carbon.value("country_name", "")) << ","
             << csv_field(carbon.at("country_iso_code").get<std::string>())
-            << ",,,"                       // region, cloud_provider, cloud_region: not detected
-            << "," << mstr("os") << ",,"   // os; python_version, codecarbon_version: not ours
+            << ",,,"                      // region, cloud_provider, cloud_region: not detected
+            << "," << mstr("os") << ",,"  // os; python_version, codecarbon_version: not ours
             << "," << mnum("cpu_count") << "," << mstr("cpu_model") << "," << mnum("gpu_count")
             << "," << mstr("gpu_model") << ",,"  // longitude, latitude
             << "," << mnum("ram_total_size_gb") << "," << tracking << ",";
@@ -251,7 +275,8 @@ std::string format_summary(const nlohmann::json& report) {
         std::string range = "n/a";
         const auto& rg = r.value("energy_range_j", nlohmann::json());
         if (rg.is_object() && rg.at("total").is_object()) {
-            range = num(rg.at("total").at("low"), "%.2f") + "-" + num(rg.at("total").at("high"), "%.2f");
+            range = num(rg.at("total").at("low"), "%.2f") + "-" +
+                    num(rg.at("total").at("high"), "%.2f");
         }
         std::snprintf(line, sizeof line, "%-22s %9s%s %11s %21s %9s %10s\n", label.c_str(),
                       fixed(r.at("duration_s"), "%.3f", 9).c_str(), cells.c_str(),

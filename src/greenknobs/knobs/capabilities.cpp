@@ -1,5 +1,6 @@
 // Capability probes for the knobs' supported() checks. Probing never changes anything: it checks
-// that a RAPL package limit is writable (access(2), energy's own probe) and that NVML can be loaded.
+// that a RAPL package limit is writable (access(2), energy's own probe) and that NVML can be
+// loaded.
 #include "greenknobs/knobs/capabilities.h"
 
 #include <dlfcn.h>

@@ -1,7 +1,7 @@
 // What this machine can do for the knobs that depend on hardware: CUDA (given by the caller, since
 // only model/ may ask LibTorch) and whether a power limit can be set (NVML loadable with root for
-// the GPU; a RAPL package zone with writable limits for the CPU, found by the power-limit code of the
-// energy module itself).
+// the GPU; a RAPL package zone with writable limits for the CPU, found by the power-limit code of
+// the energy module itself).
 #pragma once
 
 #include <string>

@@ -205,7 +205,8 @@ const Variant& Catalog::baseline() const {
     throw InputError(path, "", "no baseline variant (baseline = true)");
 }
 
-config::RunConfig resolve(const config::RunConfig& base, const Variant& v, const std::string& origin) {
+config::RunConfig resolve(const config::RunConfig& base, const Variant& v,
+                          const std::string& origin) {
     config::RunConfig c = base;
     c.name = v.id;
     c.knobs.clear();

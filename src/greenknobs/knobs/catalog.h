@@ -1,6 +1,6 @@
-// The variant catalog: a TOML file with a [base] RunConfig (the baseline, scaled to this hardware) and
-// one [[variant]] per paper variant (V0-V30): its knobs, the single-knob variants a combination is
-// predicted from, and how it differs from the paper. resolve() turns a variant into a validated
+// The variant catalog: a TOML file with a [base] RunConfig (the baseline, scaled to this hardware)
+// and one [[variant]] per paper variant (V0-V30): its knobs, the single-knob variants a combination
+// is predicted from, and how it differs from the paper. resolve() turns a variant into a validated
 // RunConfig; resolve_sources() is the one order in which every command layers its config sources.
 // Torch-free.
 #pragma once
@@ -48,7 +48,8 @@ Catalog load_catalog(const std::string& path);
 // inference dtype "auto") follow cat.base.system.device, so apply --set overrides to cat.base
 // first.
 config::RunConfig resolve(const Catalog& cat, const std::string& variant_id);
-config::RunConfig resolve(const config::RunConfig& base, const Variant& v, const std::string& origin);
+config::RunConfig resolve(const config::RunConfig& base, const Variant& v,
+                          const std::string& origin);
 
 // Where a run's configuration comes from. resolve_sources() applies them in the one order every
 // command uses (train, study, tune): the catalog's [base] (or the defaults) → the config file over

@@ -44,8 +44,8 @@ struct Support {
 };
 
 // Applies a knob's fully defaulted and checked parameters (always a JSON object) to a config.
-using ApplyFn =
-    std::function<void(config::RunConfig&, const nlohmann::json& params, const std::string& origin)>;
+using ApplyFn = std::function<void(config::RunConfig&, const nlohmann::json& params,
+                                   const std::string& origin)>;
 
 // One knob, written in the registry (knob.cpp) as one block of named fields.
 struct Knob {

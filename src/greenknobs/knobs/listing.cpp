@@ -62,7 +62,8 @@ config::RunConfig probe_base(const Knob& k, const Capabilities& caps) {
     return c;
 }
 
-std::string variant_knob_lines(const Catalog& cat, const Variant& v, const config::RunConfig& resolved) {
+std::string variant_knob_lines(const Catalog& cat, const Variant& v,
+                               const config::RunConfig& resolved) {
     std::string s;
     for (const auto& k : registry()) {
         if (!v.knobs.contains(k.name)) {

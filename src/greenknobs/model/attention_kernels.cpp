@@ -102,7 +102,9 @@ BlockPlan make_block_plan(const std::vector<int64_t>& seq_lens,
 BlockPlan with_key_bias(const BlockPlan& plan, const torch::Tensor& key_bias) {
     torch::NoGradGuard no_grad;
     BlockPlan p = plan;
-    auto kb = key_bias.to(torch::kFloat).index_select(0, plan.k_index).view({plan.blocks, 1, 1, plan.block_k});
+    auto kb = key_bias.to(torch::kFloat)
+                  .index_select(0, plan.k_index)
+                  .view({plan.blocks, 1, 1, plan.block_k});
     // lowest + lowest would overflow to -inf: clamp keeps every hidden entry at float's lowest.
     p.bias = (plan.bias + kb).clamp_min(std::numeric_limits<float>::lowest());
     return p;
@@ -116,12 +118,20 @@ torch::Tensor block_attention(const torch::Tensor& qk, const torch::Tensor& v,
     // Gather each block's queries and keys: [nb, heads, block, d]. From contiguous copies: 1.13's
     // CPU index_select on a strided source (q, k, v are interleaved in qkv) is 2-4x slower than
     // the copy plus a contiguous gather.
-    torch::Tensor q = qk.select(1, 0).contiguous().index_select(0, plan.q_index)
-                          .view({nb, plan.block_q, heads, d}).transpose(1, 2);
-    torch::Tensor kv_k = qk.select(1, 1).contiguous().index_select(0, plan.k_index)
-                             .view({nb, plan.block_k, heads, d}).transpose(1, 2);
-    torch::Tensor kv_v = v.contiguous().index_select(0, plan.k_index)
-                             .view({nb, plan.block_k, heads, d}).transpose(1, 2);
+    torch::Tensor q = qk.select(1, 0)
+                          .contiguous()
+                          .index_select(0, plan.q_index)
+                          .view({nb, plan.block_q, heads, d})
+                          .transpose(1, 2);
+    torch::Tensor kv_k = qk.select(1, 1)
+                             .contiguous()
+                             .index_select(0, plan.k_index)
+                             .view({nb, plan.block_k, heads, d})
+                             .transpose(1, 2);
+    torch::Tensor kv_v = v.contiguous()
+                             .index_select(0, plan.k_index)
+                             .view({nb, plan.block_k, heads, d})
+                             .transpose(1, 2);
     torch::Tensor scores = torch::matmul(q, kv_k.transpose(2, 3));  // [nb, heads, bq, bk]
     // In fp32 (the bias' dtype) as HF's eager path: float's lowest would round to -inf in bf16.
     scores = scores.scalar_type() == plan.bias.scalar_type() ? scores.add_(plan.bias)
@@ -139,18 +149,22 @@ std::pair<torch::Tensor, torch::Tensor> rotary_tables_qk(const torch::Tensor& co
                                                          const torch::Tensor& sin, double q_scale) {
     torch::NoGradGuard no_grad;
     const int64_t half = cos.size(-1) / 2;
-    torch::Tensor sin_signed = torch::cat({-sin.narrow(-1, 0, half), sin.narrow(-1, half, half)}, -1);
-    torch::Tensor cos2 = torch::stack({cos * q_scale, cos}, 1).unsqueeze(2);         // [N, 2, 1, d]
+    torch::Tensor sin_signed =
+        torch::cat({-sin.narrow(-1, 0, half), sin.narrow(-1, half, half)}, -1);
+    torch::Tensor cos2 = torch::stack({cos * q_scale, cos}, 1).unsqueeze(2);  // [N, 2, 1, d]
     torch::Tensor sin2 = torch::stack({sin_signed * q_scale, sin_signed}, 1).unsqueeze(2);
     return {cos2, sin2};
 }
 
-torch::Tensor rotary_qk(const torch::Tensor& qk, const torch::Tensor& cos2, const torch::Tensor& sin2) {
+torch::Tensor rotary_qk(const torch::Tensor& qk, const torch::Tensor& cos2,
+                        const torch::Tensor& sin2) {
     const int64_t half = qk.size(-1) / 2;
-    // roll by d/2 puts [x2, x1]; sin2's negated first half makes it rotate_half(x) * sin. The tables
-    // in q's dtype, so a bf16 (autocast) q stays bf16 instead of promoting to fp32.
-    const torch::Tensor& c = cos2.scalar_type() == qk.scalar_type() ? cos2 : cos2.to(qk.scalar_type());
-    const torch::Tensor& s = sin2.scalar_type() == qk.scalar_type() ? sin2 : sin2.to(qk.scalar_type());
+    // roll by d/2 puts [x2, x1]; sin2's negated first half makes it rotate_half(x) * sin. The
+    // tables in q's dtype, so a bf16 (autocast) q stays bf16 instead of promoting to fp32.
+    const torch::Tensor& c =
+        cos2.scalar_type() == qk.scalar_type() ? cos2 : cos2.to(qk.scalar_type());
+    const torch::Tensor& s =
+        sin2.scalar_type() == qk.scalar_type() ? sin2 : sin2.to(qk.scalar_type());
     return qk * c + torch::roll(qk, {half}, {-1}) * s;
 }
 

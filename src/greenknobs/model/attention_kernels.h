@@ -34,8 +34,9 @@ struct BlockPlan {
 // sequence (unpadded rows with pads before or between tokens). window > 0: query p sees key j
 // only when |pos p - pos j| <= window / 2 (HF's sliding window), and a block gathers only that
 // band; 0 = the whole sequence. Pad keys of a padded batch are hidden with with_key_bias.
-BlockPlan make_block_plan(const std::vector<int64_t>& seq_lens, const std::vector<int64_t>& positions,
-                          int64_t window, int64_t block_q, const torch::Device& device);
+BlockPlan make_block_plan(const std::vector<int64_t>& seq_lens,
+                          const std::vector<int64_t>& positions, int64_t window, int64_t block_q,
+                          const torch::Device& device);
 
 // The plan with key_bias ([N] fp32: 0 = real key, lowest = pad) added to its mask, gathered on
 // the device (no host round trip for a padded batch's mask).
@@ -54,6 +55,7 @@ std::pair<torch::Tensor, torch::Tensor> rotary_tables_qk(const torch::Tensor& co
 
 // q and k rotated together: x*cos + rotate_half(x)*sin as x*cos2 + roll(x, d/2)*sin2, with the
 // attention scale folded into q's tables. qk: [N, 2, heads, d], cos2/sin2 from rotary_tables_qk.
-torch::Tensor rotary_qk(const torch::Tensor& qk, const torch::Tensor& cos2, const torch::Tensor& sin2);
+torch::Tensor rotary_qk(const torch::Tensor& qk, const torch::Tensor& cos2,
+                        const torch::Tensor& sin2);
 
 }  // namespace gk::model

@@ -1,5 +1,5 @@
-// HF checkpoints of the classifier: load_hf_checkpoint / save_hf (declared in modernbert.h), and the
-// pieces every HF loader shares (checkpoint_io.h).
+// HF checkpoints of the classifier: load_hf_checkpoint / save_hf (declared in modernbert.h), and
+// the pieces every HF loader shares (checkpoint_io.h).
 #include "greenknobs/model/checkpoint_io.h"
 
 #include <set>
@@ -51,12 +51,11 @@ std::string checkpoint_architecture(const std::string& dir) {
     return load_config(fs::join(dir, "config.json")).architecture();
 }
 
-std::set<std::string> copy_parameters(const SafetensorsFile& f,
-                                      const torch::OrderedDict<std::string, torch::Tensor>& params,
-                                      const std::function<std::string(const std::string&)>& file_name,
-                                      const std::function<bool(const std::string&)>& skip,
-                                      const std::string& weights_path,
-                                      const std::string& config_path) {
+std::set<std::string> copy_parameters(
+    const SafetensorsFile& f, const torch::OrderedDict<std::string, torch::Tensor>& params,
+    const std::function<std::string(const std::string&)>& file_name,
+    const std::function<bool(const std::string&)>& skip, const std::string& weights_path,
+    const std::string& config_path) {
     std::set<std::string> used;
     torch::NoGradGuard no_grad;
     for (const auto& item : params) {
@@ -167,8 +166,8 @@ ModernBertForSequenceClassification load_hf_checkpoint(const std::string& dir) {
     };
     // A masked-LM checkpoint (ModernBertForMaskedLM) starts a classifier as HF's
     // ModernBertForSequenceClassification.from_pretrained does: both classes name their prediction
-    // head (dense, act, norm) `head`, so the encoder and the head are loaded; the decoder serves only
-    // token prediction and is dropped; the classifier is freshly initialised.
+    // head (dense, act, norm) `head`, so the encoder and the head are loaded; the decoder serves
+    // only token prediction and is dropped; the classifier is freshly initialised.
     const bool from_mlm = c.architecture() == "ModernBertForMaskedLM";
     const bool have_head = group_present("head.");
     const bool have_classifier = group_present("classifier.");

@@ -30,12 +30,12 @@ void write_parameters(const std::string& path,
 // Copies each of `params` from `f`: parameter `ours` is the file's tensor `file_name(ours)`;
 // parameters for which `skip(ours)` holds keep their values. A missing tensor or a shape other than
 // the parameter's is an InputError naming `weights_path` and the tensor (and `config_path`, whose
-// config implied it). Returns the file names used, so the caller can judge the file's other tensors.
-std::set<std::string> copy_parameters(const SafetensorsFile& f,
-                                      const torch::OrderedDict<std::string, torch::Tensor>& params,
-                                      const std::function<std::string(const std::string&)>& file_name,
-                                      const std::function<bool(const std::string&)>& skip,
-                                      const std::string& weights_path,
-                                      const std::string& config_path);
+// config implied it). Returns the file names used, so the caller can judge the file's other
+// tensors.
+std::set<std::string> copy_parameters(
+    const SafetensorsFile& f, const torch::OrderedDict<std::string, torch::Tensor>& params,
+    const std::function<std::string(const std::string&)>& file_name,
+    const std::function<bool(const std::string&)>& skip, const std::string& weights_path,
+    const std::string& config_path);
 
 }  // namespace gk::model

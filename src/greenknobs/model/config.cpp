@@ -2,10 +2,10 @@
 // means what it means to HF.
 #include "greenknobs/model/config.h"
 
-#include <unistd.h>
-
 #include <cmath>
 #include <cstdio>
+
+#include <unistd.h>
 
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/fs.h"

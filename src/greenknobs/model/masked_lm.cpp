@@ -39,8 +39,8 @@ void ModernBertForMaskedLMImpl::train(bool on) {
 torch::Tensor ModernBertForMaskedLMImpl::predict(const torch::Tensor& states) {
     torch::Tensor h = head(states);
     const torch::Tensor& w = model->embeddings->tok_embeddings->weight;  // [vocab, H], tied
-    torch::Tensor logits = decoder->bias.defined() ? torch::linear(h, w, decoder->bias)
-                                                   : torch::linear(h, w);
+    torch::Tensor logits =
+        decoder->bias.defined() ? torch::linear(h, w, decoder->bias) : torch::linear(h, w);
     return logits.scalar_type() == torch::kFloat ? logits : logits.to(torch::kFloat);
 }
 
@@ -53,8 +53,8 @@ torch::Tensor ModernBertForMaskedLMImpl::forward_at(const torch::Tensor& input_i
                                                     const torch::Tensor& attention_mask,
                                                     const torch::Tensor& select) {
     GK_CHECK(select.sizes() == input_ids.sizes(), "select must match input_ids' shape");
-    torch::Tensor states = encoder_->token_states(input_ids, attention_mask);  // [B, S, H]
-    torch::Tensor rows = torch::nonzero(select.reshape({-1})).reshape({-1});     // [N]
+    torch::Tensor states = encoder_->token_states(input_ids, attention_mask);     // [B, S, H]
+    torch::Tensor rows = torch::nonzero(select.reshape({-1})).reshape({-1});      // [N]
     return predict(states.reshape({-1, states.size(-1)}).index_select(0, rows));  // [N, vocab]
 }
 
@@ -117,8 +117,9 @@ ModernBertForMaskedLM load_hf_masked_lm(const std::string& dir) {
                              " describes (e.g. a bias where the config says none)");
     }
     if (bare) {
-        log::info(weights_path + ": bare encoder checkpoint: masked-LM head and decoder bias "
-                                 "freshly initialised");
+        log::info(weights_path +
+                  ": bare encoder checkpoint: masked-LM head and decoder bias "
+                  "freshly initialised");
     }
     return m;
 }

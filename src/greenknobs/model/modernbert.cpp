@@ -1,6 +1,7 @@
 // See modernbert.h. Follows HF modeling_modernbert.py's eager path op for op (fp32 softmax,
 // additive masks with the dtype's lowest value, rotate_half rotary, GeGLU), so logits match HF
-// within float tolerance. Recomputation lives in recompute.cpp, HF checkpoints in checkpoint_io.cpp.
+// within float tolerance. Recomputation lives in recompute.cpp, HF checkpoints in
+// checkpoint_io.cpp.
 #include "greenknobs/model/modernbert.h"
 
 #include <cmath>
@@ -168,9 +169,10 @@ torch::Tensor ModernBertAttentionImpl::forward(const torch::Tensor& x, const Lay
     auto qkv4 = qkv.view({n, 3, num_heads, head_dim});  // [N, 3, heads, d], N = B*S or T
     // q and k rotated together, q already scaled by 1/sqrt(d) (HF scales the [S, S] scores: the
     // same value, bit-identical when 1/sqrt(d) is a power of two as for d = 16, 64).
-    torch::Tensor qk = rotary_qk(qkv4.narrow(1, 0, 2), is_global ? in.rope_cos2_global : in.rope_cos2_local,
-                                 is_global ? in.rope_sin2_global : in.rope_sin2_local);  // [N, 2, heads, d]
-    torch::Tensor v = qkv4.select(1, 2);                                                  // [N, heads, d]
+    torch::Tensor qk =
+        rotary_qk(qkv4.narrow(1, 0, 2), is_global ? in.rope_cos2_global : in.rope_cos2_local,
+                  is_global ? in.rope_sin2_global : in.rope_sin2_local);  // [N, 2, heads, d]
+    torch::Tensor v = qkv4.select(1, 2);                                  // [N, heads, d]
     torch::Tensor out;
     if (plan.defined()) {
         out = block_attention(qk, v, plan, dropout_p, is_training());  // [N, H]
@@ -181,14 +183,16 @@ torch::Tensor ModernBertAttentionImpl::forward(const torch::Tensor& x, const Lay
     }
     GK_CHECK(x.dim() == 3, "padded attention needs [batch, seq, hidden] input");
     const int64_t b = x.size(0);
-    torch::Tensor q = qk.select(1, 0).view({b, -1, num_heads, head_dim}).transpose(1, 2);  // [B, heads, S, d]
+    torch::Tensor q =
+        qk.select(1, 0).view({b, -1, num_heads, head_dim}).transpose(1, 2);  // [B, heads, S, d]
     torch::Tensor k = qk.select(1, 1).view({b, -1, num_heads, head_dim}).transpose(1, 2);
     v = v.view({b, -1, num_heads, head_dim}).transpose(1, 2);
     if (in.sdpa) {
-        // LibTorch's CPU sdpa (1.13: a math composite) runs its inner matmul in bf16 under autocast and
-        // adds the fp32 mask's lowest into it, which rounds to -inf: a pad query outside every window of a
-        // local layer has no visible key, its softmax row is NaN and the NaN spreads (V12 + V7, V30). On
-        // CPU the kernel therefore runs in fp32 with autocast off; the projections keep their autocast dtype.
+        // LibTorch's CPU sdpa (1.13: a math composite) runs its inner matmul in bf16 under autocast
+        // and adds the fp32 mask's lowest into it, which rounds to -inf: a pad query outside every
+        // window of a local layer has no visible key, its softmax row is NaN and the NaN spreads
+        // (V12 + V7, V30). On CPU the kernel therefore runs in fp32 with autocast off; the
+        // projections keep their autocast dtype.
         const bool cuda = q.is_cuda();
         const bool guard = !cuda && autocast_enabled(cuda);
         if (guard) {
@@ -463,8 +467,8 @@ torch::Tensor ModernBertForSequenceClassificationImpl::encode(const torch::Tenso
         bool banded = false;
         if (!in.sdpa && !tracing && window > 0) {
             // Local layers over the window band only, when the band is well short of S.
-            BlockPlan band = make_block_plan(std::vector<int64_t>(static_cast<size_t>(b), s), {}, window,
-                                             kBlockQ, input_ids.device());
+            BlockPlan band = make_block_plan(std::vector<int64_t>(static_cast<size_t>(b), s), {},
+                                             window, kBlockQ, input_ids.device());
             if (band.block_k * 5 <= s * 4) {
                 torch::NoGradGuard no_grad;
                 auto key_bias = (attention_mask.reshape({-1}) == 0).to(torch::kFloat) *

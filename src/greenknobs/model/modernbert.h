@@ -159,8 +159,7 @@ class ModernBertForSequenceClassificationImpl : public torch::nn::Module {
     torch::Tensor pooled(const torch::Tensor& input_ids, const torch::Tensor& attention_mask);
     // Every token's last hidden state (after final_norm): [B, S, H]. Pad positions hold what the
     // padded encoder computes for them (zeros in unpadded mode); callers select real tokens.
-    torch::Tensor token_states(const torch::Tensor& input_ids,
-                               const torch::Tensor& attention_mask);
+    torch::Tensor token_states(const torch::Tensor& input_ids, const torch::Tensor& attention_mask);
 
     // "eager" (HF's eager path) | "sdpa" (LibTorch's scaled-dot-product kernel); equal within
     // tolerance.

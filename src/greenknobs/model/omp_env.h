@@ -5,17 +5,16 @@
 // policy: docs/perf/threads.md.
 #pragma once
 
-#include <sched.h>
-#include <unistd.h>
-
-#include <time.h>
-
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
+
+#include <sched.h>
+#include <time.h>
+#include <unistd.h>
 
 namespace gk::model {
 

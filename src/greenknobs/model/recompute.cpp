@@ -1,6 +1,6 @@
-// Activation recomputation of one encoder layer (recompute.h): a custom autograd function that saves
-// the layer's input, the per-batch tables the layer reads (rotary, masks, unpadding plan), the
-// autocast state and optionally the RNG state, and replays the layer in backward.
+// Activation recomputation of one encoder layer (recompute.h): a custom autograd function that
+// saves the layer's input, the per-batch tables the layer reads (rotary, masks, unpadding plan),
+// the autocast state and optionally the RNG state, and replays the layer in backward.
 #include "greenknobs/model/recompute.h"
 
 #include <mutex>

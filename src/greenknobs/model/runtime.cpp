@@ -1,12 +1,13 @@
 // See runtime.h. mallopt values measured in docs/perf.md (1.8x per train step on this VM).
 #include "greenknobs/model/runtime.h"
 
-#include <malloc.h>
-#include <unistd.h>
-
 #include <cstdlib>
 #include <fstream>
+
 #include <torch/torch.h>
+
+#include <malloc.h>
+#include <unistd.h>
 
 #include "greenknobs/model/omp_env.h"
 #include "greenknobs/util/error.h"
@@ -25,7 +26,8 @@ std::string loaded_blas() {
             continue;
         }
         std::string path = line.substr(pos);
-        if (path.find("libblas") != std::string::npos || path.find("libopenblas") != std::string::npos) {
+        if (path.find("libblas") != std::string::npos ||
+            path.find("libopenblas") != std::string::npos) {
             return path;
         }
     }
@@ -55,8 +57,8 @@ bool cuda_available() { return torch::cuda::is_available(); }
 
 RuntimeInfo init_runtime(const std::string& device, int threads) {
     RuntimeInfo info;
-    // Keep freed large blocks in the heap instead of returning them with munmap: page faults in this VM
-    // cost ~1.8x per training step otherwise.
+    // Keep freed large blocks in the heap instead of returning them with munmap: page faults in
+    // this VM cost ~1.8x per training step otherwise.
     info.malloc_tuned = mallopt(M_MMAP_MAX, 0) == 1 && mallopt(M_TRIM_THRESHOLD, -1) == 1;
     const CpuBudget cpus = cpu_budget();
     info.affinity_cpus = cpus.affinity_cpus;
@@ -84,8 +86,9 @@ RuntimeInfo init_runtime(const std::string& device, int threads) {
         info.threads_source = "cpus";
     }
     torch::set_num_threads(info.threads);
-    info.torch_version = std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) +
-                         "." + std::to_string(TORCH_VERSION_PATCH);
+    info.torch_version = std::to_string(TORCH_VERSION_MAJOR) + "." +
+                         std::to_string(TORCH_VERSION_MINOR) + "." +
+                         std::to_string(TORCH_VERSION_PATCH);
     // Touch BLAS once so the library is mapped, then report which one it is.
     auto a = torch::ones({8, 8});
     (void)torch::mm(a, a);
@@ -111,9 +114,10 @@ RuntimeInfo init_runtime(const std::string& device, int threads) {
         if (info.threads > 1) {
             // Measured (docs/perf/threads.md): libgomp's default spin made a 2-thread step 2-150x
             // slower with other jobs on the machine and burnt the waiting time as CPU energy.
-            log::warn("neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT is set, so idle OpenMP threads "
-                      "spin for milliseconds; the greenknobs CLI chooses passive or a bounded spin "
-                      "itself (docs/perf/threads.md)");
+            log::warn(
+                "neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT is set, so idle OpenMP threads "
+                "spin for milliseconds; the greenknobs CLI chooses passive or a bounded spin "
+                "itself (docs/perf/threads.md)");
         }
     }
     info.cuda_available = cuda_available();

@@ -1,5 +1,6 @@
-// Process-wide LibTorch set-up for speed and honesty: intra-op threads (the VM default is 1), glibc malloc
-// tuned so large tensors stop being mmap/munmap'd on every step, the BLAS actually in use, and the device.
+// Process-wide LibTorch set-up for speed and honesty: intra-op threads (the VM default is 1), glibc
+// malloc tuned so large tensors stop being mmap/munmap'd on every step, the BLAS actually in use,
+// and the device.
 #pragma once
 
 #include <string>
@@ -10,19 +11,20 @@ namespace gk::model {
 
 struct RuntimeInfo {
     std::string torch_version;
-    std::string blas;           // the libblas.so.3 that is loaded (openblas expected)
+    std::string blas;  // the libblas.so.3 that is loaded (openblas expected)
     bool blas_is_reference = false;
     int threads = 0;
     // Where `threads` came from: "user" (the threads knob), "OMP_NUM_THREADS", or "cpus" (the CPUs
     // this process may use: affinity mask and cgroup quota, docs/perf/threads.md).
     std::string threads_source;
-    int affinity_cpus = 0;   // CPUs in the affinity mask
-    double cpu_quota = 0;    // cgroup v2 cpu.max quota in CPUs (0 = none)
-    std::string device;         // "cpu" or "cuda:0"
+    int affinity_cpus = 0;  // CPUs in the affinity mask
+    double cpu_quota = 0;   // cgroup v2 cpu.max quota in CPUs (0 = none)
+    std::string device;     // "cpu" or "cuda:0"
     bool cuda_available = false;
     bool malloc_tuned = false;
-    // OMP_WAIT_POLICY as the process was started with ("" = unset = libgomp's spinning default). libgomp
-    // reads it before main(), so only the parent (shell, Makefile, study runner) can set it.
+    // OMP_WAIT_POLICY as the process was started with ("" = unset = libgomp's spinning default).
+    // libgomp reads it before main(), so only the parent (shell, Makefile, study runner) can set
+    // it.
     std::string omp_wait_policy;
     std::string gomp_spincount;   // GOMP_SPINCOUNT as started with ("" = unset)
     std::string omp_num_threads;  // OMP_NUM_THREADS as started with ("" = unset)

@@ -1,6 +1,7 @@
-// See safetensors.h. Validation follows the format's rules: a UTF-8 JSON header that starts with '{'
-// and is padded only with spaces, unique tensor names, offsets inside the data section, no overlaps
-// and no holes, byte length = numel x dtype size (computed without overflow), known dtypes only.
+// See safetensors.h. Validation follows the format's rules: a UTF-8 JSON header that starts with
+// '{' and is padded only with spaces, unique tensor names, offsets inside the data section, no
+// overlaps and no holes, byte length = numel x dtype size (computed without overflow), known dtypes
+// only.
 #include "greenknobs/model/safetensors.h"
 
 #include <algorithm>

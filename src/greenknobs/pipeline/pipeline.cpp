@@ -1,8 +1,7 @@
-// The pipeline: one tracker, six stages with fixed boundaries (docs/design.md), every knob applied where its
-// phase says, and a run directory whose run.json is written last, atomically, with the run's status.
+// The pipeline: one tracker, six stages with fixed boundaries (docs/design.md), every knob applied
+// where its phase says, and a run directory whose run.json is written last, atomically, with the
+// run's status.
 #include "greenknobs/pipeline/pipeline.h"
-
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -16,7 +15,10 @@
 #include <map>
 #include <memory>
 #include <sstream>
+
 #include <torch/torch.h>
+
+#include <unistd.h>
 
 #include "greenknobs/adapters/compile.h"
 #include "greenknobs/adapters/engine.h"
@@ -50,8 +52,8 @@
 namespace gk::pipeline {
 namespace {
 
-using nlohmann::json;
 using model::ModernBertForSequenceClassification;
+using nlohmann::json;
 
 struct Tokenized {
     train::TokenizedSplit train, validation, test;
@@ -60,10 +62,10 @@ struct Tokenized {
     int64_t truncated = 0;
     bool cache_hit = false;
     std::string cache_key;
-    std::vector<std::string> cache_outcome;  // per split: hit | miss | off
+    std::vector<std::string> cache_outcome;   // per split: hit | miss | off
     std::vector<std::string> cache_rejected;  // cache files found but not used, with why
-    int threads_run = 0;                     // most threads one split was encoded on
-    int64_t max_sample_tokens = 0;           // the longest encoded sample
+    int threads_run = 0;                      // most threads one split was encoded on
+    int64_t max_sample_tokens = 0;            // the longest encoded sample
 };
 
 // SHA-256 over one split's texts (length-prefixed, so boundaries count): the cache's data identity.
@@ -77,7 +79,8 @@ std::string split_hash(const std::vector<data::Sample>& samples) {
     return sha256_hex(buf);
 }
 
-train::TokenizedSplit to_split(const std::vector<text::Encoding>& enc, const std::vector<data::Sample>& samples) {
+train::TokenizedSplit to_split(const std::vector<text::Encoding>& enc,
+                               const std::vector<data::Sample>& samples) {
     train::TokenizedSplit out;
     out.ids.reserve(enc.size());
     out.labels.reserve(enc.size());
@@ -88,7 +91,8 @@ train::TokenizedSplit to_split(const std::vector<text::Encoding>& enc, const std
     return out;
 }
 
-Tokenized tokenize_all(const config::RunConfig& c, const data::Dataset& ds, const text::Tokenizer& tok) {
+Tokenized tokenize_all(const config::RunConfig& c, const data::Dataset& ds,
+                       const text::Tokenizer& tok) {
     Tokenized t;
     std::unique_ptr<text::TokenCache> cache;
     if (c.tokenizer.cache) {
@@ -103,7 +107,8 @@ Tokenized tokenize_all(const config::RunConfig& c, const data::Dataset& ds, cons
         std::string key;
         bool hit = false;
         if (cache) {
-            key = cache->key(split_hash(samples), tok, c.tokenizer.max_length, /*add_special=*/true);
+            key =
+                cache->key(split_hash(samples), tok, c.tokenizer.max_length, /*add_special=*/true);
             std::string rejected;
             hit = cache->load(key, &enc, &rejected) && enc.size() == samples.size();
             if (!rejected.empty()) {
@@ -140,10 +145,10 @@ Tokenized tokenize_all(const config::RunConfig& c, const data::Dataset& ds, cons
     return t;
 }
 
-// Builds the model for this run: preset or HF checkpoint, then the model-phase knobs in a fixed order
-// (prune → attention/unpad/checkpointing → quantize → LoRA), then the device.
-// Where the encoder's weights come from (model.init_from, else model.init): the directory, or "" for
-// HF's random init, and a record of the decision for run.json.
+// Builds the model for this run: preset or HF checkpoint, then the model-phase knobs in a fixed
+// order (prune → attention/unpad/checkpointing → quantize → LoRA), then the device. Where the
+// encoder's weights come from (model.init_from, else model.init): the directory, or "" for HF's
+// random init, and a record of the decision for run.json.
 std::string resolve_init(const config::RunConfig& c, json* init) {
     std::string dir = c.model.init_from;
     std::string kind = "checkpoint";
@@ -154,8 +159,9 @@ std::string resolve_init(const config::RunConfig& c, json* init) {
             kind = "pretrained";
         } else if (c.model.init == "pretrained") {
             throw InputError("model.init", "pretrained",
-                             "no pretrained checkpoint for preset " + c.model.preset + " (looked for " +
-                                 shipped + "/model.safetensors; run from the repository root, or set "
+                             "no pretrained checkpoint for preset " + c.model.preset +
+                                 " (looked for " + shipped +
+                                 "/model.safetensors; run from the repository root, or set "
                                  "model.init = \"scratch\")");
         }
     }
@@ -163,7 +169,9 @@ std::string resolve_init(const config::RunConfig& c, json* init) {
         *init = {{"kind", "scratch"}, {"setting", c.model.init}, {"from", nullptr}};
         return dir;
     }
-    *init = {{"kind", kind}, {"setting", c.model.init}, {"from", dir},
+    *init = {{"kind", kind},
+             {"setting", c.model.init},
+             {"from", dir},
              {"architecture", model::checkpoint_architecture(dir)},
              {"weights_sha256", sha256_hex(fs::read_file(fs::join(dir, "model.safetensors")))}};
     const std::string meta = fs::join(dir, "greenknobs.json");
@@ -180,15 +188,17 @@ std::string resolve_init(const config::RunConfig& c, json* init) {
     return dir;
 }
 
-ModernBertForSequenceClassification build_model(const config::RunConfig& c, const torch::Device& device,
-                                                json* applied, json* init) {
+ModernBertForSequenceClassification build_model(const config::RunConfig& c,
+                                                const torch::Device& device, json* applied,
+                                                json* init) {
     ModernBertForSequenceClassification m{nullptr};
     const std::string init_dir = resolve_init(c, init);
     if (!init_dir.empty()) {
         const std::string arch = (*init)["architecture"].get<std::string>();
         m = model::load_hf_checkpoint(init_dir);
         if (arch != "ModernBertForSequenceClassification") {
-            // A fresh head: the run's pooling applies (a classifier keeps the pooling it was trained with).
+            // A fresh head: the run's pooling applies (a classifier keeps the pooling it was
+            // trained with).
             m->mutable_config().classifier_pooling = c.model.pooling;
         }
         if (m->config().num_labels != 2) {
@@ -204,8 +214,11 @@ ModernBertForSequenceClassification build_model(const config::RunConfig& c, cons
         int before = static_cast<int>(m->num_layers());
         model::prune_layers(m, c.model.prune_layers, c.model.prune_from);
         applied->push_back({{"name", "prune_layers"},
-                            {"params", {{"n", c.model.prune_layers}, {"from", c.model.prune_from},
-                                        {"layers_before", before}, {"layers_after", m->num_layers()}}}});
+                            {"params",
+                             {{"n", c.model.prune_layers},
+                              {"from", c.model.prune_from},
+                              {"layers_before", before},
+                              {"layers_after", m->num_layers()}}}});
     }
     m->set_attention(c.model.attention);
     m->set_unpad(c.model.unpad);
@@ -213,24 +226,31 @@ ModernBertForSequenceClassification build_model(const config::RunConfig& c, cons
     if (c.quantization.bits > 0) {
         auto q = adapters::quantize_model(*m, c.quantization);
         applied->push_back({{"name", "quantization"},
-                            {"params", {{"bits", q.bits}, {"block_size", q.block_size}, {"layers", q.layers},
-                                        {"weight_bytes_before", q.weight_bytes_before},
-                                        {"weight_bytes_after", q.weight_bytes_after}}}});
+                            {"params",
+                             {{"bits", q.bits},
+                              {"block_size", q.block_size},
+                              {"layers", q.layers},
+                              {"weight_bytes_before", q.weight_bytes_before},
+                              {"weight_bytes_after", q.weight_bytes_after}}}});
     }
     if (c.lora.enabled) {
         auto r = adapters::apply_lora(*m, c.lora);
         applied->push_back({{"name", "lora"},
-                            {"params", {{"r", c.lora.r}, {"alpha", c.lora.alpha}, {"targets", c.lora.targets},
-                                        {"adapter_params", r.adapter_params},
-                                        {"trainable_params", r.trainable_params},
-                                        {"total_params", r.total_params}}}});
+                            {"params",
+                             {{"r", c.lora.r},
+                              {"alpha", c.lora.alpha},
+                              {"targets", c.lora.targets},
+                              {"adapter_params", r.adapter_params},
+                              {"trainable_params", r.trainable_params},
+                              {"total_params", r.total_params}}}});
     }
     m->to(device);
     return m;
 }
 
 // One knobs.details entry for a step that did not run as configured: what ran instead, and why.
-json fallback_detail(const std::string& knob, const std::string& fallback, const std::string& reason) {
+json fallback_detail(const std::string& knob, const std::string& fallback,
+                     const std::string& reason) {
     return {{"name", knob}, {"params", {{"fallback", fallback}, {"reason", reason}}}};
 }
 
@@ -297,10 +317,10 @@ void on_stop_signal(int sig) {
 }
 
 // Installs on_stop_signal for the run's lifetime. A signal the caller ignores (a background job's
-// SIGINT) stays ignored. The power limiter installs its handler over ours later and calls ours after
-// waking its restore thread, which then sees a handler (not the default action) and lets the run
-// finish its record instead of killing the process; so ours is only put back when it is still the
-// one installed.
+// SIGINT) stays ignored. The power limiter installs its handler over ours later and calls ours
+// after waking its restore thread, which then sees a handler (not the default action) and lets the
+// run finish its record instead of killing the process; so ours is only put back when it is still
+// the one installed.
 class StopSignals {
   public:
     StopSignals() {
@@ -366,7 +386,8 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
     if (fs::exists(run_json) && !opt.overwrite) {
         json prev = json::parse(fs::read_file(run_json), nullptr, /*allow_exceptions=*/false);
         if (prev.is_object() && prev.value("status", "") == "complete") {
-            throw InputError(run_json, "status", "this run directory already holds a complete run (use --overwrite)");
+            throw InputError(run_json, "status",
+                             "this run directory already holds a complete run (use --overwrite)");
         }
     }
     fs::make_dirs(dir);
@@ -381,8 +402,10 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
                    {"greenknobs_version", "0.1.0"},
                    {"git_commit", GK_GIT_COMMIT},
                    {"started_at", utc_now_iso8601()},
-                   {"knobs", {{"applied", knobs::knob_settings(c)}, {"details", json::array()},
-                              {"skipped", json::array()}}}};
+                   {"knobs",
+                    {{"applied", knobs::knob_settings(c)},
+                     {"details", json::array()},
+                     {"skipped", json::array()}}}};
     json machine = to_json(machine_info());
     write_status(dir, record);
 
@@ -395,26 +418,33 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
         machine["torch_version"] = rt.torch_version;
         machine["blas"] = rt.blas;
         machine["device"] = rt.device;
-        machine["threads"] = torch::get_num_threads();  // what LibTorch runs with, not what was asked
-        machine["runtime"] = model::to_json(rt);  // threads and OpenMP wait policy, and who chose them
+        machine["threads"] =
+            torch::get_num_threads();  // what LibTorch runs with, not what was asked
+        machine["runtime"] =
+            model::to_json(rt);  // threads and OpenMP wait policy, and who chose them
         record["machine"] = machine;
         torch::Device device(rt.device);
         torch::manual_seed(c.train.seed);
 
-        // The power limit is set before any work and restored when `limit` goes out of scope (and on signals).
+        // The power limit is set before any work and restored when `limit` goes out of scope (and
+        // on signals).
         std::unique_ptr<energy::PowerLimiter> limiter;
         if (c.system.power_limit_w > 0) {
             limiter = std::make_unique<energy::PowerLimiter>();
             json limits = json::array();
             for (const auto& a : limiter->apply(c.system.power_limit_w)) {
-                limits.push_back({{"device", a.device}, {"previous_w", a.previous_w},
-                                  {"requested_w", a.requested_w}, {"enforced_w", a.enforced_w},
-                                  {"capped", a.capped}, {"note", a.note}});
+                limits.push_back({{"device", a.device},
+                                  {"previous_w", a.previous_w},
+                                  {"requested_w", a.requested_w},
+                                  {"enforced_w", a.enforced_w},
+                                  {"capped", a.capped},
+                                  {"note", a.note}});
             }
-            record["knobs"]["details"].push_back(
-                {{"name", "power_limit"},
-                 {"params", {{"watts", c.system.power_limit_w}, {"mechanism", limiter->supported().mechanism},
-                             {"limits", limits}}}});
+            record["knobs"]["details"].push_back({{"name", "power_limit"},
+                                                  {"params",
+                                                   {{"watts", c.system.power_limit_w},
+                                                    {"mechanism", limiter->supported().mechanism},
+                                                    {"limits", limits}}}});
         }
 
         tracker_owner = std::make_unique<energy::Tracker>(config::tracker_options(c.energy));
@@ -425,13 +455,15 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
         }
 #endif
         tracker.start();
-        // A pending SIGINT/SIGTERM ends the run here (`where`: the stage it is in or about to open).
+        // A pending SIGINT/SIGTERM ends the run here (`where`: the stage it is in or about to
+        // open).
         auto poll_stop = [](const std::string& where) {
             if (const int sig = g_stop_signal.load()) {
                 throw Interrupted(sig, where);
             }
         };
-        // One log line per stage boundary: what `greenknobs study` shows as the current stage of a run.
+        // One log line per stage boundary: what `greenknobs study` shows as the current stage of a
+        // run.
         auto open_stage = [&tracker, &poll_stop](const std::string& name) {
             poll_stop(name);
             log::info("stage: " + name);
@@ -446,8 +478,8 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
             s.add_work("samples", static_cast<double>(ds.report.rows_read));
         }
         log::info("data: " + std::to_string(ds.train.size()) + " train / " +
-                  std::to_string(ds.validation.size()) + " validation / " + std::to_string(ds.test.size()) +
-                  " test samples");
+                  std::to_string(ds.validation.size()) + " validation / " +
+                  std::to_string(ds.test.size()) + " test samples");
 
         // 2. tokenize
         Tokenized tk;
@@ -460,11 +492,13 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
             s.add_work("tokens", static_cast<double>(tk.tokens));
         }
         if (c.tokenizer.cache || c.tokenizer.threads != 1) {
-            record["knobs"]["details"].push_back(
-                {{"name", "tokenizer"},
-                 {"params", {{"cache", c.tokenizer.cache}, {"cache_hit", tk.cache_hit},
-                             {"cache_splits", tk.cache_outcome}, {"threads", c.tokenizer.threads},
-                             {"threads_run", tk.threads_run}}}});
+            record["knobs"]["details"].push_back({{"name", "tokenizer"},
+                                                  {"params",
+                                                   {{"cache", c.tokenizer.cache},
+                                                    {"cache_hit", tk.cache_hit},
+                                                    {"cache_splits", tk.cache_outcome},
+                                                    {"threads", c.tokenizer.threads},
+                                                    {"threads_run", tk.threads_run}}}});
         }
 
         for (const auto& why : tk.cache_rejected) {
@@ -474,7 +508,8 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
 
         // 3. load_model
         ModernBertForSequenceClassification m{nullptr};
-        adapters::ParamCounts trained_counts;  // as trained: adapters unmerged, quantized weights logical
+        adapters::ParamCounts
+            trained_counts;  // as trained: adapters unmerged, quantized weights logical
         int64_t trained_weights_bytes = 0;
         json model_init;
         {
@@ -510,26 +545,33 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
             hooks.after_batch = [&] { poll_stop("train"); };
             train::TrainerOptions topts;
             topts.pad_id = tok->pad_id();
-            // The validation pass belongs to training: its batch is train.validation_batch_size, never an
-            // inference knob's (V9/V24/V30 once changed the train stage through inference.batch_size).
+            // The validation pass belongs to training: its batch is train.validation_batch_size,
+            // never an inference knob's (V9/V24/V30 once changed the train stage through
+            // inference.batch_size).
             topts.eval_batch_size = c.train.validation_batch_size;
-            train::Trainer trainer(*m, [m](const torch::Tensor& ids, const torch::Tensor& mask) mutable {
-                return m->forward(ids, mask);
-            }, c.train, device, topts);
+            train::Trainer trainer(
+                *m,
+                [m](const torch::Tensor& ids, const torch::Tensor& mask) mutable {
+                    return m->forward(ids, mask);
+                },
+                c.train, device, topts);
             tr = trainer.fit(tk.train, tk.validation, hooks);
             if (!tr.pin_memory_note.empty()) {
                 // Asked for, but a no-op on this device: recorded, never presented as applied.
-                record["knobs"]["skipped"].push_back({{"name", "pin_memory"}, {"reason", tr.pin_memory_note}});
+                record["knobs"]["skipped"].push_back(
+                    {{"name", "pin_memory"}, {"reason", tr.pin_memory_note}});
                 record["knobs"]["details"].push_back(
-                    fallback_detail("loader", "pin_memory skipped: batches in pageable memory", tr.pin_memory_note));
+                    fallback_detail("loader", "pin_memory skipped: batches in pageable memory",
+                                    tr.pin_memory_note));
             }
             train_kernel = m->attention_kernel();
             s.add_work("samples", static_cast<double>(tk.train.ids.size()) * tr.epochs_run);
             s.add_work("tokens", static_cast<double>(tr.tokens));
         }
 
-        // 5. save: adapters folded into plain weights so the directory is a standard HF checkpoint. The model
-        // in memory keeps its adapters (evaluate runs it as trained) unless lora.merge asks to fold them.
+        // 5. save: adapters folded into plain weights so the directory is a standard HF checkpoint.
+        // The model in memory keeps its adapters (evaluate runs it as trained) unless lora.merge
+        // asks to fold them.
         const std::string model_dir = fs::join(dir, "model");
         const bool has_adapters = c.lora.enabled || c.quantization.bits > 0;
         const bool merge_in_memory = has_adapters && c.lora.merge;
@@ -546,16 +588,21 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
             } else {
                 model::save_hf(model_dir, m);
             }
-            fs::write_file_atomic(fs::join(model_dir, "tokenizer.json"), fs::read_file(c.tokenizer.path));
-            // What `predict` needs beyond HF's files: the training sequence length and the run's identity.
-            json meta = {{"max_length", c.tokenizer.max_length}, {"config_hash", config::config_hash(c)},
+            fs::write_file_atomic(fs::join(model_dir, "tokenizer.json"),
+                                  fs::read_file(c.tokenizer.path));
+            // What `predict` needs beyond HF's files: the training sequence length and the run's
+            // identity.
+            json meta = {{"max_length", c.tokenizer.max_length},
+                         {"config_hash", config::config_hash(c)},
                          {"name", c.name}};
             fs::write_file_atomic(fs::join(model_dir, "greenknobs.json"), meta.dump(2) + "\n");
             m->to(device);
-            s.add_work("bytes", static_cast<double>(std::filesystem::file_size(fs::join(model_dir, "model.safetensors"))));
+            s.add_work("bytes", static_cast<double>(std::filesystem::file_size(
+                                    fs::join(model_dir, "model.safetensors"))));
         }
 
-        // 6. evaluate through the inference path the knobs chose, in evaluation_dtype(c) (docs/knobs.md).
+        // 6. evaluate through the inference path the knobs chose, in evaluation_dtype(c)
+        // (docs/knobs.md).
         train::Metrics ev;
         const std::string eval_dtype = adapters::evaluation_dtype(c);
         json evaluation = {{"requested_precision", eval_dtype},
@@ -577,7 +624,8 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
                 ev.samples_per_s = out.timing.samples_per_s;
                 ev.latency_ms_per_batch = out.timing.latency_ms_per_batch;
                 // Asked of the engine while it still holds the model in its evaluation form.
-                evaluation["engine"] = engine.options().engine + (engine.compiled() ? "+torchscript" : "");
+                evaluation["engine"] =
+                    engine.options().engine + (engine.compiled() ? "+torchscript" : "");
                 evaluation["precision"] = engine.dtype();
                 evaluation["batch_size"] = engine.options().batch_size;
                 evaluation["bucket_by_length"] = engine.options().bucket_by_length;
@@ -585,11 +633,13 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
                 evaluation["packed_linears"] = engine.packed_linears();
                 evaluation["description"] = engine.describe();
                 if (const auto* cm = engine.compiled()) {
-                    evaluation["torchscript"] = {{"traces", cm->traces()}, {"steps", cm->steps()},
+                    evaluation["torchscript"] = {{"traces", cm->traces()},
+                                                 {"steps", cm->steps()},
                                                  {"trace_s", cm->trace_s()}};
                 }
                 for (const auto& f : engine.fallbacks()) {
-                    const std::string knob = f.step.find("->") != std::string::npos ? "inference_engine" : "compile";
+                    const std::string knob =
+                        f.step.find("->") != std::string::npos ? "inference_engine" : "compile";
                     const std::string what = knob == "compile" ? f.step + " skipped" : f.step;
                     evaluation["fallbacks"].push_back({{"step", what}, {"reason", f.reason}});
                     record["knobs"]["details"].push_back(fallback_detail(knob, what, f.reason));
@@ -597,9 +647,12 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
             } else {
                 const train::Precision precision = train::parse_precision(eval_dtype);
                 evaluation["linears"] = kinds_json(adapters::linear_kinds(*m));
-                auto r = train::evaluate(*m, [m](const torch::Tensor& ids, const torch::Tensor& mask) mutable {
-                    return m->forward(ids, mask);
-                }, tk.test, c.inference.batch_size, device, precision, tok->pad_id());
+                auto r = train::evaluate(
+                    *m,
+                    [m](const torch::Tensor& ids, const torch::Tensor& mask) mutable {
+                        return m->forward(ids, mask);
+                    },
+                    tk.test, c.inference.batch_size, device, precision, tok->pad_id());
                 ev = r.metrics;
                 evaluation["engine"] = "plain";
                 evaluation["precision"] = train::precision_name(precision);
@@ -613,17 +666,21 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
         if (c.inference.engine == "packed" || c.train.compile == "torchscript") {
             record["knobs"]["details"].push_back(
                 {{"name", c.inference.engine == "packed" ? "inference_engine" : "compile"},
-                 {"params", {{"engine", evaluation["description"]}, {"dtype", evaluation["precision"]},
-                             {"batch_size", evaluation["batch_size"]},
-                             {"bucket_by_length", evaluation["bucket_by_length"]},
-                             {"compile", c.train.compile}}}});
+                 {"params",
+                  {{"engine", evaluation["description"]},
+                   {"dtype", evaluation["precision"]},
+                   {"batch_size", evaluation["batch_size"]},
+                   {"bucket_by_length", evaluation["bucket_by_length"]},
+                   {"compile", c.train.compile}}}});
         }
         tracker.stop();
 
         json energy_report = tracker.report_json();
         for (const auto& st : energy_report["stages"]) {
-            if (st["name"] == "evaluate" && st["energy_j"]["total"].is_number() && !tk.test.ids.empty()) {
-                ev.j_per_sample = st["energy_j"]["total"].get<double>() / static_cast<double>(tk.test.ids.size());
+            if (st["name"] == "evaluate" && st["energy_j"]["total"].is_number() &&
+                !tk.test.ids.empty()) {
+                ev.j_per_sample =
+                    st["energy_j"]["total"].get<double>() / static_cast<double>(tk.test.ids.size());
             }
         }
         json metrics = train::to_json(ev);
@@ -635,15 +692,17 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
         data_json["positives"] = {{"train", ds.report.train.positives},
                                   {"validation", ds.report.validation.positives},
                                   {"test", ds.report.test.positives}};
-        data_json["truncated_share"] = tk.samples ? static_cast<double>(tk.truncated) / tk.samples : 0.0;
+        data_json["truncated_share"] =
+            tk.samples ? static_cast<double>(tk.truncated) / tk.samples : 0.0;
         data_json["tokens"] = tk.tokens;
-        data_json["token_cache"] = {{"enabled", c.tokenizer.cache}, {"hit", tk.cache_hit},
-                                    {"splits", tk.cache_outcome}};
+        data_json["token_cache"] = {
+            {"enabled", c.tokenizer.cache}, {"hit", tk.cache_hit}, {"splits", tk.cache_outcome}};
         data_json["max_sample_tokens"] = tk.max_sample_tokens;
         data_json["tokenizer_threads_run"] = tk.threads_run;
 
         record["data"] = data_json;
-        // Counted as trained (before any merge): LoRA's adapters and a quantized base's logical size included.
+        // Counted as trained (before any merge): LoRA's adapters and a quantized base's logical
+        // size included.
         record["model"] = {{"layers", m->num_layers()},
                            {"total_params", trained_counts.total},
                            {"trainable_params", trained_counts.trainable},
@@ -651,7 +710,8 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
                            {"weights_bytes", trained_weights_bytes},
                            {"optimizer_state_bytes", tr.optimizer_state_bytes},
                            {"init", model_init}};
-        record["attention"] = {{"kernel", train_kernel}, {"evaluate_kernel", evaluation["attention_kernel"]}};
+        record["attention"] = {{"kernel", train_kernel},
+                               {"evaluate_kernel", evaluation["attention_kernel"]}};
         record["evaluation"] = evaluation;
         json train_json = tr.to_json();
         train_json["peak_rss_mb"] = peak_rss_mb();
@@ -668,14 +728,17 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
         if (opt.print_summary) {
             std::cout << energy::format_summary(energy_report) << "\n";
             std::cout << "test: F1(vulnerable) " << fmt(metrics["f1_vul"].get<double>())
-                      << "  precision " << fmt(metrics["precision_vul"].get<double>()) << "  recall "
-                      << fmt(metrics["recall_vul"].get<double>()) << "  accuracy "
-                      << fmt(metrics["accuracy"].get<double>()) << "  MCC " << fmt(metrics["mcc"].get<double>())
-                      << "  weighted F1 " << fmt(metrics["f1_weighted"].get<double>()) << "\n";
+                      << "  precision " << fmt(metrics["precision_vul"].get<double>())
+                      << "  recall " << fmt(metrics["recall_vul"].get<double>()) << "  accuracy "
+                      << fmt(metrics["accuracy"].get<double>()) << "  MCC "
+                      << fmt(metrics["mcc"].get<double>()) << "  weighted F1 "
+                      << fmt(metrics["f1_weighted"].get<double>()) << "\n";
             std::cout << "evaluate ran: " << evaluation["engine"].get<std::string>() << ", "
                       << evaluation["precision"].get<std::string>() << ", batch "
                       << evaluation["batch_size"].get<int>()
-                      << (evaluation["fallbacks"].empty() ? "" : " (fallbacks: see run.json knobs.details)")
+                      << (evaluation["fallbacks"].empty()
+                              ? ""
+                              : " (fallbacks: see run.json knobs.details)")
                       << "\n";
             std::cout << "run directory: " << dir << "\n";
         }
@@ -683,8 +746,8 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
     } catch (const Interrupted& e) {
         // Every stage was closed while unwinding; what the tracker measured up to the signal is
         // reported like a complete run's, and the run is marked interrupted, never complete.
-        record["interrupted"] = {{"signal", e.signal()}, {"name", signal_name(e.signal())},
-                                 {"stage", e.stage()}};
+        record["interrupted"] = {
+            {"signal", e.signal()}, {"name", signal_name(e.signal())}, {"stage", e.stage()}};
         if (tracker_owner && tracker_owner->started()) {
             try {
                 tracker_owner->stop();

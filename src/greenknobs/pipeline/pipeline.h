@@ -1,24 +1,26 @@
-// The six metered stages of one run — load_dataset, tokenize, load_model, train (+ train/validate), save,
-// evaluate — with identical boundaries in every configuration, writing a run directory (docs/design.md).
+// The six metered stages of one run — load_dataset, tokenize, load_model, train (+ train/validate),
+// save, evaluate — with identical boundaries in every configuration, writing a run directory
+// (docs/design.md).
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "greenknobs/config/run_config.h"
 
 namespace gk::pipeline {
 
 struct PipelineOptions {
-    std::string out_dir;           // the run directory (created; must not hold a complete run.json)
-    bool overwrite = false;        // allow replacing an existing run directory's results
-    bool print_summary = true;     // per-stage energy table and metrics on stdout at the end
+    std::string out_dir;        // the run directory (created; must not hold a complete run.json)
+    bool overwrite = false;     // allow replacing an existing run directory's results
+    bool print_summary = true;  // per-stage energy table and metrics on stdout at the end
 };
 
 // A run stopped by SIGINT or SIGTERM. run_pipeline catches the signal (a flag), stops at the next
-// micro-batch of training or the next stage boundary, writes run.json "interrupted" and throws this;
-// `greenknobs train` exits 128 + signal (130, 143).
+// micro-batch of training or the next stage boundary, writes run.json "interrupted" and throws
+// this; `greenknobs train` exits 128 + signal (130, 143).
 class Interrupted : public std::runtime_error {
   public:
     Interrupted(int signal, const std::string& stage);
@@ -30,11 +32,11 @@ class Interrupted : public std::runtime_error {
     std::string stage_;
 };
 
-// Runs everything and returns the run.json document (status "complete"). On any failure the run directory gets
-// a run.json with status "failed" (or "skipped" for an unsupported knob, UnsupportedError) and the error is
-// rethrown. SIGINT/SIGTERM while it runs end it with status "interrupted" (the energy measured up to then,
-// emissions.csv and power.csv written) and Interrupted. Nothing is marked complete unless every stage
-// finished and every file was written.
+// Runs everything and returns the run.json document (status "complete"). On any failure the run
+// directory gets a run.json with status "failed" (or "skipped" for an unsupported knob,
+// UnsupportedError) and the error is rethrown. SIGINT/SIGTERM while it runs end it with status
+// "interrupted" (the energy measured up to then, emissions.csv and power.csv written) and
+// Interrupted. Nothing is marked complete unless every stage finished and every file was written.
 nlohmann::json run_pipeline(const config::RunConfig& config, const PipelineOptions& options);
 
 struct PredictOptions {

@@ -2,6 +2,7 @@
 // a classifier classifies, a masked LM fills [MASK] positions (the head comes from config.json).
 #include <istream>
 #include <ostream>
+
 #include <torch/torch.h>
 
 #include "greenknobs/model/checkpoint_io.h"
@@ -122,9 +123,10 @@ int64_t meta_int(const std::string& model_dir, const char* key, int64_t fallback
     return fallback;
 }
 
-// The tokenizer's ids index the model's embedding: one that yields ids past config.json's vocab_size
-// belongs to another model (LibTorch would stop mid-batch with "index out of range"). A tokenizer
-// with fewer ids than the embedding has rows is fine (ModernBERT pads its vocabulary to 50368).
+// The tokenizer's ids index the model's embedding: one that yields ids past config.json's
+// vocab_size belongs to another model (LibTorch would stop mid-batch with "index out of range"). A
+// tokenizer with fewer ids than the embedding has rows is fine (ModernBERT pads its vocabulary to
+// 50368).
 void check_tokenizer_fits(const text::Tokenizer& tok, const model::ModernBertConfig& config,
                           const std::string& tok_path, const std::string& config_path) {
     if (tok.vocab_size() <= config.vocab_size) {
@@ -241,7 +243,8 @@ void predict_jsonl(const std::string& model_dir, std::istream& in, std::ostream&
         if (line.find_first_not_of(" \t\r") == std::string::npos) {
             continue;
         }
-        // Strict: duplicate keys, bytes that are not UTF-8 and trailing bytes are errors naming the line.
+        // Strict: duplicate keys, bytes that are not UTF-8 and trailing bytes are errors naming the
+        // line.
         const json j = parse_json_strict(line, "<stdin>", std::to_string(line_no), line_offset);
         if (!j.is_object()) {
             throw InputError(where, "", "not a JSON object");
@@ -270,8 +273,8 @@ void predict_jsonl(const std::string& model_dir, std::istream& in, std::ostream&
             }
             for (auto v : it.mask) {
                 if (v != 0 && v != 1) {
-                    throw InputError(where, "attention_mask", "expected 0 or 1, found " +
-                                                                  std::to_string(v));
+                    throw InputError(where, "attention_mask",
+                                     "expected 0 or 1, found " + std::to_string(v));
                 }
             }
         } else {

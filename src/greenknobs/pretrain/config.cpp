@@ -37,9 +37,12 @@ nlohmann::json to_json(const PretrainConfig& c) {
     config::RunConfig rc;
     rc.system = c.system;
     rc.energy = c.energy;
-    return {{"name", c.name},         {"corpus", c.corpus},
-            {"tokenizer", c.tokenizer}, {"model", c.model},
-            {"train", c.train},       {"system", run_section(rc, "system")},
+    return {{"name", c.name},
+            {"corpus", c.corpus},
+            {"tokenizer", c.tokenizer},
+            {"model", c.model},
+            {"train", c.train},
+            {"system", run_section(rc, "system")},
             {"energy", run_section(rc, "energy")}};
 }
 

@@ -39,19 +39,19 @@ struct ModelConfig {
 };
 
 struct TrainConfig {
-    double mask_prob = 0.3;        // ModernBERT's 30 %: of those 80 % [MASK], 10 % random, 10 % kept
-    int batch_size = 32;           // packed rows per micro-batch
-    int grad_accum = 1;            // micro-batches per optimizer step
+    double mask_prob = 0.3;  // ModernBERT's 30 %: of those 80 % [MASK], 10 % random, 10 % kept
+    int batch_size = 32;     // packed rows per micro-batch
+    int grad_accum = 1;      // micro-batches per optimizer step
     double lr = 1e-3;
     double weight_decay = 0.01;
     int64_t warmup_steps = 500;
-    int64_t max_steps = 12500;     // the planned schedule (linear decay to 0 at max_steps)
+    int64_t max_steps = 12500;  // the planned schedule (linear decay to 0 at max_steps)
     double max_grad_norm = 1.0;
-    std::string precision = "fp32";  // fp32 | bf16 (autocast)
+    std::string precision = "fp32";   // fp32 | bf16 (autocast)
     std::string optimizer = "adamw";  // adamw (checkpointable)
     uint64_t seed = 42;
-    int64_t eval_every = 250;       // steps between held-out evaluations
-    int64_t eval_rows = 256;        // held-out rows per evaluation (fixed rows, fixed masks)
+    int64_t eval_every = 250;        // steps between held-out evaluations
+    int64_t eval_rows = 256;         // held-out rows per evaluation (fixed rows, fixed masks)
     int64_t checkpoint_every = 250;  // steps between resumable checkpoints
     int keep_checkpoints = 2;
 };

@@ -30,7 +30,8 @@ std::vector<corpus::Source> parse_sources(const std::vector<std::string>& specs)
         std::string rest = spec.substr(eq + 1);
         const size_t colon = rest.find(':');
         s.path = rest.substr(0, colon);
-        s.license = colon == std::string::npos ? corpus::known_license(s.path) : rest.substr(colon + 1);
+        s.license =
+            colon == std::string::npos ? corpus::known_license(s.path) : rest.substr(colon + 1);
         out.push_back(s);
     }
     return out;
@@ -72,7 +73,8 @@ CorpusDocs load_corpus_docs(const CorpusConfig& c) {
     std::unique_ptr<Progress> bar;
     auto progress = [&bar](const corpus::Progress& p) {
         if (!bar) {
-            bar = std::make_unique<Progress>("corpus", std::max<int64_t>(1, p.input_total_bytes / 1000000));
+            bar = std::make_unique<Progress>("corpus",
+                                             std::max<int64_t>(1, p.input_total_bytes / 1000000));
         }
         bar->update(p.input_done_bytes / 1000000,
                     p.source + ": " + std::to_string(p.documents) + " documents");

@@ -16,7 +16,7 @@ namespace gk::pretrain {
 struct CorpusDocs {
     std::vector<std::string> texts;
     int64_t bytes = 0;
-    std::string digest;   // SHA-256 over the texts in order (length-prefixed): the corpus identity
+    std::string digest;  // SHA-256 over the texts in order (length-prefixed): the corpus identity
     nlohmann::json stats = nlohmann::json::object();  // sources, licences, decontamination counts
 };
 

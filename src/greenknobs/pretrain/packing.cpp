@@ -66,7 +66,8 @@ void mask_row(const int32_t* ids, int n, const MaskSpec& spec, uint64_t seed, ui
         if (how < 0.8) {
             input_out[i] = spec.mask_id;
         } else if (how < 0.9) {
-            input_out[i] = static_cast<int32_t>(mix(r + 2) % static_cast<uint64_t>(spec.vocab_size));
+            input_out[i] =
+                static_cast<int32_t>(mix(r + 2) % static_cast<uint64_t>(spec.vocab_size));
         }  // else: kept as is, still predicted
     }
 }

@@ -28,8 +28,8 @@ PackedRows pack(const std::vector<std::vector<int32_t>>& docs, int max_length,
 struct MaskSpec {
     double mask_prob = 0.3;
     int32_t mask_id = -1;
-    int32_t vocab_size = 0;              // random replacements draw from [0, vocab_size)
-    std::vector<int32_t> never_mask;     // [CLS], [SEP], [PAD], [MASK]
+    int32_t vocab_size = 0;           // random replacements draw from [0, vocab_size)
+    std::vector<int32_t> never_mask;  // [CLS], [SEP], [PAD], [MASK]
 };
 
 // Masks one row: input_out gets the corrupted ids, selected_out 1 where the loss applies (the

@@ -69,7 +69,8 @@ struct Data {
 // The held-out share is chosen by a hash of the document text, so it does not depend on order.
 bool is_heldout(const std::string& text, double fraction) {
     const std::string h = sha256_hex(text).substr(0, 15);
-    const double u = static_cast<double>(std::stoull(h, nullptr, 16)) / static_cast<double>(1ull << 60);
+    const double u =
+        static_cast<double>(std::stoull(h, nullptr, 16)) / static_cast<double>(1ull << 60);
     return u < fraction;
 }
 
@@ -77,9 +78,9 @@ Data tokenize_stage(const PretrainConfig& c, const std::vector<std::string>& tex
                     const std::string& corpus_digest, const text::Tokenizer& tok,
                     const std::string& run_dir, int threads) {
     Data d;
-    const std::string key =
-        sha256_hex(corpus_digest + "|" + tok.fingerprint() + "|" + std::to_string(c.tokenizer.max_length) +
-                   "|" + std::to_string(c.corpus.heldout_fraction));
+    const std::string key = sha256_hex(corpus_digest + "|" + tok.fingerprint() + "|" +
+                                       std::to_string(c.tokenizer.max_length) + "|" +
+                                       std::to_string(c.corpus.heldout_fraction));
     const std::string data_dir = fs::join(run_dir, "data");
     const std::string train_path = fs::join(data_dir, "train.rows");
     const std::string heldout_path = fs::join(data_dir, "heldout.rows");
@@ -322,9 +323,10 @@ json run_pretrain(const PretrainConfig& c, const PretrainOptions& opt) {
     }
     fs::make_dirs(dir);
     const int64_t start_step = state.is_object() ? state["step"].get<int64_t>() : 0;
-    json invocations = state.is_object() && state.contains("invocations") ? state["invocations"]
-                                                                         : json::array();
-    json history = state.is_object() && state.contains("history") ? state["history"] : json::array();
+    json invocations =
+        state.is_object() && state.contains("invocations") ? state["invocations"] : json::array();
+    json history =
+        state.is_object() && state.contains("history") ? state["history"] : json::array();
     double wall_before_s = state.is_object() ? state.value("wall_s", 0.0) : 0.0;
 
     json record = {{"schema", "greenknobs.pretrain/1"},
@@ -434,7 +436,8 @@ json run_pretrain(const PretrainConfig& c, const PretrainOptions& opt) {
             train::AdamWHyper hyper;
             hyper.lr = c.train.lr;
             hyper.weight_decay = c.train.weight_decay;
-            optimizer = train::make_optimizer(c.train.optimizer, train::group_parameters(*m), hyper);
+            optimizer =
+                train::make_optimizer(c.train.optimizer, train::group_parameters(*m), hyper);
             if (!ckpt.empty()) {
                 optimizer->load_state(fs::join(ckpt, "optimizer.pt"));
             }
@@ -449,8 +452,9 @@ json run_pretrain(const PretrainConfig& c, const PretrainOptions& opt) {
 
         // 4. train
         const int64_t end_step =
-            opt.stop_after_steps > 0 ? std::min(c.train.max_steps, start_step + opt.stop_after_steps)
-                                     : c.train.max_steps;
+            opt.stop_after_steps > 0
+                ? std::min(c.train.max_steps, start_step + opt.stop_after_steps)
+                : c.train.max_steps;
         int64_t step = start_step;
         int64_t tokens_this = 0;
         double train_time_s = 0;
@@ -556,8 +560,8 @@ json run_pretrain(const PretrainConfig& c, const PretrainOptions& opt) {
                                     c.train.keep_checkpoints);
                 }
                 if (progress) {
-                    std::string status = "loss " + fmt(step_loss, 3) + "  lr " + fmt(lr * 1e3, 3) +
-                                         "e-3";
+                    std::string status =
+                        "loss " + fmt(step_loss, 3) + "  lr " + fmt(lr * 1e3, 3) + "e-3";
                     if (last_eval.tokens > 0) {
                         status += "  held-out acc " + fmt(last_eval.accuracy, 3);
                     }
@@ -567,16 +571,15 @@ json run_pretrain(const PretrainConfig& c, const PretrainOptions& opt) {
             if (!stopped_early && step < c.train.max_steps) {
                 stopped_by = "stop_after_steps";
             }
-            if (stopped_early && step > start_step &&
-                step % c.train.checkpoint_every != 0) {
+            if (stopped_early && step > start_step && step % c.train.checkpoint_every != 0) {
                 auto k = open_stage("checkpoint");
                 save_checkpoint(dir, step, m, *optimizer, state_json(), c.train.keep_checkpoints);
             }
             if (progress) {
                 progress->finish();
             }
-            train_time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                                         t_train).count();
+            train_time_s =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t_train).count();
             s.add_work("tokens", static_cast<double>(tokens_this));
             s.add_work("steps", static_cast<double>(step - start_step));
         }
@@ -650,19 +653,20 @@ json run_pretrain(const PretrainConfig& c, const PretrainOptions& opt) {
                            {"total_params", counts.total},
                            {"trainable_params", counts.trainable},
                            {"weights_bytes", counts.weights_bytes}};
-        record["train"] = {{"steps", step},
-                           {"max_steps", c.train.max_steps},
-                           {"steps_this_invocation", step - start_step},
-                           {"tokens_seen", step * c.tokens_per_step()},
-                           {"epochs_seen", static_cast<double>(step) * c.train.batch_size *
-                                               c.train.grad_accum /
-                                               static_cast<double>(data.train.rows())},
-                           {"tokens_per_s", train_time_s > 0 ? tokens_this / train_time_s : 0.0},
-                           {"peak_rss_mb", peak_rss_mb()},
-                           {"history", history}};
+        record["train"] = {
+            {"steps", step},
+            {"max_steps", c.train.max_steps},
+            {"steps_this_invocation", step - start_step},
+            {"tokens_seen", step * c.tokens_per_step()},
+            {"epochs_seen", static_cast<double>(step) * c.train.batch_size * c.train.grad_accum /
+                                static_cast<double>(data.train.rows())},
+            {"tokens_per_s", train_time_s > 0 ? tokens_this / train_time_s : 0.0},
+            {"peak_rss_mb", peak_rss_mb()},
+            {"history", history}};
         record["energy"] = energy_report;
         record["invocations"] = invocations;
-        record["totals"] = {{"energy_j", all_j}, {"duration_s", all_s},
+        record["totals"] = {{"energy_j", all_j},
+                            {"duration_s", all_s},
                             {"note", "sum over this run's finished invocations"}};
         record["finished_at"] = utc_now_iso8601();
         record["status"] = complete ? "complete" : "paused";
@@ -678,9 +682,9 @@ json run_pretrain(const PretrainConfig& c, const PretrainOptions& opt) {
                           << " accuracy " << fmt(last_eval.accuracy, 3);
             }
             std::cout << "\n"
-                      << (complete ? "complete: " + model_dir
-                                   : "paused (" + stopped_by +
-                                         "): run the same command to continue")
+                      << (complete
+                              ? "complete: " + model_dir
+                              : "paused (" + stopped_by + "): run the same command to continue")
                       << "\n";
         }
         return record;

@@ -1,5 +1,5 @@
-// `greenknobs pretrain`: masked-LM pretraining of a ModernBERT encoder on a code corpus, metered like
-// `train` (stages load_corpus, tokenize, load_model, train with nested train/validate and
+// `greenknobs pretrain`: masked-LM pretraining of a ModernBERT encoder on a code corpus, metered
+// like `train` (stages load_corpus, tokenize, load_model, train with nested train/validate and
 // train/checkpoint, save) into a run directory, resumable from its last checkpoint after any
 // interruption (kill -9 included) by running the same command again.
 #pragma once
@@ -16,13 +16,14 @@ namespace gk::pretrain {
 
 struct PretrainOptions {
     std::string out_dir;
-    bool overwrite = false;         // discard the directory's checkpoints and start over
-    int64_t stop_after_steps = 0;   // this invocation stops after N steps (0 = until max_steps)
-    double time_limit_s = 0;        // ... or once this much wall time has passed (0 = none)
+    bool overwrite = false;        // discard the directory's checkpoints and start over
+    int64_t stop_after_steps = 0;  // this invocation stops after N steps (0 = until max_steps)
+    double time_limit_s = 0;       // ... or once this much wall time has passed (0 = none)
     bool print_summary = true;
     bool progress = true;
-    // When set and *stop_signal becomes non-zero (a signal handler writes the signal number), the run
-    // pauses at the next step boundary as a time limit does: checkpoint, energy, run.json "paused".
+    // When set and *stop_signal becomes non-zero (a signal handler writes the signal number), the
+    // run pauses at the next step boundary as a time limit does: checkpoint, energy, run.json
+    // "paused".
     const volatile std::sig_atomic_t* stop_signal = nullptr;
 };
 

@@ -379,8 +379,8 @@ FigureFile pareto_fig(const analysis::StudyAggregate& st, bool vs_f1, std::strin
     } else if (vs_f1) {
         sc.title = "Total energy vs " + words + " (mean \u00b1 95 % CI)";
         sc.xlabel = "Total energy per run (Wh)";
-        sc.ylabel = words + (st.primary_higher_is_better ? " (higher is better)"
-                                                         : " (lower is better)");
+        sc.ylabel =
+            words + (st.primary_higher_is_better ? " (higher is better)" : " (lower is better)");
     } else {
         sc.title = "Total energy vs total time (mean \u00b1 95 % CI)";
         sc.xlabel = "Total time per run (s)";
@@ -421,7 +421,7 @@ FigureFile stage_bars(const analysis::StudyAggregate& st, const std::vector<std:
     std::ostringstream d;
     d << "# variant";
     for (const auto& [seg, colour] : segments) {
-        std::string col_name = !pipeline                ? seg
+        std::string col_name = !pipeline                 ? seg
                                : seg == "train"          ? "train_steps"
                                : seg == "train/validate" ? "validate"
                                                          : seg;

@@ -159,5 +159,4 @@ std::string latex_escape(const std::string& s) {
     return out;
 }
 
-
 }  // namespace gk::report

@@ -372,16 +372,15 @@ void variant_details(std::ostringstream& o, const HtmlInput& in) {
         // The baseline opens by default: it shows what every other entry holds.
         o << "<details" << (v.variant == st.baseline ? " open" : "") << "><summary><b>"
           << esc(v.variant) << "</b> \u2014 " << esc(v.name) << " \u00b7 n = " << v.n_runs
-          << " \u00b7 total " << esc(wh(v.total_energy_j)) << " Wh "
-          << prov_tag(v.total_provenance) << range_tag(v);
+          << " \u00b7 total " << esc(wh(v.total_energy_j)) << " Wh " << prov_tag(v.total_provenance)
+          << range_tag(v);
         if (v.d_total_energy.available) {
             o << " \u00b7 \u0394 " << esc(fixed(v.d_total_energy.pct, 1)) << " %, "
               << esc(v.d_total_energy.verdict);
         }
         if (!v.f1_vul.empty()) {
-            o << " \u00b7 "
-              << esc(st.primary_metric == "f1_vul" ? "F1 vul" : primary_words(st)) << " "
-              << esc(mean_ci(v.f1_vul.summary));
+            o << " \u00b7 " << esc(st.primary_metric == "f1_vul" ? "F1 vul" : primary_words(st))
+              << " " << esc(mean_ci(v.f1_vul.summary));
         }
         o << "</summary><div class=\"body\">\n";
         const std::string methods = analysis::delta_methods(v);
@@ -410,9 +409,9 @@ void variant_details(std::ostringstream& o, const HtmlInput& in) {
         }
         o << "<tr><td><b>total</b></td>" << num_td(wh(v.total_energy_j)) << "<td>"
           << prov_tag(v.total_provenance) << range_tag(v) << "</td>"
-          << num_td(mean_ci(v.total_duration_s.summary))
-          << num_td(delta_wh(v.d_total_energy)) << num_td(delta_text(v.d_total_energy, true, 1, ""))
-          << "<td>" << esc(v.d_total_energy.verdict.empty() ? "\u2014" : v.d_total_energy.verdict)
+          << num_td(mean_ci(v.total_duration_s.summary)) << num_td(delta_wh(v.d_total_energy))
+          << num_td(delta_text(v.d_total_energy, true, 1, "")) << "<td>"
+          << esc(v.d_total_energy.verdict.empty() ? "\u2014" : v.d_total_energy.verdict)
           << "</td></tr>\n";
         o << "</tbody></table>\n";
         o << "<h3>Quality and evaluation</h3><table class=\"plain\"><thead><tr><th>Metric</th>"
@@ -428,8 +427,7 @@ void variant_details(std::ostringstream& o, const HtmlInput& in) {
             // The command's metrics: the primary one in its declared direction and unit, and the
             // common ones only where the command reported them.
             o << quality_row(primary_words(st) + " (primary, reported by the command; " +
-                                 (st.primary_higher_is_better ? "higher" : "lower") +
-                                 " is better)",
+                                 (st.primary_higher_is_better ? "higher" : "lower") + " is better)",
                              v.f1_vul, v.d_f1_vul_points, st.primary_in_points);
             if (st.primary_metric != "f1_weighted" && !v.f1_weighted.empty()) {
                 o << quality_row("F1, weighted", v.f1_weighted, v.d_f1_weighted_points, true);
@@ -579,8 +577,7 @@ std::string render_html(const HtmlInput& in) {
         o << "<div class=\"card\"><div class=\"k\">Baseline " << esc(base->variant)
           << " total energy per run</div><div class=\"v\">" << esc(wh(base->total_energy_j))
           << " Wh</div>" << prov_tag(base->total_provenance) << "</div>";
-        o << "<div class=\"card\"><div class=\"k\">Baseline "
-          << esc(primary_words(st))
+        o << "<div class=\"card\"><div class=\"k\">Baseline " << esc(primary_words(st))
           << "</div><div "
              "class=\"v\">"
           << esc(base->f1_vul.empty() ? "n/a" : mean_ci(base->f1_vul.summary)) << "</div></div>";
@@ -596,8 +593,7 @@ std::string render_html(const HtmlInput& in) {
               << " budget "
               << esc(st.primary_metric == "f1_vul" ? fixed(in.budget.max_f1_drop_points, 1)
                                                    : sig(in.budget.max_f1_drop_points, 2))
-              << esc(unit_suffix(st))
-              << ")</div><div class=\"v\">"
+              << esc(unit_suffix(st)) << ")</div><div class=\"v\">"
               << esc(in.recommendation.chosen.variant) << "</div><span class=\"muted\">"
               << esc(fixed(in.recommendation.chosen.saving_pct, 1))
               << " % energy saving</span></div>";

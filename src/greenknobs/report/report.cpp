@@ -76,7 +76,6 @@ Prepared prepare(const std::vector<analysis::RunRecord>& runs, const ReportOptio
     return p;
 }
 
-
 }  // namespace
 
 ReportPaths write_report(const std::vector<analysis::RunRecord>& runs, const ReportOptions& opt) {

@@ -76,7 +76,8 @@ std::string primary_note(const analysis::StudyAggregate& st) {
     const std::string words = primary_words(st);
     return words + (words == st.primary_metric ? "" : " (" + st.primary_metric + ")") +
            " = the command's primary metric, " +
-           (st.primary_higher_is_better ? "higher is better" : "lower is better") + "; its \u0394 " +
+           (st.primary_higher_is_better ? "higher is better" : "lower is better") +
+           "; its \u0394 " +
            (st.primary_in_points ? "in points of its range" : "in its own units") + ".";
 }
 
@@ -155,11 +156,10 @@ std::vector<Column> columns(const TableInput& in) {
                         return mean_ci(v.eval_duration_s.summary, 1.0, s);
                     },
                     "eval_time"});
-    cols.push_back({"\u0394Eval (%)", "$\\Delta$Eval (\\%)", true,
-                    [](const VariantAggregate& v, Style s) {
-                        return delta_cell(v.d_eval_time, true, 1, s);
-                    },
-                    "d_eval"});
+    cols.push_back(
+        {"\u0394Eval (%)", "$\\Delta$Eval (\\%)", true,
+         [](const VariantAggregate& v, Style s) { return delta_cell(v.d_eval_time, true, 1, s); },
+         "d_eval"});
     cols.push_back(
         {"\u0394 test", "$\\Delta$ test", false, [&in](const VariantAggregate& v, Style s) {
              const std::string m = analysis::delta_methods(v);

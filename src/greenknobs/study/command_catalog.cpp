@@ -6,8 +6,8 @@
 #include <cmath>
 #include <set>
 
-#include "greenknobs/energy/protocol.h"
 #include "greenknobs/config/run_config.h"
+#include "greenknobs/energy/protocol.h"
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/fs.h"
 #include "greenknobs/util/hash.h"
@@ -67,7 +67,7 @@ std::vector<std::string> strings(const json& t, const std::string& key, const st
 }
 
 std::map<std::string, std::string> env_table(const json& t, const std::string& path,
-                                              const std::string& where) {
+                                             const std::string& where) {
     std::map<std::string, std::string> out;
     if (!t.contains("env")) {
         return out;
@@ -120,7 +120,8 @@ void read_primary_table(const json& t, const std::string& path, CommandCatalog* 
             !std::isfinite(t["budget"].get<double>())) {
             throw InputError(path, where + ".budget",
                              "expected a number >= 0 (the worsening accepted, in the Δ's units), "
-                             "got " + t["budget"].dump());
+                             "got " +
+                                 t["budget"].dump());
         }
         c->primary_budget = t["budget"].get<double>();
     }
@@ -205,9 +206,9 @@ CommandCatalog load_command_catalog(const std::string& path) {
             k.args = strings(t, "args", path, where);
             k.env = env_table(t, path, where);
             if (!kPhases.count(k.phase)) {
-                throw InputError(path, where + ".phase",
-                                 "got '" + k.phase +
-                                     "', expected data | model | training | system | inference");
+                throw InputError(
+                    path, where + ".phase",
+                    "got '" + k.phase + "', expected data | model | training | system | inference");
             }
             if (k.args.empty() && k.env.empty()) {
                 throw InputError(path, where,
@@ -353,9 +354,14 @@ json CommandCatalog::spec(const std::string& variant, int repeat, int64_t base_s
     if (!seed_env.empty()) {
         run_env[seed_env] = run_seed;
     }
-    json s = {{"argv", run_argv}, {"cwd", cwd},      {"env", run_env},
-              {"name", v.id},   {"variant", v.id}, {"repeat", repeat},
-              {"seed", base_seed + repeat},       {"knobs", applied}};
+    json s = {{"argv", run_argv},
+              {"cwd", cwd},
+              {"env", run_env},
+              {"name", v.id},
+              {"variant", v.id},
+              {"repeat", repeat},
+              {"seed", base_seed + repeat},
+              {"knobs", applied}};
     if (!primary_metric.empty()) {
         s["primary_metric"] = primary_metric;
     }

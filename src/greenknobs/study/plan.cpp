@@ -1,15 +1,13 @@
 // Plan construction: resolution of each variant and the seeded interleaving (see plan.h).
 #include "greenknobs/study/plan.h"
 
-#include "greenknobs/study/command_catalog.h"
-
 #include <regex>
-
 #include <set>
 
+#include "greenknobs/study/command_catalog.h"
 #include "greenknobs/util/error.h"
-#include "greenknobs/util/log.h"
 #include "greenknobs/util/hash.h"
+#include "greenknobs/util/log.h"
 
 namespace gk::study {
 
@@ -104,7 +102,8 @@ Plan make_plan(const PlanOptions& opt) {
 
     // --set tunes the base every variant starts from (device-dependent knob values follow
     // base.system.device); a variant's knobs are its identity and win over it: `--set
-    // tokenizer.max_length=128` must not silently turn V8's trim into a no-op. Such a clash is logged.
+    // tokenizer.max_length=128` must not silently turn V8's trim into a no-op. Such a clash is
+    // logged.
     knobs::ConfigSources sources;
     sources.catalog = &plan.catalog;
     sources.sets = opt.sets;
@@ -121,9 +120,10 @@ Plan make_plan(const PlanOptions& opt) {
         const nlohmann::json with_knobs = config::to_json(c);
         const nlohmann::json base_json = config::to_json(base);
         for (const auto& s : opt.sets) {
-            const auto ptr = nlohmann::json::json_pointer("/" + std::regex_replace(s.substr(0, s.find('=')),
-                                                                                   std::regex("\\."), "/"));
-            if (with_knobs.contains(ptr) && base_json.contains(ptr) && with_knobs.at(ptr) != base_json.at(ptr)) {
+            const auto ptr = nlohmann::json::json_pointer(
+                "/" + std::regex_replace(s.substr(0, s.find('=')), std::regex("\\."), "/"));
+            if (with_knobs.contains(ptr) && base_json.contains(ptr) &&
+                with_knobs.at(ptr) != base_json.at(ptr)) {
                 log::warn("study: " + id + "'s knobs set " + s.substr(0, s.find('=')) + " = " +
                           with_knobs.at(ptr).dump() + "; --set " + s + " applies to the base only");
             }

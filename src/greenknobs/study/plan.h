@@ -10,8 +10,8 @@
 #include <utility>
 #include <vector>
 
-#include "greenknobs/knobs/catalog.h"
 #include "greenknobs/config/run_config.h"
+#include "greenknobs/knobs/catalog.h"
 
 namespace gk::study {
 

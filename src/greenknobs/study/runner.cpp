@@ -19,8 +19,8 @@
 
 #include <unistd.h>
 
-#include "greenknobs/study/run_json.h"
 #include "greenknobs/study/child.h"
+#include "greenknobs/study/run_json.h"
 #include "greenknobs/study/slurm.h"
 #include "greenknobs/study/store.h"
 #include "greenknobs/study/study_lock.h"
@@ -457,14 +457,14 @@ class Runner {
         hooks.stop_signal = StopSignals::flag();
         hooks.grace_s = opt_.grace_s;
         // A command study's run is the user's command under `measure` (stage protocol, run.json).
-        ChildResult cr = run_child(
-            train_exec_,
-            run.command.is_null()
-                ? std::vector<std::string>{train_bin_, "train", "--config", config_path(run),
-                                           "--out", dir}
-                : std::vector<std::string>{train_bin_, "measure", "--log-stages", "--spec",
-                                           config_path(run), "--out", dir},
-            log_path, hooks);
+        ChildResult cr =
+            run_child(train_exec_,
+                      run.command.is_null()
+                          ? std::vector<std::string>{train_bin_, "train", "--config",
+                                                     config_path(run), "--out", dir}
+                          : std::vector<std::string>{train_bin_, "measure", "--log-stages",
+                                                     "--spec", config_path(run), "--out", dir},
+                      log_path, hooks);
         const json doc = read_run_json(dir);
         const std::string doc_error =
             doc.is_object() && doc.contains("error") && doc["error"].is_string()
@@ -496,9 +496,10 @@ class Runner {
         // attempt is interrupted and costs no retry (the next invocation runs it again).
         const bool said_interrupted = doc.is_object() && doc.value("status", "") == kInterrupted;
         if (cr.forwarded_signal != 0 || said_interrupted) {
-            std::string err = cr.forwarded_signal != 0
-                                  ? std::string("interrupted by ") + signal_name(cr.forwarded_signal)
-                                  : (doc_error.empty() ? std::string("interrupted") : doc_error);
+            std::string err =
+                cr.forwarded_signal != 0
+                    ? std::string("interrupted by ") + signal_name(cr.forwarded_signal)
+                    : (doc_error.empty() ? std::string("interrupted") : doc_error);
             store_->mark_finished(row.id, kInterrupted, err,
                                   cr.exited ? std::optional<int>(cr.exit_code) : std::nullopt);
             note("study: " + run.key() + ": " + err + "; run the same command again to resume",

@@ -56,7 +56,7 @@ struct StudyResult {
     int recovered = 0;  // runs found `running` at start (the study had died): recorded interrupted
     int interrupted = 0;  // runs whose last attempt was interrupted (this invocation was stopped)
     int interrupted_signal = 0;  // SIGINT/SIGTERM that stopped this invocation (0 = none)
-    int in_flight = 0;  // runs whose Slurm jobs are still queued or running (--detach)
+    int in_flight = 0;           // runs whose Slurm jobs are still queued or running (--detach)
     bool detached = false;
     std::vector<SkippedRun> skipped_runs;
     std::vector<std::string> failed_runs;  // "V7-r1: <error>"

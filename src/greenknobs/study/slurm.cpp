@@ -696,10 +696,10 @@ int SlurmExecutor::execute() {
         if (running + pending == 0) {
             break;
         }
-        progress.update(runs_done(),
-                        std::to_string(running) + " running, " + std::to_string(pending) +
-                            " pending" +
-                            (todo > 0 ? ", " + std::to_string(todo) + " resubmitted" : std::string()));
+        progress.update(
+            runs_done(),
+            std::to_string(running) + " running, " + std::to_string(pending) + " pending" +
+                (todo > 0 ? ", " + std::to_string(todo) + " resubmitted" : std::string()));
         auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(opt_.poll_s);
         while (*ctx_.stop_signal == 0 && std::chrono::steady_clock::now() < until) {
             std::this_thread::sleep_for(std::chrono::milliseconds(50));

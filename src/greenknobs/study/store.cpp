@@ -161,8 +161,9 @@ double eval_stage(const json& doc, const char* field) {
 
 std::string text_at(const json& doc, const char* ptr) {
     json::json_pointer p(ptr);
-    return doc.is_object() && doc.contains(p) && doc.at(p).is_string() ? doc.at(p).get<std::string>()
-                                                                       : "";
+    return doc.is_object() && doc.contains(p) && doc.at(p).is_string()
+               ? doc.at(p).get<std::string>()
+               : "";
 }
 
 }  // namespace
@@ -207,9 +208,9 @@ std::vector<SampleRow> sample_rows(const json& doc) {
             if (!t[i].is_number()) {
                 continue;
             }
-            out.push_back(SampleRow{source, component, t[i].get<double>(),
-                                    p[i].is_number() ? p[i].get<double>()
-                                                     : std::numeric_limits<double>::quiet_NaN()});
+            out.push_back(SampleRow{
+                source, component, t[i].get<double>(),
+                p[i].is_number() ? p[i].get<double>() : std::numeric_limits<double>::quiet_NaN()});
         }
     }
     return out;
@@ -272,7 +273,8 @@ StoreLocation resolve_store(const std::string& dir, const std::string& uri, bool
         json j = json::parse(fs::read_file(meta), nullptr, /*allow_exceptions=*/false);
         if (!j.is_object() || !j.value("uri", json()).is_string() ||
             !j.value("study_key", json()).is_string()) {
-            throw InputError(meta, "", "expected {\"uri\": \"postgresql://...\", \"study_key\": \"...\"}");
+            throw InputError(meta, "",
+                             "expected {\"uri\": \"postgresql://...\", \"study_key\": \"...\"}");
         }
         loc.uri = j["uri"].get<std::string>();
         loc.study_key = j["study_key"].get<std::string>();
@@ -573,7 +575,7 @@ void SqliteStore::mark_running(int64_t run_id) {
 }
 
 void SqliteStore::mark_finished(int64_t run_id, const std::string& status, const std::string& error,
-                          std::optional<int> exit_code) {
+                                std::optional<int> exit_code) {
     GK_CHECK(status == kFailed || status == kInterrupted || status == kSkipped,
              "mark_finished: " + status);
     Stmt s(
@@ -648,8 +650,11 @@ void SqliteStore::mark_complete(int64_t run_id, const json& doc, std::optional<i
             db_,
             "INSERT INTO samples (run_id, source, component, t_s, power_w) VALUES (?, ?, ?, ?, ?)");
         for (const auto& r : detail::sample_rows(doc)) {
-            sa.bind(1, run_id).bind(2, r.source).bind(3, r.component).bind(4, r.t_s).bind(5,
-                                                                                         r.power_w);
+            sa.bind(1, run_id)
+                .bind(2, r.source)
+                .bind(3, r.component)
+                .bind(4, r.t_s)
+                .bind(5, r.power_w);
             sa.run();
             sa.reset();
         }
@@ -690,10 +695,10 @@ void SqliteStore::migrate() {
     migrate_interrupted_check();
     // Up to date (every open but the first): read only, so that a reader (`greenknobs report`, a
     // test polling the store) never takes the write lock from the study that writes it.
-    const bool have_table =
-        !query_text("SELECT name FROM sqlite_master WHERE type = 'table' AND name = "
-                    "'schema_migrations'")
-             .empty();
+    const bool have_table = !query_text(
+                                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name = "
+                                 "'schema_migrations'")
+                                 .empty();
     if (have_table && std::stoi("0" + query_text("SELECT MAX(version) FROM schema_migrations")) >=
                           migrations().back().version) {
         return;

@@ -64,7 +64,7 @@ struct RunRow {
 struct RunHardware {
     std::string host;
     std::string cpu_model;
-    std::string gpu_model;  // "" = none
+    std::string gpu_model;     // "" = none
     double power_limit_w = 0;  // the run's requested GPU power limit; 0 = not set
     // What must be equal for two runs' energies to be compared: the CPU and GPU models. Not the
     // host name (identical nodes are interchangeable) and not the power limit, which is a knob
@@ -102,8 +102,8 @@ class Store {
     // planned → running (started_at now). GK_CHECK that the row was planned.
     virtual void mark_running(int64_t run_id) = 0;
     // → failed, interrupted or skipped, with the reason.
-    virtual void mark_finished(int64_t run_id, const std::string& status,
-                               const std::string& error, std::optional<int> exit_code) = 0;
+    virtual void mark_finished(int64_t run_id, const std::string& status, const std::string& error,
+                               std::optional<int> exit_code) = 0;
     // planned, running, failed or interrupted (a run directory found complete on resume) →
     // complete: the summary columns, the hardware columns, the run.json text, its stages and power
     // samples, in one transaction. The partial unique index refuses a second complete row for the
@@ -129,7 +129,9 @@ class Store {
     // The first column of the first row of `sql` as text ("" if no row).
     virtual std::string query_text(const std::string& sql) = 0;
     // The highest schema migration applied.
-    int schema_version() { return std::stoi("0" + query_text("SELECT MAX(version) FROM schema_migrations")); }
+    int schema_version() {
+        return std::stoi("0" + query_text("SELECT MAX(version) FROM schema_migrations"));
+    }
 
   protected:
     std::string path_;

@@ -1,14 +1,14 @@
 // The study lock and the stop signals (study_lock.h).
 #include "greenknobs/study/study_lock.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <thread>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/fs.h"

@@ -102,20 +102,23 @@ std::string check_hardware(const std::vector<analysis::RunRecord>& runs, const s
     for (const auto& [rep, sigs] : per_repeat) {
         blocked = blocked && sigs.size() == 1;
     }
-    const std::string head = "the runs were measured on " + std::to_string(groups.size()) +
-                             " kinds of hardware:" + list;
+    const std::string head =
+        "the runs were measured on " + std::to_string(groups.size()) + " kinds of hardware:" + list;
     if (blocked) {
-        return head + "\neach repeat ran on one kind, so the paired differences (Δ) compare like "
-                      "with like; per-variant means mix hardware";
+        return head +
+               "\neach repeat ran on one kind, so the paired differences (Δ) compare like "
+               "with like; per-variant means mix hardware";
     }
     if (mixed_hardware) {
-        return head + "\ncompared anyway (--mixed-hardware): energy differences include the "
-                      "hardware's";
+        return head +
+               "\ncompared anyway (--mixed-hardware): energy differences include the "
+               "hardware's";
     }
     throw InputError(dir, "hardware",
-                     head + "\nenergies of different hardware are not compared. Run the study on "
-                            "one kind of node (--constraint), block it by node "
-                            "(--block-by-node), or pass --mixed-hardware to compare anyway");
+                     head +
+                         "\nenergies of different hardware are not compared. Run the study on "
+                         "one kind of node (--constraint), block it by node "
+                         "(--block-by-node), or pass --mixed-hardware to compare anyway");
 }
 
 std::string find_paper_table(const std::string& catalog_path) {
@@ -138,7 +141,7 @@ StudyReport write_study_report(const StudyReportOptions& opt) {
     StudyReport rep;
     std::string stored_catalog;
     auto runs = load_study_records(opt.dir, &rep.failed, &stored_catalog);
-    rep.source = !has_store(opt.dir)                                  ? "run directories"
+    rep.source = !has_store(opt.dir)                           ? "run directories"
                  : fs::exists(fs::join(opt.dir, "store.json")) ? "PostgreSQL store"
                                                                : "store";
     rep.runs = static_cast<int>(runs.size());
@@ -169,7 +172,7 @@ StudyReport write_study_report(const StudyReportOptions& opt) {
     ro.command_study = command_study;  // (also recognised from the runs when the catalog is gone)
     ro.primary_label = primary_label;
     // The paper's Table I compares the paper's pipeline: never beside a study of another command.
-    ro.paper_table_csv = command_study                  ? ""
+    ro.paper_table_csv = command_study                 ? ""
                          : opt.paper_table_csv.empty() ? find_paper_table(catalog_path)
                                                        : opt.paper_table_csv;
     if (!opt.baseline.empty()) {

@@ -1,6 +1,7 @@
 // The report of a study directory: complete runs from its store (DIR/study.sqlite, or the
-// PostgreSQL store DIR/store.json names; without a store, the run directories under DIR/runs), written by report::write_report into DIR/report/. Used by
-// `greenknobs report` and at the end of `greenknobs study`.
+// PostgreSQL store DIR/store.json names; without a store, the run directories under DIR/runs),
+// written by report::write_report into DIR/report/. Used by `greenknobs report` and at the end of
+// `greenknobs study`.
 #pragma once
 
 #include <map>
@@ -29,8 +30,8 @@ struct StudyReportOptions {
     // Without it such a study is refused, unless each repeat block ran on one kind of hardware
     // (`study --block-by-node`), which keeps every paired difference like for like.
     bool mixed_hardware = false;
-    // The recommendation's quality budget: the largest accepted drop of the primary metric (F1 of the
-    // vulnerable class for the pipeline) at the upper end of its 95 % CI, in points. < 0 = the
+    // The recommendation's quality budget: the largest accepted drop of the primary metric (F1 of
+    // the vulnerable class for the pipeline) at the upper end of its 95 % CI, in points. < 0 = the
     // catalog's primary_metric budget, else 1 point.
     double budget_points = -1;
 };
@@ -48,7 +49,7 @@ struct StudyReport {
     std::string table1_excerpt;
     int runs = 0;
     int failed = 0;
-    std::string source;  // "store" | "run directories"
+    std::string source;         // "store" | "run directories"
     std::string hardware_note;  // runs from more than one kind of hardware ("" = one)
 };
 

@@ -28,8 +28,8 @@ constexpr uint8_t kKindUnused = 0;
 constexpr uint8_t kKindVocab = 1;
 constexpr uint8_t kKindAdded = 2;
 constexpr uint8_t kKindAddedSpecial = 3;
-// Largest token id accepted: 16x the largest real vocabularies, small enough that the id tables of a
-// hostile file stay a few hundred MB at most.
+// Largest token id accepted: 16x the largest real vocabularies, small enough that the id tables of
+// a hostile file stay a few hundred MB at most.
 constexpr int64_t kMaxTokenId = (int64_t{1} << 22) - 1;
 
 // Field access that names the JSON path of whatever is wrong.
@@ -127,8 +127,7 @@ void read_post_processor(const Reader& r, const json& root, std::vector<int32_t>
             r.fail(spath + ".ids", "expected an array of ids");
         }
         for (const json& id : ids) {
-            if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
-                id.get<int64_t>() > INT32_MAX) {
+            if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX) {
                 r.fail(spath + ".ids", "expected non-negative integer ids, got " + id.dump());
             }
             (seen_sequence ? suffix : prefix)->push_back(static_cast<int32_t>(id.get<int64_t>()));
@@ -239,9 +238,8 @@ Tokenizer Tokenizer::from_json(const std::string& json_bytes, const std::string&
         check_range(it.value().get<int64_t>(), "model.vocab." + it.key());
         auto id = static_cast<int32_t>(it.value().get<int64_t>());
         if (auto d = vocab_by_id.find(id); d != vocab_by_id.end()) {
-            r.fail("model.vocab." + it.key(),
-                   "id " + std::to_string(id) + " is also the id of \"" + *d->second +
-                       "\" (ids must be unique)");
+            r.fail("model.vocab." + it.key(), "id " + std::to_string(id) + " is also the id of \"" +
+                                                  *d->second + "\" (ids must be unique)");
         }
         vocab_by_id.emplace(id, &it.key());
         vocab.emplace(it.key(), id);
@@ -293,8 +291,8 @@ Tokenizer Tokenizer::from_json(const std::string& json_bytes, const std::string&
 
     // added_tokens.
     std::vector<AddedToken> added;
-    std::unordered_map<int32_t, size_t> added_by_id;         // id -> index in `added`
-    std::unordered_map<std::string, size_t> added_by_text;   // content -> index in `added`
+    std::unordered_map<int32_t, size_t> added_by_id;        // id -> index in `added`
+    std::unordered_map<std::string, size_t> added_by_text;  // content -> index in `added`
     if (added_json != nullptr) {
         for (size_t i = 0; i < added_json->size(); ++i) {
             const json& a = (*added_json)[i];
@@ -321,10 +319,12 @@ Tokenizer Tokenizer::from_json(const std::string& json_bytes, const std::string&
                                          "added_tokens[" + std::to_string(d->second) + "]");
             }
             if (auto d = added_by_text.find(t.content); d != added_by_text.end()) {
-                r.fail(path + ".content", "\"" + t.content + "\" is also the content of added_tokens[" +
+                r.fail(path + ".content", "\"" + t.content +
+                                              "\" is also the content of added_tokens[" +
                                               std::to_string(d->second) + "]");
             }
-            if (auto v = vocab_by_id.find(t.id); v != vocab_by_id.end() && *v->second != t.content) {
+            if (auto v = vocab_by_id.find(t.id);
+                v != vocab_by_id.end() && *v->second != t.content) {
                 r.fail(path + ".id", "id " + std::to_string(t.id) + " is the vocab's \"" +
                                          *v->second + "\", not \"" + t.content + "\"");
             }
@@ -532,8 +532,8 @@ Encoding Tokenizer::encode(const std::string& text, bool add_special_tokens, int
 }
 
 std::vector<Encoding> Tokenizer::encode_batch(const std::vector<std::string>& texts,
-                                              bool add_special_tokens, int max_length,
-                                              int threads, int* threads_run) const {
+                                              bool add_special_tokens, int max_length, int threads,
+                                              int* threads_run) const {
     std::vector<Encoding> out(texts.size());
     if (threads <= 0) {
         threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

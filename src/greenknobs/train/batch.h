@@ -63,8 +63,8 @@ struct PaddingStats {
 
 // What a loader really did, counted as it served batches (the loader knob's evidence in run.json).
 struct LoaderStats {
-    int workers_started = 0;          // most background threads running at once (0 = none ever started)
-    int workers_used = 0;             // distinct background threads that collated at least one batch
+    int workers_started = 0;  // most background threads running at once (0 = none ever started)
+    int workers_used = 0;     // distinct background threads that collated at least one batch
     int64_t batches_from_workers = 0;  // collated on a background thread
     int64_t batches_inline = 0;        // collated on the caller's thread
 };

@@ -73,7 +73,8 @@ struct Snapshot {
     }
 };
 
-// The autocast dtype in force now, as a precision name (the guard's effect, read back from LibTorch).
+// The autocast dtype in force now, as a precision name (the guard's effect, read back from
+// LibTorch).
 std::string autocast_now(const torch::Device& device) {
     const bool cuda = device.is_cuda();
     if (!model::autocast_enabled(cuda)) {
@@ -83,8 +84,8 @@ std::string autocast_now(const torch::Device& device) {
     return t == at::kBFloat16 ? "bf16" : t == at::kHalf ? "fp16" : c10::toString(t);
 }
 
-// Walks the autograd graph behind `root`: every node once; counts the nodes and the checkpointed layers
-// (the model's LayerCheckpoint function, whose backward recomputes the layer).
+// Walks the autograd graph behind `root`: every node once; counts the nodes and the checkpointed
+// layers (the model's LayerCheckpoint function, whose backward recomputes the layer).
 void count_graph(const torch::Tensor& root, int64_t* nodes, int64_t* checkpoints) {
     std::vector<torch::autograd::Node*> stack;
     std::set<torch::autograd::Node*> seen;
@@ -143,31 +144,32 @@ nlohmann::json TrainReport::to_json() const {
                        {"train_loss", v.train_loss},
                        {"duration_s", v.duration_s}});
     }
-    return nlohmann::json{{"steps", steps},
-                          {"epochs_run", epochs_run},
-                          {"final_loss", final_loss},
-                          {"tokens_per_s", tokens_per_s},
-                          {"peak_rss_mb", peak_rss_mb},
-                          {"best_epoch", best_epoch},
-                          {"validation", val},
-                          {"early_stopped", early_stopped},
-                          {"tokens", tokens},
-                          {"padded_tokens", padded_tokens},
-                          {"padded_tokens_without_grouping", padded_tokens_without_grouping},
-                          {"effective_batch_size", effective_batch_size},
-                          {"skipped_steps", skipped_steps},
-                          {"validation_batch_size", validation_batch_size},
-                          {"precision", precision},
-                          {"micro_batches", micro_batches},
-                          {"micro_batch_size", max_micro_batch},
-                          {"autograd", {{"nodes", autograd_nodes}, {"checkpointed_layers", checkpointed_layers}}},
-                          {"optimizer", {{"name", optimizer_name}, {"state_bytes", optimizer_state_bytes}}},
-                          {"loader",
-                           {{"workers_started", loader.workers_started},
-                            {"workers_used", loader.workers_used},
-                            {"batches_from_workers", loader.batches_from_workers},
-                            {"batches_inline", loader.batches_inline},
-                            {"pinned", pin_memory_effective}}}};
+    return nlohmann::json{
+        {"steps", steps},
+        {"epochs_run", epochs_run},
+        {"final_loss", final_loss},
+        {"tokens_per_s", tokens_per_s},
+        {"peak_rss_mb", peak_rss_mb},
+        {"best_epoch", best_epoch},
+        {"validation", val},
+        {"early_stopped", early_stopped},
+        {"tokens", tokens},
+        {"padded_tokens", padded_tokens},
+        {"padded_tokens_without_grouping", padded_tokens_without_grouping},
+        {"effective_batch_size", effective_batch_size},
+        {"skipped_steps", skipped_steps},
+        {"validation_batch_size", validation_batch_size},
+        {"precision", precision},
+        {"micro_batches", micro_batches},
+        {"micro_batch_size", max_micro_batch},
+        {"autograd", {{"nodes", autograd_nodes}, {"checkpointed_layers", checkpointed_layers}}},
+        {"optimizer", {{"name", optimizer_name}, {"state_bytes", optimizer_state_bytes}}},
+        {"loader",
+         {{"workers_started", loader.workers_started},
+          {"workers_used", loader.workers_used},
+          {"batches_from_workers", loader.batches_from_workers},
+          {"batches_inline", loader.batches_inline},
+          {"pinned", pin_memory_effective}}}};
 }
 
 EvalResult evaluate(torch::nn::Module& module, const ForwardFn& forward,

@@ -75,10 +75,12 @@ struct TrainReport {
     // What ran, observed while it ran (run.json evidence of the training knobs):
     int validation_batch_size = 0;  // the validation pass's batch size
     std::string precision;          // autocast state inside the first step: fp32 | bf16 | fp16
-    int64_t micro_batches = 0;      // forward/backward passes (= steps × grad_accum, short last groups aside)
-    int64_t max_micro_batch = 0;    // the largest micro-batch seen, in samples
-    // The first micro-batch's autograd graph: nodes reachable from the loss, and how many of them are
-    // checkpointed encoder layers (grad_checkpointing: one per layer, whose activations are recomputed).
+    int64_t micro_batches =
+        0;  // forward/backward passes (= steps × grad_accum, short last groups aside)
+    int64_t max_micro_batch = 0;  // the largest micro-batch seen, in samples
+    // The first micro-batch's autograd graph: nodes reachable from the loss, and how many of them
+    // are checkpointed encoder layers (grad_checkpointing: one per layer, whose activations are
+    // recomputed).
     int64_t autograd_nodes = 0;
     int64_t checkpointed_layers = 0;
     LoaderStats loader;

@@ -62,7 +62,7 @@ std::vector<json> primary_levels(const knobs::ParamSpec& p, const json& current)
 }  // namespace
 
 config::RunConfig apply_knobs(const config::RunConfig& base, const json& knob_set,
-                             const std::string& name, const std::string& origin) {
+                              const std::string& name, const std::string& origin) {
     knobs::Variant v;
     v.id = name;
     v.knobs = knob_set.is_null() ? json::object() : knob_set;

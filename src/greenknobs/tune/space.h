@@ -12,8 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "greenknobs/knobs/knob.h"
 #include "greenknobs/config/run_config.h"
+#include "greenknobs/knobs/knob.h"
 
 namespace gk::tune {
 
@@ -45,7 +45,7 @@ Space build_space(const config::RunConfig& base, const knobs::Capabilities& caps
 // base + the knobs {knob: params} in registry order (knobs::resolve), named `name`. InputError
 // (naming `origin`) when they conflict or a value is out of range.
 config::RunConfig apply_knobs(const config::RunConfig& base, const nlohmann::json& knob_set,
-                             const std::string& name, const std::string& origin);
+                              const std::string& name, const std::string& origin);
 
 // a's knobs with b's laid over them (b's parameters win for a knob both set).
 nlohmann::json merge_knobs(const nlohmann::json& a, const nlohmann::json& b);

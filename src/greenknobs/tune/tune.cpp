@@ -106,7 +106,8 @@ class StudyEvaluator : public Evaluator {
             throw Interrupted{sr.interrupted_signal};
         }
         // Results from the store: complete runs, else the last attempt's error.
-        study::SqliteStore store(fs::join(dir, "study.sqlite"));  // tune's batches are local studies
+        study::SqliteStore store(
+            fs::join(dir, "study.sqlite"));  // tune's batches are local studies
         const int64_t id = store.study()->id;
         std::map<std::pair<std::string, int>, Outcome> by_key;
         for (const auto& row : store.runs(id)) {
@@ -227,7 +228,7 @@ Outcome outcome_from_run_json(const json& run) {
 }
 
 config::RunConfig at_fidelity(const config::RunConfig& base, double fidelity, int64_t train_samples,
-                             int64_t eval_samples) {
+                              int64_t eval_samples) {
     config::RunConfig c = base;
     if (fidelity >= 1) {
         return c;

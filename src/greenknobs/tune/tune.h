@@ -58,7 +58,7 @@ Outcome outcome_from_run_json(const nlohmann::json& run);
 // The base resolved at a fidelity: max_train_samples (and, not below 200 samples, the evaluation
 // cap) scaled from the full sizes.
 config::RunConfig at_fidelity(const config::RunConfig& base, double fidelity, int64_t train_samples,
-                             int64_t eval_samples);
+                              int64_t eval_samples);
 
 // A catalog (knobs/catalog.h format) of `base` with "B" as the baseline and each trial as a
 // variant.

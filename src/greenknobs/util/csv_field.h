@@ -1,4 +1,5 @@
-// One RFC 4180 field for CSV writers: quoted (with "" escapes) only when it holds a comma, quote or line break.
+// One RFC 4180 field for CSV writers: quoted (with "" escapes) only when it holds a comma, quote or
+// line break.
 #pragma once
 
 #include <string>

@@ -1,14 +1,14 @@
 // std::filesystem plus POSIX rename for atomicity.
 #include "greenknobs/util/fs.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "greenknobs/util/error.h"
 

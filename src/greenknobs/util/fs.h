@@ -1,5 +1,5 @@
-// File helpers: whole-file reads with clear errors, atomic writes (tmp + rename) so nothing half-written is
-// ever seen under its final name, and directory creation.
+// File helpers: whole-file reads with clear errors, atomic writes (tmp + rename) so nothing
+// half-written is ever seen under its final name, and directory creation.
 #pragma once
 
 #include <string>

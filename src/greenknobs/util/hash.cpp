@@ -1,11 +1,11 @@
 // SHA-256 through OpenSSL's EVP interface (Debian's libssl; no hand-written crypto).
 #include "greenknobs/util/hash.h"
 
-#include <openssl/evp.h>
-
 #include <fstream>
 #include <memory>
 #include <vector>
+
+#include <openssl/evp.h>
 
 #include "greenknobs/util/error.h"
 
@@ -14,7 +14,9 @@ namespace {
 
 struct Sha256 {
     std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx{EVP_MD_CTX_new(), &EVP_MD_CTX_free};
-    Sha256() { GK_CHECK(ctx && EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) == 1, "sha256 init"); }
+    Sha256() {
+        GK_CHECK(ctx && EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) == 1, "sha256 init");
+    }
     void update(const void* p, size_t n) {
         GK_CHECK(EVP_DigestUpdate(ctx.get(), p, n) == 1, "sha256 update");
     }

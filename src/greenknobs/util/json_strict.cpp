@@ -19,7 +19,7 @@ constexpr size_t kMaxDepth = 512;
 
 struct Frame {
     bool object = false;
-    std::string key;  // objects: the key of the member being read
+    std::string key;   // objects: the key of the member being read
     size_t index = 0;  // arrays: the element being read
     std::unordered_set<std::string> keys;
 };
@@ -65,12 +65,11 @@ json parse_json_strict(std::string_view bytes, const std::string& file, const st
             case json::parse_event_t::object_start:
             case json::parse_event_t::array_start:
                 if (frames.size() >= kMaxDepth) {
-                    throw InputError(file, place,
-                                     "JSON nested deeper than " + std::to_string(kMaxDepth) +
-                                         " levels");
+                    throw InputError(
+                        file, place,
+                        "JSON nested deeper than " + std::to_string(kMaxDepth) + " levels");
                 }
-                frames.push_back(
-                    Frame{event == json::parse_event_t::object_start, "", 0, {}});
+                frames.push_back(Frame{event == json::parse_event_t::object_start, "", 0, {}});
                 break;
             case json::parse_event_t::key: {
                 Frame& f = frames.back();

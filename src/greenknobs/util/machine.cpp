@@ -1,12 +1,12 @@
 // /proc and uname readers; every field degrades to empty/0 rather than failing.
 #include "greenknobs/util/machine.h"
 
-#include <sys/utsname.h>
-#include <unistd.h>
-
 #include <ctime>
 #include <fstream>
 #include <thread>
+
+#include <sys/utsname.h>
+#include <unistd.h>
 
 namespace gk {
 namespace {
@@ -62,8 +62,11 @@ MachineInfo machine_info() {
 }
 
 nlohmann::json to_json(const MachineInfo& m) {
-    return {{"hostname", m.hostname}, {"cpu_model", m.cpu_model}, {"logical_cpus", m.logical_cpus},
-            {"ram_gb", m.ram_gb}, {"os", m.os}};
+    return {{"hostname", m.hostname},
+            {"cpu_model", m.cpu_model},
+            {"logical_cpus", m.logical_cpus},
+            {"ram_gb", m.ram_gb},
+            {"os", m.os}};
 }
 
 double peak_rss_mb() {

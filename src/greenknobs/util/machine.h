@@ -1,8 +1,9 @@
 // Facts about this machine for run records: host, CPU model, logical CPUs, RAM, OS, peak RSS.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 namespace gk {
 

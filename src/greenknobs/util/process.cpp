@@ -1,17 +1,17 @@
 // fork/exec with an exec-status pipe (process.h). The child side uses only async-signal-safe calls.
 #include "greenknobs/util/process.h"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
 #include <stdexcept>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace gk::process {
 
@@ -114,7 +114,8 @@ Spawned spawn(const SpawnOptions& opt) {
             }
         }
         if (opt.reset_signals) {
-            // Handlers are reset by exec, but an ignored disposition or a blocked signal is inherited.
+            // Handlers are reset by exec, but an ignored disposition or a blocked signal is
+            // inherited.
             struct sigaction dfl {};
             dfl.sa_handler = SIG_DFL;
             ::sigaction(SIGINT, &dfl, nullptr);

@@ -1,12 +1,12 @@
 // Starting child programs: the one fork/exec of greenknobs (a study's runs, measure's command, the
-// figures' gnuplot). Between fork and exec the child makes only async-signal-safe calls (the parent may
-// hold locks: the logger's mutex, malloc's), so everything it needs is built before the fork.
+// figures' gnuplot). Between fork and exec the child makes only async-signal-safe calls (the parent
+// may hold locks: the logger's mutex, malloc's), so everything it needs is built before the fork.
 #pragma once
-
-#include <sys/types.h>
 
 #include <string>
 #include <vector>
+
+#include <sys/types.h>
 
 namespace gk::process {
 
@@ -14,20 +14,20 @@ constexpr int kInherit = -2;  // a standard stream the child shares with us
 constexpr int kDevNull = -1;  // a standard stream on /dev/null
 
 struct SpawnOptions {
-    std::vector<std::string> argv;   // argv[0] is the program unless exec_path is set
-    std::string exec_path;           // the file to execute ("" = argv[0]; argv[0] is then its name)
-    bool search_path = false;        // a program name without '/' is looked up in PATH (execvp)
-    std::string cwd;                 // the child's working directory ("" = ours)
-    bool replace_env = false;        // true: `env` is the child's whole environment
-    std::vector<std::string> env;    // "NAME=value" entries (only with replace_env)
-    int stdin_fd = kInherit;         // kInherit, kDevNull or a descriptor to dup2 onto 0
-    int stdout_fd = kInherit;        // ... onto 1
-    int stderr_fd = kInherit;        // ... onto 2
-    std::vector<int> keep_fds;       // descriptors the program inherits (their FD_CLOEXEC cleared)
-    bool close_other_fds = false;    // close every other descriptor >= 3 before exec
-    bool die_with_parent = false;    // PR_SET_PDEATHSIG(SIGKILL): never outlive us
-    bool reset_signals = false;      // SIGINT/SIGTERM/SIGPIPE to default, nothing blocked
-    int gate_fd = -1;                // read one byte from it before exec (we start metering first)
+    std::vector<std::string> argv;  // argv[0] is the program unless exec_path is set
+    std::string exec_path;          // the file to execute ("" = argv[0]; argv[0] is then its name)
+    bool search_path = false;       // a program name without '/' is looked up in PATH (execvp)
+    std::string cwd;                // the child's working directory ("" = ours)
+    bool replace_env = false;       // true: `env` is the child's whole environment
+    std::vector<std::string> env;   // "NAME=value" entries (only with replace_env)
+    int stdin_fd = kInherit;        // kInherit, kDevNull or a descriptor to dup2 onto 0
+    int stdout_fd = kInherit;       // ... onto 1
+    int stderr_fd = kInherit;       // ... onto 2
+    std::vector<int> keep_fds;      // descriptors the program inherits (their FD_CLOEXEC cleared)
+    bool close_other_fds = false;   // close every other descriptor >= 3 before exec
+    bool die_with_parent = false;   // PR_SET_PDEATHSIG(SIGKILL): never outlive us
+    bool reset_signals = false;     // SIGINT/SIGTERM/SIGPIPE to default, nothing blocked
+    int gate_fd = -1;               // read one byte from it before exec (we start metering first)
 };
 
 // A started child. exec_errno() tells whether the program really started.

@@ -1,10 +1,10 @@
 // Bar drawn with '\r' at most ~10 times a second; ETA from the mean rate since start.
 #include "greenknobs/util/progress.h"
 
-#include <unistd.h>
-
 #include <cmath>
 #include <cstdio>
+
+#include <unistd.h>
 
 namespace gk {
 
@@ -66,10 +66,12 @@ void Progress::finish(const std::string& status) {
 }
 
 void Progress::draw(bool final_line) {
-    double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     std::string eta = "?";
     if (total_ > 0 && done_ > 0) {
-        eta = format_duration(elapsed / static_cast<double>(done_) * static_cast<double>(total_ - done_));
+        eta = format_duration(elapsed / static_cast<double>(done_) *
+                              static_cast<double>(total_ - done_));
     }
     if (tty_) {
         const int width = 24;

@@ -1,5 +1,5 @@
-// Progress reporting for long work: a redrawn bar with rate and ETA on a terminal, plain periodic lines when
-// stderr is piped (logs stay readable). Not thread-safe: one owner updates it.
+// Progress reporting for long work: a redrawn bar with rate and ETA on a terminal, plain periodic
+// lines when stderr is piped (logs stay readable). Not thread-safe: one owner updates it.
 #pragma once
 
 #include <chrono>
@@ -9,8 +9,9 @@
 namespace gk {
 
 class Progress {
-public:
-    // total: number of units (0 = unknown). label: shown before the bar. plain_every_s: line period when piped.
+  public:
+    // total: number of units (0 = unknown). label: shown before the bar. plain_every_s: line period
+    // when piped.
     Progress(std::string label, int64_t total, double plain_every_s = 10.0);
     ~Progress();
     // Sets the absolute position and a free-form status (e.g. "loss 0.41 · 5.1k tok/s").
@@ -19,7 +20,7 @@ public:
     void finish(const std::string& status = "");
     static bool stderr_is_terminal();
 
-private:
+  private:
     void draw(bool final_line);
     std::string label_;
     int64_t total_;
