@@ -4,7 +4,7 @@
 #include <cmath>
 #include <set>
 
-#include "greenknobs/model/safetensors.h"
+#include "greenknobs/model/checkpoint_io.h"
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/fs.h"
 #include "greenknobs/util/log.h"
@@ -144,8 +144,8 @@ MergedSave save_hf_merged(const std::string& dir, model::ModernBertForSequenceCl
         ++r.merged_linears;
     }
     fs::make_dirs(dir);
-    std::vector<torch::Tensor> keep;  // owns the fp32 contiguous copies while writing
-    std::vector<model::StTensorView> views;
+    torch::OrderedDict<std::string, torch::Tensor>
+        params;  // the HF tensors, merged weights in place
     for (auto& item : m->named_parameters(/*recurse=*/true)) {
         const std::string& key = item.key();
         if (key.find(".lora_A.") != std::string::npos ||
@@ -156,20 +156,9 @@ MergedSave save_hf_merged(const std::string& dir, model::ModernBertForSequenceCl
         if (it == merged.end() && item.value().requires_grad()) {
             r.trainable_params += item.value().numel();
         }
-        torch::Tensor t = (it != merged.end() ? it->second : item.value().detach())
-                              .to(torch::kCPU)
-                              .to(torch::kFloat)
-                              .contiguous();
-        keep.push_back(t);
-        model::StTensorView v;
-        v.name = key;
-        v.dtype = model::StDtype::kF32;
-        v.shape.assign(t.sizes().begin(), t.sizes().end());
-        v.data = t.data_ptr();
-        v.nbytes = static_cast<size_t>(t.numel()) * sizeof(float);
-        views.push_back(v);
+        params.insert(key, it != merged.end() ? it->second : item.value());
     }
-    model::write_safetensors(fs::join(dir, "model.safetensors"), views, {{"format", "pt"}});
+    model::write_parameters(fs::join(dir, "model.safetensors"), params);
     model::ModernBertConfig c = m->config();
     c.architectures = {"ModernBertForSequenceClassification"};
     fs::write_file_atomic(fs::join(dir, "config.json"), model::to_hf_json(c).dump(2) + "\n");
