@@ -172,6 +172,7 @@ int run_measure(const MeasureOptions& opt) {
     sp.keep_fds = {proto[1], ack[0]};
     sp.gate_fd =
         go[0];  // wait until the tracker runs, so the command's first instructions are measured
+    sp.gate_write_fd = go[1];
     const char* cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
     const std::string started_at = gk::utc_now_iso8601();
     gk::process::Spawned spawned = gk::process::spawn(sp);

@@ -109,6 +109,7 @@ TEST(Process, GateHoldsTheProgramUntilReleased) {
     SpawnOptions opt;
     opt.argv = {"/bin/sh", "-c", "touch " + marker};
     opt.gate_fd = gate[0];
+    opt.gate_write_fd = gate[1];
     Spawned child = spawn(opt);
     ::close(gate[0]);
     ::usleep(100 * 1000);
@@ -126,6 +127,7 @@ TEST(Process, ClosedGateEndsTheChildWithoutRunningIt) {
     SpawnOptions opt;
     opt.argv = {"/bin/true"};
     opt.gate_fd = gate[0];
+    opt.gate_write_fd = gate[1];
     Spawned child = spawn(opt);
     ::close(gate[0]);
     ::close(gate[1]);                 // the parent gives up

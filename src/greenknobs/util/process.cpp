@@ -86,6 +86,9 @@ Spawned spawn(const SpawnOptions& opt) {
             }
         }
         if (opt.gate_fd >= 0) {
+            if (opt.gate_write_fd >= 0) {
+                ::close(opt.gate_write_fd);
+            }
             char c = 0;
             ssize_t n;
             do {

@@ -28,6 +28,8 @@ struct SpawnOptions {
     bool die_with_parent = false;   // PR_SET_PDEATHSIG(SIGKILL): never outlive us
     bool reset_signals = false;     // SIGINT/SIGTERM/SIGPIPE to default, nothing blocked
     int gate_fd = -1;               // read one byte from it before exec (we start metering first)
+    int gate_write_fd = -1;         // our end of the gate, closed in the child: closing it here
+                                    // (giving up) then ends the child before it runs anything
 };
 
 // A started child. exec_errno() tells whether the program really started.
