@@ -170,8 +170,8 @@ int run_measure(const MeasureOptions& opt) {
     sp.replace_env = true;
     sp.env = env_store;
     sp.keep_fds = {proto[1], ack[0]};
-    sp.gate_fd =
-        go[0];  // wait until the tracker runs, so the command's first instructions are measured
+    // The command waits until the tracker runs, so its first instructions are measured.
+    sp.gate_fd = go[0];
     sp.gate_write_fd = go[1];
     const char* cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
     const std::string started_at = gk::utc_now_iso8601();
