@@ -11,7 +11,7 @@
 #include "../common/errors.h"
 
 using gk::InputError;
-using namespace gk::knobs;
+using namespace gk::config;
 
 namespace {
 std::string write_tmp(const std::string& name, const std::string& text) {

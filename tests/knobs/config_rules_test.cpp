@@ -14,6 +14,7 @@
 
 using gk::testing::error_of;
 using namespace gk::knobs;
+using namespace gk::config;
 
 namespace {
 

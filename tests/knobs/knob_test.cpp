@@ -17,6 +17,7 @@
 using gk::InputError;
 using nlohmann::json;
 using namespace gk::knobs;
+using namespace gk::config;
 
 namespace {
 

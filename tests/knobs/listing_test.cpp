@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 using namespace gk::knobs;
+using namespace gk::config;
 
 namespace {
 

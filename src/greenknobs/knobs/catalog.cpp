@@ -227,7 +227,7 @@ config::RunConfig resolve(const config::RunConfig& base, const Variant& v,
             apply_knob(c, k.name, v.knobs[k.name], origin);
         }
     }
-    validate(c, origin);
+    config::validate(c, origin);
     return c;
 }
 
@@ -254,7 +254,7 @@ config::RunConfig resolve(const Catalog& cat, const std::string& variant_id) {
 Catalog load_catalog(const std::string& path) {
     Catalog cat;
     cat.path = path;
-    json doc = toml_to_json(fs::read_file(path), path);
+    json doc = config::toml_to_json(fs::read_file(path), path);
     for (auto it = doc.begin(); it != doc.end(); ++it) {
         // [slurm]: the study's job resources, read by `greenknobs study --executor slurm`.
         if (it.key() != "description" && it.key() != "base" && it.key() != "variant" &&
@@ -274,9 +274,9 @@ Catalog load_catalog(const std::string& path) {
                 path, b.contains("name") ? "base.name" : "base.knobs",
                 "the base is a plain configuration: variants name themselves and carry the knobs");
         }
-        merge_json(base, b, path, "base");
+        config::merge_json(base, b, path, "base");
     }
-    cat.base = from_json(base, path + ":base");  // validates
+    cat.base = config::from_json(base, path + ":base");  // validates
 
     if (!doc.contains("variant") || !doc["variant"].is_array() || doc["variant"].empty()) {
         throw InputError(path, "variant", "expected one or more [[variant]] tables");

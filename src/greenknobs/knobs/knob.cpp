@@ -793,7 +793,7 @@ void apply_knob(config::RunConfig& c, const std::string& knob, const nlohmann::j
     config::RunConfig next = c;  // all or nothing: c is untouched when anything throws
     k->apply(next, full, origin);
     check_field_conflicts(next, knob, origin);
-    validate(next, origin);
+    config::validate(next, origin);
     next.knobs.push_back(knob);
     c = next;
 }
@@ -811,7 +811,7 @@ std::vector<std::pair<std::string, Support>> unsupported_knobs(const config::Run
 }
 
 nlohmann::json knob_settings(const config::RunConfig& c) {
-    const nlohmann::json config = to_json(c);
+    const nlohmann::json config = config::to_json(c);
     nlohmann::json out = nlohmann::json::array();
     for (const auto& name : c.knobs) {
         const Knob* k = lookup(name);

@@ -109,7 +109,7 @@ void leaves(const json& j, const std::string& prefix,
 // "key=value, ..." for every base field that differs from the config::RunConfig defaults.
 std::string base_overrides(const config::RunConfig& base) {
     std::vector<std::pair<std::string, json>> ours, defaults;
-    leaves(to_json(base), "", &ours);
+    leaves(config::to_json(base), "", &ours);
     leaves(to_json(config::RunConfig{}), "", &defaults);
     std::string s;
     for (size_t i = 0; i < ours.size() && i < defaults.size(); ++i) {
@@ -330,7 +330,7 @@ json variants_json(const Catalog& cat, const Capabilities& caps) {
     return {{"catalog", cat.path},
             {"description", cat.description},
             {"device", caps.device},
-            {"base", to_json(cat.base)},
+            {"base", config::to_json(cat.base)},
             {"variants", vs}};
 }
 
