@@ -16,6 +16,7 @@
 #include "greenknobs/report/figures.h"
 #include "greenknobs/report/format.h"
 #include "greenknobs/report/html.h"
+#include "greenknobs/report/labels.h"
 #include "greenknobs/report/table.h"
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/fs.h"
