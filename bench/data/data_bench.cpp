@@ -55,8 +55,8 @@ void load(benchmark::State& state, const std::string& path, const std::string& m
           const std::string& dedup) {
     gk::config::DataConfig cfg;
     cfg.path = path;
-    cfg.mode = mode;
-    cfg.dedup = dedup;
+    cfg.mode = gk::config::parse_or_throw<gk::config::DataMode>(mode, "data_bench", "mode");
+    cfg.dedup = gk::config::parse_or_throw<gk::config::Dedup>(dedup, "data_bench", "dedup");
     int64_t samples = 0;
     for (auto _ : state) {
         gk::data::Dataset ds = gk::data::load_dataset(cfg, /*seed=*/42);

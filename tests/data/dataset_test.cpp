@@ -26,7 +26,7 @@ namespace {
 DataConfig config(const std::string& path, const std::string& mode = "natural") {
     DataConfig c;
     c.path = path;
-    c.mode = mode;
+    c.mode = gk::config::parse_or_throw<gk::config::DataMode>(mode, "test", "data.mode");
     return c;
 }
 
@@ -150,7 +150,7 @@ TEST(Dataset, ReportJsonCarriesCountsAndBalance) {
 
 TEST(Dataset, DedupNoneKeepsEverything) {
     DataConfig c = config(fixture("paired.csv"), "paired");
-    c.dedup = "none";
+    c.dedup = gk::config::Dedup::kNone;
     Dataset ds = load_dataset(c, 1);
     EXPECT_EQ(ds.train.size() + ds.validation.size() + ds.test.size(), 15u);
     EXPECT_EQ(ds.report.duplicates_removed + ds.report.conflicting_dropped +
@@ -318,7 +318,7 @@ TEST(Dataset, UnknownSplitValueAndFormat) {
     std::string msg = input_error_of([&] { load_dataset(config(path), 1); });
     EXPECT_EQ(msg.rfind(path + ":data.format: cannot tell the format", 0), 0u) << msg;
     DataConfig c = config(path);
-    c.format = "csv";
+    c.format = gk::config::DataFormat::kCsv;
     msg = input_error_of([&] { load_dataset(c, 1); });
     EXPECT_EQ(msg, path + ": no data rows");
     EXPECT_EQ(input_error_of([] { load_dataset(config("/nonexistent/x.csv"), 1); }),

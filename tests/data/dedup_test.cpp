@@ -130,7 +130,7 @@ TEST(Dedup, NearPrefersTheEvaluationCopy) {
 TEST(Dedup, NearOnFixtureHasKnownAnswers) {
     gk::config::DataConfig c;
     c.path = fixture("near.csv");
-    c.dedup = "near";
+    c.dedup = gk::config::Dedup::kNear;
     c.near_dup_threshold = 0.9;
     Dataset ds = load_dataset(c, 1);
     EXPECT_EQ(ds.report.cross_split_removed, 1);      // r7 (exact stage)
@@ -150,7 +150,7 @@ TEST(Dedup, NearOnFixtureHasKnownAnswers) {
               std::string::npos)
         << msg;
     // dedup = exact leaves the near twins alone.
-    c.dedup = "exact";
+    c.dedup = gk::config::Dedup::kExact;
     ds = load_dataset(c, 1);
     EXPECT_EQ(ds.report.near_duplicates_removed, 0);
     EXPECT_EQ(ds.train.size(), 3u);

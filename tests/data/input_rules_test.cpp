@@ -22,7 +22,7 @@ namespace {
 DataConfig config(const std::string& path, const std::string& mode = "natural") {
     DataConfig c;
     c.path = path;
-    c.mode = mode;
+    c.mode = gk::config::parse_or_throw<gk::config::DataMode>(mode, "test", "data.mode");
     return c;
 }
 

@@ -32,7 +32,7 @@ void for_each_split(const Dataset& ds, F f) {
 TEST(RealData, BigVulPairedCountsAndNoCommitInTwoSplits) {
     DataConfig c;
     c.path = data_path("bigvul/bigvul_subset.csv");
-    c.mode = "paired";
+    c.mode = gk::config::DataMode::kPaired;
     Dataset ds = load_dataset(c, /*seed=*/42);
     const auto& r = ds.report;
     EXPECT_EQ(r.rows_read, 2134);

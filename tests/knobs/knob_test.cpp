@@ -188,7 +188,7 @@ TEST(Knobs, ScalarSetsThePrimaryParameter) {
     apply_knob(c, "quantization", 8, "o");
     EXPECT_EQ(c.quantization.bits, 8);
     apply_knob(c, "dedup", "near", "o");
-    EXPECT_EQ(c.data.dedup, "near");
+    EXPECT_EQ(c.data.dedup, gk::config::Dedup::kNear);
     EXPECT_DOUBLE_EQ(c.data.near_dup_threshold, 0.9);
 }
 

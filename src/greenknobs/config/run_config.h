@@ -10,18 +10,20 @@
 
 #include <nlohmann/json.hpp>
 
+#include "greenknobs/config/choices.h"
+
 namespace gk::config {
 
 struct DataConfig {
     std::string path = "data/juliet/juliet_functions.csv";  // CSV (MSR layout) or JSON Lines
-    std::string format = "auto";       // auto | csv | jsonl (auto: by extension)
-    std::string mode = "natural";      // natural: func_before+vul | paired: before→1, after→0
-    double validation_fraction = 0.1;  // used only when the data has no `split` column
+    DataFormat format = DataFormat::kAuto;  // auto | csv | jsonl (auto: by extension)
+    DataMode mode = DataMode::kNatural;  // natural: func_before+vul | paired: before→1, after→0
+    double validation_fraction = 0.1;    // used only when the data has no `split` column
     double test_fraction = 0.1;
     int64_t max_train_samples = 0;  // 0 = all; otherwise a seeded, class-stratified sample
     int64_t max_eval_samples = 0;   // caps validation and test alike
-    std::string dedup =
-        "exact";  // none | exact | near (whitespace-normalised exact / MinHash near-dup)
+    Dedup dedup =
+        Dedup::kExact;  // none | exact | near (whitespace-normalised exact / MinHash near-dup)
     double near_dup_threshold = 0.9;  // Jaccard similarity for dedup = near
 };
 
@@ -40,7 +42,7 @@ struct ModelConfig {
     // shipped for the preset (data/pretrained/<preset>-code/, masked-LM pretrained on C/C++) where
     // one exists, else HF's random init; "pretrained" = that checkpoint or an InputError; "scratch"
     // = random init.
-    std::string init = "auto";
+    WeightsInit init = WeightsInit::kAuto;
     std::string init_from;  // HF checkpoint directory (classifier or masked LM); wins over init
     std::string pooling = "mean";    // mean | cls
     int prune_layers = 0;            // remove n encoder layers before training
@@ -116,7 +118,7 @@ struct EnergyConfig {
     // installed RAM, or the cgroup's: right on a dedicated machine or node) or "process" (this
     // process tree's CPU time and resident memory: right on a machine shared with other work).
     // Hardware counters (RAPL, NVML) stay machine- or device-wide either way.
-    std::string scope = "machine";
+    EnergyScope scope = EnergyScope::kMachine;
 };
 
 struct RunConfig {

@@ -17,7 +17,7 @@ inline energy::TrackerOptions tracker_options(const EnergyConfig& e) {
     t.country_iso_code = e.country;
     t.carbon_g_per_kwh = e.carbon_g_per_kwh;
     t.pue = e.pue;
-    if (e.scope == "process") {
+    if (e.scope == EnergyScope::kProcess) {
         t.pid = ::getpid();  // the CPU and RAM models follow this process and its children
     }
     return t;

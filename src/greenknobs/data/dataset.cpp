@@ -24,12 +24,8 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 }
 
 std::string resolve_format(const gk::config::DataConfig& cfg) {
-    if (cfg.format == "csv" || cfg.format == "jsonl") {
-        return cfg.format;
-    }
-    if (cfg.format != "auto") {
-        throw InputError(cfg.path, "data.format",
-                         "unknown format '" + cfg.format + "' (expected auto, csv or jsonl)");
+    if (cfg.format != gk::config::DataFormat::kAuto) {
+        return gk::config::to_string(cfg.format);
     }
     if (ends_with(cfg.path, ".csv")) {
         return "csv";
@@ -107,18 +103,10 @@ Dataset load_dataset(const gk::config::DataConfig& cfg, uint64_t seed) {
     Dataset ds;
     DataReport& rep = ds.report;
     rep.path = cfg.path;
-    rep.mode = cfg.mode;
-    rep.dedup = cfg.dedup;
+    rep.mode = gk::config::to_string(cfg.mode);
+    rep.dedup = gk::config::to_string(cfg.dedup);
     rep.format = resolve_format(cfg);
-    if (cfg.mode != "natural" && cfg.mode != "paired") {
-        throw InputError(cfg.path, "data.mode",
-                         "unknown mode '" + cfg.mode + "' (expected natural or paired)");
-    }
-    if (cfg.dedup != "none" && cfg.dedup != "exact" && cfg.dedup != "near") {
-        throw InputError(cfg.path, "data.dedup",
-                         "unknown dedup '" + cfg.dedup + "' (expected none, exact or near)");
-    }
-    const bool paired = cfg.mode == "paired";
+    const bool paired = cfg.mode == gk::config::DataMode::kPaired;
 
     RowRequirements req;
     req.func_after = paired;
@@ -200,13 +188,13 @@ Dataset load_dataset(const gk::config::DataConfig& cfg, uint64_t seed) {
     rep.groups = static_cast<int64_t>(groups.size());
     rep.samples_built = static_cast<int64_t>(entries.size());
 
-    if (cfg.dedup == "exact" || cfg.dedup == "near") {
+    if (cfg.dedup != gk::config::Dedup::kNone) {
         ExactDedupCounts c = dedup_exact(entries);
         rep.duplicates_removed = c.duplicates_removed;
         rep.cross_split_removed = c.cross_split_removed;
         rep.conflicting_dropped = c.conflicting_dropped;
     }
-    if (cfg.dedup == "near") {
+    if (cfg.dedup == gk::config::Dedup::kNear) {
         NearDedupOptions opt;
         opt.threshold = cfg.near_dup_threshold;
         rep.near_duplicates_removed = dedup_near(entries, opt);
@@ -248,11 +236,11 @@ Dataset load_dataset(const gk::config::DataConfig& cfg, uint64_t seed) {
                   "); use more data, a larger fraction or another seed";
         } else if (built_in[static_cast<size_t>(s)] == 0) {
             why = "its " + std::to_string(rows_in[static_cast<size_t>(s)]) +
-                  " rows gave no samples (mode " + cfg.mode +
+                  " rows gave no samples (mode " + rep.mode +
                   ": empty texts or vul=1 rows with func_before == func_after)";
         } else {
             why = "all " + std::to_string(built_in[static_cast<size_t>(s)]) +
-                  " of its samples were removed by de-duplication (dedup = " + cfg.dedup +
+                  " of its samples were removed by de-duplication (dedup = " + rep.dedup +
                   ": copies kept in another split or texts with both labels)";
         }
         throw InputError(cfg.path, "", "split '" + name + "' is empty: " + why);

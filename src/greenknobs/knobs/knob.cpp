@@ -73,7 +73,7 @@ std::vector<Knob> build_registry() {
             "remove exact (whitespace-normalised) or near (MinHash Jaccard) duplicate functions "
             "before the split";
         k.params = {
-            p_str("mode", "near", {"none", "exact", "near"}, "data.dedup",
+            p_str("mode", "near", config::spellings<config::Dedup>(), "data.dedup",
                   "which duplicates to remove"),
             p_float("threshold", 0.9, 0.5, 1.0, "data.near_dup_threshold",
                     "Jaccard similarity above which two functions are near-duplicates (mode = "
@@ -82,9 +82,10 @@ std::vector<Knob> build_registry() {
             "Not a numbered paper variant (Figure 1's data phase); the paper's pipeline never "
             "deduplicated. Fewer training samples means less training compute, and removes "
             "leakage between splits.";
-        k.apply = [](config::RunConfig& c, const json& p, const std::string&) {
-            c.data.dedup = p["mode"].get<std::string>();
-            if (c.data.dedup == "near") {
+        k.apply = [](config::RunConfig& c, const json& p, const std::string& origin) {
+            c.data.dedup = config::parse_or_throw<config::Dedup>(p["mode"].get<std::string>(),
+                                                                 origin, "dedup.mode");
+            if (c.data.dedup == config::Dedup::kNear) {
                 c.data.near_dup_threshold = p["threshold"].get<double>();
             }
         };
@@ -186,7 +187,8 @@ std::vector<Knob> build_registry() {
                                      "): it decides the weights, so the init knob "
                                      "would do nothing");
             }
-            c.model.init = p["weights"].get<std::string>();
+            c.model.init = config::parse_or_throw<config::WeightsInit>(
+                p["weights"].get<std::string>(), origin, "init.weights");
         };
         r.push_back(std::move(k));
     }

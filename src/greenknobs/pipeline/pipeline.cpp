@@ -152,12 +152,12 @@ Tokenized tokenize_all(const config::RunConfig& c, const data::Dataset& ds,
 std::string resolve_init(const config::RunConfig& c, json* init) {
     std::string dir = c.model.init_from;
     std::string kind = "checkpoint";
-    if (dir.empty() && c.model.init != "scratch") {
+    if (dir.empty() && c.model.init != config::WeightsInit::kScratch) {
         const std::string shipped = config::pretrained_dir(c.model.preset);
         if (fs::exists(fs::join(shipped, "model.safetensors"))) {
             dir = shipped;
             kind = "pretrained";
-        } else if (c.model.init == "pretrained") {
+        } else if (c.model.init == config::WeightsInit::kPretrained) {
             throw InputError("model.init", "pretrained",
                              "no pretrained checkpoint for preset " + c.model.preset +
                                  " (looked for " + shipped +
