@@ -30,6 +30,51 @@ const std::vector<std::string>& spellings<EnergyScope>() {
     static const std::vector<std::string> s = {"machine", "process"};
     return s;
 }
+template <>
+const std::vector<std::string>& spellings<Pooling>() {
+    static const std::vector<std::string> s = {"mean", "cls"};
+    return s;
+}
+template <>
+const std::vector<std::string>& spellings<PruneFrom>() {
+    static const std::vector<std::string> s = {"top", "bottom"};
+    return s;
+}
+template <>
+const std::vector<std::string>& spellings<Attention>() {
+    static const std::vector<std::string> s = {"eager", "sdpa"};
+    return s;
+}
+template <>
+const std::vector<std::string>& spellings<Optimizer>() {
+    static const std::vector<std::string> s = {"adamw", "adamw8bit", "adamw_foreach"};
+    return s;
+}
+template <>
+const std::vector<std::string>& spellings<Precision>() {
+    static const std::vector<std::string> s = {"fp32", "bf16", "fp16"};
+    return s;
+}
+template <>
+const std::vector<std::string>& spellings<Compile>() {
+    static const std::vector<std::string> s = {"none", "torchscript"};
+    return s;
+}
+template <>
+const std::vector<std::string>& spellings<Engine>() {
+    static const std::vector<std::string> s = {"plain", "packed"};
+    return s;
+}
+template <>
+const std::vector<std::string>& spellings<EvalDtype>() {
+    static const std::vector<std::string> s = {"train", "fp32", "bf16", "int8"};
+    return s;
+}
+template <>
+const std::vector<std::string>& spellings<Device>() {
+    static const std::vector<std::string> s = {"cpu", "cuda"};
+    return s;
+}
 
 template <typename E>
 E parse_or_throw(const std::string& text, const std::string& origin, const std::string& key) {
@@ -52,6 +97,15 @@ GK_CONFIG_ENUM_DEFINE(DataMode)
 GK_CONFIG_ENUM_DEFINE(Dedup)
 GK_CONFIG_ENUM_DEFINE(WeightsInit)
 GK_CONFIG_ENUM_DEFINE(EnergyScope)
+GK_CONFIG_ENUM_DEFINE(Pooling)
+GK_CONFIG_ENUM_DEFINE(PruneFrom)
+GK_CONFIG_ENUM_DEFINE(Attention)
+GK_CONFIG_ENUM_DEFINE(Optimizer)
+GK_CONFIG_ENUM_DEFINE(Precision)
+GK_CONFIG_ENUM_DEFINE(Compile)
+GK_CONFIG_ENUM_DEFINE(Engine)
+GK_CONFIG_ENUM_DEFINE(EvalDtype)
+GK_CONFIG_ENUM_DEFINE(Device)
 #undef GK_CONFIG_ENUM_DEFINE
 
 }  // namespace gk::config

@@ -16,6 +16,15 @@ enum class DataMode { kNatural, kPaired };  // natural: func_before+vul | paired
 enum class Dedup { kNone, kExact, kNear };  // whitespace-normalised exact / MinHash near-duplicates
 enum class WeightsInit { kAuto, kPretrained, kScratch };  // where the encoder's weights come from
 enum class EnergyScope { kMachine, kProcess };  // what the CPU and RAM models charge to a run
+enum class Pooling { kMean, kCls };
+enum class PruneFrom { kTop, kBottom };  // top: the last n layers (nearest the output)
+enum class Attention { kEager, kSdpa };
+enum class Optimizer { kAdamw, kAdamw8bit, kAdamwForeach };
+enum class Precision { kFp32, kBf16, kFp16 };  // autocast dtype of a training step
+enum class Compile { kNone, kTorchscript };
+enum class Engine { kPlain, kPacked };                 // the evaluate stage's path
+enum class EvalDtype { kTrain, kFp32, kBf16, kInt8 };  // train: the training precision's
+enum class Device { kCpu, kCuda };
 
 // An enum's spellings, in the order of its values.
 template <typename E>
@@ -65,6 +74,15 @@ GK_CONFIG_ENUM_JSON(DataMode)
 GK_CONFIG_ENUM_JSON(Dedup)
 GK_CONFIG_ENUM_JSON(WeightsInit)
 GK_CONFIG_ENUM_JSON(EnergyScope)
+GK_CONFIG_ENUM_JSON(Pooling)
+GK_CONFIG_ENUM_JSON(PruneFrom)
+GK_CONFIG_ENUM_JSON(Attention)
+GK_CONFIG_ENUM_JSON(Optimizer)
+GK_CONFIG_ENUM_JSON(Precision)
+GK_CONFIG_ENUM_JSON(Compile)
+GK_CONFIG_ENUM_JSON(Engine)
+GK_CONFIG_ENUM_JSON(EvalDtype)
+GK_CONFIG_ENUM_JSON(Device)
 #undef GK_CONFIG_ENUM_JSON
 
 }  // namespace gk::config

@@ -44,11 +44,12 @@ struct ModelConfig {
     // = random init.
     WeightsInit init = WeightsInit::kAuto;
     std::string init_from;  // HF checkpoint directory (classifier or masked LM); wins over init
-    std::string pooling = "mean";    // mean | cls
-    int prune_layers = 0;            // remove n encoder layers before training
-    std::string prune_from = "top";  // top = the last n (nearest the output) | bottom = the first n
-    std::string attention = "eager";  // eager | sdpa (fused kernel where LibTorch has one)
-    bool unpad = false;               // drop pad tokens before the encoder (ModernBERT's unpadding)
+    Pooling pooling = Pooling::kMean;  // mean | cls
+    int prune_layers = 0;              // remove n encoder layers before training
+    PruneFrom prune_from =
+        PruneFrom::kTop;  // top = the last n (nearest the output) | bottom = the first n
+    Attention attention = Attention::kEager;  // eager | sdpa (fused kernel where LibTorch has one)
+    bool unpad = false;  // drop pad tokens before the encoder (ModernBERT's unpadding)
 };
 
 struct LoraConfig {
@@ -78,33 +79,33 @@ struct TrainConfig {
     double weight_decay = 0.01;
     double warmup_ratio = 0.1;
     double max_grad_norm = 1.0;
-    std::string optimizer = "adamw";  // adamw | adamw8bit | adamw_foreach
-    std::string precision =
-        "fp32";  // fp32 | bf16 (autocast) | fp16 (autocast + loss scaling, CUDA)
+    Optimizer optimizer = Optimizer::kAdamw;  // adamw | adamw8bit | adamw_foreach
+    // fp32 | bf16 (autocast) | fp16 (autocast + loss scaling, CUDA)
+    Precision precision = Precision::kFp32;
     bool grad_checkpointing = false;
     int loader_workers = 0;  // background collation threads (0 = collate on the training thread)
     bool pin_memory = false;
     bool group_by_length = false;
     int early_stopping_patience = 0;  // epochs without validation-F1 gain before stopping (0 = off)
-    std::string compile = "none";     // none | torchscript
+    Compile compile = Compile::kNone;  // none | torchscript
     uint64_t seed = 42;
     int validation_batch_size = 32;  // the per-epoch validation pass (no knob changes it)
 };
 
 struct InferenceConfig {
-    std::string engine =
-        "plain";  // plain (the training model, no_grad) | packed (frozen, pre-packed)
+    // plain (the training model, no_grad) | packed (frozen, pre-packed)
+    Engine engine = Engine::kPlain;
     // The evaluate stage's precision: train = train.precision's (default) | fp32 | bf16 | int8
     // (packed only)
-    std::string dtype = "train";
+    EvalDtype dtype = EvalDtype::kTrain;
     int batch_size = 32;
     bool bucket_by_length = false;
 };
 
 struct SystemConfig {
-    std::string device = "cpu";  // cpu | cuda
-    int threads = 0;             // intra-op threads; 0 = all hardware threads
-    double power_limit_w = 0;    // 0 = leave as is; else GPU (NVML) or CPU (RAPL powercap) limit
+    Device device = Device::kCpu;  // cpu | cuda
+    int threads = 0;               // intra-op threads; 0 = all hardware threads
+    double power_limit_w = 0;      // 0 = leave as is; else GPU (NVML) or CPU (RAPL powercap) limit
 };
 
 struct EnergyConfig {

@@ -151,16 +151,17 @@ std::vector<Knob> build_registry() {
         k.summary =
             "fused scaled-dot-product attention kernel instead of eager matmul-softmax-matmul; "
             "optional unpadding";
-        k.params = {
-            p_str("impl", "sdpa", {"eager", "sdpa"}, "model.attention", "attention implementation"),
-            p_bool("unpad", false, "model.unpad",
-                   "drop pad tokens before the encoder (ModernBERT's unpadding)")};
+        k.params = {p_str("impl", "sdpa", config::spellings<config::Attention>(), "model.attention",
+                          "attention implementation"),
+                    p_bool("unpad", false, "model.unpad",
+                           "drop pad tokens before the encoder (ModernBERT's unpadding)")};
         k.conflicts = {"compile.mode=torchscript"};
         k.notes =
             "Paper V12: attn_implementation sdpa. Unpadding is ours (ModernBERT does it with "
             "flash-attention): no compute is spent on pad tokens.";
-        k.apply = [](config::RunConfig& c, const json& p, const std::string&) {
-            c.model.attention = p["impl"].get<std::string>();
+        k.apply = [](config::RunConfig& c, const json& p, const std::string& origin) {
+            c.model.attention = config::parse_or_throw<config::Attention>(
+                p["impl"].get<std::string>(), origin, "attention.impl");
             c.model.unpad = p["unpad"].get<bool>();
         };
         r.push_back(std::move(k));
@@ -202,14 +203,15 @@ std::vector<Knob> build_registry() {
             "global/local type";
         k.params = {p_int("n", 12, 1, 21, "model.prune_layers",
                           "layers to remove (the 22-layer presets keep >= 1)"),
-                    p_str("from", "top", {"top", "bottom"}, "model.prune_from",
+                    p_str("from", "top", config::spellings<config::PruneFrom>(), "model.prune_from",
                           "top = the last n (nearest the output), bottom = the first n")};
         k.notes =
             "Paper V13-V22. Unlike the paper, the saved config.json states the remaining depth "
             "and the original layer ids.";
-        k.apply = [](config::RunConfig& c, const json& p, const std::string&) {
+        k.apply = [](config::RunConfig& c, const json& p, const std::string& origin) {
             c.model.prune_layers = p["n"].get<int>();
-            c.model.prune_from = p["from"].get<std::string>();
+            c.model.prune_from = config::parse_or_throw<config::PruneFrom>(
+                p["from"].get<std::string>(), origin, "prune_layers.from");
         };
         r.push_back(std::move(k));
     }
@@ -307,13 +309,14 @@ std::vector<Knob> build_registry() {
         k.summary =
             "AdamW variant: plain, 8-bit block-wise quantized moments, or multi-tensor (foreach) "
             "updates";
-        k.params = {p_str("name", "adamw8bit", {"adamw", "adamw8bit", "adamw_foreach"},
+        k.params = {p_str("name", "adamw8bit", config::spellings<config::Optimizer>(),
                           "train.optimizer", "optimizer implementation")};
         k.notes =
             "Paper V6: adamw_bnb_8bit. Ours quantizes both moments block-wise as bitsandbytes "
             "does.";
-        k.apply = [](config::RunConfig& c, const json& p, const std::string&) {
-            c.train.optimizer = p["name"].get<std::string>();
+        k.apply = [](config::RunConfig& c, const json& p, const std::string& origin) {
+            c.train.optimizer = config::parse_or_throw<config::Optimizer>(
+                p["name"].get<std::string>(), origin, "optimizer.name");
         };
         r.push_back(std::move(k));
     }
@@ -326,7 +329,8 @@ std::vector<Knob> build_registry() {
         k.params = {p_str("precision", "bf16", {"fp32", "bf16", "fp16", "half"}, "train.precision",
                           "half = fp16 on CUDA (the paper's), bf16 on CPU")};
         k.supported = [](const config::RunConfig& c, const Capabilities& caps) {
-            if (c.train.precision == "fp16" && (c.system.device != "cuda" || !caps.cuda)) {
+            if (c.train.precision == config::Precision::kFp16 &&
+                (c.system.device != config::Device::kCuda || !caps.cuda)) {
                 return no(
                     "fp16 needs CUDA: CPU autocast has no fp16 and loss scaling (GradScaler) needs "
                     "CUDA; use bf16 or half");
@@ -336,12 +340,16 @@ std::vector<Knob> build_registry() {
         k.notes =
             "Paper V7: fp16 AMP with loss scaling. On CPU this catalog uses bf16 ('half' picks by "
             "device).";
-        k.apply = [](config::RunConfig& c, const json& p, const std::string&) {
-            std::string v = p["precision"].get<std::string>();
+        k.apply = [](config::RunConfig& c, const json& p, const std::string& origin) {
+            const std::string v = p["precision"].get<std::string>();
             if (v == "half") {
-                v = c.system.device == "cuda" ? "fp16" : "bf16";
+                c.train.precision = c.system.device == config::Device::kCuda
+                                        ? config::Precision::kFp16
+                                        : config::Precision::kBf16;
+            } else {
+                c.train.precision =
+                    config::parse_or_throw<config::Precision>(v, origin, "precision.precision");
             }
-            c.train.precision = v;
         };
         r.push_back(std::move(k));
     }
@@ -455,16 +463,17 @@ std::vector<Knob> build_registry() {
         k.summary =
             "graph-level optimisation of the model: TorchScript trace, freeze and "
             "optimize_for_inference";
-        k.params = {p_str("mode", "torchscript", {"none", "torchscript"}, "train.compile",
-                          "graph compiler")};
+        k.params = {p_str("mode", "torchscript", config::spellings<config::Compile>(),
+                          "train.compile", "graph compiler")};
         k.conflicts = {"attention.unpad=true"};
         k.notes =
             "evaluation only: LibTorch 1.13 on Debian has no NNC/LLVM fuser, so training stays "
             "eager and TorchScript gives no CPU speed-up here. Paper V11 used torch.compile "
             "(inductor) for training. Works with the packed inference engine (its int8/bf16 "
             "weights are traced in).";
-        k.apply = [](config::RunConfig& c, const json& p, const std::string&) {
-            c.train.compile = p["mode"].get<std::string>();
+        k.apply = [](config::RunConfig& c, const json& p, const std::string& origin) {
+            c.train.compile = config::parse_or_throw<config::Compile>(p["mode"].get<std::string>(),
+                                                                      origin, "compile.mode");
         };
         r.push_back(std::move(k));
     }
@@ -482,7 +491,7 @@ std::vector<Knob> build_registry() {
             if (c.system.power_limit_w <= 0) {
                 return ok();
             }
-            if ((c.system.device == "cuda" && caps.cuda && caps.gpu_power_limit) ||
+            if ((c.system.device == config::Device::kCuda && caps.cuda && caps.gpu_power_limit) ||
                 caps.cpu_power_limit) {
                 return ok();
             }
@@ -515,8 +524,9 @@ std::vector<Knob> build_registry() {
             p_bool("bucket_by_length", true, "inference.bucket_by_length",
                    "batch samples of similar length")};
         k.supported = [](const config::RunConfig& c, const Capabilities&) {
-            if (c.inference.engine == "packed" && c.inference.dtype == "int8" &&
-                c.system.device == "cuda") {
+            if (c.inference.engine == config::Engine::kPacked &&
+                c.inference.dtype == config::EvalDtype::kInt8 &&
+                c.system.device == config::Device::kCuda) {
                 return no(
                     "dynamic int8 quantization runs on CPU only in LibTorch; use dtype bf16 or "
                     "auto");
@@ -526,13 +536,17 @@ std::vector<Knob> build_registry() {
         k.notes =
             "Paper V9 used vLLM (and charged its start-up to the save stage). Ours charges "
             "everything to evaluate and reports samples/s, latency and J/sample.";
-        k.apply = [](config::RunConfig& c, const json& p, const std::string&) {
-            std::string dtype = p["dtype"].get<std::string>();
+        k.apply = [](config::RunConfig& c, const json& p, const std::string& origin) {
+            const std::string dtype = p["dtype"].get<std::string>();
             if (dtype == "auto") {
-                dtype = c.system.device == "cuda" ? "bf16" : "int8";
+                c.inference.dtype = c.system.device == config::Device::kCuda
+                                        ? config::EvalDtype::kBf16
+                                        : config::EvalDtype::kInt8;
+            } else {
+                c.inference.dtype = config::parse_or_throw<config::EvalDtype>(
+                    dtype, origin, "inference_engine.dtype");
             }
-            c.inference.engine = "packed";
-            c.inference.dtype = dtype;
+            c.inference.engine = config::Engine::kPacked;
             c.inference.batch_size = p["batch_size"].get<int>();
             c.inference.bucket_by_length = p["bucket_by_length"].get<bool>();
         };
@@ -683,7 +697,7 @@ json check_param(const ParamSpec& spec, const json& v, const std::string& origin
 // truth, whichever knob or base set them). `knob` is the one being applied, for the message.
 void check_field_conflicts(const config::RunConfig& c, const std::string& knob,
                            const std::string& origin) {
-    if (c.train.compile == "torchscript" && c.model.unpad) {
+    if (c.train.compile == config::Compile::kTorchscript && c.model.unpad) {
         throw InputError(
             origin, knob,
             "compile (torchscript) cannot be combined with attention unpad = true: a trace records "

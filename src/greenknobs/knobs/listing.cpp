@@ -52,7 +52,7 @@ std::vector<std::string> wrap(const std::string& text, size_t width) {
 // The default config on this device, with what a knob needs to be applicable at all.
 config::RunConfig probe_base(const Knob& k, const Capabilities& caps) {
     config::RunConfig c;
-    c.system.device = caps.device;
+    c.system.device = config::parse_or_throw<config::Device>(caps.device, "capabilities", "device");
     if (k.name == "quantization") {
         apply_knob(c, "lora", nullptr, "probe");
     }
@@ -71,10 +71,10 @@ std::string variant_knob_lines(const Catalog& cat, const Variant& v,
         }
         std::string line = describe_application(k.name, v.knobs[k.name]);
         if (k.name == "precision" && line.find("=half") != std::string::npos) {
-            line += " (" + resolved.train.precision + " here)";
+            line += " (" + config::to_string(resolved.train.precision) + " here)";
         }
         if (k.name == "inference_engine" && line.find("dtype=auto") != std::string::npos) {
-            line += " (" + resolved.inference.dtype + " here)";
+            line += " (" + config::to_string(resolved.inference.dtype) + " here)";
         }
         if (k.name == "grad_accum") {
             line += " (micro-batch " + std::to_string(resolved.train.batch_size) + " x " +
