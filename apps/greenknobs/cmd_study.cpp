@@ -132,7 +132,8 @@ gk::app::Registrar reg("study", 50, [](CLI::App& app) -> gk::app::RunFn {
         // catalog.
         if (a->opt.executor == "local") {  // a Slurm run's node decides for itself (exit 3)
             gk::study::Plan peek = gk::study::make_plan(a->opt.plan);
-            a->opt.capabilities = gk::app::detect_here(peek.runs.front().config.system.device);
+            a->opt.capabilities =
+                gk::app::detect_here(gk::config::to_string(peek.runs.front().config.system.device));
         }
 #endif
         gk::study::StudyResult r = gk::study::run_study(a->opt);

@@ -115,7 +115,8 @@ gk::app::Registrar reg("tune", 55, [](CLI::App& app) -> gk::app::RunFn {
             a->opt.catalog_path = "variants/paper.toml";
         }
 #ifdef GK_HAVE_KNOBS
-        a->opt.capabilities = gk::app::detect_here(gk::tune::tune_base(a->opt).system.device);
+        a->opt.capabilities =
+            gk::app::detect_here(gk::config::to_string(gk::tune::tune_base(a->opt).system.device));
 #endif
         const gk::tune::TuneResult r = gk::tune::run_tune(a->opt);
         if (a->opt.dry_run) {

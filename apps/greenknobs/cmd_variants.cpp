@@ -68,7 +68,7 @@ gk::app::Registrar reg("variants", 21, [](CLI::App& app) -> gk::app::RunFn {
         if (!opt->device.empty()) {
             gk::config::apply_set(cat.base, "system.device=" + opt->device);
         }
-        auto caps = gk::app::detect_here(cat.base.system.device);
+        auto caps = gk::app::detect_here(gk::config::to_string(cat.base.system.device));
         if (opt->json) {
             std::printf("%s\n", gk::knobs::variants_json(cat, caps).dump(2).c_str());
         } else {

@@ -121,7 +121,8 @@ gk::config::TrainConfig train_config(const Args& a) {
     gk::config::TrainConfig tc;
     tc.epochs = 1;
     tc.batch_size = a.batch;
-    tc.precision = a.precision;
+    tc.precision =
+        gk::config::parse_or_throw<gk::config::Precision>(a.precision, "--precision", "precision");
     tc.lr = 1e-4;
     tc.warmup_ratio = 0.1;
     tc.seed = 42;

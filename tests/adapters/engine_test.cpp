@@ -195,16 +195,16 @@ TEST(Engine, RejectsBadOptions) {
 // an explicit inference.dtype wins.
 TEST(Engine, EvaluationDtypeFollowsTrainingUnlessInferenceSaysOtherwise) {
     config::RunConfig c;
-    EXPECT_EQ(c.inference.dtype, "train");
+    EXPECT_EQ(c.inference.dtype, gk::config::EvalDtype::kTrain);
     EXPECT_EQ(evaluation_dtype(c), "fp32");
-    c.train.precision = "bf16";
+    c.train.precision = gk::config::Precision::kBf16;
     EXPECT_EQ(evaluation_dtype(c), "bf16");
-    c.train.compile = "torchscript";
+    c.train.compile = gk::config::Compile::kTorchscript;
     EXPECT_EQ(engine_options(c, 0).dtype, "bf16");  // V27: compile + bf16 evaluates in bf16
-    c.inference.dtype = "fp32";
+    c.inference.dtype = gk::config::EvalDtype::kFp32;
     EXPECT_EQ(evaluation_dtype(c), "fp32");
-    c.inference.engine = "packed";
-    c.inference.dtype = "int8";
+    c.inference.engine = gk::config::Engine::kPacked;
+    c.inference.dtype = gk::config::EvalDtype::kInt8;
     EXPECT_EQ(engine_options(c, 0).dtype, "int8");
 }
 
@@ -217,11 +217,11 @@ TEST(Engine, Fp16OffCudaIsUnsupported) {
 
 TEST(Engine, OptionsComeFromTheRunConfig) {
     config::RunConfig c;
-    c.inference.engine = "packed";
-    c.inference.dtype = "int8";
+    c.inference.engine = gk::config::Engine::kPacked;
+    c.inference.dtype = gk::config::EvalDtype::kInt8;
     c.inference.batch_size = 64;
     c.inference.bucket_by_length = true;
-    c.train.compile = "torchscript";
+    c.train.compile = gk::config::Compile::kTorchscript;
     auto o = engine_options(c, 50283);
     EXPECT_EQ(o.dtype, "int8");
     EXPECT_EQ(o.batch_size, 64);

@@ -65,7 +65,7 @@ TEST(RunConfig, SetParsesByExistingType) {
     apply_set(c, "train.grad_checkpointing=true");
     apply_set(c, "model.prune_layers=4");
     apply_set(c, "lora.targets=attn.Wqkv,mlp.Wo");
-    EXPECT_EQ(c.train.precision, "bf16");
+    EXPECT_EQ(c.train.precision, gk::config::Precision::kBf16);
     EXPECT_TRUE(c.train.grad_checkpointing);
     EXPECT_EQ(c.model.prune_layers, 4);
     ASSERT_EQ(c.lora.targets.size(), 2u);
@@ -83,7 +83,7 @@ TEST(RunConfig, SetRejectsBadValues) {
     EXPECT_NE(error_of([&] { apply_set(c, "novalue"); }).find("expected section.key=value"),
               std::string::npos);
     // A failed --set leaves the config unchanged.
-    EXPECT_EQ(c.train.precision, "fp32");
+    EXPECT_EQ(c.train.precision, gk::config::Precision::kFp32);
 }
 
 TEST(RunConfig, QuantizationRequiresLora) {

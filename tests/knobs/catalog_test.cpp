@@ -144,8 +144,8 @@ TEST(Catalog, BaselineIsTheCpuBaseline) {
     RunConfig v0 = resolve(cat, "V0");
     EXPECT_EQ(v0.model.preset, "cpu-small");
     EXPECT_EQ(v0.tokenizer.max_length, 512);
-    EXPECT_EQ(v0.train.precision, "fp32");
-    EXPECT_EQ(v0.model.attention, "eager");
+    EXPECT_EQ(v0.train.precision, gk::config::Precision::kFp32);
+    EXPECT_EQ(v0.model.attention, gk::config::Attention::kEager);
     EXPECT_EQ(v0.tokenizer.threads, 1);
     EXPECT_FALSE(v0.tokenizer.cache);
     EXPECT_TRUE(v0.knobs.empty());
@@ -237,19 +237,19 @@ TEST(Catalog, PaperConfoundsFixed) {
     EXPECT_GT(resolve(cat, "V5").system.power_limit_w, 0);
 
     // V7: bf16 on this CPU catalog; fp16 when the base runs on CUDA.
-    EXPECT_EQ(resolve(cat, "V7").train.precision, "bf16");
+    EXPECT_EQ(resolve(cat, "V7").train.precision, gk::config::Precision::kBf16);
     Catalog on_cuda = cat;
-    on_cuda.base.system.device = "cuda";
-    EXPECT_EQ(resolve(on_cuda, "V7").train.precision, "fp16");
-    EXPECT_EQ(resolve(on_cuda, "V9").inference.dtype, "bf16");
+    on_cuda.base.system.device = gk::config::Device::kCuda;
+    EXPECT_EQ(resolve(on_cuda, "V7").train.precision, gk::config::Precision::kFp16);
+    EXPECT_EQ(resolve(on_cuda, "V9").inference.dtype, gk::config::EvalDtype::kBf16);
 
     // V8 trims by the paper's ratio.
     EXPECT_EQ(resolve(cat, "V8").tokenizer.max_length * 4, v0.tokenizer.max_length);
 
     // V9: the packed engine, training untouched.
     RunConfig v9 = resolve(cat, "V9");
-    EXPECT_EQ(v9.inference.engine, "packed");
-    EXPECT_EQ(v9.inference.dtype, "int8");
+    EXPECT_EQ(v9.inference.engine, gk::config::Engine::kPacked);
+    EXPECT_EQ(v9.inference.dtype, gk::config::EvalDtype::kInt8);
     EXPECT_EQ(v9.train.precision, v0.train.precision);
 
     // V10: workers + pin memory only; precision unchanged (the paper's hid fp16).
@@ -259,18 +259,20 @@ TEST(Catalog, PaperConfoundsFixed) {
               (std::set<std::string>{"train.loader_workers", "train.pin_memory"}));
 
     // V11: TorchScript (evaluation only).
-    EXPECT_EQ(resolve(cat, "V11").train.compile, "torchscript");
+    EXPECT_EQ(resolve(cat, "V11").train.compile, gk::config::Compile::kTorchscript);
 
     // V12: sdpa + unpad.
     RunConfig v12 = resolve(cat, "V12");
-    EXPECT_EQ(v12.model.attention, "sdpa");
+    EXPECT_EQ(v12.model.attention, gk::config::Attention::kSdpa);
     EXPECT_TRUE(v12.model.unpad);
 
     // V13-V22: 4/8/12/16/20 layers, top then bottom.
     for (int i = 13; i <= 22; ++i) {
         RunConfig p = resolve(cat, "V" + std::to_string(i));
         EXPECT_EQ(p.model.prune_layers, 4 * ((i - 13) / 2 + 1)) << i;
-        EXPECT_EQ(p.model.prune_from, (i - 13) % 2 == 0 ? "top" : "bottom") << i;
+        EXPECT_EQ(p.model.prune_from, (i - 13) % 2 == 0 ? gk::config::PruneFrom::kTop
+                                                        : gk::config::PruneFrom::kBottom)
+            << i;
     }
 
     // V23/V25: honest accumulation, effective batch = V0's.
@@ -286,10 +288,10 @@ TEST(Catalog, PaperConfoundsFixed) {
 
     // V30: without compile (as the paper ran), 2 layers left, the engine.
     RunConfig v30 = resolve(cat, "V30");
-    EXPECT_EQ(v30.train.compile, "none");
+    EXPECT_EQ(v30.train.compile, gk::config::Compile::kNone);
     EXPECT_EQ(v30.model.prune_layers, 20);
-    EXPECT_EQ(v30.model.prune_from, "top");
-    EXPECT_EQ(v30.inference.engine, "packed");
+    EXPECT_EQ(v30.model.prune_from, gk::config::PruneFrom::kTop);
+    EXPECT_EQ(v30.inference.engine, gk::config::Engine::kPacked);
     EXPECT_TRUE(has(cat.find("V30").differs_from_paper, "without compile"));
 }
 

@@ -224,17 +224,17 @@ TEST(Knobs, GradAccumKeepsTheEffectiveBatch) {
 TEST(Knobs, DeviceDependentValues) {
     RunConfig cpu;
     apply_knob(cpu, "precision", "half", "test");
-    EXPECT_EQ(cpu.train.precision, "bf16");
+    EXPECT_EQ(cpu.train.precision, gk::config::Precision::kBf16);
     apply_knob(cpu, "inference_engine", nullptr, "test");
-    EXPECT_EQ(cpu.inference.dtype, "int8");
-    EXPECT_EQ(cpu.inference.engine, "packed");
+    EXPECT_EQ(cpu.inference.dtype, gk::config::EvalDtype::kInt8);
+    EXPECT_EQ(cpu.inference.engine, gk::config::Engine::kPacked);
 
     RunConfig gpu;
-    gpu.system.device = "cuda";
+    gpu.system.device = gk::config::Device::kCuda;
     apply_knob(gpu, "precision", "half", "test");
-    EXPECT_EQ(gpu.train.precision, "fp16");
+    EXPECT_EQ(gpu.train.precision, gk::config::Precision::kFp16);
     apply_knob(gpu, "inference_engine", json{{"dtype", "auto"}}, "test");
-    EXPECT_EQ(gpu.inference.dtype, "bf16");
+    EXPECT_EQ(gpu.inference.dtype, gk::config::EvalDtype::kBf16);
 }
 
 TEST(Knobs, RejectsBadParametersNamingOrigin) {
@@ -322,13 +322,13 @@ TEST(Knobs, ConflictsRejectedInEitherOrder) {
     EXPECT_TRUE(has(msg, "o:attention")) << msg;
     EXPECT_TRUE(has(msg, "cannot be combined with attention unpad = true")) << msg;
     EXPECT_FALSE(a.model.unpad);
-    EXPECT_EQ(a.model.attention, "eager");
+    EXPECT_EQ(a.model.attention, gk::config::Attention::kEager);
 
     RunConfig b;
     apply_knob(b, "attention", {{"unpad", true}}, "o");
     msg = error_of([&] { apply_knob(b, "compile", "torchscript", "o"); });
     EXPECT_TRUE(has(msg, "o:compile")) << msg;
-    EXPECT_EQ(b.train.compile, "none");
+    EXPECT_EQ(b.train.compile, gk::config::Compile::kNone);
 
     RunConfig from_base;  // the rule is over fields, so a base that unpads counts too
     from_base.model.unpad = true;
@@ -376,7 +376,7 @@ TEST(Knobs, SupportedChecks) {
     EXPECT_TRUE(unsupported_knobs(plain, cpu).empty());
 
     RunConfig fp16 = plain;
-    fp16.train.precision = "fp16";
+    fp16.train.precision = gk::config::Precision::kFp16;
     auto u = unsupported_knobs(fp16, cpu);
     ASSERT_EQ(u.size(), 1u);
     EXPECT_EQ(u[0].first, "precision");
@@ -386,7 +386,7 @@ TEST(Knobs, SupportedChecks) {
     Capabilities cuda;
     cuda.cuda = true;
     cuda.device = "cuda";
-    fp16.system.device = "cuda";
+    fp16.system.device = gk::config::Device::kCuda;
     EXPECT_TRUE(unsupported_knobs(fp16, cuda).empty());
 
     RunConfig capped = plain;
@@ -404,11 +404,11 @@ TEST(Knobs, SupportedChecks) {
     nvml.gpu_power_limit = true;
     EXPECT_FALSE(
         unsupported_knobs(capped, nvml).empty());  // the config runs on the CPU: NVML can't cap it
-    capped.system.device = "cuda";
+    capped.system.device = gk::config::Device::kCuda;
     EXPECT_TRUE(unsupported_knobs(capped, nvml).empty());
 
     RunConfig int8 = plain;
-    int8.system.device = "cuda";
+    int8.system.device = gk::config::Device::kCuda;
     apply_knob(int8, "inference_engine", {{"dtype", "int8"}}, "o");
     u = unsupported_knobs(int8, cuda);
     ASSERT_EQ(u.size(), 1u);

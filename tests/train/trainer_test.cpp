@@ -158,7 +158,7 @@ TEST(Trainer, Bf16AutocastAndOtherOptimizersAndWorkersAlsoLearn) {
 TEST(Trainer, Fp16OnCpuIsRefusedBeforeTraining) {
     Toy model(50, 8);
     auto cfg = toy_config();
-    cfg.precision = "fp16";
+    cfg.precision = gk::config::Precision::kFp16;
     Trainer trainer(*model, forward_of(model), cfg, torch::Device(torch::kCPU), quiet());
     EXPECT_THROW(trainer.fit(toy_split(20, 1), toy_split(10, 2)), UnsupportedError);
 }

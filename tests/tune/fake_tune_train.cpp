@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
         std::chrono::milliseconds(std::strtol(env("GK_FAKE_SLEEP_MS", "20").c_str(), nullptr, 10)));
 
     const double samples = static_cast<double>(c.data.max_train_samples);
-    const bool bf16 = c.train.precision == "bf16";
+    const bool bf16 = c.train.precision == gk::config::Precision::kBf16;
     double e = (20 + 0.5 * samples) * c.tokenizer.max_length / 64.0;
     e *= bf16 ? 0.6 : 1.0;
     e *= c.train.grad_checkpointing ? 1.3 : 1.0;

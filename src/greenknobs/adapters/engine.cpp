@@ -182,17 +182,19 @@ Classifier classifier_of(const std::shared_ptr<model::ModernBertForSequenceClass
 }
 
 std::string evaluation_dtype(const config::RunConfig& cfg) {
-    return cfg.inference.dtype == "train" ? cfg.train.precision : cfg.inference.dtype;
+    return cfg.inference.dtype == config::EvalDtype::kTrain
+               ? config::to_string(cfg.train.precision)
+               : config::to_string(cfg.inference.dtype);
 }
 
 EngineOptions engine_options(const config::RunConfig& cfg, int64_t pad_id) {
     EngineOptions o;
-    o.engine = cfg.inference.engine;
+    o.engine = config::to_string(cfg.inference.engine);
     o.dtype = evaluation_dtype(cfg);
     o.batch_size = cfg.inference.batch_size;
     o.bucket_by_length = cfg.inference.bucket_by_length;
     o.pad_id = pad_id;
-    o.compile = cfg.train.compile == "torchscript";
+    o.compile = cfg.train.compile == config::Compile::kTorchscript;
     return o;
 }
 

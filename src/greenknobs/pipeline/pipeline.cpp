@@ -199,7 +199,7 @@ ModernBertForSequenceClassification build_model(const config::RunConfig& c,
         if (arch != "ModernBertForSequenceClassification") {
             // A fresh head: the run's pooling applies (a classifier keeps the pooling it was
             // trained with).
-            m->mutable_config().classifier_pooling = c.model.pooling;
+            m->mutable_config().classifier_pooling = config::to_string(c.model.pooling);
         }
         if (m->config().num_labels != 2) {
             m->reset_classifier(2);
@@ -207,12 +207,12 @@ ModernBertForSequenceClassification build_model(const config::RunConfig& c,
         log::info("model: encoder from " + init_dir + " (" + arch + ")");
     } else {
         model::ModernBertConfig mc = model::preset(c.model.preset);
-        mc.classifier_pooling = c.model.pooling;
+        mc.classifier_pooling = config::to_string(c.model.pooling);
         m = ModernBertForSequenceClassification(mc);
     }
     if (c.model.prune_layers > 0) {
         int before = static_cast<int>(m->num_layers());
-        model::prune_layers(m, c.model.prune_layers, c.model.prune_from);
+        model::prune_layers(m, c.model.prune_layers, config::to_string(c.model.prune_from));
         applied->push_back({{"name", "prune_layers"},
                             {"params",
                              {{"n", c.model.prune_layers},
@@ -220,7 +220,7 @@ ModernBertForSequenceClassification build_model(const config::RunConfig& c,
                               {"layers_before", before},
                               {"layers_after", m->num_layers()}}}});
     }
-    m->set_attention(c.model.attention);
+    m->set_attention(config::to_string(c.model.attention));
     m->set_unpad(c.model.unpad);
     m->set_grad_checkpointing(c.train.grad_checkpointing);
     if (c.quantization.bits > 0) {
@@ -414,7 +414,8 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
     // From here on every exit path rewrites run.json with the final status (never left "running").
     try {
         fs::write_file_atomic(fs::join(dir, "config.toml"), config::to_toml(c));
-        model::RuntimeInfo rt = model::init_runtime(c.system.device, c.system.threads);
+        model::RuntimeInfo rt =
+            model::init_runtime(config::to_string(c.system.device), c.system.threads);
         machine["torch_version"] = rt.torch_version;
         machine["blas"] = rt.blas;
         machine["device"] = rt.device;
@@ -611,7 +612,8 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
         {
             auto s = open_stage("evaluate");
             m->eval();
-            if (c.inference.engine == "packed" || c.train.compile == "torchscript") {
+            if (c.inference.engine == config::Engine::kPacked ||
+                c.train.compile == config::Compile::kTorchscript) {
                 adapters::InferenceEngine engine(adapters::classifier_of(m.ptr()),
                                                  adapters::engine_options(c, tok->pad_id()));
                 auto out = engine.run(tk.test.ids);
@@ -663,9 +665,11 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
             s.add_work("samples", static_cast<double>(tk.test.ids.size()));
         }
         poll_stop("evaluate");  // the last chance: after this the run completes
-        if (c.inference.engine == "packed" || c.train.compile == "torchscript") {
+        if (c.inference.engine == config::Engine::kPacked ||
+            c.train.compile == config::Compile::kTorchscript) {
             record["knobs"]["details"].push_back(
-                {{"name", c.inference.engine == "packed" ? "inference_engine" : "compile"},
+                {{"name",
+                  c.inference.engine == config::Engine::kPacked ? "inference_engine" : "compile"},
                  {"params",
                   {{"engine", evaluation["description"]},
                    {"dtype", evaluation["precision"]},

@@ -349,7 +349,8 @@ json run_pretrain(const PretrainConfig& c, const PretrainOptions& opt) {
     };
 
     try {
-        model::RuntimeInfo rt = model::init_runtime(c.system.device, c.system.threads);
+        model::RuntimeInfo rt =
+            model::init_runtime(config::to_string(c.system.device), c.system.threads);
         machine["torch_version"] = rt.torch_version;
         machine["blas"] = rt.blas;
         machine["device"] = rt.device;

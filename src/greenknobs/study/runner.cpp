@@ -309,7 +309,7 @@ class Runner {
             result_.detached = opt_.slurm.detach && result_.interrupted_signal == 0;
             return;
         }
-        const std::string device = plan_.runs.front().config.system.device;
+        const std::string device = config::to_string(plan_.runs.front().config.system.device);
         caps_ = opt_.capabilities
                     ? *opt_.capabilities
                     : knobs::detect_capabilities(device, device == "cuda", opt_.probe);

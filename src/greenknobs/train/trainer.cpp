@@ -255,7 +255,7 @@ TrainReport Trainer::fit(const TokenizedSplit& train, const TokenizedSplit& vali
     GK_CHECK(!train.ids.empty(), "fit: the training split is empty");
     GK_CHECK(train.labels.size() == train.ids.size(),
              "fit: training ids and labels differ in length");
-    const Precision precision = parse_precision(config_.precision);
+    const Precision precision = parse_precision(config::to_string(config_.precision));
     check_precision_supported(precision, device_);
     torch::manual_seed(config_.seed);
 
@@ -284,8 +284,8 @@ TrainReport Trainer::fit(const TokenizedSplit& train, const TokenizedSplit& vali
     AdamWHyper hyper;
     hyper.lr = config_.lr;
     hyper.weight_decay = config_.weight_decay;
-    auto optimizer = make_optimizer(config_.optimizer, group_parameters(module_), hyper,
-                                    options_.optimizer_block_size);
+    auto optimizer = make_optimizer(config::to_string(config_.optimizer), group_parameters(module_),
+                                    hyper, options_.optimizer_block_size);
     GradScaler scaler(precision == Precision::kFp16);
     const bool non_blocking = loader.pin_memory_effective();
 

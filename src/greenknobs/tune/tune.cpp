@@ -288,9 +288,9 @@ TuneResult run_tune(const TuneOptions& opt) {
         }
     }
     const knobs::Capabilities caps =
-        opt.capabilities
-            ? *opt.capabilities
-            : knobs::detect_capabilities(base.system.device, base.system.device == "cuda");
+        opt.capabilities ? *opt.capabilities
+                         : knobs::detect_capabilities(config::to_string(base.system.device),
+                                                      base.system.device == config::Device::kCuda);
     TuneResult result;
     result.space = build_space(base, caps, opt.space);
     log::info("tune: " + std::to_string(result.space.moves.size()) + " candidate settings; " +
