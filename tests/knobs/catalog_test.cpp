@@ -270,8 +270,8 @@ TEST(Catalog, PaperConfoundsFixed) {
     for (int i = 13; i <= 22; ++i) {
         RunConfig p = resolve(cat, "V" + std::to_string(i));
         EXPECT_EQ(p.model.prune_layers, 4 * ((i - 13) / 2 + 1)) << i;
-        EXPECT_EQ(p.model.prune_from, (i - 13) % 2 == 0 ? gk::config::PruneFrom::kTop
-                                                        : gk::config::PruneFrom::kBottom)
+        EXPECT_EQ(p.model.prune_from,
+                  (i - 13) % 2 == 0 ? gk::config::PruneFrom::kTop : gk::config::PruneFrom::kBottom)
             << i;
     }
 

@@ -75,7 +75,7 @@ TEST_F(PlanTest, RepeatsGetDistinctSeedsAndHashes) {
     EXPECT_EQ(hashes.size(), 6u);
     std::map<std::string, std::string> precision;
     for (const auto& r : p.runs) {
-        precision[r.variant] = r.config.train.precision;
+        precision[r.variant] = config::to_string(r.config.train.precision);
     }
     EXPECT_EQ(precision["V0"], "fp32");
     EXPECT_NE(precision["V7"], "fp32");  // the knob was applied

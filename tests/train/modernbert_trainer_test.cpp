@@ -94,8 +94,8 @@ TEST(ModernBertTrainer, TestTinyLearnsASeparableTaskInFp32AndBf16) {
         torch::manual_seed(0);
         ModernBertForSequenceClassification m(gk::model::preset("test-tiny"));
         auto cfg = tiny_config();
-        cfg.precision = gk::config::parse_or_throw<gk::config::Precision>(precision, "test",
-                                                                          "train.precision");
+        cfg.precision =
+            gk::config::parse_or_throw<gk::config::Precision>(precision, "test", "train.precision");
         Trainer trainer(*m, forward_of(m), cfg, torch::Device(torch::kCPU), tiny_options());
         TrainReport r = trainer.fit(train, val);
         EXPECT_EQ(r.epochs_run, 4);
@@ -148,8 +148,8 @@ TEST(ModernBertTrainer, ReportSaysCheckpointingAndPrecisionRan) {
         m->set_grad_checkpointing(ckpt);
         auto cfg = tiny_config();
         cfg.epochs = 1;
-        cfg.precision = gk::config::parse_or_throw<gk::config::Precision>(precision, "test",
-                                                                          "train.precision");
+        cfg.precision =
+            gk::config::parse_or_throw<gk::config::Precision>(precision, "test", "train.precision");
         Trainer trainer(*m, forward_of(m), cfg, torch::Device(torch::kCPU), tiny_options());
         return trainer.fit(train, TokenizedSplit{});
     };

@@ -138,8 +138,8 @@ TEST(Trainer, Bf16AutocastAndOtherOptimizersAndWorkersAlsoLearn) {
         torch::manual_seed(0);
         Toy model(50, 16);
         auto cfg = toy_config();
-        cfg.precision = c.precision;
-        cfg.optimizer = c.optimizer;
+        cfg.precision = config::parse_or_throw<config::Precision>(c.precision, "test", "precision");
+        cfg.optimizer = config::parse_or_throw<config::Optimizer>(c.optimizer, "test", "optimizer");
         cfg.loader_workers = c.workers;
         cfg.group_by_length = c.group;
         Trainer trainer(*model, forward_of(model), cfg, torch::Device(torch::kCPU), quiet());
