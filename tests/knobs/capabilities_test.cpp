@@ -9,13 +9,16 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include "../common/temp_dir.h"
+
 using namespace gk::knobs;
 namespace stdfs = std::filesystem;
 
 namespace {
 
 std::string fresh_dir(const std::string& name) {
-    std::string dir = testing::TempDir() + "gk_caps_" + name + "_" + std::to_string(::getpid());
+    static const gk::testing::TempDir root("caps");
+    std::string dir = root / name;
     stdfs::remove_all(dir);
     stdfs::create_directories(dir);
     return dir;

@@ -18,6 +18,8 @@
 #include "greenknobs/model/runtime.h"
 #include "greenknobs/util/fs.h"
 
+#include "../common/temp_dir.h"
+
 using namespace gk::model;
 
 namespace {
@@ -204,7 +206,8 @@ TEST(AttentionKernels, RotaryQkEqualsRotateHalfWithScale) {
 }
 
 TEST(CpuBudget, CgroupQuotaIsTheSmallestOnThePath) {
-    const std::string root = testing::TempDir() + "gk_cgroup_test";
+    const gk::testing::TempDir tmp("cgroup_test");
+    const std::string root = tmp.path();
     gk::fs::make_dirs(root + "/a/b");
     std::ofstream(root + "/cpu.max") << "max 100000\n";
     std::ofstream(root + "/a/cpu.max") << "150000 100000\n";  // 1.5 CPUs

@@ -13,6 +13,7 @@
 #include "greenknobs/util/fs.h"
 
 #include "../common/errors.h"
+#include "../common/temp_dir.h"
 
 using namespace gk::model;
 using gk::testing::error_of;
@@ -22,8 +23,10 @@ namespace {
 const std::string kFixtures = std::string(GK_SOURCE_DIR) + "/tests/model/fixtures/";
 const std::string kRefMlm = kFixtures + "ref-mlm";
 
+// A fresh subdirectory of this process's temp dir (removed when the tests end).
 std::string tmp_dir(const std::string& name) {
-    std::string d = testing::TempDir() + "gk_mlm_test_" + name;
+    static const gk::testing::TempDir root("mlm_test");
+    std::string d = root / name;
     std::filesystem::remove_all(d);
     gk::fs::make_dirs(d);
     return d;

@@ -13,6 +13,7 @@
 #include "greenknobs/util/error.h"
 
 #include "../common/errors.h"
+#include "../common/temp_dir.h"
 
 using gk::testing::error_of;
 using namespace gk::model;
@@ -33,7 +34,8 @@ std::string st_error(const std::string& header, const std::string& data = "") {
 }
 
 std::string write_tmp(const std::string& name, const std::string& bytes) {
-    std::string path = ::testing::TempDir() + "gk_model_" + name;
+    static const gk::testing::TempDir root("model_input");
+    std::string path = root / name;
     std::ofstream(path, std::ios::binary) << bytes;
     return path;
 }

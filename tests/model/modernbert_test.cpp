@@ -20,6 +20,7 @@
 #include "greenknobs/util/fs.h"
 
 #include "../common/errors.h"
+#include "../common/temp_dir.h"
 
 using gk::InputError;
 using namespace gk::model;
@@ -30,8 +31,10 @@ const std::string kTiny = std::string(GK_SOURCE_DIR) + "/data/tiny-modernbert-ra
 
 using gk::testing::error_of;
 
+// A subdirectory of this process's temp dir (removed when the tests end).
 std::string tmp_dir(const std::string& name) {
-    std::string d = testing::TempDir() + "gk_model_test_" + name;
+    static const gk::testing::TempDir root("model_test");
+    std::string d = root / name;
     gk::fs::make_dirs(d);
     return d;
 }
