@@ -64,9 +64,12 @@ std::string choices() {
 template <typename E>
 E parse_or_throw(const std::string& text, const std::string& origin, const std::string& key);
 
-// JSON as the spelling. from_json throws nlohmann's type_error for anything else (RunConfig's
-// decoder checks every spelling first, naming the key).
+// Each enum's spelling table (defined in choices.cpp) and its JSON as the spelling. from_json
+// throws std::invalid_argument for anything else (RunConfig's decoder checks every spelling first,
+// naming the key).
 #define GK_CONFIG_ENUM_JSON(E)                                        \
+    template <>                                                       \
+    const std::vector<std::string>& spellings<E>();                   \
     inline void to_json(nlohmann::json& j, E v) { j = to_string(v); } \
     void from_json(const nlohmann::json& j, E& v);
 GK_CONFIG_ENUM_JSON(DataFormat)
