@@ -36,6 +36,7 @@ gk::app::Registrar reg("report", 51, [](CLI::App& app) -> gk::app::RunFn {
     return [o]() -> int {
         gk::study::StudyReport r = gk::study::write_study_report(*o);
         std::cout << "Table I (excerpt):\n" << r.table1_excerpt << "\n";
+        std::cout << "Recommendation: " << r.paths.recommendation << "\n";
         std::cout << r.runs << " complete run(s) from the " << r.source;
         if (r.failed > 0) {
             std::cout << ", " << r.failed << " failed";

@@ -72,6 +72,10 @@ gk::app::Registrar reg("study", 50, [](CLI::App& app) -> gk::app::RunFn {
                     "binary run as `<bin> train` (default: this one)");
     sub->add_option("--paper-table", a->opt.paper_table_csv,
                     "the paper's Table I CSV (default: data/reference/paper_table1.csv)");
+    sub->add_option("--budget-points", a->opt.budget_points,
+                    "the report recommends within this drop of the primary metric (F1 vul) at "
+                    "the CI's upper end, in points (default: the catalog's, else 1)")
+        ->check(CLI::Range(0.0, 100.0));
     sub->add_flag(
         "--no-report", [a](int64_t) { a->opt.report = false; },
         "do not write DIR/report at the end");
@@ -139,6 +143,7 @@ gk::app::Registrar reg("study", 50, [](CLI::App& app) -> gk::app::RunFn {
         gk::study::StudyResult r = gk::study::run_study(a->opt);
         if (!r.report_html.empty()) {
             std::cout << "\nTable I (excerpt):\n" << r.table1_excerpt << "\n";
+            std::cout << "Recommendation: " << r.recommendation << "\n";
             std::cout << "report: " << r.report_html << "\n";
         } else if (!r.report_skipped_why.empty()) {
             std::cout << "no report: " << r.report_skipped_why << "\n";

@@ -123,5 +123,55 @@ TEST(Recommend, SuggestsAnUntestedCombinationClearlyLabelled) {
     EXPECT_EQ(r.suggestion.note.rfind("predicted, not measured", 0), 0u);
 }
 
+// Explicit per-repeat energies, so the paired interval of the saving has a width.
+void add_energies(std::vector<RunRecord>& runs, const std::string& v, std::vector<double> e,
+                  std::vector<std::string> knobs) {
+    for (size_t i = 0; i < e.size(); ++i) {
+        SyntheticRun s;
+        s.variant = v;
+        s.repeat = static_cast<int>(i);
+        s.total_energy_j = e[i];
+        s.f1_vul = 0.80;
+        s.knobs = knobs;
+        runs.push_back(make_record(s));
+    }
+}
+
+TEST(Recommend, SaysWhetherTheSavingIsSignificant) {
+    std::vector<RunRecord> runs;
+    add_energies(runs, "V0", {1000, 1100, 900}, {});
+    add_energies(runs, "V2", {600, 640, 560}, {"prune"});       // −40 % ± a little: resolved
+    add_energies(runs, "V3", {850, 1150, 850}, {"precision"});  // −5 % on average, spans 0
+    const StudyAggregate st = aggregate(runs, "V0", {});
+    Budget b;
+    const Recommendation r = recommend(st, b);
+    ASSERT_EQ(r.chosen.variant, "V2");
+    EXPECT_TRUE(r.chosen.saving_has_ci);
+    EXPECT_TRUE(r.chosen.saving_significant);
+    EXPECT_GT(r.chosen.saving_ci_low_pct, 0.0);
+    EXPECT_NE(r.explanation.find("The saving is significant (95 % paired t CI"), std::string::npos)
+        << r.explanation;
+    b.forbidden = {"prune"};
+    const Recommendation r3 = recommend(st, b);
+    ASSERT_EQ(r3.chosen.variant, "V3");
+    EXPECT_FALSE(r3.chosen.saving_significant);
+    EXPECT_LT(r3.chosen.saving_ci_low_pct, 0.0);
+    EXPECT_NE(r3.explanation.find("not significant"), std::string::npos) << r3.explanation;
+}
+
+TEST(Recommend, BudgetLadderGivesTheChoiceAtEachBudget) {
+    Budget b;
+    b.max_eval_time_ratio = 1.5;  // kept on every rung: V3 never qualifies
+    const auto ladder = budget_ladder(study(), b, {0.1, 1.0, 15.0});
+    ASSERT_EQ(ladder.size(), 3u);
+    EXPECT_DOUBLE_EQ(ladder[0].max_f1_drop_points, 0.1);
+    EXPECT_EQ(ladder[0].recommendation.chosen.variant, "V0");  // nothing else is that safe
+    EXPECT_EQ(ladder[1].recommendation.chosen.variant, "V2");
+    EXPECT_EQ(ladder[2].recommendation.chosen.variant, "V1");
+    for (const auto& step : ladder) {
+        EXPECT_NE(step.recommendation.rule.find("1.5× the baseline's"), std::string::npos);
+    }
+}
+
 }  // namespace
 }  // namespace gk::analysis

@@ -339,6 +339,13 @@ TEST(Report, ThirtyOneVariantsEndToEnd) {
     EXPECT_NE(html.find("<th>Method</th>"), std::string::npos);
     EXPECT_NE(html.find("paired t, 3 repeats; bootstrap ["), std::string::npos);
     EXPECT_NE(html.find("synthetic test data shaped like the paper's V7"), std::string::npos);
+    // The recommendation says whether its saving is resolved, and what other budgets would buy.
+    EXPECT_TRUE(html.find("The saving is significant") != std::string::npos ||
+                html.find("The saving is not significant") != std::string::npos ||
+                html.find("Keep the baseline") != std::string::npos);
+    EXPECT_NE(html.find("<b>At other budgets</b>"), std::string::npos);
+    EXPECT_NE(html.find("1.00 (this report)"), std::string::npos);
+    EXPECT_NE(html.find("5.00</td>"), std::string::npos);
     EXPECT_TRUE(fs::exists(p.table_md));
     EXPECT_TRUE(fs::exists(p.table_csv));
     EXPECT_TRUE(fs::exists(p.table_tex));

@@ -24,12 +24,14 @@ TEST_F(StudyCli, StudyThenReport) {
     const std::string common = "study --catalog " + catalog_ +
                                " --variants V7,V0 --repeats 2 --out " + out_ + " --train-bin " +
                                GK_FAKE_TRAIN;
-    Result r = run(common);
+    Result r = run(common + " --budget-points 3");
     ASSERT_EQ(r.rc, 0) << r.out;
     EXPECT_TRUE(has(r.out, "4 complete, 0 failed, 0 skipped of 4 runs")) << r.out;
     EXPECT_TRUE(has(r.out, "Table I (excerpt):")) << r.out;
+    EXPECT_TRUE(has(r.out, "Recommendation: ")) << r.out;
     EXPECT_TRUE(has(r.out, "report: " + out_ + "/report/report.html")) << r.out;
-    EXPECT_TRUE(gk::fs::exists(out_ + "/report/report.html"));
+    // The study's own report uses the budget it was given.
+    EXPECT_TRUE(has(gk::fs::read_file(out_ + "/report/report.html"), "at most 3 points"));
     EXPECT_TRUE(gk::fs::exists(out_ + "/configs/V7-r1.toml"));
 
     // Same command: nothing left to run.

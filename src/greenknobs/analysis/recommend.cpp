@@ -35,7 +35,34 @@ std::set<std::string> knob_set(const VariantAggregate& v) {
     return s;
 }
 
+// Whether the chosen variant's saving is resolved by the repeats, in words.
+std::string saving_words(const Candidate& c) {
+    if (!c.saving_has_ci) {
+        return "There is no interval for the energy saving (too few paired repeats): treat it as "
+               "a point estimate.";
+    }
+    const std::string ci = "95 % " + (c.saving_ci_method.empty() ? "" : c.saving_ci_method + " ") +
+                           "CI " + fmt("%.1f", c.saving_ci_low_pct) + " to " +
+                           fmt("%.1f", c.saving_ci_high_pct) + " %";
+    if (c.saving_significant) {
+        return "The saving is significant (" + ci + ").";
+    }
+    return "The saving is not significant (" + ci +
+           " includes no saving): more repeats could change this choice.";
+}
+
 }  // namespace
+
+std::vector<LadderStep> budget_ladder(const StudyAggregate& study, const Budget& budget,
+                                      const std::vector<double>& drops) {
+    std::vector<LadderStep> out;
+    for (double d : drops) {
+        Budget b = budget;
+        b.max_f1_drop_points = d;
+        out.push_back({d, recommend(study, b)});
+    }
+    return out;
+}
 
 Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
     Recommendation rec;
@@ -118,6 +145,15 @@ Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
                                  : NAN;
         c.latency_ms_per_batch =
             v.latency_ms_per_batch.empty() ? NAN : v.latency_ms_per_batch.mean();
+        if (v.variant != study.baseline && v.d_total_energy.available &&
+            v.d_total_energy.pct_ci.valid) {
+            const Delta& de = v.d_total_energy;
+            c.saving_has_ci = true;
+            c.saving_ci_low_pct = -de.pct_ci.high;
+            c.saving_ci_high_pct = -de.pct_ci.low;
+            c.saving_significant = c.saving_ci_low_pct > 0.0;
+            c.saving_ci_method = de.method;
+        }
         std::string reason;
         for (const auto& f : budget.forbidden) {
             if (has_term(v, f)) {
@@ -196,7 +232,7 @@ Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
             if (std::isfinite(c.eval_time_ratio)) {
                 rec.explanation += "; evaluation time ×" + fmt("%.2f", c.eval_time_ratio);
             }
-            rec.explanation += ".";
+            rec.explanation += ". " + saving_words(c);
         }
     }
 

@@ -36,6 +36,13 @@ struct Candidate {
     double eval_time_ratio = 0.0;
     double total_time_ratio = 0.0;
     double latency_ms_per_batch = 0.0;  // NaN when not recorded
+    // The total-energy saving's 95 % interval (in %, positive = saves), from the variant's ΔTotal:
+    // significant when the whole interval lies on the saving side.
+    bool saving_has_ci = false;
+    double saving_ci_low_pct = 0.0;
+    double saving_ci_high_pct = 0.0;
+    bool saving_significant = false;
+    std::string saving_ci_method;
     bool qualifies = false;
     std::string reason;  // why it failed (empty when it qualifies)
 };
@@ -58,6 +65,17 @@ struct Recommendation {
     PredictedCombination suggestion;
 };
 
+// One rung of the budget ladder: what the same rule recommends at another F1 budget.
+struct LadderStep {
+    double max_f1_drop_points = 0.0;
+    Recommendation recommendation;
+};
+
 Recommendation recommend(const StudyAggregate& study, const Budget& budget);
+
+// The recommendation at each of `drops` (the budget's other limits kept), so a reader sees what a
+// looser or tighter quality budget would buy.
+std::vector<LadderStep> budget_ladder(const StudyAggregate& study, const Budget& budget,
+                                      const std::vector<double>& drops);
 
 }  // namespace gk::analysis

@@ -38,6 +38,7 @@ a:hover { text-decoration: underline; }
 .card .v { font-size:20px; font-weight:600; font-variant-numeric: tabular-nums; }
 .rec { border:1px solid #b7d3f2; background:#f0f7ff; border-radius:8px; padding:14px 18px; margin: 12px 0; }
 .rec .choice { font-size:18px; font-weight:600; }
+table.ladder { margin: 6px 0 10px; } table.ladder tr.current td { font-weight:600; background:#e2efff; }
 .warn { border:1px solid #f0c36d; background:#fff8e6; border-radius:8px; padding:10px 14px; }
 .scroll { overflow-x:auto; border:1px solid var(--line); border-radius:8px; }
 /* Table I has 19 columns: let it use the window's width rather than the text column's. */
@@ -199,6 +200,44 @@ std::string unit_suffix(const analysis::StudyAggregate& st) {
     return u.empty() ? "" : " " + u;
 }
 
+// The recommendation at other quality budgets: what a looser or tighter budget would buy.
+void budget_ladder_table(std::ostringstream& o, const HtmlInput& in) {
+    if (in.budget_ladder.empty()) {
+        return;
+    }
+    const auto& st = *in.study;
+    o << "<p><b>At other budgets</b> (the same rule, the other limits unchanged):</p>\n"
+         "<table class=\"ladder\"><thead><tr><th class=\"num\">"
+      << esc(worsening_words(st)) << " budget" << esc(unit_suffix(st))
+      << "</th><th>Choice</th><th class=\"num\">Energy saving (%)</th>"
+         "<th class=\"num\">Saving, 95 % CI (%)</th><th class=\"num\">"
+      << esc(worsening_words(st)) << ", CI upper bound" << esc(unit_suffix(st))
+      << "</th></tr></thead><tbody>\n";
+    for (const auto& step : in.budget_ladder) {
+        const auto& r = step.recommendation;
+        const bool current =
+            std::fabs(step.max_f1_drop_points - in.budget.max_f1_drop_points) < 1e-12;
+        o << "<tr" << (current ? " class=\"current\"" : "") << "><td class=\"num\">"
+          << esc(fixed(step.max_f1_drop_points, 2)) << (current ? " (this report)" : "") << "</td>";
+        if (!r.found) {
+            o << "<td colspan=\"4\">nothing qualifies</td></tr>\n";
+            continue;
+        }
+        const auto& c = r.chosen;
+        const bool base = c.variant == st.baseline;
+        o << "<td>" << esc(c.variant) << (base ? " (keep the baseline)" : "")
+          << "</td><td class=\"num\">" << (base ? "\u2014" : esc(fixed(c.saving_pct, 1)))
+          << "</td><td class=\"num\">"
+          << (base || !c.saving_has_ci
+                  ? std::string("\u2014")
+                  : esc(fixed(c.saving_ci_low_pct, 1) + " to " + fixed(c.saving_ci_high_pct, 1)) +
+                        (c.saving_significant ? "" : " ns"))
+          << "</td><td class=\"num\">" << (base ? "\u2014" : esc(fixed(c.f1_drop_upper_points, 2)))
+          << "</td></tr>\n";
+    }
+    o << "</tbody></table>\n";
+}
+
 void recommendation_section(std::ostringstream& o, const HtmlInput& in) {
     const auto& r = in.recommendation;
     o << "<h2 id=\"recommendation\">Recommendation</h2>\n<div class=\"rec\">";
@@ -225,6 +264,7 @@ void recommendation_section(std::ostringstream& o, const HtmlInput& in) {
     o << "<p><b>Untested combination</b> ("
       << esc(r.suggestion.found ? "predicted, not measured" : "none")
       << "): " << esc(r.suggestion.note) << ".</p></div>\n";
+    budget_ladder_table(o, in);
     if (!r.rejected.empty()) {
         o << "<details><summary>Variants that did not qualify (" << r.rejected.size()
           << ")</summary><div class=\"body\"><ul>";

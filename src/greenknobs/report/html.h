@@ -21,6 +21,7 @@ struct HtmlInput {
     std::vector<analysis::Interaction> interactions;
     analysis::Budget budget;
     analysis::Recommendation recommendation;
+    std::vector<analysis::LadderStep> budget_ladder;  // the same rule at other quality budgets
     std::vector<std::string> front_energy_f1;
     std::vector<std::string> front_energy_time;
     TableInput table;

@@ -2,6 +2,7 @@
 // always has report.html and table1.* at the same place.
 #include "greenknobs/report/report.h"
 
+#include <algorithm>
 #include <ctime>
 
 #include "greenknobs/analysis/aggregate.h"
@@ -116,6 +117,19 @@ ReportPaths write_report(const std::vector<analysis::RunRecord>& runs, const Rep
         h.budget.max_f1_drop_points = p.study.primary_budget;
     }
     h.recommendation = analysis::recommend(p.study, h.budget);
+    paths.recommendation = h.recommendation.explanation;  // it names the choice
+    {
+        // Points (F1): the budgets people state, and this report's; other units: multiples of it.
+        const double b = h.budget.max_f1_drop_points;
+        std::vector<double> drops = p.study.primary_in_points
+                                        ? std::vector<double>{0.5, 1.0, 2.0, 3.0, 5.0}
+                                        : std::vector<double>{0.5 * b, 2.0 * b, 3.0 * b, 5.0 * b};
+        if (std::find(drops.begin(), drops.end(), b) == drops.end()) {
+            drops.push_back(b);
+        }
+        std::sort(drops.begin(), drops.end());
+        h.budget_ladder = analysis::budget_ladder(p.study, h.budget, drops);
+    }
     h.command_study = p.table.command_study;
     std::vector<analysis::ParetoPoint> ef1, et;
     for (const auto& v : p.study.variants) {

@@ -36,6 +36,7 @@ struct ReportPaths {
     std::string html, table_md, table_csv, table_tex;
     std::vector<std::string> figures_svg, figures_png;
     std::string figures_skipped_why;  // non-empty when figures were not rendered
+    std::string recommendation;  // the page's recommendation in one paragraph (for the terminal)
 };
 
 // Writes report.html, table1.{md,csv,tex} and figures/ into opt.out_dir. Throws InputError when

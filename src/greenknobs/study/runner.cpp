@@ -602,12 +602,14 @@ class Runner {
         ro.dir = opt_.out_dir;
         ro.catalog_path = opt_.plan.catalog_path;
         ro.paper_table_csv = opt_.paper_table_csv;
+        ro.budget_points = opt_.budget_points;
         // The runs are safe in the store whatever happens here; `greenknobs report DIR` can redo
         // this part.
         try {
             StudyReport rep = write_study_report(ro);
             result_.report_html = rep.paths.html;
             result_.table1_excerpt = rep.table1_excerpt;
+            result_.recommendation = rep.paths.recommendation;
         } catch (const std::exception& e) {
             result_.report_skipped_why = std::string("the report failed: ") + e.what() +
                                          " (rerun it with `greenknobs report " + opt_.out_dir +

@@ -25,6 +25,9 @@ struct StudyOptions {
     bool report = true;  // write DIR/report at the end
     // "" = found beside the catalog (../data/reference/paper_table1.csv).
     std::string paper_table_csv;
+    // The report's quality budget in the primary metric's Δ units (F1 points); < 0 = the
+    // catalog's, else 1 point.
+    double budget_points = -1;
     knobs::ProbePaths probe;  // where capabilities are probed (tests pass a fake powercap tree)
     // What this machine can run (the CLI asks LibTorch and the energy module); unset = probed from
     // `probe`, with CUDA assumed when the base config asks for it (a child that cannot run it exits
@@ -62,6 +65,7 @@ struct StudyResult {
     std::vector<std::string> failed_runs;  // "V7-r1: <error>"
     std::string report_html;
     std::string table1_excerpt;
+    std::string recommendation;      // the report's, in one paragraph
     std::string report_skipped_why;  // why no report was written ("" when written or not asked for)
 
     // 128 + signal when interrupted, 1 when a run failed for good, else 0 (skipped runs are not
