@@ -12,5 +12,5 @@ REPEATS=${3:-3}
 GK=${GK:-$BUILD/bin/greenknobs}
 "$GK" study --catalog variants/paper.toml --repeats "$REPEATS" --out "$OUT" \
     --set model.init=pretrained --set energy.scope=process \
-    --set data.max_train_samples=800 --set data.max_eval_samples=400
+    --set data.max_train_samples=600 --set data.max_eval_samples=300
 echo "Table I: $OUT/report/table1.md"
