@@ -51,6 +51,19 @@ std::string checkpoint_architecture(const std::string& dir) {
     return load_config(fs::join(dir, "config.json")).architecture();
 }
 
+std::string hf_encoder_prefix(const SafetensorsFile& f) {
+    return !f.find("model.embeddings.tok_embeddings.weight") &&
+                   f.find("embeddings.tok_embeddings.weight")
+               ? ""
+               : "model.";
+}
+
+std::function<std::string(const std::string&)> hf_file_names(const std::string& encoder_prefix) {
+    return [encoder_prefix](const std::string& ours) {
+        return ours.rfind("model.", 0) == 0 ? encoder_prefix + ours.substr(6) : ours;
+    };
+}
+
 std::set<std::string> copy_parameters(
     const SafetensorsFile& f, const torch::OrderedDict<std::string, torch::Tensor>& params,
     const std::function<std::string(const std::string&)>& file_name,
@@ -104,15 +117,8 @@ ModernBertForSequenceClassification load_hf_checkpoint(const std::string& dir) {
     ModernBertConfig c = load_config(config_path);
     SafetensorsFile f = SafetensorsFile::read(weights_path);
 
-    // HF's bare ModernBertModel.save_pretrained writes names without the "model." prefix.
-    std::string prefix = "model.";
-    if (!f.find("model.embeddings.tok_embeddings.weight") &&
-        f.find("embeddings.tok_embeddings.weight")) {
-        prefix = "";
-    }
-    auto file_name = [&](const std::string& ours) {
-        return ours.rfind("model.", 0) == 0 ? prefix + ours.substr(6) : ours;
-    };
+    const std::string prefix = hf_encoder_prefix(f);
+    const auto file_name = hf_file_names(prefix);
 
     // Layers in the file beyond the config's depth: the config contradicts the weights.
     std::set<int64_t> file_layers;

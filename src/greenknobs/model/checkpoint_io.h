@@ -27,6 +27,12 @@ std::string checkpoint_architecture(const std::string& dir);
 void write_parameters(const std::string& path,
                       const torch::OrderedDict<std::string, torch::Tensor>& params);
 
+// The prefix of the encoder's tensor names in an HF file: "model.", or "" for a bare
+// ModernBertModel's save_pretrained (told by where the embeddings tensor is).
+std::string hf_encoder_prefix(const SafetensorsFile& f);
+// Our parameter name → the file's: our "model." names under `encoder_prefix`, the rest as they are.
+std::function<std::string(const std::string&)> hf_file_names(const std::string& encoder_prefix);
+
 // Copies each of `params` from `f`: parameter `ours` is the file's tensor `file_name(ours)`;
 // parameters for which `skip(ours)` holds keep their values. A missing tensor or a shape other than
 // the parameter's is an InputError naming `weights_path` and the tensor (and `config_path`, whose

@@ -71,15 +71,7 @@ ModernBertForMaskedLM load_hf_masked_lm(const std::string& dir) {
                          "ModernBertForMaskedLM or a bare ModernBertModel)");
     }
     SafetensorsFile f = SafetensorsFile::read(weights_path);
-    // A bare ModernBertModel's save_pretrained writes names without the "model." prefix.
-    std::string prefix = "model.";
-    if (!f.find("model.embeddings.tok_embeddings.weight") &&
-        f.find("embeddings.tok_embeddings.weight")) {
-        prefix = "";
-    }
-    auto file_name = [&](const std::string& ours) {
-        return ours.rfind("model.", 0) == 0 ? prefix + ours.substr(6) : ours;
-    };
+    const auto file_name = hf_file_names(hf_encoder_prefix(f));
     const bool bare = arch == "ModernBertModel";
 
     ModernBertForMaskedLM m(c);
