@@ -83,7 +83,7 @@ TEST(Cli, VariantsPaperCatalog) {
 
 TEST(Cli, VariantsOnCudaResolvesHalfToFp16) {
     Result r = run("variants --catalog " + std::string(GK_SOURCE_DIR) +
-                   "/variants/quick.toml --device cuda");
+                   "/variants/paper.toml --device cuda");
     ASSERT_EQ(r.rc, 0) << r.out;
     EXPECT_TRUE(has(r.out, "precision=half (fp16 here)")) << r.out;
 }

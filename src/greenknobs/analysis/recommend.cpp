@@ -48,7 +48,7 @@ std::string saving_words(const Candidate& c) {
         return "The saving is significant (" + ci + ").";
     }
     return "The saving is not significant (" + ci +
-           " includes no saving): more repeats could change this choice.";
+           ", which includes 0): more repeats could change this choice.";
 }
 
 }  // namespace
@@ -126,7 +126,7 @@ Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
             continue;
         } else {
             const Delta& d = v.d_f1_vul_points;
-            c.f1_drop_points = sign * d.abs;
+            c.f1_drop_points = sign * d.abs + 0.0;  // + 0.0: no "-0.00" for a zero difference
             c.f1_drop_has_ci = d.abs_ci.valid;
             c.f1_drop_ci_method = d.method;
             c.f1_drop_no_ci_why = d.abs_ci.why_invalid;
@@ -224,7 +224,7 @@ Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
                 (c.f1_drop_points > 0
                      ? (higher ? "drops by " : "rises by ") + fmt("%.2f", c.f1_drop_points)
                      : "changes by " + std::string(higher ? "+" : "-") +
-                           fmt("%.2f", -c.f1_drop_points)) +
+                           fmt("%.2f", -c.f1_drop_points + 0.0)) +
                 units + " (" + worsening + " at most " + fmt("%.2f", c.f1_drop_upper_points) +
                 (c.f1_drop_has_ci ? ", 95 % " + c.f1_drop_ci_method + " CI upper bound"
                                   : ", no CI: " + c.f1_drop_no_ci_why) +
