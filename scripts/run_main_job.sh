@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make run: (1) train the default CPU preset on the bundled Juliet data with every stage metered and print the
 # per-stage energy table and the test metrics; (2) a quick study (the knobs this machine can resolve and one
-# combination, 3 paired repeats, interleaved; about 20-30 minutes on 2 cores) whose HTML report path and
+# combination, 3 paired repeats, interleaved; about 15 minutes on 2 cores) whose HTML report path and
 # Table I excerpt are printed at the end.
 set -euo pipefail
 BUILD=${1:-build}
