@@ -159,6 +159,30 @@ TEST(Recommend, SaysWhetherTheSavingIsSignificant) {
     EXPECT_NE(r3.explanation.find("not significant"), std::string::npos) << r3.explanation;
 }
 
+TEST(Recommend, SaysWhetherTheRunnerUpIsDistinguishable) {
+    std::vector<RunRecord> runs;
+    add_energies(runs, "V0", {1000, 1100, 900}, {});
+    add_energies(runs, "V2", {600, 640, 560}, {"prune"});
+    add_energies(runs, "V5", {615, 630, 570}, {"threads"});     // within noise of V2
+    add_energies(runs, "V3", {850, 1150, 850}, {"precision"});  // well above both
+    const StudyAggregate st = aggregate(runs, "V0", {});
+    Budget b;
+    const Recommendation r = recommend(st, b);
+    ASSERT_EQ(r.chosen.variant, "V2");
+    ASSERT_EQ(r.runners_up.front().variant, "V5");
+    EXPECT_NE(r.explanation.find("The runner-up V5 is not distinguishable from it in energy (V5 "
+                                 "uses +"),
+              std::string::npos)
+        << r.explanation;
+    b.forbidden = {"threads"};
+    const Recommendation r2 = recommend(st, b);
+    ASSERT_EQ(r2.runners_up.front().variant, "V3");
+    EXPECT_NE(
+        r2.explanation.find("It uses significantly less energy than the runner-up (V3 uses +"),
+        std::string::npos)
+        << r2.explanation;
+}
+
 TEST(Recommend, BudgetLadderGivesTheChoiceAtEachBudget) {
     Budget b;
     b.max_eval_time_ratio = 1.5;  // kept on every rung: V3 never qualifies

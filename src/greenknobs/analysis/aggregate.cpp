@@ -226,6 +226,11 @@ Delta make_delta(const Sample& v, const Sample& base, double scale, bool pct_hea
 
 }  // namespace
 
+Delta compare_samples(const Sample& v, const Sample& base, double scale, bool pct_headline,
+                      const std::string& v_id, const std::string& base_id) {
+    return make_delta(v, base, scale, pct_headline, v_id, base_id);
+}
+
 std::string delta_methods(const VariantAggregate& v) {
     // The Table I Δ columns first, so the label speaks about what the table shows.
     const std::vector<std::pair<const char*, const Delta*>> deltas = {

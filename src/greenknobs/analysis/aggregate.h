@@ -57,6 +57,12 @@ struct Delta {
         verdict;  // "significant (paired t, p = 0.003)" / "not tested (Welch, n = 1)" / "baseline"
 };
 
+// Δ of sample `v` vs sample `base` as the report computes it against the baseline (paired by
+// repeat where both have the same repeats, else Welch); `scale` turns fractions into points.
+// For comparisons between two variants (the recommendation vs its runner-up).
+Delta compare_samples(const Sample& v, const Sample& base, double scale, bool pct_headline,
+                      const std::string& v_id, const std::string& base_id);
+
 // The method(s) behind a row's Δs in words: "paired t, 3 pairs", "Welch (V0 has no repeat 2)", or
 // both with the Δs each one covers. "" for the baseline.
 struct VariantAggregate;

@@ -51,6 +51,28 @@ std::string saving_words(const Candidate& c) {
            ", which includes 0): more repeats could change this choice.";
 }
 
+// Whether the choice uses less energy than the runner-up by more than noise: the paired Δ of the
+// runner-up's total energy vs the choice's (so two variants within noise are said to be so).
+std::string versus_runner_up(const StudyAggregate& study, const Candidate& chosen,
+                             const Candidate& runner) {
+    const VariantAggregate* a = study.find(runner.variant);
+    const VariantAggregate* b = study.find(chosen.variant);
+    const Delta d = compare_samples(a->total_energy_j, b->total_energy_j, 1.0, true, runner.variant,
+                                    chosen.variant);
+    if (!d.available || !d.pct_ci.valid) {
+        return "Whether it beats the runner-up " + runner.variant +
+               " is not tested (no interval for their difference).";
+    }
+    const std::string diff = runner.variant + " uses " + fmt("%+.1f", d.pct) + " % vs " +
+                             chosen.variant + ", 95 % " + d.method + " CI " +
+                             fmt("%.1f", d.pct_ci.low) + " to " + fmt("%.1f", d.pct_ci.high) + " %";
+    if (d.pct_ci.low > 0.0) {
+        return "It uses significantly less energy than the runner-up (" + diff + ").";
+    }
+    return "The runner-up " + runner.variant + " is not distinguishable from it in energy (" +
+           diff + "): either serves.";
+}
+
 }  // namespace
 
 std::vector<LadderStep> budget_ladder(const StudyAggregate& study, const Budget& budget,
@@ -233,6 +255,9 @@ Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
                 rec.explanation += "; evaluation time ×" + fmt("%.2f", c.eval_time_ratio);
             }
             rec.explanation += ". " + saving_words(c);
+            if (!rec.runners_up.empty() && rec.runners_up.front().variant != study.baseline) {
+                rec.explanation += " " + versus_runner_up(study, c, rec.runners_up.front());
+            }
         }
     }
 
