@@ -120,7 +120,7 @@ def main():
                 tok, ev = med(rows, "train_tokens_per_s"), med(rows, "eval_samples_per_s")
                 print(f"| {shape} {batch}×{seq} | {precision} | {v} | {tok:,.0f} | {py_tok:,.0f} | **{tok / py_tok:.2f}×** "
                       f"| {py_cpu / med(rows, 'train_cpu_s'):.2f}× | {ev:,.1f} | {py_eval:,.1f} | **{ev / py_eval:.2f}×** "
-                      f"| {rows[-1]['attention_kernel']} |", flush=True)
+                      f"| {py_eval_cpu / med(rows, 'eval_cpu_s'):.2f}× | {rows[-1]['attention_kernel']} |", flush=True)
 
 
 if __name__ == "__main__":
