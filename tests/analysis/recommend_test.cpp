@@ -126,14 +126,11 @@ TEST(Recommend, SuggestsAnUntestedCombinationClearlyLabelled) {
 // Explicit per-repeat energies, so the paired interval of the saving has a width.
 void add_energies(std::vector<RunRecord>& runs, const std::string& v, std::vector<double> e,
                   std::vector<std::string> knobs) {
-    for (size_t i = 0; i < e.size(); ++i) {
-        SyntheticRun s;
-        s.variant = v;
-        s.repeat = static_cast<int>(i);
-        s.total_energy_j = e[i];
-        s.f1_vul = 0.80;
-        s.knobs = knobs;
-        runs.push_back(make_record(s));
+    SyntheticRun proto;
+    proto.variant = v;
+    proto.knobs = std::move(knobs);
+    for (auto& r : gk::testing::make_runs(proto, e)) {
+        runs.push_back(std::move(r));
     }
 }
 
