@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <sys/wait.h>
 
+#include "expected_knobs.h"
+
 namespace {
 
 using gk::testing::has;
@@ -23,26 +25,7 @@ Result run(const std::string& args) { return gk::testing::run_greenknobs(args); 
 TEST(Cli, KnobsTable) {
     Result r = run("knobs");
     ASSERT_EQ(r.rc, 0) << r.out;
-    for (const char* k : {"grad_checkpointing",
-                          "lora",
-                          "quantization",
-                          "tokenizer_cache",
-                          "tokenizer_threads",
-                          "power_limit",
-                          "optimizer",
-                          "precision",
-                          "max_length",
-                          "inference_engine",
-                          "loader",
-                          "compile",
-                          "attention",
-                          "prune_layers",
-                          "init",
-                          "dedup",
-                          "group_by_length",
-                          "early_stopping",
-                          "grad_accum",
-                          "threads"}) {
+    for (const std::string& k : gk::testing::expected_knob_names()) {
         EXPECT_TRUE(has(r.out, k)) << k;
     }
     EXPECT_TRUE(has(r.out, "supported here (cpu)"));

@@ -13,6 +13,7 @@
 
 #include "../common/errors.h"
 #include "config_diff.h"
+#include "expected_knobs.h"
 
 using gk::InputError;
 using nlohmann::json;
@@ -31,26 +32,7 @@ bool has(const std::string& msg, const std::string& part) {
 }  // namespace
 
 TEST(Knobs, RegistryIsCompleteAndWellFormed) {
-    const std::set<std::string> expected = {"grad_checkpointing",
-                                            "lora",
-                                            "quantization",
-                                            "tokenizer_cache",
-                                            "tokenizer_threads",
-                                            "power_limit",
-                                            "optimizer",
-                                            "precision",
-                                            "max_length",
-                                            "inference_engine",
-                                            "loader",
-                                            "compile",
-                                            "attention",
-                                            "prune_layers",
-                                            "init",
-                                            "dedup",
-                                            "group_by_length",
-                                            "early_stopping",
-                                            "grad_accum",
-                                            "threads"};
+    const std::set<std::string>& expected = gk::testing::expected_knob_names();
     std::set<std::string> names;
     std::map<std::string, json> leaf_values;
     gk::testing::config_leaves(to_json(RunConfig{}), "", &leaf_values);
