@@ -5,7 +5,7 @@ shapes, batches and data, the two interleaved (the order alternates each repeat)
 Prints a markdown table with the ratios greenknobs / Python (train real tokens/s, evaluate samples/s).
 
   scripts/bench_vs_python.py [--build build] [--repeats 3] [--threads N] [--cases cpu-small:128,base:512]
-      [--precisions fp32,bf16] [--variants default,unpad] [--quick]
+      [--precisions fp32,bf16] [--variants default,unpad[,given-order]] [--quick]
 
 Both sides start with no OMP_WAIT_POLICY / GOMP_SPINCOUNT in the environment: Python as a user would run it
 (libgomp's default), greenknobs with whatever policy it chooses itself (model/omp_env.h).
@@ -26,7 +26,9 @@ SHAPES = {  # preset, seq -> batch, timed steps, eval batches
     ("cpu-small", 128): (16, 12, 8),
     ("base", 512): (4, 2, 2),
 }
-VARIANTS = {"default": [], "unpad": ["--unpad"]}
+# default: as a user runs it (evaluation batches longest first); given-order: evaluation in the data's
+# order, as the Python loop does (shows what length order alone is worth).
+VARIANTS = {"default": [], "unpad": ["--unpad"], "given-order": ["--eval-given-order"]}
 
 
 def run_json(cmd, env):

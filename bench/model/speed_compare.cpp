@@ -43,8 +43,9 @@ struct Args {
     int threads = 0;
     std::string attention = "eager";
     bool unpad = false;
-    bool full = false;          // every sequence full length (no padding)
-    std::string mode = "both";  // train | eval | both
+    bool eval_longest_first = true;  // evaluate()'s default; --eval-given-order turns it off
+    bool full = false;               // every sequence full length (no padding)
+    std::string mode = "both";       // train | eval | both
     std::string data_out;
 };
 
@@ -79,6 +80,8 @@ Args parse(int argc, char** argv) {
             a.attention = next();
         } else if (k == "--unpad") {
             a.unpad = true;
+        } else if (k == "--eval-given-order") {
+            a.eval_longest_first = false;
         } else if (k == "--full") {
             a.full = true;
         } else if (k == "--mode") {
@@ -210,11 +213,14 @@ int main(int argc, char** argv) {
         first.labels.assign(eval.labels.begin(), eval.labels.begin() + a.batch);
         (void)gk::train::evaluate(*m, forward, first, a.batch, torch::kCPU, prec);
         const double cpu0 = process_cpu_s();
-        gk::train::EvalResult r =
-            gk::train::evaluate(*m, forward, eval, a.batch, torch::kCPU, prec);
+        gk::train::EvalResult r = gk::train::evaluate(*m, forward, eval, a.batch, torch::kCPU, prec,
+                                                      0, a.eval_longest_first);
         out["eval_samples_per_s"] = r.metrics.samples_per_s.value_or(0.0);
         out["eval_wall_s"] = r.duration_s;
         out["eval_cpu_s"] = process_cpu_s() - cpu0;
+        out["eval_longest_first"] = r.bucket_by_length;
+        out["eval_tokens"] = r.tokens;
+        out["eval_padded_tokens"] = r.padded_tokens;
     }
     out["attention_kernel"] = m->attention_kernel();
     std::printf("%s\n", out.dump().c_str());

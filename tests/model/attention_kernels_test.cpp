@@ -189,6 +189,25 @@ TEST(AttentionKernels, Bf16AutocastStaysFiniteAndClose) {
     }
 }
 
+TEST(AttentionKernels, GatherRowsHasIndexSelectsValueAndGradientWithRepeatedRows) {
+    torch::manual_seed(3);
+    auto src = torch::randn({7, 3, 4}, torch::requires_grad());
+    auto index = torch::tensor({6, 0, 0, 2, 6, 6, 1, 0}, torch::kLong);  // repeats, 3 4 5 unused
+    auto w = torch::randn({8, 3, 4});
+    auto ours = gather_rows(src, index);
+    (ours * w).sum().backward();
+    auto g_ours = src.grad().clone();
+    src.mutable_grad().reset();
+    auto ref = src.index_select(0, index);
+    (ref * w).sum().backward();
+    EXPECT_TRUE(torch::equal(ours, ref));
+    EXPECT_TRUE(torch::allclose(g_ours, src.grad(), 1e-6, 1e-7));
+    EXPECT_EQ(g_ours[3].abs().sum().item<float>(), 0.0f);  // a row never gathered gets no gradient
+    // Without grad it is index_select itself.
+    torch::NoGradGuard no_grad;
+    EXPECT_TRUE(torch::equal(gather_rows(src, index), ref));
+}
+
 TEST(AttentionKernels, RotaryQkEqualsRotateHalfWithScale) {
     torch::manual_seed(10);
     auto qk = torch::randn({7, 2, 3, 8});

@@ -109,8 +109,13 @@ TEST(Mechanisms, BaselineRecordsWhatRan) {
     EXPECT_EQ(rec["evaluation"]["engine"], "plain");
     EXPECT_EQ(rec["evaluation"]["precision"], "fp32");
     EXPECT_EQ(rec["evaluation"]["batch_size"], 32);
+    // The default evaluates longest first: the tokens it computed on are recorded, pads included.
+    EXPECT_TRUE(rec["evaluation"]["bucket_by_length"].get<bool>());
+    EXPECT_GE(i64(rec["evaluation"]["tokens"]["padded"]), i64(rec["evaluation"]["tokens"]["real"]));
+    EXPECT_GT(i64(rec["evaluation"]["tokens"]["real"]), 0);
     EXPECT_EQ(rec["evaluation"]["linears"], json({{"dense", 3 * 4 + 2}}));
     EXPECT_EQ(rec["train"]["validation_batch_size"], 32);
+    EXPECT_TRUE(rec["train"]["validation_bucket_by_length"].get<bool>());
     EXPECT_EQ(rec["train"]["precision"], "fp32");
     EXPECT_EQ(rec["train"]["autograd"]["checkpointed_layers"], 0);
     EXPECT_EQ(rec["train"]["loader"]["workers_started"], 0);

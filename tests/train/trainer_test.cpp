@@ -74,6 +74,34 @@ TrainerOptions quiet() {
     return o;
 }
 
+TEST(Evaluate, LongestFirstBatchesPadLessAndReturnEverySampleInSplitOrder) {
+    torch::manual_seed(0);
+    Toy model(50, 16);
+    auto val = toy_split(101, 3);  // lengths 4..24 in random order; 101: a short last batch
+    auto cpu = torch::Device(torch::kCPU);
+    EvalResult given =
+        evaluate(*model, forward_of(model), val, 8, cpu, Precision::kFp32, 0, /*bucket=*/false);
+    EvalResult bucketed =
+        evaluate(*model, forward_of(model), val, 8, cpu, Precision::kFp32, 0, /*bucket=*/true);
+    EXPECT_FALSE(given.bucket_by_length);
+    EXPECT_TRUE(bucketed.bucket_by_length);
+    // The same real tokens, fewer computed on.
+    EXPECT_EQ(bucketed.tokens, given.tokens);
+    EXPECT_LT(bucketed.padded_tokens, given.padded_tokens);
+    EXPECT_GE(bucketed.padded_tokens, bucketed.tokens);
+    // Row i is sample i's in both: each sample's logits depend on its own tokens only.
+    ASSERT_EQ(bucketed.logits.sizes(), given.logits.sizes());
+    EXPECT_TRUE(torch::allclose(bucketed.logits, given.logits, 1e-5, 1e-6));
+    EXPECT_EQ(bucketed.predictions, given.predictions);
+    EXPECT_EQ(bucketed.metrics.f1_vul, given.metrics.f1_vul);
+    EXPECT_NEAR(bucketed.loss, given.loss, 1e-6);
+    // ...and it is not the identity: the split is not already sorted.
+    EvalResult one =
+        evaluate(*model, forward_of(model), TokenizedSplit{{val.ids[5]}, {val.labels[5]}}, 8, cpu,
+                 Precision::kFp32);
+    EXPECT_TRUE(torch::allclose(one.logits[0], bucketed.logits[5], 1e-5, 1e-6));
+}
+
 TEST(Trainer, LearnsASeparableToyTaskAndReportsEveryField) {
     torch::manual_seed(0);
     Toy model(50, 16);
@@ -116,12 +144,18 @@ TEST(Trainer, LearnsASeparableToyTaskAndReportsEveryField) {
 
     nlohmann::json j = r.to_json();
     for (const char* key : {"steps", "epochs_run", "final_loss", "tokens_per_s", "peak_rss_mb",
-                            "best_epoch", "validation"}) {
+                            "best_epoch", "validation", "validation_bucket_by_length"}) {
         EXPECT_TRUE(j.contains(key)) << key;
     }
     EXPECT_EQ(j["validation"][0]["epoch"], 1);
     EXPECT_TRUE(j["validation"][0].contains("f1_vul"));
     EXPECT_TRUE(j["validation"][0].contains("loss"));
+    // The confusion counts say how many validation samples (and positives) the F1 rests on.
+    const auto& cm = j["validation"][0]["confusion"];
+    EXPECT_EQ(j["validation"][0]["samples"], 100);
+    EXPECT_EQ(cm["tp"].get<int64_t>() + cm["fn"].get<int64_t>() + cm["tn"].get<int64_t>() +
+                  cm["fp"].get<int64_t>(),
+              100);
 }
 
 TEST(Trainer, Bf16AutocastAndOtherOptimizersAndWorkersAlsoLearn) {

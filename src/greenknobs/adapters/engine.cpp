@@ -16,6 +16,7 @@
 #include "greenknobs/model/modernbert.h"
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/log.h"
+#include "greenknobs/util/order.h"
 
 namespace gk::adapters {
 namespace {
@@ -335,18 +336,16 @@ EngineResult InferenceEngine::run(const std::vector<std::vector<int32_t>>& seque
     const int64_t n = static_cast<int64_t>(sequences.size());
     res.logits.resize(sequences.size());
     auto t0 = std::chrono::steady_clock::now();
-    std::vector<int64_t> order(sequences.size());
-    std::iota(order.begin(), order.end(), 0);
     for (int64_t i = 0; i < n; ++i) {
         GK_CHECK(!sequences[i].empty(),
                  "sequence " + std::to_string(i) + " is empty (no [CLS]/[SEP])");
     }
+    std::vector<int64_t> order;
     if (opts_.bucket_by_length) {
-        // Longest first: the first batch shows the peak memory at once; stable so ties keep input
-        // order.
-        std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-            return sequences[a].size() > sequences[b].size();
-        });
+        order = util::longest_first(sequences);
+    } else {
+        order.resize(sequences.size());
+        std::iota(order.begin(), order.end(), 0);
     }
     // A traced graph is specialized to its shape: round lengths up and keep the batch size fixed,
     // so a few traces serve every batch.

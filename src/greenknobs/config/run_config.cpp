@@ -31,7 +31,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, epochs, batch_size,
                                                 optimizer, precision, grad_checkpointing,
                                                 loader_workers, pin_memory, group_by_length,
                                                 early_stopping_patience, compile, seed,
-                                                validation_batch_size)
+                                                validation_batch_size, validation_bucket_by_length)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(InferenceConfig, engine, dtype, batch_size,
                                                 bucket_by_length)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SystemConfig, device, threads, power_limit_w)

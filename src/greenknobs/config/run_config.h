@@ -90,6 +90,9 @@ struct TrainConfig {
     Compile compile = Compile::kNone;  // none | torchscript
     uint64_t seed = 42;
     int validation_batch_size = 32;  // the per-epoch validation pass (no knob changes it)
+    // Its batches built longest first (as inference.bucket_by_length; no knob changes it). The
+    // paper's catalog pins false, so its V0 validates in the given order as it always did.
+    bool validation_bucket_by_length = true;
 };
 
 struct InferenceConfig {
@@ -99,7 +102,9 @@ struct InferenceConfig {
     // (packed only)
     EvalDtype dtype = EvalDtype::kTrain;
     int batch_size = 32;
-    bool bucket_by_length = false;
+    // Batches built longest first (either engine): each pads only to its own longest sample; the
+    // predictions are the same up to float rounding. The paper's catalog pins false for its V0.
+    bool bucket_by_length = true;
 };
 
 struct SystemConfig {

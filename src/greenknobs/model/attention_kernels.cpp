@@ -110,6 +110,36 @@ BlockPlan with_key_bias(const BlockPlan& plan, const torch::Tensor& key_bias) {
     return p;
 }
 
+namespace {
+
+struct GatherRows : torch::autograd::Function<GatherRows> {
+    static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& src,
+                                 const torch::Tensor& index) {
+        ctx->saved_data["rows"] = src.size(0);
+        ctx->save_for_backward({index});
+        return src.index_select(0, index);
+    }
+    static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                   torch::autograd::variable_list grads) {
+        const torch::Tensor index = ctx->get_saved_variables()[0];
+        const torch::Tensor& g = grads[0];
+        std::vector<int64_t> shape = g.sizes().vec();
+        shape[0] = ctx->saved_data["rows"].toInt();
+        torch::Tensor out = torch::zeros(shape, g.options());
+        out.index_put_({index}, g.contiguous(), /*accumulate=*/true);
+        return {out, torch::Tensor()};
+    }
+};
+
+}  // namespace
+
+torch::Tensor gather_rows(const torch::Tensor& src, const torch::Tensor& index) {
+    if (!src.requires_grad() || !torch::GradMode::is_enabled()) {
+        return src.index_select(0, index);
+    }
+    return GatherRows::apply(src, index);
+}
+
 torch::Tensor block_attention(const torch::Tensor& qk, const torch::Tensor& v,
                               const BlockPlan& plan, double dropout_p, bool training) {
     const int64_t heads = qk.size(2);
@@ -118,18 +148,13 @@ torch::Tensor block_attention(const torch::Tensor& qk, const torch::Tensor& v,
     // Gather each block's queries and keys: [nb, heads, block, d]. From contiguous copies: 1.13's
     // CPU index_select on a strided source (q, k, v are interleaved in qkv) is 2-4x slower than
     // the copy plus a contiguous gather.
-    torch::Tensor q = qk.select(1, 0)
-                          .contiguous()
-                          .index_select(0, plan.q_index)
+    torch::Tensor q = gather_rows(qk.select(1, 0).contiguous(), plan.q_index)
                           .view({nb, plan.block_q, heads, d})
                           .transpose(1, 2);
-    torch::Tensor kv_k = qk.select(1, 1)
-                             .contiguous()
-                             .index_select(0, plan.k_index)
+    torch::Tensor kv_k = gather_rows(qk.select(1, 1).contiguous(), plan.k_index)
                              .view({nb, plan.block_k, heads, d})
                              .transpose(1, 2);
-    torch::Tensor kv_v = v.contiguous()
-                             .index_select(0, plan.k_index)
+    torch::Tensor kv_v = gather_rows(v.contiguous(), plan.k_index)
                              .view({nb, plan.block_k, heads, d})
                              .transpose(1, 2);
     torch::Tensor scores = torch::matmul(q, kv_k.transpose(2, 3));  // [nb, heads, bq, bk]
@@ -142,7 +167,7 @@ torch::Tensor block_attention(const torch::Tensor& qk, const torch::Tensor& v,
     }
     torch::Tensor out = torch::matmul(probs, kv_v);  // [nb, heads, bq, d]
     out = out.transpose(1, 2).reshape({nb * plan.block_q, heads * d});
-    return out.index_select(0, plan.token_slot);  // [N, heads * d]
+    return gather_rows(out, plan.token_slot);  // [N, heads * d]
 }
 
 std::pair<torch::Tensor, torch::Tensor> rotary_tables_qk(const torch::Tensor& cos,

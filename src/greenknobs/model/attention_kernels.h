@@ -42,6 +42,12 @@ BlockPlan make_block_plan(const std::vector<int64_t>& seq_lens,
 // the device (no host round trip for a padded batch's mask).
 BlockPlan with_key_bias(const BlockPlan& plan, const torch::Tensor& key_bias);
 
+// src.index_select(0, index), with a backward that scatters through index_put_(accumulate) instead
+// of index_select's index_add_: on LibTorch 1.13's CPU, index_add_ dispatches one add per gathered
+// row (~85 ns a row here), 4x slower than index_put_'s single loop (docs/perf/attention.md). The
+// sums run in index order either way.
+torch::Tensor gather_rows(const torch::Tensor& src, const torch::Tensor& index);
+
 // softmax(q k^T + mask) v over the plan's blocks. qk: [N, 2, heads, d] (rotary and the 1/sqrt(d)
 // scale already applied to q), v: [N, heads, d] -> [N, heads * d]. Softmax in fp32 (as HF), the
 // matmuls in the autocast dtype.

@@ -550,6 +550,7 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
             // never an inference knob's (V9/V24/V30 once changed the train stage through
             // inference.batch_size).
             topts.eval_batch_size = c.train.validation_batch_size;
+            topts.eval_bucket_by_length = c.train.validation_bucket_by_length;
             train::Trainer trainer(
                 *m,
                 [m](const torch::Tensor& ids, const torch::Tensor& mask) mutable {
@@ -654,12 +655,14 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
                     [m](const torch::Tensor& ids, const torch::Tensor& mask) mutable {
                         return m->forward(ids, mask);
                     },
-                    tk.test, c.inference.batch_size, device, precision, tok->pad_id());
+                    tk.test, c.inference.batch_size, device, precision, tok->pad_id(),
+                    c.inference.bucket_by_length);
                 ev = r.metrics;
                 evaluation["engine"] = "plain";
                 evaluation["precision"] = train::precision_name(precision);
                 evaluation["batch_size"] = c.inference.batch_size;
-                evaluation["bucket_by_length"] = false;
+                evaluation["bucket_by_length"] = r.bucket_by_length;
+                evaluation["tokens"] = {{"real", r.tokens}, {"padded", r.padded_tokens}};
             }
             evaluation["attention_kernel"] = m->attention_kernel();
             s.add_work("samples", static_cast<double>(tk.test.ids.size()));

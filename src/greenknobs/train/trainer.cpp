@@ -9,12 +9,14 @@
 #include <cstdio>
 #include <fstream>
 #include <limits>
+#include <numeric>
 #include <set>
 #include <sstream>
 
 #include "greenknobs/model/autocast.h"
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/log.h"
+#include "greenknobs/util/order.h"
 #include "greenknobs/util/progress.h"
 
 namespace gk::train {
@@ -141,6 +143,12 @@ nlohmann::json TrainReport::to_json() const {
                        {"accuracy", v.metrics.accuracy},
                        {"f1_weighted", v.metrics.f1_weighted},
                        {"mcc", v.metrics.mcc},
+                       {"samples", v.metrics.samples},
+                       {"confusion",
+                        {{"tn", v.metrics.confusion.tn},
+                         {"fp", v.metrics.confusion.fp},
+                         {"fn", v.metrics.confusion.fn},
+                         {"tp", v.metrics.confusion.tp}}},
                        {"train_loss", v.train_loss},
                        {"duration_s", v.duration_s}});
     }
@@ -159,6 +167,7 @@ nlohmann::json TrainReport::to_json() const {
         {"effective_batch_size", effective_batch_size},
         {"skipped_steps", skipped_steps},
         {"validation_batch_size", validation_batch_size},
+        {"validation_bucket_by_length", validation_bucket_by_length},
         {"precision", precision},
         {"micro_batches", micro_batches},
         {"micro_batch_size", max_micro_batch},
@@ -174,7 +183,7 @@ nlohmann::json TrainReport::to_json() const {
 
 EvalResult evaluate(torch::nn::Module& module, const ForwardFn& forward,
                     const TokenizedSplit& split, int batch_size, const torch::Device& device,
-                    Precision precision, int32_t pad_id) {
+                    Precision precision, int32_t pad_id, bool bucket_by_length) {
     GK_CHECK(batch_size > 0, "evaluate: batch_size must be positive");
     check_precision_supported(precision, device);
     EvalResult r;
@@ -186,13 +195,18 @@ EvalResult evaluate(torch::nn::Module& module, const ForwardFn& forward,
     double loss_sum = 0;
     int64_t batches = 0;
     auto t0 = Clock::now();
+    std::vector<int64_t> order;
+    if (bucket_by_length) {
+        order = util::longest_first(split.ids);
+    } else {
+        order.resize(static_cast<size_t>(n));
+        std::iota(order.begin(), order.end(), int64_t{0});
+    }
     {
         c10::InferenceMode inference;
         for (int64_t start = 0; start < n; start += batch_size) {
-            std::vector<int64_t> idx;
-            for (int64_t i = start; i < std::min(n, start + batch_size); ++i) {
-                idx.push_back(i);
-            }
+            const auto first = order.begin() + start;
+            std::vector<int64_t> idx(first, first + std::min<int64_t>(batch_size, n - start));
             Batch b = collate(split, idx, pad_id);
             torch::Tensor logits;
             {
@@ -210,12 +224,21 @@ EvalResult evaluate(torch::nn::Module& module, const ForwardFn& forward,
             }
             logits_parts.push_back(logits);
             r.tokens += b.real_tokens;
+            r.padded_tokens += b.padded_tokens;
             ++batches;
         }
     }
     r.duration_s = seconds_since(t0);
     module.train(was_training);
-    r.logits = logits_parts.empty() ? torch::zeros({0, 2}) : torch::cat(logits_parts, 0);  // [N, 2]
+    r.bucket_by_length = bucket_by_length;
+    if (logits_parts.empty()) {
+        r.logits = torch::zeros({0, 2});
+    } else {
+        // Back to split order: row k of the batches' logits belongs to sample order[k].
+        torch::Tensor batched = torch::cat(logits_parts, 0);  // [N, 2], in `order`
+        r.logits = torch::empty_like(batched);
+        r.logits.index_copy_(0, torch::tensor(order, torch::kLong), batched);
+    }
     torch::Tensor pred = r.logits.argmax(1);
     torch::Tensor p1 =
         n > 0 ? torch::softmax(r.logits, 1).select(1, 1).contiguous() : torch::zeros({0});
@@ -382,7 +405,7 @@ TrainReport Trainer::fit(const TokenizedSplit& train, const TokenizedSplit& vali
             hooks.stage_begin("validate");
         }
         EvalResult r = evaluate(module_, forward_, validation, options_.eval_batch_size, device_,
-                                precision, options_.pad_id);
+                                precision, options_.pad_id, options_.eval_bucket_by_length);
         if (hooks.stage_end) {
             hooks.stage_end("validate", r.metrics.samples, r.tokens);
         }
@@ -430,6 +453,7 @@ TrainReport Trainer::fit(const TokenizedSplit& train, const TokenizedSplit& vali
     report.optimizer_state_bytes = optimizer->state_bytes();
     report.optimizer_name = optimizer->name();
     report.validation_batch_size = options_.eval_batch_size;
+    report.validation_bucket_by_length = options_.eval_bucket_by_length;
     report.loader = loader.stats();
     report.pin_memory_effective = loader.pin_memory_effective();
     report.peak_rss_mb = peak_rss_mb();

@@ -38,10 +38,11 @@ struct TrainHooks {
 
 // What the Trainer needs beyond config::TrainConfig.
 struct TrainerOptions {
-    int32_t pad_id = 0;               // the tokenizer's [PAD]
-    int eval_batch_size = 32;         // validation batch size (train.validation_batch_size)
-    int optimizer_block_size = 2048;  // adamw8bit block (2048 or 256)
-    bool progress = true;             // a Progress bar (plain lines when stderr is piped)
+    int32_t pad_id = 0;                 // the tokenizer's [PAD]
+    int eval_batch_size = 32;           // validation batch size (train.validation_batch_size)
+    bool eval_bucket_by_length = true;  // validation batches in longest-first order (evaluate())
+    int optimizer_block_size = 2048;    // adamw8bit block (2048 or 256)
+    bool progress = true;               // a Progress bar (plain lines when stderr is piped)
 };
 
 struct EpochValidation {
@@ -73,8 +74,9 @@ struct TrainReport {
     std::string optimizer_name;   // what the optimizer object says it is
     std::string pin_memory_note;  // non-empty when pin_memory was asked for but has no effect here
     // What ran, observed while it ran (run.json evidence of the training knobs):
-    int validation_batch_size = 0;  // the validation pass's batch size
-    std::string precision;          // autocast state inside the first step: fp32 | bf16 | fp16
+    int validation_batch_size = 0;             // the validation pass's batch size
+    bool validation_bucket_by_length = false;  // its batches were built longest first
+    std::string precision;  // autocast state inside the first step: fp32 | bf16 | fp16
     int64_t micro_batches =
         0;  // forward/backward passes (= steps × grad_accum, short last groups aside)
     int64_t max_micro_batch = 0;  // the largest micro-batch seen, in samples
@@ -98,14 +100,19 @@ struct EvalResult {
     Metrics metrics;               // samples_per_s and latency_ms_per_batch filled
     double loss = 0;               // mean cross-entropy (0 when the split has no labels)
     double duration_s = 0;
-    int64_t tokens = 0;  // real tokens
+    int64_t tokens = 0;         // real tokens
+    int64_t padded_tokens = 0;  // tokens computed on: Σ batch × its longest sequence
+    bool bucket_by_length = false;
 };
 
-// The plain evaluation path: eval mode, inference mode, the split in order, dynamic padding per
-// batch. The module's train/eval mode is restored afterwards.
+// The plain evaluation path: eval mode, inference mode, dynamic padding per batch. With
+// bucket_by_length (the default) the batches are built longest first (util::longest_first), so
+// each pads only to its own longest member; every sample's logits are the same up to float
+// rounding, and results come back in split order either way. The module's train/eval mode is
+// restored afterwards.
 EvalResult evaluate(torch::nn::Module& module, const ForwardFn& forward,
                     const TokenizedSplit& split, int batch_size, const torch::Device& device,
-                    Precision precision, int32_t pad_id = 0);
+                    Precision precision, int32_t pad_id = 0, bool bucket_by_length = true);
 
 class Trainer {
   public:
