@@ -29,6 +29,11 @@ class FakeEvaluator : public Evaluator {
     std::map<std::set<std::string>, double> pair_factor;
     std::set<std::set<std::string>> conflicts;
     double test_shift = 0;
+    // What the validation split held (NaN: the runs do not say), and an F1 shift for every run
+    // at a given fidelity (a rung where nothing has learnt yet).
+    double val_samples = NAN;
+    double val_positives = NAN;
+    std::map<double, double> f1_shift_at;
     struct Call {
         std::string batch;
         double fidelity;
@@ -66,7 +71,10 @@ class FakeEvaluator : public Evaluator {
                 o.ok = true;
                 o.energy_j = (10 + 90 * f) * ratio + 0.1 * r;
                 o.duration_s = o.energy_j / 10;
-                o.val_f1 = 0.8 - drop / 100 + 0.001 * r;
+                o.val_f1 = 0.8 - drop / 100 + 0.001 * r +
+                           (f1_shift_at.count(f) != 0 ? f1_shift_at.at(f) : 0.0);
+                o.val_samples = val_samples;
+                o.val_positives = val_positives;
                 o.eval_latency_ms = 5;
                 o.test_f1 = o.val_f1 - 0.01 + (t.knobs.empty() ? 0.0 : test_shift);
                 energy_total += o.energy_j;
@@ -420,6 +428,56 @@ TEST(Search, HalvingKeepsTheBestKnobsWithTwoSettingsEach) {
     SearchResult r = run_search(moves, ev, opt);
     ASSERT_GE(ev.calls.size(), 2u);
     EXPECT_EQ(ev.calls[1].ids, (std::vector<std::string>{"B", "M01", "M02", "M04"}));
+}
+
+TEST(Search, F1IsScreenedOnlyWhereTheBaselineLearntAndWithItsNoise) {
+    FakeEvaluator ev;
+    // 200 validation samples, 100 positives: calling everything vulnerable scores F1 0.667. At
+    // fidelity 0.1 every run is 0.5 lower (the baseline's 0.3 has learnt nothing); at 0.3 the
+    // baseline's 0.8 rests on 100 positives, two standard errors of a paired difference =
+    // 2 · 100 · sqrt(2 · 0.8 · 0.2 / 100) = 11.3 points.
+    ev.val_samples = 200;
+    ev.val_positives = 100;
+    ev.f1_shift_at[0.1] = -0.5;
+    // trim costs 8 points below full fidelity, none at full: a strict 1 + 2 point screen would
+    // have dropped it at 0.1 on noise. far costs 20 points, more than the noise explains.
+    ev.effects = {{"trim", {0.3, 8.0, 0.0}}, {"far", {0.2, 20.0, 20.0}}, {"b", {0.9}}};
+    SearchResult r = run_search(moves_for({"trim", "far", "b"}), ev, options());
+    const Step* note = nullptr;
+    for (const auto& s : r.steps) {
+        if (s.phase == "screen" && s.decision == "note" && s.fidelity == 0.1) {
+            note = &s;
+        }
+    }
+    ASSERT_NE(note, nullptr);
+    EXPECT_NE(note->why.find("did not learn"), std::string::npos) << note->why;
+    // At 0.1 nothing is dropped for F1; at 0.3 far is (20 > 1 + 11.3), trim is not.
+    for (const auto& s : r.steps) {
+        if (s.phase == "screen" && s.decision == "dropped" && s.fidelity == 0.1) {
+            EXPECT_EQ(s.why.find("F1 drop"), std::string::npos) << s.id << ": " << s.why;
+        }
+    }
+    const Step* far = nullptr;
+    for (const auto& s : r.steps) {
+        if (s.id == "M02" && s.fidelity == 0.3 && s.phase == "screen") {
+            far = &s;
+        }
+    }
+    ASSERT_NE(far, nullptr);
+    EXPECT_EQ(far->decision, "dropped");
+    EXPECT_NE(far->why.find("11.3"), std::string::npos) << far->why;
+    // The cascade holds trim to the widened budget and verification to the strict one: trim is
+    // picked (b fell to the halving at 0.1), and it holds at full fidelity.
+    const auto accepted = decisions(r, "cascade", "accepted");
+    ASSERT_FALSE(accepted.empty());
+    for (const auto& s : r.steps) {
+        if (s.phase == "cascade" && s.decision == "accepted") {
+            EXPECT_NE(s.why.find("points of noise at this fidelity"), std::string::npos) << s.why;
+        }
+    }
+    ASSERT_GE(r.picked, 0);
+    EXPECT_TRUE(r.verified[static_cast<size_t>(r.picked)].knobs.contains("trim"));
+    EXPECT_TRUE(r.verified[static_cast<size_t>(r.picked)].holds_on_validation);
 }
 
 }  // namespace gk::tune

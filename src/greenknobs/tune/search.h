@@ -34,6 +34,9 @@ struct Outcome {
     double energy_j = NAN;
     double duration_s = NAN;
     double val_f1 = NAN;  // validation F1 (vulnerable) at the best epoch
+    // The validation split it was measured on (NaN = unknown): how noisy val_f1 is.
+    double val_samples = NAN;
+    double val_positives = NAN;
     double eval_latency_ms = NAN;
     double test_f1 = NAN;
 };

@@ -217,6 +217,8 @@ Outcome outcome_from_run_json(const json& run) {
         for (const auto& e : run.at(vp)) {
             if (e.value("epoch", -1.0) == best && e.contains("f1_vul") && e["f1_vul"].is_number()) {
                 o.val_f1 = e["f1_vul"].get<double>();
+                o.val_samples = number_at(e, "/samples");
+                o.val_positives = number_at(e, "/confusion/tp") + number_at(e, "/confusion/fn");
             }
         }
     }
