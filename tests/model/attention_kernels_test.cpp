@@ -141,15 +141,50 @@ TEST(AttentionKernels, UnpaddedBandedEqualsFullAttentionInLogitsAndGradients) {
     auto [ids, mask] = batch({64, 9, 40, 1}, 64, 3);
     LossGrads full = run(m, ids, mask, "sdpa", false);  // the [B, heads, S, S] math composite
     EXPECT_EQ(m->attention_kernel(), TORCH_VERSION_MAJOR >= 2 ? "sdpa" : "sdpa-math");
+    m->set_group_rows(false);
     LossGrads eager = run(m, ids, mask, "eager", false);
     EXPECT_EQ(m->attention_kernel(), "eager-banded");  // S = 64 > 32-query block + 8-key band
+    m->set_group_rows(true);
+    LossGrads grouped = run(m, ids, mask, "eager", false);
+    EXPECT_EQ(m->attention_kernel(), "eager-banded-grouped");  // global layer: 64, 40, 9, 1 apart
     LossGrads unpadded = run(m, ids, mask, "eager", true);
     EXPECT_EQ(m->attention_kernel(), "unpadded-banded");
     expect_same(full, eager, 1e-5, "eager-banded vs full");
+    expect_same(full, grouped, 1e-5, "eager-banded-grouped vs full");
     expect_same(full, unpadded, 1e-5, "unpadded-banded vs full");
-    // A short batch: the band is no shorter than S, so the plain eager path runs.
+    // A short batch: the band is no shorter than S, so the plain eager path runs (grouped by
+    // length unless told not to).
     auto [ids2, mask2] = batch({12, 5}, 12, 4);
-    (void)run(m, ids2, mask2, "eager", false);
+    LossGrads short_grouped = run(m, ids2, mask2, "eager", false);
+    EXPECT_EQ(m->attention_kernel(), "eager-grouped");
+    m->set_group_rows(false);
+    LossGrads short_plain = run(m, ids2, mask2, "eager", false);
+    EXPECT_EQ(m->attention_kernel(), "eager");
+    expect_same(short_plain, short_grouped, 1e-5, "eager-grouped vs eager");
+    // Rows of one length: nothing to skip, no groups.
+    m->set_group_rows(true);
+    auto [ids3, mask3] = batch({12, 12, 11}, 12, 5);
+    (void)run(m, ids3, mask3, "eager", false);
+    EXPECT_EQ(m->attention_kernel(), "eager");
+}
+
+TEST(AttentionKernels, GroupedRowsKeepGradientsUnderCheckpointingAndSkipNonPrefixMasks) {
+    torch::manual_seed(11);
+    ModernBertForSequenceClassification m(config(3, 64));  // window 64: local layers unbanded
+    auto [ids, mask] = batch({40, 6, 33, 12, 2, 25}, 40, 7);
+    m->set_group_rows(false);
+    LossGrads plain = run(m, ids, mask, "eager", false);
+    EXPECT_EQ(m->attention_kernel(), "eager");
+    m->set_group_rows(true);
+    m->set_grad_checkpointing(true);
+    LossGrads grouped = run(m, ids, mask, "eager", false);
+    EXPECT_EQ(m->attention_kernel(), "eager-grouped");
+    expect_same(plain, grouped, 1e-5, "eager-grouped + checkpointing vs eager");
+    m->set_grad_checkpointing(false);
+    // Left padding: a row is not a prefix of real tokens, so the batch is not grouped.
+    mask[1].zero_();
+    mask[1].narrow(0, 30, 10).fill_(1);
+    (void)run(m, ids, mask, "eager", false);
     EXPECT_EQ(m->attention_kernel(), "eager");
 }
 

@@ -12,6 +12,7 @@
 #include "greenknobs/model/autocast.h"
 #include "greenknobs/model/recompute.h"
 #include "greenknobs/util/error.h"
+#include "greenknobs/util/order.h"
 
 namespace gk::model {
 namespace {
@@ -38,6 +39,24 @@ torch::Tensor maybe_dropout(const torch::Tensor& x, double p, bool training) {
         return x;
     }
     return torch::dropout(x, p, training);
+}
+
+// HF's eager attention core: q k^T (+ additive bias, promoted to fp32 when q is bf16: float's
+// lowest would round to -inf in bf16 and turn fully masked rows into NaN), softmax in fp32, back to
+// v's dtype, dropout, times v. q, k, v: [n, heads, L, d] -> [n, heads, L, d].
+torch::Tensor eager_core(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                         const torch::Tensor& bias, double dropout_p, bool training) {
+    torch::Tensor scores = torch::matmul(q, k.transpose(2, 3));  // [n, heads, L, L]
+    if (bias.defined()) {
+        if (scores.scalar_type() == bias.scalar_type()) {
+            scores.add_(bias);  // in place: bmm's backward does not need its output
+        } else {
+            scores = scores + bias;
+        }
+    }
+    torch::Tensor probs = torch::softmax(scores, -1, torch::kFloat).to(v.scalar_type());
+    probs = maybe_dropout(probs, dropout_p, training);
+    return torch::matmul(probs, v);
 }
 
 // Truncated normal in place, as torch.nn.init.trunc_normal_ draws it: inverse-CDF of a uniform over
@@ -218,21 +237,23 @@ torch::Tensor ModernBertAttentionImpl::forward(const torch::Tensor& x, const Lay
         if (guard) {
             set_autocast_enabled(cuda, true);
         }
-    } else {
-        torch::Tensor scores = torch::matmul(q, k.transpose(2, 3));  // [B, heads, S, S]
-        if (bias.defined()) {
-            if (scores.scalar_type() == bias.scalar_type()) {
-                scores.add_(bias);  // in place: bmm's backward does not need its output
-            } else {
-                // bf16 scores under autocast: promote to the fp32 mask as HF does. Adding float's
-                // lowest in place would round to -inf in bf16 and turn fully masked rows into NaN.
-                scores = scores + bias;
-            }
+    } else if (!in.row_groups.empty()) {
+        // Each length group over its own longest row (narrowed before the gather, so only what is
+        // computed is copied); positions past a group's length are pads: zeros.
+        const int64_t s = q.size(2);
+        std::vector<torch::Tensor> parts;
+        parts.reserve(in.row_groups.size());
+        for (const RowGroup& g : in.row_groups) {
+            torch::Tensor og = eager_core(gather_rows(q.narrow(2, 0, g.len), g.rows),
+                                          gather_rows(k.narrow(2, 0, g.len), g.rows),
+                                          gather_rows(v.narrow(2, 0, g.len), g.rows),
+                                          is_global ? g.bias_global : g.bias_local, dropout_p,
+                                          is_training());  // [n, heads, len, d]
+            parts.push_back(g.len < s ? torch::constant_pad_nd(og, {0, 0, 0, s - g.len}) : og);
         }
-        // Softmax in fp32 as HF does, back to the query's dtype.
-        torch::Tensor probs = torch::softmax(scores, -1, torch::kFloat).to(v.scalar_type());
-        probs = maybe_dropout(probs, dropout_p, is_training());
-        out = torch::matmul(probs, v);  // [B, heads, S, d]
+        out = gather_rows(torch::cat(parts, 0), in.row_order_inverse);  // [B, heads, S, d]
+    } else {
+        out = eager_core(q, k, v, bias, dropout_p, is_training());  // [B, heads, S, d]
     }
     out = out.transpose(1, 2).contiguous().view({b, -1, hidden});  // [B, S, H]
     return maybe_dropout(Wo(out), dropout_p, is_training());
@@ -390,6 +411,75 @@ ModernBertForSequenceClassificationImpl::named_linears() {
     return out;
 }
 
+namespace {
+
+// Groups a padded batch's rows by length for the eager path (LayerInputs::row_groups): rows sorted
+// longest first and cut into up to four groups of equal count, each attending over its longest
+// row. Only for right-padded rows (each row a prefix of real tokens), and only when the groups
+// skip at least a fifth of the B·S² score entries. Host work on B lengths; the masks are built
+// once per forward, as the ungrouped ones are.
+void plan_row_groups(const torch::Tensor& attention_mask, int64_t window, bool local_banded,
+                     torch::ScalarType dtype, LayerInputs* in) {
+    torch::NoGradGuard no_grad;
+    const int64_t b = attention_mask.size(0);
+    const int64_t s = attention_mask.size(1);
+    if (b < 2) {
+        return;
+    }
+    torch::Tensor m = attention_mask.to(torch::kCPU, torch::kLong).contiguous();
+    const int64_t* mp = m.data_ptr<int64_t>();
+    std::vector<int64_t> len(static_cast<size_t>(b));
+    for (int64_t r = 0; r < b; ++r) {
+        int64_t n = 0;
+        while (n < s && mp[r * s + n] != 0) {
+            ++n;
+        }
+        for (int64_t j = n; j < s; ++j) {
+            if (mp[r * s + j] != 0) {
+                return;  // a hole or left padding: not a prefix
+            }
+        }
+        if (n == 0) {
+            return;
+        }
+        len[static_cast<size_t>(r)] = n;
+    }
+    std::vector<int64_t> order = util::longest_first_of_lengths(len);
+    const int64_t groups = std::min<int64_t>(4, b);
+    const int64_t per = (b + groups - 1) / groups;
+    double grouped = 0;
+    for (int64_t start = 0; start < b; start += per) {
+        const double l =
+            static_cast<double>(len[static_cast<size_t>(order[static_cast<size_t>(start)])]);
+        grouped += static_cast<double>(std::min(per, b - start)) * l * l;
+    }
+    if (grouped > 0.8 * static_cast<double>(b) * static_cast<double>(s * s)) {
+        return;
+    }
+    auto lopt = torch::TensorOptions().dtype(torch::kLong);
+    torch::Tensor inverse = torch::empty({b}, lopt);
+    for (int64_t k = 0; k < b; ++k) {
+        inverse[order[static_cast<size_t>(k)]] = k;
+    }
+    for (int64_t start = 0; start < b; start += per) {
+        const int64_t n = std::min(per, b - start);
+        RowGroup g;
+        g.rows = torch::tensor(
+                     std::vector<int64_t>(order.begin() + start, order.begin() + start + n), lopt)
+                     .to(attention_mask.device());
+        g.len = len[static_cast<size_t>(order[static_cast<size_t>(start)])];
+        torch::Tensor mask_g = attention_mask.index_select(0, g.rows).narrow(1, 0, g.len);
+        g.bias_global = attention_bias(mask_g, 0, dtype);
+        if (!local_banded) {
+            g.bias_local = attention_bias(mask_g, window, dtype);
+        }
+        in->row_groups.push_back(std::move(g));
+    }
+    in->row_order_inverse = inverse.to(attention_mask.device());
+}
+
+}  // namespace
+
 torch::Tensor ModernBertForSequenceClassificationImpl::run_layers(torch::Tensor x,
                                                                   const LayerInputs& in) {
     const bool ckpt = grad_checkpointing_ && torch::GradMode::is_enabled();
@@ -410,7 +500,8 @@ torch::Tensor ModernBertForSequenceClassificationImpl::run_layers(torch::Tensor 
 
 torch::Tensor ModernBertForSequenceClassificationImpl::encode(const torch::Tensor& input_ids,
                                                               const torch::Tensor& attention_mask,
-                                                              LayerInputs* in_out) {
+                                                              LayerInputs* in_out,
+                                                              bool group_rows) {
     LayerInputs& in = *in_out;
     const int64_t b = input_ids.size(0);
     const int64_t s = input_ids.size(1);
@@ -480,12 +571,16 @@ torch::Tensor ModernBertForSequenceClassificationImpl::encode(const torch::Tenso
         if (!banded) {
             in.bias_local = attention_bias(attention_mask, window, dtype);  // [B, 1, S, S]
         }
+        if (group_rows && !in.sdpa && !tracing) {
+            plan_row_groups(attention_mask, window, banded, dtype, &in);
+        }
         cos_g = in.cos_global[0].repeat({b, 1});
         sin_g = in.sin_global[0].repeat({b, 1});
         cos_l = in.cos_local[0].repeat({b, 1});
         sin_l = in.sin_local[0].repeat({b, 1});
         last_kernel_ = in.sdpa ? (TORCH_VERSION_MAJOR >= 2 ? "sdpa" : "sdpa-math")
-                               : (banded ? "eager-banded" : "eager");
+                               : std::string(banded ? "eager-banded" : "eager") +
+                                     (in.row_groups.empty() ? "" : "-grouped");
     }
     std::tie(in.rope_cos2_global, in.rope_sin2_global) = rotary_tables_qk(cos_g, sin_g, q_scale);
     std::tie(in.rope_cos2_local, in.rope_sin2_local) = rotary_tables_qk(cos_l, sin_l, q_scale);
@@ -500,6 +595,7 @@ torch::Tensor ModernBertForSequenceClassificationImpl::encode(const torch::Tenso
 }
 
 namespace {
+
 torch::Tensor checked_mask(const torch::Tensor& input_ids, const torch::Tensor& attention_mask_in) {
     GK_CHECK(input_ids.dim() == 2, "input_ids must be [batch, seq]");
     torch::Tensor attention_mask =
@@ -530,7 +626,7 @@ torch::Tensor ModernBertForSequenceClassificationImpl::pooled(
     const int64_t b = input_ids.size(0);
     const int64_t s = input_ids.size(1);
     LayerInputs in;
-    torch::Tensor hidden = encode(input_ids, attention_mask, &in);
+    torch::Tensor hidden = encode(input_ids, attention_mask, &in, group_rows_);
 
     torch::Tensor mask_f = attention_mask.to(hidden.scalar_type());
     if (in.indices.defined()) {

@@ -49,6 +49,14 @@ torch::Tensor attention_bias(const torch::Tensor& attention_mask, int64_t window
 torch::Tensor packed_attention_bias(const torch::Tensor& seq_ids, const torch::Tensor& positions,
                                     int64_t window, torch::ScalarType dtype);
 
+// Rows of a padded batch whose attention runs together, over the group's longest row only.
+struct RowGroup {
+    torch::Tensor rows;  // [n] int64: batch rows, longest first
+    int64_t len = 0;     // the longest of them
+    torch::Tensor bias_global,
+        bias_local;  // [n, 1, len, len] additive (local: undefined if banded)
+};
+
 // Per-forward inputs each layer needs, built once per forward.
 struct LayerInputs {
     torch::Tensor cos_global, sin_global;  // [B or 1, S, head_dim]
@@ -66,6 +74,11 @@ struct LayerInputs {
     // Unpadded mode: indices [T] of the real tokens in the flattened [B*S] batch (undefined =
     // padded mode); hidden states are then [T, H].
     torch::Tensor indices;
+    // Padded eager path of the classifier: rows grouped by length (plan_row_groups); each group's
+    // attention is computed over its own longest row, and the rows come back in batch order
+    // through row_order_inverse ([B]). Empty = one [B, heads, S, S] attention.
+    std::vector<RowGroup> row_groups;
+    torch::Tensor row_order_inverse;
     int64_t batch = 0;
     int64_t seq = 0;
     bool sdpa = false;
@@ -170,13 +183,21 @@ class ModernBertForSequenceClassificationImpl : public torch::nn::Module {
     // layers, the block-gather band on local ones), "sdpa-math" (LibTorch 1.13's
     // _scaled_dot_product_attention, a math composite) or "sdpa" (2.x's
     // scaled_dot_product_attention, which picks its own backend), "unpadded-banded" (the
-    // block-gather kernel on real tokens only, banded on local layers). docs/perf/attention.md.
+    // block-gather kernel on real tokens only, banded on local layers); "-grouped" after eager or
+    // eager-banded: the batch's rows grouped by length (set_group_rows). docs/perf/attention.md.
     std::string attention_kernel() const;
     // Drop pad tokens before the encoder: all real tokens of the batch packed into one [1, T, H]
     // sequence with per-sequence positions and a block-diagonal mask. Same logits as padded within
     // tolerance.
     void set_unpad(bool on) { unpad_ = on; }
     bool unpad() const { return unpad_; }
+    // Padded eager path (the default): group the batch's rows by length and compute each group's
+    // attention over its own longest row (kernel "eager-grouped"), when that skips at least a
+    // fifth of the score entries. The logits and gradients are those of the full [B, S, S]
+    // attention (pads are hidden keys either way); only pad positions' hidden states differ, so
+    // token_states never groups. On by default.
+    void set_group_rows(bool on) { group_rows_ = on; }
+    bool group_rows() const { return group_rows_; }
     // Recompute each encoder layer's activations in backward (custom autograd Function).
     void set_grad_checkpointing(bool on) { grad_checkpointing_ = on; }
     bool grad_checkpointing() const { return grad_checkpointing_; }
@@ -200,13 +221,15 @@ class ModernBertForSequenceClassificationImpl : public torch::nn::Module {
   private:
     // Embeddings -> layers -> final_norm. Returns [B, S, H], or [T, H] over in->indices when
     // unpadding; fills `in` (rotary tables, masks, indices) for the caller.
+    // group_rows: the caller reads real tokens only (pooled), so rows may be grouped by length.
     torch::Tensor encode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
-                         LayerInputs* in);
+                         LayerInputs* in, bool group_rows = false);
     torch::Tensor run_layers(torch::Tensor x, const LayerInputs& in);
 
     ModernBertConfig config_;
     std::string attention_ = "eager";
     bool unpad_ = false;
+    bool group_rows_ = true;
     bool grad_checkpointing_ = false;
     std::string last_kernel_;
 };

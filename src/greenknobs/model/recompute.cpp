@@ -119,6 +119,15 @@ struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
         put_tensor(ctx, "rope_sin2_local", in->rope_sin2_local);
         put_plan(ctx, "plan_global", in->plan_global);
         put_plan(ctx, "plan_local", in->plan_local);
+        ctx->saved_data["row_groups"] = static_cast<int64_t>(in->row_groups.size());
+        for (size_t g = 0; g < in->row_groups.size(); ++g) {
+            const std::string key = "row_group." + std::to_string(g);
+            put_tensor(ctx, key + ".rows", in->row_groups[g].rows);
+            put_tensor(ctx, key + ".bias_global", in->row_groups[g].bias_global);
+            put_tensor(ctx, key + ".bias_local", in->row_groups[g].bias_local);
+            ctx->saved_data[key + ".len"] = in->row_groups[g].len;
+        }
+        put_tensor(ctx, "row_order_inverse", in->row_order_inverse);
         ctx->saved_data["batch"] = in->batch;
         ctx->saved_data["seq"] = in->seq;
         ctx->saved_data["sdpa"] = in->sdpa;
@@ -156,6 +165,17 @@ struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
         in.rope_sin2_local = get_tensor(ctx, "rope_sin2_local");
         in.plan_global = get_plan(ctx, "plan_global");
         in.plan_local = get_plan(ctx, "plan_local");
+        const int64_t row_groups = ctx->saved_data["row_groups"].toInt();
+        for (int64_t g = 0; g < row_groups; ++g) {
+            const std::string key = "row_group." + std::to_string(g);
+            RowGroup rg;
+            rg.rows = get_tensor(ctx, key + ".rows");
+            rg.bias_global = get_tensor(ctx, key + ".bias_global");
+            rg.bias_local = get_tensor(ctx, key + ".bias_local");
+            rg.len = ctx->saved_data[key + ".len"].toInt();
+            in.row_groups.push_back(rg);
+        }
+        in.row_order_inverse = get_tensor(ctx, "row_order_inverse");
         in.batch = ctx->saved_data["batch"].toInt();
         in.seq = ctx->saved_data["seq"].toInt();
         in.sdpa = ctx->saved_data["sdpa"].toBool();
