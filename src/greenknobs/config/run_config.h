@@ -50,6 +50,9 @@ struct ModelConfig {
         PruneFrom::kTop;  // top = the last n (nearest the output) | bottom = the first n
     Attention attention = Attention::kEager;  // eager | sdpa (fused kernel where LibTorch has one)
     bool unpad = false;  // drop pad tokens before the encoder (ModernBERT's unpadding)
+    // Padded eager attention per group of rows of similar length (the same logits and gradients;
+    // no knob changes it). The paper's catalog pins false: its V0 is HF's full [B, S, S] eager.
+    bool group_rows = true;
 };
 
 struct LoraConfig {
