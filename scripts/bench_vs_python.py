@@ -5,7 +5,7 @@ shapes, batches and data, the two interleaved (the order alternates each repeat)
 Prints a markdown table with the ratios greenknobs / Python (train real tokens/s, evaluate samples/s).
 
   scripts/bench_vs_python.py [--build build] [--repeats 3] [--threads N] [--cases cpu-small:128,base:512]
-      [--precisions fp32,bf16] [--variants default,unpad[,given-order]] [--quick]
+      [--precisions fp32,bf16] [--variants default,plain,unpad] [--quick]
 
 Both sides start with no OMP_WAIT_POLICY / GOMP_SPINCOUNT in the environment: Python as a user would run it
 (libgomp's default), greenknobs with whatever policy it chooses itself (model/omp_env.h).
@@ -26,9 +26,10 @@ SHAPES = {  # preset, seq -> batch, timed steps, eval batches
     ("cpu-small", 128): (16, 12, 8),
     ("base", 512): (4, 2, 2),
 }
-# default: as a user runs it (evaluation batches longest first); given-order: evaluation in the data's
-# order, as the Python loop does (shows what length order alone is worth).
-VARIANTS = {"default": [], "unpad": ["--unpad"], "given-order": ["--eval-given-order"]}
+# default: as a user runs it (rows grouped by length in the eager attention, evaluation batches longest
+# first); plain: the default before those two (HF's full [B, S, S] eager, evaluation in the data's order, as
+# the Python loop does), so each run shows their before/after; unpad: the V12 kernel.
+VARIANTS = {"default": [], "plain": ["--no-group-rows", "--eval-given-order"], "unpad": ["--unpad"]}
 
 
 def run_json(cmd, env):
@@ -55,7 +56,7 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="0 = the CPUs this process may use")
     ap.add_argument("--cases", default="cpu-small:128,base:512")
     ap.add_argument("--precisions", default="fp32,bf16")
-    ap.add_argument("--variants", default="default,unpad")
+    ap.add_argument("--variants", default="default,plain,unpad")
     ap.add_argument("--python", default="/usr/bin/python3")
     ap.add_argument("--quick", action="store_true", help="fewer steps (a smoke run, not for docs)")
     ap.add_argument("--steps", type=int, default=0, help="timed train steps per run (0 = per-shape default)")
@@ -78,7 +79,7 @@ def main():
           f"{os.cpu_count()} CPUs, {threads} threads, load average {os.getloadavg()[0]:.1f}, "
           f"{a.repeats} interleaved repeats, medians; Python environment: {a.python_env or 'as a user runs it'}\n")
     print("| shape | precision | greenknobs | train tok/s gk | train tok/s py | **train ratio** | train CPU-s ratio "
-          "| eval samples/s gk | eval samples/s py | **eval ratio** | eval CPU-s ratio | kernel |")
+          "| eval samples/s gk | eval samples/s py | **eval ratio** | eval CPU-s ratio | kernel (train / eval) |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     tmp = tempfile.mkdtemp(prefix="gk-bench-")
     for case in a.cases.split(","):
@@ -122,7 +123,8 @@ def main():
                 tok, ev = med(rows, "train_tokens_per_s"), med(rows, "eval_samples_per_s")
                 print(f"| {shape} {batch}×{seq} | {precision} | {v} | {tok:,.0f} | {py_tok:,.0f} | **{tok / py_tok:.2f}×** "
                       f"| {py_cpu / med(rows, 'train_cpu_s'):.2f}× | {ev:,.1f} | {py_eval:,.1f} | **{ev / py_eval:.2f}×** "
-                      f"| {py_eval_cpu / med(rows, 'eval_cpu_s'):.2f}× | {rows[-1]['attention_kernel']} |", flush=True)
+                      f"| {py_eval_cpu / med(rows, 'eval_cpu_s'):.2f}× "
+                      f"| {rows[-1].get('train_attention_kernel', '-')} / {rows[-1]['attention_kernel']} |", flush=True)
 
 
 if __name__ == "__main__":

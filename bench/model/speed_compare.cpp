@@ -44,6 +44,7 @@ struct Args {
     std::string attention = "eager";
     bool unpad = false;
     bool eval_longest_first = true;  // evaluate()'s default; --eval-given-order turns it off
+    bool group_rows = true;          // the model's default; --no-group-rows: full [B, S, S] eager
     bool full = false;               // every sequence full length (no padding)
     std::string mode = "both";       // train | eval | both
     std::string data_out;
@@ -82,6 +83,8 @@ Args parse(int argc, char** argv) {
             a.unpad = true;
         } else if (k == "--eval-given-order") {
             a.eval_longest_first = false;
+        } else if (k == "--no-group-rows") {
+            a.group_rows = false;
         } else if (k == "--full") {
             a.full = true;
         } else if (k == "--mode") {
@@ -143,6 +146,7 @@ int main(int argc, char** argv) {
     gk::model::ModernBertForSequenceClassification m(c);
     m->set_attention(a.attention);
     m->set_unpad(a.unpad);
+    m->set_group_rows(a.group_rows);
 
     const int64_t n_train = static_cast<int64_t>(a.batch) * a.steps;
     const int64_t n_warm = static_cast<int64_t>(a.batch) * a.warmup_steps;
@@ -180,6 +184,7 @@ int main(int argc, char** argv) {
                 {"threads", rt.threads},
                 {"attention", a.attention},
                 {"unpad", a.unpad},
+                {"group_rows", a.group_rows},
                 {"omp_wait_policy", rt.omp_wait_policy},
                 {"gomp_spincount", rt.gomp_spincount}};
     auto forward = [m](const torch::Tensor& ids, const torch::Tensor& mask) mutable {
@@ -204,6 +209,7 @@ int main(int argc, char** argv) {
         out["train_wall_s"] = wall;
         out["train_cpu_s"] = process_cpu_s() - cpu0;
         out["train_final_loss"] = r.final_loss;
+        out["train_attention_kernel"] = m->attention_kernel();  // the last step's
     }
     if (a.mode != "train") {
         const auto prec = gk::train::parse_precision(a.precision);
