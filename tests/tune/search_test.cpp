@@ -480,4 +480,26 @@ TEST(Search, F1IsScreenedOnlyWhereTheBaselineLearntAndWithItsNoise) {
     EXPECT_TRUE(r.verified[static_cast<size_t>(r.picked)].holds_on_validation);
 }
 
+TEST(Search, TheRunnerUpPrefersAConfigurationWhosePredictionsSurvived) {
+    FakeEvaluator ev;
+    // trim saves most and costs 0.5 points in its run (the chosen); prune costs 0.3 (strict
+    // budget kept); attn saves least but leaves F1 exactly as it was: the runner-up.
+    ev.effects = {{"trim", {0.3, 0.5}}, {"prune", {0.4, 0.3}}, {"attn", {0.7, 0.0}}};
+    ev.conflicts = {{"trim", "prune"}, {"trim", "attn"}, {"prune", "attn"}};
+    auto opt = options();
+    opt.fidelities = {0.3};
+    SearchResult r = run_search(moves_for({"trim", "prune", "attn"}), ev, opt);
+    ASSERT_EQ(r.verified.size(), 2u);
+    EXPECT_TRUE(r.verified[0].knobs.contains("trim"));
+    EXPECT_TRUE(r.verified[1].knobs.contains("attn"));
+    const Step* runner = nullptr;
+    for (const auto& s : r.steps) {
+        if (s.phase == "select" && s.decision == "runner-up") {
+            runner = &s;
+        }
+    }
+    ASSERT_NE(runner, nullptr);
+    EXPECT_NE(runner->why.find("predictions survived"), std::string::npos) << runner->why;
+}
+
 }  // namespace gk::tune
