@@ -112,8 +112,9 @@ TEST(Knobs, EachKnobChangesOnlyItsFields) {
         {"threads", 1, {"system.threads"}},
         {"compile", "torchscript", {"train.compile"}},
         {"power_limit", 150.0, {"system.power_limit_w"}},
+        // bucket_by_length false: the default config already evaluates longest first (0008).
         {"inference_engine",
-         {{"dtype", "int8"}, {"batch_size", 128}, {"bucket_by_length", true}},
+         {{"dtype", "int8"}, {"batch_size", 128}, {"bucket_by_length", false}},
          {"inference.engine", "inference.dtype", "inference.batch_size",
           "inference.bucket_by_length"}},
     };
