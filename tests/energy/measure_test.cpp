@@ -127,12 +127,16 @@ TEST(Measure, BusyLoopUsesClearlyMoreModelledEnergyThanSleep) {
         unsigned n_cpus = std::thread::hardware_concurrency();
         // Attribution: the stage charges `sleep`'s own tree, as the kernel accounts it (wait4's
         // rusage), within one sampling tick; other processes' CPU time must not reach it.
+        // One sampling tick of slack, the period the report states; no fixed number of seconds.
         const double rusage_s = s["process"]["cpu_time_rusage_s"].get<double>();
-        EXPECT_LE(cpu_s, rusage_s + 0.05) << "sampled " << cpu_s << " CPU-s, rusage " << rusage_s;
-        // Relative, not a speed bound: sleep's tree does a small fraction of the busy loop's work.
-        const double busy_cpu_s = b["stages"][0]["cpu_time_s"].get<double>();
-        EXPECT_LT(rusage_s, 0.5 * busy_cpu_s)
-            << "sleep's own tree used " << rusage_s << " CPU-s, the busy loop " << busy_cpu_s;
+        const double tick = s["sample_period_s"].get<double>();
+        EXPECT_LE(cpu_s, rusage_s + tick) << "sampled " << cpu_s << " CPU-s, rusage " << rusage_s;
+        // Relative: sleep's own tree, as the kernel accounts it, did less work than the busy loop's
+        // (which spins for its argument's worth of CPU time); a stage charged with the machine's or
+        // the meter's own CPU time would not be.
+        const double busy_rusage_s = b["process"]["cpu_time_rusage_s"].get<double>();
+        EXPECT_LT(rusage_s, busy_rusage_s)
+            << "sleep's tree " << rusage_s << " CPU-s, the busy loop's " << busy_rusage_s;
         EXPECT_GE(sleep_j, 12.0 * d - 0.1);
         EXPECT_LE(sleep_j, 12.0 * d + 200.0 * cpu_s / n_cpus + 0.5);
         EXPECT_GT(busy_j, sleep_j + 0.5 * 90.0 / n_cpus)

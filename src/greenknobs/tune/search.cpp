@@ -190,8 +190,8 @@ class Search {
     // fidelity, so F1 is not screened there at all; otherwise the noise is two standard errors of
     // a difference of two F1s on these positives, sqrt(2 F1 (1 - F1) / positives), in points.
     struct F1Noise {
-        bool screened = true;
-        double slack_points = 0;  // added to the budget's F1 drop where single runs decide
+        double slack_points =
+            0;  // added to the budget's F1 drop where single runs decide (inf: none)
         std::string note;
     };
     F1Noise f1_noise(double f) const {
@@ -206,7 +206,6 @@ class Search {
         const double f1 = b->outcome.val_f1;
         const double constant = 2 * share / (1 + share);
         if (!(f1 > constant)) {
-            n.screened = false;
             n.slack_points = INFINITY;
             n.note = "the baseline did not learn at fidelity " + fid_text(f) + " (validation F1 " +
                      num(f1, 3) + " <= " + num(constant, 3) +
