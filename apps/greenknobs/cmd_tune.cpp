@@ -86,6 +86,10 @@ gk::app::Registrar reg("tune", 55, [](CLI::App& app) -> gk::app::RunFn {
     sub->add_option("--screen-slack", a->opt.search.screen_slack_points,
                     "extra F1 drop (points) tolerated when promoting from a low-fidelity rung")
         ->capture_default_str();
+    sub->add_option("--screen-baselines", a->opt.search.screen_baselines,
+                    "baseline runs per screening rung, spread through it (each point is compared "
+                    "with the line through them: machine drift cancels)")
+        ->capture_default_str();
     sub->add_option("--seed", a->seed, "base seed (default: the baseline's train.seed)");
     sub->add_option("--max-retries", a->opt.max_retries, "retries of a run that fails on its own")
         ->capture_default_str();

@@ -283,11 +283,18 @@ TEST(TuneRealRuns, SmallTuneEndToEnd) {
               0)
         << output;
     const json s = json::parse(gk::fs::read_file(root + "/t/search.json"));
-    ASSERT_EQ(s["points"].size(), 4u);  // baseline, max_length 512, 256 and 32 at half the samples
+    // max_length 512, 256 and 32 at half the samples, each beside a baseline run of its own
+    // (three screening baselines, the default).
+    ASSERT_EQ(s["points"].size(), 6u);
+    int baselines = 0;
     for (const auto& p : s["points"]) {
         EXPECT_TRUE(p["ok"].get<bool>()) << p.dump();
         EXPECT_GT(p["energy_j"].get<double>(), 0);
+        EXPECT_GT(p["reference_energy_j"].get<double>(), 0) << p.dump();
+        EXPECT_EQ(p["group"], "rung-f0.5");
+        baselines += p["id"] == "B" ? 1 : 0;
     }
+    EXPECT_EQ(baselines, 3);
     EXPECT_TRUE(stdfs::exists(root + "/t/report/index.html"));
     const std::string html = gk::fs::read_file(root + "/t/report/index.html");
     EXPECT_NE(html.find("Every step and why"), std::string::npos);

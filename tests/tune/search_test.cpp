@@ -3,6 +3,7 @@
 // the run budget and the energy accounting.
 #include "greenknobs/tune/search.h"
 
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -22,7 +23,8 @@ struct Effect {
     double full_drop_points = -1;  // at full fidelity (< 0: the same)
 };
 
-// Energy (10 + 90 f) · ∏ ratio · pair factors, + 0.1 J per repeat; F1 0.8 − Σ drops.
+// Energy (10 + 90 f) · ∏ ratio · pair factors, + 0.1 J per repeat, times (1 + drift · runs so far)
+// (a machine that drifts); F1 0.8 − Σ drops. Runs execute in the order given.
 class FakeEvaluator : public Evaluator {
   public:
     std::map<std::string, Effect> effects;
@@ -42,6 +44,8 @@ class FakeEvaluator : public Evaluator {
     };
     std::vector<Call> calls;
     double energy_total = 0;
+    double drift_per_run = 0;
+    int runs_done = 0;
 
     std::vector<std::vector<Outcome>> run(const std::string& batch, double f,
                                           const std::vector<Trial>& trials, int repeats) override {
@@ -69,7 +73,7 @@ class FakeEvaluator : public Evaluator {
             for (int r = 0; r < repeats; ++r) {
                 Outcome o;
                 o.ok = true;
-                o.energy_j = (10 + 90 * f) * ratio + 0.1 * r;
+                o.energy_j = ((10 + 90 * f) * ratio + 0.1 * r) * (1 + drift_per_run * runs_done++);
                 o.duration_s = o.energy_j / 10;
                 o.val_f1 = 0.8 - drop / 100 + 0.001 * r +
                            (f1_shift_at.count(f) != 0 ? f1_shift_at.at(f) : 0.0);
@@ -77,6 +81,7 @@ class FakeEvaluator : public Evaluator {
                 o.val_positives = val_positives;
                 o.eval_latency_ms = 5;
                 o.test_f1 = o.val_f1 - 0.01 + (t.knobs.empty() ? 0.0 : test_shift);
+                o.seq = static_cast<double>(out.size());
                 energy_total += o.energy_j;
                 reps.push_back(o);
             }
@@ -113,6 +118,7 @@ SearchOptions options(double f1_drop = 1.0, double max_runs = 40) {
     o.budget = parse_budget("f1_drop=" + std::to_string(f1_drop));
     o.max_runs = max_runs;
     o.fidelities = {0.1, 0.3};
+    o.screen_baselines = 1;  // one batch per rung: the tests below count its runs
     return o;
 }
 
@@ -500,6 +506,96 @@ TEST(Search, TheRunnerUpPrefersAConfigurationWhosePredictionsSurvived) {
     }
     ASSERT_NE(runner, nullptr);
     EXPECT_NE(runner->why.find("predictions survived"), std::string::npos) << runner->why;
+}
+
+TEST(Search, ScreeningComparesEachPointWithTheLineThroughTheRungsBaselines) {
+    // The machine drifts 2 % per run. Twelve knobs each save 10 %; one baseline run at the start
+    // of the rung makes the later ones look as if they saved nothing.
+    std::vector<std::string> names;
+    for (char c = 'a'; c <= 'l'; ++c) {
+        names.push_back(std::string(1, c));
+    }
+    auto run = [&](int baselines) {
+        FakeEvaluator ev;
+        ev.drift_per_run = 0.02;
+        for (const auto& n : names) {
+            ev.effects[n] = Effect{0.9};
+        }
+        auto opt = options();
+        opt.fidelities = {0.3};
+        opt.screen_baselines = baselines;
+        opt.max_runs = 60;
+        return std::make_pair(run_search(moves_for(names), ev, opt), ev.calls);
+    };
+    const SearchResult one = run(1).first;
+    EXPECT_FALSE(decisions(one, "screen", "dropped").empty());  // drift dropped real savers
+
+    const auto [three, calls] = run(3);
+    // Three batches, each with a baseline run and a third of the candidates.
+    ASSERT_GE(calls.size(), 3u);
+    for (size_t i = 0; i < 3; ++i) {
+        EXPECT_EQ(calls[i].ids.size(), 5u);
+        EXPECT_EQ(calls[i].ids[0], "B");
+    }
+    EXPECT_TRUE(decisions(three, "screen", "dropped").empty());
+    for (const auto& p : three.points) {
+        if (p.phase == "screen" && p.id != "B") {
+            EXPECT_NEAR(p.saving_pct, 10.0, 0.05) << p.id << " at " << p.seq;
+        }
+    }
+    // A cascade step runs beside its own baseline run: its saving is off by one run's drift
+    // (2 %), not by the drift since the rung (over 20 runs).
+    bool cascade_run = false;
+    for (const auto& p : three.points) {
+        if (p.phase == "cascade" && p.id != "B") {
+            cascade_run = true;
+            EXPECT_NEAR(p.saving_pct, 100.0 * (1.0 - std::pow(0.9, p.knobs.size())), 2.5) << p.id;
+        }
+    }
+    EXPECT_TRUE(cascade_run);
+    for (const auto& c : calls) {
+        if (c.batch.find("cascade") != std::string::npos) {
+            EXPECT_EQ(c.ids.size(), 2u);
+            EXPECT_EQ(c.ids[0], "B");
+        }
+    }
+    auto bad = options();
+    bad.screen_baselines = 0;
+    FakeEvaluator ev;
+    EXPECT_THROW(run_search(moves_for(names), ev, bad), InputError);
+}
+
+TEST(Search, ThePreservingCascadeCombinesTheKnobsThatLeftF1Unchanged) {
+    FakeEvaluator ev;
+    // trim saves most and costs half a point in its run, two at full fidelity; u, v and w leave
+    // F1 exactly as it was. The main cascade takes all four (the chosen); the preserving cascade
+    // combines u, v and w alone: the runner-up, picked when the chosen fails.
+    ev.effects = {{"trim", {0.3, 0.5, 2.0}}, {"u", {0.7}}, {"v", {0.8}}, {"w", {0.9}}};
+    auto opt = options();
+    opt.fidelities = {0.3};
+    SearchResult r = run_search(moves_for({"trim", "u", "v", "w"}), ev, opt);
+    EXPECT_EQ(decisions(r, "cascade", "accepted").size(), 4u);
+    const auto kept = decisions(r, "preserve", "accepted");
+    ASSERT_EQ(kept.size(), 3u);
+    EXPECT_EQ(kept[0], "M02");  // u, measured alone in screening
+    EXPECT_EQ(kept[1], "P01");
+    EXPECT_EQ(kept[2], "P02");
+    ASSERT_EQ(r.verified.size(), 2u);
+    EXPECT_EQ(r.verified[0].knobs.size(), 4u);
+    EXPECT_EQ(r.verified[1].knobs,
+              (json{{"u", json::object()}, {"v", json::object()}, {"w", json::object()}}));
+    EXPECT_FALSE(r.verified[0].holds_on_validation);
+    EXPECT_EQ(r.picked, 1);
+    EXPECT_NEAR(r.verified[1].saving_pct.mean, 100 * (1 - 0.7 * 0.8 * 0.9), 0.5);
+
+    // Where both cascades reach the same configuration it is run once.
+    FakeEvaluator same;
+    same.effects = {{"a", {0.5}}, {"b", {0.6}}, {"c", {0.7}}};
+    SearchResult twice = run_search(moves_for({"a", "b", "c"}), same, opt);
+    EXPECT_EQ(decisions(twice, "preserve", "accepted").size(), 3u);
+    for (const auto& c : same.calls) {
+        EXPECT_EQ(c.batch.find("preserve"), std::string::npos) << c.batch;
+    }
 }
 
 }  // namespace gk::tune

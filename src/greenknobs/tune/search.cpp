@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <functional>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "greenknobs/analysis/interactions.h"
@@ -139,10 +140,12 @@ class Search {
         return buf;
     }
 
-    // Runs trials at f (repeat 0) and records each as a point against `base_point`'s outcome
-    // (the batch's own baseline when the trials include "B").
+    // Runs trials at f (repeat 0) as one batch and records each as a point of `group` ("" = a
+    // group of its own), at `offset` + its position in the batch's execution order. Compare them
+    // (compare_group) once the group's baseline runs are all measured.
     std::vector<Point*> measure(const std::string& kind, const std::string& phase, double f,
-                                const std::vector<Trial>& trials) {
+                                const std::vector<Trial>& trials, const std::string& group,
+                                double offset) {
         const std::string batch = batch_name(kind, f);
         charges_.emplace_back(f, static_cast<int>(trials.size()));
         auto results = ev_.run(batch, f, trials, 1);
@@ -152,6 +155,7 @@ class Search {
             Point p;
             p.id = trials[i].id;
             p.batch = batch;
+            p.group = group.empty() ? batch : group;
             p.label = trials[i].label;
             p.phase = phase;
             p.fidelity = f;
@@ -160,28 +164,78 @@ class Search {
             if (results[i].empty()) {
                 p.outcome.error = "no result";
             }
+            p.seq =
+                offset + (std::isfinite(p.outcome.seq) ? p.outcome.seq : static_cast<double>(i));
             r_.points.push_back(p);
             idx.push_back(r_.points.size() - 1);
-            if (p.id == "B" && p.outcome.ok) {
-                baseline_by_fidelity_[f] = p.outcome.energy_j;
-            }
         }
         std::vector<Point*> out;
         for (size_t i : idx) {
-            Point& p = r_.points[i];
-            compare(p);
-            out.push_back(&p);
+            out.push_back(&r_.points[i]);
         }
         return out;
     }
 
-    const Point* baseline_at(double f) const {
+    std::vector<const Point*> baselines_of(const std::string& group) const {
+        std::vector<const Point*> b;
         for (const auto& p : r_.points) {
-            if (p.id == "B" && p.fidelity == f && p.outcome.ok) {
-                return &p;
+            if (p.id == "B" && p.group == group && p.outcome.ok) {
+                b.push_back(&p);
             }
         }
-        return nullptr;
+        return b;
+    }
+
+    // A screening rung's group: its baseline runs are the fidelity's reference.
+    static std::string rung_group(double f) { return "rung-f" + fid_text(f); }
+
+    const Point* baseline_at(double f) const {
+        const auto b = baselines_of(rung_group(f));
+        return b.empty() ? nullptr : b.front();
+    }
+
+    // The baseline at a point's position: least-squares lines through the group's baseline runs'
+    // energies and durations over the run order (the mean when they are one or share a position,
+    // or when the line is not positive there), and their mean validation F1 (paired seeds: they
+    // differ only if training is not deterministic).
+    struct Reference {
+        double energy_j = NAN, duration_s = NAN, val_f1 = NAN;
+    };
+    Reference reference(const Point& p) const {
+        auto b = baselines_of(p.group);
+        if (b.empty()) {
+            b = baselines_of(rung_group(p.fidelity));  // a cascade batch whose baseline failed
+        }
+        Reference r;
+        if (b.empty()) {
+            return r;
+        }
+        const auto line_at = [&](double x, const std::function<double(const Point*)>& y) {
+            const double n = static_cast<double>(b.size());
+            double sx = 0, sy = 0, sxx = 0, sxy = 0;
+            for (const Point* q : b) {
+                sx += q->seq;
+                sy += y(q);
+                sxx += q->seq * q->seq;
+                sxy += q->seq * y(q);
+            }
+            const double mean = sy / n;
+            const double den = n * sxx - sx * sx;
+            if (!(std::fabs(den) > 1e-12) || !std::isfinite(x)) {
+                return mean;
+            }
+            const double slope = (n * sxy - sx * sy) / den;
+            const double v = mean + slope * (x - sx / n);
+            return v > 0 ? v : mean;
+        };
+        r.energy_j = line_at(p.seq, [](const Point* q) { return q->outcome.energy_j; });
+        r.duration_s = line_at(p.seq, [](const Point* q) { return q->outcome.duration_s; });
+        double f1 = 0;
+        for (const Point* q : b) {
+            f1 += q->outcome.val_f1;
+        }
+        r.val_f1 = f1 / static_cast<double>(b.size());
+        return r;
     }
 
     // How far a single paired validation F1 at fidelity f can be trusted. Below full fidelity,
@@ -228,18 +282,27 @@ class Search {
         return b;
     }
 
-    // Fills a point's comparison with the baseline of its fidelity (validation F1 only).
+    // Fills a point's comparison with its reference (validation F1 only).
     void compare(Point& p) {
-        const Point* b = baseline_at(p.fidelity);
-        if (!p.outcome.ok || b == nullptr) {
+        const Reference ref = reference(p);
+        if (!p.outcome.ok || !std::isfinite(ref.energy_j)) {
             return;
         }
-        p.energy_ratio = p.outcome.energy_j / b->outcome.energy_j;
+        p.reference_energy_j = ref.energy_j;
+        p.energy_ratio = p.outcome.energy_j / ref.energy_j;
         p.saving_pct = 100.0 * (1.0 - p.energy_ratio);
-        p.vs_baseline.f1_drop_points = 100.0 * (b->outcome.val_f1 - p.outcome.val_f1);
+        p.vs_baseline.f1_drop_points = 100.0 * (ref.val_f1 - p.outcome.val_f1);
         p.vs_baseline.eval_latency_ms = p.outcome.eval_latency_ms;
-        p.vs_baseline.time_pct = 100.0 * (p.outcome.duration_s / b->outcome.duration_s - 1.0);
+        p.vs_baseline.time_pct = 100.0 * (p.outcome.duration_s / ref.duration_s - 1.0);
         p.violations = budget_violations(opt_.budget, p.vs_baseline);
+    }
+
+    void compare_group(const std::string& group) {
+        for (auto& p : r_.points) {
+            if (p.group == group) {
+                compare(p);
+            }
+        }
     }
 
     // ---- screening with successive halving ----
@@ -248,7 +311,8 @@ class Search {
         for (size_t rung = 0; rung < opt_.fidelities.size(); ++rung) {
             const double f = opt_.fidelities[rung];
             const bool last = rung + 1 == opt_.fidelities.size();
-            int room = fits(f) - 1;  // the baseline runs beside them
+            const int refs = opt_.screen_baselines;
+            int room = fits(f) - refs;  // the baseline runs beside them
             if (room < 1) {
                 step("screen", "", "", f, "skipped",
                      "the run budget left (" + num(available(), 2) +
@@ -263,16 +327,46 @@ class Search {
                 }
                 alive.resize(static_cast<size_t>(room));
             }
-            std::vector<Trial> trials = {Trial{"B", json::object(), "baseline"}};
-            for (const auto& m : alive) {
-                trials.push_back(Trial{m.id, m.knobs, m.label});
+            // The rung runs as `refs` batches (fewer when there are fewer candidates), each with a
+            // baseline run; every point is compared with the line through the rung's baselines.
+            const std::string group = rung_group(f);
+            const size_t chunks = std::min(alive.size(), static_cast<size_t>(refs));
+            std::vector<Point*> pts;  // the candidates, in `alive` order
+            double offset = 0;
+            for (size_t c = 0; c < chunks; ++c) {
+                const size_t lo = alive.size() * c / chunks, hi = alive.size() * (c + 1) / chunks;
+                std::vector<Trial> trials = {Trial{"B", json::object(), "baseline"}};
+                for (size_t i = lo; i < hi; ++i) {
+                    trials.push_back(Trial{alive[i].id, alive[i].knobs, alive[i].label});
+                }
+                auto batch =
+                    measure(rung == 0 ? "screen" : "rung", "screen", f, trials, group, offset);
+                offset += static_cast<double>(trials.size());
+                pts.insert(pts.end(), batch.begin() + 1, batch.end());
             }
-            auto pts = measure(rung == 0 ? "screen" : "rung", "screen", f, trials);
             last_rung_f_ = f;
-            if (!pts[0]->outcome.ok) {
-                throw std::runtime_error("the baseline failed at fidelity " + fid_text(f) + ": " +
-                                         pts[0]->outcome.error +
+            const auto bases = baselines_of(group);
+            if (bases.empty()) {
+                throw std::runtime_error("the baseline failed at fidelity " + fid_text(f) +
                                          "; nothing can be compared with it");
+            }
+            double mean_e = 0;
+            for (const Point* q : bases) {
+                mean_e += q->outcome.energy_j;
+            }
+            baseline_by_fidelity_[f] = mean_e / static_cast<double>(bases.size());
+            compare_group(group);
+            if (bases.size() > 1) {
+                double lo = INFINITY, hi = -INFINITY;
+                for (const Point* q : bases) {
+                    lo = std::min(lo, q->outcome.energy_j);
+                    hi = std::max(hi, q->outcome.energy_j);
+                }
+                step("screen", "B", "baseline", f, "note",
+                     std::to_string(bases.size()) + " baseline runs through the rung measured " +
+                         num(lo, 0) + " to " + num(hi, 0) + " J (" + num(100.0 * (hi - lo) / lo) +
+                         " % apart): each point is compared with the line through them at its "
+                         "place in the run order");
             }
             const F1Noise noise = f1_noise(f);
             if (!noise.note.empty()) {
@@ -285,9 +379,9 @@ class Search {
                 const Point* point;
             };
             std::vector<Ranked> ok;
-            for (size_t i = 1; i < pts.size(); ++i) {
+            for (size_t i = 0; i < pts.size(); ++i) {
                 const Point& p = *pts[i];
-                const Move& m = alive[i - 1];
+                const Move& m = alive[i];
                 if (!p.outcome.ok) {
                     step("screen", m.id, m.label, f, "dropped", "run failed: " + p.outcome.error);
                     continue;
@@ -368,7 +462,11 @@ class Search {
         r_.cascade_fidelity = last_rung_f_;
     }
 
-    // ---- the cascade ----
+    // ---- the cascades ----
+    // The main cascade holds single runs to the budget widened by this fidelity's noise; the
+    // preserving cascade combines only knobs whose validation F1 was exactly the baseline's and
+    // keeps a step only if it still is (predictions that survive whole are what a tight budget
+    // verifies: the runner-up's candidate).
     void cascade() {
         const double f = r_.cascade_fidelity;
         if (baseline_at(f) == nullptr || cascade_moves_.empty()) {
@@ -376,17 +474,68 @@ class Search {
         }
         // Single-knob savings at the cascade fidelity (the last rung measured each of them); the
         // best setting of each knob, in order of saving.
-        std::map<std::string, double> single;  // move id → saving fraction
         for (const auto& m : cascade_moves_) {
-            single[m.id] = r_.find(m.id, f)->saving_pct / 100.0;
+            single_[m.id] = r_.find(m.id, f)->saving_pct / 100.0;
         }
-        std::stable_sort(cascade_moves_.begin(), cascade_moves_.end(),
-                         [&](const Move& a, const Move& b) { return single[a.id] > single[b.id]; });
-        // Each knob's settings, best first; knobs in the order of their best setting. A setting
-        // that breaks the budget (or conflicts) makes way for the knob's next, milder one.
+        std::stable_sort(
+            cascade_moves_.begin(), cascade_moves_.end(),
+            [&](const Move& a, const Move& b) { return single_[a.id] > single_[b.id]; });
+        const Budget within = tolerant(f, 0);
+        const std::string tolerance =
+            within.f1_drop_points > opt_.budget.f1_drop_points
+                ? " (budget " + num(opt_.budget.f1_drop_points) + " + " +
+                      num(within.f1_drop_points - opt_.budget.f1_drop_points) +
+                      " points of noise at this fidelity)"
+                : "";
+        run_cascade("cascade", "C", cascade_moves_, tolerance,
+                    [&](const Point& p) { return budget_violations(within, p.vs_baseline); });
+        std::vector<Move> preserving;
+        for (const auto& m : cascade_moves_) {
+            if (std::fabs(r_.find(m.id, f)->vs_baseline.f1_drop_points) < 1e-9) {
+                preserving.push_back(m);
+            }
+        }
+        std::set<std::string> knobs;
+        for (const auto& m : preserving) {
+            knobs.insert(m.knob);
+        }
+        if (knobs.size() < 2) {
+            step("preserve", "", "", f, "skipped",
+                 std::to_string(knobs.size()) +
+                     " knob(s) left validation F1 exactly as it was at fidelity " + fid_text(f) +
+                     ": nothing to combine");
+            return;
+        }
+        run_cascade("preserve", "P", preserving, "", [&](const Point& p) {
+            auto broken = budget_violations(opt_.budget, p.vs_baseline);
+            if (std::fabs(p.vs_baseline.f1_drop_points) >= 1e-9) {
+                broken.push_back("validation F1 changed (" + num(-p.vs_baseline.f1_drop_points, 2) +
+                                 " points): its predictions did not survive");
+            }
+            return broken;
+        });
+    }
+
+    // A configuration already measured at f (the cascades may both reach it).
+    const Point* measured(const json& knobs, double f) const {
+        for (const auto& p : r_.points) {
+            if (p.fidelity == f && p.id != "B" && p.outcome.ok && p.knobs == knobs) {
+                return &p;
+            }
+        }
+        return nullptr;
+    }
+
+    // Adds knobs to an empty state in order of their single saving (`moves` sorted so), each step
+    // a real run beside its own baseline run, kept when `broken` finds nothing and it saves at
+    // least --min-gain more; a setting that breaks makes way for the knob's next, milder one.
+    void run_cascade(const std::string& phase, const std::string& prefix,
+                     const std::vector<Move>& moves, const std::string& tolerance,
+                     const std::function<std::vector<std::string>(const Point&)>& broken_by) {
+        const double f = r_.cascade_fidelity;
         std::vector<std::vector<Move>> groups;
         std::map<std::string, size_t> group_of;
-        for (const auto& m : cascade_moves_) {
+        for (const auto& m : moves) {
             auto it = group_of.find(m.knob);
             if (it == group_of.end()) {
                 group_of[m.knob] = groups.size();
@@ -395,30 +544,21 @@ class Search {
                 groups[it->second].push_back(m);
             }
         }
-        // Single paired runs decide here: the F1 budget is widened by this fidelity's noise (none
-        // when the runs do not say what their validation split held); verification holds it
-        // strictly, with its CI.
-        const Budget within = tolerant(f, 0);
-        const std::string tolerance =
-            within.f1_drop_points > opt_.budget.f1_drop_points
-                ? " (budget " + num(opt_.budget.f1_drop_points) + " + " +
-                      num(within.f1_drop_points - opt_.budget.f1_drop_points) +
-                      " points of noise at this fidelity)"
-                : "";
         json state = json::object();
         std::vector<double> accepted_singles;
         double state_ratio = 1.0;   // observed E_state / E_0
         double log_factor_sum = 0;  // observed / predicted ratios of the steps run
         int factors = 0;
         int c = 0;
-        bool budget_spent = false;
         for (const auto& group : groups) {
-            for (size_t li = 0; li < group.size() && !budget_spent; ++li) {
+            for (size_t li = 0; li < group.size(); ++li) {
                 const Move& m = group[li];
                 const std::string milder =
                     li + 1 < group.size() ? "; next: the knob's milder setting " + group[li + 1].id
                                           : "";
-                r_.cascade_order.push_back(m.id);
+                if (phase == "cascade") {
+                    r_.cascade_order.push_back(m.id);
+                }
                 const json cand = merge_knobs(state, m.knobs);
                 const std::string label = describe_knobs(cand);
                 // Predicted: independent multiplicative savings on the state's observed energy,
@@ -426,7 +566,7 @@ class Search {
                 // far, shrunk towards 1 (n / (n + 1)) so that one odd pair does not condemn every
                 // later step.
                 std::vector<double> parts = accepted_singles;
-                parts.push_back(single[m.id]);
+                parts.push_back(single_[m.id]);
                 const double correction =
                     factors > 0 ? std::exp(log_factor_sum / (factors + 1.0)) : 1.0;
                 const double base_pred = 1.0 - analysis::multiplicative_saving(parts);
@@ -437,12 +577,12 @@ class Search {
                 const double pred_gain = 100.0 * (state_ratio - pred_ratio);
                 const std::string why_invalid = ev_.invalid(cand);
                 if (!why_invalid.empty()) {
-                    step("cascade", m.id, label, f, "rejected", "conflict: " + why_invalid + milder,
+                    step(phase, m.id, label, f, "rejected", "conflict: " + why_invalid + milder,
                          pred_saving);
                     continue;
                 }
                 if (pred_gain < opt_.min_gain_pct) {
-                    step("cascade", m.id, label, f, "skipped",
+                    step(phase, m.id, label, f, "skipped",
                          "predicted gain " + num(pred_gain) + " % < " + num(opt_.min_gain_pct) +
                              " % (interaction correction x" + num(correction, 3) + ")",
                          pred_saving);
@@ -450,23 +590,31 @@ class Search {
                 }
                 const Point* p = nullptr;
                 std::string id = m.id;
+                const Point* seen = measured(cand, f);
                 if (state.empty()) {
                     p = r_.find(m.id, f);  // the single knob was measured at this fidelity
+                } else if (seen != nullptr) {
+                    p = seen;  // the other cascade ran this very configuration
+                    id = seen->id;
                 } else {
-                    if (fits(f) < 1) {
-                        step("cascade", m.id, label, f, "skipped",
+                    if (fits(f) < 2) {
+                        step(phase, m.id, label, f, "skipped",
                              "the run budget is spent (verification keeps its reserve)",
                              pred_saving);
-                        budget_spent = true;
-                        break;
+                        return;
                     }
                     char cid[16];
-                    std::snprintf(cid, sizeof cid, "C%02d", ++c);
+                    std::snprintf(cid, sizeof cid, "%s%02d", prefix.c_str(), ++c);
                     id = cid;
-                    p = measure("cascade", "cascade", f, {Trial{id, cand, label}})[0];
+                    // Beside its own baseline run: the rung's baselines ran a while ago.
+                    auto pts = measure(
+                        phase, phase, f,
+                        {Trial{"B", json::object(), "baseline"}, Trial{id, cand, label}}, "", 0);
+                    compare_group(pts[1]->group);
+                    p = pts[1];
                 }
                 if (!p->outcome.ok) {
-                    step("cascade", id, label, f, "rejected",
+                    step(phase, id, label, f, "rejected",
                          "run failed: " + p->outcome.error + milder, pred_saving);
                     continue;
                 }
@@ -483,31 +631,28 @@ class Search {
                                         std::string(" (observed/predicted energy x") +
                                         num(factor, 3) + ", one paired run)";
                 const double gain = 100.0 * (state_ratio - p->energy_ratio);
-                const auto broken = budget_violations(within, p->vs_baseline);
+                const auto broken = broken_by(*p);
                 if (!broken.empty()) {
-                    step("cascade", id, label, f, "rejected",
+                    step(phase, id, label, f, "rejected",
                          join(broken, "; ") + tolerance + "; " + interaction + milder, pred_saving,
                          p->saving_pct, p->vs_baseline.f1_drop_points);
                     continue;
                 }
                 if (gain < opt_.min_gain_pct) {
-                    step("cascade", id, label, f, "rejected",
+                    step(phase, id, label, f, "rejected",
                          "observed gain " + num(gain) + " % < " + num(opt_.min_gain_pct) + " %; " +
                              interaction,
                          pred_saving, p->saving_pct, p->vs_baseline.f1_drop_points);
                     break;
                 }
-                step("cascade", id, label, f, "accepted",
+                step(phase, id, label, f, "accepted",
                      "saves " + num(p->saving_pct) + " % (+" + num(gain) + "), F1 drop " +
                          num(p->vs_baseline.f1_drop_points, 2) + " points within budget" +
                          tolerance + "; " + interaction,
                      pred_saving, p->saving_pct, p->vs_baseline.f1_drop_points);
                 state = cand;
                 state_ratio = p->energy_ratio;
-                accepted_singles.push_back(single[m.id]);
-                break;
-            }
-            if (budget_spent) {
+                accepted_singles.push_back(single_[m.id]);
                 break;
             }
         }
@@ -750,6 +895,7 @@ class Search {
     std::map<double, double> baseline_by_fidelity_;
     std::vector<std::pair<double, int>> charges_;  // (fidelity, runs) of every batch
     std::vector<Move> cascade_moves_;
+    std::map<std::string, double> single_;  // move id → its single saving at the cascade fidelity
     double last_rung_f_ = NAN;
     int batches_ = 0;
 };
@@ -807,6 +953,10 @@ void check_search_options(const SearchOptions& opt) {
     if (!(opt.eta >= 2)) {
         throw InputError("--eta", fid_text(opt.eta), "expected >= 2");
     }
+    if (opt.screen_baselines < 1) {
+        throw InputError("--screen-baselines", std::to_string(opt.screen_baselines),
+                         "expected at least 1 baseline run per screening rung");
+    }
     if (!(opt.max_runs >= reserve + 1)) {
         throw InputError("--max-runs", num(opt.max_runs, 0),
                          "too few: verification alone needs " + num(reserve, 0) +
@@ -848,6 +998,9 @@ json to_json(const SearchResult& r) {
                           {"duration_s", num_or_null(p.outcome.duration_s)},
                           {"val_f1", num_or_null(p.outcome.val_f1)},
                           {"eval_latency_ms", num_or_null(p.outcome.eval_latency_ms)},
+                          {"group", p.group},
+                          {"seq", num_or_null(p.seq)},
+                          {"reference_energy_j", num_or_null(p.reference_energy_j)},
                           {"energy_ratio", num_or_null(p.energy_ratio)},
                           {"saving_pct", num_or_null(p.saving_pct)},
                           {"val_f1_drop_points", num_or_null(p.vs_baseline.f1_drop_points)},

@@ -1,12 +1,16 @@
 // The search itself, independent of how a configuration is run: successive-halving screening of
 // every move at rising fidelity (paired seeds: every run of a batch trains with the same seed and
-// data order as the baseline beside it), a cascade that adds the surviving knobs in order of
-// saving, predicting each step multiplicatively (analysis::multiplicative_saving) corrected by the
-// synergy/antagonism observed so far and checking the budget with a real run, a Pareto front over
-// (energy, F1 drop, time), selection on validation F1 only, and a verification of the chosen
-// configuration and the runner-up with repeats at full fidelity, where test F1 is read for the
-// first and only time. Deterministic given the outcomes, so a resumed tune (whose runs come back
-// from the stores) replays the same decisions. Torch-free.
+// data order as the baseline beside it; a rung runs as several batches, each with a baseline run,
+// and every point is compared with the line fitted to those baselines' energies over the run order,
+// so a machine that drifts during a rung does not rank the knobs), a cascade that adds the
+// surviving knobs in order of saving, predicting each step multiplicatively
+// (analysis::multiplicative_saving) corrected by the synergy/antagonism observed so far and
+// checking the budget with a real run beside its own baseline run, a second cascade over the knobs
+// that left validation F1 exactly as it was (their combination is the runner-up's candidate), a
+// Pareto front over (energy, F1 drop, time), selection on validation F1 only, and a verification of
+// the chosen configuration and the runner-up with repeats at full fidelity, where test F1 is read
+// for the first and only time. Deterministic given the outcomes, so a resumed tune (whose runs come
+// back from the stores) replays the same decisions. Torch-free.
 #pragma once
 
 #include <cmath>
@@ -39,6 +43,7 @@ struct Outcome {
     double val_positives = NAN;
     double eval_latency_ms = NAN;
     double test_f1 = NAN;
+    double seq = NAN;  // position in its batch's execution order (NaN = unknown)
 };
 
 class Evaluator {
@@ -63,27 +68,35 @@ struct SearchOptions {
     int verify_repeats = 3;            // >= 3
     double min_gain_pct = 1.0;         // a cascade step must save at least this much more (% of E0)
     double screen_slack_points = 2.0;  // extra F1 drop tolerated when promoting from a rung
+    // Baseline runs per screening rung: the rung runs as this many batches, each with a baseline
+    // run, and a point's reference is the line through the baselines' energies over the run order.
+    int screen_baselines = 3;
     // Configurations verified beside the pick for comparison (e.g. catalog variants V30, V27):
     // same batch, same repeats and seeds; never picked.
     std::vector<Trial> compare;
 };
 
-// One configuration measured at one fidelity (repeat 0, beside its batch's baseline).
+// One configuration measured at one fidelity (repeat 0). Its reference is the baseline of its
+// group (a screening rung's batches, or one cascade batch): the line fitted to the group's baseline
+// runs' energies (and durations) over the run order, at this point's position.
 struct Point {
-    std::string id, batch, label, phase;  // phase: screen | cascade
+    std::string id, batch, label, phase;  // phase: screen | cascade | preserve
+    std::string group;                    // the batches whose baseline runs are its reference
+    double seq = NAN;                     // position in the group's execution order
     double fidelity = 1;
     nlohmann::json knobs;
     Outcome outcome;
-    double energy_ratio = NAN;  // E / E_baseline of the same fidelity
-    double saving_pct = NAN;    // 100 (1 − energy_ratio)
-    Measured vs_baseline;       // validation F1 drop, latency, time
+    double reference_energy_j = NAN;  // the group's baseline at this point's position
+    double energy_ratio = NAN;        // E / reference_energy_j
+    double saving_pct = NAN;          // 100 (1 − energy_ratio)
+    Measured vs_baseline;             // validation F1 drop, latency, time
     std::vector<std::string> violations;
     bool on_front = false;  // non-dominated in (energy, F1 drop, time) at the cascade fidelity
 };
 
 // One decision of the search, in order.
 struct Step {
-    std::string phase;  // screen | halving | cascade | select | verify
+    std::string phase;  // screen | halving | cascade | preserve | select | verify
     std::string id, label;
     double fidelity = NAN;
     double predicted_saving_pct = NAN;
@@ -127,7 +140,7 @@ struct Accounting {
 struct SearchResult {
     std::vector<Point> points;
     std::vector<Step> steps;
-    std::vector<std::string> cascade_order;  // move ids in the order tried
+    std::vector<std::string> cascade_order;  // move ids in the order the main cascade tried them
     std::vector<Verified> verified;          // chosen, runner-up
     int picked = -1;                         // index in verified; -1 = keep the baseline
     std::string pick_why;
@@ -143,7 +156,8 @@ struct SearchResult {
 SearchResult run_search(const std::vector<Move>& moves, Evaluator& ev, const SearchOptions& opt);
 
 // InputError for options the search cannot run with (fewer than 3 verification repeats, fidelities
-// not ascending in (0, 1], eta < 2, --max-runs below what verification needs).
+// not ascending in (0, 1], eta < 2, fewer than 1 screening baseline, --max-runs below what
+// verification needs).
 void check_search_options(const SearchOptions& opt);
 
 // The estimate behind a list of paired values (NaN values dropped).

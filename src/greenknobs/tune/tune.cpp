@@ -116,7 +116,9 @@ class StudyEvaluator : public Evaluator {
             by_key[{row.variant, row.repeat}] = o;  // rows come by attempt: the last one stays
         }
         for (const auto& row : store.complete_runs(id)) {
-            by_key[{row.variant, row.repeat}] = outcome_from_run_json(json::parse(row.run_json));
+            Outcome o = outcome_from_run_json(json::parse(row.run_json));
+            o.seq = row.seq;
+            by_key[{row.variant, row.repeat}] = o;
         }
         std::vector<std::vector<Outcome>> out;
         for (const auto& t : trials) {
@@ -193,6 +195,7 @@ json settings_json(const TuneOptions& opt, const config::RunConfig& base, int64_
             {"verify_repeats", s.verify_repeats},
             {"min_gain_pct", s.min_gain_pct},
             {"screen_slack_points", s.screen_slack_points},
+            {"screen_baselines", s.screen_baselines},
             {"knobs", opt.space.knobs},
             {"compare", opt.compare},
             {"max_levels", opt.space.max_levels}};

@@ -95,7 +95,7 @@ Fig trajectory(const SearchResult& r, const std::string& dir) {
     data << "# step observed_saving_pct predicted_saving_pct accepted(1/0) label\n";
     int i = 0;
     for (const auto& s : r.steps) {
-        if (s.phase != "cascade") {
+        if (s.phase != "cascade" && s.phase != "preserve") {
             continue;
         }
         ++i;
