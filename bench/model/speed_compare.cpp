@@ -5,12 +5,17 @@
 // computes on exactly the same batches in the same order.
 //
 //   speed_compare --shape cpu-small --seq 128 --batch 16 --precision bf16 --steps 8 --threads 2
+//
+// --profile FILE records the timed phase (training, or evaluation with --mode eval) with
+// LibTorch's profiler as a chrome trace; scripts/profile_ops.py sums it by operator.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <string>
 
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
@@ -48,6 +53,7 @@ struct Args {
     bool full = false;               // every sequence full length (no padding)
     std::string mode = "both";       // train | eval | both
     std::string data_out;
+    std::string profile;  // chrome trace of the timed phase ("" = none)
 };
 
 Args parse(int argc, char** argv) {
@@ -91,6 +97,8 @@ Args parse(int argc, char** argv) {
             a.mode = next();
         } else if (k == "--data-out") {
             a.data_out = next();
+        } else if (k == "--profile") {
+            a.profile = next();
         } else {
             std::fprintf(stderr, "speed_compare: unknown argument %s\n", k.c_str());
             std::exit(2);
@@ -197,12 +205,17 @@ int main(int argc, char** argv) {
         if (a.warmup_steps > 0) {
             gk::train::Trainer(*m, forward, tc, torch::kCPU, opts).fit(warm, {});
         }
+        std::optional<torch::autograd::profiler::RecordProfile> profile;
+        if (!a.profile.empty()) {
+            profile.emplace(a.profile);
+        }
         const double cpu0 = process_cpu_s();
         auto t0 = std::chrono::steady_clock::now();
         gk::train::TrainReport r =
             gk::train::Trainer(*m, forward, tc, torch::kCPU, opts).fit(train, {});
         const double wall =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        profile.reset();
         out["train_tokens_per_s"] = r.tokens_per_s;
         out["train_tokens"] = r.tokens;
         out["train_padded_tokens"] = r.padded_tokens;
@@ -218,9 +231,14 @@ int main(int argc, char** argv) {
         first.ids.assign(eval.ids.begin(), eval.ids.begin() + a.batch);
         first.labels.assign(eval.labels.begin(), eval.labels.begin() + a.batch);
         (void)gk::train::evaluate(*m, forward, first, a.batch, torch::kCPU, prec);
+        std::optional<torch::autograd::profiler::RecordProfile> profile;
+        if (!a.profile.empty() && a.mode == "eval") {
+            profile.emplace(a.profile);
+        }
         const double cpu0 = process_cpu_s();
         gk::train::EvalResult r = gk::train::evaluate(*m, forward, eval, a.batch, torch::kCPU, prec,
                                                       0, a.eval_longest_first);
+        profile.reset();
         out["eval_samples_per_s"] = r.metrics.samples_per_s.value_or(0.0);
         out["eval_wall_s"] = r.duration_s;
         out["eval_cpu_s"] = process_cpu_s() - cpu0;
