@@ -93,6 +93,39 @@ TEST(Mechanisms, CatalogCoversEveryKnobOfTheRegistry) {
     }
 }
 
+// Asked to, the evaluate stage's path also scores the validation split, metered as a stage of its
+// own: the plain path and the packed engine alike (what `greenknobs tune` selects on). Not asked,
+// neither the stage nor the metrics exist.
+TEST(Mechanisms, TheValidationSplitIsScoredThroughTheEvaluationPathWhenAsked) {
+    const auto stage = [](const json& rec, const std::string& name) -> const json* {
+        for (const auto& st : rec["energy"]["stages"]) {
+            if (st["name"] == name) {
+                return &st;
+            }
+        }
+        return nullptr;
+    };
+    for (const std::string engine : {"plain", "packed"}) {
+        TrainRun r =
+            train("B0", "--set inference.score_validation=true --set inference.engine=" + engine);
+        ASSERT_EQ(r.rc, 0) << r.out;
+        const json& rec = r.record;
+        EXPECT_EQ(rec["evaluation"]["engine"], engine);
+        const json& v = rec["evaluation"]["validation_metrics"];
+        ASSERT_TRUE(v.is_object()) << rec["evaluation"];
+        EXPECT_EQ(i64(v["samples"]), i64(rec["data"]["validation"]));
+        EXPECT_TRUE(v["f1_vul"].is_number());
+        const json* st = stage(rec, "evaluate_validation");
+        ASSERT_NE(st, nullptr) << engine;
+        EXPECT_GT((*st)["energy_j"]["total"].get<double>(), 0);
+        EXPECT_EQ(i64((*st)["work"]["samples"]), i64(rec["data"]["validation"]));
+    }
+    TrainRun plain = train("B0");
+    ASSERT_EQ(plain.rc, 0) << plain.out;
+    EXPECT_FALSE(plain.record["evaluation"].contains("validation_metrics"));
+    EXPECT_EQ(stage(plain.record, "evaluate_validation"), nullptr);
+}
+
 // The baseline states what ran when no knob is on: the references the other tests differ from.
 TEST(Mechanisms, BaselineRecordsWhatRan) {
     TrainRun r = train("B0");

@@ -295,6 +295,26 @@ TEST(TuneRealRuns, SmallTuneEndToEnd) {
         baselines += p["id"] == "B" ? 1 : 0;
     }
     EXPECT_EQ(baselines, 3);
+    // Every run scored its validation split through the evaluation path (what the search read),
+    // and the search left that stage out of the run's energy.
+    const json run =
+        json::parse(gk::fs::read_file(root + "/t/studies/01-screen-f0.5/runs/B-r0/run.json"));
+    ASSERT_TRUE(run["evaluation"].contains("validation_metrics")) << run["evaluation"];
+    double stage_j = 0;
+    for (const auto& st : run["energy"]["stages"]) {
+        if (st["name"] == "evaluate_validation") {
+            stage_j = st["energy_j"]["total"].get<double>();
+        }
+    }
+    EXPECT_GT(stage_j, 0);
+    for (const auto& p : s["points"]) {
+        if (p["batch"] == "01-screen-f0.5" && p["id"] == "B") {
+            EXPECT_NEAR(p["energy_j"].get<double>(),
+                        run["energy"]["total"]["energy_j"]["total"].get<double>() - stage_j, 1e-6);
+            EXPECT_DOUBLE_EQ(p["val_f1"].get<double>(),
+                             run["evaluation"]["validation_metrics"]["f1_vul"].get<double>());
+        }
+    }
     EXPECT_TRUE(stdfs::exists(root + "/t/report/index.html"));
     const std::string html = gk::fs::read_file(root + "/t/report/index.html");
     EXPECT_NE(html.find("Every step and why"), std::string::npos);

@@ -34,6 +34,36 @@ TEST(StudyGlue, ReadsTheRunRecordValidationAtTheBestEpoch) {
     EXPECT_FALSE(outcome_from_run_json(json{{"status", "failed"}}).ok);
 }
 
+// A run that scored its validation split through the evaluation path: that F1 (and its counts)
+// is the one selected on, and the stage that scored it is not the pipeline's energy or time.
+TEST(StudyGlue, ReadsTheEvaluationPathsValidationScoreAndLeavesItsStageOut) {
+    json run = {
+        {"status", "complete"},
+        {"energy",
+         {{"total", {{"energy_j", {{"total", 123.5}}}, {"duration_s", 9.0}}},
+          {"stages",
+           json::array(
+               {{{"name", "evaluate"}, {"energy_j", {{"total", 10.0}}}, {"duration_s", 1.0}},
+                {{"name", kScoreValidationStage},
+                 {"energy_j", {{"total", 20.5}}},
+                 {"duration_s", 2.0}}})}}},
+        {"metrics", {{"f1_vul", 0.61}}},
+        {"evaluation",
+         {{"validation_metrics",
+           {{"f1_vul", 0.66}, {"samples", 300}, {"confusion", {{"tp", 40}, {"fn", 10}}}}}}},
+        {"train",
+         {{"best_epoch", 1},
+          {"validation", json::array({{{"epoch", 1}, {"f1_vul", 0.7}, {"samples", 300}}})}}}};
+    Outcome o = outcome_from_run_json(run);
+    ASSERT_TRUE(o.ok) << o.error;
+    EXPECT_DOUBLE_EQ(o.val_f1, 0.66);  // the evaluation path's, not the training loop's 0.7
+    EXPECT_DOUBLE_EQ(o.val_samples, 300);
+    EXPECT_DOUBLE_EQ(o.val_positives, 50);
+    EXPECT_DOUBLE_EQ(o.energy_j, 103.0);
+    EXPECT_DOUBLE_EQ(o.duration_s, 7.0);
+    EXPECT_DOUBLE_EQ(o.test_f1, 0.61);
+}
+
 TEST(StudyGlue, FidelityScalesTrainingSamplesAndKeepsEnoughEvaluation) {
     config::RunConfig base;
     base.data.max_train_samples = 3000;

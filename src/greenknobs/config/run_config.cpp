@@ -34,7 +34,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, epochs, batch_size,
                                                 early_stopping_patience, compile, seed,
                                                 validation_batch_size, validation_bucket_by_length)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(InferenceConfig, engine, dtype, batch_size,
-                                                bucket_by_length)
+                                                bucket_by_length, score_validation)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SystemConfig, device, threads, power_limit_w)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(EnergyConfig, sample_period_s, idle_baseline_s,
                                                 country, carbon_g_per_kwh, pue, cpu_tdp_w, scope)

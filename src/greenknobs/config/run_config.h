@@ -108,6 +108,11 @@ struct InferenceConfig {
     // Batches built longest first (either engine): each pads only to its own longest sample; the
     // predictions are the same up to float rounding. The paper's catalog pins false for its V0.
     bool bucket_by_length = true;
+    // Also score the validation split through the same path, metered as its own stage
+    // (`evaluate_validation`; run.json `evaluation.validation_metrics`): what `greenknobs tune`
+    // selects on, so that an inference knob's effect on accuracy is seen before test. Extra work,
+    // off by default.
+    bool score_validation = false;
 };
 
 struct SystemConfig {

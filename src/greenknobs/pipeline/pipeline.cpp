@@ -14,6 +14,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include <torch/torch.h>
@@ -611,37 +612,61 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
         json evaluation = {{"requested_precision", eval_dtype},
                            {"adapters_merged", merge_in_memory},
                            {"fallbacks", json::array()}};
-        {
-            auto s = open_stage("evaluate");
-            m->eval();
-            if (c.inference.engine == config::Engine::kPacked ||
-                c.train.compile == config::Compile::kTorchscript) {
-                adapters::InferenceEngine engine(adapters::classifier_of(m.ptr()),
-                                                 adapters::engine_options(c, tok->pad_id()));
-                auto out = engine.run(tk.test.ids);
+        // The engine outlives the evaluate stage when the validation split is scored with it too.
+        std::optional<adapters::InferenceEngine> engine;
+        const bool via_engine = c.inference.engine == config::Engine::kPacked ||
+                                c.train.compile == config::Compile::kTorchscript;
+        const train::Precision plain_precision =
+            via_engine ? train::Precision::kFp32 : train::parse_precision(eval_dtype);
+        // One split through the evaluation path: its metrics, and (plain engine) what it padded.
+        const auto score = [&](const train::TokenizedSplit& split, json* plain) {
+            if (via_engine) {
+                auto out = engine->run(split.ids);
                 std::vector<int> preds;
                 preds.reserve(out.logits.size());
                 for (const auto& l : out.logits) {
                     preds.push_back(l[1] > l[0] ? 1 : 0);
                 }
-                ev = train::compute_metrics(tk.test.labels, preds);
-                ev.samples_per_s = out.timing.samples_per_s;
-                ev.latency_ms_per_batch = out.timing.latency_ms_per_batch;
+                train::Metrics r = train::compute_metrics(split.labels, preds);
+                r.samples_per_s = out.timing.samples_per_s;
+                r.latency_ms_per_batch = out.timing.latency_ms_per_batch;
+                return r;
+            }
+            auto r = train::evaluate(
+                *m,
+                [m](const torch::Tensor& ids, const torch::Tensor& mask) mutable {
+                    return m->forward(ids, mask);
+                },
+                split, c.inference.batch_size, device, plain_precision, tok->pad_id(),
+                c.inference.bucket_by_length);
+            if (plain != nullptr) {
+                *plain = {{"bucket_by_length", r.bucket_by_length},
+                          {"tokens", {{"real", r.tokens}, {"padded", r.padded_tokens}}}};
+            }
+            return r.metrics;
+        };
+        {
+            auto s = open_stage("evaluate");
+            m->eval();
+            if (via_engine) {
+                engine.emplace(adapters::classifier_of(m.ptr()),
+                               adapters::engine_options(c, tok->pad_id()));
+                ev = score(tk.test, nullptr);
                 // Asked of the engine while it still holds the model in its evaluation form.
                 evaluation["engine"] =
-                    engine.options().engine + (engine.compiled() ? "+torchscript" : "");
-                evaluation["precision"] = engine.dtype();
-                evaluation["batch_size"] = engine.options().batch_size;
-                evaluation["bucket_by_length"] = engine.options().bucket_by_length;
+                    engine->options().engine + (engine->compiled() ? "+torchscript" : "");
+                evaluation["precision"] = engine->dtype();
+                evaluation["batch_size"] = engine->options().batch_size;
+                evaluation["bucket_by_length"] = engine->options().bucket_by_length;
                 evaluation["linears"] = kinds_json(adapters::linear_kinds(*m));
-                evaluation["packed_linears"] = engine.packed_linears();
-                evaluation["description"] = engine.describe();
-                if (const auto* cm = engine.compiled()) {
+                evaluation["packed_linears"] = engine->packed_linears();
+                evaluation["description"] = engine->describe();
+                if (const auto* cm = engine->compiled()) {
                     evaluation["torchscript"] = {{"traces", cm->traces()},
                                                  {"steps", cm->steps()},
                                                  {"trace_s", cm->trace_s()}};
                 }
-                for (const auto& f : engine.fallbacks()) {
+                for (const auto& f : engine->fallbacks()) {
                     const std::string knob =
                         f.step.find("->") != std::string::npos ? "inference_engine" : "compile";
                     const std::string what = knob == "compile" ? f.step + " skipped" : f.step;
@@ -649,28 +674,29 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
                     record["knobs"]["details"].push_back(fallback_detail(knob, what, f.reason));
                 }
             } else {
-                const train::Precision precision = train::parse_precision(eval_dtype);
                 evaluation["linears"] = kinds_json(adapters::linear_kinds(*m));
-                auto r = train::evaluate(
-                    *m,
-                    [m](const torch::Tensor& ids, const torch::Tensor& mask) mutable {
-                        return m->forward(ids, mask);
-                    },
-                    tk.test, c.inference.batch_size, device, precision, tok->pad_id(),
-                    c.inference.bucket_by_length);
-                ev = r.metrics;
+                json plain;
+                ev = score(tk.test, &plain);
                 evaluation["engine"] = "plain";
-                evaluation["precision"] = train::precision_name(precision);
+                evaluation["precision"] = train::precision_name(plain_precision);
                 evaluation["batch_size"] = c.inference.batch_size;
-                evaluation["bucket_by_length"] = r.bucket_by_length;
-                evaluation["tokens"] = {{"real", r.tokens}, {"padded", r.padded_tokens}};
+                evaluation["bucket_by_length"] = plain["bucket_by_length"];
+                evaluation["tokens"] = plain["tokens"];
             }
             evaluation["attention_kernel"] = m->attention_kernel();
             s.add_work("samples", static_cast<double>(tk.test.ids.size()));
         }
+        // The same path on the validation split, metered apart: what a search selects on, so an
+        // inference knob's effect on accuracy is seen before test (greenknobs tune sets it).
+        if (c.inference.score_validation) {
+            poll_stop("evaluate");
+            auto s = open_stage("evaluate_validation");
+            const train::Metrics v = score(tk.validation, nullptr);
+            evaluation["validation_metrics"] = train::to_json(v);
+            s.add_work("samples", static_cast<double>(tk.validation.ids.size()));
+        }
         poll_stop("evaluate");  // the last chance: after this the run completes
-        if (c.inference.engine == config::Engine::kPacked ||
-            c.train.compile == config::Compile::kTorchscript) {
+        if (via_engine) {
             record["knobs"]["details"].push_back(
                 {{"name",
                   c.inference.engine == config::Engine::kPacked ? "inference_engine" : "compile"},

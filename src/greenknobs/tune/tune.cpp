@@ -179,6 +179,8 @@ config::RunConfig tune_base(const TuneOptions& opt) {
     config::validate(base, opt.catalog_path.empty() ? opt.config_path : opt.catalog_path);
     base.name = "B";
     base.knobs.clear();
+    // Every run scores the validation split through its evaluation path (selection reads it).
+    base.inference.score_validation = true;
     return base;
 }
 
@@ -222,6 +224,26 @@ Outcome outcome_from_run_json(const json& run) {
                 o.val_f1 = e["f1_vul"].get<double>();
                 o.val_samples = number_at(e, "/samples");
                 o.val_positives = number_at(e, "/confusion/tp") + number_at(e, "/confusion/fn");
+            }
+        }
+    }
+    // Where the run scored the validation split through its evaluation path (the tune asks every
+    // run to), that is the F1 selected on: it sees an inference knob's effect, the training
+    // loop's validation does not. Its stage is the tune's measurement, not the pipeline's work:
+    // left out of energy and time.
+    const json::json_pointer dv("/evaluation/validation_metrics");
+    if (run.contains(dv) && run.at(dv).is_object() && run.at(dv).contains("f1_vul")) {
+        const json& v = run.at(dv);
+        o.val_f1 = number_at(v, "/f1_vul");
+        o.val_samples = number_at(v, "/samples");
+        o.val_positives = number_at(v, "/confusion/tp") + number_at(v, "/confusion/fn");
+        const json::json_pointer sp("/energy/stages");
+        if (run.contains(sp) && run.at(sp).is_array()) {
+            for (const auto& st : run.at(sp)) {
+                if (st.value("name", "") == kScoreValidationStage) {
+                    o.energy_j -= number_at(st, "/energy_j/total");
+                    o.duration_s -= number_at(st, "/duration_s");
+                }
             }
         }
     }
@@ -385,6 +407,7 @@ TuneResult run_tune(const TuneOptions& opt) {
         }
         config::RunConfig c =
             apply_knobs(base, v.knobs, i == 0 ? "tuned" : "tuned-runner-up", "tune");
+        c.inference.score_validation = false;  // the tune's measurement, not the user's work
         const std::string header =
             "# greenknobs tune: " + v.role + " configuration " + v.label + "\n# " +
             (static_cast<int>(i) == result.search.picked ? "picked: " + result.search.pick_why
