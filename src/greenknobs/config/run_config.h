@@ -115,6 +115,10 @@ struct InferenceConfig {
     bool score_validation = false;
 };
 
+// The stage in which a run scores its validation split (InferenceConfig::score_validation): the
+// pipeline opens it, the tune leaves it out of a run's energy and time.
+inline constexpr const char* kScoreValidationStage = "evaluate_validation";
+
 struct SystemConfig {
     Device device = Device::kCpu;  // cpu | cuda
     int threads = 0;               // intra-op threads; 0 = all hardware threads

@@ -690,7 +690,7 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
         // inference knob's effect on accuracy is seen before test (greenknobs tune sets it).
         if (c.inference.score_validation) {
             poll_stop("evaluate");
-            auto s = open_stage("evaluate_validation");
+            auto s = open_stage(config::kScoreValidationStage);
             const train::Metrics v = score(tk.validation, nullptr);
             evaluation["validation_metrics"] = train::to_json(v);
             s.add_work("samples", static_cast<double>(tk.validation.ids.size()));

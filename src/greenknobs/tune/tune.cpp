@@ -240,7 +240,7 @@ Outcome outcome_from_run_json(const json& run) {
         const json::json_pointer sp("/energy/stages");
         if (run.contains(sp) && run.at(sp).is_array()) {
             for (const auto& st : run.at(sp)) {
-                if (st.value("name", "") == kScoreValidationStage) {
+                if (st.value("name", "") == config::kScoreValidationStage) {
                     o.energy_j -= number_at(st, "/energy_j/total");
                     o.duration_s -= number_at(st, "/duration_s");
                 }

@@ -51,12 +51,9 @@ TuneResult run_tune(const TuneOptions& opt);
 // the CLI peeks at to probe the device's capabilities before the tune starts.
 config::RunConfig tune_base(const TuneOptions& opt);
 
-// The stage in which a run scored its validation split (inference.score_validation).
-inline constexpr const char* kScoreValidationStage = "evaluate_validation";
-
 // What the search reads from a run.json (schema greenknobs.run/1): total energy and time (less the
-// kScoreValidationStage), the validation F1 (the evaluation path's on the validation split where
-// the run scored it, else the training loop's at its best epoch), the evaluation latency, and
+// config::kScoreValidationStage), the validation F1 (the evaluation path's on the validation split
+// where the run scored it, else the training loop's at its best epoch), the evaluation latency, and
 // test F1 (kept for verification).
 Outcome outcome_from_run_json(const nlohmann::json& run);
 
