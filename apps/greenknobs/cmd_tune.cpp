@@ -51,7 +51,8 @@ gk::app::Registrar reg("tune", 55, [](CLI::App& app) -> gk::app::RunFn {
         "search the knobs for the least energy within a budget (screening, successive halving, "
         "a cascade), verify the pick with repeats; resumable");
     auto* cat = sub->add_option("--catalog", a->opt.catalog_path,
-                                "a variant catalog whose [base] is the baseline");
+                                "a variant catalog whose [base] is the baseline, or a command "
+                                "catalog (docs/byo.md): its [[knob]]s are the space");
     sub->add_option("--config", a->opt.config_path, "a run config (TOML) as the baseline")
         ->excludes(cat);
     sub->add_option("--set", a->opt.sets, "override one key of the baseline: section.key=value");
@@ -70,10 +71,10 @@ gk::app::Registrar reg("tune", 55, [](CLI::App& app) -> gk::app::RunFn {
                     "V30,V27)");
     sub->add_option("--levels", a->opt.space.max_levels, "settings per knob at most")
         ->capture_default_str();
-    sub->add_option("--fidelities", a->fidelities,
-                    "screening fidelities (share of the training samples), ascending; the "
-                    "cascade runs at the last")
-        ->capture_default_str();
+    auto* fid = sub->add_option("--fidelities", a->fidelities,
+                                "screening fidelities (share of the training samples), "
+                                "ascending; the cascade runs at the last")
+                    ->capture_default_str();
     sub->add_option("--eta", a->opt.search.eta,
                     "successive halving keeps the best 1/eta of the knobs (two settings each)")
         ->capture_default_str();
@@ -99,8 +100,9 @@ gk::app::Registrar reg("tune", 55, [](CLI::App& app) -> gk::app::RunFn {
                   "print the search space (every setting, every excluded knob and why) and stop");
     sub->add_flag(
         "--no-report", [a](int64_t) { a->opt.report = false; }, "do not write DIR/report");
-    return [a]() -> int {
+    return [a, fid]() -> int {
         a->opt.search.budget = gk::tune::parse_budget(a->budget);
+        a->opt.fidelities_given = fid->count() > 0;
         a->opt.space.knobs = split(a->knobs);
         a->opt.compare = split(a->compare);
         a->opt.search.fidelities.clear();
@@ -119,8 +121,10 @@ gk::app::Registrar reg("tune", 55, [](CLI::App& app) -> gk::app::RunFn {
             a->opt.catalog_path = "variants/paper.toml";
         }
 #ifdef GK_HAVE_KNOBS
-        a->opt.capabilities =
-            gk::app::detect_here(gk::config::to_string(gk::tune::tune_base(a->opt).system.device));
+        if (!gk::tune::is_command_tune(a->opt)) {  // a command's knobs need nothing of this machine
+            a->opt.capabilities = gk::app::detect_here(
+                gk::config::to_string(gk::tune::tune_base(a->opt).system.device));
+        }
 #endif
         const gk::tune::TuneResult r = gk::tune::run_tune(a->opt);
         if (a->opt.dry_run) {
@@ -139,8 +143,7 @@ gk::app::Registrar reg("tune", 55, [](CLI::App& app) -> gk::app::RunFn {
         }
         std::cout << "\n" << r.search.pick_why << "\n";
         if (!r.chosen_toml.empty()) {
-            std::cout << "configuration: " << r.chosen_toml << "  (greenknobs train --config "
-                      << r.chosen_toml << ")\n";
+            std::cout << "configuration: " << r.chosen_toml << "  (run it: " << r.run_hint << ")\n";
         }
         const auto& acc = r.search.accounting;
         std::cout << "search cost: " << acc.runs << " runs, "

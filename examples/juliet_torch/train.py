@@ -5,8 +5,10 @@ pipeline" example of docs/byo.md: plain PyTorch, instrumented with greenknobs' P
 studied with `greenknobs study --catalog examples/juliet_torch/study.toml`.
 
 Stages: load_dataset, tokenize, train (with train/validate per epoch), evaluate. Metrics: f1_vul,
-f1_weighted, accuracy, mcc (test split). Knobs: --bf16 (autocast), --max-length, --batch-size,
---threads, --early-stop.
+f1_weighted, accuracy, mcc (test split), val_f1_vul (the validation split, scored with the model
+that is tested: what `greenknobs tune` selects on). Knobs: --bf16 (autocast), --max-length,
+--batch-size, --threads, --early-stop; --fidelity F (a tune's screening runs) trains on the share
+F of the samples and scores F of the evaluation samples (at least 200).
 
 Alone (`python3 train.py --out runs/x`) it measures itself; under `greenknobs measure`/`study` it
 reports its stages to the parent, which measures them.
@@ -43,8 +45,17 @@ def parse_args(argv):
     p.add_argument("--early-stop", action="store_true",
                    help="stop when validation F1 does not improve (patience 1)")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--fidelity", type=float, default=1.0,
+                   help="share of the samples, in (0, 1] (a tune's low-fidelity screening)")
     p.add_argument("--out", default=None, help="run directory when measuring alone")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not 0 < args.fidelity <= 1:
+        p.error("--fidelity: expected a share in (0, 1], got %g" % args.fidelity)
+    if args.fidelity < 1:
+        args.train_samples = max(16, math.ceil(args.fidelity * args.train_samples))
+        args.eval_samples = max(min(args.eval_samples, 200),
+                                math.ceil(args.fidelity * args.eval_samples))
+    return args
 
 
 def load_rows(path, n_train, n_eval, seed):
@@ -179,7 +190,7 @@ def main(argv):
         model = build_model(torch, args.vocab, args.dim, args.max_length)
         opt = torch.optim.AdamW(model.parameters(), lr=args.lr)
         rng = random.Random(args.seed)
-        best_f1, epochs_run = -1.0, 0
+        best_f1, f1, epochs_run = -1.0, float("nan"), 0
         t0 = time.time()
         with t.stage("train", work="samples") as s:
             for epoch in range(args.epochs):
@@ -204,6 +215,7 @@ def main(argv):
             m = scores(predict(model, te_ids, te_y, args, torch, s), te_y)
         for k, value in m.items():
             t.metric(k, value)
+        t.metric("val_f1_vul", f1)  # the last epoch's: the model just tested
         t.metric("epochs_run", epochs_run)
         t.metric("train_s", time.time() - t0)
         print("test: f1_vul %.4f  accuracy %.4f  mcc %.4f" % (m["f1_vul"], m["accuracy"],

@@ -212,6 +212,15 @@ TEST_F(CommandCatalogTest, BadCatalogsNameFileAndPlace) {
         {head + knob + base_v + "[[variant]]\nid = \"V1\"\n", "V1.knobs"},
         {head + knob + base_v + "[[variant]]\nid = \"V1\"\nknobs = [\"k\"]\ncombines = [\"V0\"]\n",
          "not a single-knob variant"},
+        {head + "[tune]\nfidelity_arg = \"--f\"\n" + base_v, "tune.validation_metric"},
+        {head + "[tune]\nvalidation_metric = \"v\"\nfidelity = 1\n" + base_v,
+         "tune.fidelity: unknown key"},
+        {head + "[report]\nprimary_metric = \"acc\"\n[tune]\nvalidation_metric = \"acc\"\n" +
+             base_v,
+         "is the primary metric"},
+        {head + "[[knob]]\nname = \"k\"\nphase = \"data\"\nchanges = \"x\"\nargs = [\"-k\"]\n" +
+             "group = \"\"\n" + base_v,
+         "knob[0].group"},
     };
     for (const auto& c : cases) {
         std::string p = write(c.text);
@@ -220,6 +229,27 @@ TEST_F(CommandCatalogTest, BadCatalogsNameFileAndPlace) {
         EXPECT_NE(e.find(c.expect), std::string::npos) << c.text << "\n-> " << e;
     }
     EXPECT_FALSE(is_command_catalog(std::string(GK_SOURCE_DIR) + "/variants/quick.toml"));
+}
+
+TEST_F(CommandCatalogTest, ReadsWhatATuneNeedsAndGroupsAlternativeSettings) {
+    std::string text = kCatalog;
+    text.insert(text.find("[[knob]]\nname = \"short\""),
+                "[[knob]]\nname = \"shorter\"\nphase = \"data\"\nchanges = \"32 tokens\"\n"
+                "args = [\"--max-length\", \"32\"]\ngroup = \"length\"\n");
+    text.insert(text.find("[[knob]]"),
+                "[tune]\nvalidation_metric = \"val_acc\"\n"
+                "fidelity_arg = \"--share\"\nlatency_metric = \"ms\"\n");
+    const CommandCatalog c = load_command_catalog(write(text));
+    EXPECT_EQ(c.tune_validation_metric, "val_acc");
+    EXPECT_EQ(c.tune_fidelity_arg, "--share");
+    EXPECT_EQ(c.tune_fidelity_env, "");
+    EXPECT_EQ(c.tune_latency_metric, "ms");
+    EXPECT_EQ(c.knob("shorter").group, "length");
+    EXPECT_EQ(c.knob("bf16").group, "bf16");  // a knob alone is its own group
+    // The group is the tune's business: a study's run specs (and their hashes) do not carry it.
+    const CommandCatalog plain = load_command_catalog(write(kCatalog, "plain.toml"));
+    EXPECT_EQ(c.spec("V3", 0, 7)["config_hash"], plain.spec("V3", 0, 7)["config_hash"]);
+    EXPECT_EQ(plain.tune_validation_metric, "");
 }
 
 TEST_F(CommandCatalogTest, TheExampleCatalogsShareTheirKnobs) {
@@ -233,6 +263,9 @@ TEST_F(CommandCatalogTest, TheExampleCatalogsShareTheirKnobs) {
         EXPECT_EQ(full.knobs[i].args, tiny.knobs[i].args);
         EXPECT_EQ(full.knobs[i].phase, tiny.knobs[i].phase);
     }
+    EXPECT_EQ(full.tune_validation_metric, "val_f1_vul");  // both can be tuned, the same way
+    EXPECT_EQ(full.tune_validation_metric, tiny.tune_validation_metric);
+    EXPECT_EQ(full.tune_fidelity_arg, tiny.tune_fidelity_arg);
     ASSERT_EQ(full.variants.size(), tiny.variants.size());
     for (size_t i = 0; i < full.variants.size(); ++i) {
         EXPECT_EQ(full.variants[i].knobs, tiny.variants[i].knobs);

@@ -1,6 +1,8 @@
 // Whole tunes through the binary: with a fake trainer whose numbers follow the config (the search's
 // decisions, resume after kill -9 replaying them exactly, settings checked on resume, the chosen
-// TOML run by the real `greenknobs train`), and one small tune of real training runs.
+// TOML run by the real `greenknobs train`), one small tune of real training runs, and a tune of a
+// command catalog (a fake command: its knobs, its metrics, its fidelity argument).
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -327,6 +329,135 @@ TEST(TuneRealRuns, SmallTuneEndToEnd) {
     if (!HasFailure()) {
         stdfs::remove_all(root);
     }
+}
+
+// The catalog of a command whose work and scores follow its arguments: "half" halves the work and
+// keeps the scores; "tenth" (the same knob, group "work") does a tenth and loses 10 points;
+// "quiet" changes nothing but the environment.
+std::string command_catalog(const std::string& tune_table) {
+    return std::string(R"(
+description = "a fake command"
+[base]
+argv = [")") +
+           GK_FAKE_COMMAND + R"("]
+seed_arg = "--seed"
+seed = 5
+[report]
+primary_metric = "test_score"
+)" + tune_table +
+           R"(
+[[knob]]
+name = "tenth"
+phase = "training"
+changes = "a tenth of the work, a worse model"
+args = ["--work", "0.04", "--val", "0.70", "--test", "0.69"]
+group = "work"
+[[knob]]
+name = "half"
+phase = "training"
+changes = "half the work"
+args = ["--work", "0.2"]
+group = "work"
+[[knob]]
+name = "quiet"
+phase = "system"
+changes = "QUIET=1"
+env = { QUIET = "1" }
+[[variant]]
+id = "V0"
+baseline = true
+[[variant]]
+id = "V1"
+knobs = ["half"]
+)";
+}
+
+TEST(TuneCommand, TunesACommandCatalogsKnobsOnItsOwnMetrics) {
+    const std::string root = tmp_dir("command");
+    const std::string catalog = root + "/job.toml";
+    gk::fs::write_file_atomic(catalog, command_catalog("[tune]\nvalidation_metric = \"val_score\"\n"
+                                                       "fidelity_arg = \"--fidelity\"\n"));
+    std::string output;
+    ASSERT_EQ(run({"tune", "--catalog", catalog, "--budget", "f1_drop=1.0", "--fidelities", "0.5",
+                   "--max-runs", "30", "--compare", "V1", "--out", root + "/t"},
+                  "", &output),
+              0)
+        << output;
+    const json s = json::parse(gk::fs::read_file(root + "/t/search.json"));
+    // The space is the catalog's knobs; the tenth's 10-point validation loss drops it.
+    ASSERT_EQ(s["space"]["moves"].size(), 3u) << s["space"];
+    bool tenth_dropped = false;
+    for (const auto& st : s["steps"]) {
+        if (st["label"] == "tenth" && st["phase"] == "screen") {
+            tenth_dropped = st["decision"] == "dropped";
+        }
+    }
+    EXPECT_TRUE(tenth_dropped) << s["steps"];
+    ASSERT_FALSE(s["picked"].is_null()) << s["pick_why"];
+    json pick;
+    for (const auto& v : s["verified"]) {
+        pick = v["id"] == s["picked"] ? v : pick;
+    }
+    EXPECT_TRUE(pick["knobs"].contains("half")) << pick;
+    EXPECT_FALSE(pick["knobs"].contains("tenth")) << pick;
+    EXPECT_DOUBLE_EQ(pick["test_f1_drop_points"]["mean"].get<double>(), 0.0);  // test_score's
+    // Screening runs were asked for half the work; verification runs are the command as it is.
+    int screened = 0, verified = 0;
+    for (const auto& e : stdfs::recursive_directory_iterator(root + "/t/studies")) {
+        if (e.path().filename() != "run.json") {
+            continue;
+        }
+        const json r = json::parse(gk::fs::read_file(e.path().string()));
+        const std::string where = e.path().string();
+        const double fidelity = r["metrics"]["fidelity"].get<double>();
+        if (where.find("-screen-") != std::string::npos) {
+            EXPECT_DOUBLE_EQ(fidelity, 0.5) << where;
+            ++screened;
+        } else if (where.find("-verify-") != std::string::npos) {
+            EXPECT_DOUBLE_EQ(fidelity, 1.0) << where;
+            ++verified;
+        }
+    }
+    EXPECT_EQ(screened, 6);  // three knobs, three baselines
+    // The baseline and every verified configuration (chosen, a runner-up if any, V1), 3 repeats.
+    EXPECT_EQ(verified, 3 * (1 + static_cast<int>(s["verified"].size())));
+    // The pick as a command spec that `greenknobs measure` runs.
+    const std::string chosen = root + "/t/chosen.json";
+    ASSERT_TRUE(stdfs::exists(chosen)) << output;
+    EXPECT_NE(output.find("greenknobs measure --spec " + chosen), std::string::npos) << output;
+    const json spec = json::parse(gk::fs::read_file(chosen));
+    const auto argv = spec["argv"].get<std::vector<std::string>>();
+    EXPECT_NE(std::find(argv.begin(), argv.end(), "0.2"), argv.end()) << spec;
+    EXPECT_EQ(std::find(argv.begin(), argv.end(), "--fidelity"), argv.end()) << spec;
+    ASSERT_EQ(run({"measure", "--spec", chosen, "--out", root + "/m"}, "", &output), 0) << output;
+    const json measured = json::parse(gk::fs::read_file(root + "/m/run.json"));
+    EXPECT_DOUBLE_EQ(measured["metrics"]["val_score"].get<double>(), 0.80);
+    const std::string html = gk::fs::read_file(root + "/t/report/index.html");
+    EXPECT_NE(html.find("the catalog's [[knob]]s"), std::string::npos);
+    if (!HasFailure()) {
+        stdfs::remove_all(root);
+    }
+}
+
+TEST(TuneCommand, RefusesACatalogItCannotTune) {
+    const std::string root = tmp_dir("command-bad");
+    const std::string plain = root + "/plain.toml";
+    gk::fs::write_file_atomic(plain, command_catalog(""));
+    std::string output;
+    EXPECT_EQ(run({"tune", "--catalog", plain, "--budget", "f1_drop=1", "--out", root + "/t"}, "",
+                  &output),
+              2);
+    EXPECT_NE(output.find("no [tune] table"), std::string::npos) << output;
+    const std::string no_hook = root + "/no-hook.toml";
+    gk::fs::write_file_atomic(no_hook,
+                              command_catalog("[tune]\nvalidation_metric = \"val_score\"\n"));
+    EXPECT_EQ(run({"tune", "--catalog", no_hook, "--budget", "f1_drop=1", "--fidelities", "0.3",
+                   "--out", root + "/t"},
+                  "", &output),
+              2);
+    EXPECT_NE(output.find("fidelity_arg"), std::string::npos) << output;
+    EXPECT_FALSE(stdfs::exists(root + "/t/tune.json"));
+    stdfs::remove_all(root);
 }
 
 }  // namespace

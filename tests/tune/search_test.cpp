@@ -108,7 +108,7 @@ std::vector<Move> moves_for(const std::vector<std::string>& knobs) {
     std::vector<Move> m;
     int i = 1;
     for (const auto& k : knobs) {
-        m.push_back(Move{"M0" + std::to_string(i++), k, json{{k, json::object()}}, k});
+        m.push_back(Move{"M0" + std::to_string(i++), k, json{{k, json::object()}}, k, ""});
     }
     return m;
 }
@@ -398,9 +398,9 @@ TEST(Search, AKnobOverBudgetBacksOffToItsMilderSetting) {
     // Two settings of one knob: "p21" saves most but costs 1.5 points (inside the screening
     // slack), "p12" saves less within budget.
     ev.effects = {{"a", {0.5}}, {"p21", {0.2, 1.5}}, {"p12", {0.5, 0.5}}};
-    std::vector<Move> moves = {Move{"M01", "a", json{{"a", json::object()}}, "a"},
-                               Move{"M02", "prune", json{{"p21", json::object()}}, "p21"},
-                               Move{"M03", "prune", json{{"p12", json::object()}}, "p12"}};
+    std::vector<Move> moves = {Move{"M01", "a", json{{"a", json::object()}}, "a", ""},
+                               Move{"M02", "prune", json{{"p21", json::object()}}, "p21", ""},
+                               Move{"M03", "prune", json{{"p12", json::object()}}, "p12", ""}};
     auto opt = options();
     opt.fidelities = {0.3};
     SearchResult r = run_search(moves, ev, opt);
@@ -425,11 +425,11 @@ namespace gk::tune {
 TEST(Search, HalvingKeepsTheBestKnobsWithTwoSettingsEach) {
     FakeEvaluator ev;
     ev.effects = {{"x1", {0.5}}, {"x2", {0.55}}, {"x3", {0.6}}, {"y", {0.7}}, {"z", {0.9}}};
-    std::vector<Move> moves = {Move{"M01", "x", json{{"x1", json::object()}}, "x1"},
-                               Move{"M02", "x", json{{"x2", json::object()}}, "x2"},
-                               Move{"M03", "x", json{{"x3", json::object()}}, "x3"},
-                               Move{"M04", "y", json{{"y", json::object()}}, "y"},
-                               Move{"M05", "z", json{{"z", json::object()}}, "z"}};
+    std::vector<Move> moves = {Move{"M01", "x", json{{"x1", json::object()}}, "x1", ""},
+                               Move{"M02", "x", json{{"x2", json::object()}}, "x2", ""},
+                               Move{"M03", "x", json{{"x3", json::object()}}, "x3", ""},
+                               Move{"M04", "y", json{{"y", json::object()}}, "y", ""},
+                               Move{"M05", "z", json{{"z", json::object()}}, "z", ""}};
     auto opt = options();  // eta 2: ceil(3 knobs / 2) = 2 knobs go on
     SearchResult r = run_search(moves, ev, opt);
     ASSERT_GE(ev.calls.size(), 2u);

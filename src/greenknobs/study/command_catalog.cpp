@@ -157,7 +157,7 @@ const CommandKnob& CommandCatalog::knob(const std::string& name) const {
 
 CommandCatalog load_command_catalog(const std::string& path) {
     json doc = config::toml_to_json(fs::read_file(path), path);
-    only_keys(doc, {"description", "base", "report", "knob", "variant", "slurm"}, path, "");
+    only_keys(doc, {"description", "base", "report", "knob", "variant", "slurm", "tune"}, path, "");
     CommandCatalog c;
     c.path = path;
     c.description = str(doc, "description", path, "", false);
@@ -198,9 +198,13 @@ CommandCatalog load_command_catalog(const std::string& path) {
         size_t i = 0;
         for (const auto& t : doc["knob"]) {
             const std::string where = "knob[" + std::to_string(i++) + "]";
-            only_keys(t, {"name", "phase", "changes", "args", "env"}, path, where);
+            only_keys(t, {"name", "phase", "changes", "args", "env", "group"}, path, where);
             CommandKnob k;
             k.name = str(t, "name", path, where, true);
+            k.group = str(t, "group", path, where, false, k.name);
+            if (k.group.empty()) {
+                throw InputError(path, where + ".group", "empty (leave it out: the knob's name)");
+            }
             k.phase = str(t, "phase", path, where, true);
             k.changes = str(t, "changes", path, where, true);
             k.args = strings(t, "args", path, where);
@@ -220,6 +224,27 @@ CommandCatalog load_command_catalog(const std::string& path) {
                 }
             }
             c.knobs.push_back(k);
+        }
+    }
+    if (doc.contains("tune")) {
+        const json& t = doc["tune"];
+        if (!t.is_object()) {
+            throw InputError(path, "tune", "expected a [tune] table");
+        }
+        only_keys(t, {"validation_metric", "fidelity_arg", "fidelity_env", "latency_metric"}, path,
+                  "tune");
+        c.tune_validation_metric = str(t, "validation_metric", path, "tune", true);
+        c.tune_fidelity_arg = str(t, "fidelity_arg", path, "tune", false);
+        c.tune_fidelity_env = str(t, "fidelity_env", path, "tune", false);
+        c.tune_latency_metric = str(t, "latency_metric", path, "tune", false);
+        if (c.tune_validation_metric.empty()) {
+            throw InputError(path, "tune.validation_metric",
+                             "must name the metric the command reports for its validation split");
+        }
+        if (c.tune_validation_metric == c.primary_metric) {
+            throw InputError(path, "tune.validation_metric",
+                             "is the primary metric, which the tune reads as the test score: "
+                             "selection must not see test data; report a validation metric");
         }
     }
     if (!doc.contains("variant") || !doc["variant"].is_array() || doc["variant"].empty()) {

@@ -22,6 +22,9 @@ struct CommandKnob {
     std::string changes;  // what it changes, in words (shown in the report)
     std::vector<std::string> args;
     std::map<std::string, std::string> env;
+    // Knobs of one group are alternative settings of one thing (max length 64 or 128): a tune
+    // never combines two of them. Default: the knob's own name.
+    std::string group;
 };
 
 struct CommandVariant {
@@ -52,6 +55,14 @@ struct CommandCatalog {
     double primary_budget = -1;         // < 0 = not given (the report's default)
     std::vector<CommandKnob> knobs;
     std::vector<CommandVariant> variants;
+    // [tune] (docs/byo.md, "Tuning a command"): what `greenknobs tune` needs beyond a study.
+    // The metric selection reads (the command's score on a validation split; same scale and
+    // direction as the primary metric, which the tune reads as test score); "" = not tunable.
+    std::string tune_validation_metric;
+    // How a screening run at fidelity f < 1 is asked to do less: `fidelity_arg f` appended to argv
+    // and/or `fidelity_env=f` set ("" = neither: the tune screens at full fidelity only).
+    std::string tune_fidelity_arg, tune_fidelity_env;
+    std::string tune_latency_metric;  // the evaluation latency per batch, ms ("" = not reported)
 
     const CommandVariant& find(const std::string& id) const;  // InputError if unknown
     const CommandKnob& knob(const std::string& name) const;

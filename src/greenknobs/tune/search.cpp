@@ -560,7 +560,7 @@ class Search {
                     r_.cascade_order.push_back(m.id);
                 }
                 const json cand = merge_knobs(state, m.knobs);
-                const std::string label = describe_knobs(cand);
+                const std::string label = ev_.describe(cand);
                 // Predicted: independent multiplicative savings on the state's observed energy,
                 // times the mean observed interaction (synergy < 1 < antagonism) of the steps so
                 // far, shrunk towards 1 (n / (n + 1)) so that one odd pair does not condemn every

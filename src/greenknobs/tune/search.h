@@ -57,6 +57,8 @@ class Evaluator {
                                                   int repeats) = 0;
     // Why `knobs` cannot be applied together on the base ("" = they can).
     virtual std::string invalid(const nlohmann::json& knobs) = 0;
+    // A combination's name in steps and reports.
+    virtual std::string describe(const nlohmann::json& knobs) { return describe_knobs(knobs); }
 };
 
 struct SearchOptions {

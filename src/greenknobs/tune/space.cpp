@@ -193,7 +193,7 @@ Space build_space(const config::RunConfig& base, const knobs::Capabilities& caps
             }
             char id[16];
             std::snprintf(id, sizeof id, "M%02d", next_id++);
-            space.moves.push_back(Move{id, k.name, knob_set, describe_knobs(knob_set)});
+            space.moves.push_back(Move{id, k.name, knob_set, describe_knobs(knob_set), ""});
             ++levels;
         }
         if (levels == 0) {

@@ -22,6 +22,7 @@ struct Move {
     std::string knob;      // the knob it is a level of
     nlohmann::json knobs;  // {knob: params} (plus a prerequisite knob for a bundle)
     std::string label;     // "max_length=256", "lora + quantization(bits=4)"
+    std::string detail;    // what it changes, in words, where the label does not say ("" = it does)
 };
 
 struct Excluded {

@@ -12,8 +12,10 @@
 #include "greenknobs/data/dataset.h"
 #include "greenknobs/knobs/capabilities.h"
 #include "greenknobs/knobs/catalog.h"
+#include "greenknobs/study/command_catalog.h"
 #include "greenknobs/study/runner.h"
 #include "greenknobs/study/store.h"
+#include "greenknobs/tune/backend.h"
 #include "greenknobs/tune/tune_report.h"
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/fs.h"
@@ -24,10 +26,6 @@ namespace gk::tune {
 using nlohmann::json;
 
 namespace {
-
-struct Interrupted {
-    int signal = 0;
-};
 
 double number_at(const json& doc, const char* pointer) {
     const json::json_pointer p(pointer);
@@ -67,73 +65,141 @@ std::string phase_of(const json& knob_set) {
     return s;
 }
 
-class StudyEvaluator : public Evaluator {
+}  // namespace
+
+std::vector<std::vector<Outcome>> run_batch(const TuneOptions& opt, const std::string& batch,
+                                            double fidelity, const std::string& catalog_text,
+                                            const std::vector<Trial>& trials, int repeats,
+                                            int64_t seed,
+                                            const std::optional<knobs::Capabilities>& caps,
+                                            const std::function<Outcome(const json&)>& outcome) {
+    const std::string dir = fs::join(fs::join(opt.out_dir, "studies"), batch);
+    fs::make_dirs(dir);
+    const std::string catalog = fs::join(dir, "catalog.toml");
+    fs::write_file_atomic(catalog, catalog_text);
+    study::StudyOptions so;
+    so.plan.catalog_path = catalog;
+    for (const auto& t : trials) {
+        so.plan.variants.push_back(t.id);
+    }
+    so.plan.repeats = repeats;
+    so.plan.seed = seed;
+    so.out_dir = dir;
+    so.max_retries = opt.max_retries;
+    so.train_bin = opt.train_bin;
+    so.report = false;
+    so.capabilities = caps;
+    log::info("tune: batch " + batch + ": " + std::to_string(trials.size()) + " x " +
+              std::to_string(repeats) + " run(s) at fidelity " + std::to_string(fidelity));
+    const study::StudyResult sr = study::run_study(so);
+    if (sr.interrupted_signal != 0) {
+        throw Interrupted{sr.interrupted_signal};
+    }
+    // Results from the store: complete runs, else the last attempt's error.
+    study::SqliteStore store(fs::join(dir, "study.sqlite"));  // tune's batches are local studies
+    const int64_t id = store.study()->id;
+    std::map<std::pair<std::string, int>, Outcome> by_key;
+    for (const auto& row : store.runs(id)) {
+        Outcome o;
+        o.error = row.status + (row.error.empty() ? "" : ": " + row.error);
+        by_key[{row.variant, row.repeat}] = o;  // rows come by attempt: the last one stays
+    }
+    for (const auto& row : store.complete_runs(id)) {
+        Outcome o = outcome(json::parse(row.run_json));
+        o.seq = row.seq;
+        by_key[{row.variant, row.repeat}] = o;
+    }
+    std::vector<std::vector<Outcome>> out;
+    for (const auto& t : trials) {
+        std::vector<Outcome> reps;
+        for (int r = 0; r < repeats; ++r) {
+            auto it = by_key.find({t.id, r});
+            Outcome o = it == by_key.end() ? Outcome{} : it->second;
+            if (it == by_key.end()) {
+                o.error = "no run recorded";
+            }
+            reps.push_back(o);
+        }
+        out.push_back(reps);
+    }
+    return out;
+}
+
+void check_compare_id(const std::string& catalog_path, const std::string& id, bool baseline) {
+    const bool ours =
+        id == "B" || ((id[0] == 'M' || id[0] == 'C' || id[0] == 'P') && id.size() > 1 &&
+                      std::isdigit(static_cast<unsigned char>(id[1])));
+    if (ours || baseline) {
+        throw InputError(catalog_path, id,
+                         "cannot be compared: the baseline is verified anyway, and ids B, M<n>, "
+                         "C<n>, P<n> name the tune's own candidates");
+    }
+}
+
+namespace {
+
+// The built-in pipeline: the knob registry's settings applied to a RunConfig, each batch a
+// pipeline catalog at its fidelity, the picked configuration a run config.
+class PipelineBackend : public Backend {
   public:
-    StudyEvaluator(const TuneOptions& opt, const config::RunConfig& base, int64_t seed,
-                   int64_t train_samples, int64_t eval_samples, knobs::Capabilities caps)
-        : opt_(opt),
-          base_(base),
-          seed_(seed),
-          train_samples_(train_samples),
-          eval_samples_(eval_samples),
-          caps_(std::move(caps)) {}
+    explicit PipelineBackend(const TuneOptions& opt) : opt_(opt), base_(tune_base(opt)) {
+        seed_ = opt.seed ? *opt.seed : static_cast<int64_t>(base_.train.seed);
+        caps_ = opt.capabilities
+                    ? *opt.capabilities
+                    : knobs::detect_capabilities(config::to_string(base_.system.device),
+                                                 base_.system.device == config::Device::kCuda);
+        space_ = build_space(base_, caps_, opt.space);
+        search_ = opt.search;
+        if (!opt.compare.empty()) {
+            if (opt.catalog_path.empty()) {
+                throw InputError("--compare", "",
+                                 "comparing with catalog variants needs --catalog");
+            }
+            const knobs::Catalog cat = knobs::load_catalog(opt.catalog_path);
+            for (const auto& id : opt.compare) {
+                const knobs::Variant& v = cat.find(id);
+                check_compare_id(opt.catalog_path, id, v.baseline);
+                search_.compare.push_back(Trial{id, v.knobs, id + " " + v.name});
+            }
+        }
+    }
+
+    json identity() const override { return {{"base_config_hash", config::config_hash(base_)}}; }
+    int64_t seed() const override { return seed_; }
+    const Space& space() const override { return space_; }
+    const SearchOptions& search() const override { return search_; }
+    std::string space_source() const override { return "the knob registry"; }
+
+    // The full sizes fidelities scale from: the caps when set, else the dataset's splits (read
+    // once, then kept in tune.json).
+    json prepare(const json& stored) override {
+        train_n_ = base_.data.max_train_samples;
+        eval_n_ = base_.data.max_eval_samples;
+        if (stored.is_object() && stored.contains("train_samples")) {
+            train_n_ = stored["train_samples"].get<int64_t>();
+            eval_n_ = stored["eval_samples"].get<int64_t>();
+        } else if (train_n_ == 0 || eval_n_ == 0) {
+            const data::Dataset d = data::load_dataset(base_.data, static_cast<uint64_t>(seed_));
+            if (train_n_ == 0) {
+                train_n_ = static_cast<int64_t>(d.train.size());
+            }
+            if (eval_n_ == 0) {
+                eval_n_ = static_cast<int64_t>(std::max(d.validation.size(), d.test.size()));
+            }
+        }
+        fs::make_dirs(opt_.out_dir);
+        fs::write_file_atomic(fs::join(opt_.out_dir, "base.toml"), config::to_toml(base_));
+        return {{"train_samples", train_n_}, {"eval_samples", eval_n_}};
+    }
 
     std::vector<std::vector<Outcome>> run(const std::string& batch, double fidelity,
                                           const std::vector<Trial>& trials, int repeats) override {
-        const std::string dir = fs::join(fs::join(opt_.out_dir, "studies"), batch);
-        fs::make_dirs(dir);
-        const std::string catalog = fs::join(dir, "catalog.toml");
-        const config::RunConfig fbase = at_fidelity(base_, fidelity, train_samples_, eval_samples_);
-        fs::write_file_atomic(catalog, catalog_toml(fbase, trials,
-                                                    "tune batch " + batch + " at fidelity " +
-                                                        std::to_string(fidelity)));
-        study::StudyOptions so;
-        so.plan.catalog_path = catalog;
-        for (const auto& t : trials) {
-            so.plan.variants.push_back(t.id);
-        }
-        so.plan.repeats = repeats;
-        so.plan.seed = seed_;
-        so.out_dir = dir;
-        so.max_retries = opt_.max_retries;
-        so.train_bin = opt_.train_bin;
-        so.report = false;
-        so.capabilities = caps_;
-        log::info("tune: batch " + batch + ": " + std::to_string(trials.size()) + " x " +
-                  std::to_string(repeats) + " run(s) at fidelity " + std::to_string(fidelity));
-        const study::StudyResult sr = study::run_study(so);
-        if (sr.interrupted_signal != 0) {
-            throw Interrupted{sr.interrupted_signal};
-        }
-        // Results from the store: complete runs, else the last attempt's error.
-        study::SqliteStore store(
-            fs::join(dir, "study.sqlite"));  // tune's batches are local studies
-        const int64_t id = store.study()->id;
-        std::map<std::pair<std::string, int>, Outcome> by_key;
-        for (const auto& row : store.runs(id)) {
-            Outcome o;
-            o.error = row.status + (row.error.empty() ? "" : ": " + row.error);
-            by_key[{row.variant, row.repeat}] = o;  // rows come by attempt: the last one stays
-        }
-        for (const auto& row : store.complete_runs(id)) {
-            Outcome o = outcome_from_run_json(json::parse(row.run_json));
-            o.seq = row.seq;
-            by_key[{row.variant, row.repeat}] = o;
-        }
-        std::vector<std::vector<Outcome>> out;
-        for (const auto& t : trials) {
-            std::vector<Outcome> reps;
-            for (int r = 0; r < repeats; ++r) {
-                auto it = by_key.find({t.id, r});
-                Outcome o = it == by_key.end() ? Outcome{} : it->second;
-                if (it == by_key.end()) {
-                    o.error = "no run recorded";
-                }
-                reps.push_back(o);
-            }
-            out.push_back(reps);
-        }
-        return out;
+        const config::RunConfig fbase = at_fidelity(base_, fidelity, train_n_, eval_n_);
+        return run_batch(
+            opt_, batch, fidelity,
+            catalog_toml(fbase, trials,
+                         "tune batch " + batch + " at fidelity " + std::to_string(fidelity)),
+            trials, repeats, seed_, caps_, outcome_from_run_json);
     }
 
     std::string invalid(const json& knob_set) override {
@@ -150,12 +216,30 @@ class StudyEvaluator : public Evaluator {
         }
     }
 
+    // The configuration at full fidelity, runnable as it is.
+    std::string write_config(const Verified& v, size_t index, const std::string& note) override {
+        config::RunConfig c =
+            apply_knobs(base_, v.knobs, index == 0 ? "tuned" : "tuned-runner-up", "tune");
+        c.inference.score_validation = false;  // the tune's measurement, not the user's work
+        const std::string path =
+            fs::join(opt_.out_dir, index == 0 ? "chosen.toml" : "runner-up.toml");
+        fs::write_file_atomic(
+            path, note + "# run it: " + run_hint("<this file>") + "\n" + config::to_toml(c));
+        return path;
+    }
+
+    std::string run_hint(const std::string& path) const override {
+        return "greenknobs train --config " + path + " --out DIR";
+    }
+
   private:
     const TuneOptions& opt_;
     config::RunConfig base_;
-    int64_t seed_;
-    int64_t train_samples_, eval_samples_;
+    int64_t seed_ = 0;
     knobs::Capabilities caps_;
+    Space space_;
+    SearchOptions search_;
+    int64_t train_n_ = 0, eval_n_ = 0;
 };
 
 }  // namespace
@@ -186,21 +270,23 @@ config::RunConfig tune_base(const TuneOptions& opt) {
 
 namespace {
 
-json settings_json(const TuneOptions& opt, const config::RunConfig& base, int64_t seed) {
-    const SearchOptions& s = opt.search;
-    return {{"base_config_hash", config::config_hash(base)},
-            {"seed", seed},
-            {"budget", s.budget.text},
-            {"max_runs", s.max_runs},
-            {"fidelities", s.fidelities},
-            {"eta", s.eta},
-            {"verify_repeats", s.verify_repeats},
-            {"min_gain_pct", s.min_gain_pct},
-            {"screen_slack_points", s.screen_slack_points},
-            {"screen_baselines", s.screen_baselines},
-            {"knobs", opt.space.knobs},
-            {"compare", opt.compare},
-            {"max_levels", opt.space.max_levels}};
+// The tune's identity: what it tunes and how it searches. A resume must ask for the same.
+json settings_json(const TuneOptions& opt, const Backend& backend) {
+    const SearchOptions& s = backend.search();
+    json out = backend.identity();
+    out.update({{"seed", backend.seed()},
+                {"budget", s.budget.text},
+                {"max_runs", s.max_runs},
+                {"fidelities", s.fidelities},
+                {"eta", s.eta},
+                {"verify_repeats", s.verify_repeats},
+                {"min_gain_pct", s.min_gain_pct},
+                {"screen_slack_points", s.screen_slack_points},
+                {"screen_baselines", s.screen_baselines},
+                {"knobs", opt.space.knobs},
+                {"compare", opt.compare},
+                {"max_levels", opt.space.max_levels}});
+    return out;
 }
 
 }  // namespace
@@ -293,33 +379,30 @@ std::string catalog_toml(const config::RunConfig& base, const std::vector<Trial>
     return out.str();
 }
 
+bool is_command_tune(const TuneOptions& opt) {
+    return !opt.catalog_path.empty() && study::is_command_catalog(opt.catalog_path);
+}
+
 TuneResult run_tune(const TuneOptions& opt) {
     if (opt.out_dir.empty()) {
         throw InputError("--out", "", "a tune directory is required");
     }
-    const config::RunConfig base = tune_base(opt);
-    const int64_t seed = opt.seed ? *opt.seed : static_cast<int64_t>(base.train.seed);
-
-    // The settings are the tune's identity: a resume must ask for the same search.
-    const json settings = settings_json(opt, base, seed);
+    const std::unique_ptr<Backend> backend =
+        is_command_tune(opt) ? command_backend(opt) : pipeline_backend(opt);
+    const json settings = settings_json(opt, *backend);
     const std::string settings_path = fs::join(opt.out_dir, "tune.json");
     json stored;
     if (fs::exists(settings_path)) {
         stored = json::parse(fs::read_file(settings_path), nullptr, false);
-        json now = settings;
         json then = stored.is_object() && stored.contains("settings") ? stored["settings"] : json();
-        if (then != now) {
+        if (then != settings) {
             throw InputError(settings_path, "settings",
                              "this directory holds a tune with other settings (" + then.dump() +
                                  "); resume it with the same command or use another --out");
         }
     }
-    const knobs::Capabilities caps =
-        opt.capabilities ? *opt.capabilities
-                         : knobs::detect_capabilities(config::to_string(base.system.device),
-                                                      base.system.device == config::Device::kCuda);
     TuneResult result;
-    result.space = build_space(base, caps, opt.space);
+    result.space = backend->space();
     log::info("tune: " + std::to_string(result.space.moves.size()) + " candidate settings; " +
               std::to_string(result.space.excluded.size()) + " knob(s) excluded");
     std::string labels;
@@ -330,56 +413,17 @@ TuneResult run_tune(const TuneOptions& opt) {
     for (const auto& e : result.space.excluded) {
         log::info("tune: excluded " + e.knob + ": " + e.why);
     }
-    SearchOptions search = opt.search;
-    if (!opt.compare.empty()) {
-        if (opt.catalog_path.empty()) {
-            throw InputError("--compare", "", "comparing with catalog variants needs --catalog");
-        }
-        const knobs::Catalog cat = knobs::load_catalog(opt.catalog_path);
-        for (const auto& id : opt.compare) {
-            const knobs::Variant& v = cat.find(id);
-            const bool ours = id == "B" || ((id[0] == 'M' || id[0] == 'C') && id.size() > 1 &&
-                                            std::isdigit(static_cast<unsigned char>(id[1])));
-            if (ours || v.baseline) {
-                throw InputError(opt.catalog_path, id,
-                                 "cannot be compared: the baseline is verified anyway, and ids "
-                                 "B, M<n>, C<n> name the tune's own candidates");
-            }
-            search.compare.push_back(Trial{id, v.knobs, id + " " + v.name});
-        }
-    }
     if (opt.dry_run) {
         return result;
     }
-    check_search_options(search);
-    // The full sizes fidelities scale from: the caps when set, else the dataset's splits (read
-    // once, then kept in tune.json).
-    int64_t train_n = base.data.max_train_samples;
-    int64_t eval_n = base.data.max_eval_samples;
-    if (stored.is_object() && stored.contains("train_samples")) {
-        train_n = stored["train_samples"].get<int64_t>();
-        eval_n = stored["eval_samples"].get<int64_t>();
-    } else if (train_n == 0 || eval_n == 0) {
-        const data::Dataset d = data::load_dataset(base.data, static_cast<uint64_t>(seed));
-        if (train_n == 0) {
-            train_n = static_cast<int64_t>(d.train.size());
-        }
-        if (eval_n == 0) {
-            eval_n = static_cast<int64_t>(std::max(d.validation.size(), d.test.size()));
-        }
-    }
+    check_search_options(backend->search());
+    json record = {{"schema", "greenknobs.tune-settings/1"}, {"settings", settings}};
+    record.update(backend->prepare(stored));
     fs::make_dirs(opt.out_dir);
-    fs::write_file_atomic(settings_path, json{{"schema", "greenknobs.tune-settings/1"},
-                                              {"settings", settings},
-                                              {"train_samples", train_n},
-                                              {"eval_samples", eval_n}}
-                                                 .dump(2) +
-                                             "\n");
-    fs::write_file_atomic(fs::join(opt.out_dir, "base.toml"), config::to_toml(base));
+    fs::write_file_atomic(settings_path, record.dump(2) + "\n");
 
-    StudyEvaluator ev(opt, base, seed, train_n, eval_n, caps);
     try {
-        result.search = run_search(result.space.moves, ev, search);
+        result.search = run_search(result.space.moves, *backend, backend->search());
     } catch (const Interrupted& i) {
         result.interrupted_signal = i.signal;
         return result;
@@ -400,32 +444,31 @@ TuneResult run_tune(const TuneOptions& opt) {
     fs::write_file_atomic(result.search_json, doc.dump(2) + "\n");
 
     // The picked configuration at full fidelity, runnable as it is; the runner-up beside it.
+    std::string chosen_hint;
     for (size_t i = 0; i < result.search.verified.size(); ++i) {
         const Verified& v = result.search.verified[i];
         if (v.role == "compare") {
             continue;
         }
-        config::RunConfig c =
-            apply_knobs(base, v.knobs, i == 0 ? "tuned" : "tuned-runner-up", "tune");
-        c.inference.score_validation = false;  // the tune's measurement, not the user's work
-        const std::string header =
+        const bool picked = static_cast<int>(i) == result.search.picked;
+        const std::string note =
             "# greenknobs tune: " + v.role + " configuration " + v.label + "\n# " +
-            (static_cast<int>(i) == result.search.picked ? "picked: " + result.search.pick_why
-                                                         : std::string("not picked")) +
-            "\n# run it: greenknobs train --config <this file> --out DIR\n";
-        const std::string path = fs::join(opt.out_dir, i == 0 ? "chosen.toml" : "runner-up.toml");
-        fs::write_file_atomic(path, header + config::to_toml(c));
-        if (static_cast<int>(i) == result.search.picked) {
+            (picked ? "picked: " + result.search.pick_why : std::string("not picked")) + "\n";
+        const std::string path = backend->write_config(v, i, note);
+        if (picked) {
             result.chosen_toml = path;
+            result.run_hint = backend->run_hint(path);
         }
     }
     if (opt.report) {
         TuneReportInput in;
         in.out_dir = opt.out_dir;
         in.settings = settings;
-        in.budget = opt.search.budget;
+        in.budget = backend->search().budget;
         in.result = &result.search;
         in.space = &result.space;
+        in.space_source = backend->space_source();
+        in.run_hint = result.run_hint;
         // The verification batch is the last study directory.
         const std::string studies = fs::join(opt.out_dir, "studies");
         std::string last;
@@ -440,6 +483,10 @@ TuneResult run_tune(const TuneOptions& opt) {
         result.report_html = write_tune_report(in);
     }
     return result;
+}
+
+std::unique_ptr<Backend> pipeline_backend(const TuneOptions& opt) {
+    return std::make_unique<PipelineBackend>(opt);
 }
 
 }  // namespace gk::tune

@@ -213,8 +213,10 @@ std::string write_tune_report(const TuneReportInput& in) {
           << (p.holds_on_test ? "<span class=\"ok\">holds</span>"
                               : "<span class=\"bad\">does not hold</span>")
           << " on test (upper end of the paired CI " << num(p.test_f1_drop.upper, 2) << " vs "
-          << num(in.budget.f1_drop_points, 2) << ").</p><p>Run it: <code>greenknobs train --config "
-          << html_escape(fs::join(in.out_dir, "chosen.toml")) << " --out DIR</code></p>";
+          << num(in.budget.f1_drop_points, 2) << ").</p>";
+        if (!in.run_hint.empty()) {
+            h << "<p>Run it: <code>" << html_escape(in.run_hint) << "</code></p>";
+        }
     }
     h << "<p>" << html_escape(r.pick_why) << "</p></div>\n";
 
@@ -334,10 +336,11 @@ std::string write_tune_report(const TuneReportInput& in) {
     h << "</table>\n";
 
     // Space.
-    h << "<h2>Search space (from the knob "
-         "registry)</h2>\n<table><tr><th>id</th><th>knob</th><th>setting</th></tr>\n";
+    h << "<h2>Search space (from " << html_escape(in.space_source)
+      << ")</h2>\n<table><tr><th>id</th><th>knob</th><th>setting</th></tr>\n";
     for (const auto& m : in.space->moves) {
-        h << "<tr><td>" << m.id << "</td><td>" << m.knob << "</td><td>" << html_escape(m.label)
+        h << "<tr><td>" << m.id << "</td><td>" << html_escape(m.knob) << "</td><td>"
+          << html_escape(m.label) << (m.detail.empty() ? "" : ": " + html_escape(m.detail))
           << "</td></tr>\n";
     }
     h << "</table>\n";

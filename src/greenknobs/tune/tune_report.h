@@ -21,6 +21,8 @@ struct TuneReportInput {
     const SearchResult* result = nullptr;
     const Space* space = nullptr;
     std::string verify_study_dir;  // "" = no verification ran
+    std::string run_hint;          // how to run the pick ("greenknobs train --config ...")
+    std::string space_source = "the knob registry";  // where the search space came from
     bool render_figures = true;
 };
 
