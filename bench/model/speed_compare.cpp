@@ -7,7 +7,9 @@
 //   speed_compare --shape cpu-small --seq 128 --batch 16 --precision bf16 --steps 8 --threads 2
 //
 // --profile FILE records the timed phase (training, or evaluation with --mode eval) with
-// LibTorch's profiler as a chrome trace; scripts/profile_ops.py sums it by operator.
+// LibTorch's profiler as a chrome trace; scripts/profile_ops.py sums it by operator. --adamw
+// libtorch runs LibTorch's own AdamW loop instead of the fused CPU pass (the before of that
+// change).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -53,7 +55,8 @@ struct Args {
     bool full = false;               // every sequence full length (no padding)
     std::string mode = "both";       // train | eval | both
     std::string data_out;
-    std::string profile;  // chrome trace of the timed phase ("" = none)
+    std::string profile;      // chrome trace of the timed phase ("" = none)
+    bool fused_adamw = true;  // --adamw libtorch: LibTorch's own update loop (before/after)
 };
 
 Args parse(int argc, char** argv) {
@@ -75,6 +78,13 @@ Args parse(int argc, char** argv) {
             a.batch = std::stoi(next());
         } else if (k == "--precision") {
             a.precision = next();
+        } else if (k == "--adamw") {
+            const std::string v = next();
+            if (v != "fused" && v != "libtorch") {
+                std::fprintf(stderr, "speed_compare: --adamw fused|libtorch, got %s\n", v.c_str());
+                std::exit(2);
+            }
+            a.fused_adamw = v == "fused";
         } else if (k == "--steps") {
             a.steps = std::stoi(next());
         } else if (k == "--warmup-steps") {
@@ -201,6 +211,7 @@ int main(int argc, char** argv) {
     gk::train::TrainerOptions opts;
     opts.progress = false;
     opts.pad_id = 0;
+    opts.fused_adamw = a.fused_adamw;
     if (a.mode != "eval") {
         if (a.warmup_steps > 0) {
             gk::train::Trainer(*m, forward, tc, torch::kCPU, opts).fit(warm, {});
@@ -222,6 +233,7 @@ int main(int argc, char** argv) {
         out["train_wall_s"] = wall;
         out["train_cpu_s"] = process_cpu_s() - cpu0;
         out["train_final_loss"] = r.final_loss;
+        out["optimizer_impl"] = r.optimizer_impl;
         out["train_attention_kernel"] = m->attention_kernel();  // the last step's
     }
     if (a.mode != "train") {

@@ -43,12 +43,17 @@ struct Setup {
     std::unique_ptr<Optimizer> opt;
 };
 
-Setup make_setup(const std::string& optimizer) {
+// optimizer "adamw-libtorch": adamw through LibTorch's own loop (the fused CPU pass's before).
+Setup make_setup(std::string optimizer) {
     torch::manual_seed(0);
     Setup s;
     s.model = gk::model::ModernBertForSequenceClassification(gk::model::preset("cpu-small"));
     AdamWHyper h;
     h.lr = 1e-4;
+    if (optimizer == "adamw-libtorch") {
+        optimizer = "adamw";
+        h.fused = false;
+    }
     s.opt = make_optimizer(optimizer, group_parameters(*s.model), h);
     return s;
 }
@@ -192,7 +197,7 @@ int main(int argc, char** argv) {
                 ->MeasureProcessCPUTime();
         }
     }
-    for (const char* opt : {"adamw", "adamw_foreach", "adamw8bit"}) {
+    for (const char* opt : {"adamw", "adamw-libtorch", "adamw_foreach", "adamw8bit"}) {
         std::string name = std::string("OptimizerStep/cpu-small/") + opt;
         benchmark::RegisterBenchmark(name.c_str(), BM_OptimizerStep, std::string(opt))
             ->Unit(benchmark::kMillisecond)

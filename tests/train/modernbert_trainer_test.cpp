@@ -164,6 +164,8 @@ TEST(ModernBertTrainer, ReportSaysCheckpointingAndPrecisionRan) {
     EXPECT_EQ(plain.micro_batches, 2);
     EXPECT_EQ(plain.max_micro_batch, 16);
     EXPECT_EQ(plain.optimizer_name, "adamw");
+    EXPECT_EQ(plain.optimizer_impl, "fused-cpu");  // what ran, not what was configured
+    EXPECT_EQ(plain.to_json()["optimizer"]["implementation"], "fused-cpu");
 }
 
 }  // namespace

@@ -1,6 +1,9 @@
-// The update rule's pieces: schedule values, clipping, decay grouping, adamw_foreach == adamw, and
-// the 8-bit optimizer's codec, state size and convergence against adamw.
+// The update rule's pieces: schedule values, clipping, decay grouping, adamw_foreach == adamw, the
+// fused CPU pass == LibTorch's AdamW loop (and its checkpoints), and the 8-bit optimizer's codec,
+// state size and convergence against adamw.
 #include "greenknobs/train/optim.h"
+
+#include <cstdio>
 
 #include <gtest/gtest.h>
 
@@ -94,12 +97,14 @@ TEST(Optimizers, UnknownKindIsAnInputError) {
 
 // Runs `steps` updates of `kind` on a copy of `init` with identical data and returns the model.
 Net train_copy(const Net& init, const std::string& kind, int steps, double lr,
-               std::vector<double>* losses = nullptr) {
+               std::vector<double>* losses = nullptr, bool fused = true,
+               std::string* implementation = nullptr) {
     Net net;
     copy_params(net, init);
     AdamWHyper h;
     h.lr = lr;
     h.weight_decay = 0.1;
+    h.fused = fused;
     auto opt = make_optimizer(kind, group_parameters(*net), h);
     torch::manual_seed(3);
     auto x = torch::randn({32, 64});
@@ -114,7 +119,77 @@ Net train_copy(const Net& init, const std::string& kind, int steps, double lr,
             losses->push_back(loss.item<double>());
         }
     }
+    if (implementation != nullptr) {
+        *implementation = opt->implementation();
+    }
     return net;
+}
+
+TEST(Optimizers, FusedAdamWMatchesLibTorchsLoop) {
+    torch::manual_seed(1);
+    Net init;
+    std::string fused_impl, loop_impl;
+    Net a = train_copy(init, "adamw", 8, 1e-2, nullptr, /*fused=*/true, &fused_impl);
+    Net b = train_copy(init, "adamw", 8, 1e-2, nullptr, /*fused=*/false, &loop_impl);
+    EXPECT_EQ(fused_impl, "fused-cpu");
+    EXPECT_EQ(loop_impl, "libtorch");
+    EXPECT_GT(max_param_diff(a, init), 1e-2);  // they really moved
+    EXPECT_LT(max_param_diff(a, b), 1e-6);     // the same rule, to float rounding
+}
+
+// The fused pass keeps its moments in LibTorch's AdamW state: a checkpoint written by one is read
+// by the other, and training goes on as if nothing had changed.
+TEST(Optimizers, FusedAndLibTorchAdamWShareCheckpoints) {
+    torch::manual_seed(1);
+    Net init;
+    const std::string path = ::testing::TempDir() + "/gk_fused_adamw_state.pt";
+    auto x = torch::randn({16, 64});
+    auto run = [&](Net& net, Optimizer& opt, int steps) {
+        for (int s = 0; s < steps; ++s) {
+            auto loss = net->forward(x).pow(2).mean();
+            opt.zero_grad();
+            loss.backward();
+            opt.step();
+        }
+    };
+    AdamWHyper fused, loop;
+    fused.lr = loop.lr = 1e-2;
+    loop.fused = false;
+    Net a, b;
+    copy_params(a, init);
+    auto oa = make_optimizer("adamw", group_parameters(*a), fused);
+    run(a, *oa, 3);
+    oa->save_state(path);
+    copy_params(b, a);
+    auto ob = make_optimizer("adamw", group_parameters(*b), loop);
+    ob->load_state(path);
+    run(a, *oa, 3);  // the fused pass goes on from its own moments ...
+    run(b, *ob, 3);  // ... LibTorch's loop from the checkpoint's
+    EXPECT_LT(max_param_diff(a, b), 1e-6);
+    EXPECT_EQ(ob->implementation(), "libtorch");
+    Net c;
+    copy_params(c, b);
+    auto oc = make_optimizer("adamw", group_parameters(*c), fused);
+    ob->save_state(path);
+    oc->load_state(path);
+    run(b, *ob, 2);
+    run(c, *oc, 2);
+    EXPECT_LT(max_param_diff(b, c), 1e-6);
+    EXPECT_EQ(oc->implementation(), "fused-cpu");
+    std::remove(path.c_str());
+}
+
+// A parameter the fused pass cannot take (not contiguous) sends the whole step to LibTorch's loop.
+TEST(Optimizers, FusedAdamWFallsBackWhereItCannotRun) {
+    auto w = torch::randn({8, 4}).t().detach().requires_grad_(true);  // a transposed leaf
+    ASSERT_FALSE(w.is_contiguous());
+    ParamGroups g;
+    g.decay = {w};
+    g.decay_names = {"w"};
+    auto opt = make_optimizer("adamw", g, AdamWHyper{});
+    (w * w).sum().backward();
+    opt->step();
+    EXPECT_EQ(opt->implementation(), "libtorch");
 }
 
 TEST(Optimizers, ForeachAdamWMatchesTorchAdamW) {

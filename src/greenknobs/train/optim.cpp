@@ -8,9 +8,16 @@
 #include <cctype>
 #include <cmath>
 #include <cstring>
+#include <future>
 #include <limits>
+#include <memory>
+#include <type_traits>
 
 #include <ATen/Parallel.h>
+
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 #include "greenknobs/util/error.h"
 
@@ -49,11 +56,104 @@ int64_t tensor_bytes(const torch::Tensor& t) {
     return t.defined() ? t.numel() * static_cast<int64_t>(t.element_size()) : 0;
 }
 
-// ---- adamw: LibTorch's own
+// at::parallel_for is a header template that only runs in parallel in code compiled with OpenMP
+// (LibTorch's own kernels are; ours are not, and clang cannot target LibTorch's libgomp), so it
+// would run this file's loops on one thread. Instead: the range in at::get_num_threads() chunks of
+// at least `min_chunk`, all but the first on LibTorch's inter-op pool (persistent threads), the
+// first here.
+template <class F>
+void parallel_chunks(int64_t n, int64_t min_chunk, const F& f) {
+    const int64_t threads = std::max(1, at::get_num_threads());
+    const int64_t chunks =
+        std::min(threads, std::max<int64_t>(1, n / std::max<int64_t>(1, min_chunk)));
+    if (chunks <= 1) {
+        f(int64_t{0}, n);
+        return;
+    }
+    const int64_t size = (n + chunks - 1) / chunks;
+    std::vector<std::future<void>> others;
+    for (int64_t c = 1; c < chunks; ++c) {
+        const int64_t lo = c * size;
+        const int64_t hi = std::min(n, lo + size);
+        auto task = std::make_shared<std::packaged_task<void()>>([&f, lo, hi] { f(lo, hi); });
+        others.push_back(task->get_future());
+        at::launch([task] { (*task)(); });
+    }
+    f(int64_t{0}, std::min(n, size));
+    for (auto& o : others) {
+        o.get();  // rethrows what a chunk threw
+    }
+}
+
+// LibTorch keys an optimizer's state by the parameter's TensorImpl: a string of its address in
+// 1.13, the address itself in later versions. Whichever this LibTorch uses.
+template <class Map>
+typename Map::key_type state_key(const Map&, const torch::Tensor& p) {
+    if constexpr (std::is_same_v<typename Map::key_type, std::string>) {
+        return c10::guts::to_string(p.unsafeGetTensorImpl());
+    } else {
+        return p.unsafeGetTensorImpl();
+    }
+}
+
+// PyTorch's AdamW step on one contiguous fp32 tensor in a single pass over memory (LibTorch runs
+// it as nine tensor operations, two of them allocating a temporary the size of the tensor):
+//   p ← p·decay;  m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;  p ← p − step·m / (√v / √bc2 + eps)
+// in the same order of float operations, so results agree with LibTorch's to rounding.
+struct FusedAdamWStep {
+    float decay, beta1, one_minus_beta1, beta2, one_minus_beta2, sqrt_bc2, eps, neg_step;
+    void run(float* p, const float* g, float* m, float* v, int64_t n) const {
+        parallel_chunks(n, 1 << 16, [&](int64_t begin, int64_t end) {
+            span(p + begin, g + begin, m + begin, v + begin, end - begin);
+        });
+    }
+    // Four lanes at a time with SSE where the target has it (every x86-64 does), the same float
+    // operations in the same order as the scalar tail, so both give the same bits. Compilers do
+    // not vectorize the scalar loop themselves: sqrtf may set errno.
+    void span(float* __restrict p, const float* __restrict g, float* __restrict m,
+              float* __restrict v, int64_t n) const {
+        int64_t i = 0;
+#if defined(__SSE2__)
+        const __m128 b1 = _mm_set1_ps(beta1), omb1 = _mm_set1_ps(one_minus_beta1);
+        const __m128 b2 = _mm_set1_ps(beta2), omb2 = _mm_set1_ps(one_minus_beta2);
+        const __m128 sbc2 = _mm_set1_ps(sqrt_bc2), e = _mm_set1_ps(eps);
+        const __m128 dec = _mm_set1_ps(decay), ns = _mm_set1_ps(neg_step);
+        for (; i + 4 <= n; i += 4) {
+            const __m128 gi = _mm_loadu_ps(g + i);
+            const __m128 mi = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(m + i), b1), _mm_mul_ps(omb1, gi));
+            const __m128 vi = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(v + i), b2),
+                                         _mm_mul_ps(_mm_mul_ps(omb2, gi), gi));
+            _mm_storeu_ps(m + i, mi);
+            _mm_storeu_ps(v + i, vi);
+            const __m128 denom = _mm_add_ps(_mm_div_ps(_mm_sqrt_ps(vi), sbc2), e);
+            _mm_storeu_ps(p + i, _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(p + i), dec),
+                                            _mm_mul_ps(ns, _mm_div_ps(mi, denom))));
+        }
+#endif
+        for (; i < n; ++i) {
+            const float gi = g[i];
+            const float mi = m[i] * beta1 + one_minus_beta1 * gi;
+            const float vi = v[i] * beta2 + one_minus_beta2 * gi * gi;
+            m[i] = mi;
+            v[i] = vi;
+            const float denom = std::sqrt(vi) / sqrt_bc2 + eps;
+            p[i] = p[i] * decay + neg_step * (mi / denom);
+        }
+    }
+};
+
+bool fusable(const torch::Tensor& p) {
+    const torch::Tensor& g = p.grad();
+    return p.device().is_cpu() && p.scalar_type() == torch::kFloat && p.is_contiguous() &&
+           !g.is_sparse() && g.device().is_cpu() && g.scalar_type() == torch::kFloat &&
+           g.is_contiguous() && g.sizes() == p.sizes();
+}
+
+// ---- adamw: LibTorch's own, its update fused on CPU
 // ----------------------------------------------------------------------------
 class TorchAdamW : public Optimizer {
   public:
-    TorchAdamW(const ParamGroups& g, const AdamWHyper& h) {
+    TorchAdamW(const ParamGroups& g, const AdamWHyper& h) : fused_(h.fused) {
         params_ = concat(g);
         std::vector<torch::optim::OptimizerParamGroup> groups;
         auto make_opts = [&](double wd) {
@@ -73,7 +173,56 @@ class TorchAdamW : public Optimizer {
                                                                  .eps(h.eps)
                                                                  .weight_decay(h.weight_decay));
     }
-    void step() override { opt_->step(); }
+    void step() override {
+        if (!fused_ || !all_fusable()) {
+            opt_->step();
+            ++libtorch_steps_;
+            return;
+        }
+        torch::NoGradGuard no_grad;
+        auto& state = opt_->state();
+        for (auto& group : opt_->param_groups()) {
+            const auto& o = static_cast<const torch::optim::AdamWOptions&>(group.options());
+            const double b1 = std::get<0>(o.betas());
+            const double b2 = std::get<1>(o.betas());
+            for (auto& p : group.params()) {
+                if (!p.grad().defined()) {
+                    continue;  // as LibTorch: no update, the step count kept
+                }
+                const auto key = state_key(state, p);
+                auto it = state.find(key);
+                if (it == state.end()) {
+                    auto s = std::make_unique<torch::optim::AdamWParamState>();
+                    s->step(0);
+                    s->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+                    s->exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+                    it = state.emplace(key, std::move(s)).first;
+                }
+                auto& s = static_cast<torch::optim::AdamWParamState&>(*it->second);
+                s.step(s.step() + 1);
+                const double bc1 = 1 - std::pow(b1, static_cast<double>(s.step()));
+                const double bc2 = 1 - std::pow(b2, static_cast<double>(s.step()));
+                FusedAdamWStep k{};
+                k.decay = static_cast<float>(1 - o.lr() * o.weight_decay());
+                k.beta1 = static_cast<float>(b1);
+                k.one_minus_beta1 = static_cast<float>(1 - b1);
+                k.beta2 = static_cast<float>(b2);
+                k.one_minus_beta2 = static_cast<float>(1 - b2);
+                k.sqrt_bc2 = static_cast<float>(std::sqrt(bc2));
+                k.eps = static_cast<float>(o.eps());
+                k.neg_step = static_cast<float>(-(o.lr() / bc1));
+                k.run(p.data_ptr<float>(), p.grad().data_ptr<float>(),
+                      s.exp_avg().data_ptr<float>(), s.exp_avg_sq().data_ptr<float>(), p.numel());
+            }
+        }
+        ++fused_steps_;
+    }
+    std::string implementation() const override {
+        if (fused_steps_ > 0) {
+            return libtorch_steps_ > 0 ? "fused-cpu+libtorch" : "fused-cpu";
+        }
+        return "libtorch";
+    }
     void set_lr(double lr) override {
         for (auto& group : opt_->param_groups()) {
             group.options().set_lr(lr);
@@ -93,7 +242,35 @@ class TorchAdamW : public Optimizer {
     void load_state(const std::string& path) override { torch::load(*opt_, path); }
 
   private:
+    // Every parameter with a gradient can take the fused pass, and no option asks for what it
+    // does not do (amsgrad); a moment buffer LibTorch made (a loaded checkpoint) is fp32 and
+    // contiguous like the parameter.
+    bool all_fusable() const {
+        for (const auto& group : opt_->param_groups()) {
+            if (static_cast<const torch::optim::AdamWOptions&>(group.options()).amsgrad()) {
+                return false;
+            }
+            for (const auto& p : group.params()) {
+                if (p.grad().defined() && !fusable(p)) {
+                    return false;
+                }
+            }
+        }
+        for (const auto& kv : opt_->state()) {
+            const auto& s = static_cast<const torch::optim::AdamWParamState&>(*kv.second);
+            for (const torch::Tensor* t : {&s.exp_avg(), &s.exp_avg_sq()}) {
+                if (!t->defined() || t->scalar_type() != torch::kFloat || !t->is_contiguous() ||
+                    !t->device().is_cpu()) {
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
+
     std::unique_ptr<torch::optim::AdamW> opt_;
+    bool fused_ = true;
+    int64_t fused_steps_ = 0, libtorch_steps_ = 0;
 };
 
 // ---- adamw_foreach: multi-tensor ops
@@ -445,7 +622,7 @@ Blockwise Codec::quantize(const torch::Tensor& x, int block_size) const {
     float* absmax = q.absmax.data_ptr<float>();
     const int64_t n = q.numel;
     const uint8_t zero_code = code_of(0.0f);
-    at::parallel_for(0, blocks, /*grain_size=*/16, [&](int64_t b0, int64_t b1) {
+    parallel_chunks(blocks, /*min_chunk=*/16, [&](int64_t b0, int64_t b1) {
         for (int64_t b = b0; b < b1; ++b) {
             const int64_t lo = b * block_size;
             const int64_t hi = std::min(n, lo + block_size);
@@ -478,7 +655,7 @@ torch::Tensor Codec::dequantize(const Blockwise& q, at::IntArrayRef shape) const
     const float* absmax = q.absmax.data_ptr<float>();
     float* dst = out.data_ptr<float>();
     const int64_t n = q.numel;
-    at::parallel_for(0, blocks, /*grain_size=*/16, [&](int64_t b0, int64_t b1) {
+    parallel_chunks(blocks, /*min_chunk=*/16, [&](int64_t b0, int64_t b1) {
         for (int64_t b = b0; b < b1; ++b) {
             const int64_t hi = std::min(n, (b + 1) * block_size);
             for (int64_t i = b * block_size; i < hi; ++i) {

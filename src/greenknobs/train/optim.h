@@ -1,7 +1,8 @@
 // Optimizers of the `optimizer` knob (V6) behind one small interface, plus the pieces of the update
 // rule every one of them shares: HF's weight-decay grouping, the linear warm-up/decay schedule and
 // global-norm gradient clipping. Each optimizer reports the bytes its state really holds.
-// adamw: torch::optim::AdamW (decoupled weight decay), the baseline.
+// adamw: torch::optim::AdamW (decoupled weight decay), the baseline; on CPU its update runs as one
+// fused pass per tensor (AdamWHyper::fused) instead of LibTorch's nine tensor operations.
 // adamw_foreach: the same update with at::_foreach_* multi-tensor ops. LibTorch 1.13 has them, but
 // on CPU they loop over per-tensor kernels (the fused kernels are CUDA only): no CPU gain.
 // adamw8bit: bitsandbytes' recipe. Both moments are stored as uint8 codes of a dynamic (log-spaced)
@@ -38,6 +39,10 @@ struct AdamWHyper {
     double beta1 = 0.9;
     double beta2 = 0.999;
     double eps = 1e-8;
+    // adamw: one fused pass per tensor where every parameter and gradient is a contiguous fp32 CPU
+    // tensor (the update rule of LibTorch's AdamW, its state in LibTorch's format, so checkpoints
+    // read either way); LibTorch's own loop of nine tensor operations elsewhere, or when false.
+    bool fused = true;
 };
 
 class Optimizer {
@@ -48,6 +53,9 @@ class Optimizer {
     // Bytes of optimizer state held now (0 before the first step).
     virtual int64_t state_bytes() const = 0;
     virtual std::string name() const = 0;
+    // How its steps ran, for the run record: "libtorch", "fused-cpu", or "fused-cpu+libtorch"
+    // when some steps fell back.
+    virtual std::string implementation() const { return "libtorch"; }
     // The whole optimizer state to / from a file (resumable pretraining). Optimizers without it
     // throw InputError naming `train.optimizer`.
     virtual void save_state(const std::string& path) const;

@@ -172,7 +172,10 @@ nlohmann::json TrainReport::to_json() const {
         {"micro_batches", micro_batches},
         {"micro_batch_size", max_micro_batch},
         {"autograd", {{"nodes", autograd_nodes}, {"checkpointed_layers", checkpointed_layers}}},
-        {"optimizer", {{"name", optimizer_name}, {"state_bytes", optimizer_state_bytes}}},
+        {"optimizer",
+         {{"name", optimizer_name},
+          {"implementation", optimizer_impl},
+          {"state_bytes", optimizer_state_bytes}}},
         {"loader",
          {{"workers_started", loader.workers_started},
           {"workers_used", loader.workers_used},
@@ -307,6 +310,7 @@ TrainReport Trainer::fit(const TokenizedSplit& train, const TokenizedSplit& vali
     AdamWHyper hyper;
     hyper.lr = config_.lr;
     hyper.weight_decay = config_.weight_decay;
+    hyper.fused = options_.fused_adamw;
     auto optimizer = make_optimizer(config::to_string(config_.optimizer), group_parameters(module_),
                                     hyper, options_.optimizer_block_size);
     GradScaler scaler(precision == Precision::kFp16);
@@ -452,6 +456,7 @@ TrainReport Trainer::fit(const TokenizedSplit& train, const TokenizedSplit& vali
     report.skipped_steps = scaler.skipped_steps();
     report.optimizer_state_bytes = optimizer->state_bytes();
     report.optimizer_name = optimizer->name();
+    report.optimizer_impl = optimizer->implementation();
     report.validation_batch_size = options_.eval_batch_size;
     report.validation_bucket_by_length = options_.eval_bucket_by_length;
     report.loader = loader.stats();

@@ -42,6 +42,7 @@ struct TrainerOptions {
     int eval_batch_size = 32;           // validation batch size (train.validation_batch_size)
     bool eval_bucket_by_length = true;  // validation batches in longest-first order (evaluate())
     int optimizer_block_size = 2048;    // adamw8bit block (2048 or 256)
+    bool fused_adamw = true;            // adamw's fused CPU pass (false: LibTorch's loop; benches)
     bool progress = true;               // a Progress bar (plain lines when stderr is piped)
 };
 
@@ -72,6 +73,7 @@ struct TrainReport {
     int64_t skipped_steps = 0;  // fp16 steps skipped on inf/nan gradients
     int64_t optimizer_state_bytes = 0;
     std::string optimizer_name;   // what the optimizer object says it is
+    std::string optimizer_impl;   // how its steps ran (Optimizer::implementation)
     std::string pin_memory_note;  // non-empty when pin_memory was asked for but has no effect here
     // What ran, observed while it ran (run.json evidence of the training knobs):
     int validation_batch_size = 0;             // the validation pass's batch size
