@@ -30,7 +30,7 @@ CORPUS_OUT ?= out/corpus
 CORPUS_ARGS ?=
 
 .PHONY: all deps bench-deps corpus-deps cluster-deps configure build test run quick bench bench-python corpus asan \
-  tsan fuzz fuzz-build fuzz-ci clean format format-check python-install byo-example
+  tsan fuzz fuzz-build fuzz-ci clean format format-check python-install byo-example byo-tune
 
 all: build
 
@@ -99,6 +99,12 @@ python-install: build
 byo-example: build
 	PYTHONPATH=$(CURDIR)/$(BUILD)/python $(BUILD)/bin/greenknobs study \
 	  --catalog examples/juliet_torch/study.toml --repeats 3 --out runs/juliet-torch
+
+# docs/byo.md §5: the same script's knobs searched by `greenknobs tune` (screening at 0.3, verified with 3 repeats).
+byo-tune: build
+	PYTHONPATH=$(CURDIR)/$(BUILD)/python $(BUILD)/bin/greenknobs tune \
+	  --catalog examples/juliet_torch/study.toml --budget f1_drop=1.0 --fidelities 0.3 --max-runs 30 \
+	  --out runs/tune-torch
 
 bench: build bench-deps
 	./scripts/run_benches.sh $(BUILD)
