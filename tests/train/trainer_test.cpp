@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "greenknobs/model/autocast.h"
 #include "greenknobs/util/error.h"
 
 namespace gk::train {
@@ -100,6 +101,27 @@ TEST(Evaluate, LongestFirstBatchesPadLessAndReturnEverySampleInSplitOrder) {
         evaluate(*model, forward_of(model), TokenizedSplit{{val.ids[5]}, {val.labels[5]}}, 8, cpu,
                  Precision::kFp32);
     EXPECT_TRUE(torch::allclose(one.logits[0], bucketed.logits[5], 1e-5, 1e-6));
+}
+
+// bf16 evaluation runs every batch inside one autocast scope (the weights' bf16 copies are cast
+// once per pass) and leaves autocast as it found it.
+TEST(Evaluate, Bf16HoldsOneAutocastScopeForThePassAndRestoresItAfter) {
+    torch::manual_seed(0);
+    Toy model(50, 16);
+    auto val = toy_split(40, 3);
+    auto cpu = torch::Device(torch::kCPU);
+    std::vector<bool> enabled;
+    ForwardFn inner = forward_of(model);
+    ForwardFn probe = [&](const torch::Tensor& ids, const torch::Tensor& mask) {
+        enabled.push_back(gk::model::autocast_enabled(/*cuda=*/false));
+        return inner(ids, mask);
+    };
+    EvalResult bf16 = evaluate(*model, probe, val, 8, cpu, Precision::kBf16);
+    EXPECT_EQ(enabled, std::vector<bool>(5, true));  // 40 samples, batches of 8
+    EXPECT_FALSE(gk::model::autocast_enabled(/*cuda=*/false));
+    EvalResult fp32 = evaluate(*model, forward_of(model), val, 8, cpu, Precision::kFp32);
+    EXPECT_TRUE(torch::allclose(bf16.logits, fp32.logits, 0.05, 0.05));  // bf16 really ran
+    EXPECT_FALSE(torch::equal(bf16.logits, fp32.logits));
 }
 
 TEST(Trainer, LearnsASeparableToyTaskAndReportsEveryField) {

@@ -207,16 +207,17 @@ EvalResult evaluate(torch::nn::Module& module, const ForwardFn& forward,
     }
     {
         c10::InferenceMode inference;
+        // One autocast scope around the whole pass, not one per batch: autocast keeps its
+        // low-precision copies of the weights until its outermost scope ends, so each weight is
+        // cast once per evaluation instead of once per batch (the weights do not change during
+        // it). The loss below sees fp32 logits, which autocast leaves in fp32.
+        AutocastGuard autocast(precision, device);
         for (int64_t start = 0; start < n; start += batch_size) {
             const auto first = order.begin() + start;
             std::vector<int64_t> idx(first, first + std::min<int64_t>(batch_size, n - start));
             Batch b = collate(split, idx, pad_id);
-            torch::Tensor logits;
-            {
-                AutocastGuard autocast(precision, device);
-                logits = forward(to_device(b.input_ids, device, false),
-                                 to_device(b.attention_mask, device, false));
-            }
+            torch::Tensor logits = forward(to_device(b.input_ids, device, false),
+                                           to_device(b.attention_mask, device, false));
             logits = logits.to(torch::kCPU, torch::kFloat);  // [B, 2]
             if (has_labels) {
                 loss_sum +=
