@@ -21,6 +21,7 @@
 #include "greenknobs/util/fs.h"
 
 #include "../common/temp_dir.h"
+#include "command_catalog_fixture.h"
 
 namespace {
 
@@ -331,45 +332,8 @@ TEST(TuneRealRuns, SmallTuneEndToEnd) {
     }
 }
 
-// The catalog of a command whose work and scores follow its arguments: "half" halves the work and
-// keeps the scores; "tenth" (the same knob, group "work") does a tenth and loses 10 points;
-// "quiet" changes nothing but the environment.
 std::string command_catalog(const std::string& tune_table) {
-    return std::string(R"(
-description = "a fake command"
-[base]
-argv = [")") +
-           GK_FAKE_COMMAND + R"("]
-seed_arg = "--seed"
-seed = 5
-[report]
-primary_metric = "test_score"
-)" + tune_table +
-           R"(
-[[knob]]
-name = "tenth"
-phase = "training"
-changes = "a tenth of the work, a worse model"
-args = ["--work", "0.04", "--val", "0.70", "--test", "0.69"]
-group = "work"
-[[knob]]
-name = "half"
-phase = "training"
-changes = "half the work"
-args = ["--work", "0.2"]
-group = "work"
-[[knob]]
-name = "quiet"
-phase = "system"
-changes = "QUIET=1"
-env = { QUIET = "1" }
-[[variant]]
-id = "V0"
-baseline = true
-[[variant]]
-id = "V1"
-knobs = ["half"]
-)";
+    return gk::testing::command_catalog(GK_FAKE_COMMAND, tune_table);
 }
 
 TEST(TuneCommand, TunesACommandCatalogsKnobsOnItsOwnMetrics) {
