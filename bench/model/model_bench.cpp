@@ -15,6 +15,7 @@
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 
+#include "greenknobs/model/geglu.h"
 #include "greenknobs/model/modernbert.h"
 #include "greenknobs/model/runtime.h"
 
@@ -232,6 +233,43 @@ BENCHMARK(BM_Eval_unpad)
     ->Name("Eval/unpad")
     ->Unit(benchmark::kMillisecond)
     ->Iterations(5)
+    ->UseRealTime();
+
+// The MLP's GeGLU alone on cpu-small's [16, 128, 2 x 128] projection output: forward and backward
+// as one fused kernel (geglu.h) against LibTorch's chunk, gelu and mul.
+void geglu_step(benchmark::State& state, torch::ScalarType dtype, bool fused) {
+    torch::manual_seed(0);
+    auto x = torch::randn({16, 128, 256}).to(dtype).requires_grad_(true);
+    auto dy = torch::randn({16, 128, 128}).to(dtype);
+    const double cpu0 = process_cpu_s();
+    for (auto _ : state) {
+        auto y = gk::model::geglu(x, "gelu", fused);
+        y.backward(dy);
+        benchmark::DoNotOptimize(x.grad().data_ptr());
+        x.mutable_grad() = torch::Tensor();
+    }
+    state.counters["cpu_ms"] =
+        1e3 * (process_cpu_s() - cpu0) / static_cast<double>(state.iterations());
+}
+void BM_Geglu_fp32_fused(benchmark::State& s) { geglu_step(s, torch::kFloat, true); }
+void BM_Geglu_fp32_aten(benchmark::State& s) { geglu_step(s, torch::kFloat, false); }
+void BM_Geglu_bf16_fused(benchmark::State& s) { geglu_step(s, torch::kBFloat16, true); }
+void BM_Geglu_bf16_aten(benchmark::State& s) { geglu_step(s, torch::kBFloat16, false); }
+BENCHMARK(BM_Geglu_fp32_fused)
+    ->Name("Geglu/fp32/fused")
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK(BM_Geglu_fp32_aten)
+    ->Name("Geglu/fp32/aten")
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK(BM_Geglu_bf16_fused)
+    ->Name("Geglu/bf16/fused")
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK(BM_Geglu_bf16_aten)
+    ->Name("Geglu/bf16/aten")
+    ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 
 }  // namespace

@@ -8,8 +8,8 @@
 //
 // --profile FILE records the timed phase (training, or evaluation with --mode eval) with
 // LibTorch's profiler as a chrome trace; scripts/profile_ops.py sums it by operator. --adamw
-// libtorch runs LibTorch's own AdamW loop instead of the fused CPU pass (the before of that
-// change).
+// libtorch runs LibTorch's own AdamW loop instead of the fused CPU pass, --geglu aten LibTorch's
+// chunk, gelu and mul instead of the fused GeGLU kernel (the befores of those changes).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -57,6 +57,7 @@ struct Args {
     std::string data_out;
     std::string profile;      // chrome trace of the timed phase ("" = none)
     bool fused_adamw = true;  // --adamw libtorch: LibTorch's own update loop (before/after)
+    bool fused_geglu = true;  // --geglu aten: LibTorch's chunk, gelu and mul (before/after)
 };
 
 Args parse(int argc, char** argv) {
@@ -85,6 +86,13 @@ Args parse(int argc, char** argv) {
                 std::exit(2);
             }
             a.fused_adamw = v == "fused";
+        } else if (k == "--geglu") {
+            const std::string v = next();
+            if (v != "fused" && v != "aten") {
+                std::fprintf(stderr, "speed_compare: --geglu fused|aten, got %s\n", v.c_str());
+                std::exit(2);
+            }
+            a.fused_geglu = v == "fused";
         } else if (k == "--steps") {
             a.steps = std::stoi(next());
         } else if (k == "--warmup-steps") {
@@ -165,6 +173,7 @@ int main(int argc, char** argv) {
     m->set_attention(a.attention);
     m->set_unpad(a.unpad);
     m->set_group_rows(a.group_rows);
+    m->set_fused_geglu(a.fused_geglu);
 
     const int64_t n_train = static_cast<int64_t>(a.batch) * a.steps;
     const int64_t n_warm = static_cast<int64_t>(a.batch) * a.warmup_steps;
@@ -259,6 +268,7 @@ int main(int argc, char** argv) {
         out["eval_padded_tokens"] = r.padded_tokens;
     }
     out["attention_kernel"] = m->attention_kernel();
+    out["mlp_kernel"] = m->mlp_kernel();
     std::printf("%s\n", out.dump().c_str());
     return 0;
 }

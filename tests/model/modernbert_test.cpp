@@ -1,6 +1,6 @@
-// ModernBERT: HF names, rotary closed form, masks, attention/unpadding/checkpointing equivalences,
-// pruning, checkpoint loading (bundled tiny HF files and broken copies of them), save -> load
-// identity, and learning.
+// ModernBERT: HF names, rotary closed form, masks, attention/unpadding/checkpointing/fused-GeGLU
+// equivalences, pruning, checkpoint loading (bundled tiny HF files and broken copies of them),
+// save -> load identity, and learning.
 #include "greenknobs/model/modernbert.h"
 
 #include <cmath>
@@ -740,4 +740,47 @@ TEST(ModernBert, SdpaUnderBf16AutocastWithLongPaddingIsFiniteAndMatchesEager) {
     EXPECT_FALSE(torch::isnan(sdpa.second).any().item<bool>());
     EXPECT_NEAR(sdpa.first, eager.first, 1e-3);
     EXPECT_TRUE(torch::allclose(sdpa.second, eager.second, /*rtol=*/5e-2, /*atol=*/5e-3));
+}
+
+TEST(ModernBert, FusedGegluGivesLibTorchsLogitsAndGradientsAndSaysWhichRan) {
+    ModernBertConfig c = preset("test-tiny");
+    c.num_hidden_layers = 3;
+    c.vocab_size = 512;
+    c.pad_token_id = 0;
+    c.finalize("test");
+    torch::manual_seed(3);
+    ModernBertForSequenceClassification m(c);
+    m->train();
+    torch::Tensor ids = torch::randint(1, 512, {3, 20}, torch::kLong);
+    torch::Tensor mask = torch::ones_like(ids);
+    mask[1].narrow(0, 12, 8).fill_(0);
+    EXPECT_EQ(m->mlp_kernel(), "fused-cpu");  // the default, before any forward
+    auto pass = [&](bool fused) {
+        m->set_fused_geglu(fused);
+        m->zero_grad();
+        torch::Tensor logits = m->forward(ids, mask);
+        logits.pow(2).sum().backward();
+        std::map<std::string, torch::Tensor> grads;
+        for (auto& p : m->named_parameters()) {
+            grads[p.key()] = p.value().grad().clone();
+        }
+        return std::make_pair(logits.detach(), grads);
+    };
+    auto [fused_logits, fused_grads] = pass(true);
+    EXPECT_EQ(m->mlp_kernel(), "fused-cpu");
+    auto [aten_logits, aten_grads] = pass(false);
+    EXPECT_EQ(m->mlp_kernel(), "aten");
+    EXPECT_TRUE(torch::allclose(fused_logits, aten_logits, 1e-5, 1e-6));
+    for (const auto& [name, g] : aten_grads) {
+        EXPECT_TRUE(torch::allclose(fused_grads[name], g, 1e-4, 1e-6)) << name;
+    }
+    // Under bf16 autocast the kernel runs on the bf16 projections.
+    m->set_fused_geglu(true);
+    {
+        Bf16Autocast autocast;
+        torch::NoGradGuard no_grad;
+        torch::Tensor bf16_logits = m->forward(ids, mask);
+        EXPECT_EQ(m->mlp_kernel(), "fused-cpu");
+        EXPECT_TRUE(torch::allclose(bf16_logits.to(torch::kFloat), fused_logits, 5e-2, 5e-2));
+    }
 }

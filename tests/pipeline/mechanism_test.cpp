@@ -139,6 +139,9 @@ TEST(Mechanisms, BaselineRecordsWhatRan) {
     // eager, or eager-banded where a batch is long enough for the local layers' band to pay.
     EXPECT_EQ(rec["attention"]["kernel"].get<std::string>().rfind("eager", 0), 0u)
         << rec["attention"];
+    // The GeGLU ran as the fused CPU kernel in training and in evaluation.
+    EXPECT_EQ(rec["mlp"]["geglu_kernel"], "fused-cpu") << rec["mlp"];
+    EXPECT_EQ(rec["mlp"]["evaluate_geglu_kernel"], "fused-cpu") << rec["mlp"];
     EXPECT_EQ(rec["evaluation"]["engine"], "plain");
     EXPECT_EQ(rec["evaluation"]["precision"], "fp32");
     EXPECT_EQ(rec["evaluation"]["batch_size"], 32);
@@ -340,6 +343,10 @@ TEST(Mechanisms, CompiledEvaluationRunsInTheDeclaredPrecisionAndBatchesAreGroupe
     EXPECT_EQ(ev["engine"], "plain+torchscript");
     EXPECT_EQ(r.record["train"]["precision"], "bf16");
     EXPECT_EQ(ev["precision"], "bf16");  // V27: train.precision bf16 -> evaluation bf16
+    // Training ran the fused GeGLU in bf16; the traced evaluation records LibTorch's ops (a trace
+    // cannot hold the raw kernel).
+    EXPECT_EQ(r.record["mlp"]["geglu_kernel"], "fused-cpu") << r.record["mlp"];
+    EXPECT_EQ(r.record["mlp"]["evaluate_geglu_kernel"], "aten") << r.record["mlp"];
     EXPECT_GE(ev["torchscript"]["traces"].get<int>(), 1);
     const auto steps = ev["torchscript"]["steps"].get<std::vector<std::string>>();
     ASSERT_FALSE(steps.empty());

@@ -10,29 +10,13 @@
 #include <torch/csrc/jit/frontend/tracer.h>
 
 #include "greenknobs/model/autocast.h"
+#include "greenknobs/model/geglu.h"
 #include "greenknobs/model/recompute.h"
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/order.h"
 
 namespace gk::model {
 namespace {
-
-torch::Tensor activate(const torch::Tensor& x, const std::string& act) {
-    namespace F = torch::nn::functional;
-    if (act == "gelu" || act == "gelu_python") {
-        return F::gelu(x);  // exact (erf) GELU: HF's "gelu"
-    }
-    if (act == "gelu_pytorch_tanh" || act == "gelu_new") {
-        return torch::gelu(x, "tanh");
-    }
-    if (act == "relu") {
-        return torch::relu(x);
-    }
-    if (act == "silu") {
-        return torch::silu(x);
-    }
-    GK_CHECK(false, "unknown activation " + act);
-}
 
 torch::Tensor maybe_dropout(const torch::Tensor& x, double p, bool training) {
     if (p <= 0.0 || !training) {
@@ -266,8 +250,9 @@ ModernBertMLPImpl::ModernBertMLPImpl(const ModernBertConfig& c)
 }
 
 torch::Tensor ModernBertMLPImpl::forward(const torch::Tensor& x) {
-    auto halves = Wi(x).chunk(2, -1);  // input, gate: [..., I] each
-    return Wo(maybe_dropout(activate(halves[0], activation) * halves[1], dropout_p, is_training()));
+    torch::Tensor wi = Wi(x);  // [..., 2I]: input, gate
+    last_kernel = geglu_kernel(wi, activation, fused_geglu);
+    return Wo(maybe_dropout(geglu(wi, activation, fused_geglu), dropout_p, is_training()));
 }
 
 ModernBertEncoderLayerImpl::ModernBertEncoderLayerImpl(const ModernBertConfig& c,
@@ -377,6 +362,26 @@ std::string ModernBertForSequenceClassificationImpl::attention_kernel() const {
         return TORCH_VERSION_MAJOR >= 2 ? "sdpa" : "sdpa-math";
     }
     return "eager";
+}
+
+void ModernBertForSequenceClassificationImpl::set_fused_geglu(bool on) {
+    for (int64_t i = 0; i < num_layers(); ++i) {
+        layer(i)->mlp->fused_geglu = on;
+    }
+}
+
+std::string ModernBertForSequenceClassificationImpl::mlp_kernel() const {
+    if (num_layers() == 0) {
+        return "none";
+    }
+    const auto& mlp = layer(0)->mlp;
+    if (!mlp->last_kernel.empty()) {
+        return mlp->last_kernel;
+    }
+    const bool exact_gelu = mlp->activation == "gelu" || mlp->activation == "gelu_python";
+    const torch::Tensor& w = mlp->Wi->weight;
+    const bool cpu = !w.defined() || w.device().is_cpu();
+    return mlp->fused_geglu && exact_gelu && cpu ? "fused-cpu" : "aten";
 }
 
 void ModernBertForSequenceClassificationImpl::set_attention(const std::string& kind) {

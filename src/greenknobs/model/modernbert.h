@@ -117,6 +117,10 @@ class ModernBertMLPImpl : public torch::nn::Module {
     Linear Wo{nullptr};
     std::string activation;
     double dropout_p;
+    // GeGLU as one fused CPU kernel where it can run (geglu.h); false: LibTorch's ops.
+    bool fused_geglu = true;
+    // What the last forward ran: "fused-cpu" or "aten" (empty before any forward).
+    std::string last_kernel;
 };
 TORCH_MODULE(ModernBertMLP);
 
@@ -198,6 +202,11 @@ class ModernBertForSequenceClassificationImpl : public torch::nn::Module {
     // token_states never groups. On by default.
     void set_group_rows(bool on) { group_rows_ = on; }
     bool group_rows() const { return group_rows_; }
+    // GeGLU as one fused CPU kernel (geglu.h; on by default) or LibTorch's chunk, gelu and mul.
+    void set_fused_geglu(bool on);
+    // The GeGLU kernel the last forward ran: "fused-cpu" or "aten" (before any forward: what the
+    // setting selects on the CPU).
+    std::string mlp_kernel() const;
     // Recompute each encoder layer's activations in backward (custom autograd Function).
     void set_grad_checkpointing(bool on) { grad_checkpointing_ = on; }
     bool grad_checkpointing() const { return grad_checkpointing_; }

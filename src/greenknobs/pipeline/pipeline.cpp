@@ -532,6 +532,7 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
         // 4. train (+ train/validate per epoch)
         train::TrainReport tr;
         std::string train_kernel;
+        std::string train_mlp_kernel;
         {
             auto s = open_stage("train");
             std::unique_ptr<energy::Stage> validate_scope;
@@ -569,6 +570,7 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
                                     tr.pin_memory_note));
             }
             train_kernel = m->attention_kernel();
+            train_mlp_kernel = m->mlp_kernel();
             s.add_work("samples", static_cast<double>(tk.train.ids.size()) * tr.epochs_run);
             s.add_work("tokens", static_cast<double>(tr.tokens));
         }
@@ -684,6 +686,7 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
                 evaluation["tokens"] = plain["tokens"];
             }
             evaluation["attention_kernel"] = m->attention_kernel();
+            evaluation["mlp_kernel"] = m->mlp_kernel();
             s.add_work("samples", static_cast<double>(tk.test.ids.size()));
         }
         // The same path on the validation split, metered apart: what a search selects on, so an
@@ -746,6 +749,8 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
                            {"init", model_init}};
         record["attention"] = {{"kernel", train_kernel},
                                {"evaluate_kernel", evaluation["attention_kernel"]}};
+        record["mlp"] = {{"geglu_kernel", train_mlp_kernel},
+                         {"evaluate_geglu_kernel", evaluation["mlp_kernel"]}};
         record["evaluation"] = evaluation;
         json train_json = tr.to_json();
         train_json["peak_rss_mb"] = peak_rss_mb();

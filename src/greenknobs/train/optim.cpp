@@ -8,21 +8,21 @@
 #include <cctype>
 #include <cmath>
 #include <cstring>
-#include <future>
 #include <limits>
 #include <memory>
 #include <type_traits>
-
-#include <ATen/Parallel.h>
 
 #if defined(__SSE2__)
 #include <immintrin.h>
 #endif
 
+#include "greenknobs/model/parallel.h"
 #include "greenknobs/util/error.h"
 
 namespace gk::train {
 namespace {
+
+using model::parallel_chunks;
 
 bool contains_norm(const std::string& name) {
     std::string lower = name;
@@ -54,35 +54,6 @@ std::vector<torch::Tensor> concat(const ParamGroups& g) {
 
 int64_t tensor_bytes(const torch::Tensor& t) {
     return t.defined() ? t.numel() * static_cast<int64_t>(t.element_size()) : 0;
-}
-
-// at::parallel_for is a header template that only runs in parallel in code compiled with OpenMP
-// (LibTorch's own kernels are; ours are not, and clang cannot target LibTorch's libgomp), so it
-// would run this file's loops on one thread. Instead: the range in at::get_num_threads() chunks of
-// at least `min_chunk`, all but the first on LibTorch's inter-op pool (persistent threads), the
-// first here.
-template <class F>
-void parallel_chunks(int64_t n, int64_t min_chunk, const F& f) {
-    const int64_t threads = std::max(1, at::get_num_threads());
-    const int64_t chunks =
-        std::min(threads, std::max<int64_t>(1, n / std::max<int64_t>(1, min_chunk)));
-    if (chunks <= 1) {
-        f(int64_t{0}, n);
-        return;
-    }
-    const int64_t size = (n + chunks - 1) / chunks;
-    std::vector<std::future<void>> others;
-    for (int64_t c = 1; c < chunks; ++c) {
-        const int64_t lo = c * size;
-        const int64_t hi = std::min(n, lo + size);
-        auto task = std::make_shared<std::packaged_task<void()>>([&f, lo, hi] { f(lo, hi); });
-        others.push_back(task->get_future());
-        at::launch([task] { (*task)(); });
-    }
-    f(int64_t{0}, std::min(n, size));
-    for (auto& o : others) {
-        o.get();  // rethrows what a chunk threw
-    }
 }
 
 // LibTorch keys an optimizer's state by the parameter's TensorImpl: a string of its address in
