@@ -81,8 +81,22 @@ const Int8Ops& int8_ops() {
     return ops;
 }
 
+// Whether activations are quantized to 7 bits (LibTorch's reduce_range). Without VNNI, x86 int8
+// GEMMs multiply u8 activations by s8 weights with vpmaddubsw, which adds pairs of products in
+// saturating int16: with full 8-bit activations the sums clip and logits go wrong (measured on an
+// AVX2-only EPYC: errors of 6x the test's bound, 7 % of argmaxes flipped). 7-bit activations keep
+// every pair sum in range, at a bit of precision; VNNI accumulates in int32 and needs no such cut.
+bool int8_reduce_range() {
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+    static const bool reduce = !__builtin_cpu_supports("avx512vnni");
+    return reduce;
+#else
+    return false;
+#endif
+}
+
 // Symmetric per-output-channel int8 weight, prepacked for oneDNN; activations are quantized per
-// call.
+// call (7-bit where int8_reduce_range()).
 class PackedInt8 : public model::LinearAdapter {
   public:
     PackedInt8(const torch::Tensor& w, const torch::Tensor& b) : out_(w.size(0)) {
@@ -99,7 +113,7 @@ class PackedInt8 : public model::LinearAdapter {
     torch::Tensor forward(model::LinearImpl& /*base*/, const torch::Tensor& x) override {
         auto sizes = x.sizes().vec();
         auto x2 = x.to(torch::kFloat32).reshape({-1, sizes.back()}).contiguous();  // [N, in]
-        std::vector<c10::IValue> stack{x2, packed_, /*reduce_range=*/false};
+        std::vector<c10::IValue> stack{x2, packed_, int8_reduce_range()};
         int8_ops().linear_dynamic.callBoxed(&stack);
         sizes.back() = out_;
         return stack.at(0).toTensor().view(sizes);  // [..., out]
@@ -303,6 +317,8 @@ std::string InferenceEngine::describe() const {
                                                             : " (autocast)";
     } else if (dtype_ == "fp16") {
         s += " (autocast)";
+    } else if (dtype_ == "int8" && int8_reduce_range()) {
+        s += " (7-bit activations: no VNNI on this CPU)";
     }
     s += ", batch " + std::to_string(opts_.batch_size) +
          (opts_.bucket_by_length ? ", length-bucketed" : "");
