@@ -303,9 +303,16 @@ TEST(Runtime, ThreadsAndWaitPolicyAreRecordedWithTheirSource) {
     auto j = to_json(c);
     for (const char* key :
          {"threads", "threads_source", "affinity_cpus", "cpu_quota", "omp_wait_policy",
-          "gomp_spincount", "omp_wait_source", "omp_num_threads"}) {
+          "gomp_spincount", "omp_wait_source", "omp_num_threads", "cpu_bf16_matmul"}) {
         EXPECT_TRUE(j.contains(key)) << key;
     }
+    // How bf16 matmuls run here, and the warning a bf16 run gets where it is the slow loop.
+    const std::set<std::string> kinds = {"onednn", "reference", "unknown"};
+    EXPECT_TRUE(kinds.count(c.cpu_bf16_matmul)) << c.cpu_bf16_matmul;
+    EXPECT_EQ(c.cpu_bf16_matmul, cpu_bf16_matmul());
+    EXPECT_NE(bf16_cpu_warning("reference").find("reference loop"), std::string::npos);
+    EXPECT_EQ(bf16_cpu_warning("onednn"), "");
+    EXPECT_EQ(bf16_cpu_warning("unknown"), "");
     const bool user = std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT");
     if (std::getenv(kOmpEnvMarker)) {
         EXPECT_EQ(c.omp_wait_source, "greenknobs");

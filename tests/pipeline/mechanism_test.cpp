@@ -347,6 +347,12 @@ TEST(Mechanisms, CompiledEvaluationRunsInTheDeclaredPrecisionAndBatchesAreGroupe
     // cannot hold the raw kernel).
     EXPECT_EQ(r.record["mlp"]["geglu_kernel"], "fused-cpu") << r.record["mlp"];
     EXPECT_EQ(r.record["mlp"]["evaluate_geglu_kernel"], "aten") << r.record["mlp"];
+    // bf16 on a CPU whose bf16 matmul is LibTorch's reference loop runs, with a warning recorded.
+    const std::string matmul = r.record["machine"]["runtime"]["cpu_bf16_matmul"];
+    const bool warned = std::any_of(
+        r.record["knobs"]["details"].begin(), r.record["knobs"]["details"].end(),
+        [](const json& d) { return d["name"] == "precision" && d["params"].contains("warning"); });
+    EXPECT_EQ(warned, matmul == "reference") << matmul << " " << r.record["knobs"]["details"];
     EXPECT_GE(ev["torchscript"]["traces"].get<int>(), 1);
     const auto steps = ev["torchscript"]["steps"].get<std::vector<std::string>>();
     ASSERT_FALSE(steps.empty());

@@ -50,7 +50,30 @@ nlohmann::json to_json(const RuntimeInfo& info) {
             {"gomp_spincount", info.gomp_spincount},
             {"omp_wait_source", info.omp_wait_source},
             {"omp_wait_reason", info.omp_wait_reason},
-            {"malloc_tuned", info.malloc_tuned}};
+            {"malloc_tuned", info.malloc_tuned},
+            {"cpu_bf16_matmul", info.cpu_bf16_matmul}};
+}
+
+std::string cpu_bf16_matmul() {
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+    // LibTorch sends a bf16 matmul to oneDNN only where oneDNN has AVX-512 kernels for it (1.13's
+    // mkldnn_bf16_device_check: avx512bw, avx512vl and avx512dq); elsewhere it runs its generic
+    // gemm loop.
+    const bool onednn = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                        __builtin_cpu_supports("avx512dq");
+    return onednn ? "onednn" : "reference";
+#else
+    return "unknown";
+#endif
+}
+
+std::string bf16_cpu_warning(const std::string& matmul) {
+    if (matmul != "reference") {
+        return "";
+    }
+    return "this CPU has no AVX-512, so LibTorch multiplies bf16 matrices in its scalar reference "
+           "loop (30x slower than fp32 on an AVX2 EPYC, docs/perf.md): bf16 here costs far more "
+           "time and energy than fp32";
 }
 
 bool cuda_available() { return torch::cuda::is_available(); }
@@ -120,6 +143,7 @@ RuntimeInfo init_runtime(const std::string& device, int threads) {
                 "itself (docs/perf/threads.md)");
         }
     }
+    info.cpu_bf16_matmul = cpu_bf16_matmul();
     info.cuda_available = cuda_available();
     if (device == "cpu") {
         info.device = "cpu";

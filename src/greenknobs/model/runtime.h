@@ -32,7 +32,18 @@ struct RuntimeInfo {
     // "greenknobs" (the bounded spin of model/omp_env.h) or "libgomp-default" (nobody).
     std::string omp_wait_source;
     std::string omp_wait_reason;  // greenknobs' choice and why (the measured load at start)
+    // How this LibTorch multiplies bf16 matrices on this CPU: "onednn" (oneDNN's kernels: x86 with
+    // AVX-512 BW/VL/DQ, or ARM with bf16), "reference" (a scalar loop: an x86 CPU without AVX-512,
+    // measured 30x slower than fp32 on an AVX2 EPYC, docs/perf.md) or "unknown".
+    std::string cpu_bf16_matmul;
 };
+
+// cpu_bf16_matmul's value for this CPU (see RuntimeInfo).
+std::string cpu_bf16_matmul();
+
+// What a run that computes in bf16 on this CPU should be told, or "" when nothing: bf16 autocast
+// where LibTorch's bf16 matmul is the reference loop costs many times fp32's time and energy.
+std::string bf16_cpu_warning(const std::string& cpu_bf16_matmul);
 
 // run.json's machine.runtime object: every field above.
 nlohmann::json to_json(const RuntimeInfo& info);

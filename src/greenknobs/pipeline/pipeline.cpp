@@ -427,6 +427,17 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
             model::to_json(rt);  // threads and OpenMP wait policy, and who chose them
         record["machine"] = machine;
         torch::Device device(rt.device);
+        if (!device.is_cuda() && (c.train.precision == config::Precision::kBf16 ||
+                                  adapters::evaluation_dtype(c) == "bf16")) {
+            // The knob runs as asked (a study measures what it costs here), but never silently.
+            const std::string why = model::bf16_cpu_warning(rt.cpu_bf16_matmul);
+            if (!why.empty()) {
+                log::warn("bf16: " + why);
+                record["knobs"]["details"].push_back(
+                    {{"name", "precision"},
+                     {"params", {{"bf16_matmul", rt.cpu_bf16_matmul}, {"warning", why}}}});
+            }
+        }
         torch::manual_seed(c.train.seed);
 
         // The power limit is set before any work and restored when `limit` goes out of scope (and
