@@ -272,6 +272,30 @@ BENCHMARK(BM_Geglu_bf16_aten)
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 
+// One MLP block of cpu-small (Wi, GeGLU, Wo) forward and backward on [16, 128, 64]: the GeGLU
+// between two parallel GEMMs, as in the model (the threads the GEMMs leave spinning meet the
+// kernel's).
+void mlp_step(benchmark::State& state, bool fused) {
+    ModernBertConfig c = gk::model::preset("cpu-small");
+    torch::manual_seed(0);
+    gk::model::ModernBertMLP mlp(c);
+    mlp->fused_geglu = fused;
+    auto x = torch::randn({16, 128, c.hidden_size}).requires_grad_(true);
+    const double cpu0 = process_cpu_s();
+    for (auto _ : state) {
+        auto y = mlp->forward(x);
+        y.sum().backward();
+        benchmark::DoNotOptimize(x.grad().data_ptr());
+        x.mutable_grad() = torch::Tensor();
+    }
+    state.counters["cpu_ms"] =
+        1e3 * (process_cpu_s() - cpu0) / static_cast<double>(state.iterations());
+}
+void BM_Mlp_fused(benchmark::State& s) { mlp_step(s, true); }
+void BM_Mlp_aten(benchmark::State& s) { mlp_step(s, false); }
+BENCHMARK(BM_Mlp_fused)->Name("Mlp/fp32/fused")->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_Mlp_aten)->Name("Mlp/fp32/aten")->Unit(benchmark::kMicrosecond)->UseRealTime();
+
 }  // namespace
 
 int main(int argc, char** argv) {

@@ -150,9 +150,11 @@ bool has_avx2_fma() {
 }
 #endif
 
-// Rows per chunk so that a thread gets at least ~16 K elements: below that, the hand-off costs
-// more than it saves.
-int64_t min_rows(int64_t half) { return std::max<int64_t>(1, (int64_t{1} << 14) / half); }
+// Rows per chunk so that a thread gets at least ~1 M elements. Below that the hand-off to the
+// inter-op pool costs what it saves, and in the model the kernel runs between two GEMMs whose
+// OpenMP threads are still spinning: on 2 CPUs, cpu-small's MLP block (forward and backward) took
+// 5.06 ms with the kernel split over two threads and 3.57 ms with it on one (docs/perf.md).
+int64_t min_rows(int64_t half) { return std::max<int64_t>(1, (int64_t{1} << 20) / half); }
 
 template <class T>
 void run_forward(const T* x, T* y, int64_t rows, int64_t half) {
