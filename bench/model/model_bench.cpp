@@ -5,9 +5,12 @@
 //   model_bench --benchmark_filter='TrainStep/fp32/plain/'
 // GK_BENCH_THREADS=n sets the intra-op threads (default: all). Besides wall time it reports the
 // process CPU seconds per step, which stay meaningful when other jobs share the machine (MFU is
-// given both ways).
+// given both ways). Geglu/{fp32,bf16}/{fused,aten} and Mlp/fp32/{fused,aten} time the fused GeGLU
+// kernel against LibTorch's ops, alone and between the MLP's two GEMMs.
 #include <chrono>
 #include <cstdlib>
+#include <string>
+#include <utility>
 
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
@@ -251,27 +254,6 @@ void geglu_step(benchmark::State& state, torch::ScalarType dtype, bool fused) {
     state.counters["cpu_ms"] =
         1e3 * (process_cpu_s() - cpu0) / static_cast<double>(state.iterations());
 }
-void BM_Geglu_fp32_fused(benchmark::State& s) { geglu_step(s, torch::kFloat, true); }
-void BM_Geglu_fp32_aten(benchmark::State& s) { geglu_step(s, torch::kFloat, false); }
-void BM_Geglu_bf16_fused(benchmark::State& s) { geglu_step(s, torch::kBFloat16, true); }
-void BM_Geglu_bf16_aten(benchmark::State& s) { geglu_step(s, torch::kBFloat16, false); }
-BENCHMARK(BM_Geglu_fp32_fused)
-    ->Name("Geglu/fp32/fused")
-    ->Unit(benchmark::kMicrosecond)
-    ->UseRealTime();
-BENCHMARK(BM_Geglu_fp32_aten)
-    ->Name("Geglu/fp32/aten")
-    ->Unit(benchmark::kMicrosecond)
-    ->UseRealTime();
-BENCHMARK(BM_Geglu_bf16_fused)
-    ->Name("Geglu/bf16/fused")
-    ->Unit(benchmark::kMicrosecond)
-    ->UseRealTime();
-BENCHMARK(BM_Geglu_bf16_aten)
-    ->Name("Geglu/bf16/aten")
-    ->Unit(benchmark::kMicrosecond)
-    ->UseRealTime();
-
 // One MLP block of cpu-small (Wi, GeGLU, Wo) forward and backward on [16, 128, 64]: the GeGLU
 // between two parallel GEMMs, as in the model (the threads the GEMMs leave spinning meet the
 // kernel's).
@@ -291,16 +273,33 @@ void mlp_step(benchmark::State& state, bool fused) {
     state.counters["cpu_ms"] =
         1e3 * (process_cpu_s() - cpu0) / static_cast<double>(state.iterations());
 }
-void BM_Mlp_fused(benchmark::State& s) { mlp_step(s, true); }
-void BM_Mlp_aten(benchmark::State& s) { mlp_step(s, false); }
-BENCHMARK(BM_Mlp_fused)->Name("Mlp/fp32/fused")->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK(BM_Mlp_aten)->Name("Mlp/fp32/aten")->Unit(benchmark::kMicrosecond)->UseRealTime();
+// Geglu/{fp32,bf16}/{fused,aten} and Mlp/fp32/{fused,aten}.
+void register_kernel_benchmarks() {
+    for (const auto& [dtype, name] :
+         {std::pair{torch::kFloat, "fp32"}, std::pair{torch::kBFloat16, "bf16"}}) {
+        for (bool fused : {true, false}) {
+            const std::string tag = std::string(name) + (fused ? "/fused" : "/aten");
+            benchmark::RegisterBenchmark(
+                ("Geglu/" + tag).c_str(),
+                [dtype = dtype, fused](benchmark::State& st) { geglu_step(st, dtype, fused); })
+                ->Unit(benchmark::kMicrosecond)
+                ->UseRealTime();
+        }
+    }
+    for (bool fused : {true, false}) {
+        benchmark::RegisterBenchmark(fused ? "Mlp/fp32/fused" : "Mlp/fp32/aten",
+                                     [fused](benchmark::State& st) { mlp_step(st, fused); })
+            ->Unit(benchmark::kMicrosecond)
+            ->UseRealTime();
+    }
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
     const char* threads = std::getenv("GK_BENCH_THREADS");
     gk::model::init_runtime("cpu", threads ? std::atoi(threads) : 0);
+    register_kernel_benchmarks();
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
         return 1;

@@ -60,6 +60,16 @@ struct Args {
     bool fused_geglu = true;  // --geglu aten: LibTorch's chunk, gelu and mul (before/after)
 };
 
+// A before/after switch: "fused" -> true, `other` -> false, anything else exits 2.
+bool fused_or(const std::string& flag, const std::string& v, const char* other) {
+    if (v != "fused" && v != other) {
+        std::fprintf(stderr, "speed_compare: %s fused|%s, got %s\n", flag.c_str(), other,
+                     v.c_str());
+        std::exit(2);
+    }
+    return v == "fused";
+}
+
 Args parse(int argc, char** argv) {
     Args a;
     for (int i = 1; i < argc; ++i) {
@@ -80,19 +90,9 @@ Args parse(int argc, char** argv) {
         } else if (k == "--precision") {
             a.precision = next();
         } else if (k == "--adamw") {
-            const std::string v = next();
-            if (v != "fused" && v != "libtorch") {
-                std::fprintf(stderr, "speed_compare: --adamw fused|libtorch, got %s\n", v.c_str());
-                std::exit(2);
-            }
-            a.fused_adamw = v == "fused";
+            a.fused_adamw = fused_or(k, next(), "libtorch");
         } else if (k == "--geglu") {
-            const std::string v = next();
-            if (v != "fused" && v != "aten") {
-                std::fprintf(stderr, "speed_compare: --geglu fused|aten, got %s\n", v.c_str());
-                std::exit(2);
-            }
-            a.fused_geglu = v == "fused";
+            a.fused_geglu = fused_or(k, next(), "aten");
         } else if (k == "--steps") {
             a.steps = std::stoi(next());
         } else if (k == "--warmup-steps") {

@@ -270,6 +270,12 @@ TEST(Search, RunnerUpIsPickedWhenTheChosenFailsAtFullFidelity) {
     ASSERT_EQ(r.verified.size(), 2u);
     EXPECT_FALSE(r.verified[0].holds_on_validation);
     EXPECT_TRUE(r.verified[1].holds_on_validation);
+    // Its mean drop is over the budget: the verdict says no number of repeats would make it hold.
+    EXPECT_EQ(r.verified[0].f1_repeats_needed, 0);
+    EXPECT_NE(r.verified[0].f1_resolution_text.find("more repeats would not make it hold"),
+              std::string::npos)
+        << r.verified[0].f1_resolution_text;
+    EXPECT_EQ(r.verified[1].f1_resolution_text, "");
     EXPECT_EQ(r.picked, 1);
     EXPECT_EQ(r.verified[1].knobs.size(), 2u);
     EXPECT_NE(r.pick_why.find("runner-up"), std::string::npos);
@@ -365,6 +371,28 @@ TEST(Search, PairedEstimate) {
     EXPECT_DOUBLE_EQ(e.mean, 1.0);
     e = paired_estimate({1.0});
     EXPECT_TRUE(std::isnan(e.upper));
+}
+
+TEST(Search, RepeatsToResolveABudgetAtTheMeasuredSpread) {
+    // Mean 0.5, sd 2: the upper end 0.5 + t(n-1)·2/√n first falls within 1 point at n = 64.
+    PairedEstimate e = paired_estimate({-1.5, 2.5, -1.5, 2.5, 0.5});
+    ASSERT_NEAR(e.mean, 0.5, 1e-12);
+    ASSERT_NEAR(e.sd, 2.0, 1e-12);
+    const int n = repeats_to_resolve(e, 1.0);
+    auto upper = [&](int k) {
+        return e.mean + analysis::student_t_quantile(0.975, k - 1) * e.sd / std::sqrt(double(k));
+    };
+    EXPECT_EQ(n, 64);
+    EXPECT_LE(upper(n), 1.0);
+    EXPECT_GT(upper(n - 1), 1.0);
+    // Already within: the measured n.
+    EXPECT_EQ(repeats_to_resolve(e, 5.0), 5);
+    // A mean at or above the budget never holds; one value has no spread to extrapolate from;
+    // pairs that all agree within the budget hold already.
+    EXPECT_EQ(repeats_to_resolve(e, 0.5), 0);
+    EXPECT_EQ(repeats_to_resolve(paired_estimate({0.2}), 1.0), 0);
+    EXPECT_EQ(repeats_to_resolve(paired_estimate({0.2, 0.2, 0.2}), 1.0), 3);
+    EXPECT_EQ(repeats_to_resolve(e, 0.51, 100), 101);  // beyond the cap
 }
 
 }  // namespace gk::tune

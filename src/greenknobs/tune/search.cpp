@@ -801,6 +801,24 @@ class Search {
                                                   " complete pairs of " + std::to_string(R));
             }
             v.holds_on_validation = v.validation_violations.empty();
+            const double f1_budget = opt_.budget.f1_drop_points;
+            if (std::isfinite(f1_budget) && v.val_f1_drop.upper > f1_budget) {
+                // Would more repeats tell? Only if the mean drop itself is within the budget.
+                v.f1_repeats_needed = repeats_to_resolve(v.val_f1_drop, f1_budget);
+                if (v.f1_repeats_needed == 0 && !(v.val_f1_drop.mean < f1_budget)) {
+                    v.f1_resolution_text = "the mean drop itself (" + num(v.val_f1_drop.mean, 2) +
+                                           ") is not within " + num(f1_budget, 2) +
+                                           " points: more repeats would not make it hold";
+                } else if (v.f1_repeats_needed > 0) {
+                    v.f1_resolution_text =
+                        "the mean drop (" + num(v.val_f1_drop.mean, 2) + ") is within " +
+                        num(f1_budget, 2) + " points: about " +
+                        (v.f1_repeats_needed > 1000 ? std::string("more than 1000")
+                                                    : std::to_string(v.f1_repeats_needed)) +
+                        " paired repeats at this spread (sd " + num(v.val_f1_drop.sd, 2) +
+                        " points) would bound it";
+                }
+            }
             r_.verified.push_back(v);
         }
         for (size_t i = 0; i < picks.size(); ++i) {
@@ -816,7 +834,8 @@ class Search {
                      " (CI upper " + num(v.val_f1_drop.upper, 2) + ") points" +
                      (v.validation_violations.empty()
                           ? ""
-                          : "; breaks " + join(v.validation_violations, "; ")),
+                          : "; breaks " + join(v.validation_violations, "; ")) +
+                     (v.f1_resolution_text.empty() ? "" : " (" + v.f1_resolution_text + ")"),
                  NAN, v.saving_pct.mean, v.val_f1_drop.mean);
         }
         if (r_.picked < 0) {
@@ -926,6 +945,7 @@ PairedEstimate paired_estimate(const std::vector<double>& values) {
     const analysis::Summary s = analysis::summarize(xs);
     e.mean = s.mean;
     e.ci = s.ci;
+    e.sd = e.n >= 2 ? s.sd : NAN;
     const bool all_equal = std::all_of(xs.begin(), xs.end(), [&](double v) { return v == xs[0]; });
     if (s.ci.valid) {
         e.upper = s.ci.high;
@@ -933,6 +953,19 @@ PairedEstimate paired_estimate(const std::vector<double>& values) {
         e.upper = xs[0];  // every pair agrees: no spread, the value is its own bound
     }
     return e;
+}
+
+int repeats_to_resolve(const PairedEstimate& e, double budget, int cap) {
+    if (e.n < 2 || !std::isfinite(budget) || !(e.mean < budget) || !(e.sd >= 0)) {
+        return 0;
+    }
+    for (int n = std::max(e.n, 2); n <= cap; ++n) {
+        const double t = analysis::student_t_quantile(0.975, n - 1);
+        if (e.mean + t * e.sd / std::sqrt(static_cast<double>(n)) <= budget) {
+            return n;
+        }
+    }
+    return cap + 1;
 }
 
 void check_search_options(const SearchOptions& opt) {
@@ -978,7 +1011,8 @@ json estimate_json(const PairedEstimate& e) {
     return {{"n", e.n},
             {"mean", num_or_null(e.mean)},
             {"ci", e.ci.valid ? json::array({e.ci.low, e.ci.high}) : json(nullptr)},
-            {"upper", num_or_null(e.upper)}};
+            {"upper", num_or_null(e.upper)},
+            {"sd", num_or_null(e.sd)}};
 }
 
 }  // namespace
@@ -1035,6 +1069,8 @@ json to_json(const SearchResult& r) {
                             {"eval_latency_ms", num_or_null(v.eval_latency_ms)},
                             {"holds_on_validation", v.holds_on_validation},
                             {"validation_violations", v.validation_violations},
+                            {"f1_repeats_needed", v.f1_repeats_needed},
+                            {"f1_resolution", v.f1_resolution_text},
                             {"holds_on_test", v.holds_on_test},
                             {"test_violations", v.test_violations}});
     }

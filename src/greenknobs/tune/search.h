@@ -115,6 +115,7 @@ struct PairedEstimate {
     double mean = NAN;
     analysis::Interval ci;
     double upper = NAN;  // the CI's upper end; the value itself when every pair agrees
+    double sd = NAN;     // of the paired values (n >= 2)
 };
 
 struct Verified {
@@ -125,6 +126,10 @@ struct Verified {
     PairedEstimate saving_pct, val_f1_drop, test_f1_drop, time_pct;
     double eval_latency_ms = NAN;
     std::vector<std::string> validation_violations, test_violations;
+    // When the F1 budget fails at the interval's upper end: whether more paired repeats could make
+    // it hold, and about how many (f1_resolution_text; "" when the budget holds or has no F1 term).
+    int f1_repeats_needed = 0;  // 0 = none would (or nothing to say); > cap: more than the cap
+    std::string f1_resolution_text;
     bool holds_on_validation = false;
     bool holds_on_test = false;
 };
@@ -164,6 +169,12 @@ void check_search_options(const SearchOptions& opt);
 
 // The estimate behind a list of paired values (NaN values dropped).
 PairedEstimate paired_estimate(const std::vector<double>& values);
+
+// Paired repeats after which the 95 % t interval's upper end would be within `budget`, if the mean
+// and spread stay what `e` measured: the smallest n >= max(e.n, 2) with
+// mean + t(0.975, n − 1) · sd / √n <= budget; 0 when the mean is not below the budget (no number of
+// repeats makes it hold) or fewer than 2 values were measured; cap + 1 when more than `cap`.
+int repeats_to_resolve(const PairedEstimate& e, double budget, int cap = 1000);
 
 nlohmann::json to_json(const SearchResult& r);
 

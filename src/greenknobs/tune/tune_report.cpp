@@ -239,6 +239,9 @@ std::string write_tune_report(const TuneReportInput& in) {
                                               for (const auto& x : v.validation_violations) {
                                                   s += (s.empty() ? "" : "; ") + x;
                                               }
+                                              if (!v.f1_resolution_text.empty()) {
+                                                  s += " (" + v.f1_resolution_text + ")";
+                                              }
                                               return s;
                                           }()))
               << "</td><td class=\"num\">" << estimate(v.test_f1_drop, 2) << "</td><td>"
