@@ -2,6 +2,8 @@
 // forbidden knobs, runners-up order, and the "predicted, not measured" suggestion.
 #include "greenknobs/analysis/recommend.h"
 
+#include <map>
+
 #include <gtest/gtest.h>
 
 #include "synthetic_run.h"
@@ -34,6 +36,31 @@ StudyAggregate study() {
     add(runs, "V3", 700, {0.800, 0.801, 0.799}, {"precision"}, 30.0);  // slower eval
     add(runs, "V4", 550, {0.700, 0.900, 0.800}, {"compile"});          // mean equal, huge spread
     return aggregate(runs, "V0", {});
+}
+
+TEST(Recommend, ARejectionByTheIntervalSaysWhetherMoreRepeatsCouldTell) {
+    std::vector<RunRecord> runs;
+    add(runs, "V0", 1000, {0.800, 0.801, 0.799}, {});
+    add(runs, "V4", 550, {0.700, 0.900, 0.800}, {"compile"});  // mean drop 0, spread ~10 points
+    add(runs, "V5", 500, {0.770, 0.790, 0.780}, {"prune"});    // mean drop 2 points
+    Budget b;
+    b.max_f1_drop_points = 1.0;
+    const Recommendation r = recommend(aggregate(runs, "V0", {}), b);
+    std::map<std::string, std::string> why;
+    for (const auto& c : r.rejected) {
+        why[c.variant] = c.reason;
+    }
+    // V4: the mean fits, so the reason gives the paired repeats that would bound it at its spread.
+    const std::vector<double> drops = {10.0, -9.9, -0.1};
+    const int need = repeats_to_bound(mean(drops), sample_sd(drops), 3, 1.0);
+    ASSERT_GT(need, 3);
+    EXPECT_NE(why["V4"].find("fits: about " + std::to_string(need) + " paired repeats"),
+              std::string::npos)
+        << why["V4"];
+    // V5: the mean itself is over the budget.
+    EXPECT_NE(why["V5"].find("is itself over the budget: more repeats would not make it fit"),
+              std::string::npos)
+        << why["V5"];
 }
 
 TEST(Recommend, PicksLowestEnergyWithinConservativeF1Budget) {

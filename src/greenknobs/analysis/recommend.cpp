@@ -73,6 +73,28 @@ std::string versus_runner_up(const StudyAggregate& study, const Candidate& chose
            diff + "): either serves.";
 }
 
+// After a paired interval of the primary metric broke the budget: whether more repeats could tell.
+// The sd of the paired differences comes back from the interval's half width (t · sd / √n).
+std::string more_repeats_words(const Delta& d, double drop, double budget) {
+    if (!d.paired || !d.abs_ci.valid || d.test.n_pairs < 2) {
+        return "";
+    }
+    if (!(drop < budget)) {
+        return "; its mean drop (" + fmt("%.2f", drop) +
+               ") is itself over the budget: more repeats would not make it fit";
+    }
+    const int n = d.test.n_pairs;
+    const double sd = d.abs_ci.half_width() * std::sqrt(static_cast<double>(n)) /
+                      student_t_quantile(0.975, n - 1);
+    const int need = repeats_to_bound(drop, sd, n, budget);
+    if (need <= 0) {
+        return "";
+    }
+    return "; its mean drop (" + fmt("%.2f", drop) + ") fits: about " +
+           (need > 1000 ? std::string("more than 1000") : std::to_string(need)) +
+           " paired repeats at this spread would tell";
+}
+
 }  // namespace
 
 std::vector<LadderStep> budget_ladder(const StudyAggregate& study, const Budget& budget,
@@ -188,11 +210,13 @@ Recommendation recommend(const StudyAggregate& study, const Budget& budget) {
             }
         }
         if (reason.empty() && c.f1_drop_upper_points > budget.max_f1_drop_points) {
-            reason = short_metric + " " + worsening + " up to " +
-                     fmt("%.2f", c.f1_drop_upper_points) + units +
-                     (c.f1_drop_has_ci ? " (" + c.f1_drop_ci_method + " CI upper bound)"
-                                       : " (no CI: " + c.f1_drop_no_ci_why + ")") +
-                     " > budget " + fmt("%.2g", budget.max_f1_drop_points);
+            reason =
+                short_metric + " " + worsening + " up to " + fmt("%.2f", c.f1_drop_upper_points) +
+                units +
+                (c.f1_drop_has_ci ? " (" + c.f1_drop_ci_method + " CI upper bound)"
+                                  : " (no CI: " + c.f1_drop_no_ci_why + ")") +
+                " > budget " + fmt("%.2g", budget.max_f1_drop_points) +
+                more_repeats_words(v.d_f1_vul_points, c.f1_drop_points, budget.max_f1_drop_points);
         }
         if (reason.empty() && budget.max_eval_time_ratio > 0.0) {
             if (!std::isfinite(c.eval_time_ratio)) {

@@ -130,6 +130,19 @@ double sample_sd(const std::vector<double>& xs) {
     return std::sqrt(ss / static_cast<double>(xs.size() - 1));
 }
 
+int repeats_to_bound(double mean, double sd, int n0, double bound, int cap) {
+    if (n0 < 2 || !(sd >= 0) || !std::isfinite(bound) || !(mean < bound)) {
+        return 0;
+    }
+    for (int n = std::max(n0, 2); n <= cap; ++n) {
+        const double t = student_t_quantile(0.975, n - 1);
+        if (mean + t * sd / std::sqrt(static_cast<double>(n)) <= bound) {
+            return n;
+        }
+    }
+    return cap + 1;
+}
+
 Summary summarize(const std::vector<double>& xs, double level) {
     Summary s;
     s.n = static_cast<int>(xs.size());

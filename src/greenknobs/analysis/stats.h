@@ -19,6 +19,12 @@ double student_t_cdf(double t, double df);
 // The p-quantile, 0 < p < 1 (bisection on the cdf to ~1e-12).
 double student_t_quantile(double p, double df);
 
+// Paired repeats after which the 95 % t interval's upper end, mean + t(0.975, n − 1) · sd / √n, is
+// at most `bound` if the mean and sd stay as measured over n0 pairs: the smallest n >= max(n0, 2);
+// 0 when n0 < 2, sd is not a number or the mean is not below `bound` (no number of repeats makes
+// it hold); cap + 1 when more than `cap` would be needed.
+int repeats_to_bound(double mean, double sd, int n0, double bound, int cap = 1000);
+
 double mean(const std::vector<double>& xs);
 // Sample standard deviation (n − 1); NaN when n < 2.
 double sample_sd(const std::vector<double>& xs);

@@ -956,16 +956,7 @@ PairedEstimate paired_estimate(const std::vector<double>& values) {
 }
 
 int repeats_to_resolve(const PairedEstimate& e, double budget, int cap) {
-    if (e.n < 2 || !std::isfinite(budget) || !(e.mean < budget) || !(e.sd >= 0)) {
-        return 0;
-    }
-    for (int n = std::max(e.n, 2); n <= cap; ++n) {
-        const double t = analysis::student_t_quantile(0.975, n - 1);
-        if (e.mean + t * e.sd / std::sqrt(static_cast<double>(n)) <= budget) {
-            return n;
-        }
-    }
-    return cap + 1;
+    return analysis::repeats_to_bound(e.mean, e.sd, e.n, budget, cap);
 }
 
 void check_search_options(const SearchOptions& opt) {
