@@ -260,8 +260,13 @@ std::string geglu_kernel(const torch::Tensor& x, const std::string& activation, 
     return fusable ? "fused-cpu" : "aten";
 }
 
-torch::Tensor geglu(const torch::Tensor& x, const std::string& activation, bool fused) {
-    if (geglu_kernel(x, activation, fused) != "fused-cpu") {
+torch::Tensor geglu(const torch::Tensor& x, const std::string& activation, bool fused,
+                    std::string* kernel) {
+    const std::string ran = geglu_kernel(x, activation, fused);
+    if (kernel != nullptr) {
+        *kernel = ran;
+    }
+    if (ran != "fused-cpu") {
         auto halves = x.chunk(2, -1);  // input, gate: [..., I] each
         return activate(halves[0], activation) * halves[1];
     }
@@ -270,18 +275,6 @@ torch::Tensor geglu(const torch::Tensor& x, const std::string& activation, bool 
         return FusedGeglu::apply(xc);
     }
     return fused_forward(xc);
-}
-
-torch::Tensor fused_gelu_for_test(const torch::Tensor& x) {
-    // gelu(x) · 1: the GeGLU kernel with a gate of ones.
-    torch::Tensor in = torch::cat({x.to(torch::kFloat), torch::ones_like(x, torch::kFloat)}, -1);
-    return fused_forward(in.contiguous());
-}
-
-torch::Tensor fused_gelu_grad_for_test(const torch::Tensor& x) {
-    torch::Tensor in = torch::cat({x.to(torch::kFloat), torch::ones_like(x, torch::kFloat)}, -1);
-    torch::Tensor dx = fused_backward(in.contiguous(), torch::ones_like(x, torch::kFloat));
-    return dx.narrow(-1, 0, x.size(-1));
 }
 
 }  // namespace gk::model

@@ -18,14 +18,12 @@ namespace gk::model {
 // "silu", "gelu_python" (= gelu).
 torch::Tensor activate(const torch::Tensor& x, const std::string& activation);
 
-// x: [..., 2I] -> act(x[..., :I]) * x[..., I:]. fused = false always runs LibTorch's ops.
-torch::Tensor geglu(const torch::Tensor& x, const std::string& activation, bool fused = true);
+// x: [..., 2I] -> act(x[..., :I]) * x[..., I:]. fused = false always runs LibTorch's ops. `kernel`
+// (optional) receives what ran, as geglu_kernel() names it.
+torch::Tensor geglu(const torch::Tensor& x, const std::string& activation, bool fused = true,
+                    std::string* kernel = nullptr);
 
 // What geglu(x, activation, fused) runs: "fused-cpu" or "aten".
 std::string geglu_kernel(const torch::Tensor& x, const std::string& activation, bool fused = true);
-
-// The kernel's GELU itself, for tests: gelu(x) and its derivative, fp32, on contiguous CPU tensors.
-torch::Tensor fused_gelu_for_test(const torch::Tensor& x);
-torch::Tensor fused_gelu_grad_for_test(const torch::Tensor& x);
 
 }  // namespace gk::model

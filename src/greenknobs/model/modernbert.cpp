@@ -250,9 +250,8 @@ ModernBertMLPImpl::ModernBertMLPImpl(const ModernBertConfig& c)
 }
 
 torch::Tensor ModernBertMLPImpl::forward(const torch::Tensor& x) {
-    torch::Tensor wi = Wi(x);  // [..., 2I]: input, gate
-    last_kernel = geglu_kernel(wi, activation, fused_geglu);
-    return Wo(maybe_dropout(geglu(wi, activation, fused_geglu), dropout_p, is_training()));
+    torch::Tensor h = geglu(Wi(x), activation, fused_geglu, &last_kernel);  // Wi: [..., 2I]
+    return Wo(maybe_dropout(h, dropout_p, is_training()));
 }
 
 ModernBertEncoderLayerImpl::ModernBertEncoderLayerImpl(const ModernBertConfig& c,
@@ -378,10 +377,12 @@ std::string ModernBertForSequenceClassificationImpl::mlp_kernel() const {
     if (!mlp->last_kernel.empty()) {
         return mlp->last_kernel;
     }
-    const bool exact_gelu = mlp->activation == "gelu" || mlp->activation == "gelu_python";
+    // What a forward would run: asked of geglu_kernel with an fp32 output of Wi on its device.
     const torch::Tensor& w = mlp->Wi->weight;
-    const bool cpu = !w.defined() || w.device().is_cpu();
-    return mlp->fused_geglu && exact_gelu && cpu ? "fused-cpu" : "aten";
+    const auto options = torch::TensorOptions()
+                             .dtype(torch::kFloat)
+                             .device(w.defined() ? w.device() : torch::Device(torch::kCPU));
+    return geglu_kernel(torch::empty({1, 2}, options), mlp->activation, mlp->fused_geglu);
 }
 
 void ModernBertForSequenceClassificationImpl::set_attention(const std::string& kind) {
