@@ -9,7 +9,9 @@
 // --profile FILE records the timed phase (training, or evaluation with --mode eval) with
 // LibTorch's profiler as a chrome trace; scripts/profile_ops.py sums it by operator. --adamw
 // libtorch runs LibTorch's own AdamW loop instead of the fused CPU pass, --geglu aten LibTorch's
-// chunk, gelu and mul instead of the fused GeGLU kernel (the befores of those changes).
+// chunk, gelu and mul instead of the fused GeGLU kernel, --eval-attention kernels evaluation
+// through the attention kernels training uses instead of fused_attention (the befores of those
+// changes).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -58,6 +60,9 @@ struct Args {
     std::string profile;      // chrome trace of the timed phase ("" = none)
     bool fused_adamw = true;  // --adamw libtorch: LibTorch's own update loop (before/after)
     bool fused_geglu = true;  // --geglu aten: LibTorch's chunk, gelu and mul (before/after)
+    // --eval-attention kernels: evaluation through the LibTorch kernels training uses
+    // (before/after)
+    bool fused_attention = true;
 };
 
 // A before/after switch: "fused" -> true, `other` -> false, anything else exits 2.
@@ -93,6 +98,8 @@ Args parse(int argc, char** argv) {
             a.fused_adamw = fused_or(k, next(), "libtorch");
         } else if (k == "--geglu") {
             a.fused_geglu = fused_or(k, next(), "aten");
+        } else if (k == "--eval-attention") {
+            a.fused_attention = fused_or(k, next(), "kernels");
         } else if (k == "--steps") {
             a.steps = std::stoi(next());
         } else if (k == "--warmup-steps") {
@@ -174,6 +181,7 @@ int main(int argc, char** argv) {
     m->set_unpad(a.unpad);
     m->set_group_rows(a.group_rows);
     m->set_fused_geglu(a.fused_geglu);
+    m->set_fused_attention(a.fused_attention);
 
     const int64_t n_train = static_cast<int64_t>(a.batch) * a.steps;
     const int64_t n_warm = static_cast<int64_t>(a.batch) * a.warmup_steps;

@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include "greenknobs/model/autocast.h"
 #include "greenknobs/model/modernbert.h"
 #include "greenknobs/model/omp_env.h"
 #include "greenknobs/model/runtime.h"
@@ -318,5 +319,83 @@ TEST(Runtime, ThreadsAndWaitPolicyAreRecordedWithTheirSource) {
         EXPECT_EQ(c.omp_wait_source, "greenknobs");
     } else {
         EXPECT_EQ(c.omp_wait_source, user ? "user" : "libgomp-default");
+    }
+}
+
+// Evaluation (eval mode, no gradient) runs fused_attention where it can and says so; its logits are
+// those of the kernels training uses, padded or unpadded, cls or mean pooling, fp32 or bf16
+// autocast. Where it cannot stand in (a gradient wanted, training mode, a row that is not a prefix
+// of real tokens, sdpa on a padded batch, token_states), the other kernels run.
+TEST(AttentionKernels, EvaluationFusesAndGivesTheOtherKernelsLogits) {
+    for (const std::string pooling : {"mean", "cls"}) {
+        ModernBertConfig c = config(3, 8);  // global, local, local; window 8
+        c.classifier_pooling = pooling;
+        torch::manual_seed(13);
+        ModernBertForSequenceClassification m(c);
+        m->eval();
+        const auto [ids_b, mask_b] = batch({64, 9, 40, 1, 23}, 64, 17);
+        const torch::Tensor ids = ids_b;  // (a lambda cannot capture a structured binding in C++17)
+        const torch::Tensor mask = mask_b;
+        auto logits = [&](bool fused, bool unpad, const std::string& attention = "eager") {
+            torch::NoGradGuard no_grad;
+            m->set_fused_attention(fused);
+            m->set_unpad(unpad);
+            m->set_attention(attention);
+            return m->forward(ids, mask);
+        };
+        SCOPED_TRACE(pooling);
+        auto kernels = logits(false, false);
+        EXPECT_EQ(m->attention_kernel(), "eager-banded-grouped");
+        auto fused = logits(true, false);
+        EXPECT_EQ(m->attention_kernel(), "fused-cpu");
+        EXPECT_TRUE(torch::allclose(fused, kernels, 1e-5, 1e-5)) << fused << kernels;
+        auto fused_unpadded = logits(true, true, "sdpa");  // unpadded: sdpa never runs anyway
+        EXPECT_EQ(m->attention_kernel(), "unpadded-fused-cpu");
+        EXPECT_TRUE(torch::allclose(fused_unpadded, kernels, 1e-5, 1e-5));
+        (void)logits(true, false, "sdpa");  // the attention knob on a padded batch: its kernel
+        EXPECT_EQ(m->attention_kernel(), TORCH_VERSION_MAJOR >= 2 ? "sdpa" : "sdpa-math");
+
+        // bf16 autocast: the fused kernel computes in fp32 from the bf16 projections.
+        set_autocast_dtype(/*cuda=*/false, at::kBFloat16);
+        set_autocast_enabled(/*cuda=*/false, true);
+        at::autocast::increment_nesting();
+        auto bf16_kernels = logits(false, false);
+        auto bf16_fused = logits(true, false);
+        EXPECT_EQ(m->attention_kernel(), "fused-cpu");
+        at::autocast::decrement_nesting();
+        at::autocast::clear_cache();
+        set_autocast_enabled(/*cuda=*/false, false);
+        EXPECT_TRUE(torch::isfinite(bf16_fused).all().item<bool>());
+        EXPECT_TRUE(torch::allclose(bf16_fused, kernels, 0.05, 0.05)) << bf16_fused << kernels;
+        EXPECT_TRUE(torch::allclose(bf16_kernels, kernels, 0.05, 0.05));
+
+        // Not in training mode, nor with a gradient wanted.
+        m->train();
+        {
+            torch::NoGradGuard no_grad;
+            (void)m->forward(ids, mask);
+        }
+        EXPECT_EQ(m->attention_kernel(), "eager-banded-grouped");
+        m->eval();
+        (void)m->forward(ids, mask);
+        EXPECT_EQ(m->attention_kernel(), "eager-banded-grouped");
+        {
+            torch::NoGradGuard no_grad;
+            (void)m->token_states(ids, mask);  // pad positions' states are read: never fused
+            EXPECT_EQ(m->attention_kernel(), "eager-banded");
+            // A row with left padding: not a prefix, so neither the padded nor the unpadded
+            // evaluation fuses (nor are the rows grouped). cls pooling needs a real token first.
+            auto left = mask.clone();
+            left[2].zero_();
+            left[2].narrow(0, 20, 20).fill_(1);
+            (void)m->forward(ids, left);
+            EXPECT_EQ(m->attention_kernel(), "eager-banded");
+            if (pooling == "mean") {
+                m->set_unpad(true);
+                (void)m->forward(ids, left);
+                EXPECT_EQ(m->attention_kernel(), "unpadded-banded");
+                m->set_unpad(false);
+            }
+        }
     }
 }

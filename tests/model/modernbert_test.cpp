@@ -694,15 +694,22 @@ TEST(ModernBert, MatchesTheIndependentPythonReference) {
         auto m = load_hf_checkpoint(dir);
         m->eval();
         torch::NoGradGuard ng;
-        for (const std::string attention : {"eager", "sdpa"}) {
-            for (bool unpad : {false, true}) {
-                m->set_attention(attention);
-                m->set_unpad(unpad);
-                auto got = m->forward(ids, mask);
-                EXPECT_TRUE(torch::allclose(got, want, 1e-5, 2e-5))
-                    << dir << " " << attention << " unpad=" << unpad << "\n"
-                    << got << "\n"
-                    << want;
+        // Evaluation runs fused_attention unless told not to (sdpa on a padded batch never does).
+        for (bool fused : {true, false}) {
+            m->set_fused_attention(fused);
+            for (const std::string attention : {"eager", "sdpa"}) {
+                for (bool unpad : {false, true}) {
+                    m->set_attention(attention);
+                    m->set_unpad(unpad);
+                    auto got = m->forward(ids, mask);
+                    EXPECT_TRUE(torch::allclose(got, want, 1e-5, 2e-5))
+                        << dir << " " << attention << " unpad=" << unpad << " " << fused << "\n"
+                        << got << "\n"
+                        << want;
+                    const bool fuses = fused && (unpad || attention == "eager");
+                    EXPECT_EQ(m->attention_kernel().find("fused-cpu") != std::string::npos, fuses)
+                        << m->attention_kernel();
+                }
             }
         }
     }

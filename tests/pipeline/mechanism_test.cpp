@@ -139,6 +139,8 @@ TEST(Mechanisms, BaselineRecordsWhatRan) {
     // eager, or eager-banded where a batch is long enough for the local layers' band to pay.
     EXPECT_EQ(rec["attention"]["kernel"].get<std::string>().rfind("eager", 0), 0u)
         << rec["attention"];
+    // Evaluation ran attention as one fused CPU kernel (training cannot: it needs autograd).
+    EXPECT_EQ(rec["attention"]["evaluate_kernel"], "fused-cpu") << rec["attention"];
     // The GeGLU ran as the fused CPU kernel in training and in evaluation.
     EXPECT_EQ(rec["mlp"]["geglu_kernel"], "fused-cpu") << rec["mlp"];
     EXPECT_EQ(rec["mlp"]["evaluate_geglu_kernel"], "fused-cpu") << rec["mlp"];
@@ -189,7 +191,8 @@ TEST(Mechanisms, DataModelTrainingSystemAndInferenceKnobsEachLeaveTheirEvidence)
     {
         SCOPED_TRACE("attention");
         EXPECT_EQ(rec["attention"]["kernel"], "unpadded-banded") << rec["attention"];
-        EXPECT_EQ(rec["attention"]["evaluate_kernel"], "unpadded-banded") << rec["attention"];
+        // Evaluation: the fused kernel over the same unpadded sequences (fused_attention.h).
+        EXPECT_EQ(rec["attention"]["evaluate_kernel"], "unpadded-fused-cpu") << rec["attention"];
     }
     {
         SCOPED_TRACE("prune_layers");

@@ -12,26 +12,17 @@
 
 #include <torch/csrc/jit/frontend/tracer.h>
 
+#include "greenknobs/model/fast_math.h"
 #include "greenknobs/model/parallel.h"
 #include "greenknobs/util/error.h"
-
-#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
-#define GK_GEGLU_X86 1
-#define GK_TARGET_AVX2 __attribute__((target("avx2,fma")))
-#else
-#define GK_GEGLU_X86 0
-#endif
-#define GK_ALWAYS_INLINE inline __attribute__((always_inline))
 
 namespace gk::model {
 namespace {
 
+using fast_math::exp_nonpositive;
+
 constexpr float kInvSqrt2 = 0.70710678118654752f;
 constexpr float kInvSqrt2Pi = 0.39894228040143268f;
-constexpr float kLog2e = 1.44269504088896341f;
-// ln 2 in two parts: the first exact in 9 bits, so n·kLn2Hi is exact for the n that occur.
-constexpr float kLn2Hi = 0.693359375f;
-constexpr float kLn2Lo = -2.12194440054690583e-4f;
 // Abramowitz & Stegun 7.1.26: erfc(z) ≈ t·(a1 + t·(a2 + t·(a3 + t·(a4 + t·a5))))·exp(−z²),
 // t = 1 / (1 + p·z), z ≥ 0.
 constexpr float kP = 0.3275911f;
@@ -40,27 +31,6 @@ constexpr float kA2 = -0.284496736f;
 constexpr float kA3 = 1.421413741f;
 constexpr float kA4 = -1.453152027f;
 constexpr float kA5 = 1.061405429f;
-
-// exp(y) for y ≤ 0 (below −87 it returns exp(−87), which only ever multiplies a tail that is
-// already zero in fp32 terms).
-GK_ALWAYS_INLINE float exp_nonpositive(float y) {
-    y = y > -87.0f ? y : -87.0f;
-    // n = nearest integer to y·log2(e): truncation of a non-positive value minus a half.
-    const float n = static_cast<float>(static_cast<int32_t>(y * kLog2e - 0.5f));
-    const float r = (y - n * kLn2Hi) - n * kLn2Lo;  // |r| ≤ ln2 / 2
-    float p = 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;  // 2^n, n ≥ −126
-    float scale;
-    std::memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
-}
 
 // Φ(x) and exp(−x²/2).
 GK_ALWAYS_INLINE void normal_parts(float x, float& cdf, float& e) {
@@ -134,7 +104,7 @@ template <class T>
 void backward_span(const T* x, const T* dy, T* dx, int64_t r0, int64_t r1, int64_t half) {
     backward_rows(x, dy, dx, r0, r1, half);
 }
-#if GK_GEGLU_X86
+#if GK_FAST_MATH_X86
 template <class T>
 GK_TARGET_AVX2 void forward_span_avx2(const T* x, T* y, int64_t r0, int64_t r1, int64_t half) {
     forward_rows(x, y, r0, r1, half);
@@ -143,10 +113,6 @@ template <class T>
 GK_TARGET_AVX2 void backward_span_avx2(const T* x, const T* dy, T* dx, int64_t r0, int64_t r1,
                                        int64_t half) {
     backward_rows(x, dy, dx, r0, r1, half);
-}
-bool has_avx2_fma() {
-    static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return yes;
 }
 #endif
 
@@ -159,8 +125,8 @@ int64_t min_rows(int64_t half) { return std::max<int64_t>(1, (int64_t{1} << 20) 
 template <class T>
 void run_forward(const T* x, T* y, int64_t rows, int64_t half) {
     parallel_chunks(rows, min_rows(half), [&](int64_t r0, int64_t r1) {
-#if GK_GEGLU_X86
-        if (has_avx2_fma()) {
+#if GK_FAST_MATH_X86
+        if (fast_math::has_avx2_fma()) {
             forward_span_avx2(x, y, r0, r1, half);
             return;
         }
@@ -172,8 +138,8 @@ void run_forward(const T* x, T* y, int64_t rows, int64_t half) {
 template <class T>
 void run_backward(const T* x, const T* dy, T* dx, int64_t rows, int64_t half) {
     parallel_chunks(rows, min_rows(half), [&](int64_t r0, int64_t r1) {
-#if GK_GEGLU_X86
-        if (has_avx2_fma()) {
+#if GK_FAST_MATH_X86
+        if (fast_math::has_avx2_fma()) {
             backward_span_avx2(x, dy, dx, r0, r1, half);
             return;
         }

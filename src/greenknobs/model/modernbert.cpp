@@ -170,6 +170,13 @@ torch::Tensor ModernBertAttentionImpl::forward(const torch::Tensor& x, const Lay
     torch::Tensor qkv = Wqkv(x);  // [B, S, 3H] or, unpadded, [T, 3H]
     const int64_t n = qkv.numel() / (3 * hidden);
     auto qkv4 = qkv.view({n, 3, num_heads, head_dim});  // [N, 3, heads, d], N = B*S or T
+    if (in.fused) {  // evaluation: rotary, attention and no dropout in one kernel
+        torch::Tensor out =
+            fused_attention(qkv4, (is_global ? in.cos_global : in.cos_local)[0],
+                            (is_global ? in.sin_global : in.sin_local)[0], in.q_scale, in.spans,
+                            is_global ? 0 : in.window);  // [N, H]
+        return Wo(x.dim() == 3 ? out.view({x.size(0), x.size(1), hidden}) : out);
+    }
     // q and k rotated together, q already scaled by 1/sqrt(d) (HF scales the [S, S] scores: the
     // same value, bit-identical when 1/sqrt(d) is a power of two as for d = 16, 64).
     torch::Tensor qk =
@@ -363,6 +370,10 @@ std::string ModernBertForSequenceClassificationImpl::attention_kernel() const {
     return "eager";
 }
 
+std::string ModernBertForSequenceClassificationImpl::train_attention_kernel() const {
+    return last_train_kernel_.empty() ? attention_kernel() : last_train_kernel_;
+}
+
 void ModernBertForSequenceClassificationImpl::set_fused_geglu(bool on) {
     for (int64_t i = 0; i < num_layers(); ++i) {
         layer(i)->mlp->fused_geglu = on;
@@ -424,14 +435,11 @@ namespace {
 // row. Only for right-padded rows (each row a prefix of real tokens), and only when the groups
 // skip at least a fifth of the B·S² score entries. Host work on B lengths; the masks are built
 // once per forward, as the ungrouped ones are.
-void plan_row_groups(const torch::Tensor& attention_mask, int64_t window, bool local_banded,
-                     torch::ScalarType dtype, LayerInputs* in) {
-    torch::NoGradGuard no_grad;
+// Each row's count of real tokens when every row is a non-empty prefix of real tokens (right
+// padding); empty otherwise (a hole, left padding, or an empty row).
+std::vector<int64_t> prefix_lengths(const torch::Tensor& attention_mask) {
     const int64_t b = attention_mask.size(0);
     const int64_t s = attention_mask.size(1);
-    if (b < 2) {
-        return;
-    }
     torch::Tensor m = attention_mask.to(torch::kCPU, torch::kLong).contiguous();
     const int64_t* mp = m.data_ptr<int64_t>();
     std::vector<int64_t> len(static_cast<size_t>(b));
@@ -442,13 +450,28 @@ void plan_row_groups(const torch::Tensor& attention_mask, int64_t window, bool l
         }
         for (int64_t j = n; j < s; ++j) {
             if (mp[r * s + j] != 0) {
-                return;  // a hole or left padding: not a prefix
+                return {};  // a hole or left padding: not a prefix
             }
         }
         if (n == 0) {
-            return;
+            return {};
         }
         len[static_cast<size_t>(r)] = n;
+    }
+    return len;
+}
+
+void plan_row_groups(const torch::Tensor& attention_mask, int64_t window, bool local_banded,
+                     torch::ScalarType dtype, LayerInputs* in) {
+    torch::NoGradGuard no_grad;
+    const int64_t b = attention_mask.size(0);
+    const int64_t s = attention_mask.size(1);
+    if (b < 2) {
+        return;
+    }
+    const std::vector<int64_t> len = prefix_lengths(attention_mask);
+    if (len.empty()) {
+        return;
     }
     std::vector<int64_t> order = util::longest_first_of_lengths(len);
     const int64_t groups = std::min<int64_t>(4, b);
@@ -514,6 +537,7 @@ torch::Tensor ModernBertForSequenceClassificationImpl::encode(const torch::Tenso
     const int64_t d = config_.head_dim();
     const int64_t window = config_.local_attention;
     in.sdpa = attention_ == "sdpa";
+    in.window = window;
     in.batch = b;
     in.seq = s;
     auto positions =
@@ -525,12 +549,22 @@ torch::Tensor ModernBertForSequenceClassificationImpl::encode(const torch::Tenso
     // A traced forward (compile knob) must not depend on host-side plans built from one batch.
     const bool tracing = torch::jit::tracer::isTracing();
     // sdpa scales q itself; every other kernel gets q pre-scaled through the rotary tables.
-    const double q_scale =
-        in.sdpa && !(unpad_ && !tracing) ? 1.0 : 1.0 / std::sqrt(static_cast<double>(d));
+    const bool unpadded = unpad_ && !tracing;
+    const double q_scale = in.sdpa && !unpadded ? 1.0 : 1.0 / std::sqrt(static_cast<double>(d));
+    in.q_scale = q_scale;
+    // Evaluation on the CPU (eval mode, no gradient, no trace): attention as one kernel where the
+    // sequences are prefixes of their rows; padded rows only when the caller reads real tokens only
+    // (pooled), and not for sdpa on a padded batch (the attention knob's own kernel).
+    const bool may_fuse = fused_attention_ && !is_training() && input_ids.device().is_cpu() &&
+                          fused_attention_supported(model->final_norm->weight);
+    std::vector<int64_t> row_lens;  // padded rows that fuse: their real tokens
+    if (!unpadded && may_fuse && group_rows && !in.sdpa) {
+        row_lens = prefix_lengths(attention_mask);
+    }
 
     torch::Tensor hidden;
     torch::Tensor cos_g, sin_g, cos_l, sin_l;  // [N, d] on the flat token axis
-    if (unpad_ && !tracing) {
+    if (unpadded) {
         torch::NoGradGuard no_grad;
         in.indices = torch::nonzero(attention_mask.reshape({-1})).reshape({-1});  // [T]
         // Sequence lengths and original positions on the host (nonzero has synchronised already).
@@ -549,14 +583,37 @@ torch::Tensor ModernBertForSequenceClassificationImpl::encode(const torch::Tenso
             }
             ++lens.back();
         }
-        in.plan_global = make_block_plan(lens, pos, /*window=*/0, kBlockQ, input_ids.device());
-        in.plan_local = make_block_plan(lens, pos, window, kBlockQ, input_ids.device());
-        auto pos_t = in.indices.remainder(s);  // [T]
-        cos_g = in.cos_global[0].index_select(0, pos_t);
-        sin_g = in.sin_global[0].index_select(0, pos_t);
-        cos_l = in.cos_local[0].index_select(0, pos_t);
-        sin_l = in.sin_local[0].index_select(0, pos_t);
-        last_kernel_ = "unpadded-banded";
+        // Rows without holes or left padding (positions 0, 1, ... within each) fuse.
+        bool consecutive = may_fuse;
+        std::vector<int64_t> starts(lens.size());
+        for (size_t q = 0, i = 0; q < lens.size() && consecutive;
+             i += static_cast<size_t>(lens[q]), ++q) {
+            starts[q] = static_cast<int64_t>(i);
+            consecutive = pos[i] == 0 && pos[i + static_cast<size_t>(lens[q]) - 1] == lens[q] - 1;
+        }
+        if (consecutive) {
+            in.fused = true;
+            in.spans = TokenSpans{std::move(starts), lens};
+        } else {
+            in.plan_global = make_block_plan(lens, pos, /*window=*/0, kBlockQ, input_ids.device());
+            in.plan_local = make_block_plan(lens, pos, window, kBlockQ, input_ids.device());
+        }
+        if (!in.fused) {
+            auto pos_t = in.indices.remainder(s);  // [T]
+            cos_g = in.cos_global[0].index_select(0, pos_t);
+            sin_g = in.sin_global[0].index_select(0, pos_t);
+            cos_l = in.cos_local[0].index_select(0, pos_t);
+            sin_l = in.sin_local[0].index_select(0, pos_t);
+        }
+        last_kernel_ = in.fused ? "unpadded-fused-cpu" : "unpadded-banded";
+    } else if (!row_lens.empty()) {
+        // Padded rows read through pooled(): each row's real tokens, pads never computed.
+        in.fused = true;
+        for (int64_t r = 0; r < b; ++r) {
+            in.spans.start.push_back(r * s);
+        }
+        in.spans.len = std::move(row_lens);
+        last_kernel_ = "fused-cpu";
     } else {
         // Built from the mask every time, as HF does (no data-dependent branch, so a traced forward
         // stays valid for batches with and without padding).
@@ -580,16 +637,24 @@ torch::Tensor ModernBertForSequenceClassificationImpl::encode(const torch::Tenso
         if (group_rows && !in.sdpa && !tracing) {
             plan_row_groups(attention_mask, window, banded, dtype, &in);
         }
-        cos_g = in.cos_global[0].repeat({b, 1});
-        sin_g = in.sin_global[0].repeat({b, 1});
-        cos_l = in.cos_local[0].repeat({b, 1});
-        sin_l = in.sin_local[0].repeat({b, 1});
         last_kernel_ = in.sdpa ? (TORCH_VERSION_MAJOR >= 2 ? "sdpa" : "sdpa-math")
                                : std::string(banded ? "eager-banded" : "eager") +
                                      (in.row_groups.empty() ? "" : "-grouped");
     }
-    std::tie(in.rope_cos2_global, in.rope_sin2_global) = rotary_tables_qk(cos_g, sin_g, q_scale);
-    std::tie(in.rope_cos2_local, in.rope_sin2_local) = rotary_tables_qk(cos_l, sin_l, q_scale);
+    if (is_training()) {
+        last_train_kernel_ = last_kernel_;
+    }
+    if (!in.fused) {  // (the fused kernel rotates from the [S, d] tables by position)
+        if (!in.indices.defined()) {  // padded: every row at positions 0 .. S-1
+            cos_g = in.cos_global[0].repeat({b, 1});
+            sin_g = in.sin_global[0].repeat({b, 1});
+            cos_l = in.cos_local[0].repeat({b, 1});
+            sin_l = in.sin_local[0].repeat({b, 1});
+        }
+        std::tie(in.rope_cos2_global, in.rope_sin2_global) =
+            rotary_tables_qk(cos_g, sin_g, q_scale);
+        std::tie(in.rope_cos2_local, in.rope_sin2_local) = rotary_tables_qk(cos_l, sin_l, q_scale);
+    }
     if (in.indices.defined()) {
         auto ids = input_ids.reshape({-1}).index_select(0, in.indices);  // [T]
         hidden = model->embeddings(ids);                                 // [T, H]

@@ -13,6 +13,7 @@
 
 #include "greenknobs/model/attention_kernels.h"
 #include "greenknobs/model/config.h"
+#include "greenknobs/model/fused_attention.h"
 #include "greenknobs/model/linear.h"
 
 namespace gk::model {
@@ -79,6 +80,12 @@ struct LayerInputs {
     // through row_order_inverse ([B]). Empty = one [B, heads, S, S] attention.
     std::vector<RowGroup> row_groups;
     torch::Tensor row_order_inverse;
+    // Evaluation on the CPU: every layer runs fused_attention over these sequences of the flat
+    // token axis instead of any of the above (which are then not built).
+    bool fused = false;
+    TokenSpans spans;
+    int64_t window = 0;    // local layers' sliding window
+    double q_scale = 1.0;  // q's factor after rotation (1/sqrt(d))
     int64_t batch = 0;
     int64_t seq = 0;
     bool sdpa = false;
@@ -188,8 +195,13 @@ class ModernBertForSequenceClassificationImpl : public torch::nn::Module {
     // _scaled_dot_product_attention, a math composite) or "sdpa" (2.x's
     // scaled_dot_product_attention, which picks its own backend), "unpadded-banded" (the
     // block-gather kernel on real tokens only, banded on local layers); "-grouped" after eager or
-    // eager-banded: the batch's rows grouped by length (set_group_rows). docs/perf/attention.md.
+    // eager-banded: the batch's rows grouped by length (set_group_rows); "fused-cpu" and
+    // "unpadded-fused-cpu": an evaluation forward on the CPU through fused_attention (padded rows
+    // or unpadded; set_fused_attention). docs/perf/attention.md.
     std::string attention_kernel() const;
+    // The kernel the last forward in training mode ran (validation between epochs runs in eval
+    // mode, and may fuse); before any, attention_kernel().
+    std::string train_attention_kernel() const;
     // Drop pad tokens before the encoder: all real tokens of the batch packed into one [1, T, H]
     // sequence with per-sequence positions and a block-diagonal mask. Same logits as padded within
     // tolerance.
@@ -202,6 +214,13 @@ class ModernBertForSequenceClassificationImpl : public torch::nn::Module {
     // token_states never groups. On by default.
     void set_group_rows(bool on) { group_rows_ = on; }
     bool group_rows() const { return group_rows_; }
+    // Evaluation forwards on the CPU (no gradient, no trace) run attention as one kernel
+    // (fused_attention.h) where the sequences are prefixes of their rows: padded rows read through
+    // pooled() (forward), or unpadded. The logits are those of the other kernels within fp32
+    // rounding; with padding, pad positions' hidden states are zeros, so token_states never fuses.
+    // `sdpa` on a padded batch keeps LibTorch's kernel (it is the knob). On by default.
+    void set_fused_attention(bool on) { fused_attention_ = on; }
+    bool fused_attention() const { return fused_attention_; }
     // GeGLU as one fused CPU kernel (geglu.h; on by default) or LibTorch's chunk, gelu and mul.
     void set_fused_geglu(bool on);
     // The GeGLU kernel the last forward ran: "fused-cpu" or "aten" (before any forward: what the
@@ -239,8 +258,10 @@ class ModernBertForSequenceClassificationImpl : public torch::nn::Module {
     std::string attention_ = "eager";
     bool unpad_ = false;
     bool group_rows_ = true;
+    bool fused_attention_ = true;
     bool grad_checkpointing_ = false;
     std::string last_kernel_;
+    std::string last_train_kernel_;
 };
 TORCH_MODULE(ModernBertForSequenceClassification);
 

@@ -580,7 +580,7 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
                     fallback_detail("loader", "pin_memory skipped: batches in pageable memory",
                                     tr.pin_memory_note));
             }
-            train_kernel = m->attention_kernel();
+            train_kernel = m->train_attention_kernel();  // not the validation's
             train_mlp_kernel = m->mlp_kernel();
             s.add_work("samples", static_cast<double>(tk.train.ids.size()) * tr.epochs_run);
             s.add_work("tokens", static_cast<double>(tr.tokens));
