@@ -5,7 +5,7 @@ shapes, batches and data, the two interleaved (the order alternates each repeat)
 Prints a markdown table with the ratios greenknobs / Python (train real tokens/s, evaluate samples/s).
 
   scripts/bench_vs_python.py [--build build] [--repeats 3] [--threads N] [--cases cpu-small:128,base:512]
-      [--precisions fp32,bf16] [--variants default,plain,unpad,aten-geglu] [--quick]
+      [--precisions fp32,bf16] [--variants default,plain,unpad,aten-geglu,kernel-attention] [--quick]
 
 Both sides start with no OMP_WAIT_POLICY / GOMP_SPINCOUNT in the environment: Python as a user would run it
 (libgomp's default), greenknobs with whatever policy it chooses itself (model/omp_env.h).
@@ -29,9 +29,10 @@ SHAPES = {  # preset, seq -> batch, timed steps, eval batches
 # default: as a user runs it (rows grouped by length in the eager attention, evaluation batches longest
 # first); plain: the default before those two (HF's full [B, S, S] eager, evaluation in the data's order, as
 # the Python loop does), so each run shows their before/after; unpad: the V12 kernel; aten-geglu: the
-# default with LibTorch's chunk + gelu + mul instead of the fused GeGLU kernel (that change's before).
+# default with LibTorch's chunk + gelu + mul instead of the fused GeGLU kernel (that change's before);
+# kernel-attention: LibTorch's attention kernels (eager, banded, grouped) instead of the fused one.
 VARIANTS = {"default": [], "plain": ["--no-group-rows", "--eval-given-order"], "unpad": ["--unpad"],
-            "aten-geglu": ["--geglu", "aten"]}
+            "aten-geglu": ["--geglu", "aten"], "kernel-attention": ["--attention-path", "kernels"]}
 
 
 def run_json(cmd, env):

@@ -9,9 +9,9 @@
 // --profile FILE records the timed phase (training, or evaluation with --mode eval) with
 // LibTorch's profiler as a chrome trace; scripts/profile_ops.py sums it by operator. --adamw
 // libtorch runs LibTorch's own AdamW loop instead of the fused CPU pass, --geglu aten LibTorch's
-// chunk, gelu and mul instead of the fused GeGLU kernel, --eval-attention kernels evaluation
-// through the attention kernels training uses instead of fused_attention (the befores of those
-// changes).
+// chunk, gelu and mul instead of the fused GeGLU kernel, --attention-path kernels LibTorch's
+// attention kernels (eager, banded, grouped, block-gather) instead of fused_attention (the befores
+// of those changes).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -60,8 +60,7 @@ struct Args {
     std::string profile;      // chrome trace of the timed phase ("" = none)
     bool fused_adamw = true;  // --adamw libtorch: LibTorch's own update loop (before/after)
     bool fused_geglu = true;  // --geglu aten: LibTorch's chunk, gelu and mul (before/after)
-    // --eval-attention kernels: evaluation through the LibTorch kernels training uses
-    // (before/after)
+    // --attention-path kernels: LibTorch's attention kernels instead of fused_attention
     bool fused_attention = true;
 };
 
@@ -98,7 +97,7 @@ Args parse(int argc, char** argv) {
             a.fused_adamw = fused_or(k, next(), "libtorch");
         } else if (k == "--geglu") {
             a.fused_geglu = fused_or(k, next(), "aten");
-        } else if (k == "--eval-attention") {
+        } else if (k == "--attention-path") {
             a.fused_attention = fused_or(k, next(), "kernels");
         } else if (k == "--steps") {
             a.steps = std::stoi(next());

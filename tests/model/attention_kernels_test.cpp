@@ -140,6 +140,7 @@ TEST(AttentionKernels, UnpaddedBandedEqualsFullAttentionInLogitsAndGradients) {
     torch::manual_seed(7);
     ModernBertForSequenceClassification m(config(3, 8));  // global, local, local
     auto [ids, mask] = batch({64, 9, 40, 1}, 64, 3);
+    m->set_fused_attention(false);  // (the fused kernel's own comparison follows these)
     LossGrads full = run(m, ids, mask, "sdpa", false);  // the [B, heads, S, S] math composite
     EXPECT_EQ(m->attention_kernel(), TORCH_VERSION_MAJOR >= 2 ? "sdpa" : "sdpa-math");
     m->set_group_rows(false);
@@ -167,11 +168,20 @@ TEST(AttentionKernels, UnpaddedBandedEqualsFullAttentionInLogitsAndGradients) {
     auto [ids3, mask3] = batch({12, 12, 11}, 12, 5);
     (void)run(m, ids3, mask3, "eager", false);
     EXPECT_EQ(m->attention_kernel(), "eager");
+    // The fused kernel (on by default), forward and backward, padded and unpadded.
+    m->set_fused_attention(true);
+    LossGrads fused = run(m, ids, mask, "eager", false);
+    EXPECT_EQ(m->attention_kernel(), "fused-cpu");
+    LossGrads fused_unpadded = run(m, ids, mask, "sdpa", true);
+    EXPECT_EQ(m->attention_kernel(), "unpadded-fused-cpu");
+    expect_same(full, fused, 1e-5, "fused-cpu vs full");
+    expect_same(full, fused_unpadded, 1e-5, "unpadded-fused-cpu vs full");
 }
 
 TEST(AttentionKernels, GroupedRowsKeepGradientsUnderCheckpointingAndSkipNonPrefixMasks) {
     torch::manual_seed(11);
     ModernBertForSequenceClassification m(config(3, 64));  // window 64: local layers unbanded
+    m->set_fused_attention(false);
     auto [ids, mask] = batch({40, 6, 33, 12, 2, 25}, 40, 7);
     m->set_group_rows(false);
     LossGrads plain = run(m, ids, mask, "eager", false);
@@ -322,11 +332,11 @@ TEST(Runtime, ThreadsAndWaitPolicyAreRecordedWithTheirSource) {
     }
 }
 
-// Evaluation (eval mode, no gradient) runs fused_attention where it can and says so; its logits are
-// those of the kernels training uses, padded or unpadded, cls or mean pooling, fp32 or bf16
-// autocast. Where it cannot stand in (a gradient wanted, training mode, a row that is not a prefix
-// of real tokens, sdpa on a padded batch, token_states), the other kernels run.
-TEST(AttentionKernels, EvaluationFusesAndGivesTheOtherKernelsLogits) {
+// The model runs fused_attention where it can and says so; its logits are those of the other
+// kernels, padded or unpadded, cls or mean pooling, fp32 or bf16 autocast. Where it cannot stand
+// in (attention dropout in training, a row that is not a prefix of real tokens, sdpa on a padded
+// batch, token_states), the other kernels run.
+TEST(AttentionKernels, FusedKernelGivesTheOtherKernelsLogitsAndSaysWhereItRan) {
     for (const std::string pooling : {"mean", "cls"}) {
         ModernBertConfig c = config(3, 8);  // global, local, local; window 8
         c.classifier_pooling = pooling;
@@ -369,16 +379,21 @@ TEST(AttentionKernels, EvaluationFusesAndGivesTheOtherKernelsLogits) {
         EXPECT_TRUE(torch::allclose(bf16_fused, kernels, 0.05, 0.05)) << bf16_fused << kernels;
         EXPECT_TRUE(torch::allclose(bf16_kernels, kernels, 0.05, 0.05));
 
-        // Not in training mode, nor with a gradient wanted.
+        // Training fuses too (the kernel has a backward) unless attention dropout is on, which
+        // it does not draw.
         m->train();
-        {
-            torch::NoGradGuard no_grad;
-            (void)m->forward(ids, mask);
-        }
-        EXPECT_EQ(m->attention_kernel(), "eager-banded-grouped");
-        m->eval();
         (void)m->forward(ids, mask);
-        EXPECT_EQ(m->attention_kernel(), "eager-banded-grouped");
+        EXPECT_EQ(m->attention_kernel(), "fused-cpu");
+        ModernBertConfig cd = c;
+        cd.attention_dropout = 0.1;
+        ModernBertForSequenceClassification md(cd);
+        md->train();
+        (void)md->forward(ids, mask);
+        EXPECT_EQ(md->attention_kernel(), "eager-banded-grouped");
+        md->eval();
+        (void)md->forward(ids, mask);
+        EXPECT_EQ(md->attention_kernel(), "fused-cpu");
+        m->eval();
         {
             torch::NoGradGuard no_grad;
             (void)m->token_states(ids, mask);  // pad positions' states are read: never fused

@@ -1,8 +1,8 @@
 // fused_attention against attention written out in LibTorch ops (in double): every sequence's
 // rotated, scaled queries against its own keys (all, or the sliding-window band), softmax, values;
-// pads zero; bf16 in, bf16 out; only where no gradient is recorded. The model-level checks (logits
-// of every kernel, which kernel ran) are in attention_kernels_test.cpp and the Python-reference
-// goldens in modernbert_test.cpp.
+// pads zero; bf16 in, bf16 out; its gradients against autograd's through the same reference. The
+// model-level checks (logits of every kernel, which kernel ran) are in attention_kernels_test.cpp
+// and the Python-reference goldens in modernbert_test.cpp.
 #include "greenknobs/model/fused_attention.h"
 
 #include <gtest/gtest.h>
@@ -91,23 +91,57 @@ TEST(FusedAttention, Bf16InIsComputedInFp32AndRoundedOnce) {
         << err.max().item<double>();
 }
 
-TEST(FusedAttention, RunsOnlyWhereNoGradientIsRecorded) {
-    auto x = torch::randn({4, 3, 1, 8});
-    EXPECT_FALSE(fused_attention_supported(x));  // grad mode on: training needs autograd
-    {
-        torch::NoGradGuard no_grad;
-        EXPECT_TRUE(fused_attention_supported(x));
-        EXPECT_FALSE(fused_attention_supported(x.to(torch::kLong)));
+// The backward (recomputed probabilities from the saved log-sum-exp, dQ per tile, dK and dV
+// accumulated, the rotation transposed) against autograd through the reference in double.
+TEST(FusedAttention, GradientsAreAutogradsOfTheReference) {
+    const TokenSpans spans{{1, 9, 40}, {6, 29, 50}};
+    const int64_t n = 95;
+    for (int64_t d : {16, 24}) {
+        for (int64_t window : {0, 12}) {
+            torch::manual_seed(d + window);
+            const int64_t heads = 2;
+            auto qkv = torch::randn({n, 3, heads, d}).requires_grad_(true);
+            auto w = torch::randn({n, heads * d});
+            auto [cos, sin] =
+                rotary_cos_sin(torch::arange(50, torch::kLong).unsqueeze(0), d, 10000.0);
+            const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+            auto out = fused_attention(qkv, cos[0], sin[0], scale, spans, window);
+            (out * w).sum().backward();
+            auto qkv_d = qkv.detach().to(torch::kDouble).requires_grad_(true);
+            (reference(qkv_d, cos[0], sin[0], scale, spans, window) * w.to(torch::kDouble))
+                .sum()
+                .backward();
+            auto want = qkv_d.grad();
+            const double err = (qkv.grad().to(torch::kDouble) - want).abs().max().item<double>();
+            EXPECT_LE(err, 1e-5 * (1 + want.abs().max().item<double>()))
+                << "d=" << d << " window=" << window;
+            // Pad tokens (0, 7, 8, 38, 39, 90..94) get no gradient.
+            for (int64_t t : {0, 7, 8, 38, 39, 90, 94}) {
+                EXPECT_EQ(qkv.grad()[t].abs().max().item<float>(), 0.0f) << "pad token " << t;
+            }
+        }
     }
+    // bf16 in: the gradient comes back in bf16, close to the fp32 one.
+    torch::manual_seed(3);
+    auto x32 = torch::randn({95, 3, 2, 16});
+    auto [cos, sin] = rotary_cos_sin(torch::arange(50, torch::kLong).unsqueeze(0), 16, 10000.0);
+    auto x16 = x32.to(torch::kBFloat16).requires_grad_(true);
+    fused_attention(x16, cos[0], sin[0], 0.25, spans, 12).sum().backward();
+    auto x32b = x16.detach().to(torch::kFloat).requires_grad_(true);
+    fused_attention(x32b, cos[0], sin[0], 0.25, spans, 12).sum().backward();
+    EXPECT_EQ(x16.grad().scalar_type(), torch::kBFloat16);
+    EXPECT_TRUE(torch::allclose(x16.grad().to(torch::kFloat), x32b.grad(), 1e-2, 1e-2));
+}
+
+TEST(FusedAttention, RunsOnCpuFloatsOutsideTracesAndChecksItsSpans) {
+    auto x = torch::randn({4, 3, 1, 8});
+    EXPECT_TRUE(fused_attention_supported(x));
+    EXPECT_FALSE(fused_attention_supported(x.to(torch::kLong)));
     {
         c10::InferenceMode inference;
         EXPECT_TRUE(fused_attention_supported(torch::randn({4, 3, 1, 8})));
     }
-    // Asked anyway, it refuses rather than computing without autograd.
-    const TokenSpans spans{{0}, {4}};
     auto [cos, sin] = rotary_cos_sin(torch::arange(4, torch::kLong).unsqueeze(0), 8, 10000.0);
-    EXPECT_THROW(fused_attention(x, cos[0], sin[0], 1.0, spans, 0), std::exception);
-    torch::NoGradGuard no_grad;
     // A sequence past the token axis or the rotary tables is an error, not a read out of bounds.
     EXPECT_THROW(fused_attention(x, cos[0], sin[0], 1.0, TokenSpans{{2}, {4}}, 0), std::exception);
     auto longer = torch::randn({8, 3, 1, 8});

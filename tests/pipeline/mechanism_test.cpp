@@ -136,11 +136,19 @@ TEST(Mechanisms, BaselineRecordsWhatRan) {
               "auto");  // tiny has no shipped checkpoint: auto = scratch
     EXPECT_EQ(rec["model"]["trainable_params"], rec["model"]["total_params"]);
     EXPECT_EQ(rec["model"]["trainable_params_after_merge"], rec["model"]["trainable_params"]);
-    // eager, or eager-banded where a batch is long enough for the local layers' band to pay.
-    EXPECT_EQ(rec["attention"]["kernel"].get<std::string>().rfind("eager", 0), 0u)
-        << rec["attention"];
-    // Evaluation ran attention as one fused CPU kernel (training cannot: it needs autograd).
+    // Attention ran as one fused CPU kernel in training and in evaluation; model.fused_attention
+    // = false (the paper's catalog) runs eager, or eager-banded where a batch is long enough for
+    // the local layers' band to pay, in both.
+    EXPECT_EQ(rec["attention"]["kernel"], "fused-cpu") << rec["attention"];
     EXPECT_EQ(rec["attention"]["evaluate_kernel"], "fused-cpu") << rec["attention"];
+    {
+        TrainRun unfused = train("B0", "--set model.fused_attention=false");
+        ASSERT_EQ(unfused.rc, 0) << unfused.out;
+        for (const char* stage : {"kernel", "evaluate_kernel"}) {
+            EXPECT_EQ(unfused.record["attention"][stage].get<std::string>().rfind("eager", 0), 0u)
+                << unfused.record["attention"];
+        }
+    }
     // The GeGLU ran as the fused CPU kernel in training and in evaluation.
     EXPECT_EQ(rec["mlp"]["geglu_kernel"], "fused-cpu") << rec["mlp"];
     EXPECT_EQ(rec["mlp"]["evaluate_geglu_kernel"], "fused-cpu") << rec["mlp"];
@@ -190,8 +198,8 @@ TEST(Mechanisms, DataModelTrainingSystemAndInferenceKnobsEachLeaveTheirEvidence)
     }
     {
         SCOPED_TRACE("attention");
-        EXPECT_EQ(rec["attention"]["kernel"], "unpadded-banded") << rec["attention"];
-        // Evaluation: the fused kernel over the same unpadded sequences (fused_attention.h).
+        // The fused kernel over the unpadded sequences (fused_attention.h), in both stages.
+        EXPECT_EQ(rec["attention"]["kernel"], "unpadded-fused-cpu") << rec["attention"];
         EXPECT_EQ(rec["attention"]["evaluate_kernel"], "unpadded-fused-cpu") << rec["attention"];
     }
     {

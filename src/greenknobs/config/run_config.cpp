@@ -23,7 +23,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TokenizerConfig, path, max_lengt
                                                 cache_dir)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ModelConfig, preset, init, init_from, pooling,
                                                 prune_layers, prune_from, attention, unpad,
-                                                group_rows)
+                                                group_rows, fused_attention)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LoraConfig, enabled, r, alpha, dropout, targets,
                                                 merge)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(QuantizationConfig, bits, block_size)

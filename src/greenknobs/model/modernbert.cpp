@@ -170,12 +170,13 @@ torch::Tensor ModernBertAttentionImpl::forward(const torch::Tensor& x, const Lay
     torch::Tensor qkv = Wqkv(x);  // [B, S, 3H] or, unpadded, [T, 3H]
     const int64_t n = qkv.numel() / (3 * hidden);
     auto qkv4 = qkv.view({n, 3, num_heads, head_dim});  // [N, 3, heads, d], N = B*S or T
-    if (in.fused) {  // evaluation: rotary, attention and no dropout in one kernel
+    if (in.fused) {  // rotary and attention in one kernel (no attention dropout: see encode)
         torch::Tensor out =
             fused_attention(qkv4, (is_global ? in.cos_global : in.cos_local)[0],
                             (is_global ? in.sin_global : in.sin_local)[0], in.q_scale, in.spans,
                             is_global ? 0 : in.window);  // [N, H]
-        return Wo(x.dim() == 3 ? out.view({x.size(0), x.size(1), hidden}) : out);
+        return maybe_dropout(Wo(x.dim() == 3 ? out.view({x.size(0), x.size(1), hidden}) : out),
+                             dropout_p, is_training());
     }
     // q and k rotated together, q already scaled by 1/sqrt(d) (HF scales the [S, S] scores: the
     // same value, bit-identical when 1/sqrt(d) is a power of two as for d = 16, 64).
@@ -530,7 +531,7 @@ torch::Tensor ModernBertForSequenceClassificationImpl::run_layers(torch::Tensor 
 torch::Tensor ModernBertForSequenceClassificationImpl::encode(const torch::Tensor& input_ids,
                                                               const torch::Tensor& attention_mask,
                                                               LayerInputs* in_out,
-                                                              bool group_rows) {
+                                                              bool real_tokens_only) {
     LayerInputs& in = *in_out;
     const int64_t b = input_ids.size(0);
     const int64_t s = input_ids.size(1);
@@ -552,13 +553,15 @@ torch::Tensor ModernBertForSequenceClassificationImpl::encode(const torch::Tenso
     const bool unpadded = unpad_ && !tracing;
     const double q_scale = in.sdpa && !unpadded ? 1.0 : 1.0 / std::sqrt(static_cast<double>(d));
     in.q_scale = q_scale;
-    // Evaluation on the CPU (eval mode, no gradient, no trace): attention as one kernel where the
-    // sequences are prefixes of their rows; padded rows only when the caller reads real tokens only
-    // (pooled), and not for sdpa on a padded batch (the attention knob's own kernel).
-    const bool may_fuse = fused_attention_ && !is_training() && input_ids.device().is_cpu() &&
-                          fused_attention_supported(model->final_norm->weight);
+    // On the CPU (no trace; in training without attention dropout, which the kernel does not
+    // draw): attention as one kernel where the sequences are prefixes of their rows; padded rows
+    // only when the caller reads real tokens only (pooled), and not for sdpa on a padded batch (the
+    // attention knob's own kernel).
+    const bool may_fuse = fused_attention_ && input_ids.device().is_cpu() &&
+                          fused_attention_supported(model->final_norm->weight) &&
+                          (!is_training() || config_.attention_dropout == 0.0);
     std::vector<int64_t> row_lens;  // padded rows that fuse: their real tokens
-    if (!unpadded && may_fuse && group_rows && !in.sdpa) {
+    if (!unpadded && may_fuse && real_tokens_only && !in.sdpa) {
         row_lens = prefix_lengths(attention_mask);
     }
 
@@ -634,7 +637,7 @@ torch::Tensor ModernBertForSequenceClassificationImpl::encode(const torch::Tenso
         if (!banded) {
             in.bias_local = attention_bias(attention_mask, window, dtype);  // [B, 1, S, S]
         }
-        if (group_rows && !in.sdpa && !tracing) {
+        if (real_tokens_only && group_rows_ && !in.sdpa && !tracing) {
             plan_row_groups(attention_mask, window, banded, dtype, &in);
         }
         last_kernel_ = in.sdpa ? (TORCH_VERSION_MAJOR >= 2 ? "sdpa" : "sdpa-math")
@@ -697,7 +700,7 @@ torch::Tensor ModernBertForSequenceClassificationImpl::pooled(
     const int64_t b = input_ids.size(0);
     const int64_t s = input_ids.size(1);
     LayerInputs in;
-    torch::Tensor hidden = encode(input_ids, attention_mask, &in, group_rows_);
+    torch::Tensor hidden = encode(input_ids, attention_mask, &in, /*real_tokens_only=*/true);
 
     torch::Tensor mask_f = attention_mask.to(hidden.scalar_type());
     if (in.indices.defined()) {

@@ -249,9 +249,10 @@ class ModernBertForSequenceClassificationImpl : public torch::nn::Module {
   private:
     // Embeddings -> layers -> final_norm. Returns [B, S, H], or [T, H] over in->indices when
     // unpadding; fills `in` (rotary tables, masks, indices) for the caller.
-    // group_rows: the caller reads real tokens only (pooled), so rows may be grouped by length.
+    // real_tokens_only: the caller reads real tokens only (pooled), so pad positions' states may
+    // differ from the padded encoder's: rows may be grouped by length, and evaluation may fuse.
     torch::Tensor encode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
-                         LayerInputs* in, bool group_rows = false);
+                         LayerInputs* in, bool real_tokens_only = false);
     torch::Tensor run_layers(torch::Tensor x, const LayerInputs& in);
 
     ModernBertConfig config_;

@@ -131,6 +131,11 @@ struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
         ctx->saved_data["batch"] = in->batch;
         ctx->saved_data["seq"] = in->seq;
         ctx->saved_data["sdpa"] = in->sdpa;
+        ctx->saved_data["fused"] = in->fused;
+        ctx->saved_data["spans.start"] = in->spans.start;
+        ctx->saved_data["spans.len"] = in->spans.len;
+        ctx->saved_data["window"] = in->window;
+        ctx->saved_data["q_scale"] = in->q_scale;
         AutocastState ac = AutocastState::current();
         ctx->saved_data["ac_cpu"] = ac.cpu_enabled;
         ctx->saved_data["ac_cpu_dtype"] = static_cast<int64_t>(ac.cpu_dtype);
@@ -179,6 +184,11 @@ struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
         in.batch = ctx->saved_data["batch"].toInt();
         in.seq = ctx->saved_data["seq"].toInt();
         in.sdpa = ctx->saved_data["sdpa"].toBool();
+        in.fused = ctx->saved_data["fused"].toBool();
+        in.spans.start = ctx->saved_data["spans.start"].toIntVector();
+        in.spans.len = ctx->saved_data["spans.len"].toIntVector();
+        in.window = ctx->saved_data["window"].toInt();
+        in.q_scale = ctx->saved_data["q_scale"].toDouble();
         AutocastState replay;
         replay.cpu_enabled = ctx->saved_data["ac_cpu"].toBool();
         replay.cpu_dtype = static_cast<at::ScalarType>(ctx->saved_data["ac_cpu_dtype"].toInt());

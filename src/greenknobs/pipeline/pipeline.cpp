@@ -224,6 +224,7 @@ ModernBertForSequenceClassification build_model(const config::RunConfig& c,
     m->set_attention(config::to_string(c.model.attention));
     m->set_unpad(c.model.unpad);
     m->set_group_rows(c.model.group_rows);
+    m->set_fused_attention(c.model.fused_attention);
     m->set_grad_checkpointing(c.train.grad_checkpointing);
     if (c.quantization.bits > 0) {
         auto q = adapters::quantize_model(*m, c.quantization);
