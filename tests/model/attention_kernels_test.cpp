@@ -393,6 +393,8 @@ TEST(AttentionKernels, FusedKernelGivesTheOtherKernelsLogitsAndSaysWhereItRan) {
         md->eval();
         (void)md->forward(ids, mask);
         EXPECT_EQ(md->attention_kernel(), "fused-cpu");
+        // What run.json records for the train stage: the last training forward's, not validation's.
+        EXPECT_EQ(md->train_attention_kernel(), "eager-banded-grouped");
         m->eval();
         {
             torch::NoGradGuard no_grad;

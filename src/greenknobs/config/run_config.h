@@ -53,8 +53,9 @@ struct ModelConfig {
     // Padded eager attention per group of rows of similar length (the same logits and gradients;
     // no knob changes it). The paper's catalog pins false: its V0 is HF's full [B, S, S] eager.
     bool group_rows = true;
-    // Evaluation forwards on the CPU run attention as one fused kernel (model/fused_attention.h;
-    // the same logits; no knob changes it). The paper's catalog pins false with group_rows.
+    // Attention on the CPU as one fused kernel, training and evaluation (model/fused_attention.h;
+    // the same logits and gradients; no knob changes it; decision 0009). The paper's catalog pins
+    // false with group_rows.
     bool fused_attention = true;
 };
 

@@ -1,13 +1,12 @@
 // See fused_attention.h. Per (sequence, head) the keys are rotated and packed once, transposed
 // ([d][keys]), and the values once ([keys][d rounded up to 16]); queries, rotated and scaled, then
-// go through in tiles of kRows: a score
-// tile of kRows × kCols accumulates in registers over d (one load of kCols keys feeds kRows
-// multiply-adds), each row's softmax runs over its own visible range, and an output tile of
-// kRows × kCols features accumulates over the tile's keys. Padding in the packed buffers is zeros,
-// so the tiles never branch; a row's invisible scores are zeroed after its softmax. Training keeps
-// each row's log-sum-exp; the backward recomputes a tile's probabilities from it and the packed
-// keys, and from them the gradients of q (per tile), k and v (accumulated over the tiles, rotated
-// back at the end), as FlashAttention's backward does.
+// go through in tiles of kRows: a score tile of kRows × kCols accumulates in registers over d (one
+// load of kCols keys feeds kRows multiply-adds), each row's softmax runs over its own visible
+// range, and an output tile of kRows × kCols features accumulates over the tile's keys. Padding in
+// the packed buffers is zeros, so the tiles never branch; a row's invisible scores are zeroed
+// after its softmax. Training keeps each row's log-sum-exp; the backward recomputes a tile's
+// probabilities from it and the packed keys, and from them the gradients of q (per tile), k and v
+// (accumulated over the tiles, rotated back at the end), as FlashAttention's backward does.
 #include "greenknobs/model/fused_attention.h"
 
 #include <algorithm>

@@ -431,11 +431,6 @@ ModernBertForSequenceClassificationImpl::named_linears() {
 
 namespace {
 
-// Groups a padded batch's rows by length for the eager path (LayerInputs::row_groups): rows sorted
-// longest first and cut into up to four groups of equal count, each attending over its longest
-// row. Only for right-padded rows (each row a prefix of real tokens), and only when the groups
-// skip at least a fifth of the B·S² score entries. Host work on B lengths; the masks are built
-// once per forward, as the ungrouped ones are.
 // Each row's count of real tokens when every row is a non-empty prefix of real tokens (right
 // padding); empty otherwise (a hole, left padding, or an empty row).
 std::vector<int64_t> prefix_lengths(const torch::Tensor& attention_mask) {
@@ -462,6 +457,11 @@ std::vector<int64_t> prefix_lengths(const torch::Tensor& attention_mask) {
     return len;
 }
 
+// Groups a padded batch's rows by length for the eager path (LayerInputs::row_groups): rows sorted
+// longest first and cut into up to four groups of equal count, each attending over its longest
+// row. Only for right-padded rows (each row a prefix of real tokens), and only when the groups
+// skip at least a fifth of the B·S² score entries. Host work on B lengths; the masks are built
+// once per forward, as the ungrouped ones are.
 void plan_row_groups(const torch::Tensor& attention_mask, int64_t window, bool local_banded,
                      torch::ScalarType dtype, LayerInputs* in) {
     torch::NoGradGuard no_grad;
@@ -600,8 +600,6 @@ torch::Tensor ModernBertForSequenceClassificationImpl::encode(const torch::Tenso
         } else {
             in.plan_global = make_block_plan(lens, pos, /*window=*/0, kBlockQ, input_ids.device());
             in.plan_local = make_block_plan(lens, pos, window, kBlockQ, input_ids.device());
-        }
-        if (!in.fused) {
             auto pos_t = in.indices.remainder(s);  // [T]
             cos_g = in.cos_global[0].index_select(0, pos_t);
             sin_g = in.sin_global[0].index_select(0, pos_t);

@@ -196,8 +196,8 @@ class ModernBertForSequenceClassificationImpl : public torch::nn::Module {
     // scaled_dot_product_attention, which picks its own backend), "unpadded-banded" (the
     // block-gather kernel on real tokens only, banded on local layers); "-grouped" after eager or
     // eager-banded: the batch's rows grouped by length (set_group_rows); "fused-cpu" and
-    // "unpadded-fused-cpu": an evaluation forward on the CPU through fused_attention (padded rows
-    // or unpadded; set_fused_attention). docs/perf/attention.md.
+    // "unpadded-fused-cpu": a forward on the CPU through fused_attention (padded rows or unpadded;
+    // set_fused_attention). docs/perf/attention.md.
     std::string attention_kernel() const;
     // The kernel the last forward in training mode ran (validation between epochs runs in eval
     // mode, and may fuse); before any, attention_kernel().
@@ -214,11 +214,12 @@ class ModernBertForSequenceClassificationImpl : public torch::nn::Module {
     // token_states never groups. On by default.
     void set_group_rows(bool on) { group_rows_ = on; }
     bool group_rows() const { return group_rows_; }
-    // Evaluation forwards on the CPU (no gradient, no trace) run attention as one kernel
-    // (fused_attention.h) where the sequences are prefixes of their rows: padded rows read through
-    // pooled() (forward), or unpadded. The logits are those of the other kernels within fp32
-    // rounding; with padding, pad positions' hidden states are zeros, so token_states never fuses.
-    // `sdpa` on a padded batch keeps LibTorch's kernel (it is the knob). On by default.
+    // Forwards on the CPU (no trace; in training only without attention dropout) run attention as
+    // one kernel with its own backward (fused_attention.h) where the sequences are prefixes of
+    // their rows: padded rows read through pooled() (forward), or unpadded. The logits and
+    // gradients are those of the other kernels within fp32 rounding; with padding, pad positions'
+    // states are not the padded encoder's, so token_states never fuses. `sdpa` on a padded batch
+    // keeps LibTorch's kernel (it is the knob). On by default (decision 0009).
     void set_fused_attention(bool on) { fused_attention_ = on; }
     bool fused_attention() const { return fused_attention_; }
     // GeGLU as one fused CPU kernel (geglu.h; on by default) or LibTorch's chunk, gelu and mul.
