@@ -82,41 +82,22 @@ GK_ALWAYS_INLINE void rotate_back(const float* __restrict g, int64_t pos, const 
     }
 }
 
-// s[r][j] = Σ_c q[r][c] · kt[c][j] for r < kRows, j < kCols.
-GK_ALWAYS_INLINE void score_tile(const float* __restrict q, int64_t d, const float* __restrict kt,
-                                 int64_t ldk, float* __restrict s, int64_t lds) {
-    float acc[kRows][kCols] = {};
-    for (int64_t c = 0; c < d; ++c) {
-        const float* kr = kt + c * ldk;
-        for (int64_t r = 0; r < kRows; ++r) {
-            const float qv = q[r * d + c];
-            for (int64_t j = 0; j < kCols; ++j) {
-                acc[r][j] += qv * kr[j];
-            }
-        }
-    }
+// acc[r][j] = Σ_c a[r][c] · b[c][j] for r < kRows, j < kCols, c < k (row strides lda, ldb): the
+// score tile (a = queries, b = transposed keys) and the output tile (a = probabilities, b =
+// values).
+GK_ALWAYS_INLINE void tile(const float* __restrict a, int64_t lda, int64_t k,
+                           const float* __restrict b, int64_t ldb, float (&acc)[kRows][kCols]) {
     for (int64_t r = 0; r < kRows; ++r) {
         for (int64_t j = 0; j < kCols; ++j) {
-            s[r * lds + j] = acc[r][j];
+            acc[r][j] = 0.0f;
         }
     }
-}
-
-// acc[r][c] = Σ_j p[r][j] · v[j][c] for j < nk, r < kRows, c < kCols.
-GK_ALWAYS_INLINE void value_tile(const float* __restrict p, int64_t ldp, int64_t nk,
-                                 const float* __restrict v, int64_t ldv,
-                                 float (&acc)[kRows][kCols]) {
-    for (int64_t r = 0; r < kRows; ++r) {
-        for (int64_t c = 0; c < kCols; ++c) {
-            acc[r][c] = 0.0f;
-        }
-    }
-    for (int64_t j = 0; j < nk; ++j) {
-        const float* vr = v + j * ldv;
+    for (int64_t c = 0; c < k; ++c) {
+        const float* br = b + c * ldb;
         for (int64_t r = 0; r < kRows; ++r) {
-            const float pv = p[r * ldp + j];
-            for (int64_t c = 0; c < kCols; ++c) {
-                acc[r][c] += pv * vr[c];
+            const float av = a[r * lda + c];
+            for (int64_t j = 0; j < kCols; ++j) {
+                acc[r][j] += av * br[j];
             }
         }
     }
@@ -231,7 +212,11 @@ GK_ALWAYS_INLINE void load_queries(const float* q, int64_t i0, int64_t rows, con
 GK_ALWAYS_INLINE void scores(const float* qt, const float* kt, int64_t lpad, int64_t lo,
                              int64_t nkp, int64_t d, float* s) {
     for (int64_t j0 = 0; j0 < nkp; j0 += kCols) {
-        score_tile(qt, d, kt + lo + j0, lpad, s + j0, nkp);
+        float acc[kRows][kCols];
+        tile(qt, d, d, kt + lo + j0, lpad, acc);
+        for (int64_t r = 0; r < kRows; ++r) {
+            std::copy(acc[r], acc[r] + kCols, s + r * nkp + j0);
+        }
     }
 }
 
@@ -270,7 +255,7 @@ GK_ALWAYS_INLINE void forward_one(const float* q, float* out, float* lse, int64_
         std::fill(s + rows * nkp, s + kRows * nkp, 0.0f);
         for (int64_t c0 = 0; c0 < dp; c0 += kCols) {
             float acc[kRows][kCols];
-            value_tile(s, nkp, nk, vp + lo * dp + c0, dp, acc);
+            tile(s, nkp, nk, vp + lo * dp + c0, dp, acc);
             const int64_t cols = std::min(kCols, d - c0);
             for (int64_t r = 0; r < rows; ++r) {
                 std::copy(acc[r], acc[r] + cols, out + (i0 + r) * lay.row_out + c0);
@@ -343,7 +328,7 @@ GK_ALWAYS_INLINE void backward_one(const float* q, const float* out, const float
         }
         for (int64_t c0 = 0; c0 < dp; c0 += kCols) {  // dQ = dS · k
             float acc[kRows][kCols];
-            value_tile(ds, nkp, nk, kr + lo * dp + c0, dp, acc);
+            tile(ds, nkp, nk, kr + lo * dp + c0, dp, acc);
             for (int64_t r = 0; r < kRows; ++r) {
                 std::copy(acc[r], acc[r] + kCols, dqt + r * dp + c0);
             }
