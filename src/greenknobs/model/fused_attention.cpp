@@ -57,6 +57,14 @@ GK_ALWAYS_INLINE void visible(int64_t i, int64_t len, int64_t half_window, int64
     b = half_window < 0 ? len : std::min(len, i + half_window + 1);
 }
 
+// The keys [lo, hi) any of the queries [i0, i0 + rows) sees.
+GK_ALWAYS_INLINE void tile_keys(int64_t i0, int64_t rows, int64_t len, int64_t half_window,
+                                int64_t& lo, int64_t& hi) {
+    int64_t unused;
+    visible(i0, len, half_window, lo, unused);
+    visible(i0 + rows - 1, len, half_window, unused, hi);
+}
+
 // x (one token's head slice) rotated as HF's apply_rotary at position `pos`, times `scale`:
 // x·cos + rotate_half(x)·sin, rotate_half(x) = [−x₂, x₁].
 GK_ALWAYS_INLINE void rotate(const float* __restrict x, int64_t pos, const Layout& lay, float scale,
@@ -240,8 +248,7 @@ GK_ALWAYS_INLINE void forward_one(const float* q, float* out, float* lse, int64_
         const int64_t rows = std::min(kRows, len - i0);
         load_queries(q, i0, rows, lay, qt);
         int64_t lo, hi, a, b;  // the keys any row of the tile sees, and each row's
-        visible(i0, len, lay.half_window, lo, a);
-        visible(i0 + rows - 1, len, lay.half_window, a, hi);
+        tile_keys(i0, rows, len, lay.half_window, lo, hi);
         const int64_t nk = hi - lo;
         const int64_t nkp = round_up(nk, kCols);
         scores(qt, kt, lpad, lo, nkp, d, s);
@@ -305,8 +312,7 @@ GK_ALWAYS_INLINE void backward_one(const float* q, const float* out, const float
         }
         std::fill(dot + rows * d, dot + kRows * d, 0.0f);
         int64_t lo, hi, a, b;
-        visible(i0, len, lay.half_window, lo, a);
-        visible(i0 + rows - 1, len, lay.half_window, a, hi);
+        tile_keys(i0, rows, len, lay.half_window, lo, hi);
         const int64_t nk = hi - lo;
         const int64_t nkp = round_up(nk, kCols);
         scores(qt, kt, lpad, lo, nkp, d, p);    // the scores again
