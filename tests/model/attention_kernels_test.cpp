@@ -398,8 +398,17 @@ TEST(AttentionKernels, FusedKernelGivesTheOtherKernelsLogitsAndSaysWhereItRan) {
         m->eval();
         {
             torch::NoGradGuard no_grad;
-            (void)m->token_states(ids, mask);  // pad positions' states are read: never fused
+            (void)m->token_states(ids, mask);  // pad positions' states are read: not fused
             EXPECT_EQ(m->attention_kernel(), "eager-banded");
+            // Without pads (masked-LM pretraining's packed rows) nothing differs: it fuses.
+            auto full = torch::ones_like(mask);
+            auto fused_states = m->token_states(ids, full);
+            EXPECT_EQ(m->attention_kernel(), "fused-cpu");
+            m->set_fused_attention(false);
+            auto states = m->token_states(ids, full);
+            EXPECT_EQ(m->attention_kernel(), "eager-banded");
+            m->set_fused_attention(true);
+            EXPECT_TRUE(torch::allclose(fused_states, states, 1e-5, 1e-5));
             // A row with left padding: not a prefix, so neither the padded nor the unpadded
             // evaluation fuses (nor are the rows grouped). cls pooling needs a real token first.
             auto left = mask.clone();

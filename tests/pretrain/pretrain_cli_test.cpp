@@ -92,6 +92,8 @@ TEST(PretrainCli, PausesResumesAndEndsEqualToAnUninterruptedRun) {
     json ja = run_json(a);
     EXPECT_EQ(ja["status"], "complete");
     EXPECT_EQ(ja["train"]["steps"], 20);
+    // Packed rows without pads: attention ran as the fused CPU kernel (model/fused_attention.h).
+    EXPECT_EQ(ja["attention"]["kernel"], "fused-cpu") << ja["attention"];
     EXPECT_EQ(ja["train"]["tokens_seen"], 20 * 4 * 64);
     std::vector<std::string> paths;
     for (const auto& s : ja["energy"]["stages"]) {

@@ -4,6 +4,7 @@
 // checkpoint_io.cpp.
 #include "greenknobs/model/modernbert.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -554,15 +555,21 @@ torch::Tensor ModernBertForSequenceClassificationImpl::encode(const torch::Tenso
     const double q_scale = in.sdpa && !unpadded ? 1.0 : 1.0 / std::sqrt(static_cast<double>(d));
     in.q_scale = q_scale;
     // On the CPU (no trace; in training without attention dropout, which the kernel does not
-    // draw): attention as one kernel where the sequences are prefixes of their rows; padded rows
-    // only when the caller reads real tokens only (pooled), and not for sdpa on a padded batch (the
-    // attention knob's own kernel).
+    // draw): attention as one kernel where the sequences are prefixes of their rows; rows with
+    // pads only when the caller reads real tokens only (pooled: the pad positions' states differ
+    // from the padded encoder's), and not for sdpa on a padded batch (the attention knob's own
+    // kernel). Batches without pads (masked-LM pretraining's packed rows) fuse for any caller.
     const bool may_fuse = fused_attention_ && input_ids.device().is_cpu() &&
                           fused_attention_supported(model->final_norm->weight) &&
                           (!is_training() || config_.attention_dropout == 0.0);
     std::vector<int64_t> row_lens;  // padded rows that fuse: their real tokens
-    if (!unpadded && may_fuse && real_tokens_only && !in.sdpa) {
+    if (!unpadded && may_fuse && !in.sdpa) {
         row_lens = prefix_lengths(attention_mask);
+        const bool pads = std::any_of(row_lens.begin(), row_lens.end(),
+                                      [s](int64_t len) { return len < s; });
+        if (pads && !real_tokens_only) {
+            row_lens.clear();
+        }
     }
 
     torch::Tensor hidden;
@@ -608,7 +615,7 @@ torch::Tensor ModernBertForSequenceClassificationImpl::encode(const torch::Tenso
         }
         last_kernel_ = in.fused ? "unpadded-fused-cpu" : "unpadded-banded";
     } else if (!row_lens.empty()) {
-        // Padded rows read through pooled(): each row's real tokens, pads never computed.
+        // Each row's real tokens; pads (read only through pooled()) never computed.
         in.fused = true;
         for (int64_t r = 0; r < b; ++r) {
             in.spans.start.push_back(r * s);

@@ -216,10 +216,11 @@ class ModernBertForSequenceClassificationImpl : public torch::nn::Module {
     bool group_rows() const { return group_rows_; }
     // Forwards on the CPU (no trace; in training only without attention dropout) run attention as
     // one kernel with its own backward (fused_attention.h) where the sequences are prefixes of
-    // their rows: padded rows read through pooled() (forward), or unpadded. The logits and
-    // gradients are those of the other kernels within fp32 rounding; with padding, pad positions'
-    // states are not the padded encoder's, so token_states never fuses. `sdpa` on a padded batch
-    // keeps LibTorch's kernel (it is the knob). On by default (decision 0009).
+    // their rows: padded rows read through pooled() (forward), rows without pads (any caller), or
+    // unpadded. The logits and gradients are those of the other kernels within fp32 rounding;
+    // with padding, pad positions' states are not the padded encoder's, so token_states fuses only
+    // batches without pads. `sdpa` on a padded batch keeps LibTorch's kernel (it is the knob). On
+    // by default (decision 0009).
     void set_fused_attention(bool on) { fused_attention_ = on; }
     bool fused_attention() const { return fused_attention_; }
     // GeGLU as one fused CPU kernel (geglu.h; on by default) or LibTorch's chunk, gelu and mul.

@@ -654,6 +654,8 @@ json run_pretrain(const PretrainConfig& c, const PretrainOptions& opt) {
                            {"total_params", counts.total},
                            {"trainable_params", counts.trainable},
                            {"weights_bytes", counts.weights_bytes}};
+        // The kernel the last training step ran (fused-cpu on the CPU: packed rows have no pads).
+        record["attention"] = {{"kernel", m->encoder()->train_attention_kernel()}};
         record["train"] = {
             {"steps", step},
             {"max_steps", c.train.max_steps},
