@@ -509,6 +509,10 @@ struct FusedAttentionFunction : torch::autograd::Function<FusedAttentionFunction
     }
     static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                    torch::autograd::variable_list grads) {
+        if (!grads[0].defined()) {  // the output did not reach the loss
+            return {torch::Tensor(), torch::Tensor(), torch::Tensor(),
+                    torch::Tensor(), torch::Tensor(), torch::Tensor()};
+        }
         const auto saved = ctx->get_saved_variables();
         const TokenSpans spans{to_vector(ctx->saved_data["start"]),
                                to_vector(ctx->saved_data["len"])};

@@ -565,8 +565,8 @@ torch::Tensor ModernBertForSequenceClassificationImpl::encode(const torch::Tenso
     std::vector<int64_t> row_lens;  // padded rows that fuse: their real tokens
     if (!unpadded && may_fuse && !in.sdpa) {
         row_lens = prefix_lengths(attention_mask);
-        const bool pads = std::any_of(row_lens.begin(), row_lens.end(),
-                                      [s](int64_t len) { return len < s; });
+        const bool pads =
+            std::any_of(row_lens.begin(), row_lens.end(), [s](int64_t len) { return len < s; });
         if (pads && !real_tokens_only) {
             row_lens.clear();
         }
