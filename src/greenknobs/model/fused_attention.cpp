@@ -490,8 +490,6 @@ torch::Tensor forward_all(const Prepared& p, const TokenSpans& spans, const torc
     return out;
 }
 
-std::vector<int64_t> to_vector(const c10::IValue& v) { return v.toIntVector(); }
-
 struct FusedAttentionFunction : torch::autograd::Function<FusedAttentionFunction> {
     static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& qkv,
                                  const torch::Tensor& cos, const torch::Tensor& sin, double q_scale,
@@ -514,8 +512,8 @@ struct FusedAttentionFunction : torch::autograd::Function<FusedAttentionFunction
                     torch::Tensor(), torch::Tensor(), torch::Tensor()};
         }
         const auto saved = ctx->get_saved_variables();
-        const TokenSpans spans{to_vector(ctx->saved_data["start"]),
-                               to_vector(ctx->saved_data["len"])};
+        const TokenSpans spans{ctx->saved_data["start"].toIntVector(),
+                               ctx->saved_data["len"].toIntVector()};
         Prepared p = prepare(saved[0], saved[1], saved[2], ctx->saved_data["q_scale"].toDouble(),
                              spans, ctx->saved_data["window"].toInt());
         torch::Tensor dout = grads[0].to(torch::kFloat).contiguous();

@@ -80,8 +80,8 @@ struct LayerInputs {
     // through row_order_inverse ([B]). Empty = one [B, heads, S, S] attention.
     std::vector<RowGroup> row_groups;
     torch::Tensor row_order_inverse;
-    // Evaluation on the CPU: every layer runs fused_attention over these sequences of the flat
-    // token axis instead of any of the above (which are then not built).
+    // Set (on the CPU; see set_fused_attention): every layer runs fused_attention over these
+    // sequences of the flat token axis instead of any of the above (which are then not built).
     bool fused = false;
     TokenSpans spans;
     int64_t window = 0;    // local layers' sliding window
@@ -252,7 +252,7 @@ class ModernBertForSequenceClassificationImpl : public torch::nn::Module {
     // Embeddings -> layers -> final_norm. Returns [B, S, H], or [T, H] over in->indices when
     // unpadding; fills `in` (rotary tables, masks, indices) for the caller.
     // real_tokens_only: the caller reads real tokens only (pooled), so pad positions' states may
-    // differ from the padded encoder's: rows may be grouped by length, and evaluation may fuse.
+    // differ from the padded encoder's: rows may be grouped by length, and padded rows may fuse.
     torch::Tensor encode(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                          LayerInputs* in, bool real_tokens_only = false);
     torch::Tensor run_layers(torch::Tensor x, const LayerInputs& in);
