@@ -5,7 +5,7 @@ shapes, batches and data, the two interleaved (the order alternates each repeat)
 Prints a markdown table with the ratios greenknobs / Python (train real tokens/s, evaluate samples/s).
 
   scripts/bench_vs_python.py [--build build] [--repeats 3] [--threads N] [--cases cpu-small:128,base:512]
-      [--precisions fp32,bf16] [--variants default,plain,unpad,aten-geglu,kernel-attention] [--quick]
+      [--precisions fp32,bf16] [--variants default,plain,unpad,aten-geglu,kernel-attention,libtorch-bf16] [--quick]
 
 Both sides start with no OMP_WAIT_POLICY / GOMP_SPINCOUNT in the environment: Python as a user would run it
 (libgomp's default), greenknobs with whatever policy it chooses itself (model/omp_env.h).
@@ -31,8 +31,11 @@ SHAPES = {  # preset, seq -> batch, timed steps, eval batches
 # the Python loop does), so each run shows their before/after; unpad: the V12 kernel; aten-geglu: the
 # default with LibTorch's chunk + gelu + mul instead of the fused GeGLU kernel (that change's before);
 # kernel-attention: LibTorch's attention kernels (eager, banded, grouped) instead of the fused one.
+# libtorch-bf16: bf16 products in LibTorch's own bf16 kernels, where the default takes the fp32 GEMM
+# (model/bf16_matmul.h: on a CPU without AVX-512 LibTorch's are a scalar reference loop).
 VARIANTS = {"default": [], "plain": ["--no-group-rows", "--eval-given-order"], "unpad": ["--unpad"],
-            "aten-geglu": ["--geglu", "aten"], "kernel-attention": ["--attention-path", "kernels"]}
+            "aten-geglu": ["--geglu", "aten"], "kernel-attention": ["--attention-path", "kernels"],
+            "libtorch-bf16": ["--bf16-matmul", "libtorch"]}
 
 
 def run_json(cmd, env):

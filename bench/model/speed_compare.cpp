@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 #include <sys/resource.h>
 
+#include "greenknobs/model/bf16_matmul.h"
 #include "greenknobs/model/modernbert.h"
 #include "greenknobs/model/omp_env.h"
 #include "greenknobs/model/runtime.h"
@@ -62,6 +63,8 @@ struct Args {
     bool fused_geglu = true;  // --geglu aten: LibTorch's chunk, gelu and mul (before/after)
     // --attention-path kernels: LibTorch's attention kernels instead of fused_attention
     bool fused_attention = true;
+    std::string bf16_matmul =
+        "auto";  // --bf16-matmul auto|libtorch|fp32-gemm (model/bf16_matmul.h)
 };
 
 // A before/after switch: "fused" -> true, `other` -> false, anything else exits 2.
@@ -99,6 +102,8 @@ Args parse(int argc, char** argv) {
             a.fused_geglu = fused_or(k, next(), "aten");
         } else if (k == "--attention-path") {
             a.fused_attention = fused_or(k, next(), "kernels");
+        } else if (k == "--bf16-matmul") {
+            a.bf16_matmul = next();
         } else if (k == "--steps") {
             a.steps = std::stoi(next());
         } else if (k == "--warmup-steps") {
@@ -173,6 +178,12 @@ int main(int argc, char** argv) {
     gk::model::reexec_with_default_omp_env(argc, argv);
     Args a = parse(argc, argv);
     gk::model::RuntimeInfo rt = gk::model::init_runtime("cpu", a.threads);
+    try {
+        gk::model::set_bf16_matmul(a.bf16_matmul);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "speed_compare: --bf16-matmul: %s\n", e.what());
+        return 2;
+    }
     gk::model::ModernBertConfig c = gk::model::preset(a.shape);
     torch::manual_seed(42);
     gk::model::ModernBertForSequenceClassification m(c);
@@ -251,6 +262,7 @@ int main(int argc, char** argv) {
         out["train_final_loss"] = r.final_loss;
         out["optimizer_impl"] = r.optimizer_impl;
         out["train_attention_kernel"] = m->attention_kernel();  // the last step's
+        out["train_bf16_matmul"] = gk::model::bf16_matmul_ran();
     }
     if (a.mode != "train") {
         const auto prec = gk::train::parse_precision(a.precision);
@@ -263,6 +275,7 @@ int main(int argc, char** argv) {
         if (!a.profile.empty() && a.mode == "eval") {
             profile.emplace(a.profile);
         }
+        gk::model::reset_bf16_matmul_ran();
         const double cpu0 = process_cpu_s();
         gk::train::EvalResult r = gk::train::evaluate(*m, forward, eval, a.batch, torch::kCPU, prec,
                                                       0, a.eval_longest_first);
@@ -273,6 +286,7 @@ int main(int argc, char** argv) {
         out["eval_longest_first"] = r.bucket_by_length;
         out["eval_tokens"] = r.tokens;
         out["eval_padded_tokens"] = r.padded_tokens;
+        out["eval_bf16_matmul"] = gk::model::bf16_matmul_ran();
     }
     out["attention_kernel"] = m->attention_kernel();
     out["mlp_kernel"] = m->mlp_kernel();

@@ -358,12 +358,27 @@ TEST(Mechanisms, CompiledEvaluationRunsInTheDeclaredPrecisionAndBatchesAreGroupe
     // cannot hold the raw kernel).
     EXPECT_EQ(r.record["mlp"]["geglu_kernel"], "fused-cpu") << r.record["mlp"];
     EXPECT_EQ(r.record["mlp"]["evaluate_geglu_kernel"], "aten") << r.record["mlp"];
-    // bf16 on a CPU whose bf16 matmul is LibTorch's reference loop runs, with a warning recorded.
+    // bf16 products: where LibTorch's bf16 GEMM is its reference loop, the default (auto) takes the
+    // fp32 GEMM, needs no warning, and the record says so; the trace holds that path's own ops
+    // (widen, fp32 GEMM, round). A forced libtorch path there warns.
     const std::string matmul = r.record["machine"]["runtime"]["cpu_bf16_matmul"];
-    const bool warned = std::any_of(
-        r.record["knobs"]["details"].begin(), r.record["knobs"]["details"].end(),
-        [](const json& d) { return d["name"] == "precision" && d["params"].contains("warning"); });
-    EXPECT_EQ(warned, matmul == "reference") << matmul << " " << r.record["knobs"]["details"];
+    const auto warned = [](const json& record) {
+        return std::any_of(record["knobs"]["details"].begin(), record["knobs"]["details"].end(),
+                           [](const json& d) {
+                               return d["name"] == "precision" && d["params"].contains("warning");
+                           });
+    };
+    EXPECT_FALSE(warned(r.record)) << r.record["knobs"]["details"];
+    EXPECT_EQ(r.record["bf16_matmul"]["setting"], "auto");
+    EXPECT_EQ(r.record["bf16_matmul"]["train"], matmul == "reference" ? "fp32-gemm" : "libtorch")
+        << matmul << " " << r.record["bf16_matmul"];
+    EXPECT_EQ(r.record["bf16_matmul"]["evaluate"], r.record["bf16_matmul"]["train"]);
+    if (matmul == "reference") {
+        TrainRun forced = train("M4", "--set model.bf16_matmul=libtorch");
+        ASSERT_EQ(forced.rc, 0) << forced.out;
+        EXPECT_TRUE(warned(forced.record)) << forced.record["knobs"]["details"];
+        EXPECT_EQ(forced.record["bf16_matmul"]["train"], "libtorch");
+    }
     EXPECT_GE(ev["torchscript"]["traces"].get<int>(), 1);
     const auto steps = ev["torchscript"]["steps"].get<std::vector<std::string>>();
     ASSERT_FALSE(steps.empty());

@@ -13,6 +13,7 @@
 #include "greenknobs/adapters/adapter.h"
 #include "greenknobs/adapters/compile.h"
 #include "greenknobs/model/autocast.h"
+#include "greenknobs/model/bf16_matmul.h"
 #include "greenknobs/model/modernbert.h"
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/log.h"
@@ -46,7 +47,7 @@ class PackedDense : public model::LinearAdapter {
     torch::Tensor forward(model::LinearImpl& /*base*/, const torch::Tensor& x) override {
         // bf16 weights: the input follows (under autocast it already is bf16).
         auto xin = x.scalar_type() == w_.scalar_type() ? x : x.to(w_.scalar_type());
-        return torch::nn::functional::linear(xin, w_, b_);
+        return model::linear(xin, w_, b_);
     }
     void merge(model::LinearImpl& /*base*/) override {
         GK_CHECK(false, "engine adapters are never merged");

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <set>
 
+#include "greenknobs/model/bf16_matmul.h"
 #include "greenknobs/model/checkpoint_io.h"
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/fs.h"
@@ -33,7 +34,7 @@ torch::Tensor LoraAdapter::forward(model::LinearImpl& base, const torch::Tensor&
     auto y = base_forward(inner_, base, x);  // [..., out]
     auto xd = dropout_ > 0 ? torch::dropout(x, dropout_, base.is_training()) : x;
     // Two skinny GEMMs, never the dense B·A: x·Aᵀ is [..., r].
-    auto delta = torch::matmul(torch::matmul(xd, a_->weight.t()), b_->weight.t());  // [..., out]
+    auto delta = model::linear(model::linear(xd, a_->weight), b_->weight);  // [..., out]
     return y + delta * scaling_;
 }
 

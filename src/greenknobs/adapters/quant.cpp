@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "greenknobs/model/bf16_matmul.h"
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/log.h"
 
@@ -199,7 +200,7 @@ struct DequantLinearFn : public torch::autograd::Function<DequantLinearFn> {
             q->absmax_scale.defined() ? q->absmax_scale : torch::Tensor();
         ctx->saved_data["x_dtype"] = static_cast<int64_t>(x.scalar_type());
         // Under autocast, linear casts to the autocast dtype itself.
-        return torch::nn::functional::linear(x, w);
+        return model::linear(x, w);
     }
 
     static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -217,7 +218,7 @@ struct DequantLinearFn : public torch::autograd::Function<DequantLinearFn> {
         auto x_dtype = static_cast<torch::ScalarType>(ctx->saved_data["x_dtype"].toInt());
         const auto& gy = grad_out[0];  // [..., out]
         auto w = dequantize(q).to(gy.scalar_type());
-        auto gx = torch::matmul(gy, w).to(x_dtype);  // [..., in]
+        auto gx = model::linear(gy, w.t()).to(x_dtype);  // [..., in]: gy·w
         return {gx, torch::Tensor()};
     }
 };

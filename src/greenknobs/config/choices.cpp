@@ -46,6 +46,11 @@ const std::vector<std::string>& spellings<Attention>() {
     return s;
 }
 template <>
+const std::vector<std::string>& spellings<Bf16Matmul>() {
+    static const std::vector<std::string> s = {"auto", "libtorch", "fp32-gemm"};
+    return s;
+}
+template <>
 const std::vector<std::string>& spellings<Optimizer>() {
     static const std::vector<std::string> s = {"adamw", "adamw8bit", "adamw_foreach"};
     return s;
@@ -100,6 +105,7 @@ GK_CONFIG_ENUM_DEFINE(EnergyScope)
 GK_CONFIG_ENUM_DEFINE(Pooling)
 GK_CONFIG_ENUM_DEFINE(PruneFrom)
 GK_CONFIG_ENUM_DEFINE(Attention)
+GK_CONFIG_ENUM_DEFINE(Bf16Matmul)
 GK_CONFIG_ENUM_DEFINE(Optimizer)
 GK_CONFIG_ENUM_DEFINE(Precision)
 GK_CONFIG_ENUM_DEFINE(Compile)

@@ -19,6 +19,9 @@ enum class EnergyScope { kMachine, kProcess };  // what the CPU and RAM models c
 enum class Pooling { kMean, kCls };
 enum class PruneFrom { kTop, kBottom };  // top: the last n layers (nearest the output)
 enum class Attention { kEager, kSdpa };
+// How a bf16 product runs on the CPU (model/bf16_matmul.h): auto = fp32-gemm where LibTorch's bf16
+// GEMM is its reference loop, else libtorch.
+enum class Bf16Matmul { kAuto, kLibtorch, kFp32Gemm };
 enum class Optimizer { kAdamw, kAdamw8bit, kAdamwForeach };
 enum class Precision { kFp32, kBf16, kFp16 };  // autocast dtype of a training step
 enum class Compile { kNone, kTorchscript };
@@ -80,6 +83,7 @@ GK_CONFIG_ENUM_JSON(EnergyScope)
 GK_CONFIG_ENUM_JSON(Pooling)
 GK_CONFIG_ENUM_JSON(PruneFrom)
 GK_CONFIG_ENUM_JSON(Attention)
+GK_CONFIG_ENUM_JSON(Bf16Matmul)
 GK_CONFIG_ENUM_JSON(Optimizer)
 GK_CONFIG_ENUM_JSON(Precision)
 GK_CONFIG_ENUM_JSON(Compile)

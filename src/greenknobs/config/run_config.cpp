@@ -23,7 +23,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TokenizerConfig, path, max_lengt
                                                 cache_dir)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ModelConfig, preset, init, init_from, pooling,
                                                 prune_layers, prune_from, attention, unpad,
-                                                group_rows, fused_attention)
+                                                group_rows, fused_attention, bf16_matmul)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(LoraConfig, enabled, r, alpha, dropout, targets,
                                                 merge)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(QuantizationConfig, bits, block_size)
@@ -158,6 +158,7 @@ RunConfig decode(const nlohmann::json& merged, const std::string& origin) {
     check_spelling<Pooling>(merged, "model", "pooling", origin);
     check_spelling<PruneFrom>(merged, "model", "prune_from", origin);
     check_spelling<Attention>(merged, "model", "attention", origin);
+    check_spelling<Bf16Matmul>(merged, "model", "bf16_matmul", origin);
     check_spelling<Optimizer>(merged, "train", "optimizer", origin);
     check_spelling<Precision>(merged, "train", "precision", origin);
     check_spelling<Compile>(merged, "train", "compile", origin);

@@ -57,6 +57,10 @@ struct ModelConfig {
     // the same logits and gradients; no knob changes it; decision 0009). The paper's catalog pins
     // false with group_rows.
     bool fused_attention = true;
+    // How a bf16 matrix product runs on the CPU (train.precision or inference.dtype bf16): auto |
+    // libtorch | fp32-gemm (model/bf16_matmul.h: the same bf16 rounding by the fp32 GEMM; auto
+    // takes it where LibTorch's bf16 GEMM is its scalar reference loop). No knob changes it.
+    Bf16Matmul bf16_matmul = Bf16Matmul::kAuto;
 };
 
 struct LoraConfig {

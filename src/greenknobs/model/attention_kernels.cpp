@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "greenknobs/model/bf16_matmul.h"
 #include "greenknobs/util/error.h"
 
 namespace gk::model {
@@ -157,7 +158,7 @@ torch::Tensor block_attention(const torch::Tensor& qk, const torch::Tensor& v,
     torch::Tensor kv_v = gather_rows(v.contiguous(), plan.k_index)
                              .view({nb, plan.block_k, heads, d})
                              .transpose(1, 2);
-    torch::Tensor scores = torch::matmul(q, kv_k.transpose(2, 3));  // [nb, heads, bq, bk]
+    torch::Tensor scores = model::matmul(q, kv_k.transpose(2, 3));  // [nb, heads, bq, bk]
     // In fp32 (the bias' dtype) as HF's eager path: float's lowest would round to -inf in bf16.
     scores = scores.scalar_type() == plan.bias.scalar_type() ? scores.add_(plan.bias)
                                                              : scores + plan.bias;
@@ -165,7 +166,7 @@ torch::Tensor block_attention(const torch::Tensor& qk, const torch::Tensor& v,
     if (training && dropout_p > 0) {
         probs = torch::dropout(probs, dropout_p, training);
     }
-    torch::Tensor out = torch::matmul(probs, kv_v);  // [nb, heads, bq, d]
+    torch::Tensor out = model::matmul(probs, kv_v);  // [nb, heads, bq, d]
     out = out.transpose(1, 2).reshape({nb * plan.block_q, heads * d});
     return gather_rows(out, plan.token_slot);  // [N, heads * d]
 }

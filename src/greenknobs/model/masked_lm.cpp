@@ -4,6 +4,7 @@
 #include <cmath>
 #include <set>
 
+#include "greenknobs/model/bf16_matmul.h"
 #include "greenknobs/model/checkpoint_io.h"
 #include "greenknobs/model/safetensors.h"
 #include "greenknobs/util/error.h"
@@ -39,8 +40,7 @@ void ModernBertForMaskedLMImpl::train(bool on) {
 torch::Tensor ModernBertForMaskedLMImpl::predict(const torch::Tensor& states) {
     torch::Tensor h = head(states);
     const torch::Tensor& w = model->embeddings->tok_embeddings->weight;  // [vocab, H], tied
-    torch::Tensor logits =
-        decoder->bias.defined() ? torch::linear(h, w, decoder->bias) : torch::linear(h, w);
+    torch::Tensor logits = model::linear(h, w, decoder->bias);
     return logits.scalar_type() == torch::kFloat ? logits : logits.to(torch::kFloat);
 }
 

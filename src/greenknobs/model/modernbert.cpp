@@ -11,6 +11,7 @@
 #include <torch/csrc/jit/frontend/tracer.h>
 
 #include "greenknobs/model/autocast.h"
+#include "greenknobs/model/bf16_matmul.h"
 #include "greenknobs/model/geglu.h"
 #include "greenknobs/model/recompute.h"
 #include "greenknobs/util/error.h"
@@ -31,7 +32,7 @@ torch::Tensor maybe_dropout(const torch::Tensor& x, double p, bool training) {
 // v's dtype, dropout, times v. q, k, v: [n, heads, L, d] -> [n, heads, L, d].
 torch::Tensor eager_core(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                          const torch::Tensor& bias, double dropout_p, bool training) {
-    torch::Tensor scores = torch::matmul(q, k.transpose(2, 3));  // [n, heads, L, L]
+    torch::Tensor scores = model::matmul(q, k.transpose(2, 3));  // [n, heads, L, L]
     if (bias.defined()) {
         if (scores.scalar_type() == bias.scalar_type()) {
             scores.add_(bias);  // in place: bmm's backward does not need its output
@@ -41,7 +42,7 @@ torch::Tensor eager_core(const torch::Tensor& q, const torch::Tensor& k, const t
     }
     torch::Tensor probs = torch::softmax(scores, -1, torch::kFloat).to(v.scalar_type());
     probs = maybe_dropout(probs, dropout_p, training);
-    return torch::matmul(probs, v);
+    return model::matmul(probs, v);
 }
 
 // Truncated normal in place, as torch.nn.init.trunc_normal_ draws it: inverse-CDF of a uniform over

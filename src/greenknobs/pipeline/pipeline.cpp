@@ -30,6 +30,7 @@
 #include "greenknobs/energy/power_limit.h"
 #include "greenknobs/energy/tracker.h"
 #include "greenknobs/knobs/knob.h"
+#include "greenknobs/model/bf16_matmul.h"
 #include "greenknobs/model/checkpoint_io.h"
 #include "greenknobs/model/modernbert.h"
 #include "greenknobs/model/runtime.h"
@@ -428,10 +429,13 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
             model::to_json(rt);  // threads and OpenMP wait policy, and who chose them
         record["machine"] = machine;
         torch::Device device(rt.device);
+        model::set_bf16_matmul(config::to_string(c.model.bf16_matmul));
         if (!device.is_cuda() && (c.train.precision == config::Precision::kBf16 ||
                                   adapters::evaluation_dtype(c) == "bf16")) {
             // The knob runs as asked (a study measures what it costs here), but never silently.
-            const std::string why = model::bf16_cpu_warning(rt.cpu_bf16_matmul);
+            const std::string why = model::bf16_matmul() == "libtorch"
+                                        ? model::bf16_cpu_warning(rt.cpu_bf16_matmul)
+                                        : "";
             if (!why.empty()) {
                 log::warn("bf16: " + why);
                 record["knobs"]["details"].push_back(
@@ -545,8 +549,10 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
         train::TrainReport tr;
         std::string train_kernel;
         std::string train_mlp_kernel;
+        std::string train_bf16_matmul;
         {
             auto s = open_stage("train");
+            model::reset_bf16_matmul_ran();
             std::unique_ptr<energy::Stage> validate_scope;
             train::TrainHooks hooks;
             hooks.stage_begin = [&](const std::string& name) {
@@ -583,6 +589,7 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
             }
             train_kernel = m->train_attention_kernel();  // not the validation's
             train_mlp_kernel = m->mlp_kernel();
+            train_bf16_matmul = model::bf16_matmul_ran();
             s.add_work("samples", static_cast<double>(tk.train.ids.size()) * tr.epochs_run);
             s.add_work("tokens", static_cast<double>(tr.tokens));
         }
@@ -661,6 +668,7 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
         };
         {
             auto s = open_stage("evaluate");
+            model::reset_bf16_matmul_ran();
             m->eval();
             if (via_engine) {
                 engine.emplace(adapters::classifier_of(m.ptr()),
@@ -699,6 +707,7 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
             }
             evaluation["attention_kernel"] = m->attention_kernel();
             evaluation["mlp_kernel"] = m->mlp_kernel();
+            evaluation["bf16_matmul"] = model::bf16_matmul_ran();
             s.add_work("samples", static_cast<double>(tk.test.ids.size()));
         }
         // The same path on the validation split, metered apart: what a search selects on, so an
@@ -763,6 +772,10 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
                                {"evaluate_kernel", evaluation["attention_kernel"]}};
         record["mlp"] = {{"geglu_kernel", train_mlp_kernel},
                          {"evaluate_geglu_kernel", evaluation["mlp_kernel"]}};
+        // Which path the bf16 matrix products took ("" = none ran in bf16; model/bf16_matmul.h).
+        record["bf16_matmul"] = {{"setting", c.model.bf16_matmul},
+                                 {"train", train_bf16_matmul},
+                                 {"evaluate", evaluation["bf16_matmul"]}};
         record["evaluation"] = evaluation;
         json train_json = tr.to_json();
         train_json["peak_rss_mb"] = peak_rss_mb();
