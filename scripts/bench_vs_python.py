@@ -67,6 +67,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer steps (a smoke run, not for docs)")
     ap.add_argument("--steps", type=int, default=0, help="timed train steps per run (0 = per-shape default)")
     ap.add_argument("--eval-batches", type=int, default=0, help="evaluation batches per run (0 = per-shape default)")
+    ap.add_argument("--warmup-steps", type=int, default=-1,
+                    help="untimed train steps before the timed ones, both sides (-1 = speed_compare's default)")
     ap.add_argument("--python-env", default="", help="extra VAR=value,... for the Python side only "
                     "(e.g. OMP_WAIT_POLICY=passive); default: none, as a user would run it")
     a = ap.parse_args()
@@ -101,6 +103,8 @@ def main():
         for precision in a.precisions.split(","):
             base = [gk, "--shape", shape, "--seq", str(seq), "--batch", str(batch), "--precision", precision,
                     "--steps", str(steps), "--eval-batches", str(eval_batches), "--threads", str(threads)]
+            if a.warmup_steps >= 0:
+                base += ["--warmup-steps", str(a.warmup_steps)]
             data = os.path.join(tmp, f"{shape}-{seq}.json")
             results = {v: [] for v in variants}
             results["python"] = []

@@ -94,6 +94,8 @@ TEST(PretrainCli, PausesResumesAndEndsEqualToAnUninterruptedRun) {
     EXPECT_EQ(ja["train"]["steps"], 20);
     // Packed rows without pads: attention ran as the fused CPU kernel (model/fused_attention.h).
     EXPECT_EQ(ja["attention"]["kernel"], "fused-cpu") << ja["attention"];
+    // fp32 pretraining: no product ran in bf16, and the record says so.
+    EXPECT_EQ(ja["bf16_matmul"]["train"], "") << ja["bf16_matmul"];
     EXPECT_EQ(ja["train"]["tokens_seen"], 20 * 4 * 64);
     std::vector<std::string> paths;
     for (const auto& s : ja["energy"]["stages"]) {

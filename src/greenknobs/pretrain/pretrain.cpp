@@ -18,6 +18,7 @@
 
 #include "greenknobs/config/tracker_options.h"
 #include "greenknobs/energy/tracker.h"
+#include "greenknobs/model/bf16_matmul.h"
 #include "greenknobs/model/masked_lm.h"
 #include "greenknobs/model/runtime.h"
 #include "greenknobs/pretrain/corpus_stage.h"
@@ -656,6 +657,8 @@ json run_pretrain(const PretrainConfig& c, const PretrainOptions& opt) {
                            {"weights_bytes", counts.weights_bytes}};
         // The kernel the last training step ran (fused-cpu on the CPU: packed rows have no pads).
         record["attention"] = {{"kernel", m->encoder()->train_attention_kernel()}};
+        // The path this invocation's bf16 products took ("" = none in bf16; model/bf16_matmul.h).
+        record["bf16_matmul"] = {{"setting", "auto"}, {"train", model::bf16_matmul_ran()}};
         record["train"] = {
             {"steps", step},
             {"max_steps", c.train.max_steps},
