@@ -82,8 +82,15 @@ TEST(RunConfig, SetRejectsBadValues) {
               std::string::npos);
     EXPECT_NE(error_of([&] { apply_set(c, "novalue"); }).find("expected section.key=value"),
               std::string::npos);
+    // model.bf16_matmul's spellings, and an error that names the key.
+    const std::string bad = error_of([&] { apply_set(c, "model.bf16_matmul=bf16"); });
+    EXPECT_NE(bad.find("model.bf16_matmul"), std::string::npos) << bad;
+    EXPECT_NE(bad.find("auto | libtorch | fp32-gemm"), std::string::npos) << bad;
     // A failed --set leaves the config unchanged.
     EXPECT_EQ(c.train.precision, gk::config::Precision::kFp32);
+    EXPECT_EQ(c.model.bf16_matmul, gk::config::Bf16Matmul::kAuto);
+    apply_set(c, "model.bf16_matmul=fp32-gemm");
+    EXPECT_EQ(c.model.bf16_matmul, gk::config::Bf16Matmul::kFp32Gemm);
 }
 
 TEST(RunConfig, QuantizationRequiresLora) {
