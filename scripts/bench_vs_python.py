@@ -55,6 +55,16 @@ def cpu_model():
     return platform.processor()
 
 
+def reference_bf16_cpu():
+    """True where LibTorch 1.13 multiplies bf16 matrices in its scalar reference loop: an x86 CPU without
+    AVX-512 BW/VL/DQ (greenknobs' machine.runtime.cpu_bf16_matmul = reference)."""
+    try:
+        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return False
+    return "avx2" in flags and not all(f in flags for f in ("avx512bw", "avx512vl", "avx512dq"))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
@@ -101,14 +111,23 @@ def main():
         if a.quick:
             steps, eval_batches = max(1, steps // 4), max(1, eval_batches // 4)
         for precision in a.precisions.split(","):
+            c_steps, c_eval, c_warm, c_repeats = steps, eval_batches, a.warmup_steps, a.repeats
+            if (precision == "bf16" and shape == "base" and reference_bf16_cpu() and not a.steps
+                    and not a.eval_batches):
+                # The Python side's bf16 products run LibTorch's single-threaded reference loop here: one
+                # base-shape step takes ~9 minutes, so the per-shape defaults would take hours. One timed step,
+                # one evaluation batch, no warm-up, one repeat (docs/perf.md, "bf16 without the reference loop").
+                c_steps, c_eval, c_warm, c_repeats = 1, 1, 0, 1
+                print(f"<!-- {shape}:{seq} bf16 reduced to 1 step, 1 evaluation batch, no warm-up, 1 repeat: "
+                      "this CPU's LibTorch multiplies bf16 in its reference loop -->", flush=True)
             base = [gk, "--shape", shape, "--seq", str(seq), "--batch", str(batch), "--precision", precision,
-                    "--steps", str(steps), "--eval-batches", str(eval_batches), "--threads", str(threads)]
-            if a.warmup_steps >= 0:
-                base += ["--warmup-steps", str(a.warmup_steps)]
+                    "--steps", str(c_steps), "--eval-batches", str(c_eval), "--threads", str(threads)]
+            if c_warm >= 0:
+                base += ["--warmup-steps", str(c_warm)]
             data = os.path.join(tmp, f"{shape}-{seq}.json")
             results = {v: [] for v in variants}
             results["python"] = []
-            for r in range(a.repeats):
+            for r in range(c_repeats):
                 order = variants + ["python"] if r % 2 == 0 else ["python"] + variants
                 for who in order:
                     if who == "python":
