@@ -9,28 +9,25 @@
 #include <map>
 #include <set>
 
-#include <ATen/autocast_mode.h>
-
 #include <gtest/gtest.h>
 
-#include "greenknobs/model/autocast.h"
 #include "greenknobs/model/modernbert.h"
 #include "greenknobs/model/omp_env.h"
 #include "greenknobs/model/runtime.h"
 #include "greenknobs/util/fs.h"
 
 #include "../common/temp_dir.h"
+#include "model_test_util.h"
 
 using namespace gk::model;
+using gk::model::testing::Bf16Autocast;
+using gk::model::testing::small_config;
 
 namespace {
 
+// Layer 0 global, then two local layers: every third layer global.
 ModernBertConfig config(int64_t layers, int64_t window) {
-    ModernBertConfig c = preset("test-tiny");
-    c.num_hidden_layers = layers;
-    c.vocab_size = 512;
-    c.pad_token_id = 0;
-    c.local_attention = window;
+    ModernBertConfig c = small_config(layers, window);
     c.global_attn_every_n_layers = 3;
     c.finalize("test");
     return c;
@@ -218,14 +215,8 @@ TEST(AttentionKernels, Bf16AutocastStaysFiniteAndClose) {
     torch::Tensor ids = im.first;
     torch::Tensor mask = im.second;
     auto under_autocast = [&](const std::string& attention, bool unpad) {
-        at::autocast::set_cpu_enabled(true);
-        at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-        at::autocast::increment_nesting();
-        LossGrads r = run(m, ids, mask, attention, unpad);
-        at::autocast::decrement_nesting();
-        at::autocast::clear_cache();
-        at::autocast::set_cpu_enabled(false);
-        return r;
+        Bf16Autocast bf16;
+        return run(m, ids, mask, attention, unpad);
     };
     LossGrads full = under_autocast("sdpa", false);
     for (bool unpad : {false, true}) {
@@ -366,15 +357,13 @@ TEST(AttentionKernels, FusedKernelGivesTheOtherKernelsLogitsAndSaysWhereItRan) {
         EXPECT_EQ(m->attention_kernel(), TORCH_VERSION_MAJOR >= 2 ? "sdpa" : "sdpa-math");
 
         // bf16 autocast: the fused kernel computes in fp32 from the bf16 projections.
-        set_autocast_dtype(/*cuda=*/false, at::kBFloat16);
-        set_autocast_enabled(/*cuda=*/false, true);
-        at::autocast::increment_nesting();
-        auto bf16_kernels = logits(false, false);
-        auto bf16_fused = logits(true, false);
-        EXPECT_EQ(m->attention_kernel(), "fused-cpu");
-        at::autocast::decrement_nesting();
-        at::autocast::clear_cache();
-        set_autocast_enabled(/*cuda=*/false, false);
+        torch::Tensor bf16_kernels, bf16_fused;
+        {
+            Bf16Autocast bf16;
+            bf16_kernels = logits(false, false);
+            bf16_fused = logits(true, false);
+            EXPECT_EQ(m->attention_kernel(), "fused-cpu");
+        }
         EXPECT_TRUE(torch::isfinite(bf16_fused).all().item<bool>());
         EXPECT_TRUE(torch::allclose(bf16_fused, kernels, 0.05, 0.05)) << bf16_fused << kernels;
         EXPECT_TRUE(torch::allclose(bf16_kernels, kernels, 0.05, 0.05));

@@ -7,28 +7,17 @@
 
 #include <gtest/gtest.h>
 
-#include "greenknobs/model/autocast.h"
 #include "greenknobs/model/modernbert.h"
 #include "greenknobs/model/runtime.h"
 #include "greenknobs/util/error.h"
 
+#include "model_test_util.h"
+
 using namespace gk::model;
+using gk::model::testing::Bf16Autocast;
+using gk::model::testing::small_config;
 
 namespace {
-
-// CPU autocast to bf16 for the guard's lifetime, as the trainer's precision guard sets it.
-struct CpuBf16Autocast {
-    CpuBf16Autocast() {
-        set_autocast_dtype(/*cuda=*/false, at::kBFloat16);
-        set_autocast_enabled(/*cuda=*/false, true);
-        at::autocast::increment_nesting();
-    }
-    ~CpuBf16Autocast() {
-        at::autocast::decrement_nesting();
-        at::autocast::clear_cache();
-        set_autocast_enabled(/*cuda=*/false, false);
-    }
-};
 
 // Restores the process-wide path after a test.
 struct PathGuard {
@@ -92,7 +81,7 @@ TEST(Bf16Matmul, LinearRoundsAsBf16AndItsGradientsAreTheBf16Products) {
     auto gy = torch::randn({3, 5, 40});
     torch::Tensor y;
     {
-        CpuBf16Autocast autocast;
+        Bf16Autocast autocast;
         y = gk::model::linear(x, w, b);
     }
     EXPECT_EQ(y.scalar_type(), torch::kBFloat16);  // as autocast's linear returns
@@ -111,7 +100,7 @@ TEST(Bf16Matmul, LinearRoundsAsBf16AndItsGradientsAreTheBf16Products) {
     // The operands are rounded before the product, not only its result: 1 + 2^-9 is 1 in bf16, so
     // (1 + 2^-9)·1 − 1·1 is exactly 0 (in fp32 it would be 2^-9).
     {
-        CpuBf16Autocast autocast;
+        Bf16Autocast autocast;
         auto cancel = gk::model::linear(torch::tensor({{1.0f + 1.0f / 512, -1.0f}}),
                                         torch::tensor({{1.0f, 1.0f}}));
         EXPECT_EQ(cancel.item<float>(), 0.0f);
@@ -145,13 +134,8 @@ TEST(Bf16Matmul, MatmulOfBf16OperandsAndItsGradients) {
 
 TEST(Bf16Matmul, ModelUnderBf16AutocastGivesLibtorchsBf16LogitsAndGradients) {
     PathGuard restore;
-    ModernBertConfig c = preset("test-tiny");
-    c.num_hidden_layers = 2;
-    c.vocab_size = 512;
-    c.pad_token_id = 0;
-    c.finalize("test");
     torch::manual_seed(4);
-    ModernBertForSequenceClassification m(c);
+    ModernBertForSequenceClassification m(small_config(2));
     auto ids = torch::randint(5, 500, {3, 24}, torch::kLong);
     auto mask = torch::ones_like(ids);
     mask[1].narrow(0, 10, 14).fill_(0);
@@ -168,7 +152,7 @@ TEST(Bf16Matmul, ModelUnderBf16AutocastGivesLibtorchsBf16LogitsAndGradients) {
         m->zero_grad();
         Out o;
         {
-            CpuBf16Autocast autocast;
+            Bf16Autocast autocast;
             o.logits = m->forward(ids, mask);
         }
         torch::cross_entropy_loss(o.logits.to(torch::kFloat), labels).backward();

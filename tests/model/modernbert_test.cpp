@@ -9,21 +9,21 @@
 #include <functional>
 #include <set>
 
-#include <ATen/autocast_mode.h>
-
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "greenknobs/model/autocast.h"
 #include "greenknobs/model/safetensors.h"
 #include "greenknobs/util/error.h"
 #include "greenknobs/util/fs.h"
 
 #include "../common/errors.h"
 #include "../common/temp_dir.h"
+#include "model_test_util.h"
 
 using gk::InputError;
 using namespace gk::model;
+using gk::model::testing::Bf16Autocast;
+using gk::model::testing::small_config;
 
 namespace {
 
@@ -53,31 +53,6 @@ std::pair<torch::Tensor, torch::Tensor> batch(const std::vector<int64_t>& length
     }
     return {ids, mask};
 }
-
-ModernBertConfig small_config(int64_t layers, int64_t window) {
-    ModernBertConfig c = preset("test-tiny");
-    c.num_hidden_layers = layers;
-    c.vocab_size = 512;
-    c.pad_token_id = 0;
-    c.local_attention = window;
-    c.finalize("test");
-    return c;
-}
-
-// bf16 CPU autocast for the duration of a scope (LibTorch 1.13 has no C++ guard).
-struct Bf16Autocast {
-    Bf16Autocast() {
-        at::autocast::set_cpu_enabled(true);
-        at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-        at::autocast::increment_nesting();
-    }
-    ~Bf16Autocast() {
-        if (at::autocast::decrement_nesting() == 0) {
-            at::autocast::clear_cache();
-        }
-        at::autocast::set_cpu_enabled(false);
-    }
-};
 
 std::map<std::string, torch::Tensor> grads_of(ModernBertForSequenceClassification& m) {
     std::map<std::string, torch::Tensor> g;
@@ -728,13 +703,11 @@ TEST(ModernBert, SdpaUnderBf16AutocastWithLongPaddingIsFiniteAndMatchesEager) {
     auto loss_and_grad = [&](const char* attention) {
         m->set_attention(attention);
         m->zero_grad();
-        gk::model::set_autocast_dtype(/*cuda=*/false, at::kBFloat16);
-        gk::model::set_autocast_enabled(/*cuda=*/false, true);
-        at::autocast::increment_nesting();
-        auto logits = m->forward(ids, mask);
-        at::autocast::decrement_nesting();
-        at::autocast::clear_cache();
-        gk::model::set_autocast_enabled(/*cuda=*/false, false);
+        torch::Tensor logits;
+        {
+            Bf16Autocast bf16;
+            logits = m->forward(ids, mask);
+        }
         auto loss =
             torch::nn::functional::cross_entropy(logits.to(torch::kFloat), torch::tensor({0, 1}));
         loss.backward();
@@ -750,11 +723,7 @@ TEST(ModernBert, SdpaUnderBf16AutocastWithLongPaddingIsFiniteAndMatchesEager) {
 }
 
 TEST(ModernBert, FusedGegluGivesLibTorchsLogitsAndGradientsAndSaysWhichRan) {
-    ModernBertConfig c = preset("test-tiny");
-    c.num_hidden_layers = 3;
-    c.vocab_size = 512;
-    c.pad_token_id = 0;
-    c.finalize("test");
+    ModernBertConfig c = small_config(3);
     torch::manual_seed(3);
     ModernBertForSequenceClassification m(c);
     m->train();
