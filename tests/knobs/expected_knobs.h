@@ -21,6 +21,7 @@ inline const std::set<std::string>& expected_knob_names() {
                                                 "loader",
                                                 "compile",
                                                 "attention",
+                                                "attention_kernel",
                                                 "prune_layers",
                                                 "init",
                                                 "dedup",

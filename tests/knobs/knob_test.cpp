@@ -110,6 +110,10 @@ TEST(Knobs, EachKnobChangesOnlyItsFields) {
          {{"workers", 2}, {"pin_memory", true}},
          {"train.loader_workers", "train.pin_memory"}},
         {"threads", 1, {"system.threads"}},
+        // The default config runs both; the paper's catalog pins both off (decision 0009).
+        {"attention_kernel",
+         {{"fused", false}, {"group_rows", false}},
+         {"model.fused_attention", "model.group_rows"}},
         {"compile", "torchscript", {"train.compile"}},
         {"power_limit", 150.0, {"system.power_limit_w"}},
         // bucket_by_length false: the default config already evaluates longest first (0008).
@@ -389,6 +393,23 @@ TEST(Knobs, SupportedChecks) {
         unsupported_knobs(capped, nvml).empty());  // the config runs on the CPU: NVML can't cap it
     capped.system.device = gk::config::Device::kCuda;
     EXPECT_TRUE(unsupported_knobs(capped, nvml).empty());
+
+    // The fused attention kernel is CPU code: asked for on CUDA it would change nothing. The
+    // default config (fused on, no knob) is not flagged on either device.
+    RunConfig on_cuda = plain;
+    on_cuda.system.device = gk::config::Device::kCuda;
+    EXPECT_TRUE(unsupported_knobs(on_cuda, cuda).empty());
+    RunConfig fused = plain;
+    apply_knob(fused, "attention_kernel", true, "o");
+    EXPECT_TRUE(unsupported_knobs(fused, cpu).empty());
+    fused.system.device = gk::config::Device::kCuda;
+    u = unsupported_knobs(fused, cuda);
+    ASSERT_EQ(u.size(), 1u);
+    EXPECT_EQ(u[0].first, "attention_kernel");
+    EXPECT_TRUE(has(u[0].second.reason, "CPU code")) << u[0].second.reason;
+    RunConfig unfused = on_cuda;
+    apply_knob(unfused, "attention_kernel", {{"fused", false}}, "o");
+    EXPECT_TRUE(unsupported_knobs(unfused, cuda).empty());
 
     RunConfig int8 = plain;
     int8.system.device = gk::config::Device::kCuda;

@@ -175,6 +175,25 @@ TEST(Mechanisms, BaselineRecordsWhatRan) {
     EXPECT_TRUE(rec["knobs"]["details"].empty()) << rec["knobs"]["details"];
 }
 
+// attention_kernel switches the kernel that runs, both ways: off from the default (eager rows, in
+// both stages), on from a base that pins it off as the paper's catalog does.
+TEST(Mechanisms, AttentionKernelKnobChangesTheKernelThatRuns) {
+    TrainRun off = train("M6");
+    ASSERT_EQ(off.rc, 0) << off.out;
+    for (const char* stage : {"kernel", "evaluate_kernel"}) {
+        EXPECT_EQ(off.record["attention"][stage].get<std::string>().rfind("eager", 0), 0u)
+            << off.record["attention"];
+    }
+    TrainRun on = train("M7", "--set model.fused_attention=false --set model.group_rows=false");
+    ASSERT_EQ(on.rc, 0) << on.out;
+    EXPECT_EQ(on.record["attention"]["kernel"], "fused-cpu") << on.record["attention"];
+    EXPECT_EQ(on.record["attention"]["evaluate_kernel"], "fused-cpu") << on.record["attention"];
+    const json& applied = on.record["knobs"]["applied"];
+    ASSERT_EQ(applied.size(), 1u) << applied;
+    EXPECT_EQ(applied[0]["name"], "attention_kernel");
+    EXPECT_EQ(applied[0]["params"], json({{"fused", true}, {"group_rows", true}}));
+}
+
 TEST(Mechanisms, DataModelTrainingSystemAndInferenceKnobsEachLeaveTheirEvidence) {
     // early_stopping needs >= 2 epochs; a negligible learning rate keeps validation F1 flat, so it
     // must stop.

@@ -457,6 +457,42 @@ std::vector<Knob> build_registry() {
     }
     {
         Knob k;
+        k.name = "attention_kernel";
+        k.phase = Phase::kSystem;
+        k.targets = "memory traffic";
+        k.summary =
+            "the same attention computed as one fused CPU kernel per sequence and head, training "
+            "and evaluation; padded rows grouped by length where it cannot fuse";
+        k.params = {p_bool("fused", true, "model.fused_attention",
+                           "one kernel: rotary, scores, fp32 softmax and values in one pass, "
+                           "backward from each row's log-sum-exp (model/fused_attention.h)"),
+                    p_bool("group_rows", true, "model.group_rows",
+                           "where a batch cannot fuse: eager attention per group of rows of "
+                           "similar length instead of HF's full [B, S, S]")};
+        k.supported = [](const config::RunConfig& c, const Capabilities&) {
+            const bool used =
+                std::find(c.knobs.begin(), c.knobs.end(), "attention_kernel") != c.knobs.end();
+            if (used && c.model.fused_attention && c.system.device == config::Device::kCuda) {
+                return no(
+                    "the fused attention kernel is CPU code: on CUDA LibTorch's kernels run, so "
+                    "the knob would change nothing");
+            }
+            return ok();
+        };
+        k.notes =
+            "Not a numbered paper variant: the implementation of V0's own attention (the same "
+            "logits and gradients, within fp32 rounding), what a practitioner gets from a fused "
+            "kernel such as FlashAttention. The pipeline's default; the paper's catalog pins both "
+            "off so its V0 is HF's eager computation (decisions 0009, 0011). run.json "
+            "attention.kernel / evaluate_kernel say which kernel ran.";
+        k.apply = [](config::RunConfig& c, const json& p, const std::string&) {
+            c.model.fused_attention = p["fused"].get<bool>();
+            c.model.group_rows = p["group_rows"].get<bool>();
+        };
+        r.push_back(std::move(k));
+    }
+    {
+        Knob k;
         k.name = "compile";
         k.phase = Phase::kSystem;
         k.targets = "compute";
@@ -573,6 +609,7 @@ std::vector<Knob> build_registry() {
                                             "early_stopping",
                                             "loader",
                                             "threads",
+                                            "attention_kernel",
                                             "compile",
                                             "power_limit",
                                             "inference_engine"};
