@@ -90,6 +90,26 @@ TEST(Space, BundlesAKnobWithTheKnobItNeeds) {
     }
 }
 
+// The other parameters' switches come right after the defaults, before the primary parameter's
+// other values: a string's other choice (pruning from the bottom) survives a tight --levels.
+TEST(Space, SwitchesComeBeforeThePrimarySizes) {
+    SpaceOptions o;
+    o.knobs = {"prune_layers", "attention"};
+    o.max_levels = 2;
+    Space s = build_space(tiny_base(), knobs::Capabilities{}, o);
+    std::vector<std::string> labels;
+    for (const auto& m : s.moves) {
+        labels.push_back(m.label);
+    }
+    ASSERT_EQ(s.moves.size(), 4u) << ::testing::PrintToString(labels);
+    EXPECT_EQ(s.moves[0].knob, "attention");  // registry order
+    EXPECT_EQ(s.moves[1].knobs["attention"], nlohmann::json({{"unpad", true}}));
+    EXPECT_EQ(s.moves[2].knob, "prune_layers");
+    EXPECT_EQ(s.moves[3].knobs["prune_layers"], nlohmann::json({{"from", "bottom"}}));
+    EXPECT_EQ(apply_knobs(tiny_base(), s.moves[3].knobs, "x", "t").model.prune_from,
+              config::PruneFrom::kBottom);
+}
+
 TEST(Space, KnobFilterAndLevelCap) {
     SpaceOptions o;
     o.knobs = {"max_length", "precision"};

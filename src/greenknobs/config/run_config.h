@@ -51,11 +51,12 @@ struct ModelConfig {
     Attention attention = Attention::kEager;  // eager | sdpa (fused kernel where LibTorch has one)
     bool unpad = false;  // drop pad tokens before the encoder (ModernBERT's unpadding)
     // Padded eager attention per group of rows of similar length (the same logits and gradients;
-    // no knob changes it). The paper's catalog pins false: its V0 is HF's full [B, S, S] eager.
+    // the attention_kernel knob's group_rows). The paper's catalog pins false: its V0 is HF's full
+    // [B, S, S] eager.
     bool group_rows = true;
     // Attention on the CPU as one fused kernel, training and evaluation (model/fused_attention.h;
-    // the same logits and gradients; no knob changes it; decision 0009). The paper's catalog pins
-    // false with group_rows.
+    // the same logits and gradients; the attention_kernel knob; decisions 0009, 0011). The paper's
+    // catalog pins false with group_rows.
     bool fused_attention = true;
     // How a bf16 matrix product runs on the CPU (train.precision or inference.dtype bf16): auto |
     // libtorch | fp32-gemm (model/bf16_matmul.h: the same bf16 rounding by the fp32 GEMM; auto

@@ -126,19 +126,28 @@ Space build_space(const config::RunConfig& base, const knobs::Capabilities& caps
                          "search it anyway)"});
             continue;
         }
-        // The knob's defaults first, then other values of its primary parameter.
+        // The knob's defaults first; then its other parameters' switches, each once from the
+        // defaults: a bool flipped (attention's unpad, the engine's bucketing), each other choice
+        // of a string (prune_layers' from = bottom); then other values of its primary parameter.
+        // The switches come before the primary values so that --levels does not cut them off
+        // behind a knob's many sizes (pruning 6, 1, 21 layers).
         std::vector<json> params = {json::object()};
+        for (size_t i = 1; i < k.params.size(); ++i) {
+            const knobs::ParamSpec& p = k.params[i];
+            if (p.type == "bool") {
+                params.push_back(json{{p.name, !p.default_value.get<bool>()}});
+            } else if (p.type == "string") {
+                for (const auto& choice : p.choices) {
+                    if (choice != p.default_value.get<std::string>()) {
+                        params.push_back(json{{p.name, choice}});
+                    }
+                }
+            }
+        }
         if (!k.params.empty()) {
             for (const auto& v :
                  primary_levels(k.params[0], config_value(base, k.params[0].config_key))) {
                 params.push_back(json{{k.params[0].name, v}});
-            }
-        }
-        // Switches among the other parameters (attention's unpad, the engine's bucketing): each
-        // flipped from its default once.
-        for (size_t i = 1; i < k.params.size(); ++i) {
-            if (k.params[i].type == "bool") {
-                params.push_back(json{{k.params[i].name, !k.params[i].default_value.get<bool>()}});
             }
         }
         int levels = 0;

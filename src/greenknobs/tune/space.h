@@ -1,6 +1,7 @@
 // The search space, read from the knob registry: for every knob this machine can run, a few
-// settings ("levels"): its defaults, values of its primary parameter around its default and the
-// base's current value, and each other switch flipped once,
+// settings ("levels"): its defaults, each other switch once (a bool flipped, another choice of a
+// string: prune_layers' from = bottom), and values of its primary parameter around its default
+// and the base's current value, in that order (--levels keeps the first),
 // each checked by applying it to the base (range, conflicts, requirements). A knob that needs
 // another (quantization needs lora) becomes a bundle with that knob's defaults; a setting that
 // changes nothing (same config hash as the base or as an earlier level) is dropped; a control knob
