@@ -626,4 +626,36 @@ TEST(Search, ThePreservingCascadeCombinesTheKnobsThatLeftF1Unchanged) {
     }
 }
 
+// At a tight run budget the main cascade leaves the preserving one its first steps: without the
+// hold, four lossy knobs would take every run and the preserving pair u + v (the configuration a
+// tight budget verifies) would never be built.
+TEST(Search, TheMainCascadeLeavesThePreservingCascadeItsRuns) {
+    FakeEvaluator ev;
+    ev.effects = {{"t1", {0.5, 0.2}},  {"t2", {0.55, 0.2}}, {"t3", {0.6, 0.2}},
+                  {"t4", {0.65, 0.2}}, {"u", {0.7}},        {"v", {0.8}}};
+    auto opt = options(1.0, 0);
+    opt.fidelities = {0.3};
+    // Verification (3 x 3 runs) + screening (6 candidates + 1 baseline at 0.3) + 8 runs at 0.3:
+    // room for four steps of two runs in all.
+    opt.max_runs = 3.0 * opt.verify_repeats + 7 * 0.3 + 8 * 0.3 + 0.05;
+    SearchResult r = run_search(moves_for({"t1", "t2", "t3", "t4", "u", "v"}), ev, opt);
+    const auto kept = decisions(r, "preserve", "accepted");
+    ASSERT_EQ(kept.size(), 2u) << ::testing::PrintToString(decisions(r, "preserve", "skipped"));
+    EXPECT_EQ(kept[1], "P01");  // u + v, run
+    // The main cascade took t1 and ran three steps (t2, t3, t4), then stopped for the preserving
+    // cascade's two runs (without the hold it would have run a fourth, + u, and left none).
+    EXPECT_EQ(decisions(r, "cascade", "accepted").size(), 4u);
+    const auto spent = decisions(r, "cascade", "skipped");
+    ASSERT_FALSE(spent.empty());
+    bool says = false;
+    for (const auto& s : r.steps) {
+        if (s.phase == "cascade" && s.decision == "skipped") {
+            says = says || s.why.find("the preserving cascade 2 runs") != std::string::npos;
+        }
+    }
+    EXPECT_TRUE(says);
+    ASSERT_EQ(r.verified.size(), 2u);
+    EXPECT_EQ(r.verified[1].knobs, (json{{"u", json::object()}, {"v", json::object()}}));
+}
+
 }  // namespace gk::tune

@@ -109,7 +109,7 @@ class Search {
         return c;
     }
 
-    double available() const { return opt_.max_runs - reserve() - spent(); }
+    double available() const { return opt_.max_runs - reserve() - spent() - held_; }
 
     // How many runs at fidelity f still fit in the search's part of --max-runs.
     int fits(double f) const {
@@ -487,8 +487,6 @@ class Search {
                       num(within.f1_drop_points - opt_.budget.f1_drop_points) +
                       " points of noise at this fidelity)"
                 : "";
-        run_cascade("cascade", "C", cascade_moves_, tolerance,
-                    [&](const Point& p) { return budget_violations(within, p.vs_baseline); });
         std::vector<Move> preserving;
         for (const auto& m : cascade_moves_) {
             if (std::fabs(r_.find(m.id, f)->vs_baseline.f1_drop_points) < 1e-9) {
@@ -499,6 +497,18 @@ class Search {
         for (const auto& m : preserving) {
             knobs.insert(m.knob);
         }
+        // The main cascade leaves the preserving one its first steps (two runs each, the first
+        // knob being measured already): at a tight budget the preserving state is what
+        // verification confirms, and a main cascade that spent every run left only the single
+        // best preserving knob to verify (the search of 2026-12-07, docs/tune.md).
+        held_runs_ = knobs.size() < 2
+                         ? 0
+                         : 2 * std::min<int>(static_cast<int>(knobs.size()) - 1, kHeldSteps);
+        held_ = static_cast<double>(held_runs_) * share(f);
+        run_cascade("cascade", "C", cascade_moves_, tolerance,
+                    [&](const Point& p) { return budget_violations(within, p.vs_baseline); });
+        held_ = 0;
+        held_runs_ = 0;
         if (knobs.size() < 2) {
             step("preserve", "", "", f, "skipped",
                  std::to_string(knobs.size()) +
@@ -599,7 +609,11 @@ class Search {
                 } else {
                     if (fits(f) < 2) {
                         step(phase, m.id, label, f, "skipped",
-                             "the run budget is spent (verification keeps its reserve)",
+                             "the run budget is spent (verification keeps its reserve" +
+                                 (held_runs_ > 0 ? ", the preserving cascade " +
+                                                       std::to_string(held_runs_) + " runs"
+                                                 : std::string()) +
+                                 ")",
                              pred_saving);
                         return;
                     }
@@ -912,6 +926,11 @@ class Search {
     SearchOptions opt_;
     SearchResult r_;
     std::map<double, double> baseline_by_fidelity_;
+    // Runs the main cascade leaves to the preserving one (at most kHeldSteps steps of two runs),
+    // and their cost in full-run equivalents; 0 outside the main cascade.
+    static constexpr int kHeldSteps = 3;
+    int held_runs_ = 0;
+    double held_ = 0;
     std::vector<std::pair<double, int>> charges_;  // (fidelity, runs) of every batch
     std::vector<Move> cascade_moves_;
     std::map<std::string, double> single_;  // move id → its single saving at the cascade fidelity
