@@ -470,9 +470,8 @@ std::vector<Knob> build_registry() {
                            "where a batch cannot fuse: eager attention per group of rows of "
                            "similar length instead of HF's full [B, S, S]")};
         k.supported = [](const config::RunConfig& c, const Capabilities&) {
-            const bool used =
-                std::find(c.knobs.begin(), c.knobs.end(), "attention_kernel") != c.knobs.end();
-            if (used && c.model.fused_attention && c.system.device == config::Device::kCuda) {
+            if (contains(c.knobs, "attention_kernel") && c.model.fused_attention &&
+                c.system.device == config::Device::kCuda) {
                 return no(
                     "the fused attention kernel is CPU code: on CUDA LibTorch's kernels run, so "
                     "the knob would change nothing");
