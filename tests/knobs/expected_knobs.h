@@ -27,6 +27,7 @@ inline const std::set<std::string>& expected_knob_names() {
                                                 "dedup",
                                                 "group_by_length",
                                                 "early_stopping",
+                                                "epoch_validation",
                                                 "grad_accum",
                                                 "threads"};
     return names;

@@ -106,6 +106,7 @@ TEST(Knobs, EachKnobChangesOnlyItsFields) {
         {"grad_accum", 4, {"train.batch_size", "train.grad_accum"}},
         {"group_by_length", true, {"train.group_by_length"}},
         {"early_stopping", 3, {"train.early_stopping_patience"}},
+        {"epoch_validation", false, {"train.validate_epochs"}},
         {"loader",
          {{"workers", 2}, {"pin_memory", true}},
          {"train.loader_workers", "train.pin_memory"}},
@@ -354,6 +355,28 @@ TEST(Knobs, EarlyStoppingNeedsEpochs) {
     c.train.epochs = 1;
     std::string msg = error_of([&] { apply_knob(c, "early_stopping", 2, "o"); });
     EXPECT_TRUE(has(msg, "at least 2 epochs")) << msg;
+}
+
+// Early stopping decides on the per-epoch validation: the two cannot be combined, in either order,
+// nor set so in a config.
+TEST(Knobs, EpochValidationOffConflictsWithEarlyStopping) {
+    RunConfig c;
+    c.train.epochs = 3;
+    apply_knob(c, "early_stopping", 2, "o");
+    std::string msg = error_of([&] { apply_knob(c, "epoch_validation", false, "o"); });
+    EXPECT_TRUE(has(msg, "early_stopping")) << msg;
+    EXPECT_TRUE(c.train.validate_epochs);  // untouched
+    RunConfig d;
+    d.train.epochs = 3;
+    apply_knob(d, "epoch_validation", false, "o");
+    msg = error_of([&] { apply_knob(d, "early_stopping", 2, "o"); });
+    EXPECT_TRUE(has(msg, "epoch_validation")) << msg;
+    RunConfig both;
+    both.train.validate_epochs = false;
+    both.train.early_stopping_patience = 1;
+    msg = error_of([&] { gk::config::validate(both, "x.toml"); });
+    EXPECT_TRUE(has(msg, "train.validate_epochs")) << msg;
+    EXPECT_TRUE(has(msg, "x.toml")) << msg;
 }
 
 TEST(Knobs, SupportedChecks) {

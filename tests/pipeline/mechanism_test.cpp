@@ -194,6 +194,39 @@ TEST(Mechanisms, AttentionKernelKnobChangesTheKernelThatRuns) {
     EXPECT_EQ(applied[0]["params"], json({{"fused", true}, {"group_rows", true}}));
 }
 
+// epoch_validation off: no `validate` stage is metered, no epoch is scored, the last epoch is the
+// model and the test split is still evaluated; the baseline validates each of its two epochs.
+TEST(Mechanisms, EpochValidationOffRunsNoValidateStage) {
+    const auto stages = [](const json& rec) {
+        std::vector<std::string> names;
+        for (const auto& st : rec["energy"]["stages"]) {
+            names.push_back(st["name"]);
+        }
+        return names;
+    };
+    TrainRun base = train("B0");
+    ASSERT_EQ(base.rc, 0) << base.out;
+    EXPECT_EQ(base.record["train"]["epoch_validation"], "on");
+    EXPECT_EQ(base.record["train"]["validation"].size(), 2u);
+    const auto bs = stages(base.record);
+    EXPECT_EQ(std::count(bs.begin(), bs.end(), "validate"), 2);
+
+    TrainRun off = train("M8");
+    ASSERT_EQ(off.rc, 0) << off.out;
+    const json& rec = off.record;
+    EXPECT_EQ(rec["train"]["epoch_validation"], "off: train.validate_epochs = false");
+    EXPECT_TRUE(rec["train"]["validation"].empty());
+    EXPECT_EQ(rec["train"]["best_epoch"], rec["train"]["epochs_run"]);
+    const auto os = stages(rec);
+    EXPECT_EQ(std::count(os.begin(), os.end(), "validate"), 0) << rec["energy"]["stages"];
+    EXPECT_EQ(std::count(os.begin(), os.end(), "evaluate"), 1);
+    EXPECT_TRUE(rec["metrics"]["f1_vul"].is_number());
+    const json& applied = rec["knobs"]["applied"];
+    ASSERT_EQ(applied.size(), 1u) << applied;
+    EXPECT_EQ(applied[0]["name"], "epoch_validation");
+    EXPECT_EQ(applied[0]["params"], json({{"enabled", false}}));
+}
+
 TEST(Mechanisms, DataModelTrainingSystemAndInferenceKnobsEachLeaveTheirEvidence) {
     // early_stopping needs >= 2 epochs; a negligible learning rate keeps validation F1 flat, so it
     // must stop.

@@ -294,5 +294,45 @@ TEST(Trainer, KeepsTheBestEpochAndEarlyStoppingStops) {
     EXPECT_LT(s.epochs_run, 4);
 }
 
+// Without the per-epoch validation (the epoch_validation knob) no `validate` stage opens and the
+// last epoch is the model, even where a validated run would have restored an earlier one (the
+// flipped labels of the test above); with one epoch the weights are exactly a validated run's.
+TEST(Trainer, WithoutEpochValidationTheLastEpochIsTheModel) {
+    auto train = toy_split(300, 5);
+    auto val = toy_split(80, 6, /*flip_labels=*/true);
+    auto cfg = toy_config();
+    cfg.epochs = 4;
+    cfg.lr = 5e-3;
+    cfg.validate_epochs = false;
+    std::vector<std::string> begun;
+    TrainHooks hooks;
+    hooks.stage_begin = [&](const std::string& s) { begun.push_back(s); };
+    torch::manual_seed(0);
+    Toy model(50, 16);
+    Trainer trainer(*model, forward_of(model), cfg, torch::Device(torch::kCPU), quiet());
+    TrainReport r = trainer.fit(train, val, hooks);
+    EXPECT_TRUE(begun.empty()) << begun.size();
+    EXPECT_TRUE(r.validation.empty());
+    EXPECT_EQ(r.epochs_run, 4);
+    EXPECT_EQ(r.best_epoch, 4);
+    EXPECT_EQ(r.epoch_validation, "off: train.validate_epochs = false");
+    EXPECT_EQ(r.to_json()["epoch_validation"], "off: train.validate_epochs = false");
+
+    // One epoch, validated or not: the same weights to the bit.
+    const auto one_epoch = [&](bool validate) {
+        auto c = toy_config();
+        c.epochs = 1;
+        c.validate_epochs = validate;
+        torch::manual_seed(0);
+        Toy m(50, 16);
+        Trainer t(*m, forward_of(m), c, torch::Device(torch::kCPU), quiet());
+        TrainReport rep = t.fit(train, val);
+        EXPECT_EQ(rep.validation.size(), validate ? 1u : 0u);
+        EXPECT_EQ(rep.epoch_validation, validate ? "on" : "off: train.validate_epochs = false");
+        return m->classifier->weight.clone();
+    };
+    EXPECT_TRUE(torch::equal(one_epoch(true), one_epoch(false)));
+}
+
 }  // namespace
 }  // namespace gk::train

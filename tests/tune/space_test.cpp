@@ -2,6 +2,7 @@
 // knobs that cannot run (or cannot act on this base) excluded with the reason.
 #include "greenknobs/tune/space.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -108,6 +109,34 @@ TEST(Space, SwitchesComeBeforeThePrimarySizes) {
     EXPECT_EQ(s.moves[3].knobs["prune_layers"], nlohmann::json({{"from", "bottom"}}));
     EXPECT_EQ(apply_knobs(tiny_base(), s.moves[3].knobs, "x", "t").model.prune_from,
               config::PruneFrom::kBottom);
+}
+
+// Without a GPU, pinned memory changes nothing that runs: loader with and without it is one level,
+// and loader(workers=0) with pinning is the base itself. With CUDA both are levels of their own.
+TEST(Space, SettingsThatDifferOnlyInACudaOnlyFieldAreOneLevelWithoutAGpu) {
+    SpaceOptions o;
+    o.knobs = {"loader"};
+    o.max_levels = 10;
+    const auto params = [](const Space& s) {
+        std::vector<nlohmann::json> p;
+        for (const auto& m : s.moves) {
+            p.push_back(m.knobs["loader"]);
+        }
+        return p;
+    };
+    const auto has_params = [](const std::vector<nlohmann::json>& all, const nlohmann::json& p) {
+        return std::find(all.begin(), all.end(), p) != all.end();
+    };
+    const auto cpu = params(build_space(tiny_base(), knobs::Capabilities{}, o));
+    EXPECT_FALSE(has_params(cpu, {{"pin_memory", false}})) << ::testing::PrintToString(cpu);
+    EXPECT_FALSE(has_params(cpu, {{"workers", 0}})) << ::testing::PrintToString(cpu);
+    EXPECT_TRUE(has_params(cpu, nlohmann::json::object())) << ::testing::PrintToString(cpu);
+    knobs::Capabilities gpu;
+    gpu.cuda = true;
+    const auto cuda = params(build_space(tiny_base(), gpu, o));
+    EXPECT_TRUE(has_params(cuda, {{"pin_memory", false}})) << ::testing::PrintToString(cuda);
+    EXPECT_TRUE(has_params(cuda, {{"workers", 0}})) << ::testing::PrintToString(cuda);
+    EXPECT_EQ(cuda.size(), cpu.size() + 2);
 }
 
 TEST(Space, KnobFilterAndLevelCap) {

@@ -31,8 +31,9 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, epochs, batch_size,
                                                 weight_decay, warmup_ratio, max_grad_norm,
                                                 optimizer, precision, grad_checkpointing,
                                                 loader_workers, pin_memory, group_by_length,
-                                                early_stopping_patience, compile, seed,
-                                                validation_batch_size, validation_bucket_by_length)
+                                                early_stopping_patience, validate_epochs, compile,
+                                                seed, validation_batch_size,
+                                                validation_bucket_by_length)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(InferenceConfig, engine, dtype, batch_size,
                                                 bucket_by_length, score_validation)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SystemConfig, device, threads, power_limit_w)
@@ -435,6 +436,9 @@ void validate(const RunConfig& c, const std::string& origin) {
             "train.loader_workers", "must be in [0, 64]");
     require(c.train.early_stopping_patience >= 0, origin, "train.early_stopping_patience",
             "must be >= 0");
+    require(c.train.validate_epochs || c.train.early_stopping_patience == 0, origin,
+            "train.validate_epochs",
+            "early stopping (train.early_stopping_patience > 0) needs the per-epoch validation");
     require(c.train.validation_batch_size >= 1, origin, "train.validation_batch_size",
             "must be >= 1");
     require(c.inference.dtype != EvalDtype::kInt8 || c.inference.engine == Engine::kPacked, origin,

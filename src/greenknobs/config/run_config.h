@@ -99,6 +99,9 @@ struct TrainConfig {
     bool pin_memory = false;
     bool group_by_length = false;
     int early_stopping_patience = 0;  // epochs without validation-F1 gain before stopping (0 = off)
+    // Score the validation split after each epoch (HF's eval_strategy = "epoch"), to keep the best
+    // epoch and to stop early. Off: no `validate` stage; the last epoch is kept.
+    bool validate_epochs = true;
     Compile compile = Compile::kNone;  // none | torchscript
     uint64_t seed = 42;
     int validation_batch_size = 32;  // the per-epoch validation pass (no knob changes it)

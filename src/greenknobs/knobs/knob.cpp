@@ -419,6 +419,29 @@ std::vector<Knob> build_registry() {
         };
         r.push_back(std::move(k));
     }
+    {
+        Knob k;
+        k.name = "epoch_validation";
+        k.phase = Phase::kTraining;
+        k.targets = "compute";
+        k.summary =
+            "validate after each epoch or not (HF's eval_strategy \"epoch\" or \"no\"): off, the "
+            "last epoch is the model";
+        k.params = {p_bool("enabled", false, "train.validate_epochs",
+                           "score the validation split after each epoch")};
+        k.conflicts = {"early_stopping"};
+        k.notes =
+            "Not a numbered paper variant (the paper's Trainer validated each epoch). The pass "
+            "only "
+            "chooses the best epoch and feeds early stopping: with one epoch the model is the same "
+            "without it. What is lost: per-epoch validation metrics in run.json (a tune still "
+            "scores validation, outside the run's energy; inference.score_validation does it for "
+            "any run).";
+        k.apply = [](config::RunConfig& c, const json& p, const std::string&) {
+            c.train.validate_epochs = p["enabled"].get<bool>();
+        };
+        r.push_back(std::move(k));
+    }
 
     // ---- system ----
     {
@@ -430,6 +453,7 @@ std::vector<Knob> build_registry() {
         k.params = {
             p_int("workers", 2, 0, 64, "train.loader_workers", "background collation threads"),
             p_bool("pin_memory", true, "train.pin_memory", "page-locked batch memory")};
+        k.params[1].cuda_only = true;
         k.notes =
             "Paper V10 (4 workers + pin memory) also switched on fp16; ours changes nothing else. "
             "Pin memory only matters on CUDA (faster host-to-device copies).";
@@ -606,6 +630,7 @@ std::vector<Knob> build_registry() {
                                             "grad_accum",
                                             "group_by_length",
                                             "early_stopping",
+                                            "epoch_validation",
                                             "loader",
                                             "threads",
                                             "attention_kernel",

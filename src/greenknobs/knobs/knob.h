@@ -26,6 +26,9 @@ struct ParamSpec {
     std::vector<std::string> choices;  // allowed values (ints as strings); empty = any
     std::string config_key;            // the config::RunConfig field it sets ("train.precision")
     std::string help;
+    // The field acts only on a CUDA device (pinned host memory): elsewhere a setting that differs
+    // from another only here runs the same thing (the tune's space counts them as one).
+    bool cuda_only = false;
 };
 
 // What this machine and build can do; filled by detect_capabilities() (capabilities.h) or by the

@@ -168,6 +168,7 @@ nlohmann::json TrainReport::to_json() const {
         {"skipped_steps", skipped_steps},
         {"validation_batch_size", validation_batch_size},
         {"validation_bucket_by_length", validation_bucket_by_length},
+        {"epoch_validation", epoch_validation},
         {"precision", precision},
         {"micro_batches", micro_batches},
         {"micro_batch_size", max_micro_batch},
@@ -296,6 +297,12 @@ TrainReport Trainer::fit(const TokenizedSplit& train, const TokenizedSplit& vali
     lo.pad_id = options_.pad_id;
     BatchLoader loader(train, lo, device_);
     TrainReport report;
+    if (!config_.validate_epochs) {
+        report.epoch_validation = "off: train.validate_epochs = false";
+        log::info("epoch validation off (train.validate_epochs = false): the last epoch is kept");
+    } else if (validation.ids.empty()) {
+        report.epoch_validation = "off: no validation split";
+    }
     report.pin_memory_note = loader.pin_memory_note();
     if (!report.pin_memory_note.empty()) {
         log::info(report.pin_memory_note);
@@ -402,7 +409,7 @@ TrainReport Trainer::fit(const TokenizedSplit& train, const TokenizedSplit& vali
         report.final_loss =
             epoch_loss_sum / static_cast<double>(std::max<int64_t>(1, epoch_samples));
 
-        if (validation.ids.empty()) {
+        if (validation.ids.empty() || !config_.validate_epochs) {
             report.best_epoch = epoch + 1;  // nothing to choose by: keep the last
             continue;
         }

@@ -78,6 +78,9 @@ struct TrainReport {
     // What ran, observed while it ran (run.json evidence of the training knobs):
     int validation_batch_size = 0;             // the validation pass's batch size
     bool validation_bucket_by_length = false;  // its batches were built longest first
+    // Whether each epoch was validated: "on", or "off: " and why (train.validate_epochs = false,
+    // or no validation split). Off: the last epoch is the model.
+    std::string epoch_validation = "on";
     std::string precision;  // autocast state inside the first step: fp32 | bf16 | fp16
     int64_t micro_batches =
         0;  // forward/backward passes (= steps × grad_accum, short last groups aside)

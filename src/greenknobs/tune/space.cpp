@@ -22,6 +22,28 @@ json config_value(const config::RunConfig& c, const std::string& dotted_key) {
     return j.contains(p) ? j.at(p) : json();
 }
 
+// `c` with every field that acts only on CUDA (ParamSpec::cuda_only) set back to `base`'s: what
+// runs without a GPU. Two levels that differ only there (loader with and without pinned memory)
+// would spend a screening run each on the same work.
+config::RunConfig without_cuda_only(const config::RunConfig& c, const config::RunConfig& base) {
+    json j = config::to_json(c);
+    const json b = config::to_json(base);
+    for (const auto& k : knobs::registry()) {
+        for (const auto& p : k.params) {
+            if (!p.cuda_only) {
+                continue;
+            }
+            std::string ptr = "/" + p.config_key;
+            std::replace(ptr.begin(), ptr.end(), '.', '/');
+            const json::json_pointer at(ptr);
+            if (b.contains(at)) {
+                j[at] = b.at(at);
+            }
+        }
+    }
+    return config::from_json(j, "tune space");
+}
+
 // Candidate values of a knob's primary parameter: its choices, or for a number half the
 // registry's default, half the base's value, double the default and a quarter of the base's value
 // (clipped to the range). Checked and deduplicated later by applying them.
@@ -196,9 +218,9 @@ Space build_space(const config::RunConfig& base, const knobs::Capabilities& caps
             if (unsupported) {
                 continue;
             }
-            const std::string h = config::config_hash(c);
+            const std::string h = config::config_hash(caps.cuda ? c : without_cuda_only(c, base));
             if (!seen_hashes.insert(h).second) {
-                continue;  // a no-op on this base, or the same as an earlier level
+                continue;  // a no-op on this base (here), or the same as an earlier level
             }
             char id[16];
             std::snprintf(id, sizeof id, "M%02d", next_id++);
