@@ -111,8 +111,8 @@ TEST(Space, SwitchesComeBeforeThePrimarySizes) {
               config::PruneFrom::kBottom);
 }
 
-// Without a GPU, pinned memory changes nothing that runs: loader with and without it is one level,
-// and loader(workers=0) with pinning is the base itself. With CUDA both are levels of their own.
+// Off CUDA, pinned memory changes nothing that runs: loader with and without it is one level, and
+// loader(workers=0) with pinning is the base itself. Training on CUDA both are levels of their own.
 TEST(Space, SettingsThatDifferOnlyInACudaOnlyFieldAreOneLevelWithoutAGpu) {
     SpaceOptions o;
     o.knobs = {"loader"};
@@ -133,7 +133,11 @@ TEST(Space, SettingsThatDifferOnlyInACudaOnlyFieldAreOneLevelWithoutAGpu) {
     EXPECT_TRUE(has_params(cpu, nlohmann::json::object())) << ::testing::PrintToString(cpu);
     knobs::Capabilities gpu;
     gpu.cuda = true;
-    const auto cuda = params(build_space(tiny_base(), gpu, o));
+    gpu.device = "cuda";
+    EXPECT_EQ(params(build_space(tiny_base(), gpu, o)), cpu);  // a GPU machine, training on CPU
+    config::RunConfig on_gpu = tiny_base();
+    on_gpu.system.device = config::Device::kCuda;
+    const auto cuda = params(build_space(on_gpu, gpu, o));
     EXPECT_TRUE(has_params(cuda, {{"pin_memory", false}})) << ::testing::PrintToString(cuda);
     EXPECT_TRUE(has_params(cuda, {{"workers", 0}})) << ::testing::PrintToString(cuda);
     EXPECT_EQ(cuda.size(), cpu.size() + 2);

@@ -432,10 +432,9 @@ std::vector<Knob> build_registry() {
         k.conflicts = {"early_stopping"};
         k.notes =
             "Not a numbered paper variant (the paper's Trainer validated each epoch). The pass "
-            "only "
-            "chooses the best epoch and feeds early stopping: with one epoch the model is the same "
-            "without it. What is lost: per-epoch validation metrics in run.json (a tune still "
-            "scores validation, outside the run's energy; inference.score_validation does it for "
+            "chooses the best epoch and feeds early stopping; with one epoch the model is the "
+            "same without it. Lost: the per-epoch validation metrics in run.json (a tune scores "
+            "validation apart, outside the run's energy; inference.score_validation does it for "
             "any run).";
         k.apply = [](config::RunConfig& c, const json& p, const std::string&) {
             c.train.validate_epochs = p["enabled"].get<bool>();

@@ -14,29 +14,32 @@ using nlohmann::json;
 
 namespace {
 
-json config_value(const config::RunConfig& c, const std::string& dotted_key) {
+// "train.pin_memory" -> /train/pin_memory
+json::json_pointer pointer_of(const std::string& dotted_key) {
     std::string ptr = "/" + dotted_key;
     std::replace(ptr.begin(), ptr.end(), '.', '/');
+    return json::json_pointer(ptr);
+}
+
+json config_value(const config::RunConfig& c, const std::string& dotted_key) {
     const json j = config::to_json(c);
-    const json::json_pointer p(ptr);
+    const json::json_pointer p = pointer_of(dotted_key);
     return j.contains(p) ? j.at(p) : json();
 }
 
-// `c` with every field that acts only on CUDA (ParamSpec::cuda_only) set back to `base`'s: what
-// runs without a GPU. Two levels that differ only there (loader with and without pinned memory)
-// would spend a screening run each on the same work.
-config::RunConfig without_cuda_only(const config::RunConfig& c, const config::RunConfig& base) {
+// What runs: `c`, or where it does not run on CUDA, `c` with every field that acts only there
+// (ParamSpec::cuda_only) set back to `base`'s. Two levels that differ only in such a field (loader
+// with and without pinned memory) would spend a screening run each on the same work.
+config::RunConfig what_runs(const config::RunConfig& c, const config::RunConfig& base) {
+    if (c.system.device == config::Device::kCuda) {
+        return c;
+    }
     json j = config::to_json(c);
     const json b = config::to_json(base);
     for (const auto& k : knobs::registry()) {
         for (const auto& p : k.params) {
-            if (!p.cuda_only) {
-                continue;
-            }
-            std::string ptr = "/" + p.config_key;
-            std::replace(ptr.begin(), ptr.end(), '.', '/');
-            const json::json_pointer at(ptr);
-            if (b.contains(at)) {
+            const json::json_pointer at = pointer_of(p.config_key);
+            if (p.cuda_only && b.contains(at)) {
                 j[at] = b.at(at);
             }
         }
@@ -218,7 +221,7 @@ Space build_space(const config::RunConfig& base, const knobs::Capabilities& caps
             if (unsupported) {
                 continue;
             }
-            const std::string h = config::config_hash(caps.cuda ? c : without_cuda_only(c, base));
+            const std::string h = config::config_hash(what_runs(c, base));
             if (!seen_hashes.insert(h).second) {
                 continue;  // a no-op on this base (here), or the same as an earlier level
             }
