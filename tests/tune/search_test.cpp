@@ -621,41 +621,67 @@ TEST(Search, ThePreservingCascadeCombinesTheKnobsThatLeftF1Unchanged) {
     same.effects = {{"a", {0.5}}, {"b", {0.6}}, {"c", {0.7}}};
     SearchResult twice = run_search(moves_for({"a", "b", "c"}), same, opt);
     EXPECT_EQ(decisions(twice, "preserve", "accepted").size(), 3u);
-    for (const auto& c : same.calls) {
-        EXPECT_EQ(c.batch.find("preserve"), std::string::npos) << c.batch;
+    for (const auto& c : same.calls) {  // the preserving cascade ran them; the main one reused
+        EXPECT_EQ(c.batch.find("cascade"), std::string::npos) << c.batch;
     }
 }
 
-// At a tight run budget the main cascade leaves the preserving one its first steps: without the
-// hold, four lossy knobs would take every run and the preserving pair u + v (the configuration a
-// tight budget verifies) would never be built.
-TEST(Search, TheMainCascadeLeavesThePreservingCascadeItsRuns) {
+// At a tight run budget the preserving cascade runs first, on its share (two runs per step, at
+// most three steps), and the main cascade gets every run it leaves. Without the share four lossy
+// knobs would take every run and the preserving pair u + v (the configuration a tight budget
+// verifies) would never be built; with the share held back before the preserving cascade runs,
+// the runs it does not need (w gains too little to try) would be lost to the main cascade.
+TEST(Search, ThePreservingCascadeRunsFirstOnItsShareAndTheMainCascadeGetsTheRest) {
     FakeEvaluator ev;
-    ev.effects = {{"t1", {0.5, 0.2}},  {"t2", {0.55, 0.2}}, {"t3", {0.6, 0.2}},
-                  {"t4", {0.65, 0.2}}, {"u", {0.7}},        {"v", {0.8}}};
+    ev.effects = {{"t1", {0.5, 0.2}}, {"t2", {0.55, 0.2}}, {"t3", {0.6, 0.2}}, {"t4", {0.65, 0.2}},
+                  {"u", {0.7}},       {"v", {0.8}},        {"w", {0.99}}};
     auto opt = options(1.0, 0);
     opt.fidelities = {0.3};
-    // Verification (3 x 3 runs) + screening (6 candidates + 1 baseline at 0.3) + 8 runs at 0.3:
-    // room for four steps of two runs in all.
-    opt.max_runs = 3.0 * opt.verify_repeats + 7 * 0.3 + 8 * 0.3 + 0.05;
-    SearchResult r = run_search(moves_for({"t1", "t2", "t3", "t4", "u", "v"}), ev, opt);
+    // Verification (3 x 3 runs) + screening (7 candidates + 1 baseline at 0.3) + 8 runs at 0.3:
+    // room for four steps of two runs in all. The preserving share is 4 runs (three knobs).
+    opt.max_runs = 3.0 * opt.verify_repeats + 8 * 0.3 + 8 * 0.3 + 0.05;
+    SearchResult r = run_search(moves_for({"t1", "t2", "t3", "t4", "u", "v", "w"}), ev, opt);
     const auto kept = decisions(r, "preserve", "accepted");
     ASSERT_EQ(kept.size(), 2u) << ::testing::PrintToString(decisions(r, "preserve", "skipped"));
     EXPECT_EQ(kept[1], "P01");  // u + v, run
-    // The main cascade took t1 and ran three steps (t2, t3, t4), then stopped for the preserving
-    // cascade's two runs (without the hold it would have run a fourth, + u, and left none).
-    EXPECT_EQ(decisions(r, "cascade", "accepted").size(), 4u);
-    const auto spent = decisions(r, "cascade", "skipped");
-    ASSERT_FALSE(spent.empty());
-    bool says = false;
+    bool w_too_small = false;
     for (const auto& s : r.steps) {
-        if (s.phase == "cascade" && s.decision == "skipped") {
-            says = says || s.why.find("the preserving cascade 2 runs") != std::string::npos;
+        if (s.phase == "preserve" && s.decision == "skipped") {
+            w_too_small = w_too_small || s.why.find("predicted gain") != std::string::npos;
+        }
+    }
+    EXPECT_TRUE(w_too_small);  // so two of the share's four runs are left
+    // The preserving steps come first in the record; then the main cascade took t1 and ran three
+    // steps (t2, t3, t4) on the six runs left: with the share held back it would have run two.
+    size_t first_preserve = r.steps.size(), first_cascade = r.steps.size();
+    for (size_t i = r.steps.size(); i-- > 0;) {
+        if (r.steps[i].phase == "preserve") {
+            first_preserve = i;
+        } else if (r.steps[i].phase == "cascade") {
+            first_cascade = i;
+        }
+    }
+    EXPECT_LT(first_preserve, first_cascade);
+    EXPECT_EQ(decisions(r, "cascade", "accepted").size(), 4u);
+    EXPECT_FALSE(decisions(r, "cascade", "skipped").empty());  // + u: no runs left
+    ASSERT_EQ(r.verified.size(), 2u);
+    EXPECT_EQ(r.verified[1].knobs, (json{{"u", json::object()}, {"v", json::object()}}));
+
+    // With no run to spare the preserving cascade stops at its share and says so.
+    auto tight = opt;
+    tight.max_runs = 3.0 * opt.verify_repeats + 5 * 0.3 + 2 * 0.3 + 0.05;  // 4 + 1 screened
+    FakeEvaluator ev2;
+    ev2.effects = {{"u", {0.7}}, {"v", {0.8}}, {"w", {0.85}}, {"x", {0.9}}};
+    SearchResult t = run_search(moves_for({"u", "v", "w", "x"}), ev2, tight);
+    EXPECT_EQ(decisions(t, "preserve", "accepted").size(), 2u);
+    bool says = false;
+    for (const auto& s : t.steps) {
+        if (s.phase == "preserve" && s.decision == "skipped") {
+            says =
+                says || s.why.find("the preserving cascade's share is 6 runs") != std::string::npos;
         }
     }
     EXPECT_TRUE(says);
-    ASSERT_EQ(r.verified.size(), 2u);
-    EXPECT_EQ(r.verified[1].knobs, (json{{"u", json::object()}, {"v", json::object()}}));
 }
 
 }  // namespace gk::tune

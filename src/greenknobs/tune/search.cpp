@@ -109,7 +109,10 @@ class Search {
         return c;
     }
 
-    double available() const { return opt_.max_runs - reserve() - spent() - held_; }
+    double available() const {
+        const double left = opt_.max_runs - reserve() - spent();
+        return std::isfinite(cap_) ? std::min(left, cap_ - spent()) : left;
+    }
 
     // How many runs at fidelity f still fit in the search's part of --max-runs.
     int fits(double f) const {
@@ -497,33 +500,34 @@ class Search {
         for (const auto& m : preserving) {
             knobs.insert(m.knob);
         }
-        // The main cascade leaves the preserving one its first steps (two runs each, the first
-        // knob being measured already): at a tight budget the preserving state is what
-        // verification confirms, and a main cascade that spent every run left only the single
-        // best preserving knob to verify (the search of 2026-12-07, docs/tune.md).
-        held_runs_ = knobs.size() < 2
-                         ? 0
-                         : 2 * std::min<int>(static_cast<int>(knobs.size()) - 1, kHeldSteps);
-        held_ = static_cast<double>(held_runs_) * share(f);
-        run_cascade("cascade", "C", cascade_moves_, tolerance,
-                    [&](const Point& p) { return budget_violations(within, p.vs_baseline); });
-        held_ = 0;
-        held_runs_ = 0;
+        // The preserving cascade runs first, on at most its first steps (two runs each, the first
+        // knob being measured already); the main cascade gets every run it leaves. At a tight
+        // budget the preserving state is what verification confirms: a main cascade that spent
+        // every run left only the single best preserving knob to verify (the fifth search of
+        // 2026-12-07), and one that held the preserving steps' runs before knowing whether they
+        // were needed lost those not used (the sixth; docs/tune.md).
         if (knobs.size() < 2) {
             step("preserve", "", "", f, "skipped",
                  std::to_string(knobs.size()) +
                      " knob(s) left validation F1 exactly as it was at fidelity " + fid_text(f) +
                      ": nothing to combine");
-            return;
+        } else {
+            share_runs_ = 2 * std::min<int>(static_cast<int>(knobs.size()) - 1, kShareSteps);
+            cap_ = spent() + static_cast<double>(share_runs_) * share(f);
+            run_cascade("preserve", "P", preserving, "", [&](const Point& p) {
+                auto broken = budget_violations(opt_.budget, p.vs_baseline);
+                if (std::fabs(p.vs_baseline.f1_drop_points) >= 1e-9) {
+                    broken.push_back("validation F1 changed (" +
+                                     num(-p.vs_baseline.f1_drop_points, 2) +
+                                     " points): its predictions did not survive");
+                }
+                return broken;
+            });
+            cap_ = NAN;
+            share_runs_ = 0;
         }
-        run_cascade("preserve", "P", preserving, "", [&](const Point& p) {
-            auto broken = budget_violations(opt_.budget, p.vs_baseline);
-            if (std::fabs(p.vs_baseline.f1_drop_points) >= 1e-9) {
-                broken.push_back("validation F1 changed (" + num(-p.vs_baseline.f1_drop_points, 2) +
-                                 " points): its predictions did not survive");
-            }
-            return broken;
-        });
+        run_cascade("cascade", "C", cascade_moves_, tolerance,
+                    [&](const Point& p) { return budget_violations(within, p.vs_baseline); });
     }
 
     // A configuration already measured at f (the cascades may both reach it).
@@ -610,9 +614,9 @@ class Search {
                     if (fits(f) < 2) {
                         step(phase, m.id, label, f, "skipped",
                              "the run budget is spent (verification keeps its reserve" +
-                                 (held_runs_ > 0 ? ", the preserving cascade " +
-                                                       std::to_string(held_runs_) + " runs"
-                                                 : std::string()) +
+                                 (share_runs_ > 0 ? "; the preserving cascade's share is " +
+                                                        std::to_string(share_runs_) + " runs"
+                                                  : std::string()) +
                                  ")",
                              pred_saving);
                         return;
@@ -926,11 +930,11 @@ class Search {
     SearchOptions opt_;
     SearchResult r_;
     std::map<double, double> baseline_by_fidelity_;
-    // Runs the main cascade leaves to the preserving one (at most kHeldSteps steps of two runs),
-    // and their cost in full-run equivalents; 0 outside the main cascade.
-    static constexpr int kHeldSteps = 3;
-    int held_runs_ = 0;
-    double held_ = 0;
+    // The preserving cascade's share of the runs (at most kShareSteps steps of two runs), and the
+    // spending it may reach (full-run equivalents); 0 and NaN outside it.
+    static constexpr int kShareSteps = 3;
+    int share_runs_ = 0;
+    double cap_ = NAN;
     std::vector<std::pair<double, int>> charges_;  // (fidelity, runs) of every batch
     std::vector<Move> cascade_moves_;
     std::map<std::string, double> single_;  // move id → its single saving at the cascade fidelity
