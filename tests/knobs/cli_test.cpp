@@ -38,6 +38,18 @@ TEST(Cli, KnobsJson) {
     auto j = nlohmann::json::parse(r.out);
     EXPECT_EQ(j["device"], "cpu");
     EXPECT_EQ(j["knobs"].size(), gk::testing::expected_knob_names().size());
+    // A parameter that acts only when training on CUDA says so (the tune's space compares what
+    // runs); the others carry no flag.
+    int cuda_only = 0;
+    for (const auto& k : j["knobs"]) {
+        for (const auto& p : k["params"]) {
+            if (p.value("cuda_only", false)) {
+                ++cuda_only;
+                EXPECT_EQ(p["config_key"], "train.pin_memory") << k["name"];
+            }
+        }
+    }
+    EXPECT_EQ(cuda_only, 1);
 }
 
 TEST(Cli, VariantsPaperCatalog) {

@@ -258,6 +258,9 @@ json knobs_json(const Capabilities& caps) {
                 jp["min"] = p.min;
                 jp["max"] = p.max;
             }
+            if (p.cuda_only) {
+                jp["cuda_only"] = true;  // acts only when training on CUDA
+            }
             params.push_back(jp);
         }
         std::string here;
