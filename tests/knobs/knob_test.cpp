@@ -44,6 +44,11 @@ TEST(Knobs, RegistryIsCompleteAndWellFormed) {
         for (const auto& p : k.params) {
             EXPECT_EQ(leaf_values.count(p.config_key), 1u)
                 << k.name << "." << p.name << " -> " << p.config_key;
+            // config_pointer finds the same leaf in the config's JSON.
+            const json config = to_json(RunConfig{});
+            ASSERT_TRUE(config.contains(config_pointer(p.config_key))) << p.config_key;
+            EXPECT_EQ(config.at(config_pointer(p.config_key)), leaf_values[p.config_key])
+                << p.config_key;
         }
         for (const auto& other : k.conflicts) {  // "knob" or "knob.param=value"
             const std::string name = other.substr(0, other.find('.'));

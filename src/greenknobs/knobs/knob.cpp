@@ -765,12 +765,6 @@ void check_field_conflicts(const config::RunConfig& c, const std::string& knob,
     }
 }
 
-std::string dotted_to_pointer(const std::string& key) {
-    std::string s = key;
-    std::replace(s.begin(), s.end(), '.', '/');
-    return s;
-}
-
 std::vector<std::string> param_names(const Knob& k) {
     std::vector<std::string> n;
     for (const auto& p : k.params) {
@@ -780,6 +774,12 @@ std::vector<std::string> param_names(const Knob& k) {
 }
 
 }  // namespace
+
+nlohmann::json::json_pointer config_pointer(const std::string& config_key) {
+    std::string s = "/" + config_key;
+    std::replace(s.begin(), s.end(), '.', '/');
+    return nlohmann::json::json_pointer(s);
+}
 
 std::string to_string(Phase p) {
     switch (p) {
@@ -897,8 +897,7 @@ nlohmann::json knob_settings(const config::RunConfig& c) {
         }
         nlohmann::json params = nlohmann::json::object();
         for (const auto& p : k->params) {
-            params[p.name] =
-                config.at(nlohmann::json::json_pointer("/" + dotted_to_pointer(p.config_key)));
+            params[p.name] = config.at(config_pointer(p.config_key));
         }
         out.push_back({{"name", name}, {"params", params}});
     }

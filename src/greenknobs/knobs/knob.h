@@ -31,6 +31,9 @@ struct ParamSpec {
     bool cuda_only = false;
 };
 
+// Where a config_key ("train.precision") stands in config::to_json's output (/train/precision).
+nlohmann::json::json_pointer config_pointer(const std::string& config_key);
+
 // What this machine and build can do; filled by detect_capabilities() (capabilities.h) or by the
 // CLI.
 struct Capabilities {

@@ -14,16 +14,9 @@ using nlohmann::json;
 
 namespace {
 
-// "train.pin_memory" -> /train/pin_memory
-json::json_pointer pointer_of(const std::string& dotted_key) {
-    std::string ptr = "/" + dotted_key;
-    std::replace(ptr.begin(), ptr.end(), '.', '/');
-    return json::json_pointer(ptr);
-}
-
 json config_value(const config::RunConfig& c, const std::string& dotted_key) {
     const json j = config::to_json(c);
-    const json::json_pointer p = pointer_of(dotted_key);
+    const json::json_pointer p = knobs::config_pointer(dotted_key);
     return j.contains(p) ? j.at(p) : json();
 }
 
@@ -38,7 +31,7 @@ config::RunConfig what_runs(const config::RunConfig& c, const config::RunConfig&
     const json b = config::to_json(base);
     for (const auto& k : knobs::registry()) {
         for (const auto& p : k.params) {
-            const json::json_pointer at = pointer_of(p.config_key);
+            const json::json_pointer at = knobs::config_pointer(p.config_key);
             if (p.cuda_only && b.contains(at)) {
                 j[at] = b.at(at);
             }
