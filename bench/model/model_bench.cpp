@@ -18,6 +18,7 @@
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 
+#include "greenknobs/model/flops.h"
 #include "greenknobs/model/geglu.h"
 #include "greenknobs/model/modernbert.h"
 #include "greenknobs/model/runtime.h"
@@ -92,22 +93,6 @@ SgemmPeak sgemm_peak() {
     return peak;
 }
 
-// Model FLOPs of one train step (forward + backward = 3x forward; a recompute is not counted, as
-// MFU does): 2 FLOPs per MAC of every projection, plus QK^T and PV (full S^2 per layer, as the
-// eager path computes).
-double train_flops(const ModernBertConfig& c, int64_t tokens, int64_t seq) {
-    const double h = static_cast<double>(c.hidden_size);
-    const double i = static_cast<double>(c.intermediate_size);
-    const double per_token_layer = 2.0 * (3 * h * h + h * h + h * 2 * i + i * h);
-    const double attn_per_token_layer = 2.0 * 2.0 * static_cast<double>(seq) * h;
-    const double head =
-        2.0 * (h * h + h * static_cast<double>(c.num_labels)) / static_cast<double>(seq);
-    const double fwd = static_cast<double>(tokens) * (static_cast<double>(c.num_hidden_layers) *
-                                                          (per_token_layer + attn_per_token_layer) +
-                                                      head);
-    return 3.0 * fwd;
-}
-
 void BM_Sgemm1024(benchmark::State& state) {
     auto a = torch::randn({1024, 1024});
     auto b = torch::randn({1024, 1024});
@@ -150,7 +135,8 @@ void train_step(benchmark::State& state, bool bf16, bool ckpt) {
     const double cpu_s_per_step =
         (process_cpu_s() - cpu0) / static_cast<double>(state.iterations());
     const double tokens = static_cast<double>(kBatch * kSeq);
-    const double flops = train_flops(c, kBatch * kSeq, kSeq);
+    // Model FLOPs (model/flops.h: the local layers' window, no recomputation, as MFU counts).
+    const double flops = static_cast<double>(kBatch) * gk::model::sequence_flops(c, kSeq).train;
     state.counters["tokens/s"] = benchmark::Counter(
         tokens * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
     state.counters["model_GFLOP/s"] = benchmark::Counter(
