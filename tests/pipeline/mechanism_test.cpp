@@ -77,6 +77,24 @@ bool has_fallback(const json& rec, const std::string& knob, const std::string& w
 }
 
 int64_t i64(const json& j) { return j.get<int64_t>(); }
+double num(const json& j) { return j.get<double>(); }
+
+// The `model_flops` work the run's stages called `name` recorded, summed.
+double stage_flops(const json& rec, const std::string& name) {
+    double sum = 0;
+    for (const auto& st : rec["energy"]["stages"]) {
+        if (st["name"] == name && st["work"].contains("model_flops")) {
+            sum += num(st["work"]["model_flops"]);
+        }
+    }
+    return sum;
+}
+
+// Training's model FLOPs over the forward passes of its epochs: 3 when every weight trains.
+double train_flops_ratio(const json& rec) {
+    const json& t = rec["model_flops"]["train"];
+    return num(t["flops"]) / (num(t["epochs"]) * num(t["forward_flops_per_epoch"]));
+}
 
 // The catalog covers the registry: a knob added without a mechanism test fails here.
 TEST(Mechanisms, CatalogCoversEveryKnobOfTheRegistry) {
@@ -173,6 +191,17 @@ TEST(Mechanisms, BaselineRecordsWhatRan) {
     EXPECT_EQ(rec["data"]["near_duplicates_removed"], 0);
     EXPECT_EQ(rec["data"]["tokenizer_threads_run"], 1);
     EXPECT_TRUE(rec["knobs"]["details"].empty()) << rec["knobs"]["details"];
+    // Model FLOPs: every weight trains, so training is three forward passes of each epoch's
+    // sequences; the stages' work says what run.json says; each epoch's validation pass counted.
+    const json& mf = rec["model_flops"];
+    EXPECT_EQ(mf["train"]["trained"], "all");
+    EXPECT_NEAR(train_flops_ratio(rec), 3.0, 1e-12) << mf;
+    EXPECT_GT(num(mf["train"]["gflop_per_s"]), 0.0) << mf;
+    EXPECT_EQ(num(mf["train"]["flops"]), stage_flops(rec, "train"));
+    EXPECT_EQ(mf["validate"]["passes"], 2);
+    EXPECT_EQ(num(mf["validate"]["flops"]), stage_flops(rec, "validate"));
+    EXPECT_GT(num(mf["evaluate"]["flops"]), 0.0) << mf;
+    EXPECT_EQ(num(mf["evaluate"]["flops"]), stage_flops(rec, "evaluate"));
 }
 
 // attention_kernel switches the kernel that runs, both ways: off from the default (eager rows, in
@@ -267,6 +296,8 @@ TEST(Mechanisms, DataModelTrainingSystemAndInferenceKnobsEachLeaveTheirEvidence)
     {
         SCOPED_TRACE("grad_checkpointing");
         EXPECT_EQ(tr["autograd"]["checkpointed_layers"], 2);  // one per kept layer
+        // Model FLOPs do not count its recomputation: still three forward passes.
+        EXPECT_NEAR(train_flops_ratio(rec), 3.0, 1e-12) << rec["model_flops"];
     }
     {
         SCOPED_TRACE("optimizer");
@@ -353,6 +384,11 @@ TEST(Mechanisms, AdaptersEvaluateAsTrainedUnlessMergedAndTheTokenCacheHits) {
         // stay dense.
         EXPECT_EQ(ev["linears"], json({{"nf4+lora", 6}, {"nf4", 6}, {"dense", 2}}));
         EXPECT_EQ(ev["engine"], "plain");
+        // The frozen base's weights get no gradients: training costs less than three forward
+        // passes, more than one (the adapters' and the activations' gradients).
+        EXPECT_EQ(q.record["model_flops"]["train"]["trained"], "adapters");
+        EXPECT_LT(train_flops_ratio(q.record), 2.5) << q.record["model_flops"];
+        EXPECT_GT(train_flops_ratio(q.record), 1.5) << q.record["model_flops"];
     }
     {
         SCOPED_TRACE("tokenizer_cache, first run");

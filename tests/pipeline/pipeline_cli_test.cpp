@@ -73,7 +73,8 @@ TEST_F(PipelineCli, RunJsonIsCompleteAndFollowsTheSchema) {
     EXPECT_TRUE(record_["error"].is_null());
     EXPECT_EQ(record_["config_hash"].get<std::string>().size(), 64u);
     EXPECT_EQ(record_["config"]["model"]["preset"], "test-tiny");
-    for (const char* k : {"machine", "knobs", "data", "model", "train", "metrics", "energy"}) {
+    for (const char* k :
+         {"machine", "knobs", "data", "model", "train", "metrics", "energy", "model_flops"}) {
         EXPECT_TRUE(record_.contains(k)) << k;
     }
     EXPECT_EQ(record_["model"]["layers"], 3);

@@ -32,6 +32,7 @@
 #include "greenknobs/knobs/knob.h"
 #include "greenknobs/model/bf16_matmul.h"
 #include "greenknobs/model/checkpoint_io.h"
+#include "greenknobs/model/flops.h"
 #include "greenknobs/model/modernbert.h"
 #include "greenknobs/model/runtime.h"
 #include "greenknobs/text/token_cache.h"
@@ -69,6 +70,79 @@ struct Tokenized {
     int threads_run = 0;                      // most threads one split was encoded on
     int64_t max_sample_tokens = 0;            // the longest encoded sample
 };
+
+// The model FLOPs of one split's sequences (model/flops.h).
+model::SequenceFlops flops_of(const model::ModernBertConfig& mc, const train::TokenizedSplit& split,
+                              const model::TrainedParts& trained = {}) {
+    std::vector<int64_t> lengths;
+    lengths.reserve(split.ids.size());
+    for (const auto& ids : split.ids) {
+        lengths.push_back(static_cast<int64_t>(ids.size()));
+    }
+    return model::split_flops(mc, lengths, trained);
+}
+
+// What training updates, as build_model sets it up: a quantized base is frozen, LoRA trains its
+// adapters, otherwise every weight trains.
+model::TrainedParts trained_parts(const config::RunConfig& c) {
+    model::TrainedParts t;
+    if (c.lora.enabled) {
+        t.mode = model::TrainedParts::Mode::kAdapters;
+        t.lora_r = c.lora.r;
+        t.lora_targets = c.lora.targets;
+    } else if (c.quantization.bits > 0) {
+        t.mode = model::TrainedParts::Mode::kHeadOnly;
+    }
+    return t;
+}
+
+const char* trained_name(const model::TrainedParts& t) {
+    switch (t.mode) {
+        case model::TrainedParts::Mode::kAdapters:
+            return "adapters";
+        case model::TrainedParts::Mode::kHeadOnly:
+            return "head";
+        case model::TrainedParts::Mode::kFull:
+            break;
+    }
+    return "all";
+}
+
+// run.json's `model_flops`: what each stage had to compute (model/flops.h) and the rate it ran at,
+// from the stages' `model_flops` work and durations.
+json model_flops_json(const json& energy_report, const std::string& trained,
+                      const model::SequenceFlops& train_flops, const train::TrainReport& tr,
+                      double validation_forward, double test_forward) {
+    json j = {{"convention",
+               "matrix products on real tokens (projections, attention over the keys each query "
+               "sees, head), multiply-add = 2; training = forward + backward of what trains; "
+               "padding, recomputation, norms, activations, softmax and the optimizer not "
+               "counted"},
+              {"train",
+               {{"flops", train_flops.train * tr.epochs_run},
+                {"forward_flops_per_epoch", train_flops.forward},
+                {"epochs", tr.epochs_run},
+                {"trained", trained},
+                {"seconds", tr.train_duration_s},
+                {"gflop_per_s", tr.train_duration_s > 0
+                                    ? train_flops.train * tr.epochs_run / tr.train_duration_s / 1e9
+                                    : 0.0}}},
+              {"validate",
+               {{"flops", validation_forward * static_cast<double>(tr.validation.size())},
+                {"passes", tr.validation.size()}}}};
+    for (const auto& st : energy_report["stages"]) {
+        const std::string name = st["name"];
+        if (name != "evaluate" && name != config::kScoreValidationStage) {
+            continue;
+        }
+        const double flops = name == "evaluate" ? test_forward : validation_forward;
+        const double seconds = st["duration_s"].get<double>();
+        j[name] = {{"flops", flops},
+                   {"seconds", seconds},
+                   {"gflop_per_s", seconds > 0 ? flops / seconds / 1e9 : 0.0}};
+    }
+    return j;
+}
 
 // SHA-256 over one split's texts (length-prefixed, so boundaries count): the cache's data identity.
 std::string split_hash(const std::vector<data::Sample>& samples) {
@@ -544,6 +618,12 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
             trained_weights_bytes = counts.weights_bytes;
             s.add_work("params", static_cast<double>(counts.total));
         }
+        // The arithmetic each stage needs, counted from the model as built (pruned layers gone)
+        // and the splits' real lengths: stage work `model_flops`, and run.json's `model_flops`.
+        const model::TrainedParts parts = trained_parts(c);
+        const model::SequenceFlops train_flops = flops_of(m->config(), tk.train, parts);
+        const double validation_forward = flops_of(m->config(), tk.validation).forward;
+        const double test_forward = flops_of(m->config(), tk.test).forward;
 
         // 4. train (+ train/validate per epoch)
         train::TrainReport tr;
@@ -561,6 +641,7 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
             hooks.stage_end = [&](const std::string&, int64_t samples, int64_t tokens) {
                 validate_scope->add_work("samples", static_cast<double>(samples));
                 validate_scope->add_work("tokens", static_cast<double>(tokens));
+                validate_scope->add_work("model_flops", validation_forward);
                 validate_scope.reset();
                 poll_stop("train");
             };
@@ -592,6 +673,7 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
             train_bf16_matmul = model::bf16_matmul_ran();
             s.add_work("samples", static_cast<double>(tk.train.ids.size()) * tr.epochs_run);
             s.add_work("tokens", static_cast<double>(tr.tokens));
+            s.add_work("model_flops", train_flops.train * tr.epochs_run);
         }
 
         // 5. save: adapters folded into plain weights so the directory is a standard HF checkpoint.
@@ -709,6 +791,7 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
             evaluation["mlp_kernel"] = m->mlp_kernel();
             evaluation["bf16_matmul"] = model::bf16_matmul_ran();
             s.add_work("samples", static_cast<double>(tk.test.ids.size()));
+            s.add_work("model_flops", test_forward);
         }
         // The same path on the validation split, metered apart: what a search selects on, so an
         // inference knob's effect on accuracy is seen before test (greenknobs tune sets it).
@@ -718,6 +801,7 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
             const train::Metrics v = score(tk.validation, nullptr);
             evaluation["validation_metrics"] = train::to_json(v);
             s.add_work("samples", static_cast<double>(tk.validation.ids.size()));
+            s.add_work("model_flops", validation_forward);
         }
         poll_stop("evaluate");  // the last chance: after this the run completes
         if (via_engine) {
@@ -777,6 +861,8 @@ json run_pipeline(const config::RunConfig& c, const PipelineOptions& opt) {
                                  {"train", train_bf16_matmul},
                                  {"evaluate", evaluation["bf16_matmul"]}};
         record["evaluation"] = evaluation;
+        record["model_flops"] = model_flops_json(energy_report, trained_name(parts), train_flops,
+                                                 tr, validation_forward, test_forward);
         json train_json = tr.to_json();
         train_json["peak_rss_mb"] = peak_rss_mb();
         record["train"] = train_json;
