@@ -187,6 +187,28 @@ TEST(Aggregate, SingleRunVariantHasNoIntervalAndNoTest) {
     EXPECT_EQ(v->d_total_energy.verdict, "not tested (Welch, n = 1)");
 }
 
+TEST(Aggregate, ModelFlopsAndEnergyPerTflopWhereRunsCountThem) {
+    SyntheticRun b;
+    b.variant = "V0";
+    b.model_tflop = 2.0;
+    auto runs = make_runs(b, {990.0, 1000.0, 1010.0});
+    SyntheticRun none;  // a run that counts no arithmetic (a command's)
+    none.variant = "V1";
+    auto more = make_runs(none, {500.0, 510.0});
+    runs.insert(runs.end(), more.begin(), more.end());
+    const auto st = aggregate(runs, "V0");
+    const auto* v0 = st.find("V0");
+    ASSERT_NE(v0, nullptr);
+    // The stages' model_flops work summed (train 1.8 + evaluate 0.2 TFLOP).
+    EXPECT_NEAR(v0->model_tflop.mean(), 2.0, 1e-12);
+    EXPECT_NEAR(v0->j_per_tflop.mean(), 500.0, 1e-9);
+    EXPECT_EQ(v0->j_per_tflop.values.size(), 3u);
+    const auto* v1 = st.find("V1");
+    ASSERT_NE(v1, nullptr);
+    EXPECT_TRUE(v1->model_tflop.empty());
+    EXPECT_TRUE(v1->j_per_tflop.empty());
+}
+
 TEST(Aggregate, ProvenanceLabel) {
     EXPECT_EQ(provenance_label({{"cpu", "counter"}, {"ram", "counter"}, {"gpu", "n/a"}}),
               "counter");

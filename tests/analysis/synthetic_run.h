@@ -27,6 +27,7 @@ struct SyntheticRun {
     std::string ram_provenance = "modelled";
     std::vector<std::string> knobs;  // knobs.applied names
     std::string status = "complete";
+    double model_tflop = -1.0;  // >= 0: the train and evaluate stages' `model_flops` work (9:1)
 };
 
 // Stage shares of the total (the nested validation stage is inside train, not added).
@@ -69,6 +70,9 @@ inline nlohmann::json make_run_json(const SyntheticRun& s) {
     double t0 = 0.0;
     for (const auto& [name, share] : shares) {
         stages.push_back(stage(name, name, nullptr, share * rest_e, share * rest_t, t0));
+        if (name == "train" && s.model_tflop >= 0) {
+            stages.back()["work"]["model_flops"] = 0.9 * s.model_tflop * 1e12;
+        }
         if (name == "train") {
             stages.push_back(stage("validate", "train/validate", "train", 0.05 * share * rest_e,
                                    0.05 * share * rest_t, t0 + 0.9 * share * rest_t));
@@ -76,6 +80,9 @@ inline nlohmann::json make_run_json(const SyntheticRun& s) {
         t0 += share * rest_t;
     }
     stages.push_back(stage("evaluate", "evaluate", nullptr, eval_e, eval_t, t0));
+    if (s.model_tflop >= 0) {
+        stages.back()["work"]["model_flops"] = 0.1 * s.model_tflop * 1e12;
+    }
     json total = stage("total", "total", nullptr, s.total_energy_j, s.total_time_s, 0.0);
     // The stated range of the modelled parts (energy/tracker: -50 %/+100 % for the default CPU
     // TDP).

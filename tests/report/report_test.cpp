@@ -385,6 +385,58 @@ TEST(Report, MissingGnuplotStillWritesTablesAndSaysWhy) {
               std::string::npos);
 }
 
+// Runs that count their arithmetic (the pipeline's model FLOPs): the report splits each variant's
+// energy ratio into less arithmetic and cheaper arithmetic. V7 computes 30 % of V0's FLOPs at V0's
+// cost per TFLOP; V11 the same FLOPs at 60 % of the cost. Without counts (small_study) there is
+// no such section.
+TEST(Report, EnergySplitsIntoArithmeticAndCostPerTflop) {
+    std::vector<analysis::RunRecord> runs;
+    const auto add = [&](const std::string& v, double energy_j, double tflop) {
+        for (int r = 0; r < 3; ++r) {
+            SyntheticRun s;
+            s.variant = v;
+            s.repeat = r;
+            s.total_energy_j = energy_j * (1.0 + 0.01 * r);
+            s.model_tflop = tflop;
+            runs.push_back(make_record(s));
+        }
+    };
+    add("V0", 1000.0, 2.0);
+    add("V7", 300.0, 0.6);
+    add("V11", 600.0, 2.0);
+    ReportOptions opt;
+    opt.out_dir = out_dir("work");
+    opt.gnuplot = "/nonexistent/gnuplot";
+    const std::string html = fs::read_file(write_report(runs, opt).html);
+    const size_t at = html.find("<h2 id=\"work\">");
+    ASSERT_NE(at, std::string::npos);
+    EXPECT_NE(html.find("<a href=\"#work\">"), std::string::npos);
+    const std::string section = html.substr(at, html.find("</table>", at) - at);
+    const auto row = [&](const std::string& v) {
+        const size_t r = section.find("<tr><td><b>" + v + "</b>");
+        return r == std::string::npos ? std::string()
+                                      : section.substr(r, section.find("</tr>", r) - r);
+    };
+    // J per TFLOP 505 (1010 J mean / 2 TFLOP); energy × 0.30 = arithmetic × 0.30 · cost × 1.00.
+    EXPECT_NE(row("V0").find(">505</td>"), std::string::npos) << row("V0");
+    EXPECT_NE(row("V7").find("<td class=\"num\">0.30</td><td class=\"num\">0.30</td><td "
+                             "class=\"num\">1.00</td>"),
+              std::string::npos)
+        << row("V7");
+    EXPECT_NE(row("V11").find("<td class=\"num\">0.60</td><td class=\"num\">1.00</td><td "
+                              "class=\"num\">0.60</td>"),
+              std::string::npos)
+        << row("V11");
+    EXPECT_FALSE(has_non_finite_token(html));
+
+    ReportOptions plain;
+    plain.out_dir = out_dir("work_none");
+    plain.gnuplot = "/nonexistent/gnuplot";
+    const std::string none = fs::read_file(write_report(small_study(), plain).html);
+    EXPECT_EQ(none.find("id=\"work\""), std::string::npos);
+    EXPECT_EQ(none.find("#work"), std::string::npos);
+}
+
 TEST(Report, DegenerateStudiesStillRender) {
     // One baseline run only, and a study without its baseline: pages and figures without nan or
     // errors.

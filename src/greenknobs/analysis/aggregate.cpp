@@ -354,11 +354,16 @@ StudyAggregate aggregate(const std::vector<RunRecord>& runs, const std::string& 
                     }
                 }
             }
+            double run_flops = 0.0;  // Σ of the stages' model_flops work (each stage its own)
             if (energy.contains("stages") && energy["stages"].is_array()) {
                 for (const auto& st : energy["stages"]) {
                     const std::string path = st.value("path", st.value("name", ""));
                     if (path.empty()) {
                         continue;
+                    }
+                    const double flops = json_number(st, "/work/model_flops");
+                    if (std::isfinite(flops)) {
+                        run_flops += flops;
                     }
                     if (std::find(paths.begin(), paths.end(), path) == paths.end()) {
                         paths.push_back(path);
@@ -395,6 +400,15 @@ StudyAggregate aggregate(const std::vector<RunRecord>& runs, const std::string& 
                 if (energy["total"].contains("provenance")) {
                     total_prov.insert(provenance_label(energy["total"]["provenance"]));
                 }
+            }
+            if (run_flops > 0) {
+                const double tflop = run_flops / 1e12;
+                push_if_finite(v.model_tflop, tflop, r.repeat);
+                push_if_finite(v.j_per_tflop,
+                               json_number(energy.contains("total") ? energy["total"] : empty,
+                                           "/energy_j/total") /
+                                   tflop,
+                               r.repeat);
             }
             // A command study names its own accuracy metric (docs/byo.md); the pipeline's is
             // f1_vul.
@@ -444,7 +458,7 @@ StudyAggregate aggregate(const std::vector<RunRecord>& runs, const std::string& 
         for (Sample* s :
              {&v.total_energy_j, &v.total_duration_s, &v.eval_energy_j, &v.eval_duration_s,
               &v.total_energy_low_j, &v.total_energy_high_j, &v.f1_vul, &v.f1_weighted, &v.mcc,
-              &v.accuracy, &v.latency_ms_per_batch}) {
+              &v.accuracy, &v.latency_ms_per_batch, &v.model_tflop, &v.j_per_tflop}) {
             finish(*s);
         }
         v.total_provenance = merge_labels(total_prov);

@@ -91,6 +91,9 @@ struct VariantAggregate {
     Sample total_energy_low_j, total_energy_high_j;
     Sample f1_vul, f1_weighted, mcc, accuracy;
     Sample latency_ms_per_batch;  // metrics.latency_ms_per_batch (evaluation)
+    // The arithmetic of a run: the sum of its stages' `model_flops` work (model/flops.h) in TFLOP,
+    // and its total energy per TFLOP. Empty for runs that record none (a command's).
+    Sample model_tflop, j_per_tflop;
     std::string total_provenance, eval_provenance;
     Delta d_total_energy, d_total_time, d_eval_energy, d_eval_time;
     Delta d_f1_vul_points, d_f1_weighted_points, d_mcc, d_accuracy_points;

@@ -397,6 +397,50 @@ void pareto_section(std::ostringstream& o, const HtmlInput& in) {
       << esc(list(in.front_energy_time)) << "</li></ul>\n";
 }
 
+// Each variant's energy against the baseline's as the product of two ratios: the arithmetic it had
+// to do (run.json's model FLOPs) and what each TFLOP cost. Only for studies whose runs count their
+// arithmetic (the pipeline's; a command's runs do not).
+bool has_work_section(const analysis::StudyAggregate& st) {
+    const VariantAggregate* base = st.find(st.baseline);
+    return base != nullptr && !base->model_tflop.empty() && !base->j_per_tflop.empty() &&
+           !base->total_energy_j.empty();
+}
+
+void work_section(std::ostringstream& o, const HtmlInput& in) {
+    const auto& st = *in.study;
+    if (!has_work_section(st)) {
+        return;
+    }
+    const VariantAggregate* base = st.find(st.baseline);
+    o << "<h2 id=\"work\">Less arithmetic, or cheaper arithmetic</h2>\n<p>A knob saves energy by "
+         "computing less (fewer tokens, layers, trained weights) or by computing the same "
+         "thing more cheaply (a kernel, no padding, fewer passes over memory). The model FLOPs "
+         "of a run (the matrix products its model needs for its real tokens, counted from the "
+         "config and the data: docs/measurement.md) separate the two: energy \u00d7 "
+         "<i>r</i><sub>E</sub> = arithmetic \u00d7 <i>r</i><sub>F</sub> \u00b7 cost per TFLOP "
+         "\u00d7 <i>r</i><sub>E</sub>/<i>r</i><sub>F</sub>, ratios of means vs "
+      << esc(st.baseline)
+      << ". A knob that computes the same model on the same tokens leaves <i>r</i><sub>F</sub> "
+         "at 1.00 and the predictions as they were; one that moves it computes less, which "
+         "changes the predictions unless what it drops fed none of them (one epoch's "
+         "validation pass).</p>\n"
+         "<div class=\"scroll\"><table class=\"plain\"><thead><tr><th>Variant</th>"
+         "<th>TFLOP per run</th><th>J per TFLOP</th><th>energy \u00d7</th><th>= arithmetic "
+         "\u00d7</th><th>\u00b7 cost per TFLOP \u00d7</th></tr></thead><tbody>\n";
+    for (const auto& v : st.variants) {
+        if (v.model_tflop.empty() || v.j_per_tflop.empty() || v.total_energy_j.empty()) {
+            continue;
+        }
+        const double r_e = v.total_energy_j.mean() / base->total_energy_j.mean();
+        const double r_f = v.model_tflop.mean() / base->model_tflop.mean();
+        o << "<tr><td><b>" << esc(v.variant) << "</b> " << esc(v.name) << "</td>"
+          << num_td(sig(v.model_tflop.mean(), 3)) << num_td(sig(v.j_per_tflop.mean(), 3))
+          << num_td(fixed(r_e, 2)) << num_td(fixed(r_f, 2)) << num_td(fixed(r_e / r_f, 2))
+          << "</tr>\n";
+    }
+    o << "</tbody></table></div>\n";
+}
+
 void variant_details(std::ostringstream& o, const HtmlInput& in) {
     const auto& st = *in.study;
     o << "<h2 id=\"variants\">Per-variant detail</h2>\n<p class=\"muted\">Mean \u00b1 95 % CI "
@@ -594,7 +638,11 @@ std::string render_html(const HtmlInput& in) {
       << " by greenknobs</p>\n";
     o << "<nav><a href=\"#recommendation\">Recommendation</a><a href=\"#table1\">Table I</a>"
          "<a href=\"#figures\">Figures</a><a href=\"#interactions\">Interactions</a>"
-         "<a href=\"#pareto\">Pareto sets</a><a href=\"#variants\">Per-variant detail</a>"
+         "<a href=\"#pareto\">Pareto sets</a>";
+    if (has_work_section(st)) {
+        o << "<a href=\"#work\">Arithmetic</a>";
+    }
+    o << "<a href=\"#variants\">Per-variant detail</a>"
          "<a href=\"#machine\">Machine &amp; provenance</a>";
     if (!in.command_study || !in.paper_differences.empty()) {
         o << "<a href=\"#paper\">Differences from the paper</a>";
@@ -669,6 +717,7 @@ std::string render_html(const HtmlInput& in) {
     figures_section(o, in);
     interactions_section(o, in);
     pareto_section(o, in);
+    work_section(o, in);
     variant_details(o, in);
     machine_section(o, in);
     paper_notes(o, in);
